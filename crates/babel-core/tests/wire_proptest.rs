@@ -106,15 +106,20 @@ fn tlv() -> impl Strategy<Value = Tlv> {
         (any::<u16>(), any::<u16>())
             .prop_map(|(opaque, interval)| Tlv::AckRequest(AckRequest { opaque, interval })),
         any::<u16>().prop_map(|opaque| Tlv::Ack(Ack { opaque })),
-        (any::<(u16, u16, u16)>(), any::<Option<u32>>(), unknown_subtlvs()).prop_map(
-            |((flags, seqno, interval), timestamp, unknown_subtlvs)| Tlv::Hello(Hello {
-                flags,
-                seqno,
-                interval,
-                timestamp,
-                unknown_subtlvs
-            })
-        ),
+        (
+            any::<(u16, u16, u16)>(),
+            any::<Option<u32>>(),
+            unknown_subtlvs()
+        )
+            .prop_map(
+                |((flags, seqno, interval), timestamp, unknown_subtlvs)| Tlv::Hello(Hello {
+                    flags,
+                    seqno,
+                    interval,
+                    timestamp,
+                    unknown_subtlvs
+                })
+            ),
         (
             any::<(u16, u16)>(),
             prop::option::of(prop_oneof![
