@@ -522,7 +522,11 @@ fn parse_subtlvs(data: &[u8], tlv: u8, accepts: &[u8]) -> Result<SubTlvs, TlvErr
     Ok(out)
 }
 
-fn source_prefix(sub: &SubTlvs, ae_code: u8, tlv: u8) -> Result<Option<Prefix>, TlvError> {
+fn source_prefix(
+    sub: &SubTlvs,
+    ae_code: u8,
+    tlv: u8,
+) -> Result<Option<Prefix>, TlvError> {
     let Some((plen, bytes)) = &sub.source_prefix else {
         return Ok(None);
     };
@@ -603,10 +607,7 @@ pub fn parse_tlv(raw: RawTlv<'_>, state: &mut ParseState) -> Result<Tlv, TlvErro
             let ae_code = b[0];
             let (addr, n) = read_address(ae_code, &b[6..], t)?;
             if ae_code == ae::V4_VIA_V6 {
-                return Err(TlvError::UnknownAe {
-                    tlv_type: t,
-                    ae: ae_code,
-                });
+                return Err(TlvError::UnknownAe { tlv_type: t, ae: ae_code });
             }
             let sub = parse_subtlvs(&b[6 + n..], t, &[subtlv_type::TIMESTAMP])?;
             let timestamps = sub
@@ -645,12 +646,7 @@ pub fn parse_tlv(raw: RawTlv<'_>, state: &mut ParseState) -> Result<Tlv, TlvErro
             let ae_code = b[0];
             let (addr, n) = match ae_code {
                 ae::IPV4 | ae::IPV6 | ae::IPV6_LINK_LOCAL => read_address(ae_code, &b[2..], t)?,
-                other => {
-                    return Err(TlvError::UnknownAe {
-                        tlv_type: t,
-                        ae: other,
-                    })
-                }
+                other => return Err(TlvError::UnknownAe { tlv_type: t, ae: other }),
             };
             match addr {
                 Some(IpAddr::V4(a)) => state.nh_v4 = Some(a),
@@ -678,10 +674,7 @@ pub fn parse_tlv(raw: RawTlv<'_>, state: &mut ParseState) -> Result<Tlv, TlvErro
             let (ae_code, plen) = (b[0], b[1]);
             if ae_code == ae::WILDCARD {
                 // RFC 8966 §4.6.11: AE 0 is not allowed in a Seqno Request.
-                return Err(TlvError::UnknownAe {
-                    tlv_type: t,
-                    ae: ae_code,
-                });
+                return Err(TlvError::UnknownAe { tlv_type: t, ae: ae_code });
             }
             let (prefix, n) = read_plain_prefix(ae_code, plen, &b[14..], t)?;
             let sub = parse_subtlvs(&b[14 + n..], t, &[subtlv_type::SOURCE_PREFIX])?;
@@ -778,11 +771,7 @@ fn parse_update(b: &[u8], state: &mut ParseState) -> Result<Tlv, TlvError> {
         metric: be16(b, 8),
         prefix,
         src_prefix,
-        router_id: if prefix.is_some() {
-            state.router_id
-        } else {
-            None
-        },
+        router_id: if prefix.is_some() { state.router_id } else { None },
         next_hop,
         unknown_subtlvs: sub.unknown,
     }))
