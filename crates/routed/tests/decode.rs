@@ -172,13 +172,31 @@ fn pcapng(frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-/// A fresh file in the test's own temporary directory.
-fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("babelctl-decode-{}", std::process::id()));
+/// A file in a temporary directory of its own, both removed when dropped.
+struct TempFile(PathBuf);
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+fn temp_file(name: &str, bytes: &[u8]) -> TempFile {
+    let dir = std::env::temp_dir().join(format!("babelctl-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
-    path
+    TempFile(path)
 }
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
@@ -673,4 +691,72 @@ fn help_lists_only_decode() {
     let out = run(&["decode", "--help"], None);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("--hex") && text.contains("pcapng"), "{text}");
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+#[test]
+fn real_babeld_capture_decodes_without_errors() {
+    let out = decode_file(&data("babeld-two-nodes.pcapng"));
+    assert_eq!(out.len(), 27);
+    for p in &out {
+        assert_eq!(p["errors"], json!([]), "{p}");
+        assert_eq!(p["dst"], json!(DST));
+        assert!(p["src"].as_str().unwrap().starts_with("fe80::"));
+    }
+    let times: Vec<f64> = out.iter().map(|p| p["time"].as_f64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "capture order");
+    assert!(times[0] > 1.7e9);
+
+    let updates = tlvs_of_type(&out, "update");
+    let has = |prefix: &str, src: Value| {
+        updates
+            .iter()
+            .any(|u| u["prefix"] == prefix && u["src_prefix"] == src)
+    };
+    // Prefixes sent compressed against the previous one, printed in full.
+    for p in [
+        "fd77:0:0:1::1/128",
+        "fd77:0:0:3::1/128",
+        "fd77:0:0:2::1/128",
+    ] {
+        assert!(has(p, json!(null)), "{p} missing");
+    }
+    assert!(has("fd99::/48", json!("2001:db8:1::/48")));
+    // IPv4 prefixes over a link without IPv4 addresses: v4-via-v6.
+    let v4 = updates
+        .iter()
+        .find(|u| u["prefix"] == "10.200.3.1/32")
+        .unwrap();
+    assert!(v4["next_hop"].as_str().unwrap().starts_with("fe80::"));
+    assert!(updates
+        .iter()
+        .any(|u| u["prefix"].is_null() && u["metric"] == 65535));
+
+    let ihus = tlvs_of_type(&out, "ihu");
+    assert!(ihus
+        .iter()
+        .any(|i| i["rxcost"] == 96 && i["timestamps"]["origin"].is_u64()));
+    let hellos = tlvs_of_type(&out, "hello");
+    assert!(hellos
+        .iter()
+        .all(|h| h["interval"] == 100 || h["interval"].as_u64() < Some(100)));
+    assert!(hellos.iter().any(|h| h["timestamp"].is_u64()));
+}
+
+#[test]
+fn real_linux_cooked_capture_decodes() {
+    let out = decode_file(&data("babeld-one-node-sll.pcap"));
+    assert_eq!(out.len(), 15);
+    assert!(out.iter().all(|p| p["errors"] == json!([])));
+    let prefixes: Vec<&Value> = tlvs_of_type(&out, "update")
+        .iter()
+        .map(|u| &u["prefix"])
+        .collect();
+    assert!(prefixes.contains(&&json!("192.168.50.0/24")));
+    assert!(prefixes.contains(&&json!("fd77:0:0:5::1/128")));
 }

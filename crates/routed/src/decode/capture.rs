@@ -235,13 +235,14 @@ impl<'a> CaptureReader<'a> {
                     }
                 }
                 Err(PcapError::Eof) => return Ok(None),
-                Err(PcapError::Incomplete(_)) => Step::Refill,
-                Err(PcapError::BufferTooSmall) => Step::Grow,
+                Err(PcapError::Incomplete(_)) | Err(PcapError::BufferTooSmall) => Step::MoreData,
                 Err(PcapError::UnexpectedEof) => Step::Truncated,
                 Err(e) => Step::Corrupt(e.to_string()),
             };
             match step {
-                Step::Refill => {
+                Step::MoreData => {
+                    // Read first: a record that claims to be huge in a short file is a cut
+                    // capture, found without growing the buffer.
                     let before = self.reader.data().len();
                     self.reader
                         .refill()
@@ -251,7 +252,6 @@ impl<'a> CaptureReader<'a> {
                         self.grow()?;
                     }
                 }
-                Step::Grow => self.grow()?,
                 Step::Truncated => {
                     return Err(CaptureError::Truncated {
                         records: self.state.records,
@@ -355,8 +355,7 @@ impl State {
 }
 
 enum Step {
-    Refill,
-    Grow,
+    MoreData,
     Truncated,
     Corrupt(String),
 }
@@ -418,6 +417,122 @@ mod tests {
         assert_eq!(ng_time(1_764_095_150_250_000, 1_000_000, 0), 1764095150.25);
         assert_eq!(ng_time(3 * 1024 + 512, 1024, 10), 13.5);
         assert_eq!(ng_time(7_000_000_000, 1_000_000_000, -2), 5.0);
+    }
+
+    /// Reads a whole capture, decoding every datagram; returns how it ended.
+    fn drain(bytes: &[u8]) -> Result<usize, String> {
+        let mut r = CaptureReader::new(bytes).map_err(|e| e.to_string())?;
+        let mut n = 0;
+        // Each datagram comes from a record of at least one byte: more calls than bytes
+        // would mean the reader is stuck.
+        for _ in 0..=bytes.len() {
+            match r.next() {
+                Ok(Some(d)) => {
+                    let _ = crate::decode::datagram_record(&d);
+                    n += 1;
+                }
+                Ok(None) => return Ok(n),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        panic!("reader did not finish");
+    }
+
+    const PCAP_HEADER: [u8; 24] = [
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0,
+    ];
+
+    /// A pcapng section header block and an Ethernet interface, little-endian.
+    fn pcapng_head() -> Vec<u8> {
+        let mut v = vec![
+            0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0,
+        ];
+        v.extend_from_slice(&[0xff; 8]);
+        v.extend_from_slice(&[28, 0, 0, 0]);
+        v.extend_from_slice(&[1, 0, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0, 0, 0, 4, 0, 20, 0, 0, 0]);
+        v
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn garbage_after_a_pcap_header_never_panics_or_hangs(
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..600)
+        ) {
+            let mut bytes = PCAP_HEADER.to_vec();
+            bytes.extend_from_slice(&tail);
+            let _ = drain(&bytes);
+        }
+
+        #[test]
+        fn garbage_after_a_pcapng_header_never_panics_or_hangs(
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..600)
+        ) {
+            let mut bytes = pcapng_head();
+            bytes.extend_from_slice(&tail);
+            let _ = drain(&bytes);
+        }
+
+        #[test]
+        fn flipped_bytes_in_a_real_capture_never_panic_or_hang(
+            flips in proptest::collection::vec((0usize..6000, proptest::num::u8::ANY), 1..8),
+            cut in 0usize..6000,
+        ) {
+            let mut bytes = include_bytes!("../../tests/data/babeld-two-nodes.pcapng").to_vec();
+            for (at, v) in flips {
+                let i = at % bytes.len();
+                bytes[i] = v;
+            }
+            bytes.truncate(cut.max(1));
+            let _ = drain(&bytes);
+        }
+    }
+
+    #[test]
+    fn the_real_capture_is_read_to_the_end() {
+        let bytes = include_bytes!("../../tests/data/babeld-two-nodes.pcapng");
+        assert_eq!(drain(bytes), Ok(27));
+        // tshark ends the file with an interface statistics block: cutting it leaves all
+        // 27 packet records whole.
+        let cut = &bytes[..bytes.len() - 7];
+        assert_eq!(
+            drain(cut),
+            Err("capture ends in the middle of a record (after 27 records)".into())
+        );
+        // A record claiming 1 GiB at the end of a short file is a cut capture, found without
+        // a 1 GiB buffer.
+        let mut huge = PCAP_HEADER.to_vec();
+        huge.extend_from_slice(&[0; 8]);
+        huge.extend_from_slice(&(1u32 << 30).to_le_bytes());
+        huge.extend_from_slice(&(1u32 << 30).to_le_bytes());
+        huge.extend_from_slice(&[0; 100]);
+        assert_eq!(
+            drain(&huge),
+            Err("capture ends in the middle of a record (after 0 records)".into())
+        );
+    }
+
+    fn record(out: &mut Vec<u8>, frame: &[u8]) {
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(frame);
+    }
+
+    #[test]
+    fn records_larger_than_the_first_buffer_are_read() {
+        // Ethernet, IPv6, UDP 6696 -> 6696, then an empty Babel packet.
+        let mut babel = vec![0; 12];
+        babel.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 12, 17, 1]);
+        babel.extend_from_slice(&[0; 32]);
+        babel.extend_from_slice(&[0x1a, 0x28, 0x1a, 0x28, 0, 12, 0, 0, 42, 2, 0, 0]);
+        let mut bytes = PCAP_HEADER.to_vec();
+        record(&mut bytes, &vec![0u8; 3 * INITIAL_BUFFER]);
+        record(&mut bytes, &babel);
+        let mut r = CaptureReader::new(&bytes[..]).unwrap();
+        let d = r.next().unwrap().unwrap();
+        assert_eq!(d.payload, vec![42, 2, 0, 0]);
+        assert_eq!(r.records(), 2);
+        assert!(r.next().unwrap().is_none());
     }
 
     #[test]
