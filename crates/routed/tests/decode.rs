@@ -760,3 +760,48 @@ fn real_linux_cooked_capture_decodes() {
     assert!(prefixes.contains(&&json!("192.168.50.0/24")));
     assert!(prefixes.contains(&&json!("fd77:0:0:5::1/128")));
 }
+
+#[test]
+fn lines_come_out_while_the_capture_is_still_arriving() {
+    let pkt = encode(&[Tlv::Update(update("fd77:0:0:1::/64", 96, None))]).remove(0);
+    let f = frame(v6(SRC), v6(DST), &pkt);
+    let bytes = ethernet_pcap(&[(1, 0, f.clone()), (2, 0, f.clone()), (3, 0, f)]);
+    let mut child = Command::new(BABELCTL)
+        .args(["decode", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Two whole records and half of the third; the input stays open.
+    let half_third = bytes.len() - 40;
+    stdin.write_all(&bytes[..half_third]).unwrap();
+    stdin.flush().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // Only a guard against hanging forever: the two lines must come before the input ends.
+    let guard = std::time::Duration::from_secs(60);
+    let first = rx
+        .recv_timeout(guard)
+        .expect("first line while input is open");
+    let second = rx
+        .recv_timeout(guard)
+        .expect("second line while input is open");
+    assert!(first.starts_with("{\"time\":1.0,"), "{first}");
+    assert!(second.starts_with("{\"time\":2.0,"), "{second}");
+    stdin.write_all(&bytes[half_third..]).unwrap();
+    drop(stdin);
+    let third = rx.recv_timeout(guard).expect("third line after the rest");
+    assert!(third.starts_with("{\"time\":3.0,"), "{third}");
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+}

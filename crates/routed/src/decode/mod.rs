@@ -371,15 +371,22 @@ pub fn hex_line_record(lineno: usize, line: &str) -> Option<PacketRecord> {
     }
     Some(match from_hex(text) {
         Ok(bytes) => packet_record(None, None, None, &bytes),
-        Err(why) => PacketRecord {
+        Err(why) => PacketRecord::error_only(format!("line {lineno}: {why}")),
+    })
+}
+
+impl PacketRecord {
+    /// A record for input that is not a packet at all: nulls, no TLVs, one error.
+    pub fn error_only(error: String) -> Self {
+        PacketRecord {
             time: None,
             src: None,
             dst: None,
             tlvs: Vec::new(),
             trailer: Vec::new(),
-            errors: vec![ErrorRecord::packet(format!("line {lineno}: {why}"))],
-        },
-    })
+            errors: vec![ErrorRecord::packet(error)],
+        }
+    }
 }
 
 /// Writes `rec` as one line of JSON.
