@@ -226,7 +226,7 @@ impl RouteInstaller {
     pub fn new(config: InstallerConfig) -> io::Result<Self> {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
-        nl::set_rcvbuf(&sock);
+        nl::set_rcvbuf(&sock, nl::SOCKET_RCVBUF);
         // Error acks carry only the request's header, not the whole request.
         let _ = sock.set_cap_ack(true);
         sock.set_non_blocking(false)?;

@@ -31,6 +31,9 @@ pub struct MonitorConfig {
     pub routes: bool,
     /// Tables whose routes are reported; empty means every table.
     pub route_tables: Vec<u32>,
+    /// Socket receive buffer in bytes. Events beyond it are dropped by the kernel and
+    /// reported as [`NetEvent::Overrun`], followed by a re-dump.
+    pub rcvbuf: usize,
 }
 
 impl Default for MonitorConfig {
@@ -38,6 +41,7 @@ impl Default for MonitorConfig {
         MonitorConfig {
             routes: true,
             route_tables: vec![crate::RT_TABLE_MAIN],
+            rcvbuf: nl::SOCKET_RCVBUF,
         }
     }
 }
@@ -170,7 +174,7 @@ impl Monitor {
         }
         {
             let s = sock.socket_mut();
-            nl::set_rcvbuf(s);
+            nl::set_rcvbuf(s, config.rcvbuf);
             s.bind(&SocketAddr::new(0, groups))?;
         }
         let mut m = Monitor {

@@ -125,10 +125,10 @@ pub(crate) fn route_prefixes(m: &RouteMessage) -> Option<(Prefix, Option<Prefix>
 
 /// Asks for a large receive buffer: SO_RCVBUFFORCE (root) goes past rmem_max; without the
 /// privilege, SO_RCVBUF gets what the system allows.
-pub(crate) fn set_rcvbuf(s: &netlink_sys::Socket) {
+pub(crate) fn set_rcvbuf(s: &netlink_sys::Socket, size: usize) {
     use nix::sys::socket::{setsockopt, sockopt};
-    if setsockopt(s, sockopt::RcvBufForce, &SOCKET_RCVBUF).is_err() {
-        let _ = s.set_rx_buf_sz(SOCKET_RCVBUF);
+    if setsockopt(s, sockopt::RcvBufForce, &size).is_err() {
+        let _ = s.set_rx_buf_sz(size);
     }
 }
 

@@ -145,8 +145,8 @@ fn route_events_are_limited_to_the_configured_tables() {
     let name = ns.name.clone();
     ns.block_on(move || async move {
         let cfg = MonitorConfig {
-            routes: true,
             route_tables: vec![100],
+            ..MonitorConfig::default()
         };
         let mut m = Monitor::new(cfg).expect("monitor");
         initial_dump(&mut m).await;
@@ -211,4 +211,52 @@ fn tentative_and_dad_failed_addresses_are_reported_as_such() {
     assert_eq!(settled.ifindex, ifindex);
     assert!(dup_first.tentative && !dup_first.dad_failed);
     assert!(dup_failed.tentative && dup_failed.dad_failed);
+}
+
+#[test]
+fn overrun_is_reported_and_followed_by_a_full_redump() {
+    let Some(ns) = Netns::new() else { return };
+    common::local_link(&ns, "d0");
+    let ifindex = ns.ifindex("d0");
+    ns.block_on(move || async move {
+        let cfg = MonitorConfig {
+            rcvbuf: 4096,
+            ..MonitorConfig::default()
+        };
+        let mut m = Monitor::new(cfg).expect("monitor");
+        initial_dump(&mut m).await;
+        // While nobody reads the monitor, far more route events than its buffer holds.
+        let mut inst = netdriver::RouteInstaller::new(Default::default()).unwrap();
+        let ops: Vec<_> = (0..2000u16)
+            .map(|i| {
+                let dst = babel_core::wire::Prefix::v6(
+                    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x77, i, 0, 0, 0, 0),
+                    64,
+                )
+                .unwrap();
+                netdriver::RouteOp::Replace(netdriver::KernelRoute::via(
+                    dst,
+                    "fe80::1".parse().unwrap(),
+                    ifindex,
+                    0,
+                ))
+            })
+            .collect();
+        assert!(inst.apply(&ops).is_empty());
+        expect(&mut m, "overrun", |e| *e == NetEvent::Overrun).await;
+        // The re-dump that follows holds every route, whatever the lost events said.
+        let mut ours = std::collections::HashSet::new();
+        expect(&mut m, "re-dump done", |e| {
+            if let NetEvent::Route(r) = e {
+                if r.protocol == 42 && r.added {
+                    ours.insert(r.prefix);
+                }
+            }
+            *e == NetEvent::DumpDone
+        })
+        .await;
+        assert_eq!(ours.len(), 2000);
+        assert!(m.stats().overruns >= 1);
+        assert!(m.stats().dumps >= 2);
+    });
 }

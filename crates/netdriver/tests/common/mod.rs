@@ -82,11 +82,7 @@ impl Netns {
 
     /// `ip -j ...` parsed as JSON.
     pub fn ip_json(&self, args: &str) -> serde_json::Value {
-        let out = self.ip(&format!("-j {args}"));
-        if out.trim().is_empty() {
-            return serde_json::Value::Array(vec![]);
-        }
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args}: {e}: {out}"))
+        ip_json_in(&self.name, args)
     }
 
     pub fn ifindex(&self, dev: &str) -> u32 {
@@ -177,4 +173,15 @@ pub fn local_link(ns: &Netns, dev: &str) {
     ns.ip(&format!("link add {dev} type veth peer name {dev}p"));
     ns.ip(&format!("link set {dev}p up"));
     ns.ip(&format!("link set {dev} up"));
+}
+
+/// `ip -n NAME -j ARGS` parsed as JSON; usable from a namespace thread (by name).
+pub fn ip_json_in(name: &str, args: &str) -> serde_json::Value {
+    let mut full = vec!["-n", name, "-j"];
+    full.extend(args.split_whitespace());
+    let out = run("ip", &full);
+    if out.trim().is_empty() {
+        return serde_json::Value::Array(vec![]);
+    }
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args}: {e}: {out}"))
 }
