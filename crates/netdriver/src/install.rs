@@ -9,8 +9,8 @@ use netlink_packet_core::{
     NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
-    RouteScope, RouteType, RouteVia,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteType, RouteVia,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -159,9 +159,7 @@ impl RouteError {
     /// The errno, for kernel and socket errors.
     pub fn errno(&self) -> Option<i32> {
         match &self.kind {
-            RouteErrorKind::Kernel { errno, .. } | RouteErrorKind::Io { errno, .. } => {
-                Some(*errno)
-            }
+            RouteErrorKind::Kernel { errno, .. } | RouteErrorKind::Io { errno, .. } => Some(*errno),
             RouteErrorKind::Invalid(_) => None,
         }
     }
@@ -208,6 +206,17 @@ struct Request {
     remove: bool,
 }
 
+/// Counters of the installer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstallerStats {
+    /// Route messages sent (resends included).
+    pub sent: u64,
+    /// Datagrams sent.
+    pub datagrams: u64,
+    /// Acks lost to a receive-buffer overrun (those requests were sent again).
+    pub acks_lost: u64,
+}
+
 /// Installs and removes kernel routes over its own netlink socket.
 ///
 /// Calls are synchronous: Linux applies route messages inside the `sendmsg` that carries
@@ -219,6 +228,7 @@ pub struct RouteInstaller {
     seq: u32,
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
+    stats: InstallerStats,
 }
 
 impl RouteInstaller {
@@ -245,12 +255,18 @@ impl RouteInstaller {
             seq: 0,
             send_buf: Vec::with_capacity(64 * 1024),
             recv_buf: Vec::with_capacity(nl::RECV_BUF),
+            stats: InstallerStats::default(),
         })
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &InstallerConfig {
         &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> InstallerStats {
+        self.stats
     }
 
     /// Installs `route`, atomically replacing ours with the same destination, source and
@@ -384,13 +400,10 @@ impl RouteInstaller {
                             }
                             break 'recv;
                         }
-                        Some(NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m))) => {
-                            if u8::from(m.header.protocol) == self.config.protocol
-                                && nl::route_table(&m) == self.config.table
-                                && !m.header.flags.contains(RouteFlags::Cloned)
-                            {
-                                out.push(m);
-                            }
+                        Some(NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)))
+                            if self.is_ours(&m) =>
+                        {
+                            out.push(m);
                         }
                         _ => {}
                     }
@@ -398,6 +411,12 @@ impl RouteInstaller {
             }
         }
         Ok(out)
+    }
+
+    fn is_ours(&self, m: &RouteMessage) -> bool {
+        u8::from(m.header.protocol) == self.config.protocol
+            && nl::route_table(m) == self.config.table
+            && !m.header.flags.contains(RouteFlags::Cloned)
     }
 
     fn request(&self, op: &RouteOp) -> Request {
@@ -437,7 +456,9 @@ impl RouteInstaller {
         h.table = u8::try_from(self.config.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
         h.protocol = RouteProtocol::from(self.config.protocol);
         m.attributes
-            .push(RouteAttribute::Destination(RouteAddress::from(r.dst.addr())));
+            .push(RouteAttribute::Destination(RouteAddress::from(
+                r.dst.addr(),
+            )));
         if let Some(src) = r.src {
             m.attributes
                 .push(RouteAttribute::Source(RouteAddress::from(src.addr())));
@@ -471,7 +492,8 @@ impl RouteInstaller {
                             .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
                     }
                     (_, gw) => {
-                        m.attributes.push(RouteAttribute::Gateway(RouteAddress::from(gw)));
+                        m.attributes
+                            .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
                     }
                 }
             }
@@ -529,6 +551,8 @@ impl RouteInstaller {
                         base.wrapping_add(k as u32),
                     );
                 }
+                self.stats.sent += chunk.len() as u64;
+                self.stats.datagrams += 1;
                 if let Err(e) = self.send() {
                     for &i in chunk {
                         errors.push((i, fail(&reqs[i], RouteError::io("send", &e).kind)));
@@ -583,6 +607,7 @@ impl RouteInstaller {
             if lost.is_empty() {
                 return errors;
             }
+            self.stats.acks_lost += lost.len() as u64;
             tracing::warn!(lost = lost.len(), "netlink acks lost, sending again");
             pending = lost;
         }

@@ -17,8 +17,8 @@ mod nl;
 mod socket;
 
 pub use install::{
-    InstallerConfig, KernelRoute, NextHop, RouteError, RouteErrorKind, RouteInstaller, RouteOp,
-    RTPROT_BABEL,
+    InstallerConfig, InstallerStats, KernelRoute, NextHop, RouteError, RouteErrorKind,
+    RouteInstaller, RouteOp, RTPROT_BABEL,
 };
 pub use monitor::{
     AddrEvent, LinkEvent, Monitor, MonitorConfig, MonitorStats, NetEvent, RouteEvent, RouteKind,

@@ -150,9 +150,10 @@ mod tests {
             m.header.address_family = AddressFamily::Inet6;
             m.header.destination_prefix_length = 64;
             m.header.table = RouteHeader::RT_TABLE_MAIN;
-            m.attributes.push(RouteAttribute::Destination(RouteAddress::Inet6(
-                "2001:db8::".parse().unwrap(),
-            )));
+            m.attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet6(
+                    "2001:db8::".parse().unwrap(),
+                )));
             append(&mut buf, RouteNetlinkMessage::NewRoute(m), 1, seq);
         }
         let (f, complete) = frames(&buf);

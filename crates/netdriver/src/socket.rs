@@ -135,8 +135,7 @@ impl BabelSocket {
 
     /// Joins the Babel group on `ifindex`. Joining twice is not an error.
     pub fn join(&self, ifindex: u32) -> io::Result<()> {
-        match self.sock.join_multicast_v6(&self.config.group, ifindex)
-        {
+        match self.sock.join_multicast_v6(&self.config.group, ifindex) {
             Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(()),
             r => r,
         }
@@ -145,8 +144,7 @@ impl BabelSocket {
     /// Leaves the Babel group on `ifindex`. Leaving a group not joined (or on an interface
     /// that is gone) is not an error.
     pub fn leave(&self, ifindex: u32) -> io::Result<()> {
-        match self.sock.leave_multicast_v6(&self.config.group, ifindex)
-        {
+        match self.sock.leave_multicast_v6(&self.config.group, ifindex) {
             Err(e)
                 if matches!(
                     e.raw_os_error(),
@@ -244,13 +242,8 @@ fn recv_once(fd: RawFd, buf: &mut [u8]) -> io::Result<Outcome> {
     let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo);
     let cap = buf.len();
     let mut iov = [IoSliceMut::new(buf)];
-    let msg = recvmsg::<SockaddrIn6>(
-        fd,
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_TRUNC,
-    )
-    .map_err(nix_err)?;
+    let msg = recvmsg::<SockaddrIn6>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_TRUNC)
+        .map_err(nix_err)?;
     // With MSG_TRUNC, `bytes` is the datagram's real length even when it did not fit.
     if msg.bytes > cap || msg.flags.contains(MsgFlags::MSG_TRUNC) {
         return Ok(Outcome::Truncated);

@@ -9,8 +9,8 @@ use babel_core::wire::Prefix;
 use common::Netns;
 use futures::StreamExt;
 use netdriver::{
-    InstallerConfig, KernelRoute, Monitor, MonitorConfig, NetEvent, RouteErrorKind,
-    RouteInstaller, RouteKind, RouteOp,
+    InstallerConfig, KernelRoute, Monitor, MonitorConfig, NetEvent, RouteErrorKind, RouteInstaller,
+    RouteKind, RouteOp,
 };
 use serde_json::Value;
 
@@ -77,25 +77,44 @@ fn replace_v6_and_v4_routes_and_change_next_hop_without_a_gap() {
         let v6 = p("2001:db8:1::/48");
         let v4 = p("10.1.0.0/16");
 
-        inst.replace(&KernelRoute::via(v6, ip("fe80::1"), d0, 0)).expect("v6");
-        inst.replace(&KernelRoute::via(v4, ip("192.0.2.2"), d0, 0)).expect("v4");
+        inst.replace(&KernelRoute::via(v6, ip("fe80::1"), d0, 0))
+            .expect("v6");
+        inst.replace(&KernelRoute::via(v4, ip("192.0.2.2"), d0, 0))
+            .expect("v4");
         let r = check("-6", "2001:db8:1::/48");
-        assert_eq!((r["gateway"].as_str(), r["dev"].as_str()), (Some("fe80::1"), Some("d0")));
+        assert_eq!(
+            (r["gateway"].as_str(), r["dev"].as_str()),
+            (Some("fe80::1"), Some("d0"))
+        );
         let r = check("-4", "10.1.0.0/16");
-        assert_eq!((r["gateway"].as_str(), r["dev"].as_str()), (Some("192.0.2.2"), Some("d0")));
-        assert!(r["flags"].as_array().unwrap().iter().any(|f| f == "onlink"), "{r}");
+        assert_eq!(
+            (r["gateway"].as_str(), r["dev"].as_str()),
+            (Some("192.0.2.2"), Some("d0"))
+        );
+        assert!(
+            r["flags"].as_array().unwrap().iter().any(|f| f == "onlink"),
+            "{r}"
+        );
 
         // New next hops, twice: each step leaves exactly one route in place.
         for (gw6, gw4, dev, name) in [
             ("fe80::2", "198.51.100.2", d1, "d1"),
             ("fe80::3", "192.0.2.3", d0, "d0"),
         ] {
-            inst.replace(&KernelRoute::via(v6, ip(gw6), dev, 0)).expect("v6 again");
+            inst.replace(&KernelRoute::via(v6, ip(gw6), dev, 0))
+                .expect("v6 again");
             let r = check("-6", "2001:db8:1::/48");
-            assert_eq!((r["gateway"].as_str(), r["dev"].as_str()), (Some(gw6), Some(name)));
-            inst.replace(&KernelRoute::via(v4, ip(gw4), dev, 0)).expect("v4 again");
+            assert_eq!(
+                (r["gateway"].as_str(), r["dev"].as_str()),
+                (Some(gw6), Some(name))
+            );
+            inst.replace(&KernelRoute::via(v4, ip(gw4), dev, 0))
+                .expect("v4 again");
             let r = check("-4", "10.1.0.0/16");
-            assert_eq!((r["gateway"].as_str(), r["dev"].as_str()), (Some(gw4), Some(name)));
+            assert_eq!(
+                (r["gateway"].as_str(), r["dev"].as_str()),
+                (Some(gw4), Some(name))
+            );
         }
 
         // The kernel announced each change as a new route and never withdrew one: the
@@ -110,11 +129,25 @@ fn replace_v6_and_v4_routes_and_change_next_hop_without_a_gap() {
                 }
             }
         }
-        assert!(seen.iter().all(|r| r.added), "a route was withdrawn: {seen:?}");
-        assert_eq!(seen.iter().filter(|r| r.prefix == v6).count(), 3, "{seen:?}");
-        assert_eq!(seen.iter().filter(|r| r.prefix == v4).count(), 3, "{seen:?}");
+        assert!(
+            seen.iter().all(|r| r.added),
+            "a route was withdrawn: {seen:?}"
+        );
+        assert_eq!(
+            seen.iter().filter(|r| r.prefix == v6).count(),
+            3,
+            "{seen:?}"
+        );
+        assert_eq!(
+            seen.iter().filter(|r| r.prefix == v4).count(),
+            3,
+            "{seen:?}"
+        );
         let last6 = seen.iter().rev().find(|r| r.prefix == v6).unwrap();
-        assert_eq!((last6.gateway, last6.ifindex), (Some(ip("fe80::3")), Some(d0)));
+        assert_eq!(
+            (last6.gateway, last6.ifindex),
+            (Some(ip("fe80::3")), Some(d0))
+        );
 
         // The installer's own dump agrees.
         let mut own = inst.dump().expect("dump");
@@ -124,10 +157,14 @@ fn replace_v6_and_v4_routes_and_change_next_hop_without_a_gap() {
         assert_eq!(own[0].gateway, Some(ip("192.0.2.3")));
         assert_eq!(own[1].metric, 1024, "Linux stores IPv6 priority 0 as 1024");
 
-        inst.remove(&KernelRoute::via(v6, ip("fe80::3"), d0, 0)).expect("remove v6");
-        inst.remove(&KernelRoute::via(v4, ip("192.0.2.3"), d0, 0)).expect("remove v4");
+        inst.remove(&KernelRoute::via(v6, ip("fe80::3"), d0, 0))
+            .expect("remove v6");
+        inst.remove(&KernelRoute::via(v4, ip("192.0.2.3"), d0, 0))
+            .expect("remove v4");
         assert!(inst.dump().expect("dump").is_empty());
-        let e = inst.remove(&KernelRoute::via(v4, ip("192.0.2.3"), d0, 0)).unwrap_err();
+        let e = inst
+            .remove(&KernelRoute::via(v4, ip("192.0.2.3"), d0, 0))
+            .unwrap_err();
         assert_eq!(e.errno(), Some(3), "no such process (ESRCH): {e}");
         assert!(e.to_string().contains("10.1.0.0/16"), "{e}");
     });
@@ -160,24 +197,32 @@ fn source_specific_ipv6_routes_coexist_and_are_removed_one_by_one() {
         let b = KernelRoute::via(dst, ip("fe80::2"), d1, 0).from_src(p("2001:db8:bb::/48"));
         let plain = KernelRoute::via(dst, ip("fe80::3"), d0, 0);
         assert!(inst
-            .apply(&[RouteOp::Replace(a), RouteOp::Replace(b), RouteOp::Replace(plain)])
+            .apply(&[
+                RouteOp::Replace(a),
+                RouteOp::Replace(b),
+                RouteOp::Replace(plain)
+            ])
             .is_empty());
         assert_eq!(inst.dump().unwrap().len(), 3);
-        inst.remove(&a).expect("remove the first source-specific route");
+        inst.remove(&a)
+            .expect("remove the first source-specific route");
         let left = inst.dump().unwrap();
         assert_eq!(left.len(), 2);
         assert!(left.iter().any(|r| r.src == Some(p("2001:db8:bb::/48"))));
         assert!(left.iter().any(|r| r.src.is_none()));
         // Linux has no source-specific IPv4 routes: refused before sending.
-        let v4 = KernelRoute::via(p("10.0.0.0/8"), ip("192.0.2.2"), d0, 0)
-            .from_src(p("192.0.2.0/24"));
+        let v4 =
+            KernelRoute::via(p("10.0.0.0/8"), ip("192.0.2.2"), d0, 0).from_src(p("192.0.2.0/24"));
         let e = inst.replace(&v4).unwrap_err();
         assert!(matches!(e.kind, RouteErrorKind::Invalid(_)), "{e}");
     });
     let rs = routes(&ns, "-6", "main");
     let to_dst = find(&rs, "2001:db8:2::/48");
     assert_eq!(to_dst.len(), 2, "{rs:?}");
-    let ss = to_dst.iter().find(|r| r.get("from").is_some()).expect("a from route");
+    let ss = to_dst
+        .iter()
+        .find(|r| r.get("from").is_some())
+        .expect("a from route");
     assert_eq!(ss["from"], "2001:db8:bb::/48");
     assert_eq!(ss["gateway"], "fe80::2");
 }
@@ -187,8 +232,10 @@ fn unreachable_routes_and_replacing_them_by_a_gateway() {
     let Some((ns, d0, _)) = setup() else { return };
     ns.block_on(move || async move {
         let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
-        inst.add_unreachable(p("2001:db8:3::/48"), 0).expect("v6 unreachable");
-        inst.add_unreachable(p("10.3.0.0/16"), 0).expect("v4 unreachable");
+        inst.add_unreachable(p("2001:db8:3::/48"), 0)
+            .expect("v6 unreachable");
+        inst.add_unreachable(p("10.3.0.0/16"), 0)
+            .expect("v4 unreachable");
         let own = inst.dump().unwrap();
         assert_eq!(own.len(), 2);
         assert!(own.iter().all(|r| r.kind == RouteKind::Unreachable));
@@ -197,8 +244,13 @@ fn unreachable_routes_and_replacing_them_by_a_gateway() {
     assert_eq!(one(&ns, "-4", "10.3.0.0/16")["type"], "unreachable");
     ns.block_on(move || async move {
         let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
-        inst.replace(&KernelRoute::via(p("2001:db8:3::/48"), ip("fe80::1"), d0, 0))
-            .expect("v6 replace");
+        inst.replace(&KernelRoute::via(
+            p("2001:db8:3::/48"),
+            ip("fe80::1"),
+            d0,
+            0,
+        ))
+        .expect("v6 replace");
         inst.replace(&KernelRoute::via(p("10.3.0.0/16"), ip("192.0.2.2"), d0, 0))
             .expect("v4 replace");
     });
@@ -247,8 +299,13 @@ fn export_table_and_metric_are_honoured() {
             ..InstallerConfig::default()
         };
         let mut inst = RouteInstaller::new(cfg).expect("installer");
-        inst.replace(&KernelRoute::via(p("2001:db8:4::/48"), ip("fe80::1"), d0, 17))
-            .unwrap();
+        inst.replace(&KernelRoute::via(
+            p("2001:db8:4::/48"),
+            ip("fe80::1"),
+            d0,
+            17,
+        ))
+        .unwrap();
         inst.replace(&KernelRoute::via(p("10.4.0.0/16"), ip("192.0.2.2"), d0, 17))
             .unwrap();
         assert_eq!(inst.dump().unwrap().len(), 2);
@@ -268,9 +325,19 @@ fn batch_reports_each_failure_at_its_index_and_installs_the_rest() {
     ns.block_on(move || async move {
         let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
         let ops = [
-            RouteOp::Replace(KernelRoute::via(p("2001:db8:10::/48"), ip("fe80::1"), d0, 0)),
+            RouteOp::Replace(KernelRoute::via(
+                p("2001:db8:10::/48"),
+                ip("fe80::1"),
+                d0,
+                0,
+            )),
             // No such interface.
-            RouteOp::Replace(KernelRoute::via(p("2001:db8:11::/48"), ip("fe80::1"), 9999, 0)),
+            RouteOp::Replace(KernelRoute::via(
+                p("2001:db8:11::/48"),
+                ip("fe80::1"),
+                9999,
+                0,
+            )),
             RouteOp::Replace(KernelRoute::via(p("10.10.0.0/16"), ip("192.0.2.2"), d0, 0)),
             // Nothing to remove.
             RouteOp::Remove(KernelRoute::unreachable(p("10.11.0.0/16"), 0)),
@@ -305,12 +372,21 @@ fn ten_thousand_routes_in_one_batch() {
                 } else {
                     Prefix::v4(std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap()
                 };
-                let gw = if dst.is_v6() { ip("fe80::1") } else { ip("192.0.2.2") };
+                let gw = if dst.is_v6() {
+                    ip("fe80::1")
+                } else {
+                    ip("192.0.2.2")
+                };
                 RouteOp::Replace(KernelRoute::via(dst, gw, d0, 0))
             })
             .collect();
         let errors = inst.apply(&ops);
-        assert!(errors.is_empty(), "{} errors, first {:?}", errors.len(), errors.first());
+        assert!(
+            errors.is_empty(),
+            "{} errors, first {:?}",
+            errors.len(),
+            errors.first()
+        );
         assert_eq!(inst.dump().unwrap().len(), n as usize);
         // Replacing them all again changes nothing in the count.
         assert!(inst.apply(&ops).is_empty());

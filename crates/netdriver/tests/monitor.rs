@@ -14,7 +14,11 @@ use tokio::time::timeout;
 async fn expect<F: FnMut(&NetEvent) -> bool>(m: &mut Monitor, what: &str, mut pred: F) -> NetEvent {
     let fut = async {
         loop {
-            let ev = m.next().await.expect("stream ended").expect("monitor error");
+            let ev = m
+                .next()
+                .await
+                .expect("stream ended")
+                .expect("monitor error");
             if pred(&ev) {
                 return ev;
             }
@@ -78,8 +82,14 @@ fn monitor_sees_dump_then_link_up_down_addresses_and_routes() {
         assert!(d0.up && d0.mtu == 1500 && !d0.removed);
         assert!(dump.iter().any(|e| link(e, "lo").is_some()));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let dumped = dump.iter().find_map(|e| addr(e, a)).expect("address in dump");
-        assert_eq!((dumped.ifindex, dumped.plen, dumped.added), (d0.ifindex, 24, true));
+        let dumped = dump
+            .iter()
+            .find_map(|e| addr(e, a))
+            .expect("address in dump");
+        assert_eq!(
+            (dumped.ifindex, dumped.plen, dumped.added),
+            (d0.ifindex, 24, true)
+        );
         let static_route = dump
             .iter()
             .find_map(|e| match e {
@@ -98,7 +108,10 @@ fn monitor_sees_dump_then_link_up_down_addresses_and_routes() {
         ns_ip("link set d0 up");
         expect(&mut m, "d0 up", |e| link(e, "d0").is_some_and(|l| l.up)).await;
         ns_ip("link set d0 mtu 1400");
-        expect(&mut m, "mtu", |e| link(e, "d0").is_some_and(|l| l.mtu == 1400)).await;
+        expect(&mut m, "mtu", |e| {
+            link(e, "d0").is_some_and(|l| l.mtu == 1400)
+        })
+        .await;
 
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         ns_ip("addr add 2001:db8::1/64 dev d0");
@@ -108,14 +121,26 @@ fn monitor_sees_dump_then_link_up_down_addresses_and_routes() {
         })
         .await;
         let ev = addr(&ev, v6).unwrap();
-        assert!(ev.added && ev.plen == 64 && ev.ifindex == d0.ifindex, "{ev:?}");
+        assert!(
+            ev.added && ev.plen == 64 && ev.ifindex == d0.ifindex,
+            "{ev:?}"
+        );
 
         ns_ip("route add 2001:db8:5::/48 dev d0 proto static metric 33");
-        let ev = expect(&mut m, "route added", |e| {
-            matches!(e, NetEvent::Route(r) if r.prefix.to_string() == "2001:db8:5::/48")
-        })
+        let ev = expect(
+            &mut m,
+            "route added",
+            |e| matches!(e, NetEvent::Route(r) if r.prefix.to_string() == "2001:db8:5::/48"),
+        )
         .await;
-        let NetEvent::Route(RouteEvent { added, protocol, metric, ifindex, .. }) = ev else {
+        let NetEvent::Route(RouteEvent {
+            added,
+            protocol,
+            metric,
+            ifindex,
+            ..
+        }) = ev
+        else {
             unreachable!()
         };
         assert!(added);
@@ -127,12 +152,21 @@ fn monitor_sees_dump_then_link_up_down_addresses_and_routes() {
         .await;
 
         ns_ip("addr del 2001:db8::1/64 dev d0");
-        expect(&mut m, "address removed", |e| addr(e, v6).is_some_and(|a| !a.added)).await;
+        expect(&mut m, "address removed", |e| {
+            addr(e, v6).is_some_and(|a| !a.added)
+        })
+        .await;
 
         ns_ip("link add d1 type veth peer name d1p");
-        expect(&mut m, "d1 appears, down", |e| link(e, "d1").is_some_and(|l| !l.up)).await;
+        expect(&mut m, "d1 appears, down", |e| {
+            link(e, "d1").is_some_and(|l| !l.up)
+        })
+        .await;
         ns_ip("link del d1");
-        expect(&mut m, "d1 removed", |e| link(e, "d1").is_some_and(|l| l.removed)).await;
+        expect(&mut m, "d1 removed", |e| {
+            link(e, "d1").is_some_and(|l| l.removed)
+        })
+        .await;
         assert_eq!(m.stats().dumps, 1);
         assert_eq!(m.stats().overruns, 0);
     });
@@ -158,8 +192,13 @@ fn route_events_are_limited_to_the_configured_tables() {
             full.extend(args.split_whitespace());
             common::run("ip", &full);
         }
-        let ev = expect(&mut m, "route in table 100", |e| matches!(e, NetEvent::Route(_))).await;
-        let NetEvent::Route(r) = ev else { unreachable!() };
+        let ev = expect(&mut m, "route in table 100", |e| {
+            matches!(e, NetEvent::Route(_))
+        })
+        .await;
+        let NetEvent::Route(r) = ev else {
+            unreachable!()
+        };
         // The main-table route came first and was filtered out.
         assert_eq!(r.prefix.to_string(), "2001:db8:2::/48");
         assert_eq!(r.table, 100);
@@ -171,7 +210,10 @@ fn tentative_and_dad_failed_addresses_are_reported_as_such() {
     let (Some(a), Some(b)) = (Netns::with_dad(true), Netns::with_dad(true)) else {
         return;
     };
-    a.ip(&format!("link add va type veth peer name vb netns {}", b.name));
+    a.ip(&format!(
+        "link add va type veth peer name vb netns {}",
+        b.name
+    ));
     b.ip("addr add 2001:db8::1/64 dev vb nodad");
     // Three probes: DAD lasts at least 3 s, so the monitor starts while it runs.
     a.exec(&["sysctl", "-qw", "net.ipv6.conf.va.dad_transmits=3"]);
@@ -191,21 +233,34 @@ fn tentative_and_dad_failed_addresses_are_reported_as_such() {
             _ => None,
         };
         let first = dump.iter().find_map(ll).expect("link-local in the dump");
-        let settled = expect(&mut m, "DAD completes", |e| ll(e).is_some_and(|x| !x.tentative))
-            .await;
+        let settled = expect(&mut m, "DAD completes", |e| {
+            ll(e).is_some_and(|x| !x.tentative)
+        })
+        .await;
         let settled = ll(&settled).unwrap();
 
         // A duplicate: the peer holds the address already, so DAD fails here.
         let dup: IpAddr = "2001:db8::1".parse().unwrap();
-        common::run("ip", &["-n", &name, "addr", "add", "2001:db8::1/64", "dev", "va"]);
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "add", "2001:db8::1/64", "dev", "va"],
+        );
         let dup_first = expect(&mut m, "duplicate added", |e| addr(e, dup).is_some()).await;
         let dup_failed = expect(&mut m, "DAD fails", |e| {
             addr(e, dup).is_some_and(|x| x.dad_failed)
         })
         .await;
-        (first, settled, addr(&dup_first, dup).unwrap(), addr(&dup_failed, dup).unwrap())
+        (
+            first,
+            settled,
+            addr(&dup_first, dup).unwrap(),
+            addr(&dup_failed, dup).unwrap(),
+        )
     });
-    assert!(first.tentative, "a fresh link-local address is tentative: {first:?}");
+    assert!(
+        first.tentative,
+        "a fresh link-local address is tentative: {first:?}"
+    );
     assert!(!first.dad_failed);
     assert_eq!(settled.addr, first.addr);
     assert_eq!(settled.ifindex, ifindex);
