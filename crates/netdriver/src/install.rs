@@ -195,10 +195,10 @@ impl fmt::Display for RouteError {
     }
 }
 
-/// One request of a batch: the message and what to say if it fails.
+/// One request of a batch: the serialized message (its sequence number is set when sent)
+/// and what to say if it fails.
 struct Request {
-    msg: RouteNetlinkMessage,
-    flags: u16,
+    bytes: Vec<u8>,
     op: &'static str,
     dst: Option<Prefix>,
     src: Option<Prefix>,
@@ -345,8 +345,10 @@ impl RouteInstaller {
                     None => (None, None),
                 };
                 Request {
-                    msg: RouteNetlinkMessage::DelRoute(delete_message(m)),
-                    flags: NLM_F_REQUEST | NLM_F_ACK,
+                    bytes: serialize(
+                        RouteNetlinkMessage::DelRoute(delete_message(m)),
+                        NLM_F_REQUEST | NLM_F_ACK,
+                    ),
                     op: "purge",
                     dst,
                     src,
@@ -423,17 +425,21 @@ impl RouteInstaller {
         let r = op.route();
         match op {
             RouteOp::Replace(r) => Request {
-                msg: RouteNetlinkMessage::NewRoute(self.route_message(r)),
                 // Replace-or-create in one message: the kernel swaps the route in place.
-                flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE | NLM_F_CREATE,
+                bytes: serialize(
+                    RouteNetlinkMessage::NewRoute(self.route_message(r)),
+                    NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE | NLM_F_CREATE,
+                ),
                 op: "replace",
                 dst: Some(r.dst),
                 src: r.src,
                 remove: false,
             },
             RouteOp::Remove(_) => Request {
-                msg: RouteNetlinkMessage::DelRoute(self.remove_message(r)),
-                flags: NLM_F_REQUEST | NLM_F_ACK,
+                bytes: serialize(
+                    RouteNetlinkMessage::DelRoute(self.remove_message(r)),
+                    NLM_F_REQUEST | NLM_F_ACK,
+                ),
                 op: "remove",
                 dst: Some(r.dst),
                 src: r.src,
@@ -543,13 +549,11 @@ impl RouteInstaller {
                 self.seq = self.seq.wrapping_add(chunk.len() as u32);
                 self.send_buf.clear();
                 for (k, &i) in chunk.iter().enumerate() {
-                    let r = &reqs[i];
-                    nl::append(
-                        &mut self.send_buf,
-                        r.msg.clone(),
-                        r.flags,
-                        base.wrapping_add(k as u32),
-                    );
+                    let start = self.send_buf.len();
+                    self.send_buf.extend_from_slice(&reqs[i].bytes);
+                    // nlmsg_seq sits at bytes 8..12 of the header.
+                    let seq = base.wrapping_add(k as u32).to_ne_bytes();
+                    self.send_buf[start + 8..start + 12].copy_from_slice(&seq);
                 }
                 self.stats.sent += chunk.len() as u64;
                 self.stats.datagrams += 1;
@@ -620,6 +624,12 @@ impl RouteInstaller {
         }
         errors
     }
+}
+
+fn serialize(msg: RouteNetlinkMessage, flags: u16) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(128);
+    nl::append(&mut buf, msg, flags, 0);
+    buf
 }
 
 fn fail(req: &Request, kind: RouteErrorKind) -> RouteError {

@@ -259,6 +259,18 @@ fn unreachable_routes_and_replacing_them_by_a_gateway() {
     assert!(r6.get("type").is_none_or(|t| t == "unicast"), "{r6}");
     let r4 = one(&ns, "-4", "10.3.0.0/16");
     assert_eq!(r4["gateway"], "192.0.2.2", "{r4}");
+    // And an unreachable route is removed like any other.
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        inst.add_unreachable(p("2001:db8:33::/48"), 0).unwrap();
+        inst.add_unreachable(p("10.33.0.0/16"), 0).unwrap();
+        inst.remove(&KernelRoute::unreachable(p("2001:db8:33::/48"), 0))
+            .expect("remove v6 unreachable");
+        inst.remove(&KernelRoute::unreachable(p("10.33.0.0/16"), 0))
+            .expect("remove v4 unreachable");
+    });
+    assert!(find(&routes(&ns, "-6", "main"), "2001:db8:33::/48").is_empty());
+    assert!(find(&routes(&ns, "-4", "main"), "10.33.0.0/16").is_empty());
 }
 
 #[test]

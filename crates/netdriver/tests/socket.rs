@@ -96,3 +96,53 @@ fn oversized_datagram_is_dropped_and_counted_not_returned() {
         assert_eq!(sock.try_recv(&mut small).unwrap(), None);
     });
 }
+
+#[test]
+fn multicast_leaves_by_the_chosen_interface_only() {
+    // A has two links: va1 to B and va2 to C. A packet for the group sent with va2's index
+    // reaches C and not B.
+    let (Some(a), Some(b), Some(c)) = (Netns::new(), Netns::new(), Netns::new()) else {
+        return;
+    };
+    veth(&a, "va1", &b, "vb");
+    veth(&a, "va2", &c, "vc");
+    let ia2 = a.ifindex("va2");
+    let (ib, ic) = (b.ifindex("vb"), c.ifindex("vc"));
+    a.link_local("va1");
+    a.link_local("va2");
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let tx2 = tx.clone();
+    let listen = |ifindex: u32, ready: std::sync::mpsc::Sender<()>| {
+        move || async move {
+            let sock = BabelSocket::bind(SocketConfig::default()).expect("bind");
+            sock.join(ifindex).expect("join");
+            ready.send(()).unwrap();
+            let mut buf = [0u8; 64];
+            let mut got = 0;
+            // Listen for 1.5 s and count what arrives.
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+            while let Ok(r) = tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+                let r = r.expect("recv");
+                assert_eq!(r.ifindex, ifindex);
+                got += 1;
+            }
+            got
+        }
+    };
+    let on_b = b.spawn(listen(ib, tx));
+    let on_c = c.spawn(listen(ic, tx2));
+    rx.recv().unwrap();
+    rx.recv().unwrap();
+    a.block_on(move || async move {
+        let sock = BabelSocket::bind(SocketConfig::default()).expect("bind");
+        for _ in 0..5 {
+            sock.send_to(b"hello", BABEL_GROUP, ia2)
+                .await
+                .expect("send");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let (got_b, got_c) = (on_b.join().unwrap(), on_c.join().unwrap());
+    assert_eq!(got_b, 0, "nothing leaves by va1");
+    assert!(got_c >= 1, "C heard nothing");
+}
