@@ -336,34 +336,55 @@ impl RouteInstaller {
     /// Removes every route of our protocol in our table (leftovers of an earlier run, or
     /// everything at shutdown). Returns how many were removed.
     pub fn purge(&mut self) -> Result<usize, RouteError> {
-        let found = self.dump_own()?;
-        let reqs: Vec<Request> = found
-            .into_iter()
-            .map(|m| {
-                let (dst, src) = match nl::route_prefixes(&m) {
-                    Some((d, s)) => (Some(d), s),
-                    None => (None, None),
-                };
-                Request {
-                    bytes: serialize(
-                        RouteNetlinkMessage::DelRoute(delete_message(m)),
-                        NLM_F_REQUEST | NLM_F_ACK,
-                    ),
-                    op: "purge",
-                    dst,
-                    src,
-                    remove: true,
-                }
-            })
-            .collect();
-        let n = reqs.len();
-        match self.run(&reqs).into_iter().next() {
-            Some((_, e)) => Err(e),
-            None => Ok(n),
+        self.purge_protocol(self.config.protocol)
+    }
+
+    /// Removes every route of protocol `proto` in our table: dump, then delete in batches.
+    /// A dump that raced other changes is repeated (at most three passes).
+    pub fn purge_protocol(&mut self, proto: u8) -> Result<usize, RouteError> {
+        let mut removed = 0;
+        for _ in 0..3 {
+            let found = self.dump_proto(proto)?;
+            if found.is_empty() {
+                break;
+            }
+            let reqs: Vec<Request> = found
+                .into_iter()
+                .map(|m| {
+                    let (dst, src) = match nl::route_prefixes(&m) {
+                        Some((d, s)) => (Some(d), s),
+                        None => (None, None),
+                    };
+                    Request {
+                        bytes: serialize(
+                            RouteNetlinkMessage::DelRoute(delete_message(m)),
+                            NLM_F_REQUEST | NLM_F_ACK,
+                        ),
+                        op: "purge",
+                        dst,
+                        src,
+                        remove: true,
+                    }
+                })
+                .collect();
+            let errors = self.run(&reqs);
+            // A route that vanished meanwhile (ESRCH) is as good as removed.
+            if let Some((_, e)) = errors
+                .into_iter()
+                .find(|(_, e)| e.errno() != Some(libc::ESRCH))
+            {
+                return Err(e);
+            }
+            removed += reqs.len();
         }
+        Ok(removed)
     }
 
     fn dump_own(&mut self) -> Result<Vec<RouteMessage>, RouteError> {
+        self.dump_proto(self.config.protocol)
+    }
+
+    fn dump_proto(&mut self, proto: u8) -> Result<Vec<RouteMessage>, RouteError> {
         let mut out = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut req = RouteMessage::default();
@@ -403,7 +424,7 @@ impl RouteInstaller {
                             break 'recv;
                         }
                         Some(NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)))
-                            if self.is_ours(&m) =>
+                            if self.is_ours(&m, proto) =>
                         {
                             out.push(m);
                         }
@@ -415,8 +436,8 @@ impl RouteInstaller {
         Ok(out)
     }
 
-    fn is_ours(&self, m: &RouteMessage) -> bool {
-        u8::from(m.header.protocol) == self.config.protocol
+    fn is_ours(&self, m: &RouteMessage, proto: u8) -> bool {
+        u8::from(m.header.protocol) == proto
             && nl::route_table(m) == self.config.table
             && !m.header.flags.contains(RouteFlags::Cloned)
     }

@@ -300,6 +300,31 @@ fn purge_removes_our_routes_and_nothing_else() {
     assert_eq!(statics.as_array().unwrap().len(), 1);
     let statics6 = ns.ip_json("-6 route show proto static");
     assert_eq!(statics6.as_array().unwrap().len(), 1);
+    // purge_protocol names the protocol: here, static routes of the main table.
+    let n = ns.block_on(|| async {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).unwrap();
+        inst.purge_protocol(4).unwrap()
+    });
+    assert_eq!(n, 2);
+    assert!(ns
+        .ip_json("route show proto static")
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(routes(&ns, "-4", "100").len(), 1);
+}
+
+#[test]
+fn purge_of_an_empty_table_removes_nothing() {
+    let Some((ns, _, _)) = setup() else { return };
+    let n = ns.block_on(|| async {
+        RouteInstaller::new(InstallerConfig::default())
+            .unwrap()
+            .purge()
+            .unwrap()
+    });
+    assert_eq!(n, 0);
+    assert!(!ns.ip_json("route show").as_array().unwrap().is_empty());
 }
 
 #[test]
