@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use babel_core::wire::Prefix;
 use netlink_packet_core::{
-    NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST,
+    NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
@@ -113,8 +113,13 @@ impl KernelRoute {
 /// An operation on the kernel table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteOp {
+    /// Install a new route (NLM_F_CREATE | NLM_F_EXCL): fails with EEXIST when any route
+    /// with the same destination, source and metric is there, ours or not, so a route of
+    /// another protocol is never overwritten.
+    Add(KernelRoute),
     /// Install or atomically replace (NLM_F_REPLACE | NLM_F_CREATE) the route with the same
-    /// destination, source and metric.
+    /// destination, source and metric. Linux matches on those alone, not on the protocol:
+    /// a foreign route with the same key is replaced too.
     Replace(KernelRoute),
     /// Remove our route with the same destination, source and metric, whatever its next hop.
     Remove(KernelRoute),
@@ -123,11 +128,12 @@ pub enum RouteOp {
 impl RouteOp {
     fn route(&self) -> &KernelRoute {
         match self {
-            RouteOp::Replace(r) | RouteOp::Remove(r) => r,
+            RouteOp::Add(r) | RouteOp::Replace(r) | RouteOp::Remove(r) => r,
         }
     }
     fn verb(&self) -> &'static str {
         match self {
+            RouteOp::Add(_) => "add",
             RouteOp::Replace(_) => "replace",
             RouteOp::Remove(_) => "remove",
         }
@@ -148,7 +154,7 @@ pub enum RouteErrorKind {
 /// A failed route operation, with the prefix it was about.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct RouteError {
-    /// "replace", "remove", "purge" or "dump".
+    /// "add", "replace", "remove", "purge" or "dump".
     pub op: &'static str,
     pub dst: Option<Prefix>,
     pub src: Option<Prefix>,
@@ -269,8 +275,15 @@ impl RouteInstaller {
         self.stats
     }
 
-    /// Installs `route`, atomically replacing ours with the same destination, source and
-    /// metric: there is no moment without a route.
+    /// Installs a new route; EEXIST if a route with the same destination, source and metric
+    /// is already there (of any protocol: it is left alone).
+    pub fn add(&mut self, route: &KernelRoute) -> Result<(), RouteError> {
+        self.one(RouteOp::Add(*route))
+    }
+
+    /// Installs `route`, atomically replacing the one with the same destination, source and
+    /// metric: there is no moment without a route. Linux does not look at the protocol when
+    /// matching, so use [`RouteInstaller::add`] for a prefix not installed yet.
     pub fn replace(&mut self, route: &KernelRoute) -> Result<(), RouteError> {
         self.one(RouteOp::Replace(*route))
     }
@@ -445,6 +458,16 @@ impl RouteInstaller {
     fn request(&self, op: &RouteOp) -> Request {
         let r = op.route();
         match op {
+            RouteOp::Add(r) => Request {
+                bytes: serialize(
+                    RouteNetlinkMessage::NewRoute(self.route_message(r)),
+                    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+                ),
+                op: "add",
+                dst: Some(r.dst),
+                src: r.src,
+                remove: false,
+            },
             RouteOp::Replace(r) => Request {
                 // Replace-or-create in one message: the kernel swaps the route in place.
                 bytes: serialize(

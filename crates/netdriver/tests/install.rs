@@ -440,3 +440,37 @@ fn ten_thousand_routes_in_one_batch() {
     assert_eq!(purged, n as usize);
     assert!(routes(&ns, "-6", "main").is_empty());
 }
+
+#[test]
+fn add_leaves_a_foreign_route_alone_where_replace_would_take_it() {
+    let Some((ns, d0, _)) = setup() else { return };
+    ns.ip("-6 route add 2001:db8:50::/48 via fe80::50 dev d0 proto static");
+    ns.ip("route add 10.50.0.0/16 via 192.0.2.50 proto static");
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        let v6 = KernelRoute::via(p("2001:db8:50::/48"), ip("fe80::1"), d0, 0);
+        let v4 = KernelRoute::via(p("10.50.0.0/16"), ip("192.0.2.2"), d0, 0);
+        let errors = inst.apply(&[RouteOp::Add(v6), RouteOp::Add(v4)]);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        for (_, e) in &errors {
+            assert_eq!(e.errno(), Some(17), "EEXIST: {e}");
+            assert_eq!(e.op, "add");
+        }
+        // A fresh prefix is added; adding it twice is refused; replacing it is fine.
+        let fresh = KernelRoute::via(p("2001:db8:51::/48"), ip("fe80::1"), d0, 0);
+        inst.add(&fresh).expect("add");
+        assert_eq!(inst.add(&fresh).unwrap_err().errno(), Some(17));
+        inst.replace(&KernelRoute::via(
+            p("2001:db8:51::/48"),
+            ip("fe80::2"),
+            d0,
+            0,
+        ))
+        .expect("replace");
+    });
+    let statics = ns.ip_json("-6 route show proto static");
+    assert_eq!(statics[0]["gateway"], "fe80::50", "{statics}");
+    let statics = ns.ip_json("route show proto static");
+    assert_eq!(statics[0]["gateway"], "192.0.2.50", "{statics}");
+    assert_eq!(one(&ns, "-6", "2001:db8:51::/48")["gateway"], "fe80::2");
+}
