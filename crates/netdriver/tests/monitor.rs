@@ -24,7 +24,7 @@ async fn expect<F: FnMut(&NetEvent) -> bool>(m: &mut Monitor, what: &str, mut pr
             }
         }
     };
-    timeout(Duration::from_secs(10), fut)
+    timeout(Duration::from_secs(20), fut)
         .await
         .unwrap_or_else(|_| panic!("no event: {what}"))
 }
@@ -215,8 +215,8 @@ fn tentative_and_dad_failed_addresses_are_reported_as_such() {
         b.name
     ));
     b.ip("addr add 2001:db8::1/64 dev vb nodad");
-    // Three probes: DAD lasts at least 3 s, so the monitor starts while it runs.
-    a.exec(&["sysctl", "-qw", "net.ipv6.conf.va.dad_transmits=3"]);
+    // Five probes: DAD lasts at least 5 s, so the monitor starts while it runs.
+    a.exec(&["sysctl", "-qw", "net.ipv6.conf.va.dad_transmits=5"]);
     b.ip("link set vb up");
     a.ip("link set va up");
     let ifindex = a.ifindex("va");
