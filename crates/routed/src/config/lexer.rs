@@ -77,7 +77,10 @@ mod tests {
             words("  interface\teth0 \r"),
             vec![("interface".into(), false), ("eth0".into(), false)]
         );
-        assert_eq!(words("debug 1# trailing"), vec![("debug".into(), false), ("1".into(), false)]);
+        assert_eq!(
+            words("debug 1# trailing"),
+            vec![("debug".into(), false), ("1".into(), false)]
+        );
         assert_eq!(words("# only a comment"), vec![]);
         assert_eq!(
             words(r#"interface "my if\"x" hello-interval 4"#),

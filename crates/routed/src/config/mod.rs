@@ -184,6 +184,8 @@ impl Config {
             return Err(err("empty statement".into()));
         }
         match parse_statement(text).map_err(err)? {
+            // babeld accepts this request in -C (where it does nothing useful) but not in a file.
+            Some(Statement::ReopenLogfile) => Ok(()),
             Some(stmt) => self.apply(stmt).map_err(err),
             None => Ok(()),
         }

@@ -204,7 +204,10 @@ mod tests {
     fn prefixes_accept_default_and_bare_addresses() {
         assert_eq!(parse_net("default").unwrap().to_string(), "::/0");
         assert_eq!(parse_net("10.0.0.1").unwrap().to_string(), "10.0.0.1/32");
-        assert_eq!(parse_net("2001:db8::/32").unwrap().to_string(), "2001:db8::/32");
+        assert_eq!(
+            parse_net("2001:db8::/32").unwrap().to_string(),
+            "2001:db8::/32"
+        );
         assert!(parse_net("10.0.0.0/33").is_err());
         assert!(parse_net("nonsense").is_err());
     }

@@ -13,8 +13,8 @@ use super::number::{
     parse_thousands,
 };
 use super::types::{
-    Channel, FileSetting, InterfaceConfig, InterfaceType, Key, KeyType, LocalEndpoint,
-    LocalServer, MAX_INTERVAL_MS,
+    Channel, FileSetting, InterfaceConfig, InterfaceType, Key, KeyType, LocalEndpoint, LocalServer,
+    MAX_INTERVAL_MS,
 };
 
 /// Number of source-specific tables babeld reserves after `first-table-number` (and rule
@@ -120,7 +120,10 @@ pub fn parse_statement(line: &str) -> Result<Option<Statement>, String> {
         return Err("a statement must fit on one line".into());
     }
     let tokens = tokenize(line)?;
-    let mut p = Cursor { toks: &tokens, i: 0 };
+    let mut p = Cursor {
+        toks: &tokens,
+        i: 0,
+    };
     let Some(first) = p.next() else {
         return Ok(None);
     };
@@ -213,7 +216,10 @@ impl<'a> Cursor<'a> {
     fn end(&mut self, what: &str) -> Result<(), String> {
         match self.next() {
             None => Ok(()),
-            Some(t) => Err(format!("{what}: unexpected \"{}\" at end of statement", t.text)),
+            Some(t) => Err(format!(
+                "{what}: unexpected \"{}\" at end of statement",
+                t.text
+            )),
         }
     }
 
@@ -261,7 +267,9 @@ impl<'a> Cursor<'a> {
     fn interval(&mut self, what: &str) -> Result<Duration, String> {
         let w = self.word(what, "an interval in seconds")?;
         parse_interval(w, MAX_INTERVAL_MS).ok_or_else(|| {
-            format!("{what}: bad interval \"{w}\" (expected seconds, e.g. 4 or 0.5, at most 655.35)")
+            format!(
+                "{what}: bad interval \"{w}\" (expected seconds, e.g. 4 or 0.5, at most 655.35)"
+            )
         })
     }
 
@@ -367,7 +375,10 @@ fn filter(p: &mut Cursor<'_>, kind: FilterKind) -> Result<Statement, String> {
             "proto" => {
                 let n = p.int(kw, 0, 255)?;
                 // babeld treats protocol 0 as "no proto match".
-                f.proto = u8::try_from(n).ok().filter(|&n| n != 0).map(ProtoMatch::Kernel);
+                f.proto = u8::try_from(n)
+                    .ok()
+                    .filter(|&n| n != 0)
+                    .map(ProtoMatch::Kernel);
             }
             "local" => f.proto = Some(ProtoMatch::Local),
             "if" => f.ifname = Some(p.string(kw, "an interface name")?),
@@ -457,10 +468,10 @@ fn interface_params(p: &mut Cursor<'_>) -> Result<InterfaceConfig, String> {
                     "interfering" => Channel::Interfering,
                     "noninterfering" => Channel::NonInterfering,
                     _ => match parse_c_int(w) {
-                        Some(n @ 1..=254) => Channel::Number(n as u8),
+                        Some(n @ 1..=255) => Channel::Number(n as u8),
                         _ => {
                             return Err(format!(
-                                "channel: bad value \"{w}\" (expected 1 to 254, interfering or noninterfering)"
+                                "channel: bad value \"{w}\" (expected 1 to 255, interfering or noninterfering)"
                             ))
                         }
                     },
@@ -491,8 +502,8 @@ fn key(p: &mut Cursor<'_>) -> Result<Key, String> {
                     "blake2s128" => KeyType::Blake2s128,
                     _ => {
                         return Err(format!(
-                            "key type: unsupported type \"{w}\" (expected hmac-sha256 or blake2s128)"
-                        ))
+                        "key type: unsupported type \"{w}\" (expected hmac-sha256 or blake2s128)"
+                    ))
                     }
                 });
             }

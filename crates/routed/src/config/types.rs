@@ -185,7 +185,7 @@ pub enum InterfaceType {
 pub enum Channel {
     Interfering,
     NonInterfering,
-    /// A channel number, 1..=254.
+    /// A channel number, 1..=255.
     Number(u8),
 }
 
