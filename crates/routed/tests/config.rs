@@ -853,3 +853,42 @@ fn pid_and_state_files_switched_off_on_the_command_line() {
     assert_eq!(cl.config.globals.pid_file(), None);
     assert_eq!(cl.config.globals.state_file(), None);
 }
+
+#[test]
+fn statements_print_back_to_equal_statements() {
+    let extra = "interface \"we#ird \\\"name\" rxcost 7\n\
+                 out if \"\" deny\n\
+                 local-path-readwrite \"/run/a b.sock\"\n\
+                 local-port-readwrite 4\n\
+                 log-file \"\"\n\
+                 protocol-group 224.0.0.9\n\
+                 default split-horizon false rtt-min 0.5\n\
+                 flush interface eth0\n\
+                 monitor\n";
+    let mut lines = 0;
+    for line in GLOBALS_CONF
+        .lines()
+        .chain(MESH_CONF.lines())
+        .chain(extra.lines())
+    {
+        let Some(stmt) = parse_statement(line).unwrap() else {
+            continue;
+        };
+        let printed = stmt.to_string();
+        assert_eq!(
+            parse_statement(&printed).unwrap(),
+            Some(stmt),
+            "{line:?} printed as {printed:?}"
+        );
+        lines += 1;
+    }
+    assert_eq!(lines, 24 + 22 + 9);
+    let Some(stmt) = parse_statement("interface wlan0 hello-interval 0.5 rtt-max 2.25").unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        stmt.to_string(),
+        "interface wlan0 hello-interval 0.500 rtt-max 2.250"
+    );
+}

@@ -1,5 +1,6 @@
 //! One configuration statement: the grammar of babeld 1.12's configuration language.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -599,6 +600,226 @@ fn global(p: &mut Cursor<'_>, kw: &str) -> Result<Global, String> {
         }
         _ => return Err(format!("unknown statement \"{kw}\"")),
     })
+}
+
+/// Writes `s` so that the lexer reads it back as one string token: bare when it is a plain
+/// word, otherwise quoted with `"` and `\` escaped.
+fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    let plain = !s.is_empty()
+        && !s.starts_with('"')
+        && !s
+            .chars()
+            .any(|c| matches!(c, ' ' | '\t' | '\r' | '\n' | '#'));
+    if plain {
+        return f.write_str(s);
+    }
+    f.write_str("\"")?;
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            f.write_str("\\")?;
+        }
+        write!(f, "{c}")?;
+    }
+    f.write_str("\"")
+}
+
+/// babeld's fixed-point notation: `value / 1000` with three decimals.
+fn write_thousands(f: &mut fmt::Formatter<'_>, value: u128) -> fmt::Result {
+    write!(f, "{}.{:03}", value / 1000, value % 1000)
+}
+
+fn write_bool(f: &mut fmt::Formatter<'_>, kw: &str, v: Option<bool>) -> fmt::Result {
+    match v {
+        Some(b) => write!(f, " {kw} {b}"),
+        None => Ok(()),
+    }
+}
+
+fn write_interface_params(f: &mut fmt::Formatter<'_>, c: &InterfaceConfig) -> fmt::Result {
+    if let Some(k) = c.kind {
+        let t = match k {
+            InterfaceType::Wired => "wired",
+            InterfaceType::Wireless => "wireless",
+            InterfaceType::Tunnel => "tunnel",
+        };
+        write!(f, " type {t}")?;
+    }
+    if let Some(d) = c.hello_interval {
+        f.write_str(" hello-interval ")?;
+        write_thousands(f, d.as_millis())?;
+    }
+    if let Some(d) = c.update_interval {
+        f.write_str(" update-interval ")?;
+        write_thousands(f, d.as_millis())?;
+    }
+    if let Some(v) = c.rxcost {
+        write!(f, " rxcost {v}")?;
+    }
+    write_bool(f, "link-quality", c.link_quality)?;
+    write_bool(f, "split-horizon", c.split_horizon)?;
+    match c.channel {
+        Some(Channel::Interfering) => f.write_str(" channel interfering")?,
+        Some(Channel::NonInterfering) => f.write_str(" channel noninterfering")?,
+        Some(Channel::Number(n)) => write!(f, " channel {n}")?,
+        None => {}
+    }
+    write_bool(f, "faraway", c.faraway)?;
+    write_bool(f, "enable-timestamps", c.enable_timestamps)?;
+    write_bool(f, "unicast", c.unicast)?;
+    write_bool(f, "rfc6126-compatible", c.rfc6126_compatible)?;
+    if let Some(v) = c.rtt_decay {
+        write!(f, " rtt-decay {v}")?;
+    }
+    if let Some(d) = c.rtt_min {
+        f.write_str(" rtt-min ")?;
+        write_thousands(f, d.as_micros())?;
+    }
+    if let Some(d) = c.rtt_max {
+        f.write_str(" rtt-max ")?;
+        write_thousands(f, d.as_micros())?;
+    }
+    if let Some(v) = c.max_rtt_penalty {
+        write!(f, " max-rtt-penalty {v}")?;
+    }
+    write_bool(f, "v4-via-v6", c.v4_via_v6)?;
+    if let Some(k) = &c.key {
+        write!(f, " key {k}")?;
+    }
+    write_bool(f, "accept-bad-signatures", c.accept_bad_signatures)
+}
+
+fn write_filter(f: &mut fmt::Formatter<'_>, flt: &Filter) -> fmt::Result {
+    if let Some(p) = flt.prefix {
+        write!(f, " ip {p}")?;
+    }
+    if let Some(n) = flt.plen_ge {
+        write!(f, " ge {n}")?;
+    }
+    if let Some(n) = flt.plen_le {
+        write!(f, " le {n}")?;
+    }
+    if let Some(p) = flt.src_prefix {
+        write!(f, " src-ip {p}")?;
+    }
+    if let Some(n) = flt.src_plen_ge {
+        write!(f, " src-ge {n}")?;
+    }
+    if let Some(n) = flt.src_plen_le {
+        write!(f, " src-le {n}")?;
+    }
+    if let Some(a) = flt.neigh {
+        write!(f, " neigh {a}")?;
+    }
+    if let Some(id) = flt.id {
+        write!(f, " id {id}")?;
+    }
+    match flt.proto {
+        Some(ProtoMatch::Kernel(n)) => write!(f, " proto {n}")?,
+        Some(ProtoMatch::Local) => f.write_str(" local")?,
+        None => {}
+    }
+    if let Some(name) = &flt.ifname {
+        f.write_str(" if ")?;
+        write_string(f, name)?;
+    }
+    match flt.action.verdict {
+        Verdict::Allow => f.write_str(" allow")?,
+        Verdict::Deny => f.write_str(" deny")?,
+        Verdict::Metric(m) => write!(f, " metric {m}")?,
+    }
+    if let Some(p) = flt.action.src_prefix {
+        write!(f, " src-prefix {p}")?;
+    }
+    if let Some(t) = flt.action.table {
+        write!(f, " table {t}")?;
+    }
+    if let Some(a) = flt.action.pref_src {
+        write!(f, " pref-src {a}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Global {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = |f: &mut fmt::Formatter<'_>, kw: &str, s: &FileSetting| {
+            write!(f, "{kw} ")?;
+            match s {
+                FileSetting::Off => f.write_str("\"\""),
+                FileSetting::Path(p) => write_string(f, &p.to_string_lossy()),
+            }
+        };
+        match self {
+            Global::ProtocolGroup(a) => write!(f, "protocol-group {a}"),
+            Global::ProtocolPort(v) => write!(f, "protocol-port {v}"),
+            Global::KernelPriority(v) => write!(f, "kernel-priority {v}"),
+            Global::ReflectKernelMetric(b) => write!(f, "reflect-kernel-metric {b}"),
+            Global::AllowDuplicates(v) => write!(f, "allow-duplicates {v}"),
+            Global::RandomId(b) => write!(f, "random-id {b}"),
+            Global::Ipv6Subtrees(b) => write!(f, "ipv6-subtrees {b}"),
+            Global::Debug(v) => write!(f, "debug {v}"),
+            Global::LocalServer(s) => {
+                let rw = if s.read_write { "-readwrite" } else { "" };
+                match &s.endpoint {
+                    LocalEndpoint::Port(p) => write!(f, "local-port{rw} {p}"),
+                    LocalEndpoint::Path(p) => {
+                        write!(f, "local-path{rw} ")?;
+                        write_string(f, &p.to_string_lossy())
+                    }
+                }
+            }
+            Global::ExportTable(v) => write!(f, "export-table {v}"),
+            Global::ImportTable(v) => write!(f, "import-table {v}"),
+            Global::LinkDetect(b) => write!(f, "link-detect {b}"),
+            Global::Diversity(k) => write!(f, "diversity {k}"),
+            Global::DiversityFactor(v) => write!(f, "diversity-factor {v}"),
+            Global::SmoothingHalfLife(v) => write!(f, "smoothing-half-life {v}"),
+            Global::Daemonise(b) => write!(f, "daemonise {b}"),
+            Global::SkipKernelSetup(b) => write!(f, "skip-kernel-setup {b}"),
+            Global::RouterId(id) => write!(f, "router-id {id}"),
+            Global::StateFile(s) => file(f, "state-file", s),
+            Global::LogFile(s) => file(f, "log-file", s),
+            Global::PidFile(s) => file(f, "pid-file", s),
+            Global::FirstTableNumber(v) => write!(f, "first-table-number {v}"),
+            Global::FirstRulePriority(v) => write!(f, "first-rule-priority {v}"),
+        }
+    }
+}
+
+impl fmt::Display for Statement {
+    /// The statement as one configuration line that [`parse_statement`] reads back to an equal
+    /// statement. A `key` statement prints its secret value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Statement::Interface { name, params } => {
+                f.write_str("interface ")?;
+                write_string(f, name)?;
+                write_interface_params(f, params)
+            }
+            Statement::Default(params) => {
+                f.write_str("default")?;
+                write_interface_params(f, params)
+            }
+            Statement::Filter { kind, filter } => {
+                f.write_str(kind.keyword())?;
+                write_filter(f, filter)
+            }
+            Statement::Key(k) => {
+                let t = match k.kind {
+                    KeyType::HmacSha256 => "hmac-sha256",
+                    KeyType::Blake2s128 => "blake2s128",
+                };
+                write!(f, "key id {} type {t} value ", k.id)?;
+                k.value.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+            Statement::Global(g) => write!(f, "{g}"),
+            Statement::FlushInterface(name) => write!(f, "flush interface {name}"),
+            Statement::ReopenLogfile => f.write_str("reopen-logfile"),
+            Statement::Dump => f.write_str("dump"),
+            Statement::Monitor => f.write_str("monitor"),
+            Statement::Unmonitor => f.write_str("unmonitor"),
+            Statement::Quit => f.write_str("quit"),
+        }
+    }
 }
 
 #[cfg(test)]
