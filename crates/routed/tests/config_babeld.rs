@@ -359,3 +359,137 @@ fn command_line_options_match_babeld() {
     assert!(parse_args(["-z", "7", "eth0"]).is_err());
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// Statements sent to a running babeld's read-write socket; babeld answers `ok` to those it
+/// takes at run time and `bad` to the others.
+const RUNTIME: &[&str] = &[
+    "link-detect true",
+    "log-file /dev/null",
+    "smoothing-half-life 3",
+    "diversity 1",
+    "diversity-factor 100",
+    "debug 1",
+    "random-id true",
+    "kernel-priority 5",
+    "protocol-port 6697",
+    "state-file /tmp/x",
+    "local-port 4000",
+    "export-table 10",
+    "import-table 5",
+    "ipv6-subtrees true",
+    "router-id 02:00:00:00:00:00:00:09",
+    "in deny",
+    "out deny",
+    "redistribute local deny",
+    "install deny",
+    "interface lo rxcost 50",
+    "interface nosuch0 hello-interval 2",
+    "default rxcost 70",
+    "key id k type blake2s128 value 0011",
+    "dump",
+    "reopen-logfile",
+];
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Sends one request on a fresh connection and returns babeld's final line.
+fn ask(sock: &std::path::Path, request: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::os::unix::net::UnixStream::connect(sock).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    // The greeting ends with "ok".
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "babeld closed");
+        if line.trim() == "ok" {
+            break;
+        }
+    }
+    (&stream)
+        .write_all(format!("{request}\n").as_bytes())
+        .unwrap();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "babeld closed");
+        let l = line.trim();
+        if l == "ok" || l == "bad" || l == "no" || l.starts_with("no ") {
+            return l.to_string();
+        }
+    }
+}
+
+#[test]
+fn runtime_statements_match_babeld() {
+    let Some(babeld) = babeld_1_12() else { return };
+    let ci = std::env::var_os("CI").is_some();
+    if !is_root() {
+        assert!(
+            !ci,
+            "the run-time statement comparison needs root (for a network namespace)"
+        );
+        eprintln!("skipping: needs root to run babeld in a network namespace");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("routed-babeld-rt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("ctl.sock");
+    let _ = std::fs::remove_file(&sock);
+    // A private network namespace with only lo: babeld touches nothing outside it, and the
+    // UNIX-domain socket is reachable from here.
+    let child = Command::new("unshare")
+        .args(["-n", "sh", "-c"])
+        .arg("ip link set lo up && exec \"$0\" -I '' -S \"$1\" -G \"$2\" -L \"$3\" lo")
+        .arg(&babeld)
+        .arg(dir.join("state"))
+        .arg(&sock)
+        .arg(dir.join("log"))
+        .spawn();
+    let child = match child {
+        Ok(c) => KillOnDrop(c),
+        Err(e) => {
+            assert!(!ci, "cannot run unshare: {e}");
+            eprintln!("skipping: cannot run unshare: {e}");
+            return;
+        }
+    };
+    let start = std::time::Instant::now();
+    while !sock.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "babeld did not open its control socket"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut mismatches = Vec::new();
+    for stmt in RUNTIME {
+        let b = ask(&sock, stmt) == "ok";
+        let r =
+            matches!(routed::config::parse_statement(stmt), Ok(Some(s)) if s.allowed_at_runtime());
+        if b != r {
+            mismatches.push(format!("{stmt:?}: babeld takes it={b}, routed says={r}"));
+        }
+    }
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

@@ -68,14 +68,19 @@ impl Statement {
 
     /// Whether babeld 1.12 accepts this statement on a read-write control socket once the
     /// daemon runs: interface and default statements, keys, control requests, and the globals
-    /// `link-detect`, `log-file` and `smoothing-half-life`. Filters and the other globals need
-    /// a restart.
+    /// `link-detect`, `log-file`, `smoothing-half-life`, `diversity` and `diversity-factor`.
+    /// Filters and the other globals need a restart. (A read-only socket takes only `dump`,
+    /// `monitor`, `unmonitor` and `quit`.)
     pub fn allowed_at_runtime(&self) -> bool {
         match self {
             Statement::Filter { .. } => false,
             Statement::Global(g) => matches!(
                 g,
-                Global::LinkDetect(_) | Global::LogFile(_) | Global::SmoothingHalfLife(_)
+                Global::LinkDetect(_)
+                    | Global::LogFile(_)
+                    | Global::SmoothingHalfLife(_)
+                    | Global::Diversity(_)
+                    | Global::DiversityFactor(_)
             ),
             _ => true,
         }
