@@ -151,34 +151,7 @@ fn local_server_last_statement_wins() {
 }
 
 /// A mesh router: wireless and wired interfaces, a tunnel with RTT, keys and filters.
-const MESH_CONF: &str = "\
-# Mesh node, a babeld.conf as found on community networks.
-key id mesh-key type hmac-sha256 value 0123456789abcdef0123456789abcdef
-key id tun type blake2s128 value 00112233445566778899aabbccddeeff
-
-default enable-timestamps true link-quality auto split-horizon auto
-
-interface wlan0 type wireless hello-interval 2 update-interval 8 channel 6
-interface eth0 type wired rxcost 96 split-horizon true
-interface wg0 type tunnel rtt-decay 42 rtt-min 10 rtt-max 120 max-rtt-penalty 96 faraway true
-interface wg0 key tun accept-bad-signatures false unicast true
-interface mesh0 link-quality true v4-via-v6 true rfc6126-compatible false channel noninterfering
-interface lo0 channel interfering hello-interval 0.5 update-interval 655.35
-interface \"odd name\" wired yes    # deprecated form of type wired
-
-in ip 10.0.0.0/8 le 24 allow
-in neigh fe80::1 if wlan0 metric 128
-in id 02:11:22:ff:fe:33:44:55 deny
-out if eth0 ip 192.168.0.0/16 ge 24 deny
-out src-ip 2001:db8::/32 src-ge 48 src-le 56 src-eq 52 deny
-redistribute proto 11 ip ::/0 le 64 metric 256
-redistribute proto 11 ip 0.0.0.0/0 le 24 metric 256
-redistribute src-prefix 2001:DB8:0:1::/64
-redistribute ip default eq 0 proto 3 allow
-redistribute local deny
-install ip 2001:db8::/32 table 100 pref-src 2001:db8::1
-install ip 10.1.0.0/16 pref-src 10.1.0.1
-";
+const MESH_CONF: &str = include_str!("data/mesh.conf");
 
 #[test]
 fn mesh_configuration_interfaces() {
@@ -890,5 +863,65 @@ fn statements_print_back_to_equal_statements() {
     assert_eq!(
         stmt.to_string(),
         "interface wlan0 hello-interval 0.500 rtt-max 2.250"
+    );
+}
+
+#[test]
+fn openwrt_style_configuration() {
+    let c = parse_file_text(include_str!("data/openwrt.conf")).unwrap();
+    let g = &c.globals;
+    assert_eq!(g.ipv6_subtrees, Some(true));
+    assert_eq!(g.log_file, Some(FileSetting::Off));
+    assert_eq!(
+        g.local_server,
+        Some(LocalServer {
+            endpoint: LocalEndpoint::Port(33123),
+            read_write: false
+        })
+    );
+    assert_eq!(
+        c.interface("br-lan").update_interval,
+        Some(Duration::from_secs(16))
+    );
+    assert_eq!(c.interface("wlan0").channel, Some(Channel::Number(11)));
+    assert_eq!(c.interface("tun0").enable_timestamps, Some(true));
+    assert_eq!(c.interface("br-lan").enable_timestamps, Some(false));
+    assert_eq!(c.filters.input.len(), 4);
+    assert_eq!(
+        c.filters.input[3],
+        Filter {
+            action: FilterAction {
+                verdict: Verdict::Deny,
+                ..FilterAction::default()
+            },
+            ..Filter::default()
+        }
+    );
+    let r = &c.filters.redistribute;
+    assert_eq!(r[0].ifname.as_deref(), Some("br-lan"));
+    assert_eq!(r[2].proto, Some(ProtoMatch::Local));
+    assert_eq!(r[2].prefix, Some(prefix("10.0.0.0/8")));
+    let i = &c.filters.install[0];
+    assert_eq!((i.plen_ge, i.plen_le), (Some(0), Some(0)));
+    assert_eq!(i.action.table, Some(254));
+}
+
+#[test]
+fn source_specific_configuration() {
+    let c = parse_file_text(include_str!("data/source-specific.conf")).unwrap();
+    let r = &c.filters.redistribute;
+    assert_eq!(r[0].action.src_prefix, Some(prefix("2001:db8:0:1::/64")));
+    assert_eq!(r[0].family, Some(Family::V6));
+    assert_eq!(r[1].action.verdict, Verdict::Metric(128));
+    let o = &c.filters.output[0];
+    assert_eq!(o.src_prefix, Some(prefix("2001:db8::/32")));
+    assert_eq!(o.src_plen_le, Some(64));
+    let e1 = c.interface("eth1");
+    assert_eq!(e1.rxcost, Some(128));
+    assert_eq!(e1.hello_interval, Some(Duration::from_secs(1)));
+    assert_eq!(e1.split_horizon, Some(true));
+    assert_eq!(
+        c.interface("eth0").update_interval,
+        Some(Duration::from_secs(4))
     );
 }

@@ -493,3 +493,71 @@ fn runtime_statements_match_babeld() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// Whether babeld 1.12 reads the configuration file `path` without complaint. babeld reads
+/// its files after the options and then opens its log file; a log file in a missing directory
+/// stops it right there, before it touches the system.
+fn babeld_accepts_file(babeld: &PathBuf, path: &std::path::Path) -> bool {
+    let out = Command::new(babeld)
+        .arg("-c")
+        .arg(path)
+        .args(["-L", "/nonexistent-routed-test-dir/log"])
+        .output()
+        .expect("run babeld");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code().is_some(),
+        "babeld crashed on {path:?}: {err}"
+    );
+    if err.contains("Couldn't parse configuration from file") {
+        false
+    } else if err.contains("reopen_logfile") {
+        true
+    } else {
+        panic!("unexpected babeld output for {path:?}: {err}")
+    }
+}
+
+#[test]
+fn configuration_files_match_babeld() {
+    let Some(babeld) = babeld_1_12() else { return };
+    let dir = std::env::temp_dir().join(format!("routed-babeld-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = [
+        include_str!("data/mesh.conf"),
+        include_str!("data/openwrt.conf"),
+        include_str!("data/source-specific.conf"),
+        "",
+        "\n\n# only comments\n   \n",
+        "debug 1\r\ninterface eth0 rxcost 5\r\n",
+        "interface eth0 rxcost 5",
+    ];
+    let bad_tails = [
+        "frobnicate 1\n",
+        "interface eth0 rxcost\n",
+        "in ip 10.0.0.0/33\n",
+        "interface eth0 key missing\n",
+        "dump\n",
+        "reopen-logfile\n",
+        "log-file \"unterminated\n",
+    ];
+    let mut cases: Vec<String> = good.iter().map(|s| s.to_string()).collect();
+    for tail in bad_tails {
+        cases.push(format!("{}{tail}", include_str!("data/openwrt.conf")));
+    }
+    let mut mismatches = Vec::new();
+    for (i, text) in cases.iter().enumerate() {
+        let path = dir.join(format!("case{i}.conf"));
+        std::fs::write(&path, text).unwrap();
+        let b = babeld_accepts_file(&babeld, &path);
+        let mut config = routed::config::Config::default();
+        let r = config.apply_text(text, &path).is_ok();
+        if b != r {
+            mismatches.push(format!(
+                "case {i}: babeld accepts={b}, routed accepts={r}\n{text}"
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
