@@ -20,7 +20,16 @@ fn rid(n: u8) -> RouterId {
 
 /// The link-local address of a veth end whose MAC capture.sh fixed to 02:bc:00:00:XX:YY.
 fn link_local(xx: u8, yy: u8) -> Ipv6Addr {
-    Ipv6Addr::new(0xfe80, 0, 0, 0, 0x00bc, 0x00ff, 0xfe00, u16::from_be_bytes([xx, yy]))
+    Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        0x00bc,
+        0x00ff,
+        0xfe00,
+        u16::from_be_bytes([xx, yy]),
+    )
 }
 
 fn p(s: &str) -> Prefix {
@@ -126,7 +135,10 @@ fn every_captured_packet_parses_without_ignored_tlvs() {
                 assert!(pkt.trailer.is_empty(), "{name} frame {}: trailer", d.frame);
             }
         }
-        println!("{name}: {} packets, TLV type counts {counts:?}", packets.len());
+        println!(
+            "{name}: {} packets, TLV type counts {counts:?}",
+            packets.len()
+        );
     }
 }
 
@@ -139,9 +151,9 @@ fn basic_line_of_three_nodes() {
     assert!(all
         .iter()
         .any(|t| matches!(t, Tlv::RouteRequest(r) if r.prefix.is_none())));
-    assert!(all.iter().any(
-        |t| matches!(t, Tlv::Update(u) if u.prefix.is_none() && u.metric == INFINITY)
-    ));
+    assert!(all
+        .iter()
+        .any(|t| matches!(t, Tlv::Update(u) if u.prefix.is_none() && u.metric == INFINITY)));
 
     // Hellos from both ends of the link, and IHUs naming the other end.
     let a = link_local(0x0a, 0x0b);
@@ -242,7 +254,10 @@ fn compressed_prefixes_expand_inside_their_48() {
             }
         }
     }
-    assert!(compressed_v6 >= 40, "only {compressed_v6} compressed /64 updates");
+    assert!(
+        compressed_v6 >= 40,
+        "only {compressed_v6} compressed /64 updates"
+    );
 
     let ours: BTreeSet<Prefix> = announced(&packets)
         .into_iter()
@@ -365,7 +380,12 @@ fn hmac_packets_carry_pc_and_mac_and_answer_challenges() {
             .collect();
         assert_eq!(pcs.len(), 1, "frame {}", d.frame);
         if let Some(prev) = last_pc.insert(d.src, pcs[0]) {
-            assert!(pcs[0] > prev, "frame {}: PC {} after {prev}", d.frame, pcs[0]);
+            assert!(
+                pcs[0] > prev,
+                "frame {}: PC {} after {prev}",
+                d.frame,
+                pcs[0]
+            );
         }
         for t in &pkt.tlvs {
             match t {
@@ -373,7 +393,11 @@ fn hmac_packets_carry_pc_and_mac_and_answer_challenges() {
                 // RFC 8967: the reply echoes a nonce the other side sent us.
                 Tlv::ChallengeReply(n) => {
                     let asked = requests.get(&d.dst).is_some_and(|v| v.contains(n));
-                    assert!(asked, "frame {}: reply to a nonce {} never sent", d.frame, d.dst);
+                    assert!(
+                        asked,
+                        "frame {}: reply to a nonce {} never sent",
+                        d.frame, d.dst
+                    );
                     replies += 1;
                 }
                 _ => {}
@@ -399,7 +423,12 @@ fn normalise(t: &Tlv) -> Tlv {
 /// the parse state, which the encoder rebuilds as it sees fit.
 fn meaningful(tlvs: &[Tlv]) -> Vec<Tlv> {
     tlvs.iter()
-        .filter(|t| !matches!(t, Tlv::RouterId(_) | Tlv::NextHop(_) | Tlv::Pad1 | Tlv::PadN(_)))
+        .filter(|t| {
+            !matches!(
+                t,
+                Tlv::RouterId(_) | Tlv::NextHop(_) | Tlv::Pad1 | Tlv::PadN(_)
+            )
+        })
         .map(normalise)
         .collect()
 }
@@ -421,7 +450,12 @@ fn captured_tlvs_survive_our_encoder() {
                 our_bytes += bytes.len();
                 let re = babel_core::wire::parse_packet(&bytes, d.src_v6())
                     .unwrap_or_else(|e| panic!("{name} frame {}: {e}", d.frame));
-                assert!(re.errors.is_empty(), "{name} frame {}: {:?}", d.frame, re.errors);
+                assert!(
+                    re.errors.is_empty(),
+                    "{name} frame {}: {:?}",
+                    d.frame,
+                    re.errors
+                );
                 assert!(re.trailer.is_empty());
                 again.extend(meaningful(&re.tlvs));
             }

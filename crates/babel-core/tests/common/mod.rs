@@ -145,8 +145,8 @@ fn babel_datagram(linktype: Linktype, frame_no: usize, frame: &[u8]) -> Option<D
 /// Frames are numbered like tshark numbers them, counting frames of other protocols too.
 pub fn read_babel_datagrams(name: &str) -> Vec<Datagram> {
     let path = capture_path(name);
-    let data = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let data =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let slice = PcapNGSlice::from_slice(&data)
         .unwrap_or_else(|e| panic!("{}: not a pcapng file: {e:?}", path.display()));
     let mut linktypes: Vec<Linktype> = Vec::new();
@@ -178,7 +178,10 @@ pub fn read_babel_datagrams(name: &str) -> Vec<Datagram> {
         };
         frame_no += 1;
         let linktype = *linktypes.get(if_id).unwrap_or_else(|| {
-            panic!("{}: frame {frame_no} on unknown interface {if_id}", path.display())
+            panic!(
+                "{}: frame {frame_no} on unknown interface {if_id}",
+                path.display()
+            )
         });
         assert!(
             [LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2].contains(&linktype),
