@@ -316,6 +316,25 @@ fn source_specific_updates_carry_their_source_prefix() {
     .map(|(d, s)| (p(d), s.map(p)))
     .collect();
     assert_eq!(pairs, expected);
+
+    // When a stops, b asks for the source-specific routes it lost, source prefix included.
+    let asked: BTreeSet<(Option<Prefix>, Option<Prefix>)> = packets
+        .iter()
+        .flat_map(|(_, pkt)| &pkt.tlvs)
+        .filter_map(|t| match t {
+            Tlv::RouteRequest(r) => Some((r.prefix, r.src_prefix)),
+            _ => None,
+        })
+        .collect();
+    for (d, s) in [
+        ("2001:db8:5::/48", "2001:db8:100::/56"),
+        ("2001:db8:6::/48", "2001:db8:200::/48"),
+    ] {
+        assert!(
+            asked.contains(&(Some(p(d)), Some(p(s)))),
+            "no route request for {d} from {s}: {asked:?}"
+        );
+    }
 }
 
 #[test]

@@ -21,11 +21,16 @@ pub const CAPTURES: &[&str] = &[
     "hmac",
 ];
 
+/// The committed capture, or the one in `$GOLDEN_CAPTURE_DIR` when that is set (to check a
+/// fresh run of `capture.sh` with `OUT_DIR=...` against the same tests).
 pub fn capture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("data")
-        .join(format!("{name}.pcapng"))
+    let dir = match std::env::var_os("GOLDEN_CAPTURE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join("data"),
+    };
+    dir.join(format!("{name}.pcapng"))
 }
 
 /// One UDP datagram to or from the Babel port, as captured.
