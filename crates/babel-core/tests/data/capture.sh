@@ -48,7 +48,13 @@ CAPTURE_PID=
 
 # Stops every process this script started and deletes its namespaces.
 teardown() {
-    local pid ns
+    local pid ns pidfile
+    # Every babeld of the capture, also by its pid file in case one escaped PIDS.
+    if [[ -n $RUN ]]; then
+        for pidfile in "$RUN"/*.pid; do
+            [[ -s $pidfile ]] && PIDS+=("$(cat "$pidfile")")
+        done
+    fi
     for pid in "${PIDS[@]}" $CAPTURE_PID; do
         kill "$pid" 2>/dev/null || true
     done
@@ -196,7 +202,7 @@ capture_basic() {
     ip -n "$(ns b)" addr add 10.12.0.2/24 dev ba
     ip -n "$(ns b)" addr add 10.23.0.2/24 dev bc
     ip -n "$(ns c)" addr add 10.23.0.3/24 dev cb
-    local n i
+    local n i conf
     i=1
     for n in a b c; do
         add_stub $n
@@ -209,7 +215,9 @@ capture_basic() {
     start_capture b ba basic 20
     i=1
     for n in a b c; do
-        {
+        # Built first, then passed on stdin: a pipeline would start babeld in a subshell,
+        # out of reach of teardown.
+        conf=$(
             babeld_common $i
             case $n in
             a) echo "interface ab" ;;
@@ -223,7 +231,8 @@ redistribute local ip 192.0.2.0/24 allow
 redistribute local ip 2001:db8::/32 allow
 redistribute local deny
 EOF
-        } | start_babeld $n
+        )
+        start_babeld $n <<<"$conf"
         i=$((i + 1))
     done
     finish_capture basic
@@ -367,7 +376,7 @@ capture_requests() {
     ip -n "$(ns c)" addr add 10.23.0.3/24 dev cb
     ip -n "$(ns a)" addr add 10.13.0.1/24 dev ac
     ip -n "$(ns c)" addr add 10.13.0.3/24 dev ca
-    local n i=1
+    local n conf i=1
     for n in a b c; do
         add_stub $n
         ip -n "$(ns $n)" addr add 2001:db8:0:$i::1/128 dev lo
@@ -387,7 +396,9 @@ capture_requests() {
     start_capture b bc requests 22
     i=1
     for n in a b c; do
-        {
+        # Built first, then passed on stdin: a pipeline would start babeld in a subshell,
+        # out of reach of teardown.
+        conf=$(
             babeld_common $i
             case $n in
             a) printf 'interface ab\ninterface ac\n' ;;
@@ -398,7 +409,8 @@ capture_requests() {
             echo 'redistribute ip 2001:db8:5::/48 allow'
             echo 'redistribute ip 198.51.100.16/28 allow'
             echo "$REDISTRIBUTE_LOCAL"
-        } | start_babeld $n
+        )
+        start_babeld $n <<<"$conf"
         i=$((i + 1))
     done
     sleep 7
