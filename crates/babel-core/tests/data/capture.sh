@@ -334,13 +334,14 @@ EOF
 
 # source-specific: a has the kernel route 2001:db8:5::/48 from 2001:db8:100::/56 and gives
 # 2001:db8:6::/48 the source prefix 2001:db8:200::/48 by a redistribute rule (RFC 9079,
-# sub-TLV 128).  a stops 3 s before the end, so b also sends requests for the lost
-# source-specific routes.  15 s, captured on b.
+# sub-TLV 128).  a stops after 20 s, so b also sends requests for the lost source-specific
+# routes: b surely has them by then, even if it ignored a's first updates because they came
+# before a's IHU (the second full dump is at 16 s).  25 s, captured on b.
 capture_source_specific() {
     two_nodes v4
     ip -n "$(ns a)" -6 route add 2001:db8:5::/48 from 2001:db8:100::/56 dev stub0 proto static
     ip -n "$(ns a)" -6 route add 2001:db8:6::/48 dev stub0 proto static
-    start_capture b ba source-specific 15
+    start_capture b ba source-specific 25
     start_babeld a <<EOF
 $(babeld_common 1)
 interface ab
@@ -353,7 +354,7 @@ $(babeld_common 2)
 interface ba
 $REDISTRIBUTE_LOCAL
 EOF
-    sleep 11
+    sleep 20
     stop_babeld a
     finish_capture source-specific
 }
