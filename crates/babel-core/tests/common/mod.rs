@@ -60,9 +60,9 @@ impl Datagram {
     }
 }
 
-const LINKTYPE_ETHERNET: Linktype = Linktype(1);
-const LINKTYPE_LINUX_SLL: Linktype = Linktype(113);
-const LINKTYPE_LINUX_SLL2: Linktype = Linktype(276);
+pub const LINKTYPE_ETHERNET: Linktype = Linktype(1);
+pub const LINKTYPE_LINUX_SLL: Linktype = Linktype(113);
+pub const LINKTYPE_LINUX_SLL2: Linktype = Linktype(276);
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
@@ -130,7 +130,7 @@ fn udp_segment(ethertype: u16, ip: &[u8]) -> Option<(IpAddr, IpAddr, &[u8])> {
 }
 
 /// The Babel datagram in a captured frame, if there is one.
-fn babel_datagram(linktype: Linktype, frame_no: usize, frame: &[u8]) -> Option<Datagram> {
+pub fn babel_datagram(linktype: Linktype, frame_no: usize, frame: &[u8]) -> Option<Datagram> {
     let (ethertype, ip) = network_layer(linktype, frame)?;
     let (src, dst, udp) = udp_segment(ethertype, ip)?;
     let (sport, dport) = (be16(udp, 0)?, be16(udp, 2)?);
