@@ -150,7 +150,7 @@ fn basic_line_of_three_nodes() {
     let packets = parsed("basic");
     let all: Vec<&Tlv> = packets.iter().flat_map(|(_, p)| &p.tlvs).collect();
 
-    // Start-up: wildcard route requests and wildcard retractions (RFC 8966 §3.8.1.1).
+    // Start-up: wildcard route requests and wildcard retractions (RFC 8966: a starting node asks for a full dump).
     assert!(all
         .iter()
         .any(|t| matches!(t, Tlv::RouteRequest(r) if r.prefix.is_none())));
@@ -210,7 +210,7 @@ fn basic_line_of_three_nodes() {
 #[test]
 fn timestamps_answer_the_hellos_they_echo() {
     let packets = parsed("timestamps");
-    // RFC 9616 §3.1: every hello of an interface with timestamps carries one.
+    // RFC 9616: every hello of an interface with timestamps carries one.
     let mut hello_ts: BTreeMap<IpAddr, BTreeSet<u32>> = BTreeMap::new();
     let mut ihus = 0;
     for (d, pkt) in &packets {
@@ -222,7 +222,7 @@ fn timestamps_answer_the_hellos_they_echo() {
                         .unwrap_or_else(|| panic!("frame {}: hello without timestamp", d.frame));
                     hello_ts.entry(d.src).or_default().insert(ts);
                 }
-                // RFC 9616 §3.2: the origin timestamp of an IHU is the timestamp of the last
+                // RFC 9616: the origin timestamp of an IHU is the timestamp of the last
                 // hello received from the neighbour it is about.
                 Tlv::Ihu(i) => {
                     let Some(ts) = i.timestamps else { continue };
@@ -283,7 +283,7 @@ fn v4_via_v6_updates_carry_ipv4_prefixes_through_ipv6_next_hops() {
     for (d, _) in &packets {
         for u in updates_with_raw(d, |ae_code, _| ae_code == ae::V4_VIA_V6) {
             assert!(u.is_v4_via_v6(), "frame {}: {u:?}", d.frame);
-            // RFC 9229 §2: with no Next Hop TLV, the next hop is the packet's source.
+            // RFC 9229: with no Next Hop TLV, the next hop is the packet's source.
             assert_eq!(u.next_hop, Some(d.src), "frame {}", d.frame);
             seen.insert(u.prefix.expect("AE 4 has a prefix"));
         }

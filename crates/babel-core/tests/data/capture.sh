@@ -83,18 +83,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ns() { echo "$NS_PREFIX-$1"; }
-in_ns() {
-    local node=$1
-    shift
-    ip netns exec "$(ns "$node")" "$@"
-}
 
 # add_node NAME: a namespace with loopback up and no IPv6 duplicate address detection, so
 # that link-local addresses are usable at once.
 add_node() {
     local name
     name=$(ns "$1")
-    ip netns del "$name" 2>/dev/null || true
+    ip netns del "$name" 2>/dev/null || true # left over from a run that was killed -9
     ip netns add "$name"
     NAMESPACES+=("$name")
     ip netns exec "$name" sysctl -q -w net.ipv6.conf.default.accept_dad=0
@@ -363,7 +358,7 @@ EOF
 # wildcard route requests; after 7 s, a withdraws its kernel routes (b and c then send route
 # requests for the lost prefixes) and puts them back 3 s later; after 14 s, the link a - b is
 # cut: b's remaining routes to a's prefixes through c are not feasible and a's routes to b's
-# prefixes neither, so both send seqno requests (RFC 8966 §3.8.2.1), which c forwards.  22 s.
+# prefixes neither, so both send seqno requests (RFC 8966), which c forwards.  22 s.
 capture_requests() {
     add_node a
     add_node b
@@ -431,8 +426,8 @@ capture_requests() {
 }
 
 # hmac: a - b with an HMAC-SHA256 key on the link (RFC 8967): every packet carries a PC (17)
-# and a MAC (16) in its trailer, and the first exchange is a challenge request (18) and
-# reply (19).  15 s, captured on b.
+# at the end of its body and a MAC (16) in its trailer, and the first unicast exchange is a
+# challenge request (18) and reply (19) each way.  15 s, captured on b.
 HMAC_KEY=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 capture_hmac() {
     two_nodes v4
