@@ -41,7 +41,7 @@ fn rfc8967_babeld_macs_verify_with_our_hmac_sha256() {
             d.frame
         );
         assert_eq!(
-            verify(&d.payload, &[wrong.clone()], &ph),
+            verify(&d.payload, std::slice::from_ref(&wrong), &ph),
             Err(Reject::BadMac)
         );
         // One flipped bit in the body, or another destination, breaks it.
