@@ -6,3 +6,4 @@
 #![forbid(unsafe_code)]
 
 pub mod decode;
+pub mod control;
