@@ -1,9 +1,10 @@
 //! routed: a Babel routing daemon (a drop-in for babeld) and its client `babelctl`.
 //!
-//! [`decode`] turns Babel packets, from pcap/pcapng captures or hex, into JSON
-//! (`babelctl decode`).
+//! - [`config`]: babeld's command line and configuration statements, parsed and typed;
+//! - [`decode`]: Babel packets, from pcap/pcapng captures or hex, to JSON (`babelctl decode`).
 
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod decode;
 pub mod control;

@@ -805,3 +805,56 @@ fn lines_come_out_while_the_capture_is_still_arriving() {
     assert!(child.wait().unwrap().success());
     reader.join().unwrap();
 }
+
+/// A packet written byte by byte (not with the encoder): every TLV type, a prefix
+/// compressed to one octet, v4-via-v6 (AE 4), a source prefix, a MAC in the trailer.
+const HAND_BUILT: [&str; 8] = [
+    "2a0200df00010300000002060000004d00c80302004d040c80009c4001900304",
+    "0001e24005180300006004b0000000000000000203080000000b00000016060a",
+    "0000aabbccddeeff0011070a03000000000000000003081202804000019003e8",
+    "0060fd77000000000001080b02004007019003e9006002080d04001800019003",
+    "e800600ac801081902003000019003e8006020010db8000180073020010db800",
+    "ff080a00000000ffff0000ffff090501180ac801090200000a160240000c4000",
+    "aabbccddeeff0011fd7700000000000111060000000901021202dead1302beef",
+    "c801ab1003010203",
+];
+
+/// The expected TLVs of [`HAND_BUILT`], one JSON object per line, in order.
+const HAND_BUILT_TLVS: [&str; 20] = [
+    r#"{"type":"pad1"}"#,
+    r#"{"type":"padn","len":3}"#,
+    r#"{"type":"ack_request","opaque":77,"interval":200}"#,
+    r#"{"type":"ack","opaque":77}"#,
+    r#"{"type":"hello","flags":32768,"unicast":true,"seqno":40000,"interval":400,"timestamp":123456}"#,
+    r#"{"type":"ihu","rxcost":96,"interval":1200,"address":"fe80::2","timestamps":{"origin":11,"receive":22}}"#,
+    r#"{"type":"router_id","router_id":"aa:bb:cc:dd:ee:ff:00:11"}"#,
+    r#"{"type":"next_hop","address":"fe80::3"}"#,
+    r#"{"type":"update","prefix":"fd77:0:0:1::/64","src_prefix":null,"metric":96,"seqno":1000,"interval":400,"flags":128,"router_id":"aa:bb:cc:dd:ee:ff:00:11","next_hop":"fe80::3"}"#,
+    r#"{"type":"update","prefix":"fd77:0:0:2::/64","src_prefix":null,"metric":96,"seqno":1001,"interval":400,"flags":0,"router_id":"aa:bb:cc:dd:ee:ff:00:11","next_hop":"fe80::3"}"#,
+    r#"{"type":"update","prefix":"10.200.1.0/24","src_prefix":null,"metric":96,"seqno":1000,"interval":400,"flags":0,"router_id":"aa:bb:cc:dd:ee:ff:00:11","next_hop":"fe80::3"}"#,
+    r#"{"type":"update","prefix":"2001:db8:1::/48","src_prefix":"2001:db8:ff::/48","metric":96,"seqno":1000,"interval":400,"flags":0,"router_id":"aa:bb:cc:dd:ee:ff:00:11","next_hop":"fe80::3"}"#,
+    r#"{"type":"update","prefix":null,"src_prefix":null,"metric":65535,"seqno":0,"interval":65535,"flags":0,"router_id":null,"next_hop":null}"#,
+    r#"{"type":"route_request","prefix":"10.200.1.0/24","src_prefix":null}"#,
+    r#"{"type":"route_request","prefix":null,"src_prefix":null}"#,
+    r#"{"type":"seqno_request","seqno":12,"hop_count":64,"router_id":"aa:bb:cc:dd:ee:ff:00:11","prefix":"fd77:0:0:1::/64","src_prefix":null}"#,
+    r#"{"type":"pc","pc":9,"index":"0102"}"#,
+    r#"{"type":"challenge_request","nonce":"dead"}"#,
+    r#"{"type":"challenge_reply","nonce":"beef"}"#,
+    r#"{"type":"unknown","tlv_type":200,"body":"ab"}"#,
+];
+
+#[test]
+fn hand_built_packet_prints_every_tlv_type_exactly() {
+    let input = format!("{}\n", HAND_BUILT.concat());
+    let out = run(&["decode", "--hex"], Some(input.as_bytes()));
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let tlvs = HAND_BUILT_TLVS.join(",");
+    assert_eq!(
+        text,
+        format!(
+            "{{\"time\":null,\"src\":null,\"dst\":null,\"tlvs\":[{tlvs}],\
+             \"trailer\":[{{\"type\":\"mac\",\"mac\":\"010203\"}}],\"errors\":[]}}\n"
+        )
+    );
+}

@@ -362,27 +362,30 @@ enum Step {
 
 /// `secs + frac / 10^digits`, rounded once, so that the printed float reads like the decimal
 /// the capture holds (`1764095150.123456`, not `1764095150.1234560013`).
-fn decimal_time(secs: i64, frac: u64, digits: usize) -> f64 {
-    format!("{secs}.{frac:0digits$}")
+fn decimal_time(secs: i64, frac: u64, digits: u32) -> f64 {
+    let unit = 10u64.pow(digits.min(19));
+    // A fraction of a second at or beyond one second is malformed; carry it over.
+    let secs = secs.saturating_add(i64::try_from(frac / unit).unwrap_or(i64::MAX));
+    let frac = frac % unit;
+    if secs < 0 {
+        return secs as f64 + frac as f64 / unit as f64;
+    }
+    let width = digits as usize;
+    format!("{secs}.{frac:0width$}")
         .parse()
         .unwrap_or(secs as f64)
 }
 
 /// A pcapng timestamp: `ts` units of `1/units` seconds, plus an offset in seconds.
 fn ng_time(ts: u64, units: u64, offset_secs: i64) -> f64 {
-    let secs = (ts / units) as i64 + offset_secs;
+    let secs = i64::try_from(ts / units)
+        .unwrap_or(i64::MAX)
+        .saturating_add(offset_secs);
     let frac = ts % units;
     // Decimal resolutions (the usual 10^-6 and 10^-9) print exactly; binary ones cannot.
-    let mut digits = 0;
-    let mut p = 1u64;
-    while p < units && digits < 19 {
-        p *= 10;
-        digits += 1;
-    }
-    if p == units {
-        decimal_time(secs, frac, digits)
-    } else {
-        secs as f64 + frac as f64 / units as f64
+    match (0..=19u32).find(|&d| 10u64.checked_pow(d) == Some(units)) {
+        Some(digits) => decimal_time(secs, frac, digits),
+        None => secs as f64 + frac as f64 / units as f64,
     }
 }
 
@@ -417,6 +420,11 @@ mod tests {
         assert_eq!(ng_time(1_764_095_150_250_000, 1_000_000, 0), 1764095150.25);
         assert_eq!(ng_time(3 * 1024 + 512, 1024, 10), 13.5);
         assert_eq!(ng_time(7_000_000_000, 1_000_000_000, -2), 5.0);
+        // Malformed values give a number, never a panic or a misreading.
+        assert_eq!(decimal_time(10, 1_500_000, 6), 11.5);
+        assert_eq!(decimal_time(-2, 500_000, 6), -1.5);
+        assert_eq!(ng_time(u64::MAX, 1, i64::MAX), i64::MAX as f64);
+        assert_eq!(ng_time(5, 1, i64::MIN), (i64::MIN + 5) as f64);
     }
 
     /// Reads a whole capture, decoding every datagram; returns how it ended.
