@@ -355,6 +355,7 @@ struct SelInfo {
     seqno: u16,
     metric: u16,
     neigh: u32,
+    next_hop: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -1120,9 +1121,10 @@ impl Node {
                         e.time = now;
                     }
                 }
-                if changed || satisfied {
-                    self.route_changed(slot, before, satisfied);
-                }
+                // Reconsider even when nothing changed: smoothed metrics move with time, and
+                // a better route may now pass the hysteresis (babeld does the same).
+                let _ = changed;
+                self.route_changed(slot, before, satisfied);
                 if !feasible {
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, false);
                 }
@@ -1204,6 +1206,7 @@ impl Node {
                 seqno: self.seqno,
                 metric: x.metric,
                 neigh: u32::MAX,
+                next_hop: None,
             });
         }
         let e = self.routes.slots.get(slot as usize)?.selected()?;
@@ -1212,6 +1215,7 @@ impl Node {
             seqno: e.seqno,
             metric: e.metric(),
             neigh: e.neigh,
+            next_hop: Some(e.next_hop),
         })
     }
 
@@ -1274,7 +1278,7 @@ impl Node {
         // If the selected route is now unusable, drop it so that select() can replace it.
         self.select(slot);
         let after = self.sel_info(slot);
-        if before != after || before.is_some_and(|b| b.neigh != u32::MAX) {
+        if before != after {
             let s = &mut self.routes.slots[slot as usize];
             if !s.dirty {
                 s.dirty = true;
