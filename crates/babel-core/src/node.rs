@@ -938,7 +938,7 @@ impl Node {
                     i += 1;
                 }
             }
-            // RFC 8966 §3.5.5 and the issue: switch at once to a feasible alternative, or
+            // RFC 8966 §3.6 and §3.8.2.1: switch at once to a feasible alternative, or
             // ask for a new seqno at once when there is none.
             self.route_changed(slot, before, false);
             self.routes.maybe_free(slot);
@@ -1035,7 +1035,7 @@ impl Node {
         self.apply_update(nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric);
     }
 
-    /// RFC 8966 §3.5.4: route acquisition.
+    /// RFC 8966 §3.5.3: route acquisition.
     #[allow(clippy::too_many_arguments)]
     fn apply_update(&mut self, nid: u32, key: RouteKey, router_id: RouterId, seqno: u16, refmetric: u16, hold: Duration, next_hop: IpAddr, add_metric: u16) {
         let now = self.now;
@@ -1078,7 +1078,7 @@ impl Node {
                 let old_src = self.routes.slots[slot as usize].entries[i].src;
                 let same_router = self.sources.get(old_src).is_some_and(|s| s.id == router_id);
                 if !feasible && is_selected && same_router {
-                    // RFC 8966 §3.5.4: an unfeasible update for the selected route with the
+                    // RFC 8966 §3.5.3: an unfeasible update for the selected route with the
                     // same router-id MAY be ignored; we ignore it, and ask the source for a
                     // new seqno so that the route becomes feasible again.
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, true);
@@ -1099,7 +1099,7 @@ impl Node {
                 };
                 let s = &mut self.routes.slots[slot as usize];
                 if !feasible && is_selected {
-                    // RFC 8966 §3.5.4: the selected route turned unfeasible by a change of
+                    // RFC 8966 §3.5.3: the selected route turned unfeasible by a change of
                     // router-id: it is no longer selected.
                     s.selected = NONE;
                 }
@@ -1113,8 +1113,8 @@ impl Node {
                 e.cost = cost;
                 e.hold_ms = hold_ms;
                 if (feasible && refmetric < INFINITY) || refmetric >= INFINITY {
-                    // RFC 8966 §3.5.4: only a feasible update refreshes the route; a
-                    // retraction starts the hold time (§3.5.5).
+                    // RFC 8966 §3.5.3: only a feasible update refreshes the route; a
+                    // retraction starts the hold time (§3.5.4).
                     if refmetric >= INFINITY && !changed {
                         // A repeated retraction does not extend the hold time.
                     } else {
@@ -1135,7 +1135,7 @@ impl Node {
                     return;
                 }
                 if !feasible {
-                    // RFC 8966 §3.5.4: an unfeasible update for a new entry is not kept.
+                    // RFC 8966 §3.5.3: an unfeasible update for a new entry is not kept.
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, false);
                     self.routes.maybe_free(slot);
                     return;
@@ -1787,7 +1787,7 @@ impl Node {
         self.timers.next()
     }
 
-    /// RFC 8966 §3.5.5: routes whose timer ran out are retracted (kept with an infinite
+    /// RFC 8966 §3.5.4: routes whose timer ran out are retracted (kept with an infinite
     /// metric for the hold time), then flushed. Also collects unused sources.
     fn sweep(&mut self) {
         let now = self.now;

@@ -401,3 +401,186 @@ impl Mesh {
         }
     }
 }
+
+/// Drives one node with an arbitrary byte string read as a sequence of operations: raw
+/// datagrams, well-formed datagrams built from the bytes, interface events, commands and
+/// time steps. Used by the `node` fuzz target and by a test with pseudo-random input.
+/// Panics if the node breaks one of its invariants (bounded tables and queues).
+pub fn fuzz_node(data: &[u8]) {
+    use crate::node::{Command, LinkType};
+    use crate::wire::{Encoder, Hello, Ihu, RouteRequest, SeqnoRequest, Tlv, Update};
+    use std::net::IpAddr;
+
+    let config = Config {
+        max_neighbours: 8,
+        max_route_entries: 2_000,
+        max_sources: 2_000,
+        max_pending_requests: 64,
+        max_queued_packets: 256,
+        max_queued_events: 256,
+        ..Config::default()
+    };
+    let limits = config.clone();
+    let mut now = Timestamp::from_secs(1);
+    let mut node = Node::new(config, RouterId([2, 0, 0, 0, 0, 0, 0, 1]), 0, 1, now);
+    let mut r = Reader { data, pos: 0 };
+    let addr = |b: u8| Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, (b % 6) as u16 + 2);
+    let ours = |i: u32| Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, i as u16);
+    let mut buf = Vec::new();
+    let mut steps = 0;
+    while let Some(op) = r.u8() {
+        steps += 1;
+        if steps > 2_000 {
+            break;
+        }
+        match op % 9 {
+            0 => {
+                // A raw datagram.
+                let ifindex = r.u8().unwrap_or(0) as u32 % 3 + 1;
+                let src = addr(r.u8().unwrap_or(0));
+                let len = r.u8().unwrap_or(0) as usize * 2;
+                let bytes = r.take(len);
+                node.handle_packet(now, ifindex, src, true, bytes);
+            }
+            1 => {
+                // A well-formed datagram of a few TLVs built from the bytes.
+                let ifindex = r.u8().unwrap_or(0) as u32 % 3 + 1;
+                let s = r.u8().unwrap_or(0);
+                let src = addr(s);
+                let mut enc = Encoder::new(1400, Some(src));
+                let n = r.u8().unwrap_or(0) % 8 + 1;
+                for _ in 0..n {
+                    let kind = r.u8().unwrap_or(0);
+                    let x = r.u16().unwrap_or(0);
+                    let y = r.u16().unwrap_or(0);
+                    let p = Prefix::v6(Ipv6Addr::new(0x2001, 0xdb8, x % 64, 0, 0, 0, 0, 0), 48).ok();
+                    let p4 = Prefix::v4(Ipv4Addr::new(10, (x % 32) as u8, 0, 0), 16).ok();
+                    let id = RouterId([2, 0, 0, 0, 0, 0, 0, (y % 5) as u8 + 2]);
+                    let tlv = match kind % 7 {
+                        0 => Tlv::Hello(Hello { flags: if y & 1 == 1 { 0x8000 } else { 0 }, seqno: x, interval: y % 1000, timestamp: (y & 2 == 2).then_some(y as u32), unknown_subtlvs: vec![] }),
+                        1 => Tlv::Ihu(Ihu { rxcost: y, interval: x % 2000, addr: Some(IpAddr::V6(ours(ifindex))), timestamps: None, unknown_subtlvs: vec![] }),
+                        2 | 3 => Tlv::Update(Update {
+                            flags: 0,
+                            interval: x % 3000,
+                            seqno: y / 64,
+                            metric: if y % 11 == 0 { 0xFFFF } else { y % 2048 },
+                            prefix: if kind % 7 == 3 { p4 } else { p },
+                            src_prefix: if y % 13 == 0 { Prefix::v6(Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0), 48).ok().filter(|_| kind % 7 == 2) } else { None },
+                            router_id: Some(id),
+                            next_hop: if kind % 7 == 3 { Some(IpAddr::V6(src)) } else { None },
+                            unknown_subtlvs: vec![],
+                        }),
+                        4 => Tlv::RouteRequest(RouteRequest { prefix: if y & 1 == 0 { None } else { p }, src_prefix: None, unknown_subtlvs: vec![] }),
+                        5 => Tlv::SeqnoRequest(SeqnoRequest { seqno: y, hop_count: (x % 130) as u8, router_id: if x & 1 == 0 { RouterId([2, 0, 0, 0, 0, 0, 0, 1]) } else { id }, prefix: p.unwrap_or_else(|| Prefix::v6(Ipv6Addr::UNSPECIFIED, 0).expect("valid")), src_prefix: None, unknown_subtlvs: vec![] }),
+                        _ => Tlv::Update(Update { flags: 0, interval: 400, seqno: 0, metric: 0xFFFF, prefix: None, src_prefix: None, router_id: None, next_hop: None, unknown_subtlvs: vec![] }),
+                    };
+                    let _ = enc.push(&tlv);
+                }
+                for p in enc.finish() {
+                    node.handle_packet(now, ifindex, src, true, &p);
+                }
+            }
+            2 => {
+                let ifindex = r.u8().unwrap_or(0) as u32 % 3 + 1;
+                let t = r.u8().unwrap_or(0);
+                let mut config = InterfaceConfig {
+                    link_type: match t % 3 {
+                        0 => LinkType::Wired,
+                        1 => LinkType::Wireless,
+                        _ => LinkType::Tunnel,
+                    },
+                    ..InterfaceConfig::default()
+                };
+                config.hello_interval = Duration::from_millis(500 + (t as u64) * 20);
+                node.handle_interface(now, InterfaceEvent::Up {
+                    ifindex,
+                    name: format!("if{ifindex}"),
+                    config,
+                    link_local: Some(ours(ifindex)),
+                    ipv4: (t & 8 == 8).then_some(Ipv4Addr::new(192, 0, 2, ifindex as u8)),
+                    mtu: 576 + t as usize * 4,
+                });
+            }
+            3 => {
+                let ifindex = r.u8().unwrap_or(0) as u32 % 3 + 1;
+                node.handle_interface(now, InterfaceEvent::Down { ifindex });
+            }
+            4 => {
+                let ms = r.u16().unwrap_or(0) as u64 * 16;
+                now += Duration::from_millis(ms);
+                node.handle_timeout(now);
+            }
+            5 => {
+                if let Some(t) = node.poll_timeout() {
+                    now = now.max(t);
+                    node.handle_timeout(now);
+                }
+            }
+            6 => {
+                let x = r.u16().unwrap_or(0);
+                let prefix = Prefix::v6(Ipv6Addr::new(0x2001, 0xdb8, 0x100 + x % 16, 0, 0, 0, 0, 0), 48).expect("valid");
+                let cmd = match x % 5 {
+                    0 | 1 => Command::AddXroute(Xroute { prefix, src_prefix: None, metric: x % 300, proto: 0, local: x & 1 == 0, ifindex: None }),
+                    2 => Command::RemoveXroute { prefix, src_prefix: None },
+                    3 => Command::BumpSeqno,
+                    _ => Command::RequestFullDump,
+                };
+                node.handle_command(now, cmd);
+            }
+            7 => {
+                // Run all timers for a while.
+                let until = now + Duration::from_secs(r.u8().unwrap_or(0) as u64 * 4);
+                while let Some(t) = node.poll_timeout() {
+                    if t > until {
+                        break;
+                    }
+                    now = now.max(t);
+                    node.handle_timeout(now);
+                    while node.poll_transmit(now, &mut buf).is_some() {}
+                }
+                now = now.max(until);
+            }
+            _ => {
+                // Drain only sometimes, so that queues fill up.
+                while node.poll_transmit(now, &mut buf).is_some() {}
+                while node.poll_route().is_some() {}
+                while node.poll_event().is_some() {}
+            }
+        }
+        let st = node.table_stats();
+        assert!(st.route_entries <= limits.max_route_entries, "route entries {}", st.route_entries);
+        assert!(st.pending_requests <= limits.max_pending_requests);
+        assert!(node.neighbours().len() <= limits.max_neighbours);
+        assert!(st.timers <= 16 + 3 * 3 + limits.max_neighbours, "timers {}", st.timers);
+        if let Some(t) = node.poll_timeout() {
+            assert!(t >= Timestamp::from_secs(1), "deadline before the start");
+        }
+    }
+    // Every view can be read.
+    let _ = node.routes().count();
+    let _ = node.interfaces().count();
+    let _ = node.sources().len();
+    let _ = node.xroutes().count();
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let b = *self.data.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes([self.u8()?, self.u8()?]))
+    }
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let end = (self.pos + n).min(self.data.len());
+        let s = &self.data[self.pos..end];
+        self.pos = end;
+        s
+    }
+}
