@@ -685,11 +685,21 @@ impl Node {
         }
         self.xroutes = next;
         for k in changed {
+            let withdrawn = !self.xroutes.contains_key(&k);
             if let Some(slot) = self.routes.find(&k) {
-                let before = self.sel_info(slot);
-                self.route_changed(slot, before, false);
+                // The learned routes for this prefix take over, or stop being overridden.
+                self.select(slot);
+                let s = &mut self.routes.slots[slot as usize];
+                if !s.dirty {
+                    s.dirty = true;
+                    self.route_queue.push_back(slot);
+                }
             }
-            self.send_update_all(k, false, false);
+            let replaced = self.routes.find(&k).and_then(|s| self.sel_info(s)).is_some_and(|i| i.metric < INFINITY);
+            // RFC 8966 §3.7.2: withdrawing a prefix is a retraction, sent urgently and
+            // reliably, unless a learned route replaces it.
+            let urgent = withdrawn && !replaced;
+            self.send_update_all(k, urgent, urgent);
         }
     }
 
@@ -1794,25 +1804,23 @@ impl Node {
         let last = self.last_sweep;
         self.last_sweep = now;
         for slot in self.routes.live_slots() {
-            let mut changed = false;
+            let mut expire: Vec<usize> = Vec::new();
             let mut flush: Vec<usize> = Vec::new();
             let mut refresh: Option<u32> = None;
             {
-                let s = &mut self.routes.slots[slot as usize];
+                let s = &self.routes.slots[slot as usize];
                 let sel = s.selected as usize;
-                for (i, e) in s.entries.iter_mut().enumerate() {
-                    let exp = e.expires();
+                for (i, e) in s.entries.iter().enumerate() {
                     if now < e.time {
                         continue;
                     }
+                    let exp = e.expires();
                     if e.refmetric < INFINITY {
                         if now >= exp {
-                            e.refmetric = INFINITY;
-                            e.time = now;
-                            changed = true;
+                            expire.push(i);
                         } else if i == sel {
-                            // babeld: a selected route about to expire (7/8 of its time)
-                            // is asked for again.
+                            // RFC 8966 §3.8.2.3 (babeld's timing): a selected route about
+                            // to expire (7/8 of its time) is asked for again.
                             let old_at = e.time + Duration::from_millis(e.hold_ms as u64 * 7 / 8);
                             if old_at > last && old_at <= now {
                                 refresh = Some(e.neigh);
@@ -1823,23 +1831,34 @@ impl Node {
                     }
                 }
             }
-            if !changed && flush.is_empty() && refresh.is_none() {
+            if expire.is_empty() && flush.is_empty() && refresh.is_none() {
                 continue;
             }
             let key = self.routes.keys[slot as usize];
             if let Some(nid) = refresh {
                 if let Some((ifindex, addr)) = self.neigh(nid).map(|n| (n.ifindex, n.addr)) {
-                    self.queue_control(ifindex, Some(addr), Tlv::RouteRequest(RouteRequest {
-                        prefix: Some(key.prefix),
-                        src_prefix: key.src_prefix,
-                        unknown_subtlvs: Vec::new(),
-                    }), false);
+                    self.queue_control(
+                        ifindex,
+                        Some(addr),
+                        Tlv::RouteRequest(RouteRequest {
+                            prefix: Some(key.prefix),
+                            src_prefix: key.src_prefix,
+                            unknown_subtlvs: Vec::new(),
+                        }),
+                        false,
+                    );
                 }
             }
-            if !changed && flush.is_empty() {
+            if expire.is_empty() && flush.is_empty() {
                 continue;
             }
             let before = self.sel_info(slot);
+            for &i in &expire {
+                // RFC 8966 §3.5.4: an expired route is retracted and held.
+                let e = &mut self.routes.slots[slot as usize].entries[i];
+                e.refmetric = INFINITY;
+                e.time = now;
+            }
             for &i in flush.iter().rev() {
                 self.flush_entry(slot, i);
             }
