@@ -262,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc8966_3_2_5_one_entry_per_prefix_source_and_neighbour() {
+    fn rfc8966_3_2_6_one_entry_per_prefix_source_and_neighbour() {
         let mut t = RouteTable::default();
         let k1 = RouteKey::new("2001:db8::/32".parse().unwrap(), None);
         let k2 = RouteKey::new("2001:db8::/32".parse().unwrap(), Some("2001:db8:1::/48".parse().unwrap()));
