@@ -355,6 +355,7 @@ struct SelInfo {
     seqno: u16,
     metric: u16,
     neigh: u32,
+    next_hop: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -684,11 +685,21 @@ impl Node {
         }
         self.xroutes = next;
         for k in changed {
+            let withdrawn = !self.xroutes.contains_key(&k);
             if let Some(slot) = self.routes.find(&k) {
-                let before = self.sel_info(slot);
-                self.route_changed(slot, before, false);
+                // The learned routes for this prefix take over, or stop being overridden.
+                self.select(slot);
+                let s = &mut self.routes.slots[slot as usize];
+                if !s.dirty {
+                    s.dirty = true;
+                    self.route_queue.push_back(slot);
+                }
             }
-            self.send_update_all(k, false, false);
+            let replaced = self.routes.find(&k).and_then(|s| self.sel_info(s)).is_some_and(|i| i.metric < INFINITY);
+            // RFC 8966 §3.7.2: withdrawing a prefix is a retraction, sent urgently and
+            // reliably, unless a learned route replaces it.
+            let urgent = withdrawn && !replaced;
+            self.send_update_all(k, urgent, urgent);
         }
     }
 
@@ -937,7 +948,7 @@ impl Node {
                     i += 1;
                 }
             }
-            // RFC 8966 §3.5.5 and the issue: switch at once to a feasible alternative, or
+            // RFC 8966 §3.6 and §3.8.2.1: switch at once to a feasible alternative, or
             // ask for a new seqno at once when there is none.
             self.route_changed(slot, before, false);
             self.routes.maybe_free(slot);
@@ -1034,7 +1045,7 @@ impl Node {
         self.apply_update(nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric);
     }
 
-    /// RFC 8966 §3.5.4: route acquisition.
+    /// RFC 8966 §3.5.3: route acquisition.
     #[allow(clippy::too_many_arguments)]
     fn apply_update(&mut self, nid: u32, key: RouteKey, router_id: RouterId, seqno: u16, refmetric: u16, hold: Duration, next_hop: IpAddr, add_metric: u16) {
         let now = self.now;
@@ -1077,7 +1088,7 @@ impl Node {
                 let old_src = self.routes.slots[slot as usize].entries[i].src;
                 let same_router = self.sources.get(old_src).is_some_and(|s| s.id == router_id);
                 if !feasible && is_selected && same_router {
-                    // RFC 8966 §3.5.4: an unfeasible update for the selected route with the
+                    // RFC 8966 §3.5.3: an unfeasible update for the selected route with the
                     // same router-id MAY be ignored; we ignore it, and ask the source for a
                     // new seqno so that the route becomes feasible again.
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, true);
@@ -1098,7 +1109,7 @@ impl Node {
                 };
                 let s = &mut self.routes.slots[slot as usize];
                 if !feasible && is_selected {
-                    // RFC 8966 §3.5.4: the selected route turned unfeasible by a change of
+                    // RFC 8966 §3.5.3: the selected route turned unfeasible by a change of
                     // router-id: it is no longer selected.
                     s.selected = NONE;
                 }
@@ -1112,17 +1123,18 @@ impl Node {
                 e.cost = cost;
                 e.hold_ms = hold_ms;
                 if (feasible && refmetric < INFINITY) || refmetric >= INFINITY {
-                    // RFC 8966 §3.5.4: only a feasible update refreshes the route; a
-                    // retraction starts the hold time (§3.5.5).
+                    // RFC 8966 §3.5.3: only a feasible update refreshes the route; a
+                    // retraction starts the hold time (§3.5.4).
                     if refmetric >= INFINITY && !changed {
                         // A repeated retraction does not extend the hold time.
                     } else {
                         e.time = now;
                     }
                 }
-                if changed || satisfied {
-                    self.route_changed(slot, before, satisfied);
-                }
+                // Reconsider even when nothing changed: smoothed metrics move with time, and
+                // a better route may now pass the hysteresis (babeld does the same).
+                let _ = changed;
+                self.route_changed(slot, before, satisfied);
                 if !feasible {
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, false);
                 }
@@ -1133,7 +1145,7 @@ impl Node {
                     return;
                 }
                 if !feasible {
-                    // RFC 8966 §3.5.4: an unfeasible update for a new entry is not kept.
+                    // RFC 8966 §3.5.3: an unfeasible update for a new entry is not kept.
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, false);
                     self.routes.maybe_free(slot);
                     return;
@@ -1204,6 +1216,7 @@ impl Node {
                 seqno: self.seqno,
                 metric: x.metric,
                 neigh: u32::MAX,
+                next_hop: None,
             });
         }
         let e = self.routes.slots.get(slot as usize)?.selected()?;
@@ -1212,6 +1225,7 @@ impl Node {
             seqno: e.seqno,
             metric: e.metric(),
             neigh: e.neigh,
+            next_hop: Some(e.next_hop),
         })
     }
 
@@ -1274,7 +1288,7 @@ impl Node {
         // If the selected route is now unusable, drop it so that select() can replace it.
         self.select(slot);
         let after = self.sel_info(slot);
-        if before != after || before.is_some_and(|b| b.neigh != u32::MAX) {
+        if before != after {
             let s = &mut self.routes.slots[slot as usize];
             if !s.dirty {
                 s.dirty = true;
@@ -1783,32 +1797,30 @@ impl Node {
         self.timers.next()
     }
 
-    /// RFC 8966 §3.5.5: routes whose timer ran out are retracted (kept with an infinite
+    /// RFC 8966 §3.5.4: routes whose timer ran out are retracted (kept with an infinite
     /// metric for the hold time), then flushed. Also collects unused sources.
     fn sweep(&mut self) {
         let now = self.now;
         let last = self.last_sweep;
         self.last_sweep = now;
         for slot in self.routes.live_slots() {
-            let mut changed = false;
+            let mut expire: Vec<usize> = Vec::new();
             let mut flush: Vec<usize> = Vec::new();
             let mut refresh: Option<u32> = None;
             {
-                let s = &mut self.routes.slots[slot as usize];
+                let s = &self.routes.slots[slot as usize];
                 let sel = s.selected as usize;
-                for (i, e) in s.entries.iter_mut().enumerate() {
-                    let exp = e.expires();
+                for (i, e) in s.entries.iter().enumerate() {
                     if now < e.time {
                         continue;
                     }
+                    let exp = e.expires();
                     if e.refmetric < INFINITY {
                         if now >= exp {
-                            e.refmetric = INFINITY;
-                            e.time = now;
-                            changed = true;
+                            expire.push(i);
                         } else if i == sel {
-                            // babeld: a selected route about to expire (7/8 of its time)
-                            // is asked for again.
+                            // RFC 8966 §3.8.2.3 (babeld's timing): a selected route about
+                            // to expire (7/8 of its time) is asked for again.
                             let old_at = e.time + Duration::from_millis(e.hold_ms as u64 * 7 / 8);
                             if old_at > last && old_at <= now {
                                 refresh = Some(e.neigh);
@@ -1819,23 +1831,34 @@ impl Node {
                     }
                 }
             }
-            if !changed && flush.is_empty() && refresh.is_none() {
+            if expire.is_empty() && flush.is_empty() && refresh.is_none() {
                 continue;
             }
             let key = self.routes.keys[slot as usize];
             if let Some(nid) = refresh {
                 if let Some((ifindex, addr)) = self.neigh(nid).map(|n| (n.ifindex, n.addr)) {
-                    self.queue_control(ifindex, Some(addr), Tlv::RouteRequest(RouteRequest {
-                        prefix: Some(key.prefix),
-                        src_prefix: key.src_prefix,
-                        unknown_subtlvs: Vec::new(),
-                    }), false);
+                    self.queue_control(
+                        ifindex,
+                        Some(addr),
+                        Tlv::RouteRequest(RouteRequest {
+                            prefix: Some(key.prefix),
+                            src_prefix: key.src_prefix,
+                            unknown_subtlvs: Vec::new(),
+                        }),
+                        false,
+                    );
                 }
             }
-            if !changed && flush.is_empty() {
+            if expire.is_empty() && flush.is_empty() {
                 continue;
             }
             let before = self.sel_info(slot);
+            for &i in &expire {
+                // RFC 8966 §3.5.4: an expired route is retracted and held.
+                let e = &mut self.routes.slots[slot as usize].entries[i];
+                e.refmetric = INFINITY;
+                e.time = now;
+            }
             for &i in flush.iter().rev() {
                 self.flush_entry(slot, i);
             }

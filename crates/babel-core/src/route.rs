@@ -1,4 +1,4 @@
-//! The route table (RFC 8966 §3.2.5): one entry per (prefix, source prefix, neighbour),
+//! The route table (RFC 8966 §3.2.6): one entry per (prefix, source prefix, neighbour),
 //! grouped by (prefix, source prefix) in a hash map, so that an update costs one hash lookup
 //! and a walk over the few entries of its prefix — never a scan of the table.
 
@@ -44,7 +44,7 @@ pub(crate) struct RouteEntry {
     pub smoothed: u16,
     /// Seconds since the epoch of the last smoothing step.
     pub smoothed_time: u32,
-    /// Last feasible update (RFC 8966 §3.5.4 refreshes the timer only then).
+    /// Last feasible update (RFC 8966 §3.5.3 refreshes the timer only then).
     pub time: Timestamp,
     /// Route expiry, in milliseconds after `time` (3.5 × the advertised interval).
     pub hold_ms: u32,
@@ -262,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn rfc8966_3_2_5_one_entry_per_prefix_source_and_neighbour() {
+    fn rfc8966_3_2_6_one_entry_per_prefix_source_and_neighbour() {
         let mut t = RouteTable::default();
         let k1 = RouteKey::new("2001:db8::/32".parse().unwrap(), None);
         let k2 = RouteKey::new("2001:db8::/32".parse().unwrap(), Some("2001:db8:1::/48".parse().unwrap()));

@@ -6,7 +6,7 @@ use crate::route::RouteKey;
 use crate::time::Timestamp;
 use crate::wire::{RouterId, INFINITY};
 
-/// RFC 8966 §3.2.4: a source is a (prefix, source prefix, router-id) triple; its
+/// RFC 8966 §3.2.5: a source is a (prefix, source prefix, router-id) triple; its
 /// feasibility distance is the pair (seqno, metric) of the best update we advertised for it.
 #[derive(Debug, Clone)]
 pub(crate) struct Source {
