@@ -84,7 +84,12 @@ pub fn neighbour_id(n: &NeighbourView) -> String {
 pub fn neighbour_line(kind: Kind, n: &NeighbourView, ifname: &str, rttcost: Option<u16>) -> String {
     let mut rtt = String::new();
     if let Some(r) = n.rtt {
-        let _ = write!(rtt, " rtt {} rttcost {}", format_rtt(r), rttcost.unwrap_or(0));
+        let _ = write!(
+            rtt,
+            " rtt {} rttcost {}",
+            format_rtt(r),
+            rttcost.unwrap_or(0)
+        );
     }
     format!(
         "{} neighbour {} address {} if {} reach {:04x} ureach {:04x} rxcost {} txcost {}{} cost {}\n",
@@ -114,7 +119,12 @@ pub fn xroute_line(kind: Kind, x: &XrouteView) -> String {
     )
 }
 
-pub fn route_id(prefix: &Prefix, src: &Option<Prefix>, neighbour: &Ipv6Addr, ifindex: u32) -> String {
+pub fn route_id(
+    prefix: &Prefix,
+    src: &Option<Prefix>,
+    neighbour: &Ipv6Addr,
+    ifindex: u32,
+) -> String {
     object_id((prefix, src, neighbour, ifindex))
 }
 
@@ -223,11 +233,31 @@ mod tests {
         let f: Vec<&str> = l.split_whitespace().collect();
         assert_eq!(
             [f[0], f[1], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12]],
-            ["add", "neighbour", "address", "fe80::1", "if", "eth0", "reach", "fff0", "ureach", "0000", "rxcost", "96"]
+            [
+                "add",
+                "neighbour",
+                "address",
+                "fe80::1",
+                "if",
+                "eth0",
+                "reach",
+                "fff0",
+                "ureach",
+                "0000",
+                "rxcost",
+                "96"
+            ]
         );
-        assert!(l.ends_with("txcost 96 rtt 1.234 rttcost 12 cost 96\n"), "{l}");
+        assert!(
+            l.ends_with("txcost 96 rtt 1.234 rttcost 12 cost 96\n"),
+            "{l}"
+        );
 
-        let x = XrouteView { prefix: pfx("10.0.0.0/24"), src_prefix: None, metric: 0 };
+        let x = XrouteView {
+            prefix: pfx("10.0.0.0/24"),
+            src_prefix: None,
+            metric: 0,
+        };
         assert_eq!(
             xroute_line(Kind::Add, &x),
             "add xroute 10.0.0.0/24-0.0.0.0/0 prefix 10.0.0.0/24 from 0.0.0.0/0 metric 0\n"
@@ -246,7 +276,16 @@ mod tests {
             feasible: true,
         };
         let l = route_line(Kind::Change, &r, "eth0");
-        let rest = l.split_once(' ').unwrap().1.split_once(' ').unwrap().1.split_once(' ').unwrap().1;
+        let rest = l
+            .split_once(' ')
+            .unwrap()
+            .1
+            .split_once(' ')
+            .unwrap()
+            .1
+            .split_once(' ')
+            .unwrap()
+            .1;
         assert_eq!(
             rest,
             "prefix fd00:1::/64 from fd00:2::/48 installed yes id 02:00:00:00:00:00:00:07 metric 192 refmetric 96 via fe80::2 if eth0\n"
