@@ -199,6 +199,7 @@ struct Daemon {
     clients: HashMap<u64, Client>,
     snapshot: Option<Snapshot>,
     route_events: Vec<Event>,
+    changed_keys: Vec<(Prefix, Option<Prefix>)>,
     host: String,
     read_write: bool,
     warned_unsupported: std::collections::BTreeSet<String>,
@@ -515,6 +516,17 @@ impl Daemon {
         }
         self.kernel.apply(&changes);
         let monitoring = self.clients.values().any(|c| c.monitor);
+        if monitoring {
+            // The engine reports new and flushed entries; a change of the selected route
+            // (installed, metric, next hop) shows in the kernel changes.
+            for c in &changes {
+                let r = match c {
+                    babel_core::RouteChange::Install(r) | babel_core::RouteChange::Retract(r) => r,
+                    babel_core::RouteChange::Change { new, .. } => new,
+                };
+                self.changed_keys.push((r.prefix, r.src_prefix));
+            }
+        }
         while let Some(ev) = self.node.poll_event() {
             match ev {
                 Event::SeqnoChanged { .. } | Event::RouterIdChanged { .. } => {
@@ -635,6 +647,8 @@ impl Daemon {
             .iter()
             .map(|n| (n.address, n.ifindex))
             .collect();
+        let mut added: std::collections::HashSet<(Prefix, Option<Prefix>, Ipv6Addr)> =
+            Default::default();
         for ev in std::mem::take(&mut self.route_events) {
             let Event::Route {
                 kind,
@@ -676,6 +690,21 @@ impl Daemon {
             });
             let ifname = names.get(&view.ifindex).map(String::as_str).unwrap_or("?");
             out.push_str(&control::route_line(kind, &view, ifname));
+            if kind != Kind::Flush {
+                added.insert((prefix, src_prefix, neighbour));
+            }
+        }
+        let mut keys = std::mem::take(&mut self.changed_keys);
+        keys.sort_unstable();
+        keys.dedup();
+        for (prefix, src_prefix) in keys {
+            for view in self.node.routes_for(prefix, src_prefix) {
+                if added.contains(&(prefix, src_prefix, view.neighbour)) {
+                    continue;
+                }
+                let ifname = names.get(&view.ifindex).map(String::as_str).unwrap_or("?");
+                out.push_str(&control::route_line(Kind::Change, &view, ifname));
+            }
         }
         self.snapshot = Some(new);
         if out.is_empty() {
@@ -753,6 +782,7 @@ impl Daemon {
                 if !self.clients.values().any(|c| c.monitor) {
                     self.snapshot = None;
                     self.route_events.clear();
+                    self.changed_keys.clear();
                 }
             }
         }
@@ -1079,6 +1109,7 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         clients: HashMap::new(),
         snapshot: None,
         route_events: Vec::new(),
+        changed_keys: Vec::new(),
         host: hostname(),
         read_write,
         warned_unsupported: Default::default(),
