@@ -2,8 +2,9 @@
 //!
 //! `cargo bench -p routed-benches --bench engine` prints, before the criterion runs:
 //! - the memory per route entry with 1,000,000 entries (100,000 prefixes × 10 neighbours),
-//!   measured with a counting global allocator;
-//! and criterion measures:
+//!   measured with a counting global allocator.
+//!
+//! Then criterion measures:
 //! - `engine/refresh_100k` and `engine/install_100k`: a neighbour's full dump of 100,000
 //!   prefixes, already known (refresh) or new (install), in updates per second;
 //! - `engine/refresh_100k_shuffled`: the same dump in random prefix order;
@@ -54,7 +55,11 @@ fn neighbour_addr(k: usize) -> Ipv6Addr {
 }
 
 fn prefix(i: usize) -> Prefix {
-    Prefix::v6(Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 0), 64).expect("valid")
+    Prefix::v6(
+        Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 0),
+        64,
+    )
+    .expect("valid")
 }
 
 /// The packets of neighbour `k`'s full dump of the prefixes in `order`, each originated by
@@ -83,8 +88,14 @@ fn dump(k: usize, order: &[usize], seqno: u16) -> Vec<Vec<u8>> {
 fn greeting(k: usize, seqno: u16) -> Vec<u8> {
     let src = neighbour_addr(k);
     let mut enc = Encoder::new(1400, Some(src));
-    enc.push(&Tlv::Hello(Hello { flags: 0, seqno, interval: 400, timestamp: None, unknown_subtlvs: vec![] }))
-        .expect("fits");
+    enc.push(&Tlv::Hello(Hello {
+        flags: 0,
+        seqno,
+        interval: 400,
+        timestamp: None,
+        unknown_subtlvs: vec![],
+    }))
+    .expect("fits");
     enc.push(&Tlv::Ihu(Ihu {
         rxcost: 96,
         interval: 1200,
@@ -99,15 +110,24 @@ fn greeting(k: usize, seqno: u16) -> Vec<u8> {
 /// A node with one wired interface and `neighbours` established neighbours on it.
 fn node_with_neighbours(neighbours: usize) -> (Node, Timestamp) {
     let mut now = Timestamp::from_secs(1);
-    let mut node = Node::new(Config::default(), RouterId([0x02, 0, 0, 0, 0, 0, 0, 0xaa]), 1, 7, now);
-    node.handle_interface(now, InterfaceEvent::Up {
-        ifindex: IFINDEX,
-        name: "eth0".into(),
-        config: InterfaceConfig::wired(),
-        link_local: Some(OUR_LL),
-        ipv4: None,
-        mtu: 1500,
-    });
+    let mut node = Node::new(
+        Config::default(),
+        RouterId([0x02, 0, 0, 0, 0, 0, 0, 0xaa]),
+        1,
+        7,
+        now,
+    );
+    node.handle_interface(
+        now,
+        InterfaceEvent::Up {
+            ifindex: IFINDEX,
+            name: "eth0".into(),
+            config: InterfaceConfig::wired(),
+            link_local: Some(OUR_LL),
+            ipv4: None,
+            mtu: 1500,
+        },
+    );
     for s in 1..=2 {
         for k in 0..neighbours {
             node.handle_packet(now, IFINDEX, neighbour_addr(k), true, &greeting(k, s));

@@ -257,10 +257,22 @@ pub enum RouteEventKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Persist this seqno (and router-id).
-    SeqnoChanged { router_id: RouterId, seqno: u16 },
-    RouterIdChanged { router_id: RouterId, seqno: u16 },
-    NeighbourUp { ifindex: u32, address: Ipv6Addr },
-    NeighbourDown { ifindex: u32, address: Ipv6Addr },
+    SeqnoChanged {
+        router_id: RouterId,
+        seqno: u16,
+    },
+    RouterIdChanged {
+        router_id: RouterId,
+        seqno: u16,
+    },
+    NeighbourUp {
+        ifindex: u32,
+        address: Ipv6Addr,
+    },
+    NeighbourDown {
+        ifindex: u32,
+        address: Ipv6Addr,
+    },
     Route {
         kind: RouteEventKind,
         prefix: Prefix,
@@ -421,7 +433,13 @@ fn roughly(rng: &mut Rng, d: Duration) -> Duration {
 impl Node {
     /// A node with no interfaces. `router_id` and `seqno` are restored by the caller (the
     /// seqno should be the last one persisted, or random on first start).
-    pub fn new(config: Config, router_id: RouterId, seqno: u16, rng_seed: u64, now: Timestamp) -> Self {
+    pub fn new(
+        config: Config,
+        router_id: RouterId,
+        seqno: u16,
+        rng_seed: u64,
+        now: Timestamp,
+    ) -> Self {
         let mut timers = Timers::default();
         timers.set(TimerKey::Sweep, now + SWEEP_INTERVAL);
         Node {
@@ -517,20 +535,31 @@ impl Node {
                     // dump so that routes are learned without waiting an update interval.
                     let jitter = self.rng.between(Duration::ZERO, URGENT_JITTER);
                     self.timers.set(TimerKey::Hello(ifindex), now + jitter);
-                    let upd = self.rng.between(Duration::from_millis(100), Duration::from_millis(600));
+                    let upd = self
+                        .rng
+                        .between(Duration::from_millis(100), Duration::from_millis(600));
                     self.timers.set(TimerKey::Update(ifindex), now + upd);
-                    self.queue_control(ifindex, None, Tlv::RouteRequest(RouteRequest {
-                        prefix: None,
-                        src_prefix: None,
-                        unknown_subtlvs: Vec::new(),
-                    }), true);
+                    self.queue_control(
+                        ifindex,
+                        None,
+                        Tlv::RouteRequest(RouteRequest {
+                            prefix: None,
+                            src_prefix: None,
+                            unknown_subtlvs: Vec::new(),
+                        }),
+                        true,
+                    );
                 }
             }
             InterfaceEvent::Down { ifindex } => {
                 if self.interfaces.remove(&ifindex).is_none() {
                     return;
                 }
-                for k in [TimerKey::Hello(ifindex), TimerKey::Update(ifindex), TimerKey::Flush(ifindex)] {
+                for k in [
+                    TimerKey::Hello(ifindex),
+                    TimerKey::Update(ifindex),
+                    TimerKey::Flush(ifindex),
+                ] {
                     self.timers.cancel(k);
                 }
                 let lost: Vec<u32> = self
@@ -568,7 +597,9 @@ impl Node {
         match cmd {
             Command::AddXroute(x) => {
                 let key = RouteKey::new(x.prefix, x.src_prefix);
-                if self.xroute_inputs.len() >= self.config.max_route_entries && !self.xroute_inputs.contains_key(&key) {
+                if self.xroute_inputs.len() >= self.config.max_route_entries
+                    && !self.xroute_inputs.contains_key(&key)
+                {
                     self.stats.over_limit += 1;
                     return;
                 }
@@ -625,11 +656,16 @@ impl Node {
             Command::RequestFullDump => {
                 let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
                 for i in ifs {
-                    self.queue_control(i, None, Tlv::RouteRequest(RouteRequest {
-                        prefix: None,
-                        src_prefix: None,
-                        unknown_subtlvs: Vec::new(),
-                    }), true);
+                    self.queue_control(
+                        i,
+                        None,
+                        Tlv::RouteRequest(RouteRequest {
+                            prefix: None,
+                            src_prefix: None,
+                            unknown_subtlvs: Vec::new(),
+                        }),
+                        true,
+                    );
                 }
             }
         }
@@ -646,7 +682,10 @@ impl Node {
     fn recompute_xroutes(&mut self) {
         let mut next = BTreeMap::new();
         for (k, x) in &self.xroute_inputs {
-            let ifname = x.ifindex.and_then(|i| self.interfaces.get(&i)).map(|i| i.name.as_str());
+            let ifname = x
+                .ifindex
+                .and_then(|i| self.interfaces.get(&i))
+                .map(|i| i.name.as_str());
             let r = filter::apply(
                 &self.config.filters.redistribute,
                 &FilterInput {
@@ -695,7 +734,11 @@ impl Node {
                     self.route_queue.push_back(slot);
                 }
             }
-            let replaced = self.routes.find(&k).and_then(|s| self.sel_info(s)).is_some_and(|i| i.metric < INFINITY);
+            let replaced = self
+                .routes
+                .find(&k)
+                .and_then(|s| self.sel_info(s))
+                .is_some_and(|i| i.metric < INFINITY);
             // RFC 8966 §3.7.2: withdrawing a prefix is a retraction, sent urgently and
             // reliably, unless a learned route replaces it.
             let urgent = withdrawn && !replaced;
@@ -704,7 +747,14 @@ impl Node {
     }
 
     /// A datagram received on `ifindex` from `src` (its link-local address).
-    pub fn handle_packet(&mut self, now: Timestamp, ifindex: u32, src: Ipv6Addr, multicast: bool, bytes: &[u8]) {
+    pub fn handle_packet(
+        &mut self,
+        now: Timestamp,
+        ifindex: u32,
+        src: Ipv6Addr,
+        multicast: bool,
+        bytes: &[u8],
+    ) {
         self.advance(now);
         self.stats.packets_received += 1;
         let _ = multicast;
@@ -756,9 +806,15 @@ impl Node {
             }
         };
         self.neigh_index.insert((ifindex, addr), id);
-        self.push_event(Event::NeighbourUp { ifindex, address: addr });
+        self.push_event(Event::NeighbourUp {
+            ifindex,
+            address: addr,
+        });
         // Check it soon: a neighbour that never says hello is forgotten.
-        let hi = self.interfaces.get(&ifindex).map_or(Duration::from_secs(4), |i| i.config.hello_interval);
+        let hi = self
+            .interfaces
+            .get(&ifindex)
+            .map_or(Duration::from_secs(4), |i| i.config.hello_interval);
         self.timers.set(TimerKey::Neighbour(id), self.now + hi * 2);
         Some(id)
     }
@@ -771,13 +827,25 @@ impl Node {
         self.neighbours.get_mut(n as usize).and_then(|x| x.as_mut())
     }
 
-    fn handle_tlv(&mut self, nid: u32, ifindex: u32, src: Ipv6Addr, tlv: &Tlv, hello_ts: &mut Option<u32>) {
+    fn handle_tlv(
+        &mut self,
+        nid: u32,
+        ifindex: u32,
+        src: Ipv6Addr,
+        tlv: &Tlv,
+        hello_ts: &mut Option<u32>,
+    ) {
         let now = self.now;
         match tlv {
             Tlv::AckRequest(a) => {
                 // RFC 8966 §3.3: an acknowledgement request MUST be answered with an
                 // acknowledgement, sent unicast to the requester.
-                self.queue_control(ifindex, Some(src), Tlv::Ack(wire::Ack { opaque: a.opaque }), true);
+                self.queue_control(
+                    ifindex,
+                    Some(src),
+                    Tlv::Ack(wire::Ack { opaque: a.opaque }),
+                    true,
+                );
             }
             Tlv::Hello(h) => self.handle_hello(nid, ifindex, h, hello_ts),
             Tlv::Ihu(i) => self.handle_ihu(nid, ifindex, i, *hello_ts),
@@ -792,11 +860,18 @@ impl Node {
 
     fn handle_hello(&mut self, nid: u32, ifindex: u32, h: &Hello, hello_ts: &mut Option<u32>) {
         let now = self.now;
-        let timestamps = self.interfaces.get(&ifindex).is_some_and(|i| i.config.timestamps());
+        let timestamps = self
+            .interfaces
+            .get(&ifindex)
+            .is_some_and(|i| i.config.timestamps());
         let Some(n) = self.neigh_mut(nid) else { return };
         let was_empty = n.hello.reach == 0 && n.uhello.reach == 0;
         // RFC 8966 §3.4.1: unicast and multicast hellos have separate histories.
-        let hist = if h.is_unicast() { &mut n.uhello } else { &mut n.hello };
+        let hist = if h.is_unicast() {
+            &mut n.uhello
+        } else {
+            &mut n.hello
+        };
         hist.receive(now, h.seqno, from_cs(h.interval));
         let reach = n.reach();
         if let (true, Some(ts)) = (timestamps, h.timestamp) {
@@ -815,18 +890,25 @@ impl Node {
         }
         if reach & 0xFC00 == 0xC000 {
             // The second hello of a newish neighbour: ask it for a full dump (babeld).
-            self.queue_control(ifindex, Some(addr), Tlv::RouteRequest(RouteRequest {
-                prefix: None,
-                src_prefix: None,
-                unknown_subtlvs: Vec::new(),
-            }), false);
+            self.queue_control(
+                ifindex,
+                Some(addr),
+                Tlv::RouteRequest(RouteRequest {
+                    prefix: None,
+                    src_prefix: None,
+                    unknown_subtlvs: Vec::new(),
+                }),
+                false,
+            );
         }
         self.schedule_neighbour_check(nid);
     }
 
     fn handle_ihu(&mut self, nid: u32, ifindex: u32, ihu: &Ihu, hello_ts: Option<u32>) {
         let now = self.now;
-        let Some(iface) = self.interfaces.get(&ifindex) else { return };
+        let Some(iface) = self.interfaces.get(&ifindex) else {
+            return;
+        };
         // RFC 8966 §3.4.2: an IHU is for us when its address is ours or absent.
         let ours = match ihu.addr {
             None => true,
@@ -851,9 +933,13 @@ impl Node {
                 let sample = Duration::from_micros(rtt as u64);
                 n.rtt = Some(match n.rtt {
                     // babeld: an exponential average with weight rtt-decay/256.
-                    Some(old) if now - n.rtt_time < Duration::from_secs(180) => Duration::from_micros(
-                        (decay * sample.as_micros() as u64 + (256 - decay) * old.as_micros() as u64) / 256,
-                    ),
+                    Some(old) if now - n.rtt_time < Duration::from_secs(180) => {
+                        Duration::from_micros(
+                            (decay * sample.as_micros() as u64
+                                + (256 - decay) * old.as_micros() as u64)
+                                / 256,
+                        )
+                    }
                     _ => sample,
                 });
                 n.rtt_time = now;
@@ -867,13 +953,19 @@ impl Node {
     fn neighbour_maybe_changed(&mut self, nid: u32) {
         let now = self.now;
         let Some(n) = self.neigh(nid) else { return };
-        let Some(iface) = self.interfaces.get(&n.ifindex) else { return };
+        let Some(iface) = self.interfaces.get(&n.ifindex) else {
+            return;
+        };
         let c = &iface.config;
         let rx = n.rxcost(c.cost_kind(), c.nominal_cost());
         let mut cost = link_cost(c.cost_kind(), rx, n.txcost);
         if cost < INFINITY {
-            if let Some(rtt) = n.rtt.filter(|_| now - n.rtt_time < Duration::from_secs(180)) {
-                cost = cost.saturating_add(rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty())).min(INFINITY);
+            if let Some(rtt) = n
+                .rtt
+                .filter(|_| now - n.rtt_time < Duration::from_secs(180))
+            {
+                cost = cost
+                    .saturating_add(rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty()));
             }
         }
         if cost == n.cost {
@@ -934,9 +1026,15 @@ impl Node {
         }
         let set: FxHashSet<u32> = nids.iter().copied().collect();
         let mut slots = self.routes.live_slots();
-        slots.sort_unstable_by(|a, b| self.routes.keys[*a as usize].cmp(&self.routes.keys[*b as usize]));
+        slots.sort_unstable_by(|a, b| {
+            self.routes.keys[*a as usize].cmp(&self.routes.keys[*b as usize])
+        });
         for slot in slots {
-            if !self.routes.slots[slot as usize].entries.iter().any(|e| set.contains(&e.neigh)) {
+            if !self.routes.slots[slot as usize]
+                .entries
+                .iter()
+                .any(|e| set.contains(&e.neigh))
+            {
                 continue;
             }
             let before = self.sel_info(slot);
@@ -970,9 +1068,14 @@ impl Node {
         let key = self.routes.keys[slot as usize];
         let installed = self.routes.slots[slot as usize].selected as usize == i;
         let e = self.routes.remove_entry(slot, i);
-        let router_id = self.sources.get(e.src).map_or(RouterId::default(), |s| s.id);
+        let router_id = self
+            .sources
+            .get(e.src)
+            .map_or(RouterId::default(), |s| s.id);
         self.sources.release(e.src);
-        let neighbour = self.neigh(e.neigh).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+        let neighbour = self
+            .neigh(e.neigh)
+            .map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
         self.push_event(Event::Route {
             kind: RouteEventKind::Flush,
             prefix: key.prefix,
@@ -1004,7 +1107,10 @@ impl Node {
         if router_id == self.id || !router_id.is_valid() {
             return;
         }
-        if martian(&prefix) || u.src_prefix.is_some_and(|s| martian(&s) || s.is_v4() != prefix.is_v4()) {
+        if martian(&prefix)
+            || u.src_prefix
+                .is_some_and(|s| martian(&s) || s.is_v4() != prefix.is_v4())
+        {
             self.stats.updates_filtered += 1;
             return;
         }
@@ -1012,7 +1118,9 @@ impl Node {
         let (add_metric, src_prefix) = if self.config.filters.input.is_empty() {
             (0, u.src_prefix)
         } else {
-            let Some(iface) = self.interfaces.get(&ifindex) else { return };
+            let Some(iface) = self.interfaces.get(&ifindex) else {
+                return;
+            };
             let n_addr = self.neigh(nid).map(|n| IpAddr::V6(n.addr));
             let r = filter::apply(
                 &self.config.filters.input,
@@ -1028,30 +1136,44 @@ impl Node {
             );
             (r.add_metric(), r.src_prefix.or(u.src_prefix))
         };
-        if add_metric >= INFINITY && u.metric < INFINITY {
+        if add_metric == INFINITY && u.metric < INFINITY {
             self.stats.updates_filtered += 1;
             return;
         }
-        let add_metric = if u.metric >= INFINITY { 0 } else { add_metric };
+        let add_metric = if u.metric == INFINITY { 0 } else { add_metric };
         let key = RouteKey::new(prefix, src_prefix);
         // RFC 8966 §3.5.3: route expiry is 3.5 times the advertised interval (babeld
         // keeps at least 15 s); an unscheduled update uses our own update interval.
         let interval = if u.interval == 0 {
-            self.interfaces.get(&ifindex).map_or(Duration::from_secs(16), |i| i.config.update_interval())
+            self.interfaces
+                .get(&ifindex)
+                .map_or(Duration::from_secs(16), |i| i.config.update_interval())
         } else {
             from_cs(u.interval)
         };
         let hold = interval.mul_f32(3.5).max(Duration::from_secs(15));
-        self.apply_update(nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric);
+        self.apply_update(
+            nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric,
+        );
     }
 
     /// RFC 8966 §3.5.3: route acquisition.
     #[allow(clippy::too_many_arguments)]
-    fn apply_update(&mut self, nid: u32, key: RouteKey, router_id: RouterId, seqno: u16, refmetric: u16, hold: Duration, next_hop: IpAddr, add_metric: u16) {
+    fn apply_update(
+        &mut self,
+        nid: u32,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        refmetric: u16,
+        hold: Duration,
+        next_hop: IpAddr,
+        add_metric: u16,
+    ) {
         let now = self.now;
         let slot = match self.routes.find(&key) {
             Some(s) => s,
-            None if refmetric >= INFINITY => return, // a retraction of what we never had
+            None if refmetric == INFINITY => return, // a retraction of what we never had
             None => {
                 if self.routes.entry_count() >= self.config.max_route_entries {
                     self.stats.over_limit += 1;
@@ -1072,10 +1194,14 @@ impl Node {
             }
             None => self.sources.find(router_id, &key),
         };
-        let feasible = self.sources.feasible(src_id, seqno, refmetric, now, SOURCE_GC_TIME);
+        let feasible = self
+            .sources
+            .feasible(src_id, seqno, refmetric, now, SOURCE_GC_TIME);
         let cost = self.neigh(nid).map_or(INFINITY, |n| n.cost);
-        let metric = (refmetric as u32 + cost as u32 + add_metric as u32).min(INFINITY as u32) as u16;
-        let satisfied = feasible && refmetric < INFINITY && self.requests.satisfy(&key, router_id, seqno);
+        let metric =
+            (refmetric as u32 + cost as u32 + add_metric as u32).min(INFINITY as u32) as u16;
+        let satisfied =
+            feasible && refmetric < INFINITY && self.requests.satisfy(&key, router_id, seqno);
         if !feasible {
             self.stats.updates_unfeasible += 1;
         }
@@ -1114,7 +1240,11 @@ impl Node {
                     s.selected = NONE;
                 }
                 let e = &mut s.entries[i];
-                let changed = e.seqno != seqno || e.refmetric != refmetric || e.next_hop != next_hop || e.src != src || e.add_metric != add_metric;
+                let changed = e.seqno != seqno
+                    || e.refmetric != refmetric
+                    || e.next_hop != next_hop
+                    || e.src != src
+                    || e.add_metric != add_metric;
                 e.src = src;
                 e.seqno = seqno;
                 e.refmetric = refmetric;
@@ -1122,10 +1252,10 @@ impl Node {
                 e.add_metric = add_metric;
                 e.cost = cost;
                 e.hold_ms = hold_ms;
-                if (feasible && refmetric < INFINITY) || refmetric >= INFINITY {
+                if (feasible && refmetric < INFINITY) || refmetric == INFINITY {
                     // RFC 8966 §3.5.3: only a feasible update refreshes the route; a
                     // retraction starts the hold time (§3.5.4).
-                    if refmetric >= INFINITY && !changed {
+                    if refmetric == INFINITY && !changed {
                         // A repeated retraction does not extend the hold time.
                     } else {
                         e.time = now;
@@ -1140,7 +1270,7 @@ impl Node {
                 }
             }
             None => {
-                if refmetric >= INFINITY {
+                if refmetric == INFINITY {
                     self.routes.maybe_free(slot);
                     return;
                 }
@@ -1192,8 +1322,10 @@ impl Node {
     fn retract_neighbour_routes(&mut self, nid: u32) {
         let now = self.now;
         for slot in self.routes.live_slots() {
-            let Some(i) = self.routes.slots[slot as usize].find(nid) else { continue };
-            if self.routes.slots[slot as usize].entries[i].refmetric >= INFINITY {
+            let Some(i) = self.routes.slots[slot as usize].find(nid) else {
+                continue;
+            };
+            if self.routes.slots[slot as usize].entries[i].refmetric == INFINITY {
                 continue;
             }
             let before = self.sel_info(slot);
@@ -1205,7 +1337,8 @@ impl Node {
     }
 
     fn entry_feasible(&self, e: &RouteEntry) -> bool {
-        self.sources.feasible(Some(e.src), e.seqno, e.refmetric, self.now, SOURCE_GC_TIME)
+        self.sources
+            .feasible(Some(e.src), e.seqno, e.refmetric, self.now, SOURCE_GC_TIME)
     }
 
     fn sel_info(&self, slot: u32) -> Option<SelInfo> {
@@ -1221,7 +1354,10 @@ impl Node {
         }
         let e = self.routes.slots.get(slot as usize)?.selected()?;
         Some(SelInfo {
-            router_id: self.sources.get(e.src).map_or(RouterId::default(), |s| s.id),
+            router_id: self
+                .sources
+                .get(e.src)
+                .map_or(RouterId::default(), |s| s.id),
             seqno: e.seqno,
             metric: e.metric(),
             neigh: e.neigh,
@@ -1246,7 +1382,7 @@ impl Node {
             let e = &self.routes.slots[slot as usize].entries[i];
             let m = e.metric();
             // RFC 8966 §3.6: a route with infinite metric, or unfeasible, is never selected.
-            if m >= INFINITY || now >= e.expires() || !self.entry_feasible(e) {
+            if m == INFINITY || now >= e.expires() || !self.entry_feasible(e) {
                 continue;
             }
             let e = &mut self.routes.slots[slot as usize].entries[i];
@@ -1272,7 +1408,7 @@ impl Node {
             return;
         }
         let cm = s.entries[cur as usize].metric();
-        if cm >= INFINITY {
+        if cm == INFINITY {
             s.selected = bi as u16;
             return;
         }
@@ -1300,10 +1436,19 @@ impl Node {
     }
 
     /// RFC 8966 §3.7.2, with babeld's thresholds.
-    fn triggered_update(&mut self, key: RouteKey, before: Option<SelInfo>, after: Option<SelInfo>, satisfied: bool) {
+    fn triggered_update(
+        &mut self,
+        key: RouteKey,
+        before: Option<SelInfo>,
+        after: Option<SelInfo>,
+        satisfied: bool,
+    ) {
         let old_metric = before.map_or(INFINITY, |b| b.metric);
         match after {
-            None | Some(SelInfo { metric: INFINITY, .. }) if old_metric < INFINITY => {
+            None
+            | Some(SelInfo {
+                metric: INFINITY, ..
+            }) if old_metric < INFINITY => {
                 // The route is lost and nothing feasible replaces it. RFC 8966 §3.7.2:
                 // the retraction is sent urgently and reliably; §3.8.2.1: ask for a new
                 // seqno at once to end the starvation.
@@ -1320,10 +1465,12 @@ impl Node {
                 let (send, urgent, resend) = match before {
                     None => (true, satisfied, false),
                     Some(b) if b.router_id != a.router_id => (true, true, true),
-                    Some(b) if b.metric < INFINITY && a.metric >= INFINITY => (true, true, true),
-                    Some(b) if a.metric > b.metric && b.metric < 6 * 256 && diff >= 512 => (true, true, false),
+                    Some(b) if b.metric < INFINITY && a.metric == INFINITY => (true, true, true),
+                    Some(b) if a.metric > b.metric && b.metric < 6 * 256 && diff >= 512 => {
+                        (true, true, false)
+                    }
                     _ if satisfied => (true, true, false),
-                    Some(b) if b.metric >= INFINITY && a.metric < INFINITY => (true, false, false),
+                    Some(b) if b.metric == INFINITY && a.metric < INFINITY => (true, false, false),
                     Some(b) if a.metric < b.metric && diff < 1024 => (false, false, false),
                     _ if diff < 384 => (false, false, false),
                     _ => (true, false, false),
@@ -1332,7 +1479,10 @@ impl Node {
                     self.send_update_all(key, urgent, resend);
                 }
                 if let Some(b) = before {
-                    if b.metric < INFINITY && a.metric < INFINITY && a.metric as u32 >= b.metric as u32 + 512 {
+                    if b.metric < INFINITY
+                        && a.metric < INFINITY
+                        && a.metric as u32 >= b.metric as u32 + 512
+                    {
                         self.request_new_seqno(key, a.router_id, None);
                     }
                 }
@@ -1342,13 +1492,31 @@ impl Node {
 
     /// babeld's rule for an unfeasible update: ask its source for a new seqno when the
     /// update would be useful (no route, or a much better one).
-    fn send_unfeasible_request(&mut self, nid: u32, key: RouteKey, router_id: RouterId, seqno: u16, metric: u16, force: bool) {
-        let Some(src) = self.sources.find(router_id, &key).and_then(|s| self.sources.get(s)) else { return };
+    fn send_unfeasible_request(
+        &mut self,
+        nid: u32,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        metric: u16,
+        force: bool,
+    ) {
+        let Some(src) = self
+            .sources
+            .find(router_id, &key)
+            .and_then(|s| self.sources.get(s))
+        else {
+            return;
+        };
         if crate::neighbour::seqno_minus(src.seqno, seqno) > 100 {
             // A source that lost its seqno: let its routes time out.
             return;
         }
-        let want = if src.metric >= INFINITY { src.seqno } else { src.seqno.wrapping_add(1) };
+        let want = if src.metric == INFINITY {
+            src.seqno
+        } else {
+            src.seqno.wrapping_add(1)
+        };
         let installed = self.routes.find(&key).and_then(|s| self.sel_info(s));
         let useful = force || installed.is_none_or(|i| i.metric as u32 >= metric as u32 + 512);
         if useful && metric < INFINITY {
@@ -1359,38 +1527,63 @@ impl Node {
     /// RFC 8966 §3.8.2.1: ask every neighbour for a seqno newer than our feasibility
     /// distance for this source.
     fn request_new_seqno(&mut self, key: RouteKey, router_id: RouterId, target: Option<u32>) {
-        let want = match self.sources.find(router_id, &key).and_then(|s| self.sources.get(s)) {
-            Some(s) if s.metric >= INFINITY => s.seqno,
+        let want = match self
+            .sources
+            .find(router_id, &key)
+            .and_then(|s| self.sources.get(s))
+        {
+            Some(s) if s.metric == INFINITY => s.seqno,
             Some(s) => s.seqno.wrapping_add(1),
             None => return,
         };
         self.request_seqno(key, router_id, want, REQUEST_HOP_COUNT, target, None);
     }
 
-    fn request_seqno(&mut self, key: RouteKey, router_id: RouterId, seqno: u16, hop_count: u8, target: Option<u32>, requester: Option<u32>) {
+    fn request_seqno(
+        &mut self,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        hop_count: u8,
+        target: Option<u32>,
+        requester: Option<u32>,
+    ) {
         if self.requests.is_duplicate(&key, router_id, seqno) {
             return;
         }
-        if self.requests.pending.len() >= self.config.max_pending_requests && !self.requests.pending.contains_key(&key) {
+        if self.requests.pending.len() >= self.config.max_pending_requests
+            && !self.requests.pending.contains_key(&key)
+        {
             self.stats.over_limit += 1;
             return;
         }
         let now = self.now;
-        self.requests.pending.insert(key, Pending {
-            router_id,
-            seqno,
-            hop_count,
-            target,
-            requester,
-            resends_left: REQUEST_RESENDS,
-            delay: REQUEST_TIMEOUT,
-            next: now + REQUEST_TIMEOUT,
-        });
+        self.requests.pending.insert(
+            key,
+            Pending {
+                router_id,
+                seqno,
+                hop_count,
+                target,
+                requester,
+                resends_left: REQUEST_RESENDS,
+                delay: REQUEST_TIMEOUT,
+                next: now + REQUEST_TIMEOUT,
+            },
+        );
         self.emit_seqno_request(key, router_id, seqno, hop_count, target);
-        self.timers.set_earlier(TimerKey::Resend, now + REQUEST_TIMEOUT);
+        self.timers
+            .set_earlier(TimerKey::Resend, now + REQUEST_TIMEOUT);
     }
 
-    fn emit_seqno_request(&mut self, key: RouteKey, router_id: RouterId, seqno: u16, hop_count: u8, target: Option<u32>) {
+    fn emit_seqno_request(
+        &mut self,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        hop_count: u8,
+        target: Option<u32>,
+    ) {
         let tlv = Tlv::SeqnoRequest(SeqnoRequest {
             seqno,
             hop_count,
@@ -1399,7 +1592,10 @@ impl Node {
             src_prefix: key.src_prefix,
             unknown_subtlvs: Vec::new(),
         });
-        match target.and_then(|n| self.neigh(n)).map(|n| (n.ifindex, n.addr)) {
+        match target
+            .and_then(|n| self.neigh(n))
+            .map(|n| (n.ifindex, n.addr))
+        {
             Some((ifindex, addr)) => self.queue_control(ifindex, Some(addr), tlv, true),
             None => {
                 let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
@@ -1452,8 +1648,10 @@ impl Node {
         let Some(slot) = self.routes.find(&key) else {
             return; // RFC 8966 §3.8.1.2: no route, no answer.
         };
-        let Some(sel) = self.sel_info(slot) else { return };
-        if sel.metric >= INFINITY {
+        let Some(sel) = self.sel_info(slot) else {
+            return;
+        };
+        if sel.metric == INFINITY {
             return;
         }
         if sel.router_id != r.router_id || !seqno_newer(r.seqno, sel.seqno) {
@@ -1485,7 +1683,14 @@ impl Node {
                 None => return,
             }
         }
-        self.request_seqno(key, r.router_id, r.seqno, r.hop_count - 1, Some(target), Some(nid));
+        self.request_seqno(
+            key,
+            r.router_id,
+            r.seqno,
+            r.hop_count - 1,
+            Some(target),
+            Some(nid),
+        );
     }
 
     // ------------------------------------------------------------------------------------
@@ -1493,10 +1698,14 @@ impl Node {
     // ------------------------------------------------------------------------------------
 
     fn queue_control(&mut self, ifindex: u32, unicast: Option<Ipv6Addr>, tlv: Tlv, urgent: bool) {
-        let Some(i) = self.interfaces.get_mut(&ifindex) else { return };
+        let Some(i) = self.interfaces.get_mut(&ifindex) else {
+            return;
+        };
         let q = match unicast {
             Some(a) => {
-                if !i.out.unicast.contains_key(&a) && i.out.unicast.len() >= self.config.max_neighbours {
+                if !i.out.unicast.contains_key(&a)
+                    && i.out.unicast.len() >= self.config.max_neighbours
+                {
                     self.stats.over_limit += 1;
                     return;
                 }
@@ -1544,7 +1753,9 @@ impl Node {
     }
 
     fn schedule_flush(&mut self, ifindex: u32, urgent: bool) {
-        let Some(i) = self.interfaces.get(&ifindex) else { return };
+        let Some(i) = self.interfaces.get(&ifindex) else {
+            return;
+        };
         let max = if urgent {
             URGENT_JITTER
         } else {
@@ -1560,7 +1771,8 @@ impl Node {
         let c = &iface.config;
         let rxcost = n.rxcost(c.cost_kind(), c.nominal_cost());
         let timestamps = if c.timestamps() {
-            n.hello_ts.map(|(origin, receive)| IhuTimestamps { origin, receive })
+            n.hello_ts
+                .map(|(origin, receive)| IhuTimestamps { origin, receive })
         } else {
             None
         };
@@ -1576,7 +1788,9 @@ impl Node {
 
     fn send_hello(&mut self, ifindex: u32) {
         let now = self.now;
-        let Some(iface) = self.interfaces.get_mut(&ifindex) else { return };
+        let Some(iface) = self.interfaces.get_mut(&ifindex) else {
+            return;
+        };
         let c = iface.config.clone();
         iface.hello_seqno = iface.hello_seqno.wrapping_add(1);
         iface.hellos_sent = iface.hellos_sent.wrapping_add(1);
@@ -1584,13 +1798,16 @@ impl Node {
         let count = iface.hellos_sent;
         let ts = c.timestamps().then_some(now.as_micros() as u32);
         // RFC 8966 §3.4.1: a scheduled multicast hello every hello interval.
-        iface.out.control.insert(0, Tlv::Hello(Hello {
-            flags: 0,
-            seqno,
-            interval: to_cs(c.hello_interval),
-            timestamp: ts,
-            unknown_subtlvs: Vec::new(),
-        }));
+        iface.out.control.insert(
+            0,
+            Tlv::Hello(Hello {
+                flags: 0,
+                seqno,
+                interval: to_cs(c.hello_interval),
+                timestamp: ts,
+                unknown_subtlvs: Vec::new(),
+            }),
+        );
         // RFC 8966 Appendix B: IHUs go with every hello on lossy links and with every
         // third one on lossless links.
         let mut nids: Vec<u32> = self
@@ -1602,7 +1819,9 @@ impl Node {
         nids.sort_unstable();
         for nid in nids {
             let lossy = c.cost_kind() == CostKind::Etx
-                || self.neigh(nid).is_some_and(|n| n.reach() & 0xE000 != 0xE000);
+                || self
+                    .neigh(nid)
+                    .is_some_and(|n| n.reach() & 0xE000 != 0xE000);
             if lossy || count % 3 == 1 || c.timestamps() {
                 if let Some(ihu) = self.make_ihu(nid, ifindex) {
                     if let Some(i) = self.interfaces.get_mut(&ifindex) {
@@ -1611,16 +1830,23 @@ impl Node {
                 }
             }
             if c.unicast_hellos {
-                let Some(n) = self.neigh_mut(nid) else { continue };
+                let Some(n) = self.neigh_mut(nid) else {
+                    continue;
+                };
                 n.uhello_seqno = n.uhello_seqno.wrapping_add(1);
                 let (addr, s) = (n.addr, n.uhello_seqno);
-                self.queue_control(ifindex, Some(addr), Tlv::Hello(Hello {
-                    flags: HELLO_FLAG_UNICAST,
-                    seqno: s,
-                    interval: to_cs(c.hello_interval),
-                    timestamp: ts,
-                    unknown_subtlvs: Vec::new(),
-                }), false);
+                self.queue_control(
+                    ifindex,
+                    Some(addr),
+                    Tlv::Hello(Hello {
+                        flags: HELLO_FLAG_UNICAST,
+                        seqno: s,
+                        interval: to_cs(c.hello_interval),
+                        timestamp: ts,
+                        unknown_subtlvs: Vec::new(),
+                    }),
+                    false,
+                );
             }
         }
         self.flush(ifindex);
@@ -1632,9 +1858,18 @@ impl Node {
     fn make_update(&self, iface: &Interface, key: &RouteKey) -> Option<Update> {
         let (router_id, seqno, mut metric, via) = if let Some(x) = self.xroutes.get(key) {
             (self.id, self.seqno, x.metric, None)
-        } else if let Some(e) = self.routes.find(key).and_then(|s| self.routes.slots[s as usize].selected()) {
+        } else if let Some(e) = self
+            .routes
+            .find(key)
+            .and_then(|s| self.routes.slots[s as usize].selected())
+        {
             let id = self.sources.get(e.src)?.id;
-            (id, e.seqno, e.metric(), self.neigh(e.neigh).map(|n| n.ifindex))
+            (
+                id,
+                e.seqno,
+                e.metric(),
+                self.neigh(e.neigh).map(|n| n.ifindex),
+            )
         } else {
             (self.id, self.seqno, INFINITY, None)
         };
@@ -1686,7 +1921,9 @@ impl Node {
     fn flush(&mut self, ifindex: u32) {
         let now = self.now;
         self.timers.cancel(TimerKey::Flush(ifindex));
-        let Some(iface) = self.interfaces.get_mut(&ifindex) else { return };
+        let Some(iface) = self.interfaces.get_mut(&ifindex) else {
+            return;
+        };
         let out = std::mem::take(&mut iface.out);
         let Some(src) = iface.link_local else {
             // Nothing can be sent without a link-local address; keep nothing.
@@ -1718,7 +1955,9 @@ impl Node {
         keys.dedup();
         let mut advertised: Vec<(RouterId, RouteKey, u16, u16)> = Vec::new();
         for k in &keys {
-            let Some(u) = self.make_update(iface, k) else { continue };
+            let Some(u) = self.make_update(iface, k) else {
+                continue;
+            };
             let (id, seqno, metric) = (u.router_id.unwrap_or(self.id), u.seqno, u.metric);
             if enc.push(&Tlv::Update(u)).is_ok() {
                 advertised.push((id, *k, seqno, metric));
@@ -1727,9 +1966,9 @@ impl Node {
         let packets = enc.finish();
         for (id, k, seqno, metric) in advertised {
             // RFC 8966 §3.7.3: advertising an update sets the feasibility distance.
+            // Our own prefixes need no feasibility distance: updates with our router-id
+            // are ignored on receipt.
             if id != self.id {
-                self.sources.note_advertised(id, &k, seqno, metric, now);
-            } else if self.sources.len() < self.config.max_sources {
                 self.sources.note_advertised(id, &k, seqno, metric, now);
             }
         }
@@ -1774,7 +2013,9 @@ impl Node {
                 TimerKey::Hello(i) => self.send_hello(i),
                 TimerKey::Update(i) => {
                     // RFC 8966 §3.7.1: periodic full dumps.
-                    let Some(iface) = self.interfaces.get_mut(&i) else { continue };
+                    let Some(iface) = self.interfaces.get_mut(&i) else {
+                        continue;
+                    };
                     iface.out.full_dump = true;
                     let d = iface.config.update_interval();
                     self.flush(i);
@@ -1883,7 +2124,9 @@ impl Node {
             .collect();
         due.sort_unstable();
         for k in due {
-            let Some(p) = self.requests.pending.get_mut(&k) else { continue };
+            let Some(p) = self.requests.pending.get_mut(&k) else {
+                continue;
+            };
             if p.resends_left == 0 {
                 self.requests.pending.remove(&k);
                 continue;
@@ -1895,7 +2138,7 @@ impl Node {
             self.emit_seqno_request(k, id, seqno, hc, target);
         }
         let mut resends = std::mem::take(&mut self.update_resends);
-        resends.sort_by(|a, b| a.key.cmp(&b.key));
+        resends.sort_by_key(|r| r.key);
         let mut keep = Vec::new();
         for mut r in resends {
             if r.next <= now {
@@ -1980,7 +2223,9 @@ impl Node {
     /// polls are merged; a table of any size is never copied.
     pub fn poll_route(&mut self) -> Option<RouteChange> {
         while let Some(slot) = self.route_queue.pop_front() {
-            let Some(s) = self.routes.slots.get_mut(slot as usize) else { continue };
+            let Some(s) = self.routes.slots.get_mut(slot as usize) else {
+                continue;
+            };
             s.dirty = false;
             let key = self.routes.keys[slot as usize];
             let want = self.installed_route(slot);
@@ -2026,7 +2271,9 @@ impl Node {
         let n = self.routes.slots[slot as usize].entries.len();
         for i in 0..n {
             let e = &self.routes.slots[slot as usize].entries[i];
-            let Some(nb) = self.neigh(e.neigh) else { continue };
+            let Some(nb) = self.neigh(e.neigh) else {
+                continue;
+            };
             let r = filter::apply(
                 &self.config.filters.input,
                 &FilterInput {
@@ -2074,7 +2321,11 @@ impl Node {
             .iter()
             .flatten()
             .map(|n| {
-                let c = self.interfaces.get(&n.ifindex).map(|i| i.config.clone()).unwrap_or_default();
+                let c = self
+                    .interfaces
+                    .get(&n.ifindex)
+                    .map(|i| i.config.clone())
+                    .unwrap_or_default();
                 NeighbourView {
                     ifindex: n.ifindex,
                     address: n.addr,
@@ -2096,7 +2347,10 @@ impl Node {
         RouteView {
             prefix: key.prefix,
             src_prefix: key.src_prefix,
-            router_id: self.sources.get(e.src).map_or(RouterId::default(), |s| s.id),
+            router_id: self
+                .sources
+                .get(e.src)
+                .map_or(RouterId::default(), |s| s.id),
             seqno: e.seqno,
             metric: e.metric(),
             refmetric: e.refmetric,
@@ -2110,19 +2364,26 @@ impl Node {
 
     /// Every route entry, in no particular order (iterate; do not collect a large table).
     pub fn routes(&self) -> impl Iterator<Item = RouteView> + '_ {
-        self.routes.slots.iter().enumerate().filter(|(i, _)| self.routes.is_live(*i as u32)).flat_map(move |(i, s)| {
-            let key = self.routes.keys[i];
-            s.entries
-                .iter()
-                .enumerate()
-                .map(move |(j, e)| self.route_view(&key, e, s.selected as usize == j))
-        })
+        self.routes
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.routes.is_live(*i as u32))
+            .flat_map(move |(i, s)| {
+                let key = self.routes.keys[i];
+                s.entries
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, e)| self.route_view(&key, e, s.selected as usize == j))
+            })
     }
 
     /// The entries for one destination.
     pub fn routes_for(&self, prefix: Prefix, src_prefix: Option<Prefix>) -> Vec<RouteView> {
         let key = RouteKey::new(prefix, src_prefix);
-        let Some(slot) = self.routes.find(&key) else { return Vec::new() };
+        let Some(slot) = self.routes.find(&key) else {
+            return Vec::new();
+        };
         let s = &self.routes.slots[slot as usize];
         s.entries
             .iter()
@@ -2133,7 +2394,9 @@ impl Node {
 
     /// The selected route for one destination, if any.
     pub fn selected_route(&self, prefix: Prefix, src_prefix: Option<Prefix>) -> Option<RouteView> {
-        self.routes_for(prefix, src_prefix).into_iter().find(|r| r.installed)
+        self.routes_for(prefix, src_prefix)
+            .into_iter()
+            .find(|r| r.installed)
     }
 
     pub fn xroutes(&self) -> impl Iterator<Item = &XrouteView> + '_ {
@@ -2152,7 +2415,9 @@ impl Node {
                 metric: s.metric,
             })
             .collect();
-        v.sort_by(|a, b| (a.prefix, a.src_prefix, a.router_id).cmp(&(b.prefix, b.src_prefix, b.router_id)));
+        v.sort_by(|a, b| {
+            (a.prefix, a.src_prefix, a.router_id).cmp(&(b.prefix, b.src_prefix, b.router_id))
+        });
         v
     }
 

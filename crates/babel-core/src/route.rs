@@ -52,7 +52,8 @@ pub(crate) struct RouteEntry {
 
 impl RouteEntry {
     pub(crate) fn metric(&self) -> u16 {
-        (self.refmetric as u32 + self.cost as u32 + self.add_metric as u32).min(INFINITY as u32) as u16
+        (self.refmetric as u32 + self.cost as u32 + self.add_metric as u32).min(INFINITY as u32)
+            as u16
     }
 
     pub(crate) fn expires(&self) -> Timestamp {
@@ -63,7 +64,11 @@ impl RouteEntry {
     /// seconds, used only to add hysteresis to route selection (RFC 8966 §3.6).
     pub(crate) fn smoothed_metric(&mut self, metric: u16, now: Timestamp, half_life: u32) -> u16 {
         let now_s = now.as_secs().min(u32::MAX as u64) as u32;
-        if half_life == 0 || metric >= INFINITY || self.smoothed_time > now_s || self.smoothed == metric {
+        if half_life == 0
+            || metric == INFINITY
+            || self.smoothed_time > now_s
+            || self.smoothed == metric
+        {
             self.smoothed = metric;
             self.smoothed_time = now_s;
             return metric;
@@ -265,8 +270,14 @@ mod tests {
     fn rfc8966_3_2_6_one_entry_per_prefix_source_and_neighbour() {
         let mut t = RouteTable::default();
         let k1 = RouteKey::new("2001:db8::/32".parse().unwrap(), None);
-        let k2 = RouteKey::new("2001:db8::/32".parse().unwrap(), Some("2001:db8:1::/48".parse().unwrap()));
-        let k0 = RouteKey::new("2001:db8::/32".parse().unwrap(), Some("::/0".parse().unwrap()));
+        let k2 = RouteKey::new(
+            "2001:db8::/32".parse().unwrap(),
+            Some("2001:db8:1::/48".parse().unwrap()),
+        );
+        let k0 = RouteKey::new(
+            "2001:db8::/32".parse().unwrap(),
+            Some("::/0".parse().unwrap()),
+        );
         assert_eq!(k0, k1, "a zero-length source prefix is no source prefix");
         let a = t.find_or_create(&k1);
         let b = t.find_or_create(&k2);
@@ -276,7 +287,10 @@ mod tests {
         t.slots[a as usize].selected = 1;
         assert_eq!(t.slots[a as usize].find(2), Some(1));
         t.remove_entry(a, 0);
-        assert_eq!(t.slots[a as usize].selected, 0, "selected index follows the swap");
+        assert_eq!(
+            t.slots[a as usize].selected, 0,
+            "selected index follows the swap"
+        );
         assert_eq!(t.entry_count(), 1);
         t.remove_entry(a, 0);
         t.maybe_free(a);
@@ -290,9 +304,15 @@ mod tests {
         e.smoothed = 1000;
         e.smoothed_time = 0;
         let s4 = e.smoothed_metric(200, Timestamp::from_secs(4), 4);
-        assert!((590..=610).contains(&s4), "one half-life halves the gap: {s4}");
+        assert!(
+            (590..=610).contains(&s4),
+            "one half-life halves the gap: {s4}"
+        );
         let s = e.smoothed_metric(200, Timestamp::from_secs(60), 4);
         assert_eq!(s, 200);
-        assert_eq!(e.smoothed_metric(INFINITY, Timestamp::from_secs(61), 4), INFINITY);
+        assert_eq!(
+            e.smoothed_metric(INFINITY, Timestamp::from_secs(61), 4),
+            INFINITY
+        );
     }
 }

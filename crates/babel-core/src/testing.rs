@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use crate::node::{Command, Config, Event, InstalledRoute, InterfaceConfig, InterfaceEvent, Node, RouteChange};
+use crate::node::{
+    Command, Config, Event, InstalledRoute, InterfaceConfig, InterfaceEvent, Node, RouteChange,
+};
 use crate::time::Timestamp;
 use crate::wire::{Prefix, RouterId, MULTICAST_GROUP};
 use crate::xroute::Xroute;
@@ -106,7 +108,13 @@ impl Mesh {
         id[6] = (idx >> 8) as u8;
         id[7] = idx as u8 + 1;
         let router_id = RouterId(id);
-        let node = Node::new(config.clone(), router_id, seqno, self.seed.wrapping_add(idx as u64 * 7919), self.now);
+        let node = Node::new(
+            config.clone(),
+            router_id,
+            seqno,
+            self.seed.wrapping_add(idx as u64 * 7919),
+            self.now,
+        );
         self.nodes.push(MeshNode {
             node,
             router_id,
@@ -136,7 +144,13 @@ impl Mesh {
     }
 
     /// Attaches a new interface of `node` to `link`; returns its ifindex.
-    pub fn attach(&mut self, node: usize, link: usize, config: InterfaceConfig, ipv4: Option<Ipv4Addr>) -> u32 {
+    pub fn attach(
+        &mut self,
+        node: usize,
+        link: usize,
+        config: InterfaceConfig,
+        ipv4: Option<Ipv4Addr>,
+    ) -> u32 {
         let n = &mut self.nodes[node];
         let ifindex = n.next_ifindex;
         n.next_ifindex += 1;
@@ -144,14 +158,17 @@ impl Mesh {
         n.ifaces.insert(ifindex, (link, config.clone(), ll, ipv4));
         self.links[link].members.push((node, ifindex));
         let now = self.now;
-        self.nodes[node].node.handle_interface(now, InterfaceEvent::Up {
-            ifindex,
-            name: format!("eth{ifindex}"),
-            config,
-            link_local: Some(ll),
-            ipv4,
-            mtu: 1500,
-        });
+        self.nodes[node].node.handle_interface(
+            now,
+            InterfaceEvent::Up {
+                ifindex,
+                name: format!("eth{ifindex}"),
+                config,
+                link_local: Some(ll),
+                ipv4,
+                mtu: 1500,
+            },
+        );
         self.drain(node);
         ifindex
     }
@@ -180,18 +197,23 @@ impl Mesh {
 
     /// Changes the configuration of an interface (sent as a new `Up` event).
     pub fn reconfigure(&mut self, node: usize, ifindex: u32, config: InterfaceConfig) {
-        let Some(entry) = self.nodes[node].ifaces.get_mut(&ifindex) else { return };
+        let Some(entry) = self.nodes[node].ifaces.get_mut(&ifindex) else {
+            return;
+        };
         entry.1 = config.clone();
         let (ll, ipv4) = (entry.2, entry.3);
         let now = self.now;
-        self.nodes[node].node.handle_interface(now, InterfaceEvent::Up {
-            ifindex,
-            name: format!("eth{ifindex}"),
-            config,
-            link_local: Some(ll),
-            ipv4,
-            mtu: 1500,
-        });
+        self.nodes[node].node.handle_interface(
+            now,
+            InterfaceEvent::Up {
+                ifindex,
+                name: format!("eth{ifindex}"),
+                config,
+                link_local: Some(ll),
+                ipv4,
+                mtu: 1500,
+            },
+        );
         self.drain(node);
     }
 
@@ -201,7 +223,9 @@ impl Mesh {
             self.links[link].members.retain(|m| *m != (node, ifindex));
         }
         let now = self.now;
-        self.nodes[node].node.handle_interface(now, InterfaceEvent::Down { ifindex });
+        self.nodes[node]
+            .node
+            .handle_interface(now, InterfaceEvent::Down { ifindex });
         self.drain(node);
     }
 
@@ -234,25 +258,39 @@ impl Mesh {
         let now = self.now;
         let n = &mut self.nodes[node];
         let s = seqno.unwrap_or(n.persisted_seqno);
-        n.node = Node::new(n.config.clone(), n.router_id, s, self.seed ^ now.as_micros(), now);
+        n.node = Node::new(
+            n.config.clone(),
+            n.router_id,
+            s,
+            self.seed ^ now.as_micros(),
+            now,
+        );
         // Forget what the old node said it installed: a restarted daemon flushes stale
         // routes at start, as routed does.
         n.kernel.clear();
-        let ifaces: Vec<(u32, InterfaceConfig, Ipv6Addr, Option<Ipv4Addr>)> =
-            n.ifaces.iter().map(|(i, (_, c, ll, v4))| (*i, c.clone(), *ll, *v4)).collect();
+        let ifaces: Vec<(u32, InterfaceConfig, Ipv6Addr, Option<Ipv4Addr>)> = n
+            .ifaces
+            .iter()
+            .map(|(i, (_, c, ll, v4))| (*i, c.clone(), *ll, *v4))
+            .collect();
         let xroutes = n.xroutes.clone();
         for (ifindex, config, ll, ipv4) in ifaces {
-            self.nodes[node].node.handle_interface(now, InterfaceEvent::Up {
-                ifindex,
-                name: format!("eth{ifindex}"),
-                config,
-                link_local: Some(ll),
-                ipv4,
-                mtu: 1500,
-            });
+            self.nodes[node].node.handle_interface(
+                now,
+                InterfaceEvent::Up {
+                    ifindex,
+                    name: format!("eth{ifindex}"),
+                    config,
+                    link_local: Some(ll),
+                    ipv4,
+                    mtu: 1500,
+                },
+            );
         }
         for x in xroutes {
-            self.nodes[node].node.handle_command(now, Command::AddXroute(x));
+            self.nodes[node]
+                .node
+                .handle_command(now, Command::AddXroute(x));
         }
         self.drain(node);
     }
@@ -266,9 +304,12 @@ impl Mesh {
             self.nodes[node].packets_sent += 1;
             self.nodes[node].bytes_sent += t.len as u64;
             if self.capture {
-                self.captured.push((now, node, t.ifindex, t.dst, buf[..t.len].to_vec()));
+                self.captured
+                    .push((now, node, t.ifindex, t.dst, buf[..t.len].to_vec()));
             }
-            let Some((link, _, src, _)) = self.nodes[node].ifaces.get(&t.ifindex).cloned() else { continue };
+            let Some((link, _, src, _)) = self.nodes[node].ifaces.get(&t.ifindex).cloned() else {
+                continue;
+            };
             let l = self.links[link].clone();
             if !l.up {
                 continue;
@@ -302,19 +343,25 @@ impl Mesh {
         while let Some(c) = n.node.poll_route() {
             match c {
                 RouteChange::Install(r) => {
-                    if n.kernel.insert((r.prefix, r.src_prefix), r.clone()).is_some() {
-                        n.inconsistencies.push(format!("install over existing {}", r.prefix));
+                    if n.kernel
+                        .insert((r.prefix, r.src_prefix), r.clone())
+                        .is_some()
+                    {
+                        n.inconsistencies
+                            .push(format!("install over existing {}", r.prefix));
                     }
                 }
                 RouteChange::Change { old, new } => {
                     if n.kernel.get(&(old.prefix, old.src_prefix)) != Some(&old) {
-                        n.inconsistencies.push(format!("change of missing {}", old.prefix));
+                        n.inconsistencies
+                            .push(format!("change of missing {}", old.prefix));
                     }
                     n.kernel.insert((new.prefix, new.src_prefix), new);
                 }
                 RouteChange::Retract(r) => {
                     if n.kernel.remove(&(r.prefix, r.src_prefix)) != Some(r.clone()) {
-                        n.inconsistencies.push(format!("retract of missing {}", r.prefix));
+                        n.inconsistencies
+                            .push(format!("retract of missing {}", r.prefix));
                     }
                 }
             }
@@ -351,10 +398,14 @@ impl Mesh {
         self.now = self.now.max(t);
         let now = self.now;
         if next_packet == Some(t) {
-            let Some(Reverse((_, _, d))) = self.in_flight.pop() else { return false };
+            let Some(Reverse((_, _, d))) = self.in_flight.pop() else {
+                return false;
+            };
             // Only deliver to an interface still attached to the link.
             if self.nodes[d.node].ifaces.contains_key(&d.ifindex) {
-                self.nodes[d.node].node.handle_packet(now, d.ifindex, d.src, d.multicast, &d.bytes);
+                self.nodes[d.node]
+                    .node
+                    .handle_packet(now, d.ifindex, d.src, d.multicast, &d.bytes);
                 self.drain(d.node);
             }
         } else if let Some((_, i)) = next_timer {
@@ -372,9 +423,16 @@ impl Mesh {
     }
 
     /// The route `node` has installed for a prefix, if any.
-    pub fn kernel_route(&self, node: usize, prefix: &str, src_prefix: Option<&str>) -> Option<&InstalledRoute> {
+    pub fn kernel_route(
+        &self,
+        node: usize,
+        prefix: &str,
+        src_prefix: Option<&str>,
+    ) -> Option<&InstalledRoute> {
         let p: Prefix = prefix.parse().ok()?;
-        let sp: Option<Prefix> = src_prefix.and_then(|s| s.parse().ok()).filter(|p: &Prefix| p.plen() > 0);
+        let sp: Option<Prefix> = src_prefix
+            .and_then(|s| s.parse().ok())
+            .filter(|p: &Prefix| p.plen() > 0);
         self.nodes[node].kernel.get(&(p, sp))
     }
 
@@ -390,14 +448,20 @@ impl Mesh {
     /// Feeds a raw datagram to a node as if it came from `src` on `ifindex`.
     pub fn inject(&mut self, node: usize, ifindex: u32, src: Ipv6Addr, bytes: &[u8]) {
         let now = self.now;
-        self.nodes[node].node.handle_packet(now, ifindex, src, false, bytes);
+        self.nodes[node]
+            .node
+            .handle_packet(now, ifindex, src, false, bytes);
         self.drain(node);
     }
 
     /// Asserts that no node saw an inconsistent sequence of route changes.
     pub fn assert_consistent(&self) {
         for (i, n) in self.nodes.iter().enumerate() {
-            assert!(n.inconsistencies.is_empty(), "node {i}: {:?}", n.inconsistencies);
+            assert!(
+                n.inconsistencies.is_empty(),
+                "node {i}: {:?}",
+                n.inconsistencies
+            );
         }
     }
 }
@@ -453,26 +517,76 @@ pub fn fuzz_node(data: &[u8]) {
                     let kind = r.u8().unwrap_or(0);
                     let x = r.u16().unwrap_or(0);
                     let y = r.u16().unwrap_or(0);
-                    let p = Prefix::v6(Ipv6Addr::new(0x2001, 0xdb8, x % 64, 0, 0, 0, 0, 0), 48).ok();
+                    let p =
+                        Prefix::v6(Ipv6Addr::new(0x2001, 0xdb8, x % 64, 0, 0, 0, 0, 0), 48).ok();
                     let p4 = Prefix::v4(Ipv4Addr::new(10, (x % 32) as u8, 0, 0), 16).ok();
                     let id = RouterId([2, 0, 0, 0, 0, 0, 0, (y % 5) as u8 + 2]);
                     let tlv = match kind % 7 {
-                        0 => Tlv::Hello(Hello { flags: if y & 1 == 1 { 0x8000 } else { 0 }, seqno: x, interval: y % 1000, timestamp: (y & 2 == 2).then_some(y as u32), unknown_subtlvs: vec![] }),
-                        1 => Tlv::Ihu(Ihu { rxcost: y, interval: x % 2000, addr: Some(IpAddr::V6(ours(ifindex))), timestamps: None, unknown_subtlvs: vec![] }),
+                        0 => Tlv::Hello(Hello {
+                            flags: if y & 1 == 1 { 0x8000 } else { 0 },
+                            seqno: x,
+                            interval: y % 1000,
+                            timestamp: (y & 2 == 2).then_some(y as u32),
+                            unknown_subtlvs: vec![],
+                        }),
+                        1 => Tlv::Ihu(Ihu {
+                            rxcost: y,
+                            interval: x % 2000,
+                            addr: Some(IpAddr::V6(ours(ifindex))),
+                            timestamps: None,
+                            unknown_subtlvs: vec![],
+                        }),
                         2 | 3 => Tlv::Update(Update {
                             flags: 0,
                             interval: x % 3000,
                             seqno: y / 64,
                             metric: if y % 11 == 0 { 0xFFFF } else { y % 2048 },
                             prefix: if kind % 7 == 3 { p4 } else { p },
-                            src_prefix: if y % 13 == 0 { Prefix::v6(Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0), 48).ok().filter(|_| kind % 7 == 2) } else { None },
+                            src_prefix: if y % 13 == 0 {
+                                Prefix::v6(Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0), 48)
+                                    .ok()
+                                    .filter(|_| kind % 7 == 2)
+                            } else {
+                                None
+                            },
                             router_id: Some(id),
-                            next_hop: if kind % 7 == 3 { Some(IpAddr::V6(src)) } else { None },
+                            next_hop: if kind % 7 == 3 {
+                                Some(IpAddr::V6(src))
+                            } else {
+                                None
+                            },
                             unknown_subtlvs: vec![],
                         }),
-                        4 => Tlv::RouteRequest(RouteRequest { prefix: if y & 1 == 0 { None } else { p }, src_prefix: None, unknown_subtlvs: vec![] }),
-                        5 => Tlv::SeqnoRequest(SeqnoRequest { seqno: y, hop_count: (x % 130) as u8, router_id: if x & 1 == 0 { RouterId([2, 0, 0, 0, 0, 0, 0, 1]) } else { id }, prefix: p.unwrap_or_else(|| Prefix::v6(Ipv6Addr::UNSPECIFIED, 0).expect("valid")), src_prefix: None, unknown_subtlvs: vec![] }),
-                        _ => Tlv::Update(Update { flags: 0, interval: 400, seqno: 0, metric: 0xFFFF, prefix: None, src_prefix: None, router_id: None, next_hop: None, unknown_subtlvs: vec![] }),
+                        4 => Tlv::RouteRequest(RouteRequest {
+                            prefix: if y & 1 == 0 { None } else { p },
+                            src_prefix: None,
+                            unknown_subtlvs: vec![],
+                        }),
+                        5 => Tlv::SeqnoRequest(SeqnoRequest {
+                            seqno: y,
+                            hop_count: (x % 130) as u8,
+                            router_id: if x & 1 == 0 {
+                                RouterId([2, 0, 0, 0, 0, 0, 0, 1])
+                            } else {
+                                id
+                            },
+                            prefix: p.unwrap_or_else(|| {
+                                Prefix::v6(Ipv6Addr::UNSPECIFIED, 0).expect("valid")
+                            }),
+                            src_prefix: None,
+                            unknown_subtlvs: vec![],
+                        }),
+                        _ => Tlv::Update(Update {
+                            flags: 0,
+                            interval: 400,
+                            seqno: 0,
+                            metric: 0xFFFF,
+                            prefix: None,
+                            src_prefix: None,
+                            router_id: None,
+                            next_hop: None,
+                            unknown_subtlvs: vec![],
+                        }),
                     };
                     let _ = enc.push(&tlv);
                 }
@@ -492,14 +606,17 @@ pub fn fuzz_node(data: &[u8]) {
                     ..InterfaceConfig::default()
                 };
                 config.hello_interval = Duration::from_millis(500 + (t as u64) * 20);
-                node.handle_interface(now, InterfaceEvent::Up {
-                    ifindex,
-                    name: format!("if{ifindex}"),
-                    config,
-                    link_local: Some(ours(ifindex)),
-                    ipv4: (t & 8 == 8).then_some(Ipv4Addr::new(192, 0, 2, ifindex as u8)),
-                    mtu: 576 + t as usize * 4,
-                });
+                node.handle_interface(
+                    now,
+                    InterfaceEvent::Up {
+                        ifindex,
+                        name: format!("if{ifindex}"),
+                        config,
+                        link_local: Some(ours(ifindex)),
+                        ipv4: (t & 8 == 8).then_some(Ipv4Addr::new(192, 0, 2, ifindex as u8)),
+                        mtu: 576 + t as usize * 4,
+                    },
+                );
             }
             3 => {
                 let ifindex = r.u8().unwrap_or(0) as u32 % 3 + 1;
@@ -518,10 +635,24 @@ pub fn fuzz_node(data: &[u8]) {
             }
             6 => {
                 let x = r.u16().unwrap_or(0);
-                let prefix = Prefix::v6(Ipv6Addr::new(0x2001, 0xdb8, 0x100 + x % 16, 0, 0, 0, 0, 0), 48).expect("valid");
+                let prefix = Prefix::v6(
+                    Ipv6Addr::new(0x2001, 0xdb8, 0x100 + x % 16, 0, 0, 0, 0, 0),
+                    48,
+                )
+                .expect("valid");
                 let cmd = match x % 5 {
-                    0 | 1 => Command::AddXroute(Xroute { prefix, src_prefix: None, metric: x % 300, proto: 0, local: x & 1 == 0, ifindex: None }),
-                    2 => Command::RemoveXroute { prefix, src_prefix: None },
+                    0 | 1 => Command::AddXroute(Xroute {
+                        prefix,
+                        src_prefix: None,
+                        metric: x % 300,
+                        proto: 0,
+                        local: x & 1 == 0,
+                        ifindex: None,
+                    }),
+                    2 => Command::RemoveXroute {
+                        prefix,
+                        src_prefix: None,
+                    },
                     3 => Command::BumpSeqno,
                     _ => Command::RequestFullDump,
                 };
@@ -548,10 +679,18 @@ pub fn fuzz_node(data: &[u8]) {
             }
         }
         let st = node.table_stats();
-        assert!(st.route_entries <= limits.max_route_entries, "route entries {}", st.route_entries);
+        assert!(
+            st.route_entries <= limits.max_route_entries,
+            "route entries {}",
+            st.route_entries
+        );
         assert!(st.pending_requests <= limits.max_pending_requests);
         assert!(node.neighbours().len() <= limits.max_neighbours);
-        assert!(st.timers <= 16 + 3 * 3 + limits.max_neighbours, "timers {}", st.timers);
+        assert!(
+            st.timers <= 16 + 3 * 3 + limits.max_neighbours,
+            "timers {}",
+            st.timers
+        );
         if let Some(t) = node.poll_timeout() {
             assert!(t >= Timestamp::from_secs(1), "deadline before the start");
         }

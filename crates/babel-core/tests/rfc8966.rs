@@ -6,7 +6,10 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use babel_core::testing::Mesh;
-use babel_core::wire::{self, Encoder, Hello, Ihu, Prefix, RouterId, SeqnoRequest, Tlv, Update, INFINITY, MULTICAST_GROUP};
+use babel_core::wire::{
+    self, Encoder, Hello, Ihu, Prefix, RouterId, SeqnoRequest, Tlv, Update, INFINITY,
+    MULTICAST_GROUP,
+};
 use babel_core::{Command, Config, Event, InterfaceConfig, InterfaceEvent, Node, Timestamp};
 
 const FAKE: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0xfa, 0x4e);
@@ -27,11 +30,23 @@ fn packet(tlvs: &[Tlv], src: Ipv6Addr) -> Vec<u8> {
 }
 
 fn hello(seqno: u16, unicast: bool) -> Tlv {
-    Tlv::Hello(Hello { flags: if unicast { 0x8000 } else { 0 }, seqno, interval: 400, timestamp: None, unknown_subtlvs: vec![] })
+    Tlv::Hello(Hello {
+        flags: if unicast { 0x8000 } else { 0 },
+        seqno,
+        interval: 400,
+        timestamp: None,
+        unknown_subtlvs: vec![],
+    })
 }
 
 fn ihu(to: Ipv6Addr, rxcost: u16) -> Tlv {
-    Tlv::Ihu(Ihu { rxcost, interval: 1200, addr: Some(IpAddr::V6(to)), timestamps: None, unknown_subtlvs: vec![] })
+    Tlv::Ihu(Ihu {
+        rxcost,
+        interval: 1200,
+        addr: Some(IpAddr::V6(to)),
+        timestamps: None,
+        unknown_subtlvs: vec![],
+    })
 }
 
 fn update(prefix: &str, seqno: u16, metric: u16, interval: u16) -> Tlv {
@@ -65,7 +80,11 @@ fn greet(m: &mut Mesh, a: usize, i: u32, who: Ipv6Addr) {
         m.inject(a, i, who, &packet(&[hello(s, false), ihu(ll, 96)], who));
         m.run_for(Duration::from_millis(100));
     }
-    assert!(m.node(a).neighbours().iter().any(|n| n.address == who && n.cost < INFINITY));
+    assert!(m
+        .node(a)
+        .neighbours()
+        .iter()
+        .any(|n| n.address == who && n.cost < INFINITY));
 }
 
 /// TLVs sent by node `a` from capture index `from`, with their destination.
@@ -74,7 +93,11 @@ fn sent(m: &Mesh, a: usize, from: usize) -> Vec<(Timestamp, Ipv6Addr, Tlv)> {
         .iter()
         .filter(|c| c.1 == a)
         .flat_map(|(t, _, _, dst, bytes)| {
-            wire::parse_packet(bytes, None).unwrap().tlvs.into_iter().map(move |tlv| (*t, *dst, tlv))
+            wire::parse_packet(bytes, None)
+                .unwrap()
+                .tlvs
+                .into_iter()
+                .map(move |tlv| (*t, *dst, tlv))
         })
         .collect()
 }
@@ -84,14 +107,17 @@ fn rfc8966_3_1_packets_go_to_ff02_1_6_or_a_neighbour_from_link_local() {
     let now = Timestamp::from_secs(1);
     let mut node = Node::new(Config::default(), RouterId([2; 8]), 0, 1, now);
     let ll: Ipv6Addr = "fe80::1".parse().unwrap();
-    node.handle_interface(now, InterfaceEvent::Up {
-        ifindex: 3,
-        name: "eth0".into(),
-        config: InterfaceConfig::wired(),
-        link_local: Some(ll),
-        ipv4: None,
-        mtu: 1500,
-    });
+    node.handle_interface(
+        now,
+        InterfaceEvent::Up {
+            ifindex: 3,
+            name: "eth0".into(),
+            config: InterfaceConfig::wired(),
+            link_local: Some(ll),
+            ipv4: None,
+            mtu: 1500,
+        },
+    );
     let mut buf = Vec::new();
     let mut n = 0;
     let mut t = now;
@@ -118,14 +144,21 @@ fn rfc8966_3_1_hellos_are_jittered_around_the_interval() {
         .collect();
     let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(gaps.len() >= 15);
-    assert!(gaps.iter().all(|g| *g >= Duration::from_secs(3) && *g <= Duration::from_secs(5)), "{gaps:?}");
+    assert!(
+        gaps.iter()
+            .all(|g| *g >= Duration::from_secs(3) && *g <= Duration::from_secs(5)),
+        "{gaps:?}"
+    );
     assert!(gaps.windows(2).any(|w| w[0] != w[1]), "jittered, not fixed");
 }
 
 #[test]
 fn rfc8966_3_3_ack_request_is_answered_by_unicast_ack() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
-    let req = Tlv::AckRequest(wire::AckRequest { opaque: 0xbeef, interval: 100 });
+    let req = Tlv::AckRequest(wire::AckRequest {
+        opaque: 0xbeef,
+        interval: 100,
+    });
     m.inject(a, i, FAKE, &packet(&[req], FAKE));
     m.run_for(Duration::from_millis(100));
     let acks: Vec<_> = sent(&m, a, 0)
@@ -150,7 +183,12 @@ fn rfc8966_3_4_2_ihu_for_another_node_is_ignored_and_txcost_needs_an_ihu() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
     let other: Ipv6Addr = "fe80::1234".parse().unwrap();
     for s in 1..=3 {
-        m.inject(a, i, FAKE, &packet(&[hello(s, false), ihu(other, 96)], FAKE));
+        m.inject(
+            a,
+            i,
+            FAKE,
+            &packet(&[hello(s, false), ihu(other, 96)], FAKE),
+        );
     }
     let n = &m.node(a).neighbours()[0];
     assert_eq!((n.rxcost, n.txcost, n.cost), (96, INFINITY, INFINITY));
@@ -165,18 +203,35 @@ fn rfc8966_3_4_3_cost_infinite_when_hellos_stop_and_neighbour_dropped() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
     greet(&mut m, a, i, FAKE);
     m.run_for(Duration::from_secs(12));
-    assert!(m.node(a).neighbours().iter().all(|n| n.cost == INFINITY), "two hellos missed");
+    assert!(
+        m.node(a).neighbours().iter().all(|n| n.cost == INFINITY),
+        "two hellos missed"
+    );
     m.run_for(Duration::from_secs(80));
-    assert!(m.node(a).neighbours().is_empty(), "forgotten once its history is empty");
-    assert!(m.nodes[a].events.iter().any(|e| matches!(e, Event::NeighbourDown { address, .. } if *address == FAKE)));
+    assert!(
+        m.node(a).neighbours().is_empty(),
+        "forgotten once its history is empty"
+    );
+    assert!(m.nodes[a]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::NeighbourDown { address, .. } if *address == FAKE)));
 }
 
 #[test]
 fn rfc8966_3_5_3_update_installs_and_retraction_of_unknown_route_creates_nothing() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
     greet(&mut m, a, i, FAKE);
-    m.inject(a, i, FAKE, &packet(&[update("2001:db8:1::/48", 5, INFINITY, 1600)], FAKE));
-    assert!(m.node(a).routes_for(pfx("2001:db8:1::/48"), None).is_empty());
+    m.inject(
+        a,
+        i,
+        FAKE,
+        &packet(&[update("2001:db8:1::/48", 5, INFINITY, 1600)], FAKE),
+    );
+    assert!(m
+        .node(a)
+        .routes_for(pfx("2001:db8:1::/48"), None)
+        .is_empty());
     m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
     let r = m.kernel_route(a, P, None).expect("installed");
     assert_eq!((r.metric, r.next_hop), (196, IpAddr::V6(FAKE)));
@@ -187,9 +242,17 @@ fn rfc8966_3_5_3_update_installs_and_retraction_of_unknown_route_creates_nothing
         x.router_id = Some(own);
     }
     m.inject(a, i, FAKE, &packet(&[u], FAKE));
-    assert!(m.node(a).routes_for(pfx("2001:db8:2::/48"), None).is_empty());
+    assert!(m
+        .node(a)
+        .routes_for(pfx("2001:db8:2::/48"), None)
+        .is_empty());
     // Martian prefixes are ignored.
-    m.inject(a, i, FAKE, &packet(&[update("ff02::/16", 5, 100, 1600)], FAKE));
+    m.inject(
+        a,
+        i,
+        FAKE,
+        &packet(&[update("ff02::/16", 5, 100, 1600)], FAKE),
+    );
     assert!(m.node(a).routes_for(pfx("ff02::/16"), None).is_empty());
 }
 
@@ -197,7 +260,18 @@ fn rfc8966_3_5_3_update_installs_and_retraction_of_unknown_route_creates_nothing
 fn rfc8966_4_6_9_wildcard_retraction_retracts_every_route_of_the_sender() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
     greet(&mut m, a, i, FAKE);
-    m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600), update("2001:db8:78::/48", 5, 100, 1600)], FAKE));
+    m.inject(
+        a,
+        i,
+        FAKE,
+        &packet(
+            &[
+                update(P, 5, 100, 1600),
+                update("2001:db8:78::/48", 5, 100, 1600),
+            ],
+            FAKE,
+        ),
+    );
     assert_eq!(m.nodes[a].kernel.len(), 2);
     let wildcard = Tlv::Update(Update {
         flags: 0,
@@ -222,9 +296,16 @@ fn rfc8966_3_5_4_retracted_route_is_held_unreachable_then_flushed() {
     m.inject(a, i, FAKE, &packet(&[update(P, 5, INFINITY, 400)], FAKE));
     assert_eq!(m.kernel_route(a, P, None).unwrap().metric, INFINITY);
     m.run_for(Duration::from_secs(10));
-    assert_eq!(m.kernel_route(a, P, None).map(|r| r.metric), Some(INFINITY), "still held");
+    assert_eq!(
+        m.kernel_route(a, P, None).map(|r| r.metric),
+        Some(INFINITY),
+        "still held"
+    );
     m.run_for(Duration::from_secs(10));
-    assert!(m.kernel_route(a, P, None).is_none(), "flushed after the hold time");
+    assert!(
+        m.kernel_route(a, P, None).is_none(),
+        "flushed after the hold time"
+    );
 }
 
 #[test]
@@ -247,7 +328,12 @@ fn rfc8966_3_6_unfeasible_and_infinite_routes_are_never_selected() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
     greet(&mut m, a, i, FAKE);
     // An update with the largest finite metric but an infinite link: not selected.
-    m.inject(a, i, FAKE, &packet(&[update(P, 5, INFINITY - 1, 1600)], FAKE));
+    m.inject(
+        a,
+        i,
+        FAKE,
+        &packet(&[update(P, 5, INFINITY - 1, 1600)], FAKE),
+    );
     let r = m.node(a).routes_for(pfx(P), None);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].metric, INFINITY);
@@ -262,7 +348,9 @@ fn rfc8966_3_7_1_periodic_full_dumps_every_update_interval() {
     m.run_for(Duration::from_secs(100));
     let updates = sent(&m, a, 0)
         .into_iter()
-        .filter(|(_, _, t)| matches!(t, Tlv::Update(u) if u.prefix == Some(pfx(P)) && u.metric == 0))
+        .filter(
+            |(_, _, t)| matches!(t, Tlv::Update(u) if u.prefix == Some(pfx(P)) && u.metric == 0),
+        )
         .count();
     // 16 s ± 25 %: six or seven dumps in 100 s, plus the first announcement.
     assert!((6..=9).contains(&updates), "{updates} updates");
@@ -275,7 +363,13 @@ fn rfc8966_3_7_2_retractions_are_sent_at_once_and_repeated() {
     m.run_for(Duration::from_secs(5));
     let from = m.captured.len();
     let t0 = m.now;
-    m.command(a, Command::RemoveXroute { prefix: pfx(P), src_prefix: None });
+    m.command(
+        a,
+        Command::RemoveXroute {
+            prefix: pfx(P),
+            src_prefix: None,
+        },
+    );
     m.run_for(Duration::from_secs(3));
     let retractions: Vec<Timestamp> = sent(&m, a, from)
         .into_iter()
@@ -288,7 +382,10 @@ fn rfc8966_3_7_2_retractions_are_sent_at_once_and_repeated() {
 
 #[test]
 fn rfc8966_3_7_4_split_horizon_on_wired_links_only() {
-    for (config, expect_echo) in [(InterfaceConfig::wired(), false), (InterfaceConfig::wireless(), true)] {
+    for (config, expect_echo) in [
+        (InterfaceConfig::wired(), false),
+        (InterfaceConfig::wireless(), true),
+    ] {
         let (mut m, a, i) = single(config);
         greet(&mut m, a, i, FAKE);
         m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
@@ -307,13 +404,24 @@ fn rfc8966_3_8_1_1_wildcard_request_gets_a_full_dump_and_specific_one_an_update(
     m.announce(a, "2001:db8:79::/48", None);
     m.run_for(Duration::from_secs(2));
     let from = m.captured.len();
-    let req = Tlv::RouteRequest(wire::RouteRequest { prefix: None, src_prefix: None, unknown_subtlvs: vec![] });
+    let req = Tlv::RouteRequest(wire::RouteRequest {
+        prefix: None,
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    });
     m.inject(a, i, FAKE, &packet(&[req], FAKE));
     m.run_for(Duration::from_secs(1));
-    let n = sent(&m, a, from).iter().filter(|(_, _, t)| matches!(t, Tlv::Update(u) if u.metric == 0)).count();
+    let n = sent(&m, a, from)
+        .iter()
+        .filter(|(_, _, t)| matches!(t, Tlv::Update(u) if u.metric == 0))
+        .count();
     assert_eq!(n, 2);
     let from = m.captured.len();
-    let req = Tlv::RouteRequest(wire::RouteRequest { prefix: Some(pfx(P)), src_prefix: None, unknown_subtlvs: vec![] });
+    let req = Tlv::RouteRequest(wire::RouteRequest {
+        prefix: Some(pfx(P)),
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    });
     m.inject(a, i, FAKE, &packet(&[req], FAKE));
     m.run_for(Duration::from_secs(1));
     let got: Vec<_> = sent(&m, a, from)
@@ -342,11 +450,16 @@ fn rfc8966_3_8_1_2_request_for_own_prefix_bumps_seqno() {
         src_prefix: None,
         unknown_subtlvs: vec![],
     });
-    m.inject(a, i, FAKE, &packet(&[req.clone()], FAKE));
+    m.inject(a, i, FAKE, &packet(std::slice::from_ref(&req), FAKE));
     m.run_for(Duration::from_millis(100));
     assert_eq!(m.node(a).seqno(), seqno.wrapping_add(1));
-    assert!(m.nodes[a].events.contains(&Event::SeqnoChanged { router_id: me, seqno: seqno.wrapping_add(1) }));
-    assert!(sent(&m, a, from).iter().any(|(_, _, t)| matches!(t, Tlv::Update(u) if u.seqno == seqno.wrapping_add(1))));
+    assert!(m.nodes[a].events.contains(&Event::SeqnoChanged {
+        router_id: me,
+        seqno: seqno.wrapping_add(1)
+    }));
+    assert!(sent(&m, a, from)
+        .iter()
+        .any(|(_, _, t)| matches!(t, Tlv::Update(u) if u.seqno == seqno.wrapping_add(1))));
     // The same request again is already satisfied: no second bump.
     m.inject(a, i, FAKE, &packet(&[req], FAKE));
     assert_eq!(m.node(a).seqno(), seqno.wrapping_add(1));
@@ -378,7 +491,11 @@ fn rfc8966_3_8_1_2_request_with_hop_count_one_is_not_forwarded() {
             _ => None,
         })
         .collect();
-    assert_eq!(fwd, vec![1], "only the request with hop count 2 is forwarded, as 1");
+    assert_eq!(
+        fwd,
+        vec![1],
+        "only the request with hop count 2 is forwarded, as 1"
+    );
 }
 
 #[test]
@@ -402,7 +519,10 @@ fn rfc8966_3_8_2_1_starvation_requests_are_resent_with_backoff_then_dropped() {
         .map(|(t, _, _)| t - t0)
         .collect();
     assert_eq!(reqs.len(), 4, "first request and three resends: {reqs:?}");
-    let gaps: Vec<u64> = reqs.windows(2).map(|w| ((w[1] - w[0]).as_millis() as u64 + 500) / 1000).collect();
+    let gaps: Vec<u64> = reqs
+        .windows(2)
+        .map(|w| ((w[1] - w[0]).as_millis() as u64 + 500) / 1000)
+        .collect();
     assert_eq!(gaps, vec![2, 4, 8], "doubling");
 }
 
@@ -417,9 +537,9 @@ fn rfc8966_3_8_2_3_selected_route_is_requested_before_it_expires() {
         m.inject(a, i, FAKE, &packet(&[hello(s, false), ihu(ll, 96)], FAKE));
         m.run_for(Duration::from_secs(3));
     }
-    let asked = sent(&m, a, from)
-        .iter()
-        .any(|(_, d, t)| *d == FAKE && matches!(t, Tlv::RouteRequest(r) if r.prefix == Some(pfx(P))));
+    let asked = sent(&m, a, from).iter().any(|(_, d, t)| {
+        *d == FAKE && matches!(t, Tlv::RouteRequest(r) if r.prefix == Some(pfx(P)))
+    });
     assert!(asked);
 }
 
@@ -430,7 +550,12 @@ fn rfc8966_4_2_malformed_packets_and_non_link_local_sources_are_dropped() {
     m.inject(a, i, FAKE, &[42, 3, 0, 0]);
     m.inject(a, i, FAKE, &[43, 2, 0, 0]);
     m.inject(a, i, FAKE, &[42, 2, 0, 9, 1]);
-    m.inject(a, i, "2001:db8::1".parse().unwrap(), &packet(&[hello(1, false)], FAKE));
+    m.inject(
+        a,
+        i,
+        "2001:db8::1".parse().unwrap(),
+        &packet(&[hello(1, false)], FAKE),
+    );
     assert_eq!(m.node(a).stats().packets_dropped, before + 4);
     assert!(m.node(a).neighbours().is_empty());
 }
@@ -463,7 +588,17 @@ fn rfc9079_source_specific_update_is_kept_apart() {
     if let Tlv::Update(u) = &mut ss {
         u.src_prefix = Some(pfx("2001:db8:5::/48"));
     }
-    m.inject(a, i, FAKE, &packet(&[ss, update("::/0", 1, 50, 1600)], FAKE));
-    assert_eq!(m.kernel_route(a, "::/0", Some("2001:db8:5::/48")).unwrap().metric, 106);
+    m.inject(
+        a,
+        i,
+        FAKE,
+        &packet(&[ss, update("::/0", 1, 50, 1600)], FAKE),
+    );
+    assert_eq!(
+        m.kernel_route(a, "::/0", Some("2001:db8:5::/48"))
+            .unwrap()
+            .metric,
+        106
+    );
     assert_eq!(m.kernel_route(a, "::/0", None).unwrap().metric, 146);
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use babel_core::testing::Mesh;
 use babel_core::wire::{self, Encoder, Hello, Ihu, RouterId, Tlv, Update, INFINITY};
-use babel_core::{Command, Config, Event, FilterAction, FilterMatch, FilterRule, Filters, InterfaceConfig};
+use babel_core::{
+    Command, Config, Event, FilterAction, FilterMatch, FilterRule, Filters, InterfaceConfig,
+};
 
 fn wired() -> InterfaceConfig {
     InterfaceConfig::wired()
@@ -43,12 +45,25 @@ fn line_of_three_learns_routes_both_ways() {
     assert_eq!((r.ifindex, r.next_hop, r.metric), (c1, v6(&m, b, b2), 192));
     let r = m.kernel_route(a, P_C, None).expect("a has a route to c");
     assert_eq!((r.ifindex, r.next_hop, r.metric), (a1, v6(&m, b, b1), 192));
-    assert!(m.kernel_route(a, P_A, None).is_none(), "no route to its own prefix");
+    assert!(
+        m.kernel_route(a, P_A, None).is_none(),
+        "no route to its own prefix"
+    );
     // The views agree with the kernel.
-    let sel = m.node(c).selected_route(P_A.parse().unwrap(), None).unwrap();
-    assert_eq!((sel.metric, sel.refmetric, sel.router_id), (192, 96, m.nodes[a].router_id));
+    let sel = m
+        .node(c)
+        .selected_route(P_A.parse().unwrap(), None)
+        .unwrap();
+    assert_eq!(
+        (sel.metric, sel.refmetric, sel.router_id),
+        (192, 96, m.nodes[a].router_id)
+    );
     assert_eq!(m.node(b).neighbours().len(), 2);
-    assert!(m.node(b).neighbours().iter().all(|n| n.cost == 96 && n.txcost == 96 && n.rxcost == 96));
+    assert!(m
+        .node(b)
+        .neighbours()
+        .iter()
+        .all(|n| n.cost == 96 && n.txcost == 96 && n.rxcost == 96));
 }
 
 /// A ring of five: every node reaches every prefix by the shorter way round; when a link
@@ -56,7 +71,9 @@ fn line_of_three_learns_routes_both_ways() {
 #[test]
 fn ring_of_five_routes_around_a_broken_link_and_back() {
     let mut m = Mesh::new(2);
-    let n: Vec<usize> = (0..5).map(|i| m.add_node(Config::default(), i as u16 * 10)).collect();
+    let n: Vec<usize> = (0..5)
+        .map(|i| m.add_node(Config::default(), i as u16 * 10))
+        .collect();
     let mut links = Vec::new();
     for i in 0..5 {
         links.push(m.connect(n[i], n[(i + 1) % 5], wired()));
@@ -74,7 +91,9 @@ fn ring_of_five_routes_around_a_broken_link_and_back() {
                 continue;
             }
             let hops = ((j + 5 - i) % 5).min((i + 5 - j) % 5) as u16;
-            let r = m.kernel_route(node, &format!("2001:db8:{j}::/48"), None).unwrap_or_else(|| panic!("{i} → {j}"));
+            let r = m
+                .kernel_route(node, &format!("2001:db8:{j}::/48"), None)
+                .unwrap_or_else(|| panic!("{i} → {j}"));
             assert_eq!(r.metric, 96 * hops, "{i} → {j}");
         }
     }
@@ -83,7 +102,9 @@ fn ring_of_five_routes_around_a_broken_link_and_back() {
     m.set_link_up(l01, false);
     m.run_for(Duration::from_secs(90));
     m.assert_consistent();
-    let r = m.kernel_route(n[0], "2001:db8:1::/48", None).expect("still reachable");
+    let r = m
+        .kernel_route(n[0], "2001:db8:1::/48", None)
+        .expect("still reachable");
     assert_eq!(r.metric, 4 * 96);
     assert_eq!(r.ifindex, links[4].2, "through node 4");
     // Heal it: back to the direct link.
@@ -113,7 +134,9 @@ fn diamond_prefers_better_path_and_fails_over_at_once() {
     assert_eq!((r.ifindex, r.metric), (ab, 192));
     let alt = m.node(a).routes_for(P_D.parse().unwrap(), None);
     assert_eq!(alt.len(), 2, "the worse path is known too: {alt:?}");
-    assert!(alt.iter().any(|r| !r.installed && r.metric == 256 + 96 && r.feasible));
+    assert!(alt
+        .iter()
+        .any(|r| !r.installed && r.metric == 256 + 96 && r.feasible));
 
     // Interface down: the switch happens in the same instant.
     m.interface_down(a, ab);
@@ -165,13 +188,22 @@ fn retraction_propagates_and_is_held_then_flushed() {
     m.announce(a, P_A, None);
     m.run_for(Duration::from_secs(30));
     assert_eq!(m.kernel_route(c, P_A, None).unwrap().metric, 192);
-    m.command(a, Command::RemoveXroute { prefix: P_A.parse().unwrap(), src_prefix: None });
+    m.command(
+        a,
+        Command::RemoveXroute {
+            prefix: P_A.parse().unwrap(),
+            src_prefix: None,
+        },
+    );
     m.run_for(Duration::from_millis(200));
     let r = m.kernel_route(c, P_A, None).expect("held as unreachable");
     assert_eq!(r.metric, INFINITY);
     assert_eq!(m.kernel_route(b, P_A, None).unwrap().metric, INFINITY);
     m.run_for(Duration::from_secs(120));
-    assert!(m.kernel_route(c, P_A, None).is_none(), "flushed after the hold time");
+    assert!(
+        m.kernel_route(c, P_A, None).is_none(),
+        "flushed after the hold time"
+    );
     assert!(m.kernel_route(b, P_A, None).is_none());
     assert!(m.node(c).routes_for(P_A.parse().unwrap(), None).is_empty());
     m.assert_consistent();
@@ -199,14 +231,19 @@ fn starvation_resolved_by_seqno_request() {
     let seqno_before = m.node(s).seqno();
     m.interface_down(b, bs);
     m.run_for(Duration::from_secs(5));
-    let r = m.kernel_route(a, p, None).expect("route restored by a seqno request");
+    let r = m
+        .kernel_route(a, p, None)
+        .expect("route restored by a seqno request");
     assert_eq!((r.ifindex, r.metric), (ac, 596));
     assert_eq!(m.kernel_route(c, p, None).unwrap().metric, 500);
     assert!(
         wire_seqno_newer(m.node(s).seqno(), seqno_before),
         "the origin bumped its seqno on request"
     );
-    assert!(m.nodes[s].events.iter().any(|e| matches!(e, Event::SeqnoChanged { .. })));
+    assert!(m.nodes[s]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::SeqnoChanged { .. })));
     m.assert_consistent();
 }
 
@@ -237,17 +274,36 @@ fn unfeasible_update_is_not_installed() {
     m.connect(a, x, wired());
     m.announce(b, P_C, None);
     m.run_for(Duration::from_secs(30));
-    let sel = m.node(a).selected_route(P_C.parse().unwrap(), None).unwrap();
+    let sel = m
+        .node(a)
+        .selected_route(P_C.parse().unwrap(), None)
+        .unwrap();
     let fake: Ipv6Addr = "fe80::99".parse().unwrap();
     let a_ll = m.address(a, ab);
     // A fake neighbour says hello twice and hears A.
     for s in 1..=2u16 {
-        let hello = Tlv::Hello(Hello { flags: 0, seqno: s, interval: 400, timestamp: None, unknown_subtlvs: vec![] });
-        let ihu = Tlv::Ihu(Ihu { rxcost: 96, interval: 1200, addr: Some(IpAddr::V6(a_ll)), timestamps: None, unknown_subtlvs: vec![] });
+        let hello = Tlv::Hello(Hello {
+            flags: 0,
+            seqno: s,
+            interval: 400,
+            timestamp: None,
+            unknown_subtlvs: vec![],
+        });
+        let ihu = Tlv::Ihu(Ihu {
+            rxcost: 96,
+            interval: 1200,
+            addr: Some(IpAddr::V6(a_ll)),
+            timestamps: None,
+            unknown_subtlvs: vec![],
+        });
         m.inject(a, ab, fake, &packet(&[hello, ihu], fake));
         m.run_for(Duration::from_secs(4));
     }
-    assert!(m.node(a).neighbours().iter().any(|n| n.address == fake && n.cost == 96));
+    assert!(m
+        .node(a)
+        .neighbours()
+        .iter()
+        .any(|n| n.address == fake && n.cost == 96));
     m.capture = true;
     let before = m.node(a).stats().updates_unfeasible;
     // Same router-id and seqno as the selected route, but a larger metric: unfeasible.
@@ -265,7 +321,11 @@ fn unfeasible_update_is_not_installed() {
     m.inject(a, ab, fake, &packet(&[upd], fake));
     assert_eq!(m.node(a).stats().updates_unfeasible, before + 1);
     let entries = m.node(a).routes_for(P_C.parse().unwrap(), None);
-    assert_eq!(entries.len(), 1, "no entry for the unfeasible update: {entries:?}");
+    assert_eq!(
+        entries.len(),
+        1,
+        "no entry for the unfeasible update: {entries:?}"
+    );
     assert_eq!(m.kernel_route(a, P_C, None).unwrap().next_hop, sel.next_hop);
     m.run_for(Duration::from_millis(100));
     let asked = m.captured.iter().any(|(_, n, _, dst, bytes)| {
@@ -326,12 +386,20 @@ fn node_restart_without_seqno_recovers() {
     m.connect(a, b, wired());
     m.announce(a, P_A, None);
     m.run_for(Duration::from_secs(30));
-    let old = m.node(b).selected_route(P_A.parse().unwrap(), None).unwrap().seqno;
+    let old = m
+        .node(b)
+        .selected_route(P_A.parse().unwrap(), None)
+        .unwrap()
+        .seqno;
     m.restart(a, Some(3));
     m.run_for(Duration::from_secs(400));
     let r = m.kernel_route(b, P_A, None).expect("route back");
     assert_eq!(r.metric, 96);
-    let now = m.node(b).selected_route(P_A.parse().unwrap(), None).unwrap().seqno;
+    let now = m
+        .node(b)
+        .selected_route(P_A.parse().unwrap(), None)
+        .unwrap()
+        .seqno;
     assert_ne!(now, old);
     m.assert_consistent();
 }
@@ -348,7 +416,9 @@ fn source_specific_routes_end_to_end() {
     m.announce(a, "::/0", Some("2001:db8:a::/48"));
     m.announce(b, "::/0", None);
     m.run_for(Duration::from_secs(30));
-    let ss = m.kernel_route(c, "::/0", Some("2001:db8:a::/48")).expect("source-specific default");
+    let ss = m
+        .kernel_route(c, "::/0", Some("2001:db8:a::/48"))
+        .expect("source-specific default");
     assert_eq!(ss.metric, 192);
     assert_eq!(ss.src_prefix, Some("2001:db8:a::/48".parse().unwrap()));
     let plain = m.kernel_route(c, "::/0", None).expect("plain default");
@@ -445,7 +515,10 @@ fn same_seed_gives_identical_runs() {
             m.announce(x, &format!("2001:db8:{i}::/48"), None);
         }
         m.run_for(Duration::from_secs(60));
-        (m.captured.clone(), m.nodes.iter().map(|n| n.kernel.clone()).collect::<Vec<_>>())
+        (
+            m.captured.clone(),
+            m.nodes.iter().map(|n| n.kernel.clone()).collect::<Vec<_>>(),
+        )
     };
     let (c1, k1) = run(77);
     let (c2, k2) = run(77);
@@ -469,7 +542,11 @@ fn etx_on_lossy_wireless_and_rtt_on_tunnels() {
     m.set_link_loss(l, 0.4);
     m.run_for(Duration::from_secs(120));
     let nb = &m.node(a).neighbours()[0];
-    assert!(nb.cost > 256 && nb.cost < INFINITY, "lossy cost {}", nb.cost);
+    assert!(
+        nb.cost > 256 && nb.cost < INFINITY,
+        "lossy cost {}",
+        nb.cost
+    );
 
     let mut m = Mesh::new(15);
     let a = m.add_node(Config::default(), 1);
@@ -479,7 +556,10 @@ fn etx_on_lossy_wireless_and_rtt_on_tunnels() {
     m.run_for(Duration::from_secs(60));
     let nb = &m.node(a).neighbours()[0];
     let rtt = nb.rtt.expect("rtt measured");
-    assert!(rtt >= Duration::from_millis(95) && rtt <= Duration::from_millis(105), "rtt {rtt:?}");
+    assert!(
+        rtt >= Duration::from_millis(95) && rtt <= Duration::from_millis(105),
+        "rtt {rtt:?}"
+    );
     // 96 + 96 × (100 − 10) / (120 − 10) = 96 + 78.
     assert!((170..=176).contains(&nb.cost), "cost {}", nb.cost);
 }
@@ -496,30 +576,74 @@ fn filters_in_out_and_install() {
     m.announce(a, "2001:db8:3::/48", None);
     m.announce(a, "2001:db8:4::/48", None);
     let rule = |p: &str, action: FilterAction| FilterRule {
-        matches: FilterMatch { prefix: Some(p.parse().unwrap()), ..Default::default() },
+        matches: FilterMatch {
+            prefix: Some(p.parse().unwrap()),
+            ..Default::default()
+        },
         action,
     };
-    m.command(a, Command::SetFilters(Filters {
-        output: vec![rule("2001:db8:4::/48", FilterAction { deny: true, ..Default::default() })],
-        ..Default::default()
-    }));
-    m.command(b, Command::SetFilters(Filters {
-        input: vec![
-            rule("2001:db8:1::/48", FilterAction { deny: true, ..Default::default() }),
-            rule("2001:db8:2::/48", FilterAction { metric: Some(100), ..Default::default() }),
-        ],
-        install: vec![rule(
-            "2001:db8:3::/48",
-            FilterAction { table: Some(42), pref_src: Some("2001:db8:ffff::1".parse().unwrap()), ..Default::default() },
-        )],
-        ..Default::default()
-    }));
+    m.command(
+        a,
+        Command::SetFilters(Filters {
+            output: vec![rule(
+                "2001:db8:4::/48",
+                FilterAction {
+                    deny: true,
+                    ..Default::default()
+                },
+            )],
+            ..Default::default()
+        }),
+    );
+    m.command(
+        b,
+        Command::SetFilters(Filters {
+            input: vec![
+                rule(
+                    "2001:db8:1::/48",
+                    FilterAction {
+                        deny: true,
+                        ..Default::default()
+                    },
+                ),
+                rule(
+                    "2001:db8:2::/48",
+                    FilterAction {
+                        metric: Some(100),
+                        ..Default::default()
+                    },
+                ),
+            ],
+            install: vec![rule(
+                "2001:db8:3::/48",
+                FilterAction {
+                    table: Some(42),
+                    pref_src: Some("2001:db8:ffff::1".parse().unwrap()),
+                    ..Default::default()
+                },
+            )],
+            ..Default::default()
+        }),
+    );
     m.run_for(Duration::from_secs(30));
-    assert!(m.kernel_route(b, "2001:db8:1::/48", None).is_none(), "in deny");
-    assert_eq!(m.kernel_route(b, "2001:db8:2::/48", None).unwrap().metric, 196, "in metric");
+    assert!(
+        m.kernel_route(b, "2001:db8:1::/48", None).is_none(),
+        "in deny"
+    );
+    assert_eq!(
+        m.kernel_route(b, "2001:db8:2::/48", None).unwrap().metric,
+        196,
+        "in metric"
+    );
     let r = m.kernel_route(b, "2001:db8:3::/48", None).unwrap();
-    assert_eq!((r.table, r.pref_src), (Some(42), Some("2001:db8:ffff::1".parse().unwrap())));
-    assert!(m.kernel_route(b, "2001:db8:4::/48", None).is_none(), "out deny");
+    assert_eq!(
+        (r.table, r.pref_src),
+        (Some(42), Some("2001:db8:ffff::1".parse().unwrap()))
+    );
+    assert!(
+        m.kernel_route(b, "2001:db8:4::/48", None).is_none(),
+        "out deny"
+    );
 }
 
 /// Hysteresis: a new path that is better by one does not displace the established route
@@ -542,7 +666,11 @@ fn hysteresis_no_flap_for_a_tiny_gain() {
     m.run_for(Duration::from_secs(15));
     let alts = m.node(a).routes_for(P_D.parse().unwrap(), None);
     assert!(alts.iter().any(|r| r.metric == 191), "{alts:?}");
-    assert_eq!(m.kernel_route(a, P_D, None).unwrap().ifindex, ab, "no switch for a gain of 1 at once");
+    assert_eq!(
+        m.kernel_route(a, P_D, None).unwrap().ifindex,
+        ab,
+        "no switch for a gain of 1 at once"
+    );
     let changes_before = m.nodes[a].events.len();
     m.run_for(Duration::from_secs(120));
     let switches = m.nodes[a].events[changes_before..]
@@ -565,7 +693,10 @@ fn seqno_request_forwarded_with_hop_count_and_duplicates_suppressed() {
     let (_, _, cb) = m.connect(c, b, wired());
     m.announce(c, P_C, None);
     m.run_for(Duration::from_secs(30));
-    let sel = m.node(a).selected_route(P_C.parse().unwrap(), None).unwrap();
+    let sel = m
+        .node(a)
+        .selected_route(P_C.parse().unwrap(), None)
+        .unwrap();
     let fake: Ipv6Addr = "fe80::77".parse().unwrap();
     m.capture = true;
     let req = Tlv::SeqnoRequest(wire::SeqnoRequest {
@@ -594,8 +725,17 @@ fn seqno_request_forwarded_with_hop_count_and_duplicates_suppressed() {
     // C is asked for a seqno beyond its own and bumps it.
     m.run_for(Duration::from_secs(1));
     let _ = cb;
-    assert!(m.nodes[c].events.iter().any(|e| matches!(e, Event::SeqnoChanged { .. })));
-    assert!(wire_seqno_newer(m.node(a).selected_route(P_C.parse().unwrap(), None).unwrap().seqno, sel.seqno));
+    assert!(m.nodes[c]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::SeqnoChanged { .. })));
+    assert!(wire_seqno_newer(
+        m.node(a)
+            .selected_route(P_C.parse().unwrap(), None)
+            .unwrap()
+            .seqno,
+        sel.seqno
+    ));
 }
 
 /// RFC 8966 §3.8.1.1: a specific route request for an unknown prefix gets a retraction,
@@ -640,16 +780,22 @@ fn unfeasible_update_from_selected_neighbour_resolved_by_seqno_request() {
     assert_eq!(m.kernel_route(a, P_C, None).unwrap().metric, 96);
     let seqno = m.node(b).seqno();
     // B's metric for its own prefix grows with the same seqno: unfeasible at A.
-    m.command(b, Command::AddXroute(babel_core::Xroute {
-        prefix: P_C.parse().unwrap(),
-        src_prefix: None,
-        metric: 300,
-        proto: 0,
-        local: true,
-        ifindex: None,
-    }));
+    m.command(
+        b,
+        Command::AddXroute(babel_core::Xroute {
+            prefix: P_C.parse().unwrap(),
+            src_prefix: None,
+            metric: 300,
+            proto: 0,
+            local: true,
+            ifindex: None,
+        }),
+    );
     m.run_for(Duration::from_secs(3));
-    assert!(wire_seqno_newer(m.node(b).seqno(), seqno), "B was asked for a newer seqno");
+    assert!(
+        wire_seqno_newer(m.node(b).seqno(), seqno),
+        "B was asked for a newer seqno"
+    );
     let r = m.kernel_route(a, P_C, None).unwrap();
     assert_eq!(r.metric, 396);
     assert!(m.node(a).stats().updates_unfeasible >= 1);
