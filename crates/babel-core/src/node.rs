@@ -1151,7 +1151,7 @@ impl Node {
         } else {
             from_cs(u.interval)
         };
-        let hold = interval.mul_f32(3.5).max(Duration::from_secs(15));
+        let hold = (interval * 7 / 2).max(Duration::from_secs(15));
         self.apply_update(
             nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric,
         );
@@ -1262,9 +1262,12 @@ impl Node {
                     }
                 }
                 // Reconsider even when nothing changed: smoothed metrics move with time, and
-                // a better route may now pass the hysteresis (babeld does the same).
-                let _ = changed;
-                self.route_changed(slot, before, satisfied);
+                // a better route may now pass the hysteresis (babeld does the same). A lone
+                // entry that did not change has nothing to be compared with.
+                let lone = self.routes.slots[slot as usize].entries.len() == 1 && before.is_some();
+                if changed || satisfied || !lone {
+                    self.route_changed(slot, before, satisfied);
+                }
                 if !feasible {
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, false);
                 }
