@@ -273,6 +273,12 @@ pub enum Event {
         ifindex: u32,
         address: Ipv6Addr,
     },
+    /// The link cost to a neighbour changed.
+    NeighbourChanged {
+        ifindex: u32,
+        address: Ipv6Addr,
+        cost: u16,
+    },
     Route {
         kind: RouteEventKind,
         prefix: Prefix,
@@ -964,8 +970,8 @@ impl Node {
                 .rtt
                 .filter(|_| now - n.rtt_time < Duration::from_secs(180))
             {
-                cost = cost
-                    .saturating_add(rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty()));
+                cost =
+                    cost.saturating_add(rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty()));
             }
         }
         if cost == n.cost {
@@ -973,6 +979,12 @@ impl Node {
         }
         if let Some(n) = self.neigh_mut(nid) {
             n.cost = cost;
+            let (ifindex, address) = (n.ifindex, n.addr);
+            self.push_event(Event::NeighbourChanged {
+                ifindex,
+                address,
+                cost,
+            });
         }
         // Not per update: only when a link's cost changes.
         for slot in self.routes.live_slots() {
@@ -1264,6 +1276,19 @@ impl Node {
                 // Reconsider even when nothing changed: smoothed metrics move with time, and
                 // a better route may now pass the hysteresis (babeld does the same). A lone
                 // entry that did not change has nothing to be compared with.
+                if changed {
+                    let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+                    let installed = self.routes.slots[slot as usize].selected as usize == i;
+                    self.push_event(Event::Route {
+                        kind: RouteEventKind::Change,
+                        prefix: key.prefix,
+                        src_prefix: key.src_prefix,
+                        neighbour,
+                        router_id,
+                        metric: self.routes.slots[slot as usize].entries[i].metric(),
+                        installed,
+                    });
+                }
                 let lone = self.routes.slots[slot as usize].entries.len() == 1 && before.is_some();
                 if changed || satisfied || !lone {
                     self.route_changed(slot, before, satisfied);

@@ -801,3 +801,57 @@ fn unfeasible_update_from_selected_neighbour_resolved_by_seqno_request() {
     assert!(m.node(a).stats().updates_unfeasible >= 1);
     m.assert_consistent();
 }
+
+/// babeld's `redistribute` filter: local addresses are announced unless denied, other
+/// routes only when a rule allows them; `metric N` sets the announced metric.
+#[test]
+fn redistribute_filter_decides_what_is_announced() {
+    let mut m = Mesh::new(21);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    m.command(
+        a,
+        Command::SetFilters(Filters {
+            redistribute: vec![FilterRule {
+                matches: FilterMatch {
+                    proto: Some(3),
+                    prefix: Some("2001:db8:30::/44".parse().unwrap()),
+                    ..Default::default()
+                },
+                action: FilterAction {
+                    metric: Some(128),
+                    ..Default::default()
+                },
+            }],
+            ..Default::default()
+        }),
+    );
+    let kernel = |p: &str, proto: u8, local: bool| babel_core::Xroute {
+        prefix: p.parse().unwrap(),
+        src_prefix: None,
+        metric: 0,
+        proto,
+        local,
+        ifindex: None,
+    };
+    m.command(a, Command::AddXroute(kernel("2001:db8:31::/48", 3, false)));
+    m.command(a, Command::AddXroute(kernel("2001:db8:41::/48", 3, false)));
+    m.command(a, Command::AddXroute(kernel("2001:db8:51::/48", 0, true)));
+    m.run_for(Duration::from_secs(30));
+    assert_eq!(
+        m.kernel_route(b, "2001:db8:31::/48", None).unwrap().metric,
+        128 + 96,
+        "allowed with metric"
+    );
+    assert!(
+        m.kernel_route(b, "2001:db8:41::/48", None).is_none(),
+        "kernel route not allowed by default"
+    );
+    assert_eq!(
+        m.kernel_route(b, "2001:db8:51::/48", None).unwrap().metric,
+        96,
+        "local address announced"
+    );
+    assert_eq!(m.node(a).xroutes().count(), 2);
+}
