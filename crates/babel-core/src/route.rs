@@ -220,7 +220,14 @@ impl RouteTable {
     }
 
     pub(crate) fn push_entry(&mut self, slot: u32, e: RouteEntry) {
-        self.slots[slot as usize].entries.push(e);
+        let v = &mut self.slots[slot as usize].entries;
+        if v.len() == v.capacity() {
+            // Most destinations have a handful of entries: grow one at a time up to 16, then
+            // by half, so that a million entries do not carry a million empty ones.
+            let extra = if v.len() < 16 { 1 } else { v.len() / 2 };
+            v.reserve_exact(extra);
+        }
+        v.push(e);
         self.entries += 1;
     }
 
