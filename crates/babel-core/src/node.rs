@@ -474,14 +474,17 @@ impl Node {
         }
     }
 
+    /// Our router-id.
     pub fn router_id(&self) -> RouterId {
         self.id
     }
 
+    /// Our current seqno (persist it when [`Event::SeqnoChanged`] says so).
     pub fn seqno(&self) -> u16 {
         self.seqno
     }
 
+    /// Counters of received, dropped and sent messages.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -752,7 +755,9 @@ impl Node {
         }
     }
 
-    /// A datagram received on `ifindex` from `src` (its link-local address).
+    /// A datagram received on `ifindex` from `src` (its link-local address). `multicast`
+    /// says whether it was sent to ff02::1:6; the engine relies on the hello flags instead
+    /// and keeps the argument for the drivers' symmetry.
     pub fn handle_packet(
         &mut self,
         now: Timestamp,
@@ -2289,6 +2294,8 @@ impl Node {
         None
     }
 
+    /// The next event (neighbours, routes, seqno). The queue is bounded: the oldest events
+    /// are dropped, and counted, when it is not drained.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -2328,6 +2335,7 @@ impl Node {
     // Views
     // ------------------------------------------------------------------------------------
 
+    /// The Babel interfaces, by ifindex.
     pub fn interfaces(&self) -> impl Iterator<Item = InterfaceView> + '_ {
         self.interfaces.values().map(|i| InterfaceView {
             ifindex: i.ifindex,
@@ -2427,10 +2435,12 @@ impl Node {
             .find(|r| r.installed)
     }
 
+    /// The prefixes we announce, after the `redistribute` filter.
     pub fn xroutes(&self) -> impl Iterator<Item = &XrouteView> + '_ {
         self.xroutes.values()
     }
 
+    /// The source table with its feasibility distances, sorted.
     pub fn sources(&self) -> Vec<SourceView> {
         let mut v: Vec<SourceView> = self
             .sources
