@@ -378,7 +378,6 @@ struct SelInfo {
 
 #[derive(Debug, Clone)]
 struct UpdateResend {
-    key: RouteKey,
     left: u8,
     next: Timestamp,
 }
@@ -400,7 +399,8 @@ pub struct Node {
     xroute_inputs: BTreeMap<RouteKey, Xroute>,
     xroutes: BTreeMap<RouteKey, XrouteView>,
     requests: Requests,
-    update_resends: Vec<UpdateResend>,
+    /// Urgent updates still to be repeated, by destination.
+    update_resends: FxHashMap<RouteKey, UpdateResend>,
     timers: Timers,
     transmits: VecDeque<(u32, Ipv6Addr, Option<Ipv6Addr>, Vec<u8>)>,
     route_queue: VecDeque<u32>,
@@ -463,7 +463,7 @@ impl Node {
             xroute_inputs: BTreeMap::new(),
             xroutes: BTreeMap::new(),
             requests: Requests::default(),
-            update_resends: Vec::new(),
+            update_resends: FxHashMap::default(),
             timers,
             transmits: VecDeque::new(),
             route_queue: VecDeque::new(),
@@ -1766,21 +1766,20 @@ impl Node {
             self.schedule_flush(i, urgent);
         }
         if resend && !self.interfaces.is_empty() {
-            if self.update_resends.len() >= self.config.max_pending_requests {
+            if self.update_resends.len() >= self.config.max_route_entries
+                && !self.update_resends.contains_key(&key)
+            {
                 self.stats.over_limit += 1;
                 return;
             }
             let next = self.now + UPDATE_RESEND_DELAY;
-            if let Some(r) = self.update_resends.iter_mut().find(|r| r.key == key) {
-                r.left = UPDATE_RESENDS;
-                r.next = next;
-            } else {
-                self.update_resends.push(UpdateResend {
-                    key,
+            self.update_resends.insert(
+                key,
+                UpdateResend {
                     left: UPDATE_RESENDS,
                     next,
-                });
-            }
+                },
+            );
             self.timers.set_earlier(TimerKey::Resend, next);
         }
     }
@@ -2170,23 +2169,30 @@ impl Node {
             let (id, seqno, hc, target) = (p.router_id, p.seqno, p.hop_count, p.target);
             self.emit_seqno_request(k, id, seqno, hc, target);
         }
-        let mut resends = std::mem::take(&mut self.update_resends);
-        resends.sort_by_key(|r| r.key);
-        let mut keep = Vec::new();
-        for mut r in resends {
-            if r.next <= now {
-                self.send_update_all(r.key, true, false);
-                r.left = r.left.saturating_sub(1);
-                r.next = now + UPDATE_RESEND_DELAY;
+        let mut due: Vec<RouteKey> = self
+            .update_resends
+            .iter()
+            .filter(|(_, r)| r.next <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        due.sort_unstable();
+        for k in due {
+            let left = match self.update_resends.get_mut(&k) {
+                Some(r) => {
+                    r.left = r.left.saturating_sub(1);
+                    r.next = now + UPDATE_RESEND_DELAY;
+                    r.left
+                }
+                None => continue,
+            };
+            if left == 0 {
+                self.update_resends.remove(&k);
             }
-            if r.left > 0 {
-                keep.push(r);
-            }
+            self.send_update_all(k, true, false);
         }
-        self.update_resends.extend(keep);
         let next = [
             self.requests.next_deadline(),
-            self.update_resends.iter().map(|r| r.next).min(),
+            self.update_resends.values().map(|r| r.next).min(),
         ]
         .into_iter()
         .flatten()
