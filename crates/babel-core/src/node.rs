@@ -1319,7 +1319,10 @@ impl Node {
                     return;
                 }
                 let before = self.sel_info(slot);
-                let src = self.sources.find_or_create(router_id, &key, seqno, now);
+                let src = match src_id {
+                    Some(s) => s,
+                    None => self.sources.find_or_create(router_id, &key, seqno, now),
+                };
                 self.sources.retain(src);
                 let entry = RouteEntry {
                     neigh: nid,
@@ -1758,12 +1761,18 @@ impl Node {
     /// `resend` repeats them (RFC 8966 §3.7.2 asks for retractions and router-id changes
     /// to be sent reliably; babeld repeats them rather than asking for acknowledgements).
     fn send_update_all(&mut self, key: RouteKey, urgent: bool, resend: bool) {
-        let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
-        for i in ifs {
+        let mut next = self.interfaces.keys().next().copied();
+        while let Some(i) = next {
             if let Some(iface) = self.interfaces.get_mut(&i) {
                 iface.out.updates.insert(key);
             }
             self.schedule_flush(i, urgent);
+            next = self
+                .interfaces
+                .range(i.saturating_add(1)..)
+                .next()
+                .map(|(k, _)| *k)
+                .filter(|&k| k > i);
         }
         if resend && !self.interfaces.is_empty() {
             if self.update_resends.len() >= self.config.max_route_entries
@@ -1793,6 +1802,14 @@ impl Node {
         } else {
             (i.config.hello_interval / 4).min(Duration::from_millis(500))
         };
+        // Already due soon enough: nothing to move (and no random draw).
+        if self
+            .timers
+            .get(TimerKey::Flush(ifindex))
+            .is_some_and(|t| t <= self.now + max)
+        {
+            return;
+        }
         let at = self.now + self.rng.between(Duration::ZERO, max);
         self.timers.set_earlier(TimerKey::Flush(ifindex), at);
     }
