@@ -132,7 +132,7 @@ pub fn rxcost_etx(reach: u16, nominal: u16) -> u16 {
 
 /// RFC 8966 Appendix A.2.2: the link cost from rxcost and txcost.
 pub fn link_cost(kind: CostKind, rxcost: u16, txcost: u16) -> u16 {
-    if rxcost >= INFINITY || txcost >= INFINITY {
+    if rxcost == INFINITY || txcost == INFINITY {
         return INFINITY;
     }
     match kind {

@@ -273,6 +273,12 @@ pub enum Event {
         ifindex: u32,
         address: Ipv6Addr,
     },
+    /// The link cost to a neighbour changed.
+    NeighbourChanged {
+        ifindex: u32,
+        address: Ipv6Addr,
+        cost: u16,
+    },
     Route {
         kind: RouteEventKind,
         prefix: Prefix,
@@ -372,7 +378,6 @@ struct SelInfo {
 
 #[derive(Debug, Clone)]
 struct UpdateResend {
-    key: RouteKey,
     left: u8,
     next: Timestamp,
 }
@@ -394,7 +399,8 @@ pub struct Node {
     xroute_inputs: BTreeMap<RouteKey, Xroute>,
     xroutes: BTreeMap<RouteKey, XrouteView>,
     requests: Requests,
-    update_resends: Vec<UpdateResend>,
+    /// Urgent updates still to be repeated, by destination.
+    update_resends: FxHashMap<RouteKey, UpdateResend>,
     timers: Timers,
     transmits: VecDeque<(u32, Ipv6Addr, Option<Ipv6Addr>, Vec<u8>)>,
     route_queue: VecDeque<u32>,
@@ -457,7 +463,7 @@ impl Node {
             xroute_inputs: BTreeMap::new(),
             xroutes: BTreeMap::new(),
             requests: Requests::default(),
-            update_resends: Vec::new(),
+            update_resends: FxHashMap::default(),
             timers,
             transmits: VecDeque::new(),
             route_queue: VecDeque::new(),
@@ -468,14 +474,17 @@ impl Node {
         }
     }
 
+    /// Our router-id.
     pub fn router_id(&self) -> RouterId {
         self.id
     }
 
+    /// Our current seqno (persist it when [`Event::SeqnoChanged`] says so).
     pub fn seqno(&self) -> u16 {
         self.seqno
     }
 
+    /// Counters of received, dropped and sent messages.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -746,7 +755,9 @@ impl Node {
         }
     }
 
-    /// A datagram received on `ifindex` from `src` (its link-local address).
+    /// A datagram received on `ifindex` from `src` (its link-local address). `multicast`
+    /// says whether it was sent to ff02::1:6; the engine relies on the hello flags instead
+    /// and keeps the argument for the drivers' symmetry.
     pub fn handle_packet(
         &mut self,
         now: Timestamp,
@@ -964,9 +975,8 @@ impl Node {
                 .rtt
                 .filter(|_| now - n.rtt_time < Duration::from_secs(180))
             {
-                cost = cost
-                    .saturating_add(rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty()))
-                    .min(INFINITY);
+                cost =
+                    cost.saturating_add(rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty()));
             }
         }
         if cost == n.cost {
@@ -974,6 +984,12 @@ impl Node {
         }
         if let Some(n) = self.neigh_mut(nid) {
             n.cost = cost;
+            let (ifindex, address) = (n.ifindex, n.addr);
+            self.push_event(Event::NeighbourChanged {
+                ifindex,
+                address,
+                cost,
+            });
         }
         // Not per update: only when a link's cost changes.
         for slot in self.routes.live_slots() {
@@ -1137,11 +1153,11 @@ impl Node {
             );
             (r.add_metric(), r.src_prefix.or(u.src_prefix))
         };
-        if add_metric >= INFINITY && u.metric < INFINITY {
+        if add_metric == INFINITY && u.metric < INFINITY {
             self.stats.updates_filtered += 1;
             return;
         }
-        let add_metric = if u.metric >= INFINITY { 0 } else { add_metric };
+        let add_metric = if u.metric == INFINITY { 0 } else { add_metric };
         let key = RouteKey::new(prefix, src_prefix);
         // RFC 8966 §3.5.3: route expiry is 3.5 times the advertised interval (babeld
         // keeps at least 15 s); an unscheduled update uses our own update interval.
@@ -1152,7 +1168,7 @@ impl Node {
         } else {
             from_cs(u.interval)
         };
-        let hold = interval.mul_f32(3.5).max(Duration::from_secs(15));
+        let hold = (interval * 7 / 2).max(Duration::from_secs(15));
         self.apply_update(
             nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric,
         );
@@ -1174,7 +1190,7 @@ impl Node {
         let now = self.now;
         let slot = match self.routes.find(&key) {
             Some(s) => s,
-            None if refmetric >= INFINITY => return, // a retraction of what we never had
+            None if refmetric == INFINITY => return, // a retraction of what we never had
             None => {
                 if self.routes.entry_count() >= self.config.max_route_entries {
                     self.stats.over_limit += 1;
@@ -1253,25 +1269,41 @@ impl Node {
                 e.add_metric = add_metric;
                 e.cost = cost;
                 e.hold_ms = hold_ms;
-                if (feasible && refmetric < INFINITY) || refmetric >= INFINITY {
+                if (feasible && refmetric < INFINITY) || refmetric == INFINITY {
                     // RFC 8966 §3.5.3: only a feasible update refreshes the route; a
                     // retraction starts the hold time (§3.5.4).
-                    if refmetric >= INFINITY && !changed {
+                    if refmetric == INFINITY && !changed {
                         // A repeated retraction does not extend the hold time.
                     } else {
                         e.time = now;
                     }
                 }
                 // Reconsider even when nothing changed: smoothed metrics move with time, and
-                // a better route may now pass the hysteresis (babeld does the same).
-                let _ = changed;
-                self.route_changed(slot, before, satisfied);
+                // a better route may now pass the hysteresis (babeld does the same). A lone
+                // entry that did not change has nothing to be compared with.
+                if changed {
+                    let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+                    let installed = self.routes.slots[slot as usize].selected as usize == i;
+                    self.push_event(Event::Route {
+                        kind: RouteEventKind::Change,
+                        prefix: key.prefix,
+                        src_prefix: key.src_prefix,
+                        neighbour,
+                        router_id,
+                        metric: self.routes.slots[slot as usize].entries[i].metric(),
+                        installed,
+                    });
+                }
+                let lone = self.routes.slots[slot as usize].entries.len() == 1 && before.is_some();
+                if changed || satisfied || !lone {
+                    self.route_changed(slot, before, satisfied);
+                }
                 if !feasible {
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, false);
                 }
             }
             None => {
-                if refmetric >= INFINITY {
+                if refmetric == INFINITY {
                     self.routes.maybe_free(slot);
                     return;
                 }
@@ -1287,7 +1319,10 @@ impl Node {
                     return;
                 }
                 let before = self.sel_info(slot);
-                let src = self.sources.find_or_create(router_id, &key, seqno, now);
+                let src = match src_id {
+                    Some(s) => s,
+                    None => self.sources.find_or_create(router_id, &key, seqno, now),
+                };
                 self.sources.retain(src);
                 let entry = RouteEntry {
                     neigh: nid,
@@ -1326,7 +1361,7 @@ impl Node {
             let Some(i) = self.routes.slots[slot as usize].find(nid) else {
                 continue;
             };
-            if self.routes.slots[slot as usize].entries[i].refmetric >= INFINITY {
+            if self.routes.slots[slot as usize].entries[i].refmetric == INFINITY {
                 continue;
             }
             let before = self.sel_info(slot);
@@ -1383,7 +1418,7 @@ impl Node {
             let e = &self.routes.slots[slot as usize].entries[i];
             let m = e.metric();
             // RFC 8966 §3.6: a route with infinite metric, or unfeasible, is never selected.
-            if m >= INFINITY || now >= e.expires() || !self.entry_feasible(e) {
+            if m == INFINITY || now >= e.expires() || !self.entry_feasible(e) {
                 continue;
             }
             let e = &mut self.routes.slots[slot as usize].entries[i];
@@ -1409,7 +1444,7 @@ impl Node {
             return;
         }
         let cm = s.entries[cur as usize].metric();
-        if cm >= INFINITY {
+        if cm == INFINITY {
             s.selected = bi as u16;
             return;
         }
@@ -1466,12 +1501,12 @@ impl Node {
                 let (send, urgent, resend) = match before {
                     None => (true, satisfied, false),
                     Some(b) if b.router_id != a.router_id => (true, true, true),
-                    Some(b) if b.metric < INFINITY && a.metric >= INFINITY => (true, true, true),
+                    Some(b) if b.metric < INFINITY && a.metric == INFINITY => (true, true, true),
                     Some(b) if a.metric > b.metric && b.metric < 6 * 256 && diff >= 512 => {
                         (true, true, false)
                     }
                     _ if satisfied => (true, true, false),
-                    Some(b) if b.metric >= INFINITY && a.metric < INFINITY => (true, false, false),
+                    Some(b) if b.metric == INFINITY && a.metric < INFINITY => (true, false, false),
                     Some(b) if a.metric < b.metric && diff < 1024 => (false, false, false),
                     _ if diff < 384 => (false, false, false),
                     _ => (true, false, false),
@@ -1513,7 +1548,7 @@ impl Node {
             // A source that lost its seqno: let its routes time out.
             return;
         }
-        let want = if src.metric >= INFINITY {
+        let want = if src.metric == INFINITY {
             src.seqno
         } else {
             src.seqno.wrapping_add(1)
@@ -1533,7 +1568,7 @@ impl Node {
             .find(router_id, &key)
             .and_then(|s| self.sources.get(s))
         {
-            Some(s) if s.metric >= INFINITY => s.seqno,
+            Some(s) if s.metric == INFINITY => s.seqno,
             Some(s) => s.seqno.wrapping_add(1),
             None => return,
         };
@@ -1652,7 +1687,7 @@ impl Node {
         let Some(sel) = self.sel_info(slot) else {
             return;
         };
-        if sel.metric >= INFINITY {
+        if sel.metric == INFINITY {
             return;
         }
         if sel.router_id != r.router_id || !seqno_newer(r.seqno, sel.seqno) {
@@ -1726,29 +1761,34 @@ impl Node {
     /// `resend` repeats them (RFC 8966 §3.7.2 asks for retractions and router-id changes
     /// to be sent reliably; babeld repeats them rather than asking for acknowledgements).
     fn send_update_all(&mut self, key: RouteKey, urgent: bool, resend: bool) {
-        let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
-        for i in ifs {
+        let mut next = self.interfaces.keys().next().copied();
+        while let Some(i) = next {
             if let Some(iface) = self.interfaces.get_mut(&i) {
                 iface.out.updates.insert(key);
             }
             self.schedule_flush(i, urgent);
+            next = self
+                .interfaces
+                .range(i.saturating_add(1)..)
+                .next()
+                .map(|(k, _)| *k)
+                .filter(|&k| k > i);
         }
         if resend && !self.interfaces.is_empty() {
-            if self.update_resends.len() >= self.config.max_pending_requests {
+            if self.update_resends.len() >= self.config.max_route_entries
+                && !self.update_resends.contains_key(&key)
+            {
                 self.stats.over_limit += 1;
                 return;
             }
             let next = self.now + UPDATE_RESEND_DELAY;
-            if let Some(r) = self.update_resends.iter_mut().find(|r| r.key == key) {
-                r.left = UPDATE_RESENDS;
-                r.next = next;
-            } else {
-                self.update_resends.push(UpdateResend {
-                    key,
+            self.update_resends.insert(
+                key,
+                UpdateResend {
                     left: UPDATE_RESENDS,
                     next,
-                });
-            }
+                },
+            );
             self.timers.set_earlier(TimerKey::Resend, next);
         }
     }
@@ -1762,6 +1802,14 @@ impl Node {
         } else {
             (i.config.hello_interval / 4).min(Duration::from_millis(500))
         };
+        // Already due soon enough: nothing to move (and no random draw).
+        if self
+            .timers
+            .get(TimerKey::Flush(ifindex))
+            .is_some_and(|t| t <= self.now + max)
+        {
+            return;
+        }
         let at = self.now + self.rng.between(Duration::ZERO, max);
         self.timers.set_earlier(TimerKey::Flush(ifindex), at);
     }
@@ -1967,9 +2015,9 @@ impl Node {
         let packets = enc.finish();
         for (id, k, seqno, metric) in advertised {
             // RFC 8966 §3.7.3: advertising an update sets the feasibility distance.
+            // Our own prefixes need no feasibility distance: updates with our router-id
+            // are ignored on receipt.
             if id != self.id {
-                self.sources.note_advertised(id, &k, seqno, metric, now);
-            } else if self.sources.len() < self.config.max_sources {
                 self.sources.note_advertised(id, &k, seqno, metric, now);
             }
         }
@@ -2138,23 +2186,30 @@ impl Node {
             let (id, seqno, hc, target) = (p.router_id, p.seqno, p.hop_count, p.target);
             self.emit_seqno_request(k, id, seqno, hc, target);
         }
-        let mut resends = std::mem::take(&mut self.update_resends);
-        resends.sort_by(|a, b| a.key.cmp(&b.key));
-        let mut keep = Vec::new();
-        for mut r in resends {
-            if r.next <= now {
-                self.send_update_all(r.key, true, false);
-                r.left = r.left.saturating_sub(1);
-                r.next = now + UPDATE_RESEND_DELAY;
+        let mut due: Vec<RouteKey> = self
+            .update_resends
+            .iter()
+            .filter(|(_, r)| r.next <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        due.sort_unstable();
+        for k in due {
+            let left = match self.update_resends.get_mut(&k) {
+                Some(r) => {
+                    r.left = r.left.saturating_sub(1);
+                    r.next = now + UPDATE_RESEND_DELAY;
+                    r.left
+                }
+                None => continue,
+            };
+            if left == 0 {
+                self.update_resends.remove(&k);
             }
-            if r.left > 0 {
-                keep.push(r);
-            }
+            self.send_update_all(k, true, false);
         }
-        self.update_resends.extend(keep);
         let next = [
             self.requests.next_deadline(),
-            self.update_resends.iter().map(|r| r.next).min(),
+            self.update_resends.values().map(|r| r.next).min(),
         ]
         .into_iter()
         .flatten()
@@ -2262,6 +2317,8 @@ impl Node {
         None
     }
 
+    /// The next event (neighbours, routes, seqno). The queue is bounded: the oldest events
+    /// are dropped, and counted, when it is not drained.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -2301,6 +2358,7 @@ impl Node {
     // Views
     // ------------------------------------------------------------------------------------
 
+    /// The Babel interfaces, by ifindex.
     pub fn interfaces(&self) -> impl Iterator<Item = InterfaceView> + '_ {
         self.interfaces.values().map(|i| InterfaceView {
             ifindex: i.ifindex,
@@ -2400,10 +2458,12 @@ impl Node {
             .find(|r| r.installed)
     }
 
+    /// The prefixes we announce, after the `redistribute` filter.
     pub fn xroutes(&self) -> impl Iterator<Item = &XrouteView> + '_ {
         self.xroutes.values()
     }
 
+    /// The source table with its feasibility distances, sorted.
     pub fn sources(&self) -> Vec<SourceView> {
         let mut v: Vec<SourceView> = self
             .sources

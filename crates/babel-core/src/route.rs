@@ -11,10 +11,30 @@ use crate::wire::{Prefix, INFINITY};
 
 /// A destination: a prefix and, for source-specific routes (RFC 9079), a source prefix.
 /// A source prefix of length 0 is the same as none (RFC 9079 §2) and is stored as `None`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RouteKey {
     pub prefix: Prefix,
     pub src_prefix: Option<Prefix>,
+}
+
+/// Hashes the key as a few machine words (the derived hash feeds every byte and
+/// discriminant separately, which shows in the per-update cost).
+impl std::hash::Hash for RouteKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (a, _) = self.prefix.octets();
+        let w = u128::from_be_bytes(a);
+        state.write_u64((w >> 64) as u64);
+        state.write_u64(w as u64);
+        let mut tag = self.prefix.plen() as u64 | (self.prefix.is_v4() as u64) << 8;
+        if let Some(sp) = self.src_prefix {
+            let (b, _) = sp.octets();
+            let v = u128::from_be_bytes(b);
+            tag |= (sp.plen() as u64 + 1) << 16;
+            state.write_u64((v >> 64) as u64 ^ tag.rotate_left(32));
+            state.write_u64(v as u64);
+        }
+        state.write_u64(tag);
+    }
 }
 
 impl RouteKey {
@@ -65,7 +85,7 @@ impl RouteEntry {
     pub(crate) fn smoothed_metric(&mut self, metric: u16, now: Timestamp, half_life: u32) -> u16 {
         let now_s = now.as_secs().min(u32::MAX as u64) as u32;
         if half_life == 0
-            || metric >= INFINITY
+            || metric == INFINITY
             || self.smoothed_time > now_s
             || self.smoothed == metric
         {
@@ -200,7 +220,14 @@ impl RouteTable {
     }
 
     pub(crate) fn push_entry(&mut self, slot: u32, e: RouteEntry) {
-        self.slots[slot as usize].entries.push(e);
+        let v = &mut self.slots[slot as usize].entries;
+        if v.len() == v.capacity() {
+            // Most destinations have a handful of entries: grow one at a time up to 16, then
+            // by half, so that a million entries do not carry a million empty ones.
+            let extra = if v.len() < 16 { 1 } else { v.len() / 2 };
+            v.reserve_exact(extra);
+        }
+        v.push(e);
         self.entries += 1;
     }
 

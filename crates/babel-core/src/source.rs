@@ -111,7 +111,7 @@ impl SourceTable {
         now: Timestamp,
         gc: std::time::Duration,
     ) -> bool {
-        if refmetric >= INFINITY {
+        if refmetric == INFINITY {
             return true;
         }
         let Some(s) = src.and_then(|i| self.get(i)) else {
@@ -134,12 +134,12 @@ impl SourceTable {
         metric: u16,
         now: Timestamp,
     ) {
-        if metric >= INFINITY {
+        if metric == INFINITY {
             return;
         }
         let i = self.find_or_create(id, key, seqno, now);
         if let Some(s) = self.get_mut(i) {
-            if seqno_newer(seqno, s.seqno) || s.metric >= INFINITY && seqno == s.seqno {
+            if seqno_newer(seqno, s.seqno) || s.metric == INFINITY && seqno == s.seqno {
                 s.seqno = seqno;
                 s.metric = metric;
             } else if seqno == s.seqno && metric < s.metric {

@@ -450,7 +450,7 @@ fn rfc8966_3_8_1_2_request_for_own_prefix_bumps_seqno() {
         src_prefix: None,
         unknown_subtlvs: vec![],
     });
-    m.inject(a, i, FAKE, &packet(&[req.clone()], FAKE));
+    m.inject(a, i, FAKE, &packet(std::slice::from_ref(&req), FAKE));
     m.run_for(Duration::from_millis(100));
     assert_eq!(m.node(a).seqno(), seqno.wrapping_add(1));
     assert!(m.nodes[a].events.contains(&Event::SeqnoChanged {

@@ -129,7 +129,8 @@ fn diamond_prefers_better_path_and_fails_over_at_once() {
     m.connect(b, d, wired());
     m.connect(c, d, wired());
     m.announce(d, P_D, None);
-    m.run_for(Duration::from_secs(40));
+    // Long enough for the better path to pass the hysteresis if it was found second.
+    m.run_for(Duration::from_secs(100));
     let r = m.kernel_route(a, P_D, None).unwrap();
     assert_eq!((r.ifindex, r.metric), (ab, 192));
     let alt = m.node(a).routes_for(P_D.parse().unwrap(), None);
@@ -700,7 +701,7 @@ fn seqno_request_forwarded_with_hop_count_and_duplicates_suppressed() {
     let fake: Ipv6Addr = "fe80::77".parse().unwrap();
     m.capture = true;
     let req = Tlv::SeqnoRequest(wire::SeqnoRequest {
-        seqno: sel.seqno.wrapping_add(5),
+        seqno: sel.seqno.wrapping_add(1),
         hop_count: 10,
         router_id: sel.router_id,
         prefix: P_C.parse().unwrap(),
@@ -800,4 +801,58 @@ fn unfeasible_update_from_selected_neighbour_resolved_by_seqno_request() {
     assert_eq!(r.metric, 396);
     assert!(m.node(a).stats().updates_unfeasible >= 1);
     m.assert_consistent();
+}
+
+/// babeld's `redistribute` filter: local addresses are announced unless denied, other
+/// routes only when a rule allows them; `metric N` sets the announced metric.
+#[test]
+fn redistribute_filter_decides_what_is_announced() {
+    let mut m = Mesh::new(21);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    m.command(
+        a,
+        Command::SetFilters(Filters {
+            redistribute: vec![FilterRule {
+                matches: FilterMatch {
+                    proto: Some(3),
+                    prefix: Some("2001:db8:30::/44".parse().unwrap()),
+                    ..Default::default()
+                },
+                action: FilterAction {
+                    metric: Some(128),
+                    ..Default::default()
+                },
+            }],
+            ..Default::default()
+        }),
+    );
+    let kernel = |p: &str, proto: u8, local: bool| babel_core::Xroute {
+        prefix: p.parse().unwrap(),
+        src_prefix: None,
+        metric: 0,
+        proto,
+        local,
+        ifindex: None,
+    };
+    m.command(a, Command::AddXroute(kernel("2001:db8:31::/48", 3, false)));
+    m.command(a, Command::AddXroute(kernel("2001:db8:41::/48", 3, false)));
+    m.command(a, Command::AddXroute(kernel("2001:db8:51::/48", 0, true)));
+    m.run_for(Duration::from_secs(30));
+    assert_eq!(
+        m.kernel_route(b, "2001:db8:31::/48", None).unwrap().metric,
+        128 + 96,
+        "allowed with metric"
+    );
+    assert!(
+        m.kernel_route(b, "2001:db8:41::/48", None).is_none(),
+        "kernel route not allowed by default"
+    );
+    assert_eq!(
+        m.kernel_route(b, "2001:db8:51::/48", None).unwrap().metric,
+        96,
+        "local address announced"
+    );
+    assert_eq!(m.node(a).xroutes().count(), 2);
 }
