@@ -538,6 +538,7 @@ impl Daemon {
                 Event::NeighbourDown { ifindex, address } => {
                     tracing::info!("neighbour {address} down on ifindex {ifindex}")
                 }
+                Event::NeighbourChanged { .. } => {}
                 Event::Route { .. } if monitoring => self.route_events.push(ev),
                 Event::Route { .. } => {}
             }
