@@ -25,8 +25,31 @@ struct Cli {
     command: Command,
 }
 
+/// Where the daemon's control socket is.
+#[derive(clap::Args, Clone)]
+struct Endpoint {
+    /// TCP port on ::1 (routed/babeld `-g PORT`).
+    #[arg(short = 'p', long, default_value_t = 33123, conflicts_with = "socket")]
+    port: u16,
+    /// Unix socket path (routed/babeld `-g PATH`).
+    #[arg(short = 's', long)]
+    socket: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Print the daemon's interfaces, neighbours, exported and learned routes, in babeld's
+    /// `dump` format (works with babeld too).
+    Dump {
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
+    /// Print the daemon's state, then every change as it happens (`add`, `change`, `flush`
+    /// lines), until interrupted.
+    Monitor {
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
     /// Decode Babel packets into JSON, one object per packet.
     ///
     /// Reads a pcap or pcapng capture (Ethernet, Linux cooked or raw IP link types) and
@@ -72,6 +95,8 @@ fn output_error(e: io::Error) -> Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Dump { endpoint } => control_client(&endpoint, "dump", false),
+        Command::Monitor { endpoint } => control_client(&endpoint, "monitor", true),
         Command::Decode { hex: true, .. } => decode_hex(),
         Command::Decode {
             file: Some(path), ..
@@ -225,4 +250,75 @@ fn read_bounded_line(
             return Ok((total, too_long));
         }
     }
+}
+
+/// Speaks the control protocol: skips the banner, sends `request`, prints the answer up to
+/// its final `ok` (and, when `follow`, everything after it until the daemon closes).
+fn control_client(ep: &Endpoint, request: &str, follow: bool) -> Result<(), Failure> {
+    use std::io::BufRead;
+    let (reader, mut writer): (Box<dyn BufRead>, Box<dyn Write>) = match &ep.socket {
+        Some(path) => {
+            let s = std::os::unix::net::UnixStream::connect(path)
+                .map_err(|e| Failure::Message(format!("{}: {e}", path.display())))?;
+            let w = s.try_clone().map_err(|e| Failure::Message(e.to_string()))?;
+            (Box::new(BufReader::new(s)), Box::new(w))
+        }
+        None => {
+            let s = std::net::TcpStream::connect((std::net::Ipv6Addr::LOCALHOST, ep.port))
+                .map_err(|e| Failure::Message(format!("[::1]:{}: {e}", ep.port)))?;
+            let w = s.try_clone().map_err(|e| Failure::Message(e.to_string()))?;
+            (Box::new(BufReader::new(s)), Box::new(w))
+        }
+    };
+    let mut lines = reader.lines();
+    // The banner: BABEL 1.0, version, host, my-id, ok.
+    let mut banner_ok = false;
+    for l in lines.by_ref() {
+        let l = l.map_err(|e| Failure::Message(format!("reading the banner: {e}")))?;
+        if l == "ok" {
+            banner_ok = true;
+            break;
+        }
+    }
+    if !banner_ok {
+        return Err(Failure::Message(
+            "the daemon closed the connection during its banner".into(),
+        ));
+    }
+    writer
+        .write_all(format!("{request}\n").as_bytes())
+        .map_err(|e| Failure::Message(format!("sending {request}: {e}")))?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut done = false;
+    for l in lines {
+        let l = l.map_err(|e| Failure::Message(format!("reading: {e}")))?;
+        match l.as_str() {
+            "ok" if !done => {
+                done = true;
+                if !follow {
+                    let _ = writer.write_all(b"quit\n");
+                    break;
+                }
+                out.flush().map_err(output_error)?;
+                continue;
+            }
+            "no" | "bad" if !done => {
+                return Err(Failure::Message(format!(
+                    "the daemon answered {l} to {request}"
+                )))
+            }
+            _ => {}
+        }
+        writeln!(out, "{l}").map_err(output_error)?;
+        if follow && done {
+            out.flush().map_err(output_error)?;
+        }
+    }
+    if !done {
+        return Err(Failure::Message(
+            "the daemon closed the connection before ok".into(),
+        ));
+    }
+    out.flush().map_err(output_error)
 }

@@ -1,0 +1,2510 @@
+//! The Babel node: one sans-IO state machine (RFC 8966 §3) fed with time, packets,
+//! interface events and commands, and drained through `poll_*` calls.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use crate::filter::{self, FilterInput, Filters};
+use crate::hash::{FxHashMap, FxHashSet};
+use crate::neighbour::{link_cost, rtt_cost, seqno_newer, CostKind, Neighbour};
+use crate::request::{Pending, Requests, REQUEST_RESENDS, REQUEST_TIMEOUT};
+use crate::rng::Rng;
+use crate::route::{Reported, RouteEntry, RouteKey, RouteTable, NONE};
+use crate::source::{SourceTable, SourceView};
+use crate::time::{from_cs, to_cs, Timestamp};
+use crate::timer::{TimerKey, Timers};
+use crate::wire::{
+    self, max_payload_for_mtu, Encoder, Hello, Ihu, IhuTimestamps, Packet, Prefix, RouteRequest,
+    RouterId, SeqnoRequest, Tlv, Update, HELLO_FLAG_UNICAST, INFINITY,
+};
+use crate::xroute::{Xroute, XrouteView};
+
+/// RFC 8966 Appendix B: source GC time.
+const SOURCE_GC_TIME: Duration = Duration::from_secs(180);
+/// How often routes are checked for expiry.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// RFC 8966 Appendix B: urgent messages go out within 0.2 s (babeld: 20 ms jitter).
+const URGENT_JITTER: Duration = Duration::from_millis(20);
+/// Urgent updates (retractions, source switches) are sent this many extra times.
+const UPDATE_RESENDS: u8 = 2;
+const UPDATE_RESEND_DELAY: Duration = Duration::from_millis(500);
+/// The hop count of the seqno requests we originate.
+const REQUEST_HOP_COUNT: u8 = 127;
+
+/// The kind of link an interface is on; it picks babeld's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinkType {
+    /// Lossless: 2-out-of-3, nominal cost 96, split horizon.
+    #[default]
+    Wired,
+    /// Lossy: ETX, nominal cost 256, no split horizon.
+    Wireless,
+    /// A tunnel: 2-out-of-3, cost 96, no split horizon, timestamps and RTT penalty on.
+    Tunnel,
+}
+
+/// Per-interface parameters. `None` means babeld's default for the link type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterfaceConfig {
+    pub link_type: LinkType,
+    /// RFC 8966 Appendix B: 4 s.
+    pub hello_interval: Duration,
+    /// Default: 4 × the hello interval.
+    pub update_interval: Option<Duration>,
+    /// Nominal rxcost: 96 wired and tunnel, 256 wireless.
+    pub cost: Option<u16>,
+    pub split_horizon: Option<bool>,
+    /// RFC 9616 timestamps: on for tunnels.
+    pub timestamps: Option<bool>,
+    pub rtt_min: Duration,
+    pub rtt_max: Duration,
+    /// Default 0, 96 for tunnels.
+    pub max_rtt_penalty: Option<u16>,
+    /// Weight of a new RTT sample, out of 256 (babeld's rtt-decay, 42).
+    pub rtt_decay: u8,
+    /// Also send a unicast hello to every neighbour with each multicast hello.
+    pub unicast_hellos: bool,
+    /// Announce IPv4 routes through an IPv6 next hop (RFC 9229) when the interface has no
+    /// IPv4 address.
+    pub v4_via_v6: bool,
+}
+
+impl Default for InterfaceConfig {
+    fn default() -> Self {
+        InterfaceConfig {
+            link_type: LinkType::Wired,
+            hello_interval: Duration::from_secs(4),
+            update_interval: None,
+            cost: None,
+            split_horizon: None,
+            timestamps: None,
+            rtt_min: Duration::from_millis(10),
+            rtt_max: Duration::from_millis(120),
+            max_rtt_penalty: None,
+            rtt_decay: 42,
+            unicast_hellos: false,
+            v4_via_v6: true,
+        }
+    }
+}
+
+impl InterfaceConfig {
+    pub fn wired() -> Self {
+        Self::default()
+    }
+    pub fn wireless() -> Self {
+        InterfaceConfig {
+            link_type: LinkType::Wireless,
+            ..Self::default()
+        }
+    }
+    pub fn tunnel() -> Self {
+        InterfaceConfig {
+            link_type: LinkType::Tunnel,
+            ..Self::default()
+        }
+    }
+    pub fn update_interval(&self) -> Duration {
+        self.update_interval.unwrap_or(self.hello_interval * 4)
+    }
+    pub fn nominal_cost(&self) -> u16 {
+        self.cost.unwrap_or(match self.link_type {
+            LinkType::Wireless => 256,
+            _ => 96,
+        })
+    }
+    pub fn split_horizon(&self) -> bool {
+        self.split_horizon
+            .unwrap_or(self.link_type == LinkType::Wired)
+    }
+    pub fn timestamps(&self) -> bool {
+        self.timestamps
+            .unwrap_or(self.link_type == LinkType::Tunnel)
+    }
+    pub fn max_rtt_penalty(&self) -> u16 {
+        self.max_rtt_penalty.unwrap_or(match self.link_type {
+            LinkType::Tunnel => 96,
+            _ => 0,
+        })
+    }
+    fn cost_kind(&self) -> CostKind {
+        match self.link_type {
+            LinkType::Wireless => CostKind::Etx,
+            _ => CostKind::TwoOutOfThree,
+        }
+    }
+}
+
+/// Node-wide parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// babeld's smoothing half-life, in seconds (0 disables smoothing).
+    pub smoothing_half_life: u32,
+    pub filters: Filters,
+    /// Memory bounds: input beyond them is dropped and counted.
+    pub max_neighbours: usize,
+    pub max_route_entries: usize,
+    pub max_sources: usize,
+    pub max_pending_requests: usize,
+    pub max_queued_packets: usize,
+    pub max_queued_events: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            smoothing_half_life: 4,
+            filters: Filters::default(),
+            max_neighbours: 1024,
+            max_route_entries: 16_000_000,
+            max_sources: 16_000_000,
+            max_pending_requests: 65_536,
+            max_queued_packets: 16_384,
+            max_queued_events: 65_536,
+        }
+    }
+}
+
+/// Changes to the set of interfaces, from the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InterfaceEvent {
+    /// The interface is up (or its configuration changed). A Babel interface needs an IPv6
+    /// link-local address to send from.
+    Up {
+        ifindex: u32,
+        name: String,
+        config: InterfaceConfig,
+        link_local: Option<Ipv6Addr>,
+        ipv4: Option<Ipv4Addr>,
+        mtu: usize,
+    },
+    Down {
+        ifindex: u32,
+    },
+    Addresses {
+        ifindex: u32,
+        link_local: Option<Ipv6Addr>,
+        ipv4: Option<Ipv4Addr>,
+    },
+}
+
+/// Commands from the configuration or the control socket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    AddXroute(Xroute),
+    RemoveXroute {
+        prefix: Prefix,
+        src_prefix: Option<Prefix>,
+    },
+    SetFilters(Filters),
+    /// Increase our seqno and announce our routes.
+    BumpSeqno,
+    /// Change the router-id (the seqno is kept unless given).
+    SetRouterId {
+        router_id: RouterId,
+        seqno: Option<u16>,
+    },
+    /// Ask every neighbour for a full dump.
+    RequestFullDump,
+}
+
+/// A datagram to send: its bytes are in the buffer given to [`Node::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    pub ifindex: u32,
+    /// `ff02::1:6` or a neighbour's link-local address; port 6696.
+    pub dst: Ipv6Addr,
+    /// The interface's link-local address, to send from.
+    pub src: Option<Ipv6Addr>,
+    pub len: usize,
+}
+
+/// A route as the kernel should have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledRoute {
+    pub prefix: Prefix,
+    pub src_prefix: Option<Prefix>,
+    pub next_hop: IpAddr,
+    pub ifindex: u32,
+    /// [`INFINITY`] while a retracted route is held (install it as unreachable).
+    pub metric: u16,
+    /// From the `install` filter.
+    pub table: Option<u32>,
+    pub pref_src: Option<IpAddr>,
+}
+
+/// One incremental change for the route installer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteChange {
+    Install(InstalledRoute),
+    Change {
+        old: InstalledRoute,
+        new: InstalledRoute,
+    },
+    Retract(InstalledRoute),
+}
+
+/// What changed about a route entry, for `monitor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteEventKind {
+    Add,
+    Change,
+    Flush,
+}
+
+/// Events for the driver, `monitor` and the panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Persist this seqno (and router-id).
+    SeqnoChanged {
+        router_id: RouterId,
+        seqno: u16,
+    },
+    RouterIdChanged {
+        router_id: RouterId,
+        seqno: u16,
+    },
+    NeighbourUp {
+        ifindex: u32,
+        address: Ipv6Addr,
+    },
+    NeighbourDown {
+        ifindex: u32,
+        address: Ipv6Addr,
+    },
+    /// The link cost to a neighbour changed.
+    NeighbourChanged {
+        ifindex: u32,
+        address: Ipv6Addr,
+        cost: u16,
+    },
+    Route {
+        kind: RouteEventKind,
+        prefix: Prefix,
+        src_prefix: Option<Prefix>,
+        neighbour: Ipv6Addr,
+        router_id: RouterId,
+        metric: u16,
+        installed: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceView {
+    pub ifindex: u32,
+    pub name: String,
+    pub link_type: LinkType,
+    pub link_local: Option<Ipv6Addr>,
+    pub ipv4: Option<Ipv4Addr>,
+    pub hello_interval: Duration,
+    pub update_interval: Duration,
+    pub hello_seqno: u16,
+    pub cost: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighbourView {
+    pub ifindex: u32,
+    pub address: Ipv6Addr,
+    pub reach: u16,
+    pub unicast_reach: u16,
+    pub rxcost: u16,
+    pub txcost: u16,
+    pub rtt: Option<Duration>,
+    pub cost: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteView {
+    pub prefix: Prefix,
+    pub src_prefix: Option<Prefix>,
+    pub router_id: RouterId,
+    pub seqno: u16,
+    pub metric: u16,
+    pub refmetric: u16,
+    pub next_hop: IpAddr,
+    pub ifindex: u32,
+    pub neighbour: Ipv6Addr,
+    pub installed: bool,
+    pub feasible: bool,
+}
+
+/// Counters of what was dropped and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub packets_received: u64,
+    pub packets_dropped: u64,
+    pub tlvs_ignored: u64,
+    pub updates_received: u64,
+    pub updates_unfeasible: u64,
+    pub updates_filtered: u64,
+    pub over_limit: u64,
+    pub packets_sent: u64,
+    pub transmit_overflow: u64,
+    pub events_dropped: u64,
+}
+
+#[derive(Debug, Default)]
+struct OutBuffer {
+    /// Hellos, IHUs, requests: sent first, in order.
+    control: Vec<Tlv>,
+    updates: FxHashSet<RouteKey>,
+    full_dump: bool,
+    unicast: BTreeMap<Ipv6Addr, Vec<Tlv>>,
+}
+
+#[derive(Debug)]
+struct Interface {
+    ifindex: u32,
+    name: String,
+    config: InterfaceConfig,
+    link_local: Option<Ipv6Addr>,
+    ipv4: Option<Ipv4Addr>,
+    mtu: usize,
+    hello_seqno: u16,
+    hellos_sent: u32,
+    out: OutBuffer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SelInfo {
+    router_id: RouterId,
+    seqno: u16,
+    metric: u16,
+    neigh: u32,
+    next_hop: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone)]
+struct UpdateResend {
+    left: u8,
+    next: Timestamp,
+}
+
+/// The Babel state machine. See the crate documentation for the calling convention.
+#[derive(Debug)]
+pub struct Node {
+    config: Config,
+    id: RouterId,
+    seqno: u16,
+    rng: Rng,
+    now: Timestamp,
+    interfaces: BTreeMap<u32, Interface>,
+    neighbours: Vec<Option<Neighbour>>,
+    neigh_index: FxHashMap<(u32, Ipv6Addr), u32>,
+    neigh_free: Vec<u32>,
+    sources: SourceTable,
+    routes: RouteTable,
+    xroute_inputs: BTreeMap<RouteKey, Xroute>,
+    xroutes: BTreeMap<RouteKey, XrouteView>,
+    requests: Requests,
+    /// Urgent updates still to be repeated, by destination.
+    update_resends: FxHashMap<RouteKey, UpdateResend>,
+    timers: Timers,
+    transmits: VecDeque<(u32, Ipv6Addr, Option<Ipv6Addr>, Vec<u8>)>,
+    route_queue: VecDeque<u32>,
+    events: VecDeque<Event>,
+    last_sweep: Timestamp,
+    last_gc: Timestamp,
+    stats: Stats,
+}
+
+fn is_link_local(a: &Ipv6Addr) -> bool {
+    (a.segments()[0] & 0xffc0) == 0xfe80
+}
+
+/// Prefixes that must never be routed (babeld's martians).
+fn martian(p: &Prefix) -> bool {
+    match p.addr() {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            o[0] >= 224 || o[0] == 127 || (o[0] == 0 && p.plen() > 0 && p.plen() < 8)
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            (s[0] & 0xff00) == 0xff00
+                || (is_link_local(&a) && p.plen() >= 10)
+                || (a == Ipv6Addr::LOCALHOST && p.plen() == 128)
+                || (a.to_ipv4_mapped().is_some() && p.plen() >= 96)
+        }
+    }
+}
+
+/// babeld's `roughly`: a value uniform in [3/4, 5/4] of `d`.
+fn roughly(rng: &mut Rng, d: Duration) -> Duration {
+    rng.between(d * 3 / 4, d * 5 / 4)
+}
+
+impl Node {
+    /// A node with no interfaces. `router_id` and `seqno` are restored by the caller (the
+    /// seqno should be the last one persisted, or random on first start).
+    pub fn new(
+        config: Config,
+        router_id: RouterId,
+        seqno: u16,
+        rng_seed: u64,
+        now: Timestamp,
+    ) -> Self {
+        let mut timers = Timers::default();
+        timers.set(TimerKey::Sweep, now + SWEEP_INTERVAL);
+        Node {
+            config,
+            id: router_id,
+            seqno,
+            rng: Rng::new(rng_seed),
+            now,
+            interfaces: BTreeMap::new(),
+            neighbours: Vec::new(),
+            neigh_index: FxHashMap::default(),
+            neigh_free: Vec::new(),
+            sources: SourceTable::default(),
+            routes: RouteTable::default(),
+            xroute_inputs: BTreeMap::new(),
+            xroutes: BTreeMap::new(),
+            requests: Requests::default(),
+            update_resends: FxHashMap::default(),
+            timers,
+            transmits: VecDeque::new(),
+            route_queue: VecDeque::new(),
+            events: VecDeque::new(),
+            last_sweep: now,
+            last_gc: now,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Our router-id.
+    pub fn router_id(&self) -> RouterId {
+        self.id
+    }
+
+    /// Our current seqno (persist it when [`Event::SeqnoChanged`] says so).
+    pub fn seqno(&self) -> u16 {
+        self.seqno
+    }
+
+    /// Counters of received, dropped and sent messages.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn advance(&mut self, now: Timestamp) {
+        // Time never goes backwards inside the engine.
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() >= self.config.max_queued_events {
+            self.events.pop_front();
+            self.stats.events_dropped += 1;
+        }
+        self.events.push_back(e);
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Inputs
+    // ------------------------------------------------------------------------------------
+
+    /// An interface came up, went down, or changed addresses.
+    pub fn handle_interface(&mut self, now: Timestamp, event: InterfaceEvent) {
+        self.advance(now);
+        let now = self.now;
+        match event {
+            InterfaceEvent::Up {
+                ifindex,
+                name,
+                config,
+                link_local,
+                ipv4,
+                mtu,
+            } => {
+                let existed = self.interfaces.contains_key(&ifindex);
+                let hello_seqno = self.rng.next_u16();
+                let iface = self.interfaces.entry(ifindex).or_insert_with(|| Interface {
+                    ifindex,
+                    name: name.clone(),
+                    config: config.clone(),
+                    link_local,
+                    ipv4,
+                    mtu,
+                    hello_seqno,
+                    hellos_sent: 0,
+                    out: OutBuffer::default(),
+                });
+                iface.name = name;
+                iface.config = config;
+                iface.link_local = link_local;
+                iface.ipv4 = ipv4;
+                iface.mtu = mtu;
+                if !existed {
+                    // RFC 8966 §3.4.1 / §3.8.1.1: greet the link at once and ask for a full
+                    // dump so that routes are learned without waiting an update interval.
+                    let jitter = self.rng.between(Duration::ZERO, URGENT_JITTER);
+                    self.timers.set(TimerKey::Hello(ifindex), now + jitter);
+                    let upd = self
+                        .rng
+                        .between(Duration::from_millis(100), Duration::from_millis(600));
+                    self.timers.set(TimerKey::Update(ifindex), now + upd);
+                    self.queue_control(
+                        ifindex,
+                        None,
+                        Tlv::RouteRequest(RouteRequest {
+                            prefix: None,
+                            src_prefix: None,
+                            unknown_subtlvs: Vec::new(),
+                        }),
+                        true,
+                    );
+                }
+            }
+            InterfaceEvent::Down { ifindex } => {
+                if self.interfaces.remove(&ifindex).is_none() {
+                    return;
+                }
+                for k in [
+                    TimerKey::Hello(ifindex),
+                    TimerKey::Update(ifindex),
+                    TimerKey::Flush(ifindex),
+                ] {
+                    self.timers.cancel(k);
+                }
+                let lost: Vec<u32> = self
+                    .neigh_index
+                    .iter()
+                    .filter(|((i, _), _)| *i == ifindex)
+                    .map(|(_, &n)| n)
+                    .collect();
+                let mut lost = lost;
+                lost.sort_unstable();
+                self.drop_neighbours(&lost);
+                self.transmits.retain(|t| t.0 != ifindex);
+            }
+            InterfaceEvent::Addresses {
+                ifindex,
+                link_local,
+                ipv4,
+            } => {
+                if let Some(i) = self.interfaces.get_mut(&ifindex) {
+                    let changed = i.ipv4 != ipv4 || i.link_local != link_local;
+                    i.link_local = link_local;
+                    i.ipv4 = ipv4;
+                    if changed {
+                        i.out.full_dump = true;
+                        self.schedule_flush(ifindex, false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A command from configuration or the control socket.
+    pub fn handle_command(&mut self, now: Timestamp, cmd: Command) {
+        self.advance(now);
+        match cmd {
+            Command::AddXroute(x) => {
+                let key = RouteKey::new(x.prefix, x.src_prefix);
+                if self.xroute_inputs.len() >= self.config.max_route_entries
+                    && !self.xroute_inputs.contains_key(&key)
+                {
+                    self.stats.over_limit += 1;
+                    return;
+                }
+                self.xroute_inputs.insert(key, x);
+                self.recompute_xroutes();
+            }
+            Command::RemoveXroute { prefix, src_prefix } => {
+                let key = RouteKey::new(prefix, src_prefix);
+                if self.xroute_inputs.remove(&key).is_some() {
+                    self.recompute_xroutes();
+                }
+            }
+            Command::SetFilters(f) => {
+                self.config.filters = f;
+                self.recompute_xroutes();
+                // Re-run the input filter on every entry and the install filter on every
+                // selected route.
+                for slot in self.routes.live_slots() {
+                    self.refilter_slot(slot);
+                }
+                let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
+                for i in ifs {
+                    if let Some(iface) = self.interfaces.get_mut(&i) {
+                        iface.out.full_dump = true;
+                    }
+                    self.schedule_flush(i, false);
+                }
+            }
+            Command::BumpSeqno => {
+                self.bump_seqno();
+                let keys: Vec<RouteKey> = self.xroutes.keys().copied().collect();
+                for k in keys {
+                    self.send_update_all(k, true, false);
+                }
+            }
+            Command::SetRouterId { router_id, seqno } => {
+                if !router_id.is_valid() {
+                    return;
+                }
+                self.id = router_id;
+                if let Some(s) = seqno {
+                    self.seqno = s;
+                }
+                self.push_event(Event::RouterIdChanged {
+                    router_id,
+                    seqno: self.seqno,
+                });
+                let keys: Vec<RouteKey> = self.xroutes.keys().copied().collect();
+                for k in keys {
+                    // RFC 8966 §3.7.2: a router-id change is sent urgently.
+                    self.send_update_all(k, true, true);
+                }
+            }
+            Command::RequestFullDump => {
+                let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
+                for i in ifs {
+                    self.queue_control(
+                        i,
+                        None,
+                        Tlv::RouteRequest(RouteRequest {
+                            prefix: None,
+                            src_prefix: None,
+                            unknown_subtlvs: Vec::new(),
+                        }),
+                        true,
+                    );
+                }
+            }
+        }
+    }
+
+    fn bump_seqno(&mut self) {
+        self.seqno = self.seqno.wrapping_add(1);
+        self.push_event(Event::SeqnoChanged {
+            router_id: self.id,
+            seqno: self.seqno,
+        });
+    }
+
+    fn recompute_xroutes(&mut self) {
+        let mut next = BTreeMap::new();
+        for (k, x) in &self.xroute_inputs {
+            let ifname = x
+                .ifindex
+                .and_then(|i| self.interfaces.get(&i))
+                .map(|i| i.name.as_str());
+            let r = filter::apply(
+                &self.config.filters.redistribute,
+                &FilterInput {
+                    prefix: Some(x.prefix),
+                    src_prefix: x.src_prefix,
+                    ifname,
+                    proto: Some(x.proto),
+                    local: Some(x.local),
+                    ..Default::default()
+                },
+                // babeld: local addresses are announced unless denied; other routes only
+                // when a rule allows them.
+                x.local,
+            );
+            if !r.allow {
+                continue;
+            }
+            let v = XrouteView {
+                prefix: x.prefix,
+                src_prefix: r.src_prefix.or(x.src_prefix).filter(|p| p.plen() > 0),
+                metric: r.metric.unwrap_or(x.metric),
+            };
+            let _ = k;
+            next.insert(v.key(), v);
+        }
+        let mut changed: Vec<RouteKey> = Vec::new();
+        for (k, v) in &next {
+            if self.xroutes.get(k) != Some(v) {
+                changed.push(*k);
+            }
+        }
+        for k in self.xroutes.keys() {
+            if !next.contains_key(k) {
+                changed.push(*k);
+            }
+        }
+        self.xroutes = next;
+        for k in changed {
+            let withdrawn = !self.xroutes.contains_key(&k);
+            if let Some(slot) = self.routes.find(&k) {
+                // The learned routes for this prefix take over, or stop being overridden.
+                self.select(slot);
+                let s = &mut self.routes.slots[slot as usize];
+                if !s.dirty {
+                    s.dirty = true;
+                    self.route_queue.push_back(slot);
+                }
+            }
+            let replaced = self
+                .routes
+                .find(&k)
+                .and_then(|s| self.sel_info(s))
+                .is_some_and(|i| i.metric < INFINITY);
+            // RFC 8966 §3.7.2: withdrawing a prefix is a retraction, sent urgently and
+            // reliably, unless a learned route replaces it.
+            let urgent = withdrawn && !replaced;
+            self.send_update_all(k, urgent, urgent);
+        }
+    }
+
+    /// A datagram received on `ifindex` from `src` (its link-local address). `multicast`
+    /// says whether it was sent to ff02::1:6; the engine relies on the hello flags instead
+    /// and keeps the argument for the drivers' symmetry.
+    pub fn handle_packet(
+        &mut self,
+        now: Timestamp,
+        ifindex: u32,
+        src: Ipv6Addr,
+        multicast: bool,
+        bytes: &[u8],
+    ) {
+        self.advance(now);
+        self.stats.packets_received += 1;
+        let _ = multicast;
+        if !self.interfaces.contains_key(&ifindex) || !is_link_local(&src) {
+            // RFC 8966 §4: Babel packets come from a link-local address.
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        let Ok(packet) = Packet::new_checked(bytes) else {
+            // RFC 8966 §4.2: packets with a bad header are silently ignored.
+            self.stats.packets_dropped += 1;
+            return;
+        };
+        if self.interfaces.get(&ifindex).and_then(|i| i.link_local) == Some(src) {
+            // Our own packet looped back.
+            return;
+        }
+        let Some(nid) = self.find_or_create_neighbour(ifindex, src) else {
+            self.stats.over_limit += 1;
+            return;
+        };
+        let mut hello_ts: Option<u32> = None;
+        let mut tlvs_ignored = 0u64;
+        wire::for_each_tlv(packet.body(), Some(src), |_, r| match r {
+            Ok(tlv) => self.handle_tlv(nid, ifindex, src, &tlv, &mut hello_ts),
+            Err(_) => tlvs_ignored += 1,
+        });
+        self.stats.tlvs_ignored += tlvs_ignored;
+        self.neighbour_maybe_changed(nid);
+    }
+
+    fn find_or_create_neighbour(&mut self, ifindex: u32, addr: Ipv6Addr) -> Option<u32> {
+        if let Some(&n) = self.neigh_index.get(&(ifindex, addr)) {
+            return Some(n);
+        }
+        if self.neigh_index.len() >= self.config.max_neighbours {
+            return None;
+        }
+        let seed = self.rng.next_u16();
+        let n = Neighbour::new(ifindex, addr, self.now, seed);
+        let id = match self.neigh_free.pop() {
+            Some(i) => {
+                self.neighbours[i as usize] = Some(n);
+                i
+            }
+            None => {
+                self.neighbours.push(Some(n));
+                (self.neighbours.len() - 1) as u32
+            }
+        };
+        self.neigh_index.insert((ifindex, addr), id);
+        self.push_event(Event::NeighbourUp {
+            ifindex,
+            address: addr,
+        });
+        // Check it soon: a neighbour that never says hello is forgotten.
+        let hi = self
+            .interfaces
+            .get(&ifindex)
+            .map_or(Duration::from_secs(4), |i| i.config.hello_interval);
+        self.timers.set(TimerKey::Neighbour(id), self.now + hi * 2);
+        Some(id)
+    }
+
+    fn neigh(&self, n: u32) -> Option<&Neighbour> {
+        self.neighbours.get(n as usize).and_then(|x| x.as_ref())
+    }
+
+    fn neigh_mut(&mut self, n: u32) -> Option<&mut Neighbour> {
+        self.neighbours.get_mut(n as usize).and_then(|x| x.as_mut())
+    }
+
+    fn handle_tlv(
+        &mut self,
+        nid: u32,
+        ifindex: u32,
+        src: Ipv6Addr,
+        tlv: &Tlv,
+        hello_ts: &mut Option<u32>,
+    ) {
+        let now = self.now;
+        match tlv {
+            Tlv::AckRequest(a) => {
+                // RFC 8966 §3.3: an acknowledgement request MUST be answered with an
+                // acknowledgement, sent unicast to the requester.
+                self.queue_control(
+                    ifindex,
+                    Some(src),
+                    Tlv::Ack(wire::Ack { opaque: a.opaque }),
+                    true,
+                );
+            }
+            Tlv::Hello(h) => self.handle_hello(nid, ifindex, h, hello_ts),
+            Tlv::Ihu(i) => self.handle_ihu(nid, ifindex, i, *hello_ts),
+            Tlv::Update(u) => self.handle_update(nid, ifindex, u),
+            Tlv::RouteRequest(r) => self.handle_route_request(nid, ifindex, src, r),
+            Tlv::SeqnoRequest(r) => self.handle_seqno_request(nid, ifindex, src, r),
+            _ => {
+                let _ = now;
+            }
+        }
+    }
+
+    fn handle_hello(&mut self, nid: u32, ifindex: u32, h: &Hello, hello_ts: &mut Option<u32>) {
+        let now = self.now;
+        let timestamps = self
+            .interfaces
+            .get(&ifindex)
+            .is_some_and(|i| i.config.timestamps());
+        let Some(n) = self.neigh_mut(nid) else { return };
+        let was_empty = n.hello.reach == 0 && n.uhello.reach == 0;
+        // RFC 8966 §3.4.1: unicast and multicast hellos have separate histories.
+        let hist = if h.is_unicast() {
+            &mut n.uhello
+        } else {
+            &mut n.hello
+        };
+        hist.receive(now, h.seqno, from_cs(h.interval));
+        let reach = n.reach();
+        if let (true, Some(ts)) = (timestamps, h.timestamp) {
+            // RFC 9616 §3.1: remember the origin timestamp and our receive time, to echo
+            // them in the next IHU.
+            n.hello_ts = Some((ts, now.as_micros() as u32));
+            *hello_ts = Some(ts);
+        }
+        let addr = n.addr;
+        if was_empty {
+            // A new neighbour: tell it we hear it at once rather than at our next hello.
+            let ihu = self.make_ihu(nid, ifindex);
+            if let Some(ihu) = ihu {
+                self.queue_control(ifindex, Some(addr), ihu, true);
+            }
+        }
+        if reach & 0xFC00 == 0xC000 {
+            // The second hello of a newish neighbour: ask it for a full dump (babeld).
+            self.queue_control(
+                ifindex,
+                Some(addr),
+                Tlv::RouteRequest(RouteRequest {
+                    prefix: None,
+                    src_prefix: None,
+                    unknown_subtlvs: Vec::new(),
+                }),
+                false,
+            );
+        }
+        self.schedule_neighbour_check(nid);
+    }
+
+    fn handle_ihu(&mut self, nid: u32, ifindex: u32, ihu: &Ihu, hello_ts: Option<u32>) {
+        let now = self.now;
+        let Some(iface) = self.interfaces.get(&ifindex) else {
+            return;
+        };
+        // RFC 8966 §3.4.2: an IHU is for us when its address is ours or absent.
+        let ours = match ihu.addr {
+            None => true,
+            Some(IpAddr::V6(a)) => Some(a) == iface.link_local,
+            Some(IpAddr::V4(a)) => Some(a) == iface.ipv4,
+        };
+        if !ours {
+            return;
+        }
+        let timestamps = iface.config.timestamps();
+        let decay = iface.config.rtt_decay as u64;
+        let Some(n) = self.neigh_mut(nid) else { return };
+        n.txcost = ihu.rxcost;
+        n.ihu_interval = from_cs(ihu.interval);
+        n.ihu_time = now;
+        if let (true, Some(ts), Some(hts)) = (timestamps, ihu.timestamps, hello_ts) {
+            // RFC 9616 §3.2: RTT = (now - origin) - (their send time - their receive time).
+            let local = (now.as_micros() as u32).wrapping_sub(ts.origin) as i64;
+            let remote = hts.wrapping_sub(ts.receive) as i64;
+            let rtt = local - remote;
+            if ts.origin != 0 && ts.receive != 0 && (0..60_000_000).contains(&rtt) {
+                let sample = Duration::from_micros(rtt as u64);
+                n.rtt = Some(match n.rtt {
+                    // babeld: an exponential average with weight rtt-decay/256.
+                    Some(old) if now - n.rtt_time < Duration::from_secs(180) => {
+                        Duration::from_micros(
+                            (decay * sample.as_micros() as u64
+                                + (256 - decay) * old.as_micros() as u64)
+                                / 256,
+                        )
+                    }
+                    _ => sample,
+                });
+                n.rtt_time = now;
+            }
+        }
+        self.schedule_neighbour_check(nid);
+    }
+
+    /// Recomputes the link cost of a neighbour and, if it changed, the metric of every route
+    /// through it.
+    fn neighbour_maybe_changed(&mut self, nid: u32) {
+        let now = self.now;
+        let Some(n) = self.neigh(nid) else { return };
+        let Some(iface) = self.interfaces.get(&n.ifindex) else {
+            return;
+        };
+        let c = &iface.config;
+        let rx = n.rxcost(c.cost_kind(), c.nominal_cost());
+        let mut cost = link_cost(c.cost_kind(), rx, n.txcost);
+        if cost < INFINITY {
+            if let Some(rtt) = n
+                .rtt
+                .filter(|_| now - n.rtt_time < Duration::from_secs(180))
+            {
+                cost =
+                    cost.saturating_add(rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty()));
+            }
+        }
+        if cost == n.cost {
+            return;
+        }
+        if let Some(n) = self.neigh_mut(nid) {
+            n.cost = cost;
+            let (ifindex, address) = (n.ifindex, n.addr);
+            self.push_event(Event::NeighbourChanged {
+                ifindex,
+                address,
+                cost,
+            });
+        }
+        // Not per update: only when a link's cost changes.
+        for slot in self.routes.live_slots() {
+            let s = &self.routes.slots[slot as usize];
+            let Some(i) = s.find(nid) else { continue };
+            let before = self.sel_info(slot);
+            self.routes.slots[slot as usize].entries[i].cost = cost;
+            self.route_changed(slot, before, false);
+        }
+    }
+
+    fn schedule_neighbour_check(&mut self, nid: u32) {
+        let Some(n) = self.neigh(nid) else { return };
+        let mut at = [n.hello.next_check(), n.uhello.next_check()]
+            .into_iter()
+            .flatten()
+            .min();
+        if n.txcost < INFINITY && !n.ihu_interval.is_zero() {
+            let t = n.ihu_time + n.ihu_interval.mul_f32(3.5) + Duration::from_millis(1);
+            at = Some(at.map_or(t, |a| a.min(t)));
+        }
+        let at = at.unwrap_or(self.now + Duration::from_secs(1));
+        self.timers.set(TimerKey::Neighbour(nid), at);
+    }
+
+    fn check_neighbour(&mut self, nid: u32) {
+        let now = self.now;
+        let Some(n) = self.neigh_mut(nid) else { return };
+        n.hello.age(now);
+        n.uhello.age(now);
+        n.expire_txcost(now);
+        if n.hello.reach == 0 && n.uhello.reach == 0 {
+            // RFC 8966 §3.4: a neighbour we no longer hear is gone.
+            self.drop_neighbours(&[nid]);
+            return;
+        }
+        self.neighbour_maybe_changed(nid);
+        self.schedule_neighbour_check(nid);
+    }
+
+    /// Removes neighbours and every route through them, switching to alternatives at once.
+    fn drop_neighbours(&mut self, nids: &[u32]) {
+        if nids.is_empty() {
+            return;
+        }
+        for &nid in nids {
+            if let Some(n) = self.neigh(nid) {
+                let (ifindex, address) = (n.ifindex, n.addr);
+                self.push_event(Event::NeighbourDown { ifindex, address });
+            }
+        }
+        let set: FxHashSet<u32> = nids.iter().copied().collect();
+        let mut slots = self.routes.live_slots();
+        slots.sort_unstable_by(|a, b| {
+            self.routes.keys[*a as usize].cmp(&self.routes.keys[*b as usize])
+        });
+        for slot in slots {
+            if !self.routes.slots[slot as usize]
+                .entries
+                .iter()
+                .any(|e| set.contains(&e.neigh))
+            {
+                continue;
+            }
+            let before = self.sel_info(slot);
+            let mut i = 0;
+            while i < self.routes.slots[slot as usize].entries.len() {
+                if set.contains(&self.routes.slots[slot as usize].entries[i].neigh) {
+                    self.flush_entry(slot, i);
+                } else {
+                    i += 1;
+                }
+            }
+            // RFC 8966 §3.6 and §3.8.2.1: switch at once to a feasible alternative, or
+            // ask for a new seqno at once when there is none.
+            self.route_changed(slot, before, false);
+            self.routes.maybe_free(slot);
+        }
+        for &nid in nids {
+            self.requests.forget_neighbour(nid);
+            self.timers.cancel(TimerKey::Neighbour(nid));
+            if let Some(n) = self.neighbours.get_mut(nid as usize).and_then(|x| x.take()) {
+                self.neigh_index.remove(&(n.ifindex, n.addr));
+                self.neigh_free.push(nid);
+                if let Some(i) = self.interfaces.get_mut(&n.ifindex) {
+                    i.out.unicast.remove(&n.addr);
+                }
+            }
+        }
+    }
+
+    fn flush_entry(&mut self, slot: u32, i: usize) {
+        let key = self.routes.keys[slot as usize];
+        let installed = self.routes.slots[slot as usize].selected as usize == i;
+        let e = self.routes.remove_entry(slot, i);
+        let router_id = self
+            .sources
+            .get(e.src)
+            .map_or(RouterId::default(), |s| s.id);
+        self.sources.release(e.src);
+        let neighbour = self
+            .neigh(e.neigh)
+            .map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+        self.push_event(Event::Route {
+            kind: RouteEventKind::Flush,
+            prefix: key.prefix,
+            src_prefix: key.src_prefix,
+            neighbour,
+            router_id,
+            metric: e.metric(),
+            installed,
+        });
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Updates and route selection
+    // ------------------------------------------------------------------------------------
+
+    fn handle_update(&mut self, nid: u32, ifindex: u32, u: &Update) {
+        self.stats.updates_received += 1;
+        let Some(prefix) = u.prefix else {
+            // RFC 8966 §4.6.9: a wildcard retraction retracts every route of the sender.
+            if u.metric == INFINITY {
+                self.retract_neighbour_routes(nid);
+            }
+            return;
+        };
+        let (Some(router_id), Some(next_hop)) = (u.router_id, u.next_hop) else {
+            self.stats.tlvs_ignored += 1;
+            return;
+        };
+        if router_id == self.id || !router_id.is_valid() {
+            return;
+        }
+        if martian(&prefix)
+            || u.src_prefix
+                .is_some_and(|s| martian(&s) || s.is_v4() != prefix.is_v4())
+        {
+            self.stats.updates_filtered += 1;
+            return;
+        }
+        // RFC 8966 §3.5.3: the input filter may add to the metric or refuse the update.
+        let (add_metric, src_prefix) = if self.config.filters.input.is_empty() {
+            (0, u.src_prefix)
+        } else {
+            let Some(iface) = self.interfaces.get(&ifindex) else {
+                return;
+            };
+            let n_addr = self.neigh(nid).map(|n| IpAddr::V6(n.addr));
+            let r = filter::apply(
+                &self.config.filters.input,
+                &FilterInput {
+                    prefix: Some(prefix),
+                    src_prefix: u.src_prefix,
+                    neigh: n_addr,
+                    router_id: Some(router_id),
+                    ifname: Some(iface.name.as_str()),
+                    ..Default::default()
+                },
+                true,
+            );
+            (r.add_metric(), r.src_prefix.or(u.src_prefix))
+        };
+        if add_metric == INFINITY && u.metric < INFINITY {
+            self.stats.updates_filtered += 1;
+            return;
+        }
+        let add_metric = if u.metric == INFINITY { 0 } else { add_metric };
+        let key = RouteKey::new(prefix, src_prefix);
+        // RFC 8966 §3.5.3: route expiry is 3.5 times the advertised interval (babeld
+        // keeps at least 15 s); an unscheduled update uses our own update interval.
+        let interval = if u.interval == 0 {
+            self.interfaces
+                .get(&ifindex)
+                .map_or(Duration::from_secs(16), |i| i.config.update_interval())
+        } else {
+            from_cs(u.interval)
+        };
+        let hold = (interval * 7 / 2).max(Duration::from_secs(15));
+        self.apply_update(
+            nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric,
+        );
+    }
+
+    /// RFC 8966 §3.5.3: route acquisition.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_update(
+        &mut self,
+        nid: u32,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        refmetric: u16,
+        hold: Duration,
+        next_hop: IpAddr,
+        add_metric: u16,
+    ) {
+        let now = self.now;
+        let slot = match self.routes.find(&key) {
+            Some(s) => s,
+            None if refmetric == INFINITY => return, // a retraction of what we never had
+            None => {
+                if self.routes.entry_count() >= self.config.max_route_entries {
+                    self.stats.over_limit += 1;
+                    return;
+                }
+                self.routes.find_or_create(&key)
+            }
+        };
+        let idx = self.routes.slots[slot as usize].find(nid);
+        let src_id = match idx {
+            Some(i) => {
+                let e = &self.routes.slots[slot as usize].entries[i];
+                if self.sources.get(e.src).is_some_and(|s| s.id == router_id) {
+                    Some(e.src)
+                } else {
+                    self.sources.find(router_id, &key)
+                }
+            }
+            None => self.sources.find(router_id, &key),
+        };
+        let feasible = self
+            .sources
+            .feasible(src_id, seqno, refmetric, now, SOURCE_GC_TIME);
+        let cost = self.neigh(nid).map_or(INFINITY, |n| n.cost);
+        let metric =
+            (refmetric as u32 + cost as u32 + add_metric as u32).min(INFINITY as u32) as u16;
+        let satisfied =
+            feasible && refmetric < INFINITY && self.requests.satisfy(&key, router_id, seqno);
+        if !feasible {
+            self.stats.updates_unfeasible += 1;
+        }
+        let hold_ms = hold.as_millis().min(u32::MAX as u128) as u32;
+
+        match idx {
+            Some(i) => {
+                let before = self.sel_info(slot);
+                let is_selected = self.routes.slots[slot as usize].selected as usize == i;
+                let old_src = self.routes.slots[slot as usize].entries[i].src;
+                let same_router = self.sources.get(old_src).is_some_and(|s| s.id == router_id);
+                if !feasible && is_selected && same_router {
+                    // RFC 8966 §3.5.3: an unfeasible update for the selected route with the
+                    // same router-id MAY be ignored; we ignore it, and ask the source for a
+                    // new seqno so that the route becomes feasible again.
+                    self.send_unfeasible_request(nid, key, router_id, seqno, metric, true);
+                    return;
+                }
+                let src = match src_id {
+                    Some(s) if s == old_src => s,
+                    _ => {
+                        if self.sources.len() >= self.config.max_sources {
+                            self.stats.over_limit += 1;
+                            return;
+                        }
+                        let s = self.sources.find_or_create(router_id, &key, seqno, now);
+                        self.sources.retain(s);
+                        self.sources.release(old_src);
+                        s
+                    }
+                };
+                let s = &mut self.routes.slots[slot as usize];
+                if !feasible && is_selected {
+                    // RFC 8966 §3.5.3: the selected route turned unfeasible by a change of
+                    // router-id: it is no longer selected.
+                    s.selected = NONE;
+                }
+                let e = &mut s.entries[i];
+                let changed = e.seqno != seqno
+                    || e.refmetric != refmetric
+                    || e.next_hop != next_hop
+                    || e.src != src
+                    || e.add_metric != add_metric;
+                e.src = src;
+                e.seqno = seqno;
+                e.refmetric = refmetric;
+                e.next_hop = next_hop;
+                e.add_metric = add_metric;
+                e.cost = cost;
+                e.hold_ms = hold_ms;
+                if (feasible && refmetric < INFINITY) || refmetric == INFINITY {
+                    // RFC 8966 §3.5.3: only a feasible update refreshes the route; a
+                    // retraction starts the hold time (§3.5.4).
+                    if refmetric == INFINITY && !changed {
+                        // A repeated retraction does not extend the hold time.
+                    } else {
+                        e.time = now;
+                    }
+                }
+                // Reconsider even when nothing changed: smoothed metrics move with time, and
+                // a better route may now pass the hysteresis (babeld does the same). A lone
+                // entry that did not change has nothing to be compared with.
+                if changed {
+                    let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+                    let installed = self.routes.slots[slot as usize].selected as usize == i;
+                    self.push_event(Event::Route {
+                        kind: RouteEventKind::Change,
+                        prefix: key.prefix,
+                        src_prefix: key.src_prefix,
+                        neighbour,
+                        router_id,
+                        metric: self.routes.slots[slot as usize].entries[i].metric(),
+                        installed,
+                    });
+                }
+                let lone = self.routes.slots[slot as usize].entries.len() == 1 && before.is_some();
+                if changed || satisfied || !lone {
+                    self.route_changed(slot, before, satisfied);
+                }
+                if !feasible {
+                    self.send_unfeasible_request(nid, key, router_id, seqno, metric, false);
+                }
+            }
+            None => {
+                if refmetric == INFINITY {
+                    self.routes.maybe_free(slot);
+                    return;
+                }
+                if !feasible {
+                    // RFC 8966 §3.5.3: an unfeasible update for a new entry is not kept.
+                    self.send_unfeasible_request(nid, key, router_id, seqno, metric, false);
+                    self.routes.maybe_free(slot);
+                    return;
+                }
+                if self.sources.len() >= self.config.max_sources && src_id.is_none() {
+                    self.stats.over_limit += 1;
+                    self.routes.maybe_free(slot);
+                    return;
+                }
+                let before = self.sel_info(slot);
+                let src = match src_id {
+                    Some(s) => s,
+                    None => self.sources.find_or_create(router_id, &key, seqno, now),
+                };
+                self.sources.retain(src);
+                let entry = RouteEntry {
+                    neigh: nid,
+                    src,
+                    next_hop,
+                    seqno,
+                    refmetric,
+                    cost,
+                    add_metric,
+                    // babeld: a new route starts with a pessimistic smoothed metric, so that
+                    // it does not displace an established one on its first update.
+                    smoothed: metric.max(INFINITY / 2),
+                    smoothed_time: now.as_secs().min(u32::MAX as u64) as u32,
+                    time: now,
+                    hold_ms,
+                };
+                self.routes.push_entry(slot, entry);
+                let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+                self.push_event(Event::Route {
+                    kind: RouteEventKind::Add,
+                    prefix: key.prefix,
+                    src_prefix: key.src_prefix,
+                    neighbour,
+                    router_id,
+                    metric,
+                    installed: false,
+                });
+                self.route_changed(slot, before, satisfied);
+            }
+        }
+    }
+
+    fn retract_neighbour_routes(&mut self, nid: u32) {
+        let now = self.now;
+        for slot in self.routes.live_slots() {
+            let Some(i) = self.routes.slots[slot as usize].find(nid) else {
+                continue;
+            };
+            if self.routes.slots[slot as usize].entries[i].refmetric == INFINITY {
+                continue;
+            }
+            let before = self.sel_info(slot);
+            let e = &mut self.routes.slots[slot as usize].entries[i];
+            e.refmetric = INFINITY;
+            e.time = now;
+            self.route_changed(slot, before, false);
+        }
+    }
+
+    fn entry_feasible(&self, e: &RouteEntry) -> bool {
+        self.sources
+            .feasible(Some(e.src), e.seqno, e.refmetric, self.now, SOURCE_GC_TIME)
+    }
+
+    fn sel_info(&self, slot: u32) -> Option<SelInfo> {
+        let key = self.routes.keys.get(slot as usize)?;
+        if let Some(x) = self.xroutes.get(key) {
+            return Some(SelInfo {
+                router_id: self.id,
+                seqno: self.seqno,
+                metric: x.metric,
+                neigh: u32::MAX,
+                next_hop: None,
+            });
+        }
+        let e = self.routes.slots.get(slot as usize)?.selected()?;
+        Some(SelInfo {
+            router_id: self
+                .sources
+                .get(e.src)
+                .map_or(RouterId::default(), |s| s.id),
+            seqno: e.seqno,
+            metric: e.metric(),
+            neigh: e.neigh,
+            next_hop: Some(e.next_hop),
+        })
+    }
+
+    /// RFC 8966 §3.6: route selection, with babeld's hysteresis: a route replaces the
+    /// selected one only if both its metric and its smoothed metric are smaller.
+    fn select(&mut self, slot: u32) {
+        let now = self.now;
+        let hl = self.config.smoothing_half_life;
+        let key = self.routes.keys[slot as usize];
+        if self.xroutes.contains_key(&key) {
+            // Our own announcement wins over anything learned.
+            self.routes.slots[slot as usize].selected = NONE;
+            return;
+        }
+        let n = self.routes.slots[slot as usize].entries.len();
+        let mut best: Option<(usize, u16, u16)> = None;
+        for i in 0..n {
+            let e = &self.routes.slots[slot as usize].entries[i];
+            let m = e.metric();
+            // RFC 8966 §3.6: a route with infinite metric, or unfeasible, is never selected.
+            if m == INFINITY || now >= e.expires() || !self.entry_feasible(e) {
+                continue;
+            }
+            let e = &mut self.routes.slots[slot as usize].entries[i];
+            let sm = e.smoothed_metric(m, now, hl);
+            let better = match best {
+                None => true,
+                Some((_, bm, bsm)) => (sm, m) < (bsm, bm),
+            };
+            if better {
+                best = Some((i, m, sm));
+            }
+        }
+        let s = &mut self.routes.slots[slot as usize];
+        let cur = s.selected;
+        let Some((bi, bm, bsm)) = best else {
+            return; // keep whatever is selected (possibly a held, unreachable route)
+        };
+        if cur == NONE {
+            s.selected = bi as u16;
+            return;
+        }
+        if cur as usize == bi {
+            return;
+        }
+        let cm = s.entries[cur as usize].metric();
+        if cm == INFINITY {
+            s.selected = bi as u16;
+            return;
+        }
+        let csm = s.entries[cur as usize].smoothed_metric(cm, now, hl);
+        if cm >= bm && csm > bsm {
+            s.selected = bi as u16;
+        }
+    }
+
+    /// Something changed in a slot: reselect, queue the route change, and send what §3.7.2
+    /// asks for.
+    fn route_changed(&mut self, slot: u32, before: Option<SelInfo>, satisfied: bool) {
+        // If the selected route is now unusable, drop it so that select() can replace it.
+        self.select(slot);
+        let after = self.sel_info(slot);
+        if before != after {
+            let s = &mut self.routes.slots[slot as usize];
+            if !s.dirty {
+                s.dirty = true;
+                self.route_queue.push_back(slot);
+            }
+        }
+        let key = self.routes.keys[slot as usize];
+        self.triggered_update(key, before, after, satisfied);
+    }
+
+    /// RFC 8966 §3.7.2, with babeld's thresholds.
+    fn triggered_update(
+        &mut self,
+        key: RouteKey,
+        before: Option<SelInfo>,
+        after: Option<SelInfo>,
+        satisfied: bool,
+    ) {
+        let old_metric = before.map_or(INFINITY, |b| b.metric);
+        match after {
+            None
+            | Some(SelInfo {
+                metric: INFINITY, ..
+            }) if old_metric < INFINITY => {
+                // The route is lost and nothing feasible replaces it. RFC 8966 §3.7.2:
+                // the retraction is sent urgently and reliably; §3.8.2.1: ask for a new
+                // seqno at once to end the starvation.
+                self.send_update_all(key, true, true);
+                if old_metric <= INFINITY / 2 {
+                    if let Some(b) = before {
+                        self.request_new_seqno(key, b.router_id, None);
+                    }
+                }
+            }
+            None => {}
+            Some(a) => {
+                let diff = a.metric.abs_diff(old_metric);
+                let (send, urgent, resend) = match before {
+                    None => (true, satisfied, false),
+                    Some(b) if b.router_id != a.router_id => (true, true, true),
+                    Some(b) if b.metric < INFINITY && a.metric == INFINITY => (true, true, true),
+                    Some(b) if a.metric > b.metric && b.metric < 6 * 256 && diff >= 512 => {
+                        (true, true, false)
+                    }
+                    _ if satisfied => (true, true, false),
+                    Some(b) if b.metric == INFINITY && a.metric < INFINITY => (true, false, false),
+                    Some(b) if a.metric < b.metric && diff < 1024 => (false, false, false),
+                    _ if diff < 384 => (false, false, false),
+                    _ => (true, false, false),
+                };
+                if send {
+                    self.send_update_all(key, urgent, resend);
+                }
+                if let Some(b) = before {
+                    if b.metric < INFINITY
+                        && a.metric < INFINITY
+                        && a.metric as u32 >= b.metric as u32 + 512
+                    {
+                        self.request_new_seqno(key, a.router_id, None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// babeld's rule for an unfeasible update: ask its source for a new seqno when the
+    /// update would be useful (no route, or a much better one).
+    fn send_unfeasible_request(
+        &mut self,
+        nid: u32,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        metric: u16,
+        force: bool,
+    ) {
+        let Some(src) = self
+            .sources
+            .find(router_id, &key)
+            .and_then(|s| self.sources.get(s))
+        else {
+            return;
+        };
+        if crate::neighbour::seqno_minus(src.seqno, seqno) > 100 {
+            // A source that lost its seqno: let its routes time out.
+            return;
+        }
+        let want = if src.metric == INFINITY {
+            src.seqno
+        } else {
+            src.seqno.wrapping_add(1)
+        };
+        let installed = self.routes.find(&key).and_then(|s| self.sel_info(s));
+        let useful = force || installed.is_none_or(|i| i.metric as u32 >= metric as u32 + 512);
+        if useful && metric < INFINITY {
+            self.request_seqno(key, router_id, want, REQUEST_HOP_COUNT, Some(nid), None);
+        }
+    }
+
+    /// RFC 8966 §3.8.2.1: ask every neighbour for a seqno newer than our feasibility
+    /// distance for this source.
+    fn request_new_seqno(&mut self, key: RouteKey, router_id: RouterId, target: Option<u32>) {
+        let want = match self
+            .sources
+            .find(router_id, &key)
+            .and_then(|s| self.sources.get(s))
+        {
+            Some(s) if s.metric == INFINITY => s.seqno,
+            Some(s) => s.seqno.wrapping_add(1),
+            None => return,
+        };
+        self.request_seqno(key, router_id, want, REQUEST_HOP_COUNT, target, None);
+    }
+
+    fn request_seqno(
+        &mut self,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        hop_count: u8,
+        target: Option<u32>,
+        requester: Option<u32>,
+    ) {
+        if self.requests.is_duplicate(&key, router_id, seqno) {
+            return;
+        }
+        if self.requests.pending.len() >= self.config.max_pending_requests
+            && !self.requests.pending.contains_key(&key)
+        {
+            self.stats.over_limit += 1;
+            return;
+        }
+        let now = self.now;
+        self.requests.pending.insert(
+            key,
+            Pending {
+                router_id,
+                seqno,
+                hop_count,
+                target,
+                requester,
+                resends_left: REQUEST_RESENDS,
+                delay: REQUEST_TIMEOUT,
+                next: now + REQUEST_TIMEOUT,
+            },
+        );
+        self.emit_seqno_request(key, router_id, seqno, hop_count, target);
+        self.timers
+            .set_earlier(TimerKey::Resend, now + REQUEST_TIMEOUT);
+    }
+
+    fn emit_seqno_request(
+        &mut self,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        hop_count: u8,
+        target: Option<u32>,
+    ) {
+        let tlv = Tlv::SeqnoRequest(SeqnoRequest {
+            seqno,
+            hop_count,
+            router_id,
+            prefix: key.prefix,
+            src_prefix: key.src_prefix,
+            unknown_subtlvs: Vec::new(),
+        });
+        match target
+            .and_then(|n| self.neigh(n))
+            .map(|n| (n.ifindex, n.addr))
+        {
+            Some((ifindex, addr)) => self.queue_control(ifindex, Some(addr), tlv, true),
+            None => {
+                let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
+                for i in ifs {
+                    self.queue_control(i, None, tlv.clone(), true);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Requests
+    // ------------------------------------------------------------------------------------
+
+    fn handle_route_request(&mut self, _nid: u32, ifindex: u32, _src: Ipv6Addr, r: &RouteRequest) {
+        match r.prefix {
+            // RFC 8966 §3.8.1.1: a wildcard request is answered with a full dump.
+            None => {
+                if let Some(i) = self.interfaces.get_mut(&ifindex) {
+                    i.out.full_dump = true;
+                }
+                self.schedule_flush(ifindex, false);
+            }
+            // RFC 8966 §3.8.1.1: a specific request is answered with an update for that
+            // prefix, or a retraction when we have no route.
+            Some(p) => {
+                let key = RouteKey::new(p, r.src_prefix);
+                if let Some(i) = self.interfaces.get_mut(&ifindex) {
+                    i.out.updates.insert(key);
+                }
+                self.schedule_flush(ifindex, false);
+            }
+        }
+    }
+
+    fn handle_seqno_request(&mut self, nid: u32, ifindex: u32, _src: Ipv6Addr, r: &SeqnoRequest) {
+        let key = RouteKey::new(r.prefix, r.src_prefix);
+        if self.xroutes.contains_key(&key) {
+            // RFC 8966 §3.8.1.2: a request for one of our own prefixes with our router-id
+            // and a newer seqno makes us increase our seqno; either way we answer.
+            if r.router_id == self.id && seqno_newer(r.seqno, self.seqno) {
+                self.bump_seqno();
+                self.send_update_all(key, true, false);
+            } else if let Some(i) = self.interfaces.get_mut(&ifindex) {
+                i.out.updates.insert(key);
+                self.schedule_flush(ifindex, true);
+            }
+            return;
+        }
+        let Some(slot) = self.routes.find(&key) else {
+            return; // RFC 8966 §3.8.1.2: no route, no answer.
+        };
+        let Some(sel) = self.sel_info(slot) else {
+            return;
+        };
+        if sel.metric == INFINITY {
+            return;
+        }
+        if sel.router_id != r.router_id || !seqno_newer(r.seqno, sel.seqno) {
+            // RFC 8966 §3.8.1.2: our route already satisfies the request: send an update.
+            if let Some(i) = self.interfaces.get_mut(&ifindex) {
+                i.out.updates.insert(key);
+            }
+            self.schedule_flush(ifindex, true);
+            return;
+        }
+        // RFC 8966 §3.8.1.2: otherwise forward it to our successor, with the hop count
+        // decreased, unless the hop count is exhausted, the successor is the requester, or
+        // the same request is already outstanding.
+        if r.hop_count < 2 {
+            return;
+        }
+        let mut target = sel.neigh;
+        if target == nid {
+            // Try another feasible route that does not go back to the requester.
+            let s = &self.routes.slots[slot as usize];
+            let alt = s
+                .entries
+                .iter()
+                .filter(|e| e.neigh != nid && e.metric() < INFINITY && self.entry_feasible(e))
+                .min_by_key(|e| e.metric())
+                .map(|e| e.neigh);
+            match alt {
+                Some(a) => target = a,
+                None => return,
+            }
+        }
+        self.request_seqno(
+            key,
+            r.router_id,
+            r.seqno,
+            r.hop_count - 1,
+            Some(target),
+            Some(nid),
+        );
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Output
+    // ------------------------------------------------------------------------------------
+
+    fn queue_control(&mut self, ifindex: u32, unicast: Option<Ipv6Addr>, tlv: Tlv, urgent: bool) {
+        let Some(i) = self.interfaces.get_mut(&ifindex) else {
+            return;
+        };
+        let q = match unicast {
+            Some(a) => {
+                if !i.out.unicast.contains_key(&a)
+                    && i.out.unicast.len() >= self.config.max_neighbours
+                {
+                    self.stats.over_limit += 1;
+                    return;
+                }
+                i.out.unicast.entry(a).or_default()
+            }
+            None => &mut i.out.control,
+        };
+        if q.len() >= 4096 {
+            self.stats.over_limit += 1;
+            return;
+        }
+        q.push(tlv);
+        self.schedule_flush(ifindex, urgent);
+    }
+
+    /// Queues an update for `key` on every interface. Urgent ones go out within 20 ms;
+    /// `resend` repeats them (RFC 8966 §3.7.2 asks for retractions and router-id changes
+    /// to be sent reliably; babeld repeats them rather than asking for acknowledgements).
+    fn send_update_all(&mut self, key: RouteKey, urgent: bool, resend: bool) {
+        let mut next = self.interfaces.keys().next().copied();
+        while let Some(i) = next {
+            if let Some(iface) = self.interfaces.get_mut(&i) {
+                iface.out.updates.insert(key);
+            }
+            self.schedule_flush(i, urgent);
+            next = self
+                .interfaces
+                .range(i.saturating_add(1)..)
+                .next()
+                .map(|(k, _)| *k)
+                .filter(|&k| k > i);
+        }
+        if resend && !self.interfaces.is_empty() {
+            if self.update_resends.len() >= self.config.max_route_entries
+                && !self.update_resends.contains_key(&key)
+            {
+                self.stats.over_limit += 1;
+                return;
+            }
+            let next = self.now + UPDATE_RESEND_DELAY;
+            self.update_resends.insert(
+                key,
+                UpdateResend {
+                    left: UPDATE_RESENDS,
+                    next,
+                },
+            );
+            self.timers.set_earlier(TimerKey::Resend, next);
+        }
+    }
+
+    fn schedule_flush(&mut self, ifindex: u32, urgent: bool) {
+        let Some(i) = self.interfaces.get(&ifindex) else {
+            return;
+        };
+        let max = if urgent {
+            URGENT_JITTER
+        } else {
+            (i.config.hello_interval / 4).min(Duration::from_millis(500))
+        };
+        // Already due soon enough: nothing to move (and no random draw).
+        if self
+            .timers
+            .get(TimerKey::Flush(ifindex))
+            .is_some_and(|t| t <= self.now + max)
+        {
+            return;
+        }
+        let at = self.now + self.rng.between(Duration::ZERO, max);
+        self.timers.set_earlier(TimerKey::Flush(ifindex), at);
+    }
+
+    fn make_ihu(&self, nid: u32, ifindex: u32) -> Option<Tlv> {
+        let n = self.neigh(nid)?;
+        let iface = self.interfaces.get(&ifindex)?;
+        let c = &iface.config;
+        let rxcost = n.rxcost(c.cost_kind(), c.nominal_cost());
+        let timestamps = if c.timestamps() {
+            n.hello_ts
+                .map(|(origin, receive)| IhuTimestamps { origin, receive })
+        } else {
+            None
+        };
+        Some(Tlv::Ihu(Ihu {
+            rxcost,
+            // RFC 8966 Appendix B: the advertised IHU interval is 3 × the hello interval.
+            interval: to_cs(c.hello_interval * 3),
+            addr: Some(IpAddr::V6(n.addr)),
+            timestamps,
+            unknown_subtlvs: Vec::new(),
+        }))
+    }
+
+    fn send_hello(&mut self, ifindex: u32) {
+        let now = self.now;
+        let Some(iface) = self.interfaces.get_mut(&ifindex) else {
+            return;
+        };
+        let c = iface.config.clone();
+        iface.hello_seqno = iface.hello_seqno.wrapping_add(1);
+        iface.hellos_sent = iface.hellos_sent.wrapping_add(1);
+        let seqno = iface.hello_seqno;
+        let count = iface.hellos_sent;
+        let ts = c.timestamps().then_some(now.as_micros() as u32);
+        // RFC 8966 §3.4.1: a scheduled multicast hello every hello interval.
+        iface.out.control.insert(
+            0,
+            Tlv::Hello(Hello {
+                flags: 0,
+                seqno,
+                interval: to_cs(c.hello_interval),
+                timestamp: ts,
+                unknown_subtlvs: Vec::new(),
+            }),
+        );
+        // RFC 8966 Appendix B: IHUs go with every hello on lossy links and with every
+        // third one on lossless links.
+        let mut nids: Vec<u32> = self
+            .neigh_index
+            .iter()
+            .filter(|((i, _), _)| *i == ifindex)
+            .map(|(_, &n)| n)
+            .collect();
+        nids.sort_unstable();
+        for nid in nids {
+            let lossy = c.cost_kind() == CostKind::Etx
+                || self
+                    .neigh(nid)
+                    .is_some_and(|n| n.reach() & 0xE000 != 0xE000);
+            if lossy || count % 3 == 1 || c.timestamps() {
+                if let Some(ihu) = self.make_ihu(nid, ifindex) {
+                    if let Some(i) = self.interfaces.get_mut(&ifindex) {
+                        i.out.control.push(ihu);
+                    }
+                }
+            }
+            if c.unicast_hellos {
+                let Some(n) = self.neigh_mut(nid) else {
+                    continue;
+                };
+                n.uhello_seqno = n.uhello_seqno.wrapping_add(1);
+                let (addr, s) = (n.addr, n.uhello_seqno);
+                self.queue_control(
+                    ifindex,
+                    Some(addr),
+                    Tlv::Hello(Hello {
+                        flags: HELLO_FLAG_UNICAST,
+                        seqno: s,
+                        interval: to_cs(c.hello_interval),
+                        timestamp: ts,
+                        unknown_subtlvs: Vec::new(),
+                    }),
+                    false,
+                );
+            }
+        }
+        self.flush(ifindex);
+        let next = roughly(&mut self.rng, c.hello_interval);
+        self.timers.set(TimerKey::Hello(ifindex), now + next);
+    }
+
+    /// The update this node would send for `key` on `iface`, if any.
+    fn make_update(&self, iface: &Interface, key: &RouteKey) -> Option<Update> {
+        let (router_id, seqno, mut metric, via) = if let Some(x) = self.xroutes.get(key) {
+            (self.id, self.seqno, x.metric, None)
+        } else if let Some(e) = self
+            .routes
+            .find(key)
+            .and_then(|s| self.routes.slots[s as usize].selected())
+        {
+            let id = self.sources.get(e.src)?.id;
+            (
+                id,
+                e.seqno,
+                e.metric(),
+                self.neigh(e.neigh).map(|n| n.ifindex),
+            )
+        } else {
+            (self.id, self.seqno, INFINITY, None)
+        };
+        // RFC 8966 §3.7.4: split horizon on links where it is enabled.
+        if metric < INFINITY && via == Some(iface.ifindex) && iface.config.split_horizon() {
+            return None;
+        }
+        if metric < INFINITY && !self.config.filters.output.is_empty() {
+            let r = filter::apply(
+                &self.config.filters.output,
+                &FilterInput {
+                    prefix: Some(key.prefix),
+                    src_prefix: key.src_prefix,
+                    router_id: Some(router_id),
+                    ifname: Some(iface.name.as_str()),
+                    ..Default::default()
+                },
+                true,
+            );
+            if !r.allow {
+                return None;
+            }
+            metric = (metric as u32 + r.metric.unwrap_or(0) as u32).min(INFINITY as u32) as u16;
+        }
+        let next_hop = if key.prefix.is_v4() {
+            match (iface.ipv4, iface.link_local) {
+                (Some(a), _) => Some(IpAddr::V4(a)),
+                // RFC 9229 §2: with no IPv4 address, announce IPv4 through our IPv6 one.
+                (None, Some(ll)) if iface.config.v4_via_v6 => Some(IpAddr::V6(ll)),
+                _ => return None,
+            }
+        } else {
+            None
+        };
+        Some(Update {
+            flags: 0,
+            interval: to_cs(iface.config.update_interval()),
+            seqno,
+            metric,
+            prefix: Some(key.prefix),
+            src_prefix: key.src_prefix,
+            router_id: Some(router_id),
+            next_hop,
+            unknown_subtlvs: Vec::new(),
+        })
+    }
+
+    /// Sends everything buffered for an interface.
+    fn flush(&mut self, ifindex: u32) {
+        let now = self.now;
+        self.timers.cancel(TimerKey::Flush(ifindex));
+        let Some(iface) = self.interfaces.get_mut(&ifindex) else {
+            return;
+        };
+        let out = std::mem::take(&mut iface.out);
+        let Some(src) = iface.link_local else {
+            // Nothing can be sent without a link-local address; keep nothing.
+            return;
+        };
+        let iface = &self.interfaces[&ifindex];
+        let max = max_payload_for_mtu(iface.mtu);
+        let mut enc = Encoder::new(max, Some(src));
+        for t in &out.control {
+            if enc.push(t).is_err() {
+                self.stats.tlvs_ignored += 1;
+            }
+        }
+        // Full dumps and buffered updates go out in prefix order (see DESIGN.md: babeld
+        // degrades badly on shuffled input).
+        let mut keys: Vec<RouteKey> = if out.full_dump {
+            let mut k: Vec<RouteKey> = self.xroutes.keys().copied().collect();
+            for (i, s) in self.routes.slots.iter().enumerate() {
+                if s.selected != NONE && self.routes.is_live(i as u32) {
+                    k.push(self.routes.keys[i]);
+                }
+            }
+            k.extend(out.updates.iter().copied());
+            k
+        } else {
+            out.updates.iter().copied().collect()
+        };
+        keys.sort_unstable();
+        keys.dedup();
+        let mut advertised: Vec<(RouterId, RouteKey, u16, u16)> = Vec::new();
+        for k in &keys {
+            let Some(u) = self.make_update(iface, k) else {
+                continue;
+            };
+            let (id, seqno, metric) = (u.router_id.unwrap_or(self.id), u.seqno, u.metric);
+            if enc.push(&Tlv::Update(u)).is_ok() {
+                advertised.push((id, *k, seqno, metric));
+            }
+        }
+        let packets = enc.finish();
+        for (id, k, seqno, metric) in advertised {
+            // RFC 8966 §3.7.3: advertising an update sets the feasibility distance.
+            // Our own prefixes need no feasibility distance: updates with our router-id
+            // are ignored on receipt.
+            if id != self.id {
+                self.sources.note_advertised(id, &k, seqno, metric, now);
+            }
+        }
+        for p in packets {
+            self.enqueue(ifindex, wire::MULTICAST_GROUP, Some(src), p);
+        }
+        for (addr, tlvs) in out.unicast {
+            let mut enc = Encoder::new(max, Some(src));
+            for t in &tlvs {
+                if enc.push(t).is_err() {
+                    self.stats.tlvs_ignored += 1;
+                }
+            }
+            for p in enc.finish() {
+                self.enqueue(ifindex, addr, Some(src), p);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, ifindex: u32, dst: Ipv6Addr, src: Option<Ipv6Addr>, p: Vec<u8>) {
+        if self.transmits.len() >= self.config.max_queued_packets {
+            self.transmits.pop_front();
+            self.stats.transmit_overflow += 1;
+        }
+        self.transmits.push_back((ifindex, dst, src, p));
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Timers
+    // ------------------------------------------------------------------------------------
+
+    /// Runs every timer due at `now`. Calling it early or twice is harmless.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.advance(now);
+        let mut budget = 100_000u32;
+        while let Some(key) = self.timers.pop_due(self.now) {
+            budget -= 1;
+            if budget == 0 {
+                break;
+            }
+            match key {
+                TimerKey::Hello(i) => self.send_hello(i),
+                TimerKey::Update(i) => {
+                    // RFC 8966 §3.7.1: periodic full dumps.
+                    let Some(iface) = self.interfaces.get_mut(&i) else {
+                        continue;
+                    };
+                    iface.out.full_dump = true;
+                    let d = iface.config.update_interval();
+                    self.flush(i);
+                    let next = roughly(&mut self.rng, d);
+                    self.timers.set(TimerKey::Update(i), self.now + next);
+                }
+                TimerKey::Flush(i) => self.flush(i),
+                TimerKey::Neighbour(n) => self.check_neighbour(n),
+                TimerKey::Sweep => {
+                    self.sweep();
+                    self.timers.set(TimerKey::Sweep, self.now + SWEEP_INTERVAL);
+                }
+                TimerKey::Resend => self.resend(),
+            }
+        }
+    }
+
+    /// The next time [`Node::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.timers.next()
+    }
+
+    /// RFC 8966 §3.5.4: routes whose timer ran out are retracted (kept with an infinite
+    /// metric for the hold time), then flushed. Also collects unused sources.
+    fn sweep(&mut self) {
+        let now = self.now;
+        let last = self.last_sweep;
+        self.last_sweep = now;
+        for slot in self.routes.live_slots() {
+            let mut expire: Vec<usize> = Vec::new();
+            let mut flush: Vec<usize> = Vec::new();
+            let mut refresh: Option<u32> = None;
+            {
+                let s = &self.routes.slots[slot as usize];
+                let sel = s.selected as usize;
+                for (i, e) in s.entries.iter().enumerate() {
+                    if now < e.time {
+                        continue;
+                    }
+                    let exp = e.expires();
+                    if e.refmetric < INFINITY {
+                        if now >= exp {
+                            expire.push(i);
+                        } else if i == sel {
+                            // RFC 8966 §3.8.2.3 (babeld's timing): a selected route about
+                            // to expire (7/8 of its time) is asked for again.
+                            let old_at = e.time + Duration::from_millis(e.hold_ms as u64 * 7 / 8);
+                            if old_at > last && old_at <= now {
+                                refresh = Some(e.neigh);
+                            }
+                        }
+                    } else if now >= exp {
+                        flush.push(i);
+                    }
+                }
+            }
+            if expire.is_empty() && flush.is_empty() && refresh.is_none() {
+                continue;
+            }
+            let key = self.routes.keys[slot as usize];
+            if let Some(nid) = refresh {
+                if let Some((ifindex, addr)) = self.neigh(nid).map(|n| (n.ifindex, n.addr)) {
+                    self.queue_control(
+                        ifindex,
+                        Some(addr),
+                        Tlv::RouteRequest(RouteRequest {
+                            prefix: Some(key.prefix),
+                            src_prefix: key.src_prefix,
+                            unknown_subtlvs: Vec::new(),
+                        }),
+                        false,
+                    );
+                }
+            }
+            if expire.is_empty() && flush.is_empty() {
+                continue;
+            }
+            let before = self.sel_info(slot);
+            for &i in &expire {
+                // RFC 8966 §3.5.4: an expired route is retracted and held.
+                let e = &mut self.routes.slots[slot as usize].entries[i];
+                e.refmetric = INFINITY;
+                e.time = now;
+            }
+            for &i in flush.iter().rev() {
+                self.flush_entry(slot, i);
+            }
+            self.route_changed(slot, before, false);
+            self.routes.maybe_free(slot);
+        }
+        if now - self.last_gc >= Duration::from_secs(10) {
+            self.last_gc = now;
+            self.sources.gc(now, SOURCE_GC_TIME);
+        }
+    }
+
+    fn resend(&mut self) {
+        let now = self.now;
+        // Seqno requests: resend with doubling delay, then give up.
+        let mut due: Vec<RouteKey> = self
+            .requests
+            .pending
+            .iter()
+            .filter(|(_, p)| p.next <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        due.sort_unstable();
+        for k in due {
+            let Some(p) = self.requests.pending.get_mut(&k) else {
+                continue;
+            };
+            if p.resends_left == 0 {
+                self.requests.pending.remove(&k);
+                continue;
+            }
+            p.resends_left -= 1;
+            p.delay *= 2;
+            p.next = now + p.delay;
+            let (id, seqno, hc, target) = (p.router_id, p.seqno, p.hop_count, p.target);
+            self.emit_seqno_request(k, id, seqno, hc, target);
+        }
+        let mut due: Vec<RouteKey> = self
+            .update_resends
+            .iter()
+            .filter(|(_, r)| r.next <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        due.sort_unstable();
+        for k in due {
+            let left = match self.update_resends.get_mut(&k) {
+                Some(r) => {
+                    r.left = r.left.saturating_sub(1);
+                    r.next = now + UPDATE_RESEND_DELAY;
+                    r.left
+                }
+                None => continue,
+            };
+            if left == 0 {
+                self.update_resends.remove(&k);
+            }
+            self.send_update_all(k, true, false);
+        }
+        let next = [
+            self.requests.next_deadline(),
+            self.update_resends.values().map(|r| r.next).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(t) = next {
+            self.timers.set(TimerKey::Resend, t.max(now));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Outputs
+    // ------------------------------------------------------------------------------------
+
+    /// The next datagram to send, written into `buf` (cleared first).
+    pub fn poll_transmit(&mut self, now: Timestamp, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.advance(now);
+        let (ifindex, dst, src, bytes) = self.transmits.pop_front()?;
+        buf.clear();
+        buf.extend_from_slice(&bytes);
+        self.stats.packets_sent += 1;
+        Some(Transmit {
+            ifindex,
+            dst,
+            src,
+            len: bytes.len(),
+        })
+    }
+
+    fn installed_route(&self, slot: u32) -> Option<InstalledRoute> {
+        let key = self.routes.keys[slot as usize];
+        let e = self.routes.slots[slot as usize].selected()?;
+        let n = self.neigh(e.neigh)?;
+        let r = if self.config.filters.install.is_empty() {
+            filter::FilterResult {
+                allow: true,
+                ..Default::default()
+            }
+        } else {
+            filter::apply(
+                &self.config.filters.install,
+                &FilterInput {
+                    prefix: Some(key.prefix),
+                    src_prefix: key.src_prefix,
+                    neigh: Some(IpAddr::V6(n.addr)),
+                    router_id: self.sources.get(e.src).map(|s| s.id),
+                    ifname: self.interfaces.get(&n.ifindex).map(|i| i.name.as_str()),
+                    ..Default::default()
+                },
+                true,
+            )
+        };
+        if !r.allow {
+            return None;
+        }
+        Some(InstalledRoute {
+            prefix: key.prefix,
+            src_prefix: key.src_prefix,
+            next_hop: e.next_hop,
+            ifindex: n.ifindex,
+            metric: e.metric(),
+            table: r.table,
+            pref_src: r.pref_src,
+        })
+    }
+
+    /// The next change for the route installer. Changes to one destination between two
+    /// polls are merged; a table of any size is never copied.
+    pub fn poll_route(&mut self) -> Option<RouteChange> {
+        while let Some(slot) = self.route_queue.pop_front() {
+            let Some(s) = self.routes.slots.get_mut(slot as usize) else {
+                continue;
+            };
+            s.dirty = false;
+            let key = self.routes.keys[slot as usize];
+            let want = self.installed_route(slot);
+            let s = &mut self.routes.slots[slot as usize];
+            let had = s.reported.map(|r| InstalledRoute {
+                prefix: key.prefix,
+                src_prefix: key.src_prefix,
+                next_hop: r.next_hop,
+                ifindex: r.ifindex,
+                metric: r.metric,
+                table: r.table,
+                pref_src: r.pref_src,
+            });
+            s.reported = want.as_ref().map(|w| Reported {
+                next_hop: w.next_hop,
+                ifindex: w.ifindex,
+                metric: w.metric,
+                table: w.table,
+                pref_src: w.pref_src,
+            });
+            let change = match (had, want) {
+                (None, None) => None,
+                (None, Some(w)) => Some(RouteChange::Install(w)),
+                (Some(h), None) => Some(RouteChange::Retract(h)),
+                (Some(h), Some(w)) if h == w => None,
+                (Some(h), Some(w)) => Some(RouteChange::Change { old: h, new: w }),
+            };
+            self.routes.maybe_free(slot);
+            if change.is_some() {
+                return change;
+            }
+        }
+        None
+    }
+
+    /// The next event (neighbours, routes, seqno). The queue is bounded: the oldest events
+    /// are dropped, and counted, when it is not drained.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn refilter_slot(&mut self, slot: u32) {
+        let key = self.routes.keys[slot as usize];
+        let before = self.sel_info(slot);
+        let n = self.routes.slots[slot as usize].entries.len();
+        for i in 0..n {
+            let e = &self.routes.slots[slot as usize].entries[i];
+            let Some(nb) = self.neigh(e.neigh) else {
+                continue;
+            };
+            let r = filter::apply(
+                &self.config.filters.input,
+                &FilterInput {
+                    prefix: Some(key.prefix),
+                    src_prefix: key.src_prefix,
+                    neigh: Some(IpAddr::V6(nb.addr)),
+                    router_id: self.sources.get(e.src).map(|s| s.id),
+                    ifname: self.interfaces.get(&nb.ifindex).map(|i| i.name.as_str()),
+                    ..Default::default()
+                },
+                true,
+            );
+            self.routes.slots[slot as usize].entries[i].add_metric = r.add_metric();
+        }
+        let s = &mut self.routes.slots[slot as usize];
+        if !s.dirty {
+            s.dirty = true;
+            self.route_queue.push_back(slot);
+        }
+        self.route_changed(slot, before, false);
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------
+
+    /// The Babel interfaces, by ifindex.
+    pub fn interfaces(&self) -> impl Iterator<Item = InterfaceView> + '_ {
+        self.interfaces.values().map(|i| InterfaceView {
+            ifindex: i.ifindex,
+            name: i.name.clone(),
+            link_type: i.config.link_type,
+            link_local: i.link_local,
+            ipv4: i.ipv4,
+            hello_interval: i.config.hello_interval,
+            update_interval: i.config.update_interval(),
+            hello_seqno: i.hello_seqno,
+            cost: i.config.nominal_cost(),
+        })
+    }
+
+    /// Neighbours, ordered by interface and address.
+    pub fn neighbours(&self) -> Vec<NeighbourView> {
+        let mut v: Vec<NeighbourView> = self
+            .neighbours
+            .iter()
+            .flatten()
+            .map(|n| {
+                let c = self
+                    .interfaces
+                    .get(&n.ifindex)
+                    .map(|i| i.config.clone())
+                    .unwrap_or_default();
+                NeighbourView {
+                    ifindex: n.ifindex,
+                    address: n.addr,
+                    reach: n.hello.reach,
+                    unicast_reach: n.uhello.reach,
+                    rxcost: n.rxcost(c.cost_kind(), c.nominal_cost()),
+                    txcost: n.txcost,
+                    rtt: n.rtt,
+                    cost: n.cost,
+                }
+            })
+            .collect();
+        v.sort_by_key(|n| (n.ifindex, n.address));
+        v
+    }
+
+    fn route_view(&self, key: &RouteKey, e: &RouteEntry, installed: bool) -> RouteView {
+        let n = self.neigh(e.neigh);
+        RouteView {
+            prefix: key.prefix,
+            src_prefix: key.src_prefix,
+            router_id: self
+                .sources
+                .get(e.src)
+                .map_or(RouterId::default(), |s| s.id),
+            seqno: e.seqno,
+            metric: e.metric(),
+            refmetric: e.refmetric,
+            next_hop: e.next_hop,
+            ifindex: n.map_or(0, |n| n.ifindex),
+            neighbour: n.map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr),
+            installed,
+            feasible: self.entry_feasible(e),
+        }
+    }
+
+    /// Every route entry, in no particular order (iterate; do not collect a large table).
+    pub fn routes(&self) -> impl Iterator<Item = RouteView> + '_ {
+        self.routes
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.routes.is_live(*i as u32))
+            .flat_map(move |(i, s)| {
+                let key = self.routes.keys[i];
+                s.entries
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, e)| self.route_view(&key, e, s.selected as usize == j))
+            })
+    }
+
+    /// The entries for one destination.
+    pub fn routes_for(&self, prefix: Prefix, src_prefix: Option<Prefix>) -> Vec<RouteView> {
+        let key = RouteKey::new(prefix, src_prefix);
+        let Some(slot) = self.routes.find(&key) else {
+            return Vec::new();
+        };
+        let s = &self.routes.slots[slot as usize];
+        s.entries
+            .iter()
+            .enumerate()
+            .map(|(j, e)| self.route_view(&key, e, s.selected as usize == j))
+            .collect()
+    }
+
+    /// The selected route for one destination, if any.
+    pub fn selected_route(&self, prefix: Prefix, src_prefix: Option<Prefix>) -> Option<RouteView> {
+        self.routes_for(prefix, src_prefix)
+            .into_iter()
+            .find(|r| r.installed)
+    }
+
+    /// The prefixes we announce, after the `redistribute` filter.
+    pub fn xroutes(&self) -> impl Iterator<Item = &XrouteView> + '_ {
+        self.xroutes.values()
+    }
+
+    /// The source table with its feasibility distances, sorted.
+    pub fn sources(&self) -> Vec<SourceView> {
+        let mut v: Vec<SourceView> = self
+            .sources
+            .iter()
+            .map(|s| SourceView {
+                router_id: s.id,
+                prefix: s.key.prefix,
+                src_prefix: s.key.src_prefix,
+                seqno: s.seqno,
+                metric: s.metric,
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            (a.prefix, a.src_prefix, a.router_id).cmp(&(b.prefix, b.src_prefix, b.router_id))
+        });
+        v
+    }
+
+    /// Numbers for benches and the panel: route entries, destinations, and approximate
+    /// heap bytes of the route and source tables.
+    pub fn table_stats(&self) -> TableStats {
+        TableStats {
+            route_entries: self.routes.entry_count(),
+            destinations: self.routes.prefix_count(),
+            sources: self.sources.len(),
+            pending_requests: self.requests.pending.len(),
+            timers: self.timers.len(),
+            route_bytes: self.routes.heap_bytes(),
+            source_bytes: self.sources.heap_bytes(),
+        }
+    }
+}
+
+/// Sizes of the node's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableStats {
+    pub route_entries: usize,
+    pub destinations: usize,
+    pub sources: usize,
+    pub pending_requests: usize,
+    pub timers: usize,
+    pub route_bytes: usize,
+    pub source_bytes: usize,
+}

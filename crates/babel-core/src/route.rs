@@ -1,0 +1,345 @@
+//! The route table (RFC 8966 §3.2.6): one entry per (prefix, source prefix, neighbour),
+//! grouped by (prefix, source prefix) in a hash map, so that an update costs one hash lookup
+//! and a walk over the few entries of its prefix — never a scan of the table.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::hash::FxHashMap;
+use crate::time::Timestamp;
+use crate::wire::{Prefix, INFINITY};
+
+/// A destination: a prefix and, for source-specific routes (RFC 9079), a source prefix.
+/// A source prefix of length 0 is the same as none (RFC 9079 §2) and is stored as `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteKey {
+    pub prefix: Prefix,
+    pub src_prefix: Option<Prefix>,
+}
+
+/// Hashes the key as a few machine words (the derived hash feeds every byte and
+/// discriminant separately, which shows in the per-update cost).
+impl std::hash::Hash for RouteKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (a, _) = self.prefix.octets();
+        let w = u128::from_be_bytes(a);
+        state.write_u64((w >> 64) as u64);
+        state.write_u64(w as u64);
+        let mut tag = self.prefix.plen() as u64 | (self.prefix.is_v4() as u64) << 8;
+        if let Some(sp) = self.src_prefix {
+            let (b, _) = sp.octets();
+            let v = u128::from_be_bytes(b);
+            tag |= (sp.plen() as u64 + 1) << 16;
+            state.write_u64((v >> 64) as u64 ^ tag.rotate_left(32));
+            state.write_u64(v as u64);
+        }
+        state.write_u64(tag);
+    }
+}
+
+impl RouteKey {
+    pub fn new(prefix: Prefix, src_prefix: Option<Prefix>) -> Self {
+        RouteKey {
+            prefix,
+            src_prefix: src_prefix.filter(|p| p.plen() > 0),
+        }
+    }
+}
+
+/// One route entry: what one neighbour advertised for one destination.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteEntry {
+    /// Index of the neighbour in the node's neighbour table.
+    pub neigh: u32,
+    /// Index of the source in the source table.
+    pub src: u32,
+    pub next_hop: IpAddr,
+    pub seqno: u16,
+    pub refmetric: u16,
+    /// The link cost of the neighbour, kept up to date when it changes.
+    pub cost: u16,
+    /// Added by the `in` filter.
+    pub add_metric: u16,
+    /// babeld's smoothed metric, for hysteresis.
+    pub smoothed: u16,
+    /// Seconds since the epoch of the last smoothing step.
+    pub smoothed_time: u32,
+    /// Last feasible update (RFC 8966 §3.5.3 refreshes the timer only then).
+    pub time: Timestamp,
+    /// Route expiry, in milliseconds after `time` (3.5 × the advertised interval).
+    pub hold_ms: u32,
+}
+
+impl RouteEntry {
+    pub(crate) fn metric(&self) -> u16 {
+        (self.refmetric as u32 + self.cost as u32 + self.add_metric as u32).min(INFINITY as u32)
+            as u16
+    }
+
+    pub(crate) fn expires(&self) -> Timestamp {
+        self.time + Duration::from_millis(self.hold_ms as u64)
+    }
+
+    /// babeld's route smoothing: an exponential average of the metric with a half-life in
+    /// seconds, used only to add hysteresis to route selection (RFC 8966 §3.6).
+    pub(crate) fn smoothed_metric(&mut self, metric: u16, now: Timestamp, half_life: u32) -> u16 {
+        let now_s = now.as_secs().min(u32::MAX as u64) as u32;
+        if half_life == 0
+            || metric == INFINITY
+            || self.smoothed_time > now_s
+            || self.smoothed == metric
+        {
+            self.smoothed = metric;
+            self.smoothed_time = now_s;
+            return metric;
+        }
+        let mut sm = self.smoothed as i64;
+        let target = metric as i64;
+        let mut t = self.smoothed_time;
+        // Whole half-lives first, then the remaining seconds at 2^(1/hl) per second.
+        while t.saturating_add(half_life) <= now_s && (target - sm).abs() >= 4 {
+            sm += (target - sm) / 2;
+            t += half_life;
+        }
+        let per_sec = two_to_the_one_over(half_life) - 0x10000;
+        while t < now_s && (target - sm).abs() >= 4 {
+            sm += (target - sm) * per_sec / 0x10000;
+            t += 1;
+        }
+        if (target - sm).abs() < 4 {
+            sm = target;
+        }
+        self.smoothed = sm.clamp(0, INFINITY as i64) as u16;
+        self.smoothed_time = now_s;
+        self.smoothed
+    }
+}
+
+/// 2^(1/hl) in 16.16 fixed point.
+fn two_to_the_one_over(hl: u32) -> i64 {
+    match hl {
+        1 => 131072,
+        2 => 92682,
+        3 => 82570,
+        4 => 77935,
+        _ => 0x10000 + 45426 / hl.max(1) as i64,
+    }
+}
+
+/// What was last reported to the installer for one destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reported {
+    pub next_hop: IpAddr,
+    pub ifindex: u32,
+    pub metric: u16,
+    pub table: Option<u32>,
+    pub pref_src: Option<IpAddr>,
+}
+
+pub(crate) const NONE: u16 = u16::MAX;
+
+/// All the entries of one destination.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    pub entries: Vec<RouteEntry>,
+    /// Index in `entries` of the selected (installed) route, or [`NONE`].
+    pub selected: u16,
+    pub reported: Option<Reported>,
+    /// Queued for `poll_route`.
+    pub dirty: bool,
+}
+
+impl Slot {
+    pub(crate) fn selected(&self) -> Option<&RouteEntry> {
+        self.entries.get(self.selected as usize)
+    }
+
+    pub(crate) fn find(&self, neigh: u32) -> Option<usize> {
+        self.entries.iter().position(|e| e.neigh == neigh)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RouteTable {
+    pub slots: Vec<Slot>,
+    pub keys: Vec<RouteKey>,
+    index: FxHashMap<RouteKey, u32>,
+    free: Vec<u32>,
+    entries: usize,
+}
+
+impl RouteTable {
+    pub(crate) fn find(&self, key: &RouteKey) -> Option<u32> {
+        self.index.get(key).copied()
+    }
+
+    pub(crate) fn find_or_create(&mut self, key: &RouteKey) -> u32 {
+        if let Some(&i) = self.index.get(key) {
+            return i;
+        }
+        let slot = Slot {
+            entries: Vec::new(),
+            selected: NONE,
+            reported: None,
+            dirty: false,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                self.keys[i as usize] = *key;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                self.keys.push(*key);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(*key, i);
+        i
+    }
+
+    /// Frees a slot that has no entries and nothing left to report.
+    pub(crate) fn maybe_free(&mut self, i: u32) {
+        let Some(s) = self.slots.get(i as usize) else {
+            return;
+        };
+        if s.entries.is_empty() && s.reported.is_none() && !s.dirty {
+            let key = self.keys[i as usize];
+            if self.index.remove(&key).is_some() {
+                self.slots[i as usize].entries = Vec::new();
+                self.free.push(i);
+            }
+        }
+    }
+
+    pub(crate) fn is_live(&self, i: u32) -> bool {
+        self.keys
+            .get(i as usize)
+            .is_some_and(|k| self.index.get(k) == Some(&i))
+    }
+
+    pub(crate) fn push_entry(&mut self, slot: u32, e: RouteEntry) {
+        let v = &mut self.slots[slot as usize].entries;
+        if v.len() == v.capacity() {
+            // Most destinations have a handful of entries: grow one at a time up to 16, then
+            // by half, so that a million entries do not carry a million empty ones.
+            let extra = if v.len() < 16 { 1 } else { v.len() / 2 };
+            v.reserve_exact(extra);
+        }
+        v.push(e);
+        self.entries += 1;
+    }
+
+    /// Removes entry `idx` of `slot`, keeping the selected index right. Returns it.
+    pub(crate) fn remove_entry(&mut self, slot: u32, idx: usize) -> RouteEntry {
+        let s = &mut self.slots[slot as usize];
+        let last = s.entries.len() - 1;
+        let e = s.entries.swap_remove(idx);
+        if s.selected as usize == idx {
+            s.selected = NONE;
+        } else if s.selected as usize == last {
+            s.selected = idx as u16;
+        }
+        self.entries -= 1;
+        e
+    }
+
+    pub(crate) fn entry_count(&self) -> usize {
+        self.entries
+    }
+
+    pub(crate) fn prefix_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Live slot indices, in no particular order.
+    pub(crate) fn live_slots(&self) -> Vec<u32> {
+        self.index.values().copied().collect()
+    }
+
+    /// Approximate heap bytes held by the table, by capacity.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let entries: usize = self
+            .slots
+            .iter()
+            .map(|s| s.entries.capacity() * std::mem::size_of::<RouteEntry>())
+            .sum();
+        entries
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.keys.capacity() * std::mem::size_of::<RouteKey>()
+            + self.index.capacity() * (std::mem::size_of::<(RouteKey, u32)>() + 1)
+            + self.free.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(neigh: u32) -> RouteEntry {
+        RouteEntry {
+            neigh,
+            src: 0,
+            next_hop: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            seqno: 0,
+            refmetric: 100,
+            cost: 96,
+            add_metric: 0,
+            smoothed: 100,
+            smoothed_time: 0,
+            time: Timestamp::ZERO,
+            hold_ms: 56_000,
+        }
+    }
+
+    #[test]
+    fn rfc8966_3_2_6_one_entry_per_prefix_source_and_neighbour() {
+        let mut t = RouteTable::default();
+        let k1 = RouteKey::new("2001:db8::/32".parse().unwrap(), None);
+        let k2 = RouteKey::new(
+            "2001:db8::/32".parse().unwrap(),
+            Some("2001:db8:1::/48".parse().unwrap()),
+        );
+        let k0 = RouteKey::new(
+            "2001:db8::/32".parse().unwrap(),
+            Some("::/0".parse().unwrap()),
+        );
+        assert_eq!(k0, k1, "a zero-length source prefix is no source prefix");
+        let a = t.find_or_create(&k1);
+        let b = t.find_or_create(&k2);
+        assert_ne!(a, b);
+        t.push_entry(a, entry(1));
+        t.push_entry(a, entry(2));
+        t.slots[a as usize].selected = 1;
+        assert_eq!(t.slots[a as usize].find(2), Some(1));
+        t.remove_entry(a, 0);
+        assert_eq!(
+            t.slots[a as usize].selected, 0,
+            "selected index follows the swap"
+        );
+        assert_eq!(t.entry_count(), 1);
+        t.remove_entry(a, 0);
+        t.maybe_free(a);
+        assert!(t.find(&k1).is_none());
+        assert!(t.find(&k2).is_some());
+    }
+
+    #[test]
+    fn rfc8966_3_6_smoothed_metric_converges_with_half_life() {
+        let mut e = entry(1);
+        e.smoothed = 1000;
+        e.smoothed_time = 0;
+        let s4 = e.smoothed_metric(200, Timestamp::from_secs(4), 4);
+        assert!(
+            (590..=610).contains(&s4),
+            "one half-life halves the gap: {s4}"
+        );
+        let s = e.smoothed_metric(200, Timestamp::from_secs(60), 4);
+        assert_eq!(s, 200);
+        assert_eq!(
+            e.smoothed_metric(INFINITY, Timestamp::from_secs(61), 4),
+            INFINITY
+        );
+    }
+}

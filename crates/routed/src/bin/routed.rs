@@ -1,0 +1,221 @@
+//! `routed`: the Babel routing daemon, started like babeld 1.12.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Mutex, OnceLock};
+
+use routed::config::{parse_args, Invocation, USAGE};
+use routed::daemon::{self, RunOptions};
+
+/// Set in the child started by `-D`.
+const DAEMON_ENV: &str = "ROUTED_DAEMONISED";
+
+/// The log file, reopened by `reopen-logfile` and SIGUSR2.
+struct LogFile {
+    path: PathBuf,
+    file: Mutex<Option<File>>,
+}
+
+static LOG: OnceLock<LogFile> = OnceLock::new();
+
+fn open_log(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn reopen_log() {
+    if let Some(l) = LOG.get() {
+        match open_log(&l.path) {
+            Ok(f) => {
+                if let Ok(mut g) = l.file.lock() {
+                    *g = Some(f);
+                }
+            }
+            Err(e) => tracing::error!("cannot reopen log file {}: {e}", l.path.display()),
+        }
+    }
+}
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match LOG.get() {
+            Some(l) => match l.file.lock() {
+                Ok(mut g) => match g.as_mut() {
+                    Some(f) => f.write(buf),
+                    None => Ok(buf.len()),
+                },
+                Err(_) => Ok(buf.len()),
+            },
+            None => io::stderr().write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// babeld's `-d` levels mapped to tracing levels (RUST_LOG, when set, wins).
+fn init_logging(debug: u32, log_file: Option<&Path>) -> Result<(), String> {
+    if let Some(p) = log_file {
+        let f = open_log(p).map_err(|e| format!("cannot open log file {}: {e}", p.display()))?;
+        let _ = LOG.set(LogFile {
+            path: p.to_path_buf(),
+            file: Mutex::new(Some(f)),
+        });
+    }
+    let level = match debug {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(log_file.is_none())
+        .with_writer(|| LogWriter)
+        .init();
+    Ok(())
+}
+
+fn process_alive(pid: &str) -> bool {
+    !pid.is_empty()
+        && pid.chars().all(|c| c.is_ascii_digit())
+        && Path::new("/proc").join(pid).exists()
+}
+
+/// Writes the pid file; refuses if another live process holds it (babeld refuses too).
+fn write_pid_file(path: &Path) -> Result<(), String> {
+    for _ in 0..2 {
+        match OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(mut f) => {
+                return writeln!(f, "{}", std::process::id())
+                    .map_err(|e| format!("cannot write pid file {}: {e}", path.display()));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let old = std::fs::read_to_string(path).unwrap_or_default();
+                let old = old.trim();
+                if process_alive(old) && old != std::process::id().to_string() {
+                    return Err(format!(
+                        "pid file {} names running process {old}: is another daemon running?",
+                        path.display()
+                    ));
+                }
+                let _ = std::fs::remove_file(path);
+            }
+            Err(e) => return Err(format!("cannot create pid file {}: {e}", path.display())),
+        }
+    }
+    Err(format!("cannot create pid file {}", path.display()))
+}
+
+/// `-D`: start a copy of ourselves in a new session, detached from the terminal, and exit.
+/// (fork() without exec is unsound in a multi-threaded Rust program; a re-exec is not.)
+fn daemonise() -> Result<(), String> {
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find our executable: {e}"))?;
+    let child = Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(DAEMON_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the daemon process: {e}"))?;
+    let _ = child.id();
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let inv = match parse_args(std::env::args().skip(1)) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(1);
+        }
+    };
+    let cl = match inv {
+        Invocation::Help => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Invocation::Version => {
+            println!("{}", routed::control::VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Invocation::Run(cl) => cl,
+    };
+    for w in &cl.warnings {
+        eprintln!("routed: warning: {w}");
+    }
+    // An unknown or malformed statement stops start-up here, before anything is started.
+    let config = match cl.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(e) = daemon::check(&config) {
+        eprintln!("routed: {e}");
+        return ExitCode::from(1);
+    }
+    let g = &config.globals;
+    let daemonised = std::env::var_os(DAEMON_ENV).is_some();
+    if g.daemonise == Some(true) && !daemonised {
+        return match daemonise() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("routed: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    if daemonised {
+        // A new session: no controlling terminal, not killed with the parent's group.
+        let _ = nix::unistd::setsid();
+    }
+    if let Err(e) = init_logging(g.debug.unwrap_or(0), g.log_file().as_deref()) {
+        eprintln!("routed: {e}");
+        return ExitCode::from(1);
+    }
+    let pid_file = g.pid_file();
+    if let Some(p) = &pid_file {
+        if let Err(e) = write_pid_file(p) {
+            tracing::error!("{e}");
+            eprintln!("routed: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("routed: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = rt.block_on(daemon::run(
+        config,
+        RunOptions {
+            reopen_log: Some(reopen_log),
+        },
+    ));
+    if let Some(p) = &pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("routed: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The local control protocol, compatible with babeld's: the banner, `dump`, `monitor`,
+//! `unmonitor`, `quit`, and on a read-write socket configuration statements.
+//!
+//! This module is pure: it formats the node's read-only views into babeld's lines and
+//! interprets request lines. The daemon's loop owns the sockets and the node.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, Ipv6Addr};
+
+use babel_core::wire::{Prefix, RouterId};
+use babel_core::{InterfaceView, NeighbourView, Node, RouteView, XrouteView};
+
+/// The version string in the banner.
+pub const VERSION: &str = concat!("routed-", env!("CARGO_PKG_VERSION"));
+
+/// babeld refuses request lines longer than its buffer; so do we.
+pub const MAX_LINE: usize = 1024;
+
+/// `add`, `change` or `flush`, as babeld prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Add,
+    Change,
+    Flush,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Add => "add",
+            Kind::Change => "change",
+            Kind::Flush => "flush",
+        }
+    }
+}
+
+/// The banner sent when a client connects.
+pub fn banner(host: &str, id: RouterId) -> String {
+    format!("BABEL 1.0\nversion {VERSION}\nhost {host}\nmy-id {id}\nok\n")
+}
+
+/// babeld prints an IPv4 destination's default source as `0.0.0.0/0`, an IPv6 one as `::/0`.
+fn src_or_default(prefix: &Prefix, src: &Option<Prefix>) -> String {
+    match src {
+        Some(s) => s.to_string(),
+        None if prefix.is_v4() => "0.0.0.0/0".into(),
+        None => "::/0".into(),
+    }
+}
+
+/// A stable identifier for an object, printed in hex like babeld's pointers.
+fn object_id(parts: impl Hash) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut h);
+    format!("{:x}", h.finish() & 0x0000_ffff_ffff_ffff)
+}
+
+pub fn interface_line(kind: Kind, i: &InterfaceView, up: bool) -> String {
+    let mut s = format!("{} interface {} up {}", kind.as_str(), i.name, up);
+    if up {
+        if let Some(ll) = i.link_local {
+            let _ = write!(s, " ipv6 {ll}");
+        }
+        if let Some(v4) = i.ipv4 {
+            let _ = write!(s, " ipv4 {v4}");
+        }
+    }
+    s.push('\n');
+    s
+}
+
+/// babeld prints the RTT in milliseconds with three decimals.
+fn format_rtt(rtt: std::time::Duration) -> String {
+    let us = rtt.as_micros();
+    format!("{}.{:03}", us / 1000, us % 1000)
+}
+
+pub fn neighbour_id(n: &NeighbourView) -> String {
+    object_id((n.ifindex, n.address))
+}
+
+pub fn neighbour_line(kind: Kind, n: &NeighbourView, ifname: &str, rttcost: Option<u16>) -> String {
+    let mut rtt = String::new();
+    if let Some(r) = n.rtt {
+        let _ = write!(
+            rtt,
+            " rtt {} rttcost {}",
+            format_rtt(r),
+            rttcost.unwrap_or(0)
+        );
+    }
+    format!(
+        "{} neighbour {} address {} if {} reach {:04x} ureach {:04x} rxcost {} txcost {}{} cost {}\n",
+        kind.as_str(),
+        neighbour_id(n),
+        n.address,
+        ifname,
+        n.reach,
+        n.unicast_reach,
+        n.rxcost,
+        n.txcost,
+        rtt,
+        n.cost
+    )
+}
+
+pub fn xroute_line(kind: Kind, x: &XrouteView) -> String {
+    let src = src_or_default(&x.prefix, &x.src_prefix);
+    format!(
+        "{} xroute {}-{} prefix {} from {} metric {}\n",
+        kind.as_str(),
+        x.prefix,
+        src,
+        x.prefix,
+        src,
+        x.metric
+    )
+}
+
+pub fn route_id(
+    prefix: &Prefix,
+    src: &Option<Prefix>,
+    neighbour: &Ipv6Addr,
+    ifindex: u32,
+) -> String {
+    object_id((prefix, src, neighbour, ifindex))
+}
+
+pub fn route_line(kind: Kind, r: &RouteView, ifname: &str) -> String {
+    let via: IpAddr = IpAddr::V6(r.neighbour);
+    format!(
+        "{} route {} prefix {} from {} installed {} id {} metric {} refmetric {} via {} if {}\n",
+        kind.as_str(),
+        route_id(&r.prefix, &r.src_prefix, &r.neighbour, r.ifindex),
+        r.prefix,
+        src_or_default(&r.prefix, &r.src_prefix),
+        if r.installed { "yes" } else { "no" },
+        r.router_id,
+        r.metric,
+        r.refmetric,
+        via,
+        ifname
+    )
+}
+
+/// Interface names by index, for the lines that name an interface.
+pub fn interface_names(node: &Node) -> BTreeMap<u32, String> {
+    node.interfaces().map(|i| (i.ifindex, i.name)).collect()
+}
+
+/// Everything `dump` prints, in babeld's order: interfaces, neighbours, xroutes, routes.
+/// `down` lists configured interfaces that are not up (printed `up false`).
+pub fn dump(node: &Node, down: &[String]) -> String {
+    let mut out = String::new();
+    let names = interface_names(node);
+    for i in node.interfaces() {
+        out.push_str(&interface_line(Kind::Add, &i, true));
+    }
+    for name in down {
+        let _ = writeln!(out, "add interface {name} up false");
+    }
+    for n in node.neighbours() {
+        let ifname = names.get(&n.ifindex).map(String::as_str).unwrap_or("?");
+        out.push_str(&neighbour_line(Kind::Add, &n, ifname, None));
+    }
+    for x in node.xroutes() {
+        out.push_str(&xroute_line(Kind::Add, x));
+    }
+    for r in node.routes() {
+        let ifname = names.get(&r.ifindex).map(String::as_str).unwrap_or("?");
+        out.push_str(&route_line(Kind::Add, &r, ifname));
+    }
+    out
+}
+
+/// What a request line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Dump,
+    Monitor,
+    Unmonitor,
+    Quit,
+    /// A configuration statement, for a read-write socket only.
+    Statement(String),
+    /// An empty line: answered `ok`.
+    Nothing,
+}
+
+/// Interprets one request line (without its newline).
+pub fn parse_request(line: &str) -> Request {
+    let t = line.trim();
+    match t {
+        "" => Request::Nothing,
+        "dump" => Request::Dump,
+        "monitor" => Request::Monitor,
+        "unmonitor" => Request::Unmonitor,
+        "quit" => Request::Quit,
+        other => Request::Statement(other.to_string()),
+    }
+}
+
+/// One client's session state.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    pub read_write: bool,
+    pub monitor: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn pfx(s: &str) -> Prefix {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn lines_match_babeld_field_for_field() {
+        let n = NeighbourView {
+            ifindex: 3,
+            address: "fe80::1".parse().unwrap(),
+            reach: 0xfff0,
+            unicast_reach: 0,
+            rxcost: 96,
+            txcost: 96,
+            rtt: Some(Duration::from_micros(1234)),
+            cost: 96,
+        };
+        let l = neighbour_line(Kind::Add, &n, "eth0", Some(12));
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(
+            [f[0], f[1], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12]],
+            [
+                "add",
+                "neighbour",
+                "address",
+                "fe80::1",
+                "if",
+                "eth0",
+                "reach",
+                "fff0",
+                "ureach",
+                "0000",
+                "rxcost",
+                "96"
+            ]
+        );
+        assert!(
+            l.ends_with("txcost 96 rtt 1.234 rttcost 12 cost 96\n"),
+            "{l}"
+        );
+
+        let x = XrouteView {
+            prefix: pfx("10.0.0.0/24"),
+            src_prefix: None,
+            metric: 0,
+        };
+        assert_eq!(
+            xroute_line(Kind::Add, &x),
+            "add xroute 10.0.0.0/24-0.0.0.0/0 prefix 10.0.0.0/24 from 0.0.0.0/0 metric 0\n"
+        );
+        let r = RouteView {
+            prefix: pfx("fd00:1::/64"),
+            src_prefix: Some(pfx("fd00:2::/48")),
+            router_id: RouterId([2, 0, 0, 0, 0, 0, 0, 7]),
+            seqno: 5,
+            metric: 192,
+            refmetric: 96,
+            next_hop: "fe80::2".parse().unwrap(),
+            ifindex: 3,
+            neighbour: "fe80::2".parse().unwrap(),
+            installed: true,
+            feasible: true,
+        };
+        let l = route_line(Kind::Change, &r, "eth0");
+        let rest = l
+            .split_once(' ')
+            .unwrap()
+            .1
+            .split_once(' ')
+            .unwrap()
+            .1
+            .split_once(' ')
+            .unwrap()
+            .1;
+        assert_eq!(
+            rest,
+            "prefix fd00:1::/64 from fd00:2::/48 installed yes id 02:00:00:00:00:00:00:07 metric 192 refmetric 96 via fe80::2 if eth0\n"
+        );
+        assert!(l.starts_with("change route "));
+    }
+
+    #[test]
+    fn requests_are_recognised() {
+        assert_eq!(parse_request("dump"), Request::Dump);
+        assert_eq!(parse_request(" monitor "), Request::Monitor);
+        assert_eq!(parse_request("unmonitor"), Request::Unmonitor);
+        assert_eq!(parse_request("quit"), Request::Quit);
+        assert_eq!(parse_request(""), Request::Nothing);
+        assert_eq!(
+            parse_request("interface eth1 type wired"),
+            Request::Statement("interface eth1 type wired".into())
+        );
+        assert!(banner("node1", RouterId([1; 8])).starts_with("BABEL 1.0\nversion routed-"));
+        assert!(banner("node1", RouterId([1; 8])).ends_with("my-id 01:01:01:01:01:01:01:01\nok\n"));
+    }
+}

@@ -1,0 +1,1175 @@
+//! The daemon: one `tokio::select!` loop over the Babel socket, the netlink monitor, the
+//! control socket, signals and the engine's next timeout. After every input it drains the
+//! engine: datagrams to send, route changes for the kernel, events for the state file and
+//! for monitoring clients.
+
+pub mod convert;
+pub mod kernel;
+pub mod server;
+pub mod state;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use babel_core::wire::{Encoder, Hello, Prefix, RouterId, Tlv, Update, INFINITY};
+use babel_core::{
+    Command, Event, InterfaceEvent, Node, RouteEventKind, RouteView, Timestamp, Xroute,
+};
+use futures::StreamExt;
+use netdriver::{
+    BabelSocket, Monitor, MonitorConfig, NetEvent, RouteKind, SocketConfig, RTPROT_BABEL,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::{self, Statement};
+use crate::control::{self, Kind};
+use convert::Candidate;
+use kernel::{Kernel, KernelConfig};
+use server::{Listener, ToLoop};
+
+/// The state file is rewritten at most this often while the seqno changes.
+const STATE_WRITE_INTERVAL: Duration = Duration::from_secs(1);
+/// Redistribution is recomputed at most this often (kernel route bursts are batched).
+const REDIST_DELAY: Duration = Duration::from_millis(50);
+/// Largest Babel datagram accepted.
+const RECV_BUF: usize = 65536;
+
+/// What the caller (the binary) hands the daemon besides the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Called by `reopen-logfile` and SIGUSR2.
+    pub reopen_log: Option<fn()>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Link {
+    name: String,
+    up: bool,
+    mtu: u32,
+    /// Address → (prefix length, tentative).
+    addrs: BTreeMap<IpAddr, (u8, bool)>,
+}
+
+impl Link {
+    fn link_local(&self) -> Option<Ipv6Addr> {
+        self.addrs.iter().find_map(|(a, (_, tentative))| match a {
+            IpAddr::V6(v6) if is_link_local(v6) && !tentative => Some(*v6),
+            _ => None,
+        })
+    }
+    fn ipv4(&self) -> Option<Ipv4Addr> {
+        self.addrs.iter().find_map(|(a, (_, tentative))| match a {
+            IpAddr::V4(v4) if !tentative => Some(*v4),
+            _ => None,
+        })
+    }
+    fn has_tentative_link_local(&self) -> bool {
+        self.addrs
+            .iter()
+            .any(|(a, (_, t))| matches!(a, IpAddr::V6(v6) if is_link_local(v6) && *t))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Active {
+    name: String,
+    config: babel_core::InterfaceConfig,
+    link_local: Ipv6Addr,
+    ipv4: Option<Ipv4Addr>,
+    mtu: usize,
+}
+
+struct Client {
+    out: mpsc::Sender<String>,
+    monitor: bool,
+}
+
+/// What monitoring clients last saw: lines by object, to send add / change / flush.
+#[derive(Default)]
+struct Snapshot {
+    interfaces: BTreeMap<String, String>,
+    neighbours: BTreeMap<String, String>,
+    xroutes: BTreeMap<String, String>,
+}
+
+fn is_link_local(a: &Ipv6Addr) -> bool {
+    (a.segments()[0] & 0xffc0) == 0xfe80
+}
+
+/// Addresses and prefixes never announced (babeld's martians).
+fn martian(p: &Prefix) -> bool {
+    match p.addr() {
+        IpAddr::V4(a) => {
+            a.is_loopback()
+                || a.is_multicast()
+                || a.is_broadcast()
+                || (a.is_unspecified() && p.plen() > 0)
+        }
+        IpAddr::V6(a) => {
+            a.is_multicast()
+                || is_link_local(&a)
+                || a.is_loopback()
+                || (a.is_unspecified() && p.plen() > 0)
+                || a.to_ipv4_mapped().is_some()
+        }
+    }
+}
+
+/// Random bytes from the operating system.
+pub fn os_random(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}
+
+/// babeld's default router-id: the EUI-64 of the first configured interface with a MAC
+/// address (universal/local bit flipped, ff:fe in the middle).
+pub fn router_id_from_mac(names: &[String]) -> Option<RouterId> {
+    for n in names {
+        let Ok(text) =
+            std::fs::read_to_string(PathBuf::from("/sys/class/net").join(n).join("address"))
+        else {
+            continue;
+        };
+        let bytes: Vec<u8> = text
+            .trim()
+            .split(':')
+            .filter_map(|h| u8::from_str_radix(h, 16).ok())
+            .collect();
+        if bytes.len() != 6 || bytes.iter().all(|&b| b == 0) {
+            continue;
+        }
+        let id = RouterId([
+            bytes[0] ^ 0x02,
+            bytes[1],
+            bytes[2],
+            0xff,
+            0xfe,
+            bytes[3],
+            bytes[4],
+            bytes[5],
+        ]);
+        if id.is_valid() {
+            return Some(id);
+        }
+    }
+    None
+}
+
+fn random_router_id() -> anyhow::Result<RouterId> {
+    loop {
+        let mut b = [0u8; 8];
+        os_random(&mut b).context("reading /dev/urandom")?;
+        // A locally administered id, like babeld's random ids.
+        b[0] = (b[0] & !1) | 2;
+        let id = RouterId(b);
+        if id.is_valid() {
+            return Ok(id);
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+struct Daemon {
+    config: config::Config,
+    opts: RunOptions,
+    start: Instant,
+    node: Node,
+    sock: BabelSocket,
+    kernel: Kernel,
+    links: BTreeMap<u32, Link>,
+    active: BTreeMap<u32, Active>,
+    /// Kernel routes in the import tables, by (prefix, source, table, priority).
+    kernel_routes: BTreeMap<(Prefix, Option<Prefix>, u32, u32), netdriver::RouteEvent>,
+    /// Xroutes handed to the engine, by (prefix, source).
+    xroutes: BTreeMap<(Prefix, Option<Prefix>), Xroute>,
+    redist_at: Option<Instant>,
+    routes_resync: bool,
+    state_file: Option<PathBuf>,
+    state_pending: bool,
+    state_last: Option<Instant>,
+    clients: HashMap<u64, Client>,
+    snapshot: Option<Snapshot>,
+    route_events: Vec<Event>,
+    changed_keys: Vec<(Prefix, Option<Prefix>)>,
+    host: String,
+    read_write: bool,
+    warned_unsupported: std::collections::BTreeSet<String>,
+    tx_buf: Vec<u8>,
+}
+
+impl Daemon {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_micros(self.start.elapsed().as_micros() as u64)
+    }
+
+    fn instant(&self, t: Timestamp) -> Instant {
+        self.start + Duration::from_micros(t.as_micros())
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Interfaces
+    // ---------------------------------------------------------------------------------
+
+    fn interface_config(&mut self, name: &str) -> babel_core::InterfaceConfig {
+        let c = self.config.interface(name);
+        for p in convert::unsupported_parameters(&c) {
+            if self.warned_unsupported.insert(format!("{name}/{p}")) {
+                tracing::warn!(
+                    "interface {name}: parameter {p} is accepted but has no effect in routed"
+                );
+            }
+        }
+        convert::interface_config(&c, &self.config.globals, convert::is_wireless(name))
+    }
+
+    fn configured(&self, name: &str) -> bool {
+        self.config.interfaces.iter().any(|(n, _)| n == name)
+    }
+
+    /// Brings the engine's view of interface `ifindex` in line with the kernel's.
+    fn refresh_interface(&mut self, ifindex: u32) {
+        let now = self.now();
+        let want = match self.links.get(&ifindex) {
+            Some(link) if link.up && self.configured(&link.name) => match link.link_local() {
+                Some(ll) => Some((link.name.clone(), ll, link.ipv4(), link.mtu)),
+                None => {
+                    if link.has_tentative_link_local() {
+                        tracing::debug!(
+                            "interface {}: link-local address still tentative, waiting",
+                            link.name
+                        );
+                    }
+                    None
+                }
+            },
+            _ => None,
+        };
+        match want {
+            Some((name, ll, ipv4, mtu)) => {
+                let config = self.interface_config(&name);
+                let mtu = if mtu == 0 { 1280 } else { mtu as usize };
+                let next = Active {
+                    name: name.clone(),
+                    config: config.clone(),
+                    link_local: ll,
+                    ipv4,
+                    mtu,
+                };
+                match self.active.get(&ifindex) {
+                    Some(cur) if *cur == next => {}
+                    Some(cur)
+                        if cur.name == next.name
+                            && cur.config == next.config
+                            && cur.mtu == next.mtu =>
+                    {
+                        self.node.handle_interface(
+                            now,
+                            InterfaceEvent::Addresses {
+                                ifindex,
+                                link_local: Some(ll),
+                                ipv4,
+                            },
+                        );
+                        self.active.insert(ifindex, next);
+                    }
+                    cur => {
+                        if cur.is_none() {
+                            if let Err(e) = self.sock.join(ifindex) {
+                                tracing::error!(
+                                    "interface {name}: cannot join the Babel multicast group: {e}"
+                                );
+                                return;
+                            }
+                            tracing::info!(
+                                "interface {name} up (ifindex {ifindex}, {ll}{})",
+                                ipv4.map(|a| format!(", {a}")).unwrap_or_default()
+                            );
+                        }
+                        self.node.handle_interface(
+                            now,
+                            InterfaceEvent::Up {
+                                ifindex,
+                                name,
+                                config,
+                                link_local: Some(ll),
+                                ipv4,
+                                mtu,
+                            },
+                        );
+                        self.active.insert(ifindex, next);
+                    }
+                }
+            }
+            None => {
+                if let Some(a) = self.active.remove(&ifindex) {
+                    tracing::info!("interface {} down", a.name);
+                    self.node
+                        .handle_interface(now, InterfaceEvent::Down { ifindex });
+                    let _ = self.sock.leave(ifindex);
+                }
+            }
+        }
+    }
+
+    fn refresh_all_interfaces(&mut self) {
+        let ids: Vec<u32> = self
+            .links
+            .keys()
+            .chain(self.active.keys())
+            .copied()
+            .collect();
+        for i in ids {
+            self.refresh_interface(i);
+        }
+    }
+
+    fn handle_net(&mut self, ev: NetEvent) {
+        match ev {
+            NetEvent::Link(l) => {
+                if l.removed {
+                    self.links.remove(&l.ifindex);
+                } else {
+                    let e = self.links.entry(l.ifindex).or_default();
+                    e.name = l.name;
+                    e.up = l.up;
+                    e.mtu = l.mtu;
+                }
+                self.refresh_interface(l.ifindex);
+                self.schedule_redist();
+            }
+            NetEvent::Addr(a) => {
+                let e = self.links.entry(a.ifindex).or_default();
+                if a.added {
+                    e.addrs.insert(a.addr, (a.plen, a.tentative));
+                } else {
+                    e.addrs.remove(&a.addr);
+                }
+                self.refresh_interface(a.ifindex);
+                self.schedule_redist();
+            }
+            NetEvent::Route(r) => {
+                if r.protocol == RTPROT_BABEL {
+                    return;
+                }
+                let key = (r.prefix, r.src, r.table, r.metric);
+                if r.added {
+                    self.kernel_routes.insert(key, r);
+                } else {
+                    self.kernel_routes.remove(&key);
+                }
+                self.schedule_redist();
+            }
+            NetEvent::DumpDone => {
+                self.routes_resync = false;
+                self.schedule_redist();
+            }
+            NetEvent::Overrun => {
+                tracing::warn!("netlink overrun: re-reading interfaces, addresses and routes");
+                self.routes_resync = true;
+                self.kernel_routes.clear();
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Redistribution
+    // ---------------------------------------------------------------------------------
+
+    fn schedule_redist(&mut self) {
+        if self.redist_at.is_none() {
+            self.redist_at = Some(Instant::now() + REDIST_DELAY);
+        }
+    }
+
+    fn redistribute(&mut self) {
+        self.redist_at = None;
+        if self.routes_resync {
+            return;
+        }
+        let filters = &self.config.filters.redistribute;
+        let mut want: BTreeMap<(Prefix, Option<Prefix>), Xroute> = BTreeMap::new();
+        for (&ifindex, link) in &self.links {
+            for (addr, &(_, tentative)) in &link.addrs {
+                let plen = if addr.is_ipv4() { 32 } else { 128 };
+                let Ok(prefix) = Prefix::new(*addr, plen) else {
+                    continue;
+                };
+                if tentative || martian(&prefix) || addr.is_unspecified() {
+                    continue;
+                }
+                let c = Candidate {
+                    prefix,
+                    src_prefix: None,
+                    ifname: Some(&link.name),
+                    proto: None,
+                };
+                if let Some((metric, src_prefix)) = convert::redistribute(filters, &c) {
+                    want.entry((prefix, src_prefix)).or_insert(Xroute {
+                        prefix,
+                        src_prefix,
+                        metric,
+                        proto: 0,
+                        local: true,
+                        ifindex: Some(ifindex),
+                    });
+                }
+            }
+        }
+        for r in self.kernel_routes.values() {
+            if !matches!(
+                r.kind,
+                RouteKind::Unicast
+                    | RouteKind::Unreachable
+                    | RouteKind::Blackhole
+                    | RouteKind::Prohibit
+            ) || martian(&r.prefix)
+            {
+                continue;
+            }
+            let ifname = r
+                .ifindex
+                .and_then(|i| self.links.get(&i))
+                .map(|l| l.name.as_str());
+            let c = Candidate {
+                prefix: r.prefix,
+                src_prefix: r.src,
+                ifname,
+                proto: Some(r.protocol),
+            };
+            if let Some((metric, src_prefix)) = convert::redistribute(filters, &c) {
+                let x = Xroute {
+                    prefix: r.prefix,
+                    src_prefix,
+                    metric,
+                    proto: r.protocol,
+                    local: false,
+                    ifindex: r.ifindex,
+                };
+                match want.get(&(r.prefix, src_prefix)) {
+                    Some(old) if old.local || old.metric <= metric => {}
+                    _ => {
+                        want.insert((r.prefix, src_prefix), x);
+                    }
+                }
+            }
+        }
+        let now = self.now();
+        let gone: Vec<(Prefix, Option<Prefix>)> = self
+            .xroutes
+            .keys()
+            .filter(|k| !want.contains_key(k))
+            .copied()
+            .collect();
+        for k in gone {
+            self.xroutes.remove(&k);
+            self.node.handle_command(
+                now,
+                Command::RemoveXroute {
+                    prefix: k.0,
+                    src_prefix: k.1,
+                },
+            );
+        }
+        for (k, x) in want {
+            if self.xroutes.get(&k) != Some(&x) {
+                self.xroutes.insert(k, x.clone());
+                self.node.handle_command(now, Command::AddXroute(x));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Draining the engine
+    // ---------------------------------------------------------------------------------
+
+    async fn drain(&mut self) {
+        let now = self.now();
+        let mut buf = std::mem::take(&mut self.tx_buf);
+        while let Some(tx) = self.node.poll_transmit(now, &mut buf) {
+            let len = tx.len.min(buf.len());
+            match tokio::time::timeout(
+                Duration::from_millis(100),
+                self.sock.send_to(&buf[..len], tx.dst, tx.ifindex),
+            )
+            .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!("send to {} on ifindex {}: {e}", tx.dst, tx.ifindex),
+                Err(_) => {
+                    tracing::debug!("send to {} on ifindex {}: timed out", tx.dst, tx.ifindex)
+                }
+            }
+        }
+        self.tx_buf = buf;
+        let mut changes = Vec::new();
+        while let Some(c) = self.node.poll_route() {
+            changes.push(c);
+        }
+        self.kernel.apply(&changes);
+        let monitoring = self.clients.values().any(|c| c.monitor);
+        if monitoring {
+            // The engine reports new and flushed entries; a change of the selected route
+            // (installed, metric, next hop) shows in the kernel changes.
+            for c in &changes {
+                let r = match c {
+                    babel_core::RouteChange::Install(r) | babel_core::RouteChange::Retract(r) => r,
+                    babel_core::RouteChange::Change { new, .. } => new,
+                };
+                self.changed_keys.push((r.prefix, r.src_prefix));
+            }
+        }
+        while let Some(ev) = self.node.poll_event() {
+            match ev {
+                Event::SeqnoChanged { .. } | Event::RouterIdChanged { .. } => {
+                    self.state_pending = true
+                }
+                Event::NeighbourUp { ifindex, address } => {
+                    tracing::info!("neighbour {address} up on ifindex {ifindex}")
+                }
+                Event::NeighbourDown { ifindex, address } => {
+                    tracing::info!("neighbour {address} down on ifindex {ifindex}")
+                }
+                Event::NeighbourChanged { .. } => {}
+                Event::Route { .. } if monitoring => self.route_events.push(ev),
+                Event::Route { .. } => {}
+            }
+        }
+        self.maybe_write_state(false);
+        if monitoring {
+            self.notify_monitors();
+        }
+    }
+
+    fn maybe_write_state(&mut self, force: bool) {
+        if !(self.state_pending || force) {
+            return;
+        }
+        if !force
+            && self
+                .state_last
+                .is_some_and(|t| t.elapsed() < STATE_WRITE_INTERVAL)
+        {
+            return;
+        }
+        self.state_pending = false;
+        self.state_last = Some(Instant::now());
+        if let Some(path) = &self.state_file {
+            let s = state::State {
+                router_id: self.node.router_id(),
+                seqno: self.node.seqno(),
+            };
+            if let Err(e) = state::write(path, &s) {
+                tracing::warn!("cannot write state file {}: {e}", path.display());
+            }
+        }
+    }
+
+    fn state_deadline(&self) -> Option<Instant> {
+        if !self.state_pending {
+            return None;
+        }
+        Some(
+            self.state_last
+                .map_or_else(Instant::now, |t| t + STATE_WRITE_INTERVAL),
+        )
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Control socket
+    // ---------------------------------------------------------------------------------
+
+    fn down_interfaces(&self) -> Vec<String> {
+        self.config
+            .interfaces
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| !self.active.values().any(|a| a.name == *n))
+            .collect()
+    }
+
+    fn send(&mut self, id: u64, text: String) {
+        let drop_it = match self.clients.get(&id) {
+            Some(c) => c.out.try_send(text).is_err(),
+            None => false,
+        };
+        if drop_it {
+            tracing::warn!("control client {id} does not read its output: disconnected");
+            self.clients.remove(&id);
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut s = Snapshot::default();
+        let names = control::interface_names(&self.node);
+        for i in self.node.interfaces() {
+            s.interfaces
+                .insert(i.name.clone(), control::interface_line(Kind::Add, &i, true));
+        }
+        for n in self.down_interfaces() {
+            s.interfaces
+                .insert(n.clone(), format!("add interface {n} up false\n"));
+        }
+        for n in self.node.neighbours() {
+            let ifname = names.get(&n.ifindex).map(String::as_str).unwrap_or("?");
+            s.neighbours.insert(
+                control::neighbour_id(&n),
+                control::neighbour_line(Kind::Add, &n, ifname, None),
+            );
+        }
+        for x in self.node.xroutes() {
+            s.xroutes.insert(
+                format!("{}-{:?}", x.prefix, x.src_prefix),
+                control::xroute_line(Kind::Add, x),
+            );
+        }
+        s
+    }
+
+    fn notify_monitors(&mut self) {
+        let new = self.snapshot();
+        let old = self.snapshot.take().unwrap_or_default();
+        let mut out = String::new();
+        diff(&old.interfaces, &new.interfaces, &mut out);
+        diff(&old.neighbours, &new.neighbours, &mut out);
+        diff(&old.xroutes, &new.xroutes, &mut out);
+        let names = control::interface_names(&self.node);
+        let neigh_if: HashMap<Ipv6Addr, u32> = self
+            .node
+            .neighbours()
+            .iter()
+            .map(|n| (n.address, n.ifindex))
+            .collect();
+        let mut added: std::collections::HashSet<(Prefix, Option<Prefix>, Ipv6Addr)> =
+            Default::default();
+        for ev in std::mem::take(&mut self.route_events) {
+            let Event::Route {
+                kind,
+                prefix,
+                src_prefix,
+                neighbour,
+                router_id,
+                metric,
+                installed,
+            } = ev
+            else {
+                continue;
+            };
+            let kind = match kind {
+                RouteEventKind::Add => Kind::Add,
+                RouteEventKind::Change => Kind::Change,
+                RouteEventKind::Flush => Kind::Flush,
+            };
+            let view = if kind == Kind::Flush {
+                None
+            } else {
+                self.node
+                    .routes_for(prefix, src_prefix)
+                    .into_iter()
+                    .find(|r| r.neighbour == neighbour)
+            };
+            let view = view.unwrap_or(RouteView {
+                prefix,
+                src_prefix,
+                router_id,
+                seqno: 0,
+                metric,
+                refmetric: metric,
+                next_hop: IpAddr::V6(neighbour),
+                ifindex: neigh_if.get(&neighbour).copied().unwrap_or(0),
+                neighbour,
+                installed,
+                feasible: true,
+            });
+            let ifname = names.get(&view.ifindex).map(String::as_str).unwrap_or("?");
+            out.push_str(&control::route_line(kind, &view, ifname));
+            if kind != Kind::Flush {
+                added.insert((prefix, src_prefix, neighbour));
+            }
+        }
+        let mut keys = std::mem::take(&mut self.changed_keys);
+        keys.sort_unstable();
+        keys.dedup();
+        for (prefix, src_prefix) in keys {
+            for view in self.node.routes_for(prefix, src_prefix) {
+                if added.contains(&(prefix, src_prefix, view.neighbour)) {
+                    continue;
+                }
+                let ifname = names.get(&view.ifindex).map(String::as_str).unwrap_or("?");
+                out.push_str(&control::route_line(Kind::Change, &view, ifname));
+            }
+        }
+        self.snapshot = Some(new);
+        if out.is_empty() {
+            return;
+        }
+        let ids: Vec<u64> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.monitor)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.send(id, out.clone());
+        }
+    }
+
+    /// Handles one request line; `false` means the daemon should stop (never: `quit`
+    /// closes the client only, as in babeld).
+    fn handle_control(&mut self, msg: ToLoop) {
+        match msg {
+            ToLoop::Connected { id, out } => {
+                if self.clients.len() >= server::MAX_CLIENTS {
+                    let _ = out.try_send("no\n".into());
+                    return;
+                }
+                let banner = control::banner(&self.host, self.node.router_id());
+                self.clients.insert(
+                    id,
+                    Client {
+                        out,
+                        monitor: false,
+                    },
+                );
+                self.send(id, banner);
+            }
+            ToLoop::Closed { id } => {
+                self.clients.remove(&id);
+            }
+            ToLoop::TooLong { id } => {
+                self.send(id, "bad\n".into());
+                self.clients.remove(&id);
+            }
+            ToLoop::Line { id, line } => {
+                let reply = match control::parse_request(&line) {
+                    control::Request::Nothing => "ok\n".to_string(),
+                    control::Request::Dump => {
+                        let mut s = control::dump(&self.node, &self.down_interfaces());
+                        s.push_str("ok\n");
+                        s
+                    }
+                    control::Request::Monitor => {
+                        if self.snapshot.is_none() {
+                            self.snapshot = Some(self.snapshot());
+                        }
+                        if let Some(c) = self.clients.get_mut(&id) {
+                            c.monitor = true;
+                        }
+                        let mut s = control::dump(&self.node, &self.down_interfaces());
+                        s.push_str("ok\n");
+                        s
+                    }
+                    control::Request::Unmonitor => {
+                        if let Some(c) = self.clients.get_mut(&id) {
+                            c.monitor = false;
+                        }
+                        "ok\n".to_string()
+                    }
+                    control::Request::Quit => {
+                        self.clients.remove(&id);
+                        return;
+                    }
+                    control::Request::Statement(text) => self.statement(&text),
+                };
+                self.send(id, reply);
+                if !self.clients.values().any(|c| c.monitor) {
+                    self.snapshot = None;
+                    self.route_events.clear();
+                    self.changed_keys.clear();
+                }
+            }
+        }
+    }
+
+    /// A configuration statement from the control socket: `ok`, `no` (refused) or `bad`.
+    fn statement(&mut self, text: &str) -> String {
+        let stmt = match config::parse_statement(text) {
+            Ok(Some(s)) => s,
+            Ok(None) => return "ok\n".into(),
+            Err(e) => {
+                tracing::info!("control: bad statement {text:?}: {e}");
+                return "bad\n".into();
+            }
+        };
+        if !self.read_write {
+            return "no\n".into();
+        }
+        if !stmt.allowed_at_runtime() {
+            tracing::info!("control: statement {text:?} is only accepted at start-up");
+            return "no\n".into();
+        }
+        match stmt {
+            Statement::FlushInterface(name) => {
+                self.config.interfaces.retain(|(n, _)| *n != name);
+                self.refresh_all_interfaces();
+                "ok\n".into()
+            }
+            Statement::ReopenLogfile => {
+                if let Some(f) = self.opts.reopen_log {
+                    f();
+                }
+                "ok\n".into()
+            }
+            Statement::Dump | Statement::Monitor | Statement::Unmonitor | Statement::Quit => {
+                "bad\n".into()
+            }
+            Statement::Interface { ref params, .. } | Statement::Default(ref params)
+                if params.key.is_some() =>
+            {
+                tracing::warn!(
+                    "control: {text:?}: authentication keys are not supported by routed yet"
+                );
+                "no\n".into()
+            }
+            other => match self.config.apply(other) {
+                Ok(()) => {
+                    self.refresh_all_interfaces();
+                    "ok\n".into()
+                }
+                Err(e) => {
+                    tracing::info!("control: {text:?}: {e}");
+                    "bad\n".into()
+                }
+            },
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Shutdown
+    // ---------------------------------------------------------------------------------
+
+    /// Like babeld: our routes are retracted to the neighbours (a wildcard retraction on each
+    /// interface, sent twice), then our kernel routes are removed.
+    async fn shutdown(&mut self) {
+        let now = self.now();
+        // RFC 8966 §3.5.5 (retractions): first our own prefixes, urgently, through the engine.
+        let keys: Vec<(Prefix, Option<Prefix>)> = self.xroutes.keys().copied().collect();
+        for (prefix, src_prefix) in keys {
+            self.node
+                .handle_command(now, Command::RemoveXroute { prefix, src_prefix });
+        }
+        self.xroutes.clear();
+        self.drain().await;
+        for round in 0..2 {
+            for (ifindex, iface) in self
+                .node
+                .interfaces()
+                .map(|i| (i.ifindex, i))
+                .collect::<Vec<_>>()
+            {
+                let Some(a) = self.active.get(&ifindex) else {
+                    continue;
+                };
+                let mut enc = Encoder::new(a.mtu.saturating_sub(48).max(512), Some(a.link_local));
+                // RFC 8966 §4.6.9: an update with AE 0 and an infinite metric retracts every
+                // route we announced on this link.
+                let _ = enc.push(&Tlv::Update(Update {
+                    flags: 0,
+                    interval: 0,
+                    seqno: self.node.seqno(),
+                    metric: INFINITY,
+                    prefix: None,
+                    src_prefix: None,
+                    router_id: None,
+                    next_hop: None,
+                    unknown_subtlvs: Vec::new(),
+                }));
+                // A hello with a short interval makes neighbours notice our absence soon.
+                let _ = enc.push(&Tlv::Hello(Hello {
+                    flags: 0,
+                    seqno: iface.hello_seqno.wrapping_add(1 + round),
+                    interval: 10,
+                    timestamp: None,
+                    unknown_subtlvs: Vec::new(),
+                }));
+                for p in enc.finish() {
+                    let group = self.sock.config().group;
+                    if let Err(e) = self.sock.send_to(&p, group, ifindex).await {
+                        tracing::debug!("goodbye on {}: {e}", a.name);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let export = self.kernel.config().table;
+        let n = self.kernel.purge(&[export]);
+        tracing::info!("removed {n} routes from the kernel");
+        self.kernel.stop();
+        self.maybe_write_state(true);
+    }
+}
+
+fn diff(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>, out: &mut String) {
+    for (k, line) in new {
+        match old.get(k) {
+            None => out.push_str(line),
+            Some(o) if o != line => {
+                out.push_str("change");
+                out.push_str(line.strip_prefix("add").unwrap_or(line));
+            }
+            Some(_) => {}
+        }
+    }
+    for (k, line) in old {
+        if !new.contains_key(k) {
+            let rest = line.strip_prefix("add").unwrap_or(line);
+            // A flushed interface is printed without its addresses, like babeld.
+            if let Some(name) = rest
+                .strip_prefix(" interface ")
+                .and_then(|r| r.split_whitespace().next())
+            {
+                out.push_str(&format!("flush interface {name} up false\n"));
+            } else {
+                out.push_str("flush");
+                out.push_str(rest);
+            }
+        }
+    }
+}
+
+/// The router-id and initial seqno: a configured router-id wins, then the state file's (unless
+/// `random-id`), then the EUI-64 of an interface's MAC address, then a random one. The seqno
+/// continues from the state file when its router-id is ours, else starts at random.
+fn identity(
+    config: &config::Config,
+    state_file: Option<&PathBuf>,
+) -> anyhow::Result<(RouterId, u16)> {
+    let saved = match state_file {
+        Some(p) => match state::read(p) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("ignoring state file {}: {e}", p.display());
+                None
+            }
+        },
+        None => None,
+    };
+    let random_id = config.globals.random_id == Some(true);
+    let names: Vec<String> = config.interfaces.iter().map(|(n, _)| n.clone()).collect();
+    let id = match (config.globals.router_id, saved) {
+        (Some(id), _) => id,
+        (None, Some(s)) if !random_id => s.router_id,
+        _ if random_id => random_router_id()?,
+        _ => match router_id_from_mac(&names) {
+            Some(id) => id,
+            None => random_router_id()?,
+        },
+    };
+    let seqno = match saved {
+        // The seqno never goes backwards across a restart (RFC 8966 §3.5.3 feasibility
+        // depends on it): continue after the saved one.
+        Some(s) if s.router_id == id => s.seqno.wrapping_add(1),
+        _ => {
+            let mut b = [0u8; 2];
+            os_random(&mut b).context("reading /dev/urandom")?;
+            u16::from_be_bytes(b)
+        }
+    };
+    Ok((id, seqno))
+}
+
+/// Checks what the engine cannot do before anything starts.
+pub fn check(config: &config::Config) -> Result<(), String> {
+    for (name, c) in &config.interfaces {
+        if c.with_defaults(&config.default_interface).key.is_some() {
+            return Err(format!(
+                "interface {name}: authentication (key) is not supported by routed yet; refusing to run unauthenticated"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// babeld's kernel setup: forwarding on, ICMP redirects off, reverse-path filtering off
+/// (routes through a Babel neighbour are often asymmetric).
+fn kernel_setup(interfaces: &[String]) {
+    let mut settings = vec![
+        ("/proc/sys/net/ipv6/conf/all/forwarding".to_string(), "1"),
+        ("/proc/sys/net/ipv4/conf/all/forwarding".to_string(), "1"),
+        (
+            "/proc/sys/net/ipv6/conf/all/accept_redirects".to_string(),
+            "0",
+        ),
+        (
+            "/proc/sys/net/ipv4/conf/all/accept_redirects".to_string(),
+            "0",
+        ),
+        ("/proc/sys/net/ipv4/conf/all/rp_filter".to_string(), "0"),
+    ];
+    for i in interfaces {
+        settings.push((format!("/proc/sys/net/ipv4/conf/{i}/rp_filter"), "0"));
+    }
+    for (path, value) in settings {
+        if let Err(e) = std::fs::write(&path, value) {
+            tracing::warn!("kernel setup: cannot write {value} to {path}: {e}");
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()> {
+    check(&config).map_err(anyhow::Error::msg)?;
+    let g = &config.globals;
+    if g.skip_kernel_setup != Some(true) {
+        let names: Vec<String> = config.interfaces.iter().map(|(n, _)| n.clone()).collect();
+        kernel_setup(&names);
+    }
+    let sock = BabelSocket::bind(SocketConfig {
+        port: g.protocol_port(),
+        group: g.protocol_group(),
+    })
+    .with_context(|| format!("cannot open the Babel socket on port {}", g.protocol_port()))?;
+    let export_table = u32::from(g.export_table.unwrap_or(netdriver::RT_TABLE_MAIN as u16));
+    let mut kernel = Kernel::start(KernelConfig {
+        table: export_table,
+        priority: u32::from(g.kernel_priority.unwrap_or(0)),
+        reflect_metric: g.reflect_kernel_metric == Some(true),
+    })
+    .context("cannot start the route installer")?;
+    let mut install_tables: Vec<u32> = config
+        .filters
+        .install
+        .iter()
+        .filter_map(|f| f.action.table.map(u32::from))
+        .collect();
+    install_tables.push(export_table);
+    let purged = kernel.purge(&install_tables);
+    if purged > 0 {
+        tracing::info!("removed {purged} leftover protocol-42 routes");
+    }
+    let import_tables: Vec<u32> = if g.import_tables.is_empty() {
+        vec![netdriver::RT_TABLE_MAIN]
+    } else {
+        g.import_tables.iter().map(|&t| u32::from(t)).collect()
+    };
+    let mut monitor = Monitor::new(MonitorConfig {
+        routes: true,
+        route_tables: import_tables,
+        ..MonitorConfig::default()
+    })
+    .context("cannot open the netlink monitor")?;
+    let state_file = g.state_file();
+    let (id, seqno) = identity(&config, state_file.as_ref())?;
+    let mut seed = [0u8; 8];
+    os_random(&mut seed).context("reading /dev/urandom")?;
+    let start = Instant::now();
+    let node = Node::new(
+        convert::core_config(&config),
+        id,
+        seqno,
+        u64::from_le_bytes(seed),
+        Timestamp::ZERO,
+    );
+    tracing::info!("router-id {id}, seqno {seqno}");
+
+    let (ctl_tx, mut ctl_rx) = mpsc::channel::<ToLoop>(1024);
+    let mut read_write = false;
+    if let Some(ls) = &g.local_server {
+        read_write = ls.read_write;
+        let listener = match &ls.endpoint {
+            config::LocalEndpoint::Port(p) => Listener::tcp(*p)
+                .await
+                .with_context(|| format!("cannot listen on [::1]:{p}"))?,
+            config::LocalEndpoint::Path(p) => {
+                Listener::unix(p).with_context(|| format!("cannot listen on {}", p.display()))?
+            }
+        };
+        tokio::spawn(listener.serve(ctl_tx.clone()));
+    }
+    drop(ctl_tx);
+
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigusr2 = signal(SignalKind::user_defined2())?;
+
+    let mut d = Daemon {
+        config,
+        opts,
+        start,
+        node,
+        sock,
+        kernel,
+        links: BTreeMap::new(),
+        active: BTreeMap::new(),
+        kernel_routes: BTreeMap::new(),
+        xroutes: BTreeMap::new(),
+        redist_at: None,
+        routes_resync: true,
+        state_file,
+        state_pending: true,
+        state_last: None,
+        clients: HashMap::new(),
+        snapshot: None,
+        route_events: Vec::new(),
+        changed_keys: Vec::new(),
+        host: hostname(),
+        read_write,
+        warned_unsupported: Default::default(),
+        tx_buf: Vec::with_capacity(RECV_BUF),
+    };
+    // Persist the seqno we start with at once: a crash must not make it go backwards.
+    d.maybe_write_state(true);
+    for (name, _) in &d.config.interfaces {
+        tracing::debug!("configured interface {name}");
+    }
+
+    let mut buf = vec![0u8; RECV_BUF];
+    let mut ctl_open = true;
+    loop {
+        let timeout = d.node.poll_timeout().map(|t| d.instant(t));
+        let wake = [timeout, d.redist_at, d.state_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
+        tokio::select! {
+            r = d.sock.recv(&mut buf) => match r {
+                Ok(r) => {
+                    let src = *r.src.ip();
+                    let now = d.now();
+                    d.node.handle_packet(now, r.ifindex, src, r.is_multicast(), &buf[..r.len]);
+                }
+                Err(e) => {
+                    tracing::warn!("receive: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            ev = monitor.next() => match ev {
+                Some(Ok(ev)) => d.handle_net(ev),
+                Some(Err(e)) => {
+                    tracing::error!("netlink monitor: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                None => anyhow::bail!("the netlink monitor stopped"),
+            },
+            m = ctl_rx.recv(), if ctl_open => match m {
+                Some(m) => d.handle_control(m),
+                None => ctl_open = false,
+            },
+            _ = async { match wake { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                let now = d.now();
+                d.node.handle_timeout(now);
+                if d.redist_at.is_some_and(|t| t <= Instant::now()) {
+                    d.redistribute();
+                }
+            },
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = sigusr2.recv() => {
+                if let Some(f) = d.opts.reopen_log { f(); }
+            }
+        }
+        d.drain().await;
+    }
+    d.clients.clear();
+    d.shutdown().await;
+    Ok(())
+}

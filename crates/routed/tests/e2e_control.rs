@@ -1,0 +1,272 @@
+//! The control socket: routed's `dump` read by the same parser as babeld's in the same
+//! topology, the two agreeing on neighbours and routes; `babelctl dump` and `monitor`;
+//! read-only and read-write sockets.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::{parse_dump, DumpLine, Lab};
+
+const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
+const BABELCTL: &str = env!("CARGO_BIN_EXE_babelctl");
+const PORT: u16 = 33123;
+
+fn of<'a>(lines: &'a [DumpLine], object: &str) -> Vec<&'a DumpLine> {
+    lines.iter().filter(|l| l.object == object).collect()
+}
+
+fn field_names(lines: &[&DumpLine]) -> BTreeSet<String> {
+    lines
+        .iter()
+        .flat_map(|l| l.fields.keys().cloned())
+        .collect()
+}
+
+fn my_id(lab: &Lab, ns: &str) -> String {
+    let ns = ns.to_string();
+    let banner = lab.in_ns(&ns, move || {
+        let s = std::net::TcpStream::connect(("::1", PORT)).expect("connect");
+        let mut r = BufReader::new(s);
+        let mut out = String::new();
+        loop {
+            let mut l = String::new();
+            if r.read_line(&mut l).unwrap_or(0) == 0 || l == "ok\n" {
+                break;
+            }
+            out.push_str(&l);
+        }
+        out
+    });
+    assert!(banner.starts_with("BABEL 1.0\nversion "), "{banner}");
+    assert!(banner.contains("\nhost "), "{banner}");
+    banner
+        .lines()
+        .find_map(|l| l.strip_prefix("my-id "))
+        .expect("my-id")
+        .to_string()
+}
+
+#[test]
+fn dump_of_routed_and_babeld_agree() {
+    let Some(mut lab) = Lab::new("dump", true) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
+    let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128"]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    let port = PORT.to_string();
+    lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "-g", &port, "eth-b"]);
+    lab.babeld("babeld-b", &b, &["-g", &port, "eth-a"]);
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+    let id_a = my_id(&lab, &a);
+    let id_b = my_id(&lab, &b);
+    // Both ends have heard each other (reach and costs settled) before comparing.
+    let (mut da, mut db) = (Vec::new(), Vec::new());
+    let ok = lab.wait_for(Duration::from_secs(15), || {
+        let ta = lab.wait_control(&a, PORT, "dump");
+        let tb = lab.wait_control(&b, PORT, "dump");
+        da = parse_dump(&ta);
+        db = parse_dump(&tb);
+        let na = of(&da, "neighbour");
+        let nb = of(&db, "neighbour");
+        na.len() == 1
+            && nb.len() == 1
+            && na[0].fields.get("txcost").is_some_and(|c| c != "65535")
+            && nb[0].fields.get("txcost").is_some_and(|c| c != "65535")
+    });
+    assert!(
+        ok.is_some(),
+        "neighbours did not settle:\n{da:#?}\n{db:#?}\n{}",
+        lab.logs()
+    );
+    eprintln!("routed dump: {da:#?}\nbabeld dump: {db:#?}");
+
+    // Field for field: each kind of line carries the same fields in both daemons.
+    for object in ["interface", "neighbour", "xroute", "route"] {
+        let fa = field_names(&of(&da, object));
+        let fb = field_names(&of(&db, object));
+        assert_eq!(fa, fb, "{object} lines differ in their fields");
+    }
+    // Neighbours: each sees the other's link-local address on its interface.
+    let ll_a = lab.ip(&a, "-6 addr show dev eth-b scope link");
+    let ll_b = lab.ip(&b, "-6 addr show dev eth-a scope link");
+    let na = &of(&da, "neighbour")[0];
+    let nb = &of(&db, "neighbour")[0];
+    assert!(
+        ll_b.contains(&format!("inet6 {}/", na.fields["address"])),
+        "{ll_b} vs {na:?}"
+    );
+    assert!(
+        ll_a.contains(&format!("inet6 {}/", nb.fields["address"])),
+        "{ll_a} vs {nb:?}"
+    );
+    assert_eq!(na.fields["if"], "eth-b");
+    assert_eq!(nb.fields["if"], "eth-a");
+    assert_eq!(
+        na.fields["rxcost"], nb.fields["txcost"],
+        "a's rxcost is what b reports as its txcost"
+    );
+    assert_eq!(nb.fields["rxcost"], na.fields["txcost"]);
+
+    // Routes: what one exports (xroutes) the other has learned with the exporter's id.
+    let routes_from = |d: &[DumpLine], id: &str| -> BTreeSet<String> {
+        of(d, "route")
+            .iter()
+            .filter(|r| r.fields["id"] == id && r.fields["installed"] == "yes")
+            .map(|r| r.fields["prefix"].clone())
+            .collect()
+    };
+    let xroutes = |d: &[DumpLine]| -> BTreeSet<String> {
+        of(d, "xroute")
+            .iter()
+            .map(|r| r.fields["prefix"].clone())
+            .collect()
+    };
+    assert!(xroutes(&da).contains("10.255.0.1/32"), "{da:?}");
+    assert!(xroutes(&db).contains("10.255.0.2/32"), "{db:?}");
+    assert_eq!(
+        routes_from(&db, &id_a),
+        xroutes(&da),
+        "babeld learned what routed exports"
+    );
+    assert_eq!(
+        routes_from(&da, &id_b),
+        xroutes(&db),
+        "routed learned what babeld exports"
+    );
+    for r in of(&da, "route") {
+        assert_eq!(
+            r.fields["via"],
+            nb.fields["address"]
+                .clone()
+                .replace(&nb.fields["address"], &na.fields["address"])
+        );
+        assert_eq!(r.fields["if"], "eth-b");
+    }
+    // The metric of a one-hop route is the link cost plus the exporter's metric (0).
+    for (d, n) in [(&da, na), (&db, nb)] {
+        for r in of(d, "route") {
+            assert_eq!(r.fields["metric"], n.fields["cost"], "{r:?}");
+            assert_eq!(r.fields["refmetric"], "0", "{r:?}");
+        }
+    }
+
+    // babelctl dump reads either daemon.
+    for ns in [&a, &b] {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, BABELCTL, "dump", "-p", &port])
+            .output()
+            .expect("babelctl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            parse_dump(&text).iter().any(|l| l.object == "route"),
+            "{text}"
+        );
+        assert!(!text.contains("\nok\n"), "the final ok is not printed");
+    }
+
+    // Read-only socket: statements are refused, requests answered.
+    assert_eq!(
+        lab.wait_control(&a, PORT, "interface eth-b hello-interval 2"),
+        "no\n"
+    );
+    assert_eq!(lab.wait_control(&a, PORT, "frobnicate"), "bad\n");
+    assert_eq!(lab.wait_control(&a, PORT, "unmonitor"), "ok\n");
+}
+
+#[test]
+fn babelctl_monitor_follows_changes_and_read_write_statements_apply() {
+    let Some(mut lab) = Lab::new("monitor", true) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.0.1/32"]);
+    let b = lab.node("b", &["10.255.0.2/32"]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    let port = PORT.to_string();
+    // -G: read-write.
+    lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "-G", &port, "eth-b"]);
+    lab.babeld("babeld-b", &b, &["eth-a"]);
+    lab.wait_routes(&a, &["10.255.0.2"]);
+    let mut mon = Command::new("ip")
+        .args(["netns", "exec", &a, BABELCTL, "monitor", "-p", &port])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("babelctl monitor");
+    let stdout = mon.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_line = |pred: &dyn Fn(&str) -> bool, what: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+                if pred(&l) {
+                    return l;
+                }
+                seen.push(l);
+            }
+        }
+        panic!("monitor never printed {what}; saw {seen:#?}");
+    };
+    // The initial state comes first.
+    wait_line(
+        &|l| l.starts_with("add route ") && l.contains("prefix 10.255.0.2/32"),
+        "the initial route",
+    );
+    // A new prefix at babeld appears as an added route, its removal as a flush.
+    lab.ip(&b, "addr add 10.255.0.99/32 dev lo");
+    let l = wait_line(
+        &|l| l.starts_with("add route ") && l.contains("prefix 10.255.0.99/32"),
+        "the new route",
+    );
+    assert!(
+        l.contains(" installed yes ") || l.contains(" installed no "),
+        "{l}"
+    );
+    lab.ip(&b, "addr del 10.255.0.99/32 dev lo");
+    wait_line(
+        &|l| {
+            l.contains("route ")
+                && l.contains("prefix 10.255.0.99/32")
+                && (l.starts_with("flush") || l.contains("metric 65535"))
+        },
+        "the retraction",
+    );
+    // Read-write: a new interface statement takes effect at once.
+    assert_eq!(
+        lab.wait_control(&a, PORT, "interface eth-b rxcost 200"),
+        "ok\n"
+    );
+    wait_line(
+        &|l| l.starts_with("change neighbour") && l.contains(" rxcost 200 "),
+        "the new rxcost",
+    );
+    assert_eq!(
+        lab.wait_control(&a, PORT, "in deny"),
+        "no\n",
+        "filters need a restart, as in babeld"
+    );
+    assert_eq!(lab.wait_control(&a, PORT, "flush interface eth-b"), "ok\n");
+    wait_line(
+        &|l| l.starts_with("flush interface eth-b"),
+        "the flushed interface",
+    );
+    let _ = mon.kill();
+    let _ = mon.wait();
+}

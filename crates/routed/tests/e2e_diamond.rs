@@ -1,0 +1,153 @@
+//! A diamond a–b–d / a–c–d, routed and babeld mixed (a and c routed, b and d babeld). The
+//! a–b–d path is cheaper; when its b–d link is cut (behind a switch, so no carrier changes),
+//! traffic from a to d moves to c, and back when the link returns.
+
+use std::time::Duration;
+
+use e2e::{Lab, CONVERGE};
+
+const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
+
+fn route_dev(lab: &Lab, ns: &str, family: &str, dst: &str) -> Option<String> {
+    let routes = lab.babel_routes(ns, family);
+    let l = routes
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(dst))?;
+    if l.starts_with("unreachable") {
+        return None;
+    }
+    let w: Vec<&str> = l.split_whitespace().collect();
+    w.iter()
+        .position(|x| *x == "dev")
+        .and_then(|i| w.get(i + 1))
+        .map(|s| s.to_string())
+}
+
+#[test]
+fn diamond_fails_over_and_back() {
+    let Some(mut lab) = Lab::new("diamond", true) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
+    let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128"]);
+    let c = lab.node("c", &["10.255.0.3/32", "fd00:255::3/128"]);
+    let d = lab.node("d", &["10.255.0.4/32", "fd00:255::4/128"]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    lab.link(&a, "eth-c", &c, "eth-a");
+    // b and d meet through a switch, so that cutting them apart changes no carrier: both
+    // find out through Babel (lost hellos), not from the kernel.
+    let sw = lab.node("sw", &[]);
+    lab.ip(&sw, "link add br0 type bridge stp_state 0 mcast_snooping 0");
+    lab.link(&b, "eth-d", &sw, "p1");
+    lab.link(&d, "eth-b", &sw, "p2");
+    lab.ip(&sw, "link set p1 master br0");
+    lab.ip(&sw, "link set p2 master br0");
+    lab.ip(&sw, "link set br0 up");
+    lab.link(&c, "eth-d", &d, "eth-c");
+    // Metric smoothing off (-M 0) everywhere: babeld's smoothing would otherwise keep b on
+    // its detour for some 30 s after the link returns, which is not what this test is about.
+    // The c side costs more: rxcost 300 at both ends of both of its links.
+    lab.routed(
+        ROUTED,
+        "routed-a",
+        &a,
+        &[
+            "-H",
+            "1",
+            "-M",
+            "0",
+            "-g",
+            "33123",
+            "-C",
+            "interface eth-c rxcost 300",
+            "eth-b",
+            "eth-c",
+        ],
+    );
+    lab.babeld(
+        "babeld-b",
+        &b,
+        &["-M", "0", "-g", "33123", "eth-a", "eth-d"],
+    );
+    lab.routed(
+        ROUTED,
+        "routed-c",
+        &c,
+        &[
+            "-H",
+            "1",
+            "-M",
+            "0",
+            "-C",
+            "default rxcost 300",
+            "eth-a",
+            "eth-d",
+        ],
+    );
+    lab.babeld(
+        "babeld-d",
+        &d,
+        &[
+            "-M",
+            "0",
+            "-C",
+            "interface eth-c rxcost 300",
+            "eth-b",
+            "eth-c",
+        ],
+    );
+    lab.wait_routes(&a, &["10.255.0.4", "fd00:255::4"]);
+    lab.wait_routes(&d, &["10.255.0.1", "fd00:255::1"]);
+    let settled = lab.wait_for(CONVERGE, || {
+        route_dev(&lab, &a, "-4", "10.255.0.4").as_deref() == Some("eth-b")
+            && route_dev(&lab, &a, "-6", "fd00:255::4").as_deref() == Some("eth-b")
+    });
+    assert!(
+        settled.is_some(),
+        "a does not prefer the b path:\n{}\n{}",
+        lab.all_babel_routes(&a),
+        lab.logs()
+    );
+    lab.wait_connect(&a, "10.255.0.1", &d, "10.255.0.4", Duration::from_secs(10));
+
+    // Cut b–d: a hears of it only through Babel.
+    lab.ip(&sw, "link set p2 nomaster");
+    let t = lab.wait_for(CONVERGE, || {
+        route_dev(&lab, &a, "-4", "10.255.0.4").as_deref() == Some("eth-c")
+            && route_dev(&lab, &a, "-6", "fd00:255::4").as_deref() == Some("eth-c")
+    });
+    let Some(t) = t else {
+        panic!(
+            "a did not move to the c path:\n{}\n{}",
+            lab.all_babel_routes(&a),
+            lab.logs()
+        );
+    };
+    let t4 = lab.wait_connect(&a, "10.255.0.1", &d, "10.255.0.4", Duration::from_secs(15));
+    let t6 = lab.wait_connect(
+        &d,
+        "fd00:255::4",
+        &a,
+        "fd00:255::1",
+        Duration::from_secs(15),
+    );
+    eprintln!("failover: a's routes moved to c in {t:?}; traffic after a further {t4:?} (IPv4) and {t6:?} (IPv6)");
+
+    // The link returns: traffic goes back to b.
+    lab.ip(&sw, "link set p2 master br0");
+    let t = lab.wait_for(CONVERGE, || {
+        route_dev(&lab, &a, "-4", "10.255.0.4").as_deref() == Some("eth-b")
+            && route_dev(&lab, &a, "-6", "fd00:255::4").as_deref() == Some("eth-b")
+    });
+    let Some(t) = t else {
+        panic!(
+            "a did not return to the b path:\n{}\na: {}\nb: {}\n{}",
+            lab.all_babel_routes(&a),
+            lab.wait_control(&a, 33123, "dump"),
+            lab.wait_control(&b, 33123, "dump"),
+            lab.logs()
+        );
+    };
+    lab.wait_connect(&a, "10.255.0.1", &d, "10.255.0.4", Duration::from_secs(10));
+    eprintln!("recovery: a's routes back through b in {t:?}");
+}

@@ -1,0 +1,182 @@
+//! Start-up and shutdown: leftover protocol-42 routes purged at start, routes retracted and
+//! removed on SIGTERM, the state file keeping router-id and seqno across restarts, and
+//! configuration errors stopping start-up.
+
+use std::time::Duration;
+
+use e2e::{parse_dump, Lab};
+
+const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
+const PORT: u16 = 33123;
+
+fn seqno_newer(a: u16, b: u16) -> bool {
+    a != b && a.wrapping_sub(b) < 0x8000
+}
+
+/// Router-id and seqno from routed's start-up log line `router-id X, seqno N` (the last one).
+fn started_with(log: &str) -> (String, u16) {
+    let l = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("router-id ") && l.contains(", seqno "))
+        .expect("start-up line");
+    let rest = &l[l.find("router-id ").unwrap_or(0) + 10..];
+    let (id, seq) = rest.split_once(", seqno ").expect("format");
+    (id.to_string(), seq.trim().parse().expect("seqno"))
+}
+
+fn state(lab: &Lab, name: &str) -> (String, u16) {
+    let text = std::fs::read_to_string(lab.state_file(name)).expect("state file");
+    let mut w = text.split_whitespace();
+    let id = w.next().expect("id").to_string();
+    (id, w.next().expect("seqno").parse().expect("seqno"))
+}
+
+#[test]
+fn sigterm_retracts_and_removes_every_route_and_leftovers_are_purged() {
+    let Some(mut lab) = Lab::new("sigterm", true) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
+    let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128"]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    // A leftover of an earlier run, in the main table and in the export table.
+    lab.ip(&a, "route add 10.99.0.0/16 dev lo proto 42");
+    lab.ip(&a, "-6 route add fd99::/64 dev lo proto 42");
+    lab.ip(&a, "route add 10.98.0.0/16 dev lo proto static");
+    let port = PORT.to_string();
+    let r = lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "eth-b"]);
+    lab.babeld("babeld-b", &b, &["-g", &port, "eth-a"]);
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+    let routes = lab.all_babel_routes(&a);
+    assert!(
+        !routes.contains("10.99.0.0/16") && !routes.contains("fd99::/64"),
+        "leftovers not purged: {routes}"
+    );
+    assert!(
+        lab.ip(&a, "route show proto static")
+            .contains("10.98.0.0/16"),
+        "a foreign route was removed"
+    );
+
+    let status = lab
+        .stop(r, Duration::from_secs(10))
+        .expect("routed did not exit after SIGTERM");
+    assert!(status.success(), "exit status {status}\n{}", lab.logs());
+    assert_eq!(
+        lab.all_babel_routes(&a).trim(),
+        "",
+        "protocol-42 routes left behind"
+    );
+    // babeld hears the retractions at once, long before its routes would expire (about
+    // 14 s with 1 s hellos).
+    let gone = lab.wait_for(Duration::from_secs(5), || {
+        let d = parse_dump(&lab.wait_control(&b, PORT, "dump"));
+        let from_a: Vec<_> = d
+            .iter()
+            .filter(|l| l.object == "route" && l.fields["prefix"].starts_with("10.255.0.1/"))
+            .collect();
+        from_a.iter().all(|l| l.fields["metric"] == "65535")
+            && !lab
+                .babel_routes(&b, "-4")
+                .lines()
+                .any(|l| l.starts_with("10.255.0.1 "))
+    });
+    assert!(
+        gone.is_some(),
+        "babeld did not see a retraction: {}\n{}",
+        lab.wait_control(&b, PORT, "dump"),
+        lab.logs()
+    );
+    eprintln!(
+        "babeld saw the retraction {:?} after SIGTERM",
+        gone.unwrap_or_default()
+    );
+}
+
+#[test]
+fn state_file_keeps_router_id_and_seqno_across_restarts() {
+    let Some(mut lab) = Lab::new("state", true) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.0.1/32"]);
+    let b = lab.node("b", &["10.255.0.2/32"]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    let port = PORT.to_string();
+    lab.babeld("babeld-b", &b, &["-g", &port, "eth-a"]);
+    let r1 = lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "eth-b"]);
+    lab.wait_routes(&b, &["10.255.0.1"]);
+    let (id1, seq1) = started_with(&lab.log(r1));
+    assert!(lab
+        .stop(r1, Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+    let (sid, sseq) = state(&lab, "routed-a");
+    assert_eq!(sid, id1, "the state file holds our router-id");
+    assert!(
+        sseq == seq1 || seqno_newer(sseq, seq1),
+        "state file seqno {sseq} behind {seq1}"
+    );
+    lab.wait_for(Duration::from_secs(5), || {
+        !lab.babel_routes(&b, "-4").contains("10.255.0.1")
+    });
+
+    // Restart with the state file: same router-id, a newer seqno, and babeld takes the routes.
+    let r2 = lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "eth-b"]);
+    let t = lab.wait_routes(&b, &["10.255.0.1"]);
+    let (id2, seq2) = started_with(&lab.log(r2));
+    assert_eq!(id2, id1);
+    assert!(seqno_newer(seq2, sseq), "seqno went from {sseq} to {seq2}");
+    let d = parse_dump(&lab.wait_control(&b, PORT, "dump"));
+    assert!(d.iter().any(|l| l.object == "route"
+        && l.fields["prefix"] == "10.255.0.1/32"
+        && l.fields["id"] == id1));
+    eprintln!(
+        "restart with state file: seqno {sseq} -> {seq2}, babeld installed the route in {t:?}"
+    );
+    assert!(lab
+        .stop(r2, Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+
+    // Without a state file (-S ""): a fresh seqno; babeld still installs the routes again
+    // (a seqno behind its feasibility distance is repaired by a seqno request).
+    lab.wait_for(Duration::from_secs(5), || {
+        !lab.babel_routes(&b, "-4").contains("10.255.0.1")
+    });
+    let r3 = lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "-S", "", "eth-b"]);
+    let t = lab.wait_routes(&b, &["10.255.0.1"]);
+    eprintln!("restart without state file: babeld installed the route in {t:?}");
+    assert!(lab.running(r3));
+}
+
+#[test]
+fn bad_configuration_stops_start_up_with_file_line_and_reason() {
+    let Some(mut lab) = Lab::new("badconf", false) else {
+        return;
+    };
+    let a = lab.node("a", &[]);
+    let conf = lab.dir.join("bad.conf");
+    std::fs::write(
+        &conf,
+        "default hello-interval 1\ninterface eth0 frobnicate 3\n",
+    )
+    .expect("write");
+    let r = lab.routed(
+        ROUTED,
+        "routed-a",
+        &a,
+        &["-c", &conf.display().to_string(), "eth0"],
+    );
+    let start = std::time::Instant::now();
+    while lab.running(r) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !lab.running(r),
+        "routed kept running with a bad configuration"
+    );
+    let log = lab.log(r);
+    assert!(log.contains(&format!("{}:2:", conf.display())), "{log}");
+    assert!(log.contains("frobnicate"), "{log}");
+    assert!(lab.all_babel_routes(&a).is_empty());
+}
