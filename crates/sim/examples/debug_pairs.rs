@@ -23,6 +23,24 @@ fn main() {
         }
     };
     s.run(&mut |_, _| {});
+    if std::env::var_os("STRETCH").is_some() {
+        let mut shown = 0;
+        for d in 0..s.topo.n {
+            let dist = sim::check::bfs_hops(&s.net, &s.alive, d);
+            for src in 0..s.topo.n {
+                let (f, hops) = sim::check::Checker::fate(&s.net, &s.fib, &s.alive, src, d);
+                if f == sim::check::Fate::Delivered && src != d && hops > dist[src as usize] && shown < 6 {
+                    shown += 1;
+                    println!("{src} -> {d}: {hops} hops, shortest {}", dist[src as usize]);
+                    if let Some(node) = s.node(src) {
+                        for r in node.routes_for(sim::net::node_prefix(d), None) {
+                            println!("   {r:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
     let broken = s.broken_pairs();
     println!("{} broken pairs", broken.len());
     for (a, b, f) in broken.iter().take(20) {
@@ -46,3 +64,7 @@ fn main() {
         }
     }
 }
+
+/// Pairs whose installed path is longer than the shortest one (set STRETCH=1).
+#[allow(dead_code)]
+fn unused() {}

@@ -103,3 +103,159 @@ node = 2
     assert_eq!(r.unreachable_pairs_final, 0);
     assert_eq!(r.convergence.converged, 1);
 }
+
+#[test]
+fn a_grid_heals_around_a_crashed_router_and_a_partition() {
+    let text = r#"
+duration_s = 150
+[topology]
+kind = "grid"
+width = 4
+height = 4
+links = "shared"
+[[churn.events]]
+at_s = 40
+kind = "crash"
+node = 5
+[[churn.events]]
+at_s = 70
+kind = "partition"
+fraction = 0.5
+[[churn.events]]
+at_s = 90
+kind = "merge"
+[[churn.events]]
+at_s = 110
+kind = "restart"
+node = 5
+"#;
+    let (sim, r) = run_scenario(scenario(text), Some(3), true).unwrap();
+    assert_eq!(r.links, 24);
+    assert_eq!(r.convergence.events, 4);
+    assert_eq!(r.convergence.unconverged, 0, "{:?}", r.churn);
+    assert_eq!(r.unreachable_pairs_final, 0, "{:?}", sim.broken_pairs());
+    assert_eq!(r.connected_pairs_final, 16 * 15);
+    // Paths stay near the shortest once healed (babel-core keeps some longer routes: see
+    // docs/simulator.md, "route selection").
+    assert!(r.stretch.pairs == 240 && r.stretch.mean < 1.5, "{:?}", r.stretch);
+    // The partition was seen: some pairs were unreachable right after the cut.
+    let cut = sim.samples.iter().find(|s| s.at_us >= 70_000_000).unwrap();
+    assert!(cut.counts.connected < 16 * 15);
+}
+
+#[test]
+fn ring_and_edge_list_topologies_converge() {
+    let ring = "duration_s = 60\n[topology]\nkind = \"ring\"\nn = 10\n";
+    let (_, r) = run_scenario(scenario(ring), None, true).unwrap();
+    assert_eq!(r.links, 10);
+    assert_eq!(r.unreachable_pairs_final, 0);
+    // Every pair is delivered; the stretch is measured for all 90 pairs.
+    assert_eq!(r.stretch.pairs, 90);
+    assert!(r.stretch.mean >= 1.0 && r.stretch.max <= 9.0, "{:?}", r.stretch);
+
+    let dir = std::env::temp_dir().join(format!("babel-sim-edges-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mesh.txt"), "# a small mesh\nhub a\nhub b\nhub c\na b\nc d\n").unwrap();
+    std::fs::write(
+        dir.join("s.toml"),
+        "duration_s = 60\n[topology]\nkind = \"edges\"\nfile = \"mesh.txt\"\n[[churn.events]]\nat_s = 30\nkind = \"link_down\"\na = 0\nb = 3\n",
+    )
+    .unwrap();
+    let sc = Scenario::load(&dir.join("s.toml")).unwrap();
+    let (_, r) = run_scenario(sc, None, true).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(r.nodes, 5);
+    assert_eq!(r.links, 5);
+    // hub-c down: {c, d} is cut off from {hub, a, b}.
+    assert_eq!(r.connected_pairs_final, 3 * 2 + 2);
+    assert_eq!(r.unreachable_pairs_final, 0);
+}
+
+#[test]
+fn random_geometric_mesh_with_mobility_and_random_churn_runs() {
+    let text = r#"
+duration_s = 120
+[topology]
+kind = "rgg"
+n = 20
+side = 100.0
+radius = 35.0
+[link]
+loss = 0.02
+[mobility]
+fraction = 0.5
+speed_min = 1.0
+speed_max = 3.0
+step_s = 1.0
+start_s = 40
+count_as_churn = true
+[[churn.random]]
+kind = "crash"
+rate_per_s = 0.05
+downtime_s = 10
+start_s = 40
+"#;
+    let (sim, r) = run_scenario(scenario(text), Some(2), true).unwrap();
+    assert!(sim.is_wireless());
+    assert_eq!(r.topology, "rgg");
+    assert!(r.convergence.initial_s.is_some());
+    // Mobility changed the links at least once, and random crashes happened.
+    assert!(r.churn.iter().any(|c| c.what == "mobility"));
+    assert!(r.churn.iter().any(|c| c.what.starts_with("crash")));
+    assert!(r.connected_pairs_final > 0 && r.overhead.sent_packets_per_node_s > 0.0);
+    // Same seed, same report, with mobility and random processes too.
+    let (_, r2) = run_scenario(scenario(text), Some(2), true).unwrap();
+    assert_eq!(r.to_json(), r2.to_json());
+}
+
+#[test]
+fn plots_are_written_as_svg() {
+    let text = "duration_s = 40\n[topology]\nkind = \"line\"\nn = 4\n[[churn.events]]\nat_s = 20\nkind = \"crash\"\nnode = 3\n";
+    let (sim, _) = run_scenario(scenario(text), None, true).unwrap();
+    let dir = std::env::temp_dir().join(format!("babel-sim-plots-{}", std::process::id()));
+    let files = sim::plots::write_all(&sim, &dir).unwrap();
+    assert_eq!(files.len(), 3);
+    for f in &files {
+        let s = std::fs::read_to_string(f).unwrap();
+        assert!(s.starts_with("<svg") && s.contains("</svg>"), "{f}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn pcap_is_dissected_as_babel_by_tshark() {
+    let text = "duration_s = 20\n[topology]\nkind = \"line\"\nn = 3\n[measure]\npcap_nodes = [1]\n";
+    let mut s = sim::Sim::new(scenario(text), None, true).unwrap();
+    s.run(&mut |_, _| {});
+    let w = s.pcap.as_ref().unwrap();
+    assert!(w.packets > 10, "{}", w.packets);
+    let path = std::env::temp_dir().join(format!("babel-sim-{}.pcap", std::process::id()));
+    std::fs::write(&path, w.bytes()).unwrap();
+    let out = std::process::Command::new("tshark")
+        .args(["-r", path.to_str().unwrap(), "-Y", "babel", "-T", "fields", "-e", "babel.version", "-e", "udp.checksum.status"])
+        .arg("-o")
+        .arg("udp.check_checksum:TRUE")
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            std::fs::remove_file(&path).ok();
+            if std::env::var_os("CI").is_some() {
+                panic!("tshark is needed in CI: {e}");
+            }
+            eprintln!("skipping: tshark not available ({e})");
+            return;
+        }
+    };
+    std::fs::remove_file(&path).ok();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() as u64, w.packets, "every packet is Babel");
+    for l in lines {
+        let f: Vec<&str> = l.split('\t').collect();
+        assert_eq!(f[0], "2", "{l}");
+        // 1 = good checksum in Wireshark's status field (0 bad, 2 unverified).
+        assert_eq!(f.get(1).copied(), Some("1"), "{l}");
+    }
+}
