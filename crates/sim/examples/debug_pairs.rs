@@ -29,7 +29,11 @@ fn main() {
             let dist = sim::check::bfs_hops(&s.net, &s.alive, d);
             for src in 0..s.topo.n {
                 let (f, hops) = sim::check::Checker::fate(&s.net, &s.fib, &s.alive, src, d);
-                if f == sim::check::Fate::Delivered && src != d && hops > dist[src as usize] && shown < 6 {
+                if f == sim::check::Fate::Delivered
+                    && src != d
+                    && hops > dist[src as usize]
+                    && shown < 6
+                {
                     shown += 1;
                     println!("{src} -> {d}: {hops} hops, shortest {}", dist[src as usize]);
                     if let Some(node) = s.node(src) {
@@ -47,8 +51,15 @@ fn main() {
         println!("  {a} -> {b}: {f:?}");
     }
     let mut shown = std::collections::BTreeSet::new();
-    let extra: Vec<u32> = std::env::var("SHOW").ok().map(|v| v.split(",").filter_map(|x| x.parse().ok()).collect()).unwrap_or_default();
-    for (a, b) in extra.iter().map(|&x| (x, x)).chain(broken.iter().take(3).map(|p| (p.0, p.1))) {
+    let extra: Vec<u32> = std::env::var("SHOW")
+        .ok()
+        .map(|v| v.split(",").filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_default();
+    for (a, b) in extra
+        .iter()
+        .map(|&x| (x, x))
+        .chain(broken.iter().take(3).map(|p| (p.0, p.1)))
+    {
         for n in [a, b] {
             if shown.insert(n) {
                 if let Some(node) = s.node(n) {

@@ -25,7 +25,10 @@ impl Fib {
     }
     /// Sets a next hop and returns the old one.
     pub fn set(&mut self, node: u32, dest: u32, nh: u32) -> u32 {
-        std::mem::replace(&mut self.next[node as usize * self.n as usize + dest as usize], nh)
+        std::mem::replace(
+            &mut self.next[node as usize * self.n as usize + dest as usize],
+            nh,
+        )
     }
     pub fn row(&self, node: u32) -> &[u32] {
         let s = node as usize * self.n as usize;
@@ -81,7 +84,10 @@ const LOOP: u8 = 4;
 /// Whether `u` can forward to `nh` right now.
 #[inline]
 fn hop_ok(net: &Net, alive: &[bool], u: u32, nh: u32) -> bool {
-    nh != NONE && (nh as usize) < alive.len() && alive[nh as usize] && net.adjacent(u, nh).is_some_and(|e| net.usable(e))
+    nh != NONE
+        && (nh as usize) < alive.len()
+        && alive[nh as usize]
+        && net.adjacent(u, nh).is_some_and(|e| net.usable(e))
 }
 
 impl Checker {
@@ -131,14 +137,18 @@ impl Checker {
             }
         }
         self.comp_size.iter_mut().for_each(|s| *s = 0);
-        for i in 0..n {
+        for (i, &live) in alive.iter().enumerate().take(n) {
             let r = find(&mut parent, i as u32);
-            self.comp[i] = if alive[i] { r } else { NONE };
-            if alive[i] {
+            self.comp[i] = if live { r } else { NONE };
+            if live {
                 self.comp_size[r as usize] += 1;
             }
         }
-        self.connected = self.comp_size.iter().map(|&s| s as u64 * (s as u64).saturating_sub(1)).sum();
+        self.connected = self
+            .comp_size
+            .iter()
+            .map(|&s| s as u64 * (s as u64).saturating_sub(1))
+            .sum();
     }
 
     /// Walks every live source towards `dest`, memoized: O(n) per destination.
@@ -283,7 +293,15 @@ impl LoopTracker {
     }
 
     /// `node`'s next hop towards `dest` changed from `old` to `new`.
-    pub fn next_hop_changed(&mut self, fib: &Fib, now_us: u64, node: u32, dest: u32, old: u32, new: u32) {
+    pub fn next_hop_changed(
+        &mut self,
+        fib: &Fib,
+        now_us: u64,
+        node: u32,
+        dest: u32,
+        old: u32,
+        new: u32,
+    ) {
         if old == new {
             return;
         }
@@ -325,7 +343,11 @@ impl LoopTracker {
                 });
                 return;
             }
-            if u == NONE || u == dest || (u as usize) >= self.mark.len() || self.mark[u as usize] == self.stamp {
+            if u == NONE
+                || u == dest
+                || (u as usize) >= self.mark.len()
+                || self.mark[u as usize] == self.stamp
+            {
                 return;
             }
             self.mark[u as usize] = self.stamp;
@@ -359,7 +381,12 @@ mod tests {
     use crate::scenario::{LinkMode, LinkSpec};
 
     fn line_net(n: u32) -> Net {
-        Net::new(n, &crate::topology::line(n), LinkMode::P2p, LinkSpec::default())
+        Net::new(
+            n,
+            &crate::topology::line(n),
+            LinkMode::P2p,
+            LinkSpec::default(),
+        )
     }
 
     #[test]
@@ -371,7 +398,10 @@ mod tests {
         fib.set(0, 3, 1);
         fib.set(1, 3, 2);
         fib.set(2, 3, 3);
-        assert_eq!(Checker::fate(&net, &fib, &alive, 0, 3), (Fate::Delivered, 3));
+        assert_eq!(
+            Checker::fate(&net, &fib, &alive, 0, 3),
+            (Fate::Delivered, 3)
+        );
         let mut c = Checker::new(4);
         let pc = c.check(&net, &fib, &alive);
         assert_eq!(pc.connected, 12);
@@ -397,7 +427,7 @@ mod tests {
     fn loop_tracker_opens_and_closes_episodes() {
         let mut fib = Fib::new(4);
         let mut t = LoopTracker::new(4);
-        let mut set = |fib: &mut Fib, t: &mut LoopTracker, now, u, d, nh| {
+        let set = |fib: &mut Fib, t: &mut LoopTracker, now, u, d, nh| {
             let old = fib.set(u, d, nh);
             t.next_hop_changed(fib, now, u, d, old, nh);
         };

@@ -26,11 +26,16 @@ pub use sim::Sim;
 
 /// Runs a scenario to the end and returns its report. `reproducible` leaves the
 /// wall-clock figures out so that the same scenario and seed give the same bytes.
-pub fn run_scenario(sc: Scenario, seed: Option<u64>, reproducible: bool) -> Result<(Sim, Report), String> {
+pub fn run_scenario(
+    sc: Scenario,
+    seed: Option<u64>,
+    reproducible: bool,
+) -> Result<(Sim, Report), String> {
     let t0 = std::time::Instant::now();
     let mut sim = Sim::new(sc, seed, false)?;
     sim.run(&mut |_, _| {});
-    let wall = (!reproducible).then(|| (t0.elapsed().as_secs_f64(), report::rss_bytes().unwrap_or(0)));
+    let wall =
+        (!reproducible).then(|| (t0.elapsed().as_secs_f64(), report::rss_bytes().unwrap_or(0)));
     let r = Report::build(&sim, wall);
     Ok((sim, r))
 }

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use sim::{report, Report, Scenario, Sim};
 
 #[derive(Parser)]
-#[command(name = "babel-sim", version, about = "Discrete-event simulation of Babel meshes on the real babel-core")]
+#[command(
+    name = "babel-sim",
+    version,
+    about = "Discrete-event simulation of Babel meshes on the real babel-core"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -57,8 +61,10 @@ fn progress_fn(total_us: u64) -> Box<dyn FnMut(u64, u64)> {
     if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(total_us / 1_000_000);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} sim-s {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} sim-s {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Box::new(move |now, ev| {
             bar.set_position(now / 1_000_000);
@@ -71,7 +77,9 @@ fn progress_fn(total_us: u64) -> Box<dyn FnMut(u64, u64)> {
         let start = Instant::now();
         let mut last = Instant::now();
         Box::new(move |now, ev| {
-            if last.elapsed().as_secs() >= 10 || (now >= total_us && start.elapsed().as_secs() >= 10) {
+            if last.elapsed().as_secs() >= 10
+                || (now >= total_us && start.elapsed().as_secs() >= 10)
+            {
                 last = Instant::now();
                 eprintln!(
                     "progress: {:.0}/{:.0} simulated s, {} events, {:.0} s wall",
@@ -85,7 +93,7 @@ fn progress_fn(total_us: u64) -> Box<dyn FnMut(u64, u64)> {
     }
 }
 
-fn load(file: &PathBuf, duration: Option<f64>) -> Result<Scenario> {
+fn load(file: &std::path::Path, duration: Option<f64>) -> Result<Scenario> {
     let mut sc = Scenario::load(file).map_err(|e| anyhow!(e))?;
     if let Some(d) = duration {
         if !(d.is_finite() && d > 0.0) {
@@ -116,10 +124,12 @@ fn main() -> Result<()> {
             let mut s = Sim::new(sc, seed, pcap.is_some()).map_err(|e| anyhow!(e))?;
             let mut progress = progress_fn(s.end_us());
             s.run(&mut *progress);
-            let wall = (!reproducible).then(|| (t0.elapsed().as_secs_f64(), report::rss_bytes().unwrap_or(0)));
+            let wall = (!reproducible)
+                .then(|| (t0.elapsed().as_secs_f64(), report::rss_bytes().unwrap_or(0)));
             let r = Report::build(&s, wall);
             if let Some(p) = &json {
-                std::fs::write(p, r.to_json()).with_context(|| format!("writing {}", p.display()))?;
+                std::fs::write(p, r.to_json())
+                    .with_context(|| format!("writing {}", p.display()))?;
             }
             if let Some(dir) = &plots {
                 for f in sim::plots::write_all(&s, dir).map_err(|e| anyhow!(e))? {
@@ -132,7 +142,11 @@ fn main() -> Result<()> {
             }
             print!("{}", r.summary());
         }
-        Cmd::Bench { file, duration, seed } => {
+        Cmd::Bench {
+            file,
+            duration,
+            seed,
+        } => {
             let file = file.unwrap_or_else(|| PathBuf::from("scenarios/grid-1000-churn.toml"));
             let sc = load(&file, duration)?;
             let rss0 = report::rss_bytes().unwrap_or(0);
@@ -148,10 +162,24 @@ fn main() -> Result<()> {
             println!("simulated           {:.1} s", r.simulated_s);
             println!("wall clock          {:.2} s", wall);
             println!("speed               {:.1}x real time", r.simulated_s / wall);
-            println!("events              {} ({:.0} events/s)", r.events, r.events as f64 / wall);
-            println!("memory per node     {:.0} B (RSS growth over nodes), {:.0} B (tables)", rss1.saturating_sub(rss0) as f64 / n, r.memory.table_bytes_per_node);
-            println!("overhead sent/node  {:.1} B/s", r.overhead.sent_bytes_per_node_s);
-            println!("churn events        {} (p95 convergence {:.2} s)", r.churn_events, r.convergence.p95_s);
+            println!(
+                "events              {} ({:.0} events/s)",
+                r.events,
+                r.events as f64 / wall
+            );
+            println!(
+                "memory per node     {:.0} B (RSS growth over nodes), {:.0} B (tables)",
+                rss1.saturating_sub(rss0) as f64 / n,
+                r.memory.table_bytes_per_node
+            );
+            println!(
+                "overhead sent/node  {:.1} B/s",
+                r.overhead.sent_bytes_per_node_s
+            );
+            println!(
+                "churn events        {} (p95 convergence {:.2} s)",
+                r.churn_events, r.convergence.p95_s
+            );
         }
     }
     Ok(())

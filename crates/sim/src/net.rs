@@ -15,7 +15,16 @@ pub const NONE: u32 = u32::MAX;
 /// The link-local address of `node` on `ifindex`: fe80::<node+1 as 32 bits>:0:<ifindex>.
 pub fn link_local(node: u32, ifindex: u32) -> Ipv6Addr {
     let v = node + 1;
-    Ipv6Addr::new(0xfe80, 0, 0, 0, (v >> 16) as u16, v as u16, 0, ifindex as u16)
+    Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        (v >> 16) as u16,
+        v as u16,
+        0,
+        ifindex as u16,
+    )
 }
 
 /// The node and ifindex behind a simulator link-local address.
@@ -179,7 +188,10 @@ impl Net {
             LinkMode::P2p => {
                 self.ifaces[a as usize].push(id);
                 self.ifaces[b as usize].push(id);
-                (self.ifaces[a as usize].len() as u32, self.ifaces[b as usize].len() as u32)
+                (
+                    self.ifaces[a as usize].len() as u32,
+                    self.ifaces[b as usize].len() as u32,
+                )
             }
         };
         self.edges.push(Edge {
@@ -205,7 +217,8 @@ impl Net {
         for &(a, b, f) in edges {
             self.add_edge(a, b, Some(f));
         }
-        let changed = self.edges.len() != before.len() || self.edges.iter().zip(&before).any(|(e, &p)| e.present != p);
+        let changed = self.edges.len() != before.len()
+            || self.edges.iter().zip(&before).any(|(e, &p)| e.present != p);
         if changed {
             self.rebuild_adj();
         }
@@ -271,12 +284,18 @@ impl Net {
         if rng.chance(d.loss) {
             return Err(Drop::Lost);
         }
-        let jitter = if spec.jitter_ms > 0.0 { rng.range(0.0, spec.jitter_ms) } else { 0.0 };
+        let jitter = if spec.jitter_ms > 0.0 {
+            rng.range(0.0, spec.jitter_ms)
+        } else {
+            0.0
+        };
         Ok(((spec.delay_ms + jitter) * 1000.0).round() as u64)
     }
 
     pub fn set_loss(&mut self, a: u32, b: u32, loss: f64, one_way: bool) -> bool {
-        let Some(id) = self.edge_id(a, b) else { return false };
+        let Some(id) = self.edge_id(a, b) else {
+            return false;
+        };
         let e = &mut self.edges[id as usize];
         e.dir_mut(a).loss = loss;
         if !one_way {
@@ -286,7 +305,9 @@ impl Net {
     }
 
     pub fn set_up(&mut self, a: u32, b: u32, up: bool) -> bool {
-        let Some(id) = self.edge_id(a, b) else { return false };
+        let Some(id) = self.edge_id(a, b) else {
+            return false;
+        };
         self.edges[id as usize].up = up;
         true
     }
@@ -314,7 +335,9 @@ mod tests {
         };
         let mut net = Net::new(2, &[(0, 1)], LinkMode::P2p, spec);
         let mut rng = SimRng::new(1);
-        let lost = (0..10_000).filter(|_| net.transit(0, 0, &mut rng).is_err()).count();
+        let lost = (0..10_000)
+            .filter(|_| net.transit(0, 0, &mut rng).is_err())
+            .count();
         assert!((1700..2300).contains(&lost), "{lost}");
         assert_eq!(net.transit(0, 0, &mut SimRng::new(5)).unwrap_or(1000), 1000);
 
@@ -324,7 +347,9 @@ mod tests {
             ..LinkSpec::default()
         };
         let mut net = Net::new(2, &[(0, 1)], LinkMode::P2p, spec);
-        let fates: Vec<bool> = (0..20_000).map(|_| net.transit(0, 1, &mut rng).is_err()).collect();
+        let fates: Vec<bool> = (0..20_000)
+            .map(|_| net.transit(0, 1, &mut rng).is_err())
+            .collect();
         let lost = fates.iter().filter(|&&l| l).count() as f64 / fates.len() as f64;
         // Stationary bad-state probability 0.05 / (0.05 + 0.2) = 0.2.
         assert!((0.15..0.25).contains(&lost), "{lost}");

@@ -105,8 +105,10 @@ impl PcapWriter {
         let usecs = (at_us % 1_000_000) as u32;
         self.buf.extend_from_slice(&secs.to_le_bytes());
         self.buf.extend_from_slice(&usecs.to_le_bytes());
-        self.buf.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.buf
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.buf
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(&frame);
         self.packets += 1;
     }

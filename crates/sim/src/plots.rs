@@ -32,7 +32,10 @@ fn reachability(sim: &Sim, path: &Path) -> Result<(), String> {
     let root = SVGBackend::new(path, (1000, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{}: reachable connected pairs", sim.sc.name), ("sans-serif", 20))
+        .caption(
+            format!("{}: reachable connected pairs", sim.sc.name),
+            ("sans-serif", 20),
+        )
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(60)
@@ -55,7 +58,11 @@ fn reachability(sim: &Sim, path: &Path) -> Result<(), String> {
         .iter()
         .map(|s| {
             let c = s.counts;
-            let pct = if c.connected == 0 { 100.0 } else { 100.0 * (c.connected - c.broken().min(c.connected)) as f64 / c.connected as f64 };
+            let pct = if c.connected == 0 {
+                100.0
+            } else {
+                100.0 * (c.connected - c.broken().min(c.connected)) as f64 / c.connected as f64
+            };
             (s.at_us as f64 / 1e6, pct)
         })
         .collect();
@@ -65,7 +72,10 @@ fn reachability(sim: &Sim, path: &Path) -> Result<(), String> {
         .label("reachable (%)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
     chart
-        .draw_series(std::iter::once(PathElement::new(vec![(0.0, -10.0), (0.0, -10.0)], RED)))
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, -10.0), (0.0, -10.0)],
+            RED,
+        )))
         .map_err(err)?
         .label("churn event")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
@@ -92,7 +102,10 @@ fn overhead(sim: &Sim, path: &Path) -> Result<(), String> {
     let root = SVGBackend::new(path, (1000, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{}: control traffic sent per node", sim.sc.name), ("sans-serif", 20))
+        .caption(
+            format!("{}: control traffic sent per node", sim.sc.name),
+            ("sans-serif", 20),
+        )
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(70)
@@ -132,7 +145,11 @@ fn convergence(sim: &Sim, path: &Path) -> Result<(), String> {
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("{}: convergence after churn ({} events)", sim.sc.name, times.len()),
+            format!(
+                "{}: convergence after churn ({} events)",
+                sim.sc.name,
+                times.len()
+            ),
             ("sans-serif", 20),
         )
         .margin(10)
@@ -146,7 +163,9 @@ fn convergence(sim: &Sim, path: &Path) -> Result<(), String> {
         .x_desc(format!("convergence time (bins of {width:.2} s)"))
         .y_desc("events")
         .x_label_formatter(&|v| match v {
-            SegmentValue::Exact(b) | SegmentValue::CenterOf(b) => format!("{:.1}", *b as f64 * width),
+            SegmentValue::Exact(b) | SegmentValue::CenterOf(b) => {
+                format!("{:.1}", *b as f64 * width)
+            }
             SegmentValue::Last => String::new(),
         })
         .draw()
@@ -156,7 +175,11 @@ fn convergence(sim: &Sim, path: &Path) -> Result<(), String> {
             Histogram::vertical(&chart)
                 .style(BLUE.mix(0.6).filled())
                 .margin(1)
-                .data(times.iter().map(|t| (((t / width) as u32).min(bins - 1), 1u32))),
+                .data(
+                    times
+                        .iter()
+                        .map(|t| (((t / width) as u32).min(bins - 1), 1u32)),
+                ),
         )
         .map_err(err)?;
     root.present().map_err(err)

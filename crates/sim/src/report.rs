@@ -145,11 +145,20 @@ impl Report {
         let end = sim.end_us();
         // Loops.
         let eps = sim.loops.all(end);
-        let durs: Vec<f64> = eps.iter().map(|e| (e.end_us.unwrap_or(end) - e.start_us) as f64 / 1e6).collect();
-        let (longest_s, longest_members) = eps
+        let durs: Vec<f64> = eps
             .iter()
-            .zip(&durs)
-            .fold((0.0f64, 0usize), |acc, (e, &d)| if d > acc.0 { (d, e.members.len()) } else { acc });
+            .map(|e| (e.end_us.unwrap_or(end) - e.start_us) as f64 / 1e6)
+            .collect();
+        let (longest_s, longest_members) =
+            eps.iter()
+                .zip(&durs)
+                .fold((0.0f64, 0usize), |acc, (e, &d)| {
+                    if d > acc.0 {
+                        (d, e.members.len())
+                    } else {
+                        acc
+                    }
+                });
         // Convergence after churn.
         let mut conv: Vec<f64> = sim
             .churn
@@ -170,7 +179,9 @@ impl Report {
                     if s == d || dist[s as usize] == NONE || dist[s as usize] == 0 {
                         continue;
                     }
-                    if let (Fate::Delivered, hops) = Checker::fate(&sim.net, &sim.fib, &sim.alive, s, d) {
+                    if let (Fate::Delivered, hops) =
+                        Checker::fate(&sim.net, &sim.fib, &sim.alive, s, d)
+                    {
                         ratios.push(hops as f64 / dist[s as usize] as f64);
                     }
                 }
@@ -181,7 +192,8 @@ impl Report {
         // Overhead.
         let window_start = sim.warmup_us().min(end);
         let window_s = ((end - window_start) as f64 / 1e6).max(1e-9);
-        let (mut sb, mut sp, mut rb, mut rp, mut maxb, mut tb, mut tp) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+        let (mut sb, mut sp, mut rb, mut rp, mut maxb, mut tb, mut tp) =
+            (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
         for (total, w) in sim.traffic() {
             sb += w.sent_bytes;
             sp += w.sent_packets;
@@ -193,7 +205,8 @@ impl Report {
         }
         let per = |x: u64| r6(x as f64 / n as f64 / window_s);
         // Tables.
-        let (mut ent, mut maxe, mut dest, mut srcs, mut mem, mut live) = (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+        let (mut ent, mut maxe, mut dest, mut srcs, mut mem, mut live) =
+            (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
         for node in sim.live_nodes() {
             let t = node.table_stats();
             ent += t.route_entries;
@@ -213,9 +226,17 @@ impl Report {
             seed: sim.seed,
             simulated_s: r6(sim_s),
             wall_s: r6(wall_s),
-            sim_s_per_wall_s: if wall_s > 0.0 { r6(sim_s / wall_s) } else { 0.0 },
+            sim_s_per_wall_s: if wall_s > 0.0 {
+                r6(sim_s / wall_s)
+            } else {
+                0.0
+            },
             events: sim.events_processed,
-            events_per_wall_s: if wall_s > 0.0 { r6(sim.events_processed as f64 / wall_s) } else { 0.0 },
+            events_per_wall_s: if wall_s > 0.0 {
+                r6(sim.events_processed as f64 / wall_s)
+            } else {
+                0.0
+            },
             route_changes: sim.route_changes,
             packets_lost: sim.packets_lost,
             churn_events: sim.churn.len(),
@@ -232,7 +253,11 @@ impl Report {
                 events: sim.churn.len(),
                 converged: conv.len(),
                 unconverged: sim.pending_churn(),
-                mean_s: if conv.is_empty() { 0.0 } else { r6(conv.iter().fold(0.0, |a, b| a + b) / conv.len() as f64) },
+                mean_s: if conv.is_empty() {
+                    0.0
+                } else {
+                    r6(conv.iter().fold(0.0, |a, b| a + b) / conv.len() as f64)
+                },
                 p50_s: r6(percentile(&conv, 0.5)),
                 p95_s: r6(percentile(&conv, 0.95)),
                 max_s: r6(conv.last().copied().unwrap_or(0.0)),
@@ -246,7 +271,11 @@ impl Report {
             connected_pairs_final: last.connected,
             stretch: Stretch {
                 pairs: ratios.len() as u64,
-                mean: if ratios.is_empty() { 0.0 } else { r6(ratios.iter().fold(0.0, |a, b| a + b) / ratios.len() as f64) },
+                mean: if ratios.is_empty() {
+                    0.0
+                } else {
+                    r6(ratios.iter().fold(0.0, |a, b| a + b) / ratios.len() as f64)
+                },
                 p95: r6(percentile(&ratios, 0.95)),
                 max: r6(ratios.last().copied().unwrap_or(0.0)),
             },
@@ -256,7 +285,9 @@ impl Report {
                 sent_packets_per_node_s: per(sp),
                 recv_bytes_per_node_s: per(rb),
                 recv_packets_per_node_s: per(rp),
-                sent_payload_bytes_per_node_s: per(sb.saturating_sub(sp * crate::sim::FRAME_OVERHEAD)),
+                sent_payload_bytes_per_node_s: per(
+                    sb.saturating_sub(sp * crate::sim::FRAME_OVERHEAD)
+                ),
                 max_node_sent_bytes_per_s: r6(maxb as f64 / window_s),
                 total_sent_bytes: tb,
                 total_sent_packets: tp,
@@ -284,7 +315,8 @@ impl Report {
     }
 
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        let mut s = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
         s.push('\n');
         s
     }
@@ -292,13 +324,28 @@ impl Report {
     /// The human summary printed at the end of a run.
     pub fn summary(&self) -> String {
         let mut rows: Vec<(&str, String)> = vec![
-            ("scenario", format!("{} ({}, {} nodes, {} links)", self.scenario, self.topology, self.nodes, self.links)),
+            (
+                "scenario",
+                format!(
+                    "{} ({}, {} nodes, {} links)",
+                    self.scenario, self.topology, self.nodes, self.links
+                ),
+            ),
             ("seed", self.seed.to_string()),
             ("simulated", format!("{:.1} s", self.simulated_s)),
         ];
         if self.wall_s > 0.0 {
-            rows.push(("wall clock", format!("{:.2} s ({:.1}x real time)", self.wall_s, self.sim_s_per_wall_s)));
-            rows.push(("events", format!("{} ({:.0}/s)", self.events, self.events_per_wall_s)));
+            rows.push((
+                "wall clock",
+                format!(
+                    "{:.2} s ({:.1}x real time)",
+                    self.wall_s, self.sim_s_per_wall_s
+                ),
+            ));
+            rows.push((
+                "events",
+                format!("{} ({:.0}/s)", self.events, self.events_per_wall_s),
+            ));
         } else {
             rows.push(("events", self.events.to_string()));
         }
@@ -318,33 +365,54 @@ impl Report {
             "loops",
             format!(
                 "{} (total {:.2} s, longest {:.2} s, {} open at end)",
-                self.loops.count, self.loops.total_s, self.loops.longest_s, self.loops.active_at_end
+                self.loops.count,
+                self.loops.total_s,
+                self.loops.longest_s,
+                self.loops.active_at_end
             ),
         ));
         rows.push((
             "black holes",
-            format!("{:.1} pair-s, max {} pairs at once", self.blackholes.pair_s, self.blackholes.max_pairs),
+            format!(
+                "{:.1} pair-s, max {} pairs at once",
+                self.blackholes.pair_s, self.blackholes.max_pairs
+            ),
         ));
         rows.push((
             "unreachable at end",
-            format!("{} of {} connected pairs", self.unreachable_pairs_final, self.connected_pairs_final),
+            format!(
+                "{} of {} connected pairs",
+                self.unreachable_pairs_final, self.connected_pairs_final
+            ),
         ));
         rows.push((
             "route stretch",
-            format!("mean {:.3}, p95 {:.3}, max {:.3} ({} pairs)", self.stretch.mean, self.stretch.p95, self.stretch.max, self.stretch.pairs),
+            format!(
+                "mean {:.3}, p95 {:.3}, max {:.3} ({} pairs)",
+                self.stretch.mean, self.stretch.p95, self.stretch.max, self.stretch.pairs
+            ),
         ));
         let o = &self.overhead;
         rows.push((
             "overhead sent/node",
-            format!("{:.1} B/s, {:.2} pkt/s (from {:.0} s)", o.sent_bytes_per_node_s, o.sent_packets_per_node_s, o.window_start_s),
+            format!(
+                "{:.1} B/s, {:.2} pkt/s (from {:.0} s)",
+                o.sent_bytes_per_node_s, o.sent_packets_per_node_s, o.window_start_s
+            ),
         ));
         rows.push((
             "overhead recv/node",
-            format!("{:.1} B/s, {:.2} pkt/s", o.recv_bytes_per_node_s, o.recv_packets_per_node_s),
+            format!(
+                "{:.1} B/s, {:.2} pkt/s",
+                o.recv_bytes_per_node_s, o.recv_packets_per_node_s
+            ),
         ));
         rows.push((
             "route table",
-            format!("mean {:.1} entries, max {}, {:.1} destinations", self.routes.mean_entries, self.routes.max_entries, self.routes.mean_destinations),
+            format!(
+                "mean {:.1} entries, max {}, {:.1} destinations",
+                self.routes.mean_entries, self.routes.max_entries, self.routes.mean_destinations
+            ),
         ));
         let mut mem = format!("{:.0} B/node in tables", self.memory.table_bytes_per_node);
         if self.memory.rss_bytes_per_node > 0.0 {

@@ -352,7 +352,10 @@ impl Scenario {
         let mut s = Scenario::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         s.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         if s.name.is_empty() {
-            s.name = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            s.name = path
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
         }
         Ok(s)
     }
@@ -393,13 +396,19 @@ impl Scenario {
         ] {
             prob(v, w)?;
         }
-        if !(l.delay_ms >= 0.0 && l.jitter_ms >= 0.0 && l.delay_ms.is_finite() && l.jitter_ms.is_finite()) {
+        if !(l.delay_ms >= 0.0
+            && l.jitter_ms >= 0.0
+            && l.delay_ms.is_finite()
+            && l.jitter_ms.is_finite())
+        {
             return Err("link.delay_ms and link.jitter_ms must be non-negative".into());
         }
         let n = match &self.topology {
             TopologySpec::Line { n, .. } | TopologySpec::Ring { n, .. } => *n,
             TopologySpec::Grid { width, height, .. } => width.saturating_mul(*height),
-            TopologySpec::Rgg { n, side, radius, .. } => {
+            TopologySpec::Rgg {
+                n, side, radius, ..
+            } => {
                 pos(*side, "topology.side")?;
                 pos(*radius, "topology.radius")?;
                 *n
@@ -474,14 +483,36 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert!(matches!(s.topology, TopologySpec::Grid { width: 3, height: 4, links: LinkMode::Shared }));
-        assert_eq!(s.churn.events[1].action, ChurnAction::Restart { node: 2, keep_seqno: false });
+        assert!(matches!(
+            s.topology,
+            TopologySpec::Grid {
+                width: 3,
+                height: 4,
+                links: LinkMode::Shared
+            }
+        ));
+        assert_eq!(
+            s.churn.events[1].action,
+            ChurnAction::Restart {
+                node: 2,
+                keep_seqno: false
+            }
+        );
         assert_eq!(s.link.loss, 0.1);
-        assert!(Scenario::from_toml("duration_s = 1\n[topology]\nkind = \"line\"\nn = 0\n").is_err());
-        assert!(Scenario::from_toml("duration_s = 1\n[topology]\nkind = \"line\"\nn = 3\nbogus = 1\n").is_err());
-        assert!(Scenario::from_toml("duration_s = -1\n[topology]\nkind = \"line\"\nn = 3\n").is_err());
-        let e = Scenario::from_toml("duration_s = 1\n[topology]\nkind = \"line\"\nn = 3\n[link]\nloss = 2\n")
-            .unwrap_err();
+        assert!(
+            Scenario::from_toml("duration_s = 1\n[topology]\nkind = \"line\"\nn = 0\n").is_err()
+        );
+        assert!(Scenario::from_toml(
+            "duration_s = 1\n[topology]\nkind = \"line\"\nn = 3\nbogus = 1\n"
+        )
+        .is_err());
+        assert!(
+            Scenario::from_toml("duration_s = -1\n[topology]\nkind = \"line\"\nn = 3\n").is_err()
+        );
+        let e = Scenario::from_toml(
+            "duration_s = 1\n[topology]\nkind = \"line\"\nn = 3\n[link]\nloss = 2\n",
+        )
+        .unwrap_err();
         assert!(e.contains("link.loss"), "{e}");
     }
 }

@@ -9,11 +9,14 @@ use std::time::Duration;
 
 use babel_core::wire::{RouterId, INFINITY};
 use babel_core::{
-    Command, Config, Event, InterfaceConfig, InterfaceEvent, LinkType, Node, RouteChange, Timestamp, Xroute,
+    Command, Config, Event, InterfaceConfig, InterfaceEvent, LinkType, Node, RouteChange,
+    Timestamp, Xroute,
 };
 
 use crate::check::{Checker, Fib, LoopTracker, PairCounts};
-use crate::net::{decode_link_local, decode_prefix, link_local, node_prefix, node_prefix_v4, Net, NONE};
+use crate::net::{
+    decode_link_local, decode_prefix, link_local, node_prefix, node_prefix_v4, Net, NONE,
+};
 use crate::pcap::PcapWriter;
 use crate::rng::SimRng;
 use crate::scenario::{ChurnAction, IfaceKind, LinkMode, RandomKind, Scenario};
@@ -173,7 +176,9 @@ impl Sim {
         let topo = Topology::build(&sc.topology, &sc.base_dir, &mut rng)?;
         let n = topo.n;
         if n > 5000 {
-            return Err(format!("{n} nodes: the simulator's forwarding check is sized for at most 5000"));
+            return Err(format!(
+                "{n} nodes: the simulator's forwarding check is sized for at most 5000"
+            ));
         }
         let mut net = Net::new(n, &[], topo.mode, sc.link);
         match &topo.positions {
@@ -197,13 +202,19 @@ impl Sim {
             IfaceKind::Wireless => true,
             IfaceKind::Auto => topo.mode == LinkMode::Shared,
         };
-        let mut iface_config = if wireless { InterfaceConfig::wireless() } else { InterfaceConfig::wired() };
+        let mut iface_config = if wireless {
+            InterfaceConfig::wireless()
+        } else {
+            InterfaceConfig::wired()
+        };
         iface_config.hello_interval = Duration::from_secs_f64(sc.babel.hello_interval_s);
         iface_config.update_interval = sc.babel.update_interval_s.map(Duration::from_secs_f64);
         let mut pcap_nodes = vec![false; n as usize];
         for &p in &sc.measure.pcap_nodes {
             if p >= n {
-                return Err(format!("measure.pcap_nodes: node {p} does not exist ({n} nodes)"));
+                return Err(format!(
+                    "measure.pcap_nodes: node {p} does not exist ({n} nodes)"
+                ));
             }
             pcap_nodes[p as usize] = true;
         }
@@ -292,7 +303,11 @@ impl Sim {
 
     fn push(&mut self, time: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Entry { time, seq: self.seq, ev });
+        self.queue.push(Entry {
+            time,
+            seq: self.seq,
+            ev,
+        });
     }
 
     /// Schedules the churn of the scenario: the fixed events and, drawn now from the seed,
@@ -306,7 +321,10 @@ impl Sim {
         let nedges = self.net.edges.len() as u64;
         for r in self.sc.churn.random.clone() {
             let mut t = r.start_s;
-            let end = r.end_s.unwrap_or(self.sc.duration_s).min(self.sc.duration_s);
+            let end = r
+                .end_s
+                .unwrap_or(self.sc.duration_s)
+                .min(self.sc.duration_s);
             let mut busy_until: Vec<f64> = vec![0.0; (n as usize).max(self.net.edges.len())];
             loop {
                 t += self.rng.exp(r.rate_per_s);
@@ -322,7 +340,13 @@ impl Sim {
                         busy_until[node as usize] = t + r.downtime_s;
                         let keep = self.rng.chance(r.keep_seqno_prob);
                         list.push((us(t), ChurnAction::Crash { node }));
-                        list.push((us(t + r.downtime_s), ChurnAction::Restart { node, keep_seqno: keep }));
+                        list.push((
+                            us(t + r.downtime_s),
+                            ChurnAction::Restart {
+                                node,
+                                keep_seqno: keep,
+                            },
+                        ));
                     }
                     RandomKind::LinkFlap | RandomKind::LinkQuality => {
                         if nedges == 0 {
@@ -340,8 +364,24 @@ impl Sim {
                         } else {
                             let loss = self.rng.range(r.loss_min, r.loss_max);
                             let base = self.sc.link.loss;
-                            list.push((us(t), ChurnAction::LinkQuality { a, b, loss, one_way: false }));
-                            list.push((us(t + r.downtime_s), ChurnAction::LinkQuality { a, b, loss: base, one_way: false }));
+                            list.push((
+                                us(t),
+                                ChurnAction::LinkQuality {
+                                    a,
+                                    b,
+                                    loss,
+                                    one_way: false,
+                                },
+                            ));
+                            list.push((
+                                us(t + r.downtime_s),
+                                ChurnAction::LinkQuality {
+                                    a,
+                                    b,
+                                    loss: base,
+                                    one_way: false,
+                                },
+                            ));
                         }
                     }
                 }
@@ -480,7 +520,10 @@ impl Sim {
         }
         self.last_counts = counts;
         self.last_sample_at = self.now;
-        self.samples.push(Sample { at_us: self.now, counts });
+        self.samples.push(Sample {
+            at_us: self.now,
+            counts,
+        });
         let all_booted = self.nodes.iter().all(|n| n.incarnation > 0);
         if counts.broken() == 0 && all_booted {
             if self.initial_convergence_us.is_none() {
@@ -501,7 +544,13 @@ impl Sim {
         sn.incarnation += 1;
         let seed = self.seed ^ ((i as u64) << 20) ^ ((sn.incarnation as u64) << 52) ^ 0xb4be1;
         let now = Timestamp::from_micros(self.now);
-        let mut node = Node::new(Config::default(), router_id(i), sn.persisted_seqno, seed, now);
+        let mut node = Node::new(
+            Config::default(),
+            router_id(i),
+            sn.persisted_seqno,
+            seed,
+            now,
+        );
         let ifs: Vec<u32> = match self.topo.mode {
             LinkMode::Shared => vec![1],
             LinkMode::P2p => (1..=self.net.ifaces[i as usize].len() as u32).collect(),
@@ -553,7 +602,8 @@ impl Sim {
         for d in 0..self.topo.n {
             let old = self.fib.set(i, d, NONE);
             if old != NONE {
-                self.loops.next_hop_changed(&self.fib, self.now, i, d, old, NONE);
+                self.loops
+                    .next_hop_changed(&self.fib, self.now, i, d, old, NONE);
             }
         }
         self.checker.topology_changed();
@@ -565,7 +615,9 @@ impl Sim {
         let mut out = std::mem::take(&mut self.scratch);
         let mut changes = Vec::new();
         {
-            let Some(node) = self.nodes[i as usize].node.as_mut() else { return };
+            let Some(node) = self.nodes[i as usize].node.as_mut() else {
+                return;
+            };
             while let Some(tx) = node.poll_transmit(now, &mut self.buf) {
                 out.push((tx, Rc::from(&self.buf[..tx.len.min(self.buf.len())])));
             }
@@ -574,7 +626,8 @@ impl Sim {
             }
             let mut persisted = None;
             while let Some(e) = node.poll_event() {
-                if let Event::SeqnoChanged { seqno, .. } | Event::RouterIdChanged { seqno, .. } = e {
+                if let Event::SeqnoChanged { seqno, .. } | Event::RouterIdChanged { seqno, .. } = e
+                {
                     persisted = Some(seqno);
                 }
             }
@@ -589,21 +642,28 @@ impl Sim {
         for c in changes {
             self.route_changes += 1;
             let (prefix, nh, metric) = match &c {
-                RouteChange::Install(r) | RouteChange::Change { new: r, .. } => (r.prefix, Some(r.next_hop), r.metric),
+                RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
+                    (r.prefix, Some(r.next_hop), r.metric)
+                }
                 RouteChange::Retract(r) => (r.prefix, None, INFINITY),
             };
-            let Some(d) = decode_prefix(&prefix) else { continue };
+            let Some(d) = decode_prefix(&prefix) else {
+                continue;
+            };
             if d >= self.topo.n || d == i {
                 continue;
             }
             let hop = match nh {
-                Some(IpAddr::V6(a)) if metric < INFINITY => decode_link_local(&a).map_or(NONE, |(n, _)| n),
+                Some(IpAddr::V6(a)) if metric < INFINITY => {
+                    decode_link_local(&a).map_or(NONE, |(n, _)| n)
+                }
                 _ => NONE,
             };
             let hop = if hop < self.topo.n { hop } else { NONE };
             let old = self.fib.set(i, d, hop);
             if old != hop {
-                self.loops.next_hop_changed(&self.fib, self.now, i, d, old, hop);
+                self.loops
+                    .next_hop_changed(&self.fib, self.now, i, d, old, hop);
                 self.checker.route_changed(d);
             }
         }
@@ -640,14 +700,20 @@ impl Sim {
         let mut targets: Vec<(u32, u32)> = Vec::new();
         match self.topo.mode {
             LinkMode::P2p => {
-                let Some(&edge) = self.net.ifaces[i as usize].get(tx.ifindex.wrapping_sub(1) as usize) else {
+                let Some(&edge) =
+                    self.net.ifaces[i as usize].get(tx.ifindex.wrapping_sub(1) as usize)
+                else {
                     return;
                 };
                 targets.push((self.net.edges[edge as usize].peer(i), edge));
             }
             LinkMode::Shared => targets.extend(self.net.adj[i as usize].iter().copied()),
         }
-        let unicast = if tx.dst.is_multicast() { None } else { decode_link_local(&tx.dst) };
+        let unicast = if tx.dst.is_multicast() {
+            None
+        } else {
+            decode_link_local(&tx.dst)
+        };
         if !tx.dst.is_multicast() && unicast.is_none() {
             return;
         }
@@ -702,7 +768,12 @@ impl Sim {
             }
             ChurnAction::LinkDown { a, b } => changed = self.net.set_up(a, b, false),
             ChurnAction::LinkUp { a, b } => changed = self.net.set_up(a, b, true),
-            ChurnAction::LinkQuality { a, b, loss, one_way } => changed = self.net.set_loss(a, b, loss, one_way),
+            ChurnAction::LinkQuality {
+                a,
+                b,
+                loss,
+                one_way,
+            } => changed = self.net.set_loss(a, b, loss, one_way),
             ChurnAction::Partition { fraction } => {
                 let n = self.topo.n;
                 for i in 0..n {
@@ -734,7 +805,9 @@ impl Sim {
     }
 
     fn new_waypoint(&mut self, i: usize) {
-        let Some(m) = self.sc.mobility.as_ref() else { return };
+        let Some(m) = self.sc.mobility.as_ref() else {
+            return;
+        };
         let side = self.topo.side;
         let (smin, smax) = (m.speed_min, m.speed_max);
         self.walkers[i].target = (self.rng.range(0.0, side), self.rng.range(0.0, side));
@@ -742,7 +815,9 @@ impl Sim {
     }
 
     fn mobility_step(&mut self) {
-        let Some(m) = self.sc.mobility.clone() else { return };
+        let Some(m) = self.sc.mobility.clone() else {
+            return;
+        };
         let t = self.now as f64 / 1e6;
         for i in 0..self.walkers.len() {
             let w = self.walkers[i];
@@ -757,13 +832,22 @@ impl Sim {
                 self.walkers[i].pause_until = t + m.pause_s;
                 self.new_waypoint(i);
             } else {
-                self.positions[i] = (p.0 + (w.target.0 - p.0) * step / d, p.1 + (w.target.1 - p.1) * step / d);
+                self.positions[i] = (
+                    p.0 + (w.target.0 - p.0) * step / d,
+                    p.1 + (w.target.1 - p.1) * step / d,
+                );
             }
         }
         let r = self.topo.radius;
         let edges: Vec<(u32, u32, f64)> = unit_disk(&self.positions, r, self.topo.side)
             .into_iter()
-            .map(|(a, b)| (a, b, dist(self.positions[a as usize], self.positions[b as usize]) / r))
+            .map(|(a, b)| {
+                (
+                    a,
+                    b,
+                    dist(self.positions[a as usize], self.positions[b as usize]) / r,
+                )
+            })
             .collect();
         if self.net.set_present(&edges) {
             self.checker.topology_changed();
@@ -813,10 +897,20 @@ fn dist(a: (f64, f64), b: (f64, f64)) -> f64 {
 }
 
 fn check_nodes(a: &ChurnAction, n: u32) -> Result<(), String> {
-    let bad = |x: u32| if x >= n { Err(format!("churn event names node {x}, but there are {n} nodes")) } else { Ok(()) };
+    let bad = |x: u32| {
+        if x >= n {
+            Err(format!(
+                "churn event names node {x}, but there are {n} nodes"
+            ))
+        } else {
+            Ok(())
+        }
+    };
     match a {
         ChurnAction::Crash { node } | ChurnAction::Restart { node, .. } => bad(*node),
-        ChurnAction::LinkDown { a, b } | ChurnAction::LinkUp { a, b } | ChurnAction::LinkQuality { a, b, .. } => {
+        ChurnAction::LinkDown { a, b }
+        | ChurnAction::LinkUp { a, b }
+        | ChurnAction::LinkQuality { a, b, .. } => {
             bad(*a)?;
             bad(*b)
         }
@@ -828,12 +922,23 @@ pub fn describe(a: &ChurnAction) -> String {
     match a {
         ChurnAction::Crash { node } => format!("crash {node}"),
         ChurnAction::Restart { node, keep_seqno } => {
-            format!("restart {node}{}", if *keep_seqno { "" } else { " (new seqno)" })
+            format!(
+                "restart {node}{}",
+                if *keep_seqno { "" } else { " (new seqno)" }
+            )
         }
         ChurnAction::LinkDown { a, b } => format!("link {a}-{b} down"),
         ChurnAction::LinkUp { a, b } => format!("link {a}-{b} up"),
-        ChurnAction::LinkQuality { a, b, loss, one_way } => {
-            format!("link {a}{}{b} loss {loss:.2}", if *one_way { "->" } else { "-" })
+        ChurnAction::LinkQuality {
+            a,
+            b,
+            loss,
+            one_way,
+        } => {
+            format!(
+                "link {a}{}{b} loss {loss:.2}",
+                if *one_way { "->" } else { "-" }
+            )
         }
         ChurnAction::Partition { fraction } => format!("partition at {fraction:.2}"),
         ChurnAction::Merge => "merge".into(),

@@ -123,7 +123,10 @@ pub fn components(n: u32, edges: &[(u32, u32)]) -> Vec<u32> {
 
 /// Parses an edge list: one `a b` per line, names or numbers, `#` comments. Nodes are
 /// numbered in order of first appearance.
-pub fn parse_edges(text: &str) -> Result<(Vec<String>, Vec<(u32, u32)>), String> {
+/// Node names and edges of an edge list.
+pub type EdgeList = (Vec<String>, Vec<(u32, u32)>);
+
+pub fn parse_edges(text: &str) -> Result<EdgeList, String> {
     let mut names: Vec<String> = Vec::new();
     let mut index: BTreeMap<String, u32> = BTreeMap::new();
     let mut edges = Vec::new();
@@ -134,7 +137,11 @@ pub fn parse_edges(text: &str) -> Result<(Vec<String>, Vec<(u32, u32)>), String>
         }
         let parts: Vec<&str> = line.split_whitespace().collect();
         if parts.len() != 2 {
-            return Err(format!("line {}: expected two node names, got {:?}", ln + 1, line));
+            return Err(format!(
+                "line {}: expected two node names, got {:?}",
+                ln + 1,
+                line
+            ));
         }
         let mut ids = [0u32; 2];
         for (k, name) in parts.iter().enumerate() {
@@ -160,23 +167,31 @@ pub fn parse_edges(text: &str) -> Result<(Vec<String>, Vec<(u32, u32)>), String>
 }
 
 impl Topology {
-    pub fn build(spec: &TopologySpec, base_dir: &std::path::Path, rng: &mut SimRng) -> Result<Topology, String> {
+    pub fn build(
+        spec: &TopologySpec,
+        base_dir: &std::path::Path,
+        rng: &mut SimRng,
+    ) -> Result<Topology, String> {
         let t = match spec {
             TopologySpec::Line { n, links } => Topology::plain(*n, line(*n), *links, "line"),
             TopologySpec::Ring { n, links } => Topology::plain(*n, ring(*n), *links, "ring"),
-            TopologySpec::Grid { width, height, links } => {
-                Topology::plain(width * height, grid(*width, *height), *links, "grid")
-            }
+            TopologySpec::Grid {
+                width,
+                height,
+                links,
+            } => Topology::plain(width * height, grid(*width, *height), *links, "grid"),
             TopologySpec::Rgg {
                 n,
                 side,
                 radius,
                 connect_tries,
             } => {
-                let mut best: Option<(usize, Vec<(f64, f64)>, Vec<(u32, u32)>)> = None;
+                type Placement = (usize, Vec<(f64, f64)>, Vec<(u32, u32)>);
+                let mut best: Option<Placement> = None;
                 for _ in 0..(*connect_tries).max(1) {
-                    let pos: Vec<(f64, f64)> =
-                        (0..*n).map(|_| (rng.range(0.0, *side), rng.range(0.0, *side))).collect();
+                    let pos: Vec<(f64, f64)> = (0..*n)
+                        .map(|_| (rng.range(0.0, *side), rng.range(0.0, *side)))
+                        .collect();
                     let e = unit_disk(&pos, *radius, *side);
                     let mut c = components(*n, &e);
                     c.sort_unstable();
@@ -203,8 +218,10 @@ impl Topology {
             }
             TopologySpec::Edges { file, links } => {
                 let path = base_dir.join(file);
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                let (names, edges) = parse_edges(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let (names, edges) =
+                    parse_edges(&text).map_err(|e| format!("{}: {e}", path.display()))?;
                 Topology {
                     n: names.len() as u32,
                     edges,
@@ -253,7 +270,9 @@ mod tests {
     #[test]
     fn unit_disk_matches_brute_force() {
         let mut rng = SimRng::new(3);
-        let pos: Vec<(f64, f64)> = (0..300).map(|_| (rng.range(0.0, 100.0), rng.range(0.0, 100.0))).collect();
+        let pos: Vec<(f64, f64)> = (0..300)
+            .map(|_| (rng.range(0.0, 100.0), rng.range(0.0, 100.0)))
+            .collect();
         let fast = unit_disk(&pos, 9.0, 100.0);
         let mut slow = Vec::new();
         for i in 0..pos.len() {
@@ -270,7 +289,9 @@ mod tests {
 
     #[test]
     fn edge_lists_parse_names_and_report_errors() {
-        let (names, e) = parse_edges("# mesh\nroof-a roof-b\nroof-b 7 # comment\n\n7 roof-a\nroof-a roof-b\n").unwrap();
+        let (names, e) =
+            parse_edges("# mesh\nroof-a roof-b\nroof-b 7 # comment\n\n7 roof-a\nroof-a roof-b\n")
+                .unwrap();
         assert_eq!(names, vec!["roof-a", "roof-b", "7"]);
         assert_eq!(e, vec![(0, 1), (0, 2), (1, 2)]);
         assert!(parse_edges("a b c\n").unwrap_err().contains("line 1"));

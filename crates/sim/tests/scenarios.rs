@@ -41,7 +41,12 @@ fn same_scenario_and_seed_give_a_byte_identical_report() {
     // The reproducible report carries no wall-clock figures.
     assert_eq!(a.wall_s, 0.0);
     let keys = [
-        "nodes", "seed", "simulated_s", "wall_s", "events", "unreachable_pairs_final",
+        "nodes",
+        "seed",
+        "simulated_s",
+        "wall_s",
+        "events",
+        "unreachable_pairs_final",
     ];
     let v: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
     for k in keys {
@@ -62,7 +67,9 @@ fn same_scenario_and_seed_give_a_byte_identical_report() {
 #[test]
 fn a_line_converges_with_shortest_paths_and_heals_after_a_crash() {
     // The lossy line without its loss (jitter and the crash stay).
-    let text = LOSSY_LINE.replace("loss = 0.05", "loss = 0.0").replace("burst_enter = 0.02", "");
+    let text = LOSSY_LINE
+        .replace("loss = 0.05", "loss = 0.0")
+        .replace("burst_enter = 0.02", "");
     let (_, r) = run_scenario(scenario(&text), Some(1), true).unwrap();
     assert_eq!(r.nodes, 8);
     assert!(r.convergence.initial_s.is_some(), "never converged");
@@ -73,7 +80,11 @@ fn a_line_converges_with_shortest_paths_and_heals_after_a_crash() {
     // Crash and restart both recorded, both converged within the run.
     assert_eq!(r.convergence.events, 2);
     assert_eq!(r.convergence.unconverged, 0);
-    assert!(r.convergence.max_s > 0.0 && r.convergence.max_s < 40.0, "{}", r.convergence.max_s);
+    assert!(
+        r.convergence.max_s > 0.0 && r.convergence.max_s < 40.0,
+        "{}",
+        r.convergence.max_s
+    );
     // Every node has a route to every other node.
     assert_eq!(r.routes.max_entries, 7);
     // Control traffic flows in both directions and is counted per node.
@@ -137,7 +148,11 @@ node = 5
     assert_eq!(r.connected_pairs_final, 16 * 15);
     // Paths stay near the shortest once healed (babel-core keeps some longer routes: see
     // docs/simulator.md, "route selection").
-    assert!(r.stretch.pairs == 240 && r.stretch.mean < 1.5, "{:?}", r.stretch);
+    assert!(
+        r.stretch.pairs == 240 && r.stretch.mean < 1.5,
+        "{:?}",
+        r.stretch
+    );
     // The partition was seen: some pairs were unreachable right after the cut.
     let cut = sim.samples.iter().find(|s| s.at_us >= 70_000_000).unwrap();
     assert!(cut.counts.connected < 16 * 15);
@@ -151,11 +166,19 @@ fn ring_and_edge_list_topologies_converge() {
     assert_eq!(r.unreachable_pairs_final, 0);
     // Every pair is delivered; the stretch is measured for all 90 pairs.
     assert_eq!(r.stretch.pairs, 90);
-    assert!(r.stretch.mean >= 1.0 && r.stretch.max <= 9.0, "{:?}", r.stretch);
+    assert!(
+        r.stretch.mean >= 1.0 && r.stretch.max <= 9.0,
+        "{:?}",
+        r.stretch
+    );
 
     let dir = std::env::temp_dir().join(format!("babel-sim-edges-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("mesh.txt"), "# a small mesh\nhub a\nhub b\nhub c\na b\nc d\n").unwrap();
+    std::fs::write(
+        dir.join("mesh.txt"),
+        "# a small mesh\nhub a\nhub b\nhub c\na b\nc d\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("s.toml"),
         "duration_s = 60\n[topology]\nkind = \"edges\"\nfile = \"mesh.txt\"\n[[churn.events]]\nat_s = 30\nkind = \"link_down\"\na = 0\nb = 3\n",
@@ -232,7 +255,18 @@ fn pcap_is_dissected_as_babel_by_tshark() {
     let path = std::env::temp_dir().join(format!("babel-sim-{}.pcap", std::process::id()));
     std::fs::write(&path, w.bytes()).unwrap();
     let out = std::process::Command::new("tshark")
-        .args(["-r", path.to_str().unwrap(), "-Y", "babel", "-T", "fields", "-e", "babel.version", "-e", "udp.checksum.status"])
+        .args([
+            "-r",
+            path.to_str().unwrap(),
+            "-Y",
+            "babel",
+            "-T",
+            "fields",
+            "-e",
+            "babel.version",
+            "-e",
+            "udp.checksum.status",
+        ])
         .arg("-o")
         .arg("udp.check_checksum:TRUE")
         .output();
@@ -248,7 +282,11 @@ fn pcap_is_dissected_as_babel_by_tshark() {
         }
     };
     std::fs::remove_file(&path).ok();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len() as u64, w.packets, "every packet is Babel");
