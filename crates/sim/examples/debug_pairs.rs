@@ -37,7 +37,7 @@ fn main() {
                     shown += 1;
                     println!("{src} -> {d}: {hops} hops, shortest {}", dist[src as usize]);
                     if let Some(node) = s.node(src) {
-                        for r in node.routes_for(sim::net::node_prefix(d), None) {
+                        for r in node.routes_for(s.prefixes[d as usize], None) {
                             println!("   {r:?}");
                         }
                     }

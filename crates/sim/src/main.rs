@@ -153,7 +153,16 @@ fn main() -> Result<()> {
             let t0 = Instant::now();
             let mut s = Sim::new(sc, seed, false).map_err(|e| anyhow!(e))?;
             let mut progress = progress_fn(s.end_us());
-            s.run(&mut *progress);
+            let warmup = s.warmup_us();
+            // Wall clock and event count when the simulation passed the warm-up: the
+            // steady state is measured from there.
+            let mut at_warmup: Option<(f64, u64, u64)> = None;
+            s.run(&mut |now, ev| {
+                if at_warmup.is_none() && now >= warmup {
+                    at_warmup = Some((t0.elapsed().as_secs_f64(), now, ev));
+                }
+                progress(now, ev)
+            });
             let wall = t0.elapsed().as_secs_f64();
             let rss1 = report::rss_bytes().unwrap_or(0);
             let r = Report::build(&s, Some((wall, rss1)));

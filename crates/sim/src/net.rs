@@ -44,6 +44,25 @@ pub fn node_prefix(node: u32) -> Prefix {
     Prefix::v6(a, 128).unwrap_or_else(|_| unreachable!("/128 is a valid IPv6 length"))
 }
 
+/// A meshnet-lab style /128: `fdef:17a0:ffb1:300:` and the EUI-64 of a MAC address.
+pub fn eui64_prefix(mac: [u8; 6]) -> Prefix {
+    let iid = [
+        mac[0] ^ 2,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ];
+    let mut o = [0u8; 16];
+    o[..8].copy_from_slice(&[0xfd, 0xef, 0x17, 0xa0, 0xff, 0xb1, 0x03, 0x00]);
+    o[8..].copy_from_slice(&iid);
+    Prefix::v6(Ipv6Addr::from(o), 128)
+        .unwrap_or_else(|_| unreachable!("/128 is a valid IPv6 length"))
+}
+
 /// The IPv4 /32 that `node` announces when asked: 10.x.y.z.
 pub fn node_prefix_v4(node: u32) -> Prefix {
     let v = node + 1;
@@ -324,6 +343,8 @@ mod tests {
             assert_eq!(decode_prefix(&node_prefix(n)), Some(n));
         }
         assert_eq!(decode_link_local(&"fe80::1".parse().unwrap()), None);
+        let p = eui64_prefix([0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
+        assert_eq!(p.to_string(), "fdef:17a0:ffb1:300:11:22ff:fe33:4455/128");
         assert_eq!(decode_prefix(&node_prefix_v4(3)), None);
     }
 

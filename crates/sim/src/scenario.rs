@@ -145,6 +145,14 @@ impl Default for LinkSpec {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+pub enum Addressing {
+    #[default]
+    Compact,
+    Eui64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
 pub enum IfaceKind {
     #[default]
     Auto,
@@ -167,6 +175,11 @@ pub struct BabelSpec {
     /// Also announce an IPv4 /32 per node (more overhead; not checked for forwarding).
     #[serde(default)]
     pub ipv4: bool,
+    /// How node prefixes look: `compact` (`fd00::N/128`, consecutive prefixes share 14
+    /// bytes) or `eui64` (`fdef:17a0:ffb1:300:<EUI-64 of a random MAC>/128`, like
+    /// meshnet-lab, sharing 8 bytes).
+    #[serde(default)]
+    pub addressing: Addressing,
     /// Nodes start at a random time in [0, start_spread_s).
     #[serde(default = "one_f")]
     pub start_spread_s: f64,
@@ -183,6 +196,7 @@ impl Default for BabelSpec {
             update_interval_s: None,
             interface: IfaceKind::Auto,
             ipv4: false,
+            addressing: Addressing::Compact,
             start_spread_s: 1.0,
         }
     }

@@ -15,11 +15,11 @@ use babel_core::{
 
 use crate::check::{Checker, Fib, LoopTracker, PairCounts};
 use crate::net::{
-    decode_link_local, decode_prefix, link_local, node_prefix, node_prefix_v4, Net, NONE,
+    decode_link_local, eui64_prefix, link_local, node_prefix, node_prefix_v4, Net, NONE,
 };
 use crate::pcap::PcapWriter;
 use crate::rng::SimRng;
-use crate::scenario::{ChurnAction, IfaceKind, LinkMode, RandomKind, Scenario};
+use crate::scenario::{Addressing, ChurnAction, IfaceKind, LinkMode, RandomKind, Scenario};
 use crate::topology::{unit_disk, Topology};
 
 pub const MULTICAST: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 6);
@@ -150,6 +150,9 @@ pub struct Sim {
     buf: Vec<u8>,
     pub route_changes: u64,
     pub packets_lost: u64,
+    /// The /128 each node announces, and the way back.
+    pub prefixes: Vec<babel_core::wire::Prefix>,
+    prefix_owner: std::collections::BTreeMap<babel_core::wire::Prefix, u32>,
 }
 
 fn us(s: f64) -> u64 {
@@ -266,10 +269,28 @@ impl Sim {
             buf: Vec::new(),
             route_changes: 0,
             packets_lost: 0,
+            prefixes: Vec::new(),
+            prefix_owner: std::collections::BTreeMap::new(),
             topo,
             rng,
             sc,
         };
+        for i in 0..n {
+            let p = match sim.sc.babel.addressing {
+                Addressing::Compact => node_prefix(i),
+                Addressing::Eui64 => loop {
+                    let r = sim.rng.next_u64().to_be_bytes();
+                    // A locally administered unicast MAC, as the kernel gives a veth.
+                    let mac = [(r[0] & 0xfe) | 0x02, r[1], r[2], r[3], r[4], r[5]];
+                    let p = eui64_prefix(mac);
+                    if !sim.prefix_owner.contains_key(&p) {
+                        break p;
+                    }
+                },
+            };
+            sim.prefix_owner.insert(p, i);
+            sim.prefixes.push(p);
+        }
         // Nodes boot at random times in the start window.
         let spread = us(sim.sc.babel.start_spread_s).max(1);
         for i in 0..n {
@@ -568,7 +589,7 @@ impl Sim {
                 },
             );
         }
-        let mut prefixes = vec![node_prefix(i)];
+        let mut prefixes = vec![self.prefixes[i as usize]];
         if self.sc.babel.ipv4 {
             prefixes.push(node_prefix_v4(i));
         }
@@ -647,7 +668,7 @@ impl Sim {
                 }
                 RouteChange::Retract(r) => (r.prefix, None, INFINITY),
             };
-            let Some(d) = decode_prefix(&prefix) else {
+            let Some(&d) = self.prefix_owner.get(&prefix) else {
                 continue;
             };
             if d >= self.topo.n || d == i {

@@ -297,3 +297,24 @@ fn pcap_is_dissected_as_babel_by_tshark() {
         assert_eq!(f.get(1).copied(), Some("1"), "{l}");
     }
 }
+
+#[test]
+fn meshnet_lab_addressing_costs_more_bytes_per_route_and_still_converges() {
+    let base = "duration_s = 100\nwarmup_s = 50\n[topology]\nkind = \"grid\"\nwidth = 3\nheight = 3\nlinks = \"shared\"\n";
+    let (_, compact) = run_scenario(scenario(base), None, true).unwrap();
+    let eui = format!("{base}[babel]\naddressing = \"eui64\"\n");
+    let (sim, r) = run_scenario(scenario(&eui), None, true).unwrap();
+    assert_eq!(r.unreachable_pairs_final, 0);
+    assert_eq!(compact.unreachable_pairs_final, 0);
+    assert!(sim
+        .prefixes
+        .iter()
+        .all(|p| p.to_string().starts_with("fdef:17a0:ffb1:300:")));
+    // Consecutive EUI-64 prefixes share 8 bytes instead of 14: each update is longer.
+    assert!(
+        r.overhead.sent_payload_bytes_per_node_s > compact.overhead.sent_payload_bytes_per_node_s,
+        "{} vs {}",
+        r.overhead.sent_payload_bytes_per_node_s,
+        compact.overhead.sent_payload_bytes_per_node_s
+    );
+}
