@@ -1,1 +1,59 @@
-//! Shared helpers for the benches.
+//! Shared inputs for the benches: realistic full dumps as a neighbour sends them.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use babel_core::wire::{max_payload_for_mtu, Encoder, Prefix, RouterId, Tlv, Update};
+
+/// The link-local source of the bench packets.
+pub const SRC: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x1c, 0x2d, 0x3e, 0x4f);
+
+/// `n` updates as a busy neighbour announces them: mostly IPv6 /64s spread over a few /48s
+/// and some IPv4 /24s, from a handful of origins, in prefix order.
+pub fn dump_updates(n: usize) -> Vec<Update> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let origin = (i % 7) as u8 + 1;
+        let id = RouterId([0x02, 0, 0, 0, 0, 0, 0, origin]);
+        let prefix = if i % 5 == 4 {
+            let v = i as u32;
+            Prefix::v4(
+                Ipv4Addr::new(10, (v >> 16) as u8, (v >> 8) as u8, v as u8),
+                24,
+            )
+        } else {
+            let v = i as u16;
+            Prefix::v6(
+                Ipv6Addr::new(0xfd77, (i >> 16) as u16, 0, v, 0, 0, 0, 0),
+                64,
+            )
+        }
+        .expect("valid prefix");
+        let next_hop = if prefix.is_v4() {
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))
+        } else {
+            IpAddr::V6(SRC)
+        };
+        out.push(Update {
+            flags: 0,
+            interval: 1600,
+            seqno: 100 + (i % 13) as u16,
+            metric: 96 + (i % 400) as u16,
+            prefix: Some(prefix),
+            src_prefix: None,
+            router_id: Some(id),
+            next_hop: Some(next_hop),
+            unknown_subtlvs: vec![],
+        });
+    }
+    out.sort_by_key(|u| (u.router_id, u.prefix));
+    out
+}
+
+/// The packets an interface of this MTU carries for those updates.
+pub fn dump_packets(updates: &[Update], mtu: usize) -> Vec<Vec<u8>> {
+    let mut enc = Encoder::new(max_payload_for_mtu(mtu), Some(SRC));
+    for u in updates {
+        enc.push(&Tlv::Update(u.clone())).expect("fits");
+    }
+    enc.finish()
+}

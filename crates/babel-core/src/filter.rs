@@ -187,25 +187,50 @@ mod tests {
     }
 
     fn rule(m: FilterMatch, a: FilterAction) -> FilterRule {
-        FilterRule { matches: m, action: a }
+        FilterRule {
+            matches: m,
+            action: a,
+        }
     }
 
     #[test]
     fn first_match_wins_with_ip_and_plen_bounds() {
         let rules = vec![
             rule(
-                FilterMatch { prefix: Some(p("10.0.0.0/8")), plen_ge: Some(24), ..Default::default() },
-                FilterAction { deny: true, ..Default::default() },
+                FilterMatch {
+                    prefix: Some(p("10.0.0.0/8")),
+                    plen_ge: Some(24),
+                    ..Default::default()
+                },
+                FilterAction {
+                    deny: true,
+                    ..Default::default()
+                },
             ),
             rule(
-                FilterMatch { prefix: Some(p("10.0.0.0/8")), ..Default::default() },
-                FilterAction { metric: Some(128), ..Default::default() },
+                FilterMatch {
+                    prefix: Some(p("10.0.0.0/8")),
+                    ..Default::default()
+                },
+                FilterAction {
+                    metric: Some(128),
+                    ..Default::default()
+                },
             ),
         ];
-        let input = |s: &str| FilterInput { prefix: Some(p(s)), ..Default::default() };
-        assert_eq!(apply(&rules, &input("10.1.2.0/24"), true).add_metric(), INFINITY);
+        let input = |s: &str| FilterInput {
+            prefix: Some(p(s)),
+            ..Default::default()
+        };
+        assert_eq!(
+            apply(&rules, &input("10.1.2.0/24"), true).add_metric(),
+            INFINITY
+        );
         assert_eq!(apply(&rules, &input("10.1.0.0/16"), true).add_metric(), 128);
-        assert_eq!(apply(&rules, &input("192.168.0.0/16"), true).add_metric(), 0);
+        assert_eq!(
+            apply(&rules, &input("192.168.0.0/16"), true).add_metric(),
+            0
+        );
         assert!(!apply(&rules, &input("192.168.0.0/16"), false).allow);
     }
 
@@ -223,7 +248,11 @@ mod tests {
                 local: Some(false),
                 ..Default::default()
             },
-            FilterAction { table: Some(100), pref_src: Some("2001:db8::1".parse().unwrap()), ..Default::default() },
+            FilterAction {
+                table: Some(100),
+                pref_src: Some("2001:db8::1".parse().unwrap()),
+                ..Default::default()
+            },
         )];
         let mut input = FilterInput {
             prefix: Some(p("::/0")),
@@ -241,6 +270,10 @@ mod tests {
         assert_eq!(apply(&rules, &input, true).table, None);
         input.ifname = Some("eth0");
         input.src_prefix = None;
-        assert_eq!(apply(&rules, &input, true).table, None, "plain route has source ::/0");
+        assert_eq!(
+            apply(&rules, &input, true).table,
+            None,
+            "plain route has source ::/0"
+        );
     }
 }

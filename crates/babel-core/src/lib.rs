@@ -30,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod filter;
 mod hash;
 pub mod neighbour;

@@ -124,14 +124,15 @@ pub fn rxcost_etx(reach: u16, nominal: u16) -> u16 {
     if reach & 0x8000 == 0 && reach & 0x4000 == 0 && reach & 0x3FFF == 0 {
         return INFINITY;
     }
-    let sreach = ((reach & 0x8000) as u32 >> 2) + ((reach & 0x4000) as u32 >> 1) + (reach & 0x3FFF) as u32;
+    let sreach =
+        ((reach & 0x8000) as u32 >> 2) + ((reach & 0x4000) as u32 >> 1) + (reach & 0x3FFF) as u32;
     let cost = (0x8000u32 * nominal as u32) / (sreach + 1);
     cost.clamp(nominal as u32, INFINITY as u32) as u16
 }
 
 /// RFC 8966 Appendix A.2.2: the link cost from rxcost and txcost.
 pub fn link_cost(kind: CostKind, rxcost: u16, txcost: u16) -> u16 {
-    if rxcost >= INFINITY || txcost >= INFINITY {
+    if rxcost == INFINITY || txcost == INFINITY {
         return INFINITY;
     }
     match kind {

@@ -257,10 +257,28 @@ pub enum RouteEventKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Persist this seqno (and router-id).
-    SeqnoChanged { router_id: RouterId, seqno: u16 },
-    RouterIdChanged { router_id: RouterId, seqno: u16 },
-    NeighbourUp { ifindex: u32, address: Ipv6Addr },
-    NeighbourDown { ifindex: u32, address: Ipv6Addr },
+    SeqnoChanged {
+        router_id: RouterId,
+        seqno: u16,
+    },
+    RouterIdChanged {
+        router_id: RouterId,
+        seqno: u16,
+    },
+    NeighbourUp {
+        ifindex: u32,
+        address: Ipv6Addr,
+    },
+    NeighbourDown {
+        ifindex: u32,
+        address: Ipv6Addr,
+    },
+    /// The link cost to a neighbour changed.
+    NeighbourChanged {
+        ifindex: u32,
+        address: Ipv6Addr,
+        cost: u16,
+    },
     Route {
         kind: RouteEventKind,
         prefix: Prefix,
@@ -355,11 +373,11 @@ struct SelInfo {
     seqno: u16,
     metric: u16,
     neigh: u32,
+    next_hop: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone)]
 struct UpdateResend {
-    key: RouteKey,
     left: u8,
     next: Timestamp,
 }
@@ -381,7 +399,8 @@ pub struct Node {
     xroute_inputs: BTreeMap<RouteKey, Xroute>,
     xroutes: BTreeMap<RouteKey, XrouteView>,
     requests: Requests,
-    update_resends: Vec<UpdateResend>,
+    /// Urgent updates still to be repeated, by destination.
+    update_resends: FxHashMap<RouteKey, UpdateResend>,
     timers: Timers,
     transmits: VecDeque<(u32, Ipv6Addr, Option<Ipv6Addr>, Vec<u8>)>,
     route_queue: VecDeque<u32>,
@@ -420,7 +439,13 @@ fn roughly(rng: &mut Rng, d: Duration) -> Duration {
 impl Node {
     /// A node with no interfaces. `router_id` and `seqno` are restored by the caller (the
     /// seqno should be the last one persisted, or random on first start).
-    pub fn new(config: Config, router_id: RouterId, seqno: u16, rng_seed: u64, now: Timestamp) -> Self {
+    pub fn new(
+        config: Config,
+        router_id: RouterId,
+        seqno: u16,
+        rng_seed: u64,
+        now: Timestamp,
+    ) -> Self {
         let mut timers = Timers::default();
         timers.set(TimerKey::Sweep, now + SWEEP_INTERVAL);
         Node {
@@ -438,7 +463,7 @@ impl Node {
             xroute_inputs: BTreeMap::new(),
             xroutes: BTreeMap::new(),
             requests: Requests::default(),
-            update_resends: Vec::new(),
+            update_resends: FxHashMap::default(),
             timers,
             transmits: VecDeque::new(),
             route_queue: VecDeque::new(),
@@ -449,14 +474,17 @@ impl Node {
         }
     }
 
+    /// Our router-id.
     pub fn router_id(&self) -> RouterId {
         self.id
     }
 
+    /// Our current seqno (persist it when [`Event::SeqnoChanged`] says so).
     pub fn seqno(&self) -> u16 {
         self.seqno
     }
 
+    /// Counters of received, dropped and sent messages.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -516,20 +544,31 @@ impl Node {
                     // dump so that routes are learned without waiting an update interval.
                     let jitter = self.rng.between(Duration::ZERO, URGENT_JITTER);
                     self.timers.set(TimerKey::Hello(ifindex), now + jitter);
-                    let upd = self.rng.between(Duration::from_millis(100), Duration::from_millis(600));
+                    let upd = self
+                        .rng
+                        .between(Duration::from_millis(100), Duration::from_millis(600));
                     self.timers.set(TimerKey::Update(ifindex), now + upd);
-                    self.queue_control(ifindex, None, Tlv::RouteRequest(RouteRequest {
-                        prefix: None,
-                        src_prefix: None,
-                        unknown_subtlvs: Vec::new(),
-                    }), true);
+                    self.queue_control(
+                        ifindex,
+                        None,
+                        Tlv::RouteRequest(RouteRequest {
+                            prefix: None,
+                            src_prefix: None,
+                            unknown_subtlvs: Vec::new(),
+                        }),
+                        true,
+                    );
                 }
             }
             InterfaceEvent::Down { ifindex } => {
                 if self.interfaces.remove(&ifindex).is_none() {
                     return;
                 }
-                for k in [TimerKey::Hello(ifindex), TimerKey::Update(ifindex), TimerKey::Flush(ifindex)] {
+                for k in [
+                    TimerKey::Hello(ifindex),
+                    TimerKey::Update(ifindex),
+                    TimerKey::Flush(ifindex),
+                ] {
                     self.timers.cancel(k);
                 }
                 let lost: Vec<u32> = self
@@ -567,7 +606,9 @@ impl Node {
         match cmd {
             Command::AddXroute(x) => {
                 let key = RouteKey::new(x.prefix, x.src_prefix);
-                if self.xroute_inputs.len() >= self.config.max_route_entries && !self.xroute_inputs.contains_key(&key) {
+                if self.xroute_inputs.len() >= self.config.max_route_entries
+                    && !self.xroute_inputs.contains_key(&key)
+                {
                     self.stats.over_limit += 1;
                     return;
                 }
@@ -624,11 +665,16 @@ impl Node {
             Command::RequestFullDump => {
                 let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
                 for i in ifs {
-                    self.queue_control(i, None, Tlv::RouteRequest(RouteRequest {
-                        prefix: None,
-                        src_prefix: None,
-                        unknown_subtlvs: Vec::new(),
-                    }), true);
+                    self.queue_control(
+                        i,
+                        None,
+                        Tlv::RouteRequest(RouteRequest {
+                            prefix: None,
+                            src_prefix: None,
+                            unknown_subtlvs: Vec::new(),
+                        }),
+                        true,
+                    );
                 }
             }
         }
@@ -645,7 +691,10 @@ impl Node {
     fn recompute_xroutes(&mut self) {
         let mut next = BTreeMap::new();
         for (k, x) in &self.xroute_inputs {
-            let ifname = x.ifindex.and_then(|i| self.interfaces.get(&i)).map(|i| i.name.as_str());
+            let ifname = x
+                .ifindex
+                .and_then(|i| self.interfaces.get(&i))
+                .map(|i| i.name.as_str());
             let r = filter::apply(
                 &self.config.filters.redistribute,
                 &FilterInput {
@@ -684,16 +733,39 @@ impl Node {
         }
         self.xroutes = next;
         for k in changed {
+            let withdrawn = !self.xroutes.contains_key(&k);
             if let Some(slot) = self.routes.find(&k) {
-                let before = self.sel_info(slot);
-                self.route_changed(slot, before, false);
+                // The learned routes for this prefix take over, or stop being overridden.
+                self.select(slot);
+                let s = &mut self.routes.slots[slot as usize];
+                if !s.dirty {
+                    s.dirty = true;
+                    self.route_queue.push_back(slot);
+                }
             }
-            self.send_update_all(k, false, false);
+            let replaced = self
+                .routes
+                .find(&k)
+                .and_then(|s| self.sel_info(s))
+                .is_some_and(|i| i.metric < INFINITY);
+            // RFC 8966 §3.7.2: withdrawing a prefix is a retraction, sent urgently and
+            // reliably, unless a learned route replaces it.
+            let urgent = withdrawn && !replaced;
+            self.send_update_all(k, urgent, urgent);
         }
     }
 
-    /// A datagram received on `ifindex` from `src` (its link-local address).
-    pub fn handle_packet(&mut self, now: Timestamp, ifindex: u32, src: Ipv6Addr, multicast: bool, bytes: &[u8]) {
+    /// A datagram received on `ifindex` from `src` (its link-local address). `multicast`
+    /// says whether it was sent to ff02::1:6; the engine relies on the hello flags instead
+    /// and keeps the argument for the drivers' symmetry.
+    pub fn handle_packet(
+        &mut self,
+        now: Timestamp,
+        ifindex: u32,
+        src: Ipv6Addr,
+        multicast: bool,
+        bytes: &[u8],
+    ) {
         self.advance(now);
         self.stats.packets_received += 1;
         let _ = multicast;
@@ -745,9 +817,15 @@ impl Node {
             }
         };
         self.neigh_index.insert((ifindex, addr), id);
-        self.push_event(Event::NeighbourUp { ifindex, address: addr });
+        self.push_event(Event::NeighbourUp {
+            ifindex,
+            address: addr,
+        });
         // Check it soon: a neighbour that never says hello is forgotten.
-        let hi = self.interfaces.get(&ifindex).map_or(Duration::from_secs(4), |i| i.config.hello_interval);
+        let hi = self
+            .interfaces
+            .get(&ifindex)
+            .map_or(Duration::from_secs(4), |i| i.config.hello_interval);
         self.timers.set(TimerKey::Neighbour(id), self.now + hi * 2);
         Some(id)
     }
@@ -760,13 +838,25 @@ impl Node {
         self.neighbours.get_mut(n as usize).and_then(|x| x.as_mut())
     }
 
-    fn handle_tlv(&mut self, nid: u32, ifindex: u32, src: Ipv6Addr, tlv: &Tlv, hello_ts: &mut Option<u32>) {
+    fn handle_tlv(
+        &mut self,
+        nid: u32,
+        ifindex: u32,
+        src: Ipv6Addr,
+        tlv: &Tlv,
+        hello_ts: &mut Option<u32>,
+    ) {
         let now = self.now;
         match tlv {
             Tlv::AckRequest(a) => {
                 // RFC 8966 §3.3: an acknowledgement request MUST be answered with an
                 // acknowledgement, sent unicast to the requester.
-                self.queue_control(ifindex, Some(src), Tlv::Ack(wire::Ack { opaque: a.opaque }), true);
+                self.queue_control(
+                    ifindex,
+                    Some(src),
+                    Tlv::Ack(wire::Ack { opaque: a.opaque }),
+                    true,
+                );
             }
             Tlv::Hello(h) => self.handle_hello(nid, ifindex, h, hello_ts),
             Tlv::Ihu(i) => self.handle_ihu(nid, ifindex, i, *hello_ts),
@@ -781,11 +871,18 @@ impl Node {
 
     fn handle_hello(&mut self, nid: u32, ifindex: u32, h: &Hello, hello_ts: &mut Option<u32>) {
         let now = self.now;
-        let timestamps = self.interfaces.get(&ifindex).is_some_and(|i| i.config.timestamps());
+        let timestamps = self
+            .interfaces
+            .get(&ifindex)
+            .is_some_and(|i| i.config.timestamps());
         let Some(n) = self.neigh_mut(nid) else { return };
         let was_empty = n.hello.reach == 0 && n.uhello.reach == 0;
         // RFC 8966 §3.4.1: unicast and multicast hellos have separate histories.
-        let hist = if h.is_unicast() { &mut n.uhello } else { &mut n.hello };
+        let hist = if h.is_unicast() {
+            &mut n.uhello
+        } else {
+            &mut n.hello
+        };
         hist.receive(now, h.seqno, from_cs(h.interval));
         let reach = n.reach();
         if let (true, Some(ts)) = (timestamps, h.timestamp) {
@@ -804,18 +901,25 @@ impl Node {
         }
         if reach & 0xFC00 == 0xC000 {
             // The second hello of a newish neighbour: ask it for a full dump (babeld).
-            self.queue_control(ifindex, Some(addr), Tlv::RouteRequest(RouteRequest {
-                prefix: None,
-                src_prefix: None,
-                unknown_subtlvs: Vec::new(),
-            }), false);
+            self.queue_control(
+                ifindex,
+                Some(addr),
+                Tlv::RouteRequest(RouteRequest {
+                    prefix: None,
+                    src_prefix: None,
+                    unknown_subtlvs: Vec::new(),
+                }),
+                false,
+            );
         }
         self.schedule_neighbour_check(nid);
     }
 
     fn handle_ihu(&mut self, nid: u32, ifindex: u32, ihu: &Ihu, hello_ts: Option<u32>) {
         let now = self.now;
-        let Some(iface) = self.interfaces.get(&ifindex) else { return };
+        let Some(iface) = self.interfaces.get(&ifindex) else {
+            return;
+        };
         // RFC 8966 §3.4.2: an IHU is for us when its address is ours or absent.
         let ours = match ihu.addr {
             None => true,
@@ -840,9 +944,13 @@ impl Node {
                 let sample = Duration::from_micros(rtt as u64);
                 n.rtt = Some(match n.rtt {
                     // babeld: an exponential average with weight rtt-decay/256.
-                    Some(old) if now - n.rtt_time < Duration::from_secs(180) => Duration::from_micros(
-                        (decay * sample.as_micros() as u64 + (256 - decay) * old.as_micros() as u64) / 256,
-                    ),
+                    Some(old) if now - n.rtt_time < Duration::from_secs(180) => {
+                        Duration::from_micros(
+                            (decay * sample.as_micros() as u64
+                                + (256 - decay) * old.as_micros() as u64)
+                                / 256,
+                        )
+                    }
                     _ => sample,
                 });
                 n.rtt_time = now;
@@ -856,13 +964,19 @@ impl Node {
     fn neighbour_maybe_changed(&mut self, nid: u32) {
         let now = self.now;
         let Some(n) = self.neigh(nid) else { return };
-        let Some(iface) = self.interfaces.get(&n.ifindex) else { return };
+        let Some(iface) = self.interfaces.get(&n.ifindex) else {
+            return;
+        };
         let c = &iface.config;
         let rx = n.rxcost(c.cost_kind(), c.nominal_cost());
         let mut cost = link_cost(c.cost_kind(), rx, n.txcost);
         if cost < INFINITY {
-            if let Some(rtt) = n.rtt.filter(|_| now - n.rtt_time < Duration::from_secs(180)) {
-                cost = cost.saturating_add(rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty())).min(INFINITY);
+            if let Some(rtt) = n
+                .rtt
+                .filter(|_| now - n.rtt_time < Duration::from_secs(180))
+            {
+                cost =
+                    cost.saturating_add(rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty()));
             }
         }
         if cost == n.cost {
@@ -870,6 +984,12 @@ impl Node {
         }
         if let Some(n) = self.neigh_mut(nid) {
             n.cost = cost;
+            let (ifindex, address) = (n.ifindex, n.addr);
+            self.push_event(Event::NeighbourChanged {
+                ifindex,
+                address,
+                cost,
+            });
         }
         // Not per update: only when a link's cost changes.
         for slot in self.routes.live_slots() {
@@ -923,9 +1043,15 @@ impl Node {
         }
         let set: FxHashSet<u32> = nids.iter().copied().collect();
         let mut slots = self.routes.live_slots();
-        slots.sort_unstable_by(|a, b| self.routes.keys[*a as usize].cmp(&self.routes.keys[*b as usize]));
+        slots.sort_unstable_by(|a, b| {
+            self.routes.keys[*a as usize].cmp(&self.routes.keys[*b as usize])
+        });
         for slot in slots {
-            if !self.routes.slots[slot as usize].entries.iter().any(|e| set.contains(&e.neigh)) {
+            if !self.routes.slots[slot as usize]
+                .entries
+                .iter()
+                .any(|e| set.contains(&e.neigh))
+            {
                 continue;
             }
             let before = self.sel_info(slot);
@@ -937,7 +1063,7 @@ impl Node {
                     i += 1;
                 }
             }
-            // RFC 8966 §3.5.5 and the issue: switch at once to a feasible alternative, or
+            // RFC 8966 §3.6 and §3.8.2.1: switch at once to a feasible alternative, or
             // ask for a new seqno at once when there is none.
             self.route_changed(slot, before, false);
             self.routes.maybe_free(slot);
@@ -959,9 +1085,14 @@ impl Node {
         let key = self.routes.keys[slot as usize];
         let installed = self.routes.slots[slot as usize].selected as usize == i;
         let e = self.routes.remove_entry(slot, i);
-        let router_id = self.sources.get(e.src).map_or(RouterId::default(), |s| s.id);
+        let router_id = self
+            .sources
+            .get(e.src)
+            .map_or(RouterId::default(), |s| s.id);
         self.sources.release(e.src);
-        let neighbour = self.neigh(e.neigh).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+        let neighbour = self
+            .neigh(e.neigh)
+            .map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
         self.push_event(Event::Route {
             kind: RouteEventKind::Flush,
             prefix: key.prefix,
@@ -993,7 +1124,10 @@ impl Node {
         if router_id == self.id || !router_id.is_valid() {
             return;
         }
-        if martian(&prefix) || u.src_prefix.is_some_and(|s| martian(&s) || s.is_v4() != prefix.is_v4()) {
+        if martian(&prefix)
+            || u.src_prefix
+                .is_some_and(|s| martian(&s) || s.is_v4() != prefix.is_v4())
+        {
             self.stats.updates_filtered += 1;
             return;
         }
@@ -1001,7 +1135,9 @@ impl Node {
         let (add_metric, src_prefix) = if self.config.filters.input.is_empty() {
             (0, u.src_prefix)
         } else {
-            let Some(iface) = self.interfaces.get(&ifindex) else { return };
+            let Some(iface) = self.interfaces.get(&ifindex) else {
+                return;
+            };
             let n_addr = self.neigh(nid).map(|n| IpAddr::V6(n.addr));
             let r = filter::apply(
                 &self.config.filters.input,
@@ -1017,30 +1153,44 @@ impl Node {
             );
             (r.add_metric(), r.src_prefix.or(u.src_prefix))
         };
-        if add_metric >= INFINITY && u.metric < INFINITY {
+        if add_metric == INFINITY && u.metric < INFINITY {
             self.stats.updates_filtered += 1;
             return;
         }
-        let add_metric = if u.metric >= INFINITY { 0 } else { add_metric };
+        let add_metric = if u.metric == INFINITY { 0 } else { add_metric };
         let key = RouteKey::new(prefix, src_prefix);
         // RFC 8966 §3.5.3: route expiry is 3.5 times the advertised interval (babeld
         // keeps at least 15 s); an unscheduled update uses our own update interval.
         let interval = if u.interval == 0 {
-            self.interfaces.get(&ifindex).map_or(Duration::from_secs(16), |i| i.config.update_interval())
+            self.interfaces
+                .get(&ifindex)
+                .map_or(Duration::from_secs(16), |i| i.config.update_interval())
         } else {
             from_cs(u.interval)
         };
-        let hold = interval.mul_f32(3.5).max(Duration::from_secs(15));
-        self.apply_update(nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric);
+        let hold = (interval * 7 / 2).max(Duration::from_secs(15));
+        self.apply_update(
+            nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric,
+        );
     }
 
-    /// RFC 8966 §3.5.4: route acquisition.
+    /// RFC 8966 §3.5.3: route acquisition.
     #[allow(clippy::too_many_arguments)]
-    fn apply_update(&mut self, nid: u32, key: RouteKey, router_id: RouterId, seqno: u16, refmetric: u16, hold: Duration, next_hop: IpAddr, add_metric: u16) {
+    fn apply_update(
+        &mut self,
+        nid: u32,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        refmetric: u16,
+        hold: Duration,
+        next_hop: IpAddr,
+        add_metric: u16,
+    ) {
         let now = self.now;
         let slot = match self.routes.find(&key) {
             Some(s) => s,
-            None if refmetric >= INFINITY => return, // a retraction of what we never had
+            None if refmetric == INFINITY => return, // a retraction of what we never had
             None => {
                 if self.routes.entry_count() >= self.config.max_route_entries {
                     self.stats.over_limit += 1;
@@ -1061,10 +1211,14 @@ impl Node {
             }
             None => self.sources.find(router_id, &key),
         };
-        let feasible = self.sources.feasible(src_id, seqno, refmetric, now, SOURCE_GC_TIME);
+        let feasible = self
+            .sources
+            .feasible(src_id, seqno, refmetric, now, SOURCE_GC_TIME);
         let cost = self.neigh(nid).map_or(INFINITY, |n| n.cost);
-        let metric = (refmetric as u32 + cost as u32 + add_metric as u32).min(INFINITY as u32) as u16;
-        let satisfied = feasible && refmetric < INFINITY && self.requests.satisfy(&key, router_id, seqno);
+        let metric =
+            (refmetric as u32 + cost as u32 + add_metric as u32).min(INFINITY as u32) as u16;
+        let satisfied =
+            feasible && refmetric < INFINITY && self.requests.satisfy(&key, router_id, seqno);
         if !feasible {
             self.stats.updates_unfeasible += 1;
         }
@@ -1077,7 +1231,7 @@ impl Node {
                 let old_src = self.routes.slots[slot as usize].entries[i].src;
                 let same_router = self.sources.get(old_src).is_some_and(|s| s.id == router_id);
                 if !feasible && is_selected && same_router {
-                    // RFC 8966 §3.5.4: an unfeasible update for the selected route with the
+                    // RFC 8966 §3.5.3: an unfeasible update for the selected route with the
                     // same router-id MAY be ignored; we ignore it, and ask the source for a
                     // new seqno so that the route becomes feasible again.
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, true);
@@ -1098,12 +1252,16 @@ impl Node {
                 };
                 let s = &mut self.routes.slots[slot as usize];
                 if !feasible && is_selected {
-                    // RFC 8966 §3.5.4: the selected route turned unfeasible by a change of
+                    // RFC 8966 §3.5.3: the selected route turned unfeasible by a change of
                     // router-id: it is no longer selected.
                     s.selected = NONE;
                 }
                 let e = &mut s.entries[i];
-                let changed = e.seqno != seqno || e.refmetric != refmetric || e.next_hop != next_hop || e.src != src || e.add_metric != add_metric;
+                let changed = e.seqno != seqno
+                    || e.refmetric != refmetric
+                    || e.next_hop != next_hop
+                    || e.src != src
+                    || e.add_metric != add_metric;
                 e.src = src;
                 e.seqno = seqno;
                 e.refmetric = refmetric;
@@ -1111,16 +1269,33 @@ impl Node {
                 e.add_metric = add_metric;
                 e.cost = cost;
                 e.hold_ms = hold_ms;
-                if (feasible && refmetric < INFINITY) || refmetric >= INFINITY {
-                    // RFC 8966 §3.5.4: only a feasible update refreshes the route; a
-                    // retraction starts the hold time (§3.5.5).
-                    if refmetric >= INFINITY && !changed {
+                if (feasible && refmetric < INFINITY) || refmetric == INFINITY {
+                    // RFC 8966 §3.5.3: only a feasible update refreshes the route; a
+                    // retraction starts the hold time (§3.5.4).
+                    if refmetric == INFINITY && !changed {
                         // A repeated retraction does not extend the hold time.
                     } else {
                         e.time = now;
                     }
                 }
-                if changed || satisfied {
+                // Reconsider even when nothing changed: smoothed metrics move with time, and
+                // a better route may now pass the hysteresis (babeld does the same). A lone
+                // entry that did not change has nothing to be compared with.
+                if changed {
+                    let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+                    let installed = self.routes.slots[slot as usize].selected as usize == i;
+                    self.push_event(Event::Route {
+                        kind: RouteEventKind::Change,
+                        prefix: key.prefix,
+                        src_prefix: key.src_prefix,
+                        neighbour,
+                        router_id,
+                        metric: self.routes.slots[slot as usize].entries[i].metric(),
+                        installed,
+                    });
+                }
+                let lone = self.routes.slots[slot as usize].entries.len() == 1 && before.is_some();
+                if changed || satisfied || !lone {
                     self.route_changed(slot, before, satisfied);
                 }
                 if !feasible {
@@ -1128,12 +1303,12 @@ impl Node {
                 }
             }
             None => {
-                if refmetric >= INFINITY {
+                if refmetric == INFINITY {
                     self.routes.maybe_free(slot);
                     return;
                 }
                 if !feasible {
-                    // RFC 8966 §3.5.4: an unfeasible update for a new entry is not kept.
+                    // RFC 8966 §3.5.3: an unfeasible update for a new entry is not kept.
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, false);
                     self.routes.maybe_free(slot);
                     return;
@@ -1180,8 +1355,10 @@ impl Node {
     fn retract_neighbour_routes(&mut self, nid: u32) {
         let now = self.now;
         for slot in self.routes.live_slots() {
-            let Some(i) = self.routes.slots[slot as usize].find(nid) else { continue };
-            if self.routes.slots[slot as usize].entries[i].refmetric >= INFINITY {
+            let Some(i) = self.routes.slots[slot as usize].find(nid) else {
+                continue;
+            };
+            if self.routes.slots[slot as usize].entries[i].refmetric == INFINITY {
                 continue;
             }
             let before = self.sel_info(slot);
@@ -1193,7 +1370,8 @@ impl Node {
     }
 
     fn entry_feasible(&self, e: &RouteEntry) -> bool {
-        self.sources.feasible(Some(e.src), e.seqno, e.refmetric, self.now, SOURCE_GC_TIME)
+        self.sources
+            .feasible(Some(e.src), e.seqno, e.refmetric, self.now, SOURCE_GC_TIME)
     }
 
     fn sel_info(&self, slot: u32) -> Option<SelInfo> {
@@ -1204,14 +1382,19 @@ impl Node {
                 seqno: self.seqno,
                 metric: x.metric,
                 neigh: u32::MAX,
+                next_hop: None,
             });
         }
         let e = self.routes.slots.get(slot as usize)?.selected()?;
         Some(SelInfo {
-            router_id: self.sources.get(e.src).map_or(RouterId::default(), |s| s.id),
+            router_id: self
+                .sources
+                .get(e.src)
+                .map_or(RouterId::default(), |s| s.id),
             seqno: e.seqno,
             metric: e.metric(),
             neigh: e.neigh,
+            next_hop: Some(e.next_hop),
         })
     }
 
@@ -1232,7 +1415,7 @@ impl Node {
             let e = &self.routes.slots[slot as usize].entries[i];
             let m = e.metric();
             // RFC 8966 §3.6: a route with infinite metric, or unfeasible, is never selected.
-            if m >= INFINITY || now >= e.expires() || !self.entry_feasible(e) {
+            if m == INFINITY || now >= e.expires() || !self.entry_feasible(e) {
                 continue;
             }
             let e = &mut self.routes.slots[slot as usize].entries[i];
@@ -1258,7 +1441,7 @@ impl Node {
             return;
         }
         let cm = s.entries[cur as usize].metric();
-        if cm >= INFINITY {
+        if cm == INFINITY {
             s.selected = bi as u16;
             return;
         }
@@ -1274,7 +1457,7 @@ impl Node {
         // If the selected route is now unusable, drop it so that select() can replace it.
         self.select(slot);
         let after = self.sel_info(slot);
-        if before != after || before.is_some_and(|b| b.neigh != u32::MAX) {
+        if before != after {
             let s = &mut self.routes.slots[slot as usize];
             if !s.dirty {
                 s.dirty = true;
@@ -1286,10 +1469,19 @@ impl Node {
     }
 
     /// RFC 8966 §3.7.2, with babeld's thresholds.
-    fn triggered_update(&mut self, key: RouteKey, before: Option<SelInfo>, after: Option<SelInfo>, satisfied: bool) {
+    fn triggered_update(
+        &mut self,
+        key: RouteKey,
+        before: Option<SelInfo>,
+        after: Option<SelInfo>,
+        satisfied: bool,
+    ) {
         let old_metric = before.map_or(INFINITY, |b| b.metric);
         match after {
-            None | Some(SelInfo { metric: INFINITY, .. }) if old_metric < INFINITY => {
+            None
+            | Some(SelInfo {
+                metric: INFINITY, ..
+            }) if old_metric < INFINITY => {
                 // The route is lost and nothing feasible replaces it. RFC 8966 §3.7.2:
                 // the retraction is sent urgently and reliably; §3.8.2.1: ask for a new
                 // seqno at once to end the starvation.
@@ -1306,10 +1498,12 @@ impl Node {
                 let (send, urgent, resend) = match before {
                     None => (true, satisfied, false),
                     Some(b) if b.router_id != a.router_id => (true, true, true),
-                    Some(b) if b.metric < INFINITY && a.metric >= INFINITY => (true, true, true),
-                    Some(b) if a.metric > b.metric && b.metric < 6 * 256 && diff >= 512 => (true, true, false),
+                    Some(b) if b.metric < INFINITY && a.metric == INFINITY => (true, true, true),
+                    Some(b) if a.metric > b.metric && b.metric < 6 * 256 && diff >= 512 => {
+                        (true, true, false)
+                    }
                     _ if satisfied => (true, true, false),
-                    Some(b) if b.metric >= INFINITY && a.metric < INFINITY => (true, false, false),
+                    Some(b) if b.metric == INFINITY && a.metric < INFINITY => (true, false, false),
                     Some(b) if a.metric < b.metric && diff < 1024 => (false, false, false),
                     _ if diff < 384 => (false, false, false),
                     _ => (true, false, false),
@@ -1318,7 +1512,10 @@ impl Node {
                     self.send_update_all(key, urgent, resend);
                 }
                 if let Some(b) = before {
-                    if b.metric < INFINITY && a.metric < INFINITY && a.metric as u32 >= b.metric as u32 + 512 {
+                    if b.metric < INFINITY
+                        && a.metric < INFINITY
+                        && a.metric as u32 >= b.metric as u32 + 512
+                    {
                         self.request_new_seqno(key, a.router_id, None);
                     }
                 }
@@ -1328,13 +1525,31 @@ impl Node {
 
     /// babeld's rule for an unfeasible update: ask its source for a new seqno when the
     /// update would be useful (no route, or a much better one).
-    fn send_unfeasible_request(&mut self, nid: u32, key: RouteKey, router_id: RouterId, seqno: u16, metric: u16, force: bool) {
-        let Some(src) = self.sources.find(router_id, &key).and_then(|s| self.sources.get(s)) else { return };
+    fn send_unfeasible_request(
+        &mut self,
+        nid: u32,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        metric: u16,
+        force: bool,
+    ) {
+        let Some(src) = self
+            .sources
+            .find(router_id, &key)
+            .and_then(|s| self.sources.get(s))
+        else {
+            return;
+        };
         if crate::neighbour::seqno_minus(src.seqno, seqno) > 100 {
             // A source that lost its seqno: let its routes time out.
             return;
         }
-        let want = if src.metric >= INFINITY { src.seqno } else { src.seqno.wrapping_add(1) };
+        let want = if src.metric == INFINITY {
+            src.seqno
+        } else {
+            src.seqno.wrapping_add(1)
+        };
         let installed = self.routes.find(&key).and_then(|s| self.sel_info(s));
         let useful = force || installed.is_none_or(|i| i.metric as u32 >= metric as u32 + 512);
         if useful && metric < INFINITY {
@@ -1345,38 +1560,63 @@ impl Node {
     /// RFC 8966 §3.8.2.1: ask every neighbour for a seqno newer than our feasibility
     /// distance for this source.
     fn request_new_seqno(&mut self, key: RouteKey, router_id: RouterId, target: Option<u32>) {
-        let want = match self.sources.find(router_id, &key).and_then(|s| self.sources.get(s)) {
-            Some(s) if s.metric >= INFINITY => s.seqno,
+        let want = match self
+            .sources
+            .find(router_id, &key)
+            .and_then(|s| self.sources.get(s))
+        {
+            Some(s) if s.metric == INFINITY => s.seqno,
             Some(s) => s.seqno.wrapping_add(1),
             None => return,
         };
         self.request_seqno(key, router_id, want, REQUEST_HOP_COUNT, target, None);
     }
 
-    fn request_seqno(&mut self, key: RouteKey, router_id: RouterId, seqno: u16, hop_count: u8, target: Option<u32>, requester: Option<u32>) {
+    fn request_seqno(
+        &mut self,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        hop_count: u8,
+        target: Option<u32>,
+        requester: Option<u32>,
+    ) {
         if self.requests.is_duplicate(&key, router_id, seqno) {
             return;
         }
-        if self.requests.pending.len() >= self.config.max_pending_requests && !self.requests.pending.contains_key(&key) {
+        if self.requests.pending.len() >= self.config.max_pending_requests
+            && !self.requests.pending.contains_key(&key)
+        {
             self.stats.over_limit += 1;
             return;
         }
         let now = self.now;
-        self.requests.pending.insert(key, Pending {
-            router_id,
-            seqno,
-            hop_count,
-            target,
-            requester,
-            resends_left: REQUEST_RESENDS,
-            delay: REQUEST_TIMEOUT,
-            next: now + REQUEST_TIMEOUT,
-        });
+        self.requests.pending.insert(
+            key,
+            Pending {
+                router_id,
+                seqno,
+                hop_count,
+                target,
+                requester,
+                resends_left: REQUEST_RESENDS,
+                delay: REQUEST_TIMEOUT,
+                next: now + REQUEST_TIMEOUT,
+            },
+        );
         self.emit_seqno_request(key, router_id, seqno, hop_count, target);
-        self.timers.set_earlier(TimerKey::Resend, now + REQUEST_TIMEOUT);
+        self.timers
+            .set_earlier(TimerKey::Resend, now + REQUEST_TIMEOUT);
     }
 
-    fn emit_seqno_request(&mut self, key: RouteKey, router_id: RouterId, seqno: u16, hop_count: u8, target: Option<u32>) {
+    fn emit_seqno_request(
+        &mut self,
+        key: RouteKey,
+        router_id: RouterId,
+        seqno: u16,
+        hop_count: u8,
+        target: Option<u32>,
+    ) {
         let tlv = Tlv::SeqnoRequest(SeqnoRequest {
             seqno,
             hop_count,
@@ -1385,7 +1625,10 @@ impl Node {
             src_prefix: key.src_prefix,
             unknown_subtlvs: Vec::new(),
         });
-        match target.and_then(|n| self.neigh(n)).map(|n| (n.ifindex, n.addr)) {
+        match target
+            .and_then(|n| self.neigh(n))
+            .map(|n| (n.ifindex, n.addr))
+        {
             Some((ifindex, addr)) => self.queue_control(ifindex, Some(addr), tlv, true),
             None => {
                 let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
@@ -1438,8 +1681,10 @@ impl Node {
         let Some(slot) = self.routes.find(&key) else {
             return; // RFC 8966 §3.8.1.2: no route, no answer.
         };
-        let Some(sel) = self.sel_info(slot) else { return };
-        if sel.metric >= INFINITY {
+        let Some(sel) = self.sel_info(slot) else {
+            return;
+        };
+        if sel.metric == INFINITY {
             return;
         }
         if sel.router_id != r.router_id || !seqno_newer(r.seqno, sel.seqno) {
@@ -1471,7 +1716,14 @@ impl Node {
                 None => return,
             }
         }
-        self.request_seqno(key, r.router_id, r.seqno, r.hop_count - 1, Some(target), Some(nid));
+        self.request_seqno(
+            key,
+            r.router_id,
+            r.seqno,
+            r.hop_count - 1,
+            Some(target),
+            Some(nid),
+        );
     }
 
     // ------------------------------------------------------------------------------------
@@ -1479,10 +1731,14 @@ impl Node {
     // ------------------------------------------------------------------------------------
 
     fn queue_control(&mut self, ifindex: u32, unicast: Option<Ipv6Addr>, tlv: Tlv, urgent: bool) {
-        let Some(i) = self.interfaces.get_mut(&ifindex) else { return };
+        let Some(i) = self.interfaces.get_mut(&ifindex) else {
+            return;
+        };
         let q = match unicast {
             Some(a) => {
-                if !i.out.unicast.contains_key(&a) && i.out.unicast.len() >= self.config.max_neighbours {
+                if !i.out.unicast.contains_key(&a)
+                    && i.out.unicast.len() >= self.config.max_neighbours
+                {
                     self.stats.over_limit += 1;
                     return;
                 }
@@ -1510,27 +1766,28 @@ impl Node {
             self.schedule_flush(i, urgent);
         }
         if resend && !self.interfaces.is_empty() {
-            if self.update_resends.len() >= self.config.max_pending_requests {
+            if self.update_resends.len() >= self.config.max_route_entries
+                && !self.update_resends.contains_key(&key)
+            {
                 self.stats.over_limit += 1;
                 return;
             }
             let next = self.now + UPDATE_RESEND_DELAY;
-            if let Some(r) = self.update_resends.iter_mut().find(|r| r.key == key) {
-                r.left = UPDATE_RESENDS;
-                r.next = next;
-            } else {
-                self.update_resends.push(UpdateResend {
-                    key,
+            self.update_resends.insert(
+                key,
+                UpdateResend {
                     left: UPDATE_RESENDS,
                     next,
-                });
-            }
+                },
+            );
             self.timers.set_earlier(TimerKey::Resend, next);
         }
     }
 
     fn schedule_flush(&mut self, ifindex: u32, urgent: bool) {
-        let Some(i) = self.interfaces.get(&ifindex) else { return };
+        let Some(i) = self.interfaces.get(&ifindex) else {
+            return;
+        };
         let max = if urgent {
             URGENT_JITTER
         } else {
@@ -1546,7 +1803,8 @@ impl Node {
         let c = &iface.config;
         let rxcost = n.rxcost(c.cost_kind(), c.nominal_cost());
         let timestamps = if c.timestamps() {
-            n.hello_ts.map(|(origin, receive)| IhuTimestamps { origin, receive })
+            n.hello_ts
+                .map(|(origin, receive)| IhuTimestamps { origin, receive })
         } else {
             None
         };
@@ -1562,7 +1820,9 @@ impl Node {
 
     fn send_hello(&mut self, ifindex: u32) {
         let now = self.now;
-        let Some(iface) = self.interfaces.get_mut(&ifindex) else { return };
+        let Some(iface) = self.interfaces.get_mut(&ifindex) else {
+            return;
+        };
         let c = iface.config.clone();
         iface.hello_seqno = iface.hello_seqno.wrapping_add(1);
         iface.hellos_sent = iface.hellos_sent.wrapping_add(1);
@@ -1570,13 +1830,16 @@ impl Node {
         let count = iface.hellos_sent;
         let ts = c.timestamps().then_some(now.as_micros() as u32);
         // RFC 8966 §3.4.1: a scheduled multicast hello every hello interval.
-        iface.out.control.insert(0, Tlv::Hello(Hello {
-            flags: 0,
-            seqno,
-            interval: to_cs(c.hello_interval),
-            timestamp: ts,
-            unknown_subtlvs: Vec::new(),
-        }));
+        iface.out.control.insert(
+            0,
+            Tlv::Hello(Hello {
+                flags: 0,
+                seqno,
+                interval: to_cs(c.hello_interval),
+                timestamp: ts,
+                unknown_subtlvs: Vec::new(),
+            }),
+        );
         // RFC 8966 Appendix B: IHUs go with every hello on lossy links and with every
         // third one on lossless links.
         let mut nids: Vec<u32> = self
@@ -1588,7 +1851,9 @@ impl Node {
         nids.sort_unstable();
         for nid in nids {
             let lossy = c.cost_kind() == CostKind::Etx
-                || self.neigh(nid).is_some_and(|n| n.reach() & 0xE000 != 0xE000);
+                || self
+                    .neigh(nid)
+                    .is_some_and(|n| n.reach() & 0xE000 != 0xE000);
             if lossy || count % 3 == 1 || c.timestamps() {
                 if let Some(ihu) = self.make_ihu(nid, ifindex) {
                     if let Some(i) = self.interfaces.get_mut(&ifindex) {
@@ -1597,16 +1862,23 @@ impl Node {
                 }
             }
             if c.unicast_hellos {
-                let Some(n) = self.neigh_mut(nid) else { continue };
+                let Some(n) = self.neigh_mut(nid) else {
+                    continue;
+                };
                 n.uhello_seqno = n.uhello_seqno.wrapping_add(1);
                 let (addr, s) = (n.addr, n.uhello_seqno);
-                self.queue_control(ifindex, Some(addr), Tlv::Hello(Hello {
-                    flags: HELLO_FLAG_UNICAST,
-                    seqno: s,
-                    interval: to_cs(c.hello_interval),
-                    timestamp: ts,
-                    unknown_subtlvs: Vec::new(),
-                }), false);
+                self.queue_control(
+                    ifindex,
+                    Some(addr),
+                    Tlv::Hello(Hello {
+                        flags: HELLO_FLAG_UNICAST,
+                        seqno: s,
+                        interval: to_cs(c.hello_interval),
+                        timestamp: ts,
+                        unknown_subtlvs: Vec::new(),
+                    }),
+                    false,
+                );
             }
         }
         self.flush(ifindex);
@@ -1618,9 +1890,18 @@ impl Node {
     fn make_update(&self, iface: &Interface, key: &RouteKey) -> Option<Update> {
         let (router_id, seqno, mut metric, via) = if let Some(x) = self.xroutes.get(key) {
             (self.id, self.seqno, x.metric, None)
-        } else if let Some(e) = self.routes.find(key).and_then(|s| self.routes.slots[s as usize].selected()) {
+        } else if let Some(e) = self
+            .routes
+            .find(key)
+            .and_then(|s| self.routes.slots[s as usize].selected())
+        {
             let id = self.sources.get(e.src)?.id;
-            (id, e.seqno, e.metric(), self.neigh(e.neigh).map(|n| n.ifindex))
+            (
+                id,
+                e.seqno,
+                e.metric(),
+                self.neigh(e.neigh).map(|n| n.ifindex),
+            )
         } else {
             (self.id, self.seqno, INFINITY, None)
         };
@@ -1672,7 +1953,9 @@ impl Node {
     fn flush(&mut self, ifindex: u32) {
         let now = self.now;
         self.timers.cancel(TimerKey::Flush(ifindex));
-        let Some(iface) = self.interfaces.get_mut(&ifindex) else { return };
+        let Some(iface) = self.interfaces.get_mut(&ifindex) else {
+            return;
+        };
         let out = std::mem::take(&mut iface.out);
         let Some(src) = iface.link_local else {
             // Nothing can be sent without a link-local address; keep nothing.
@@ -1704,7 +1987,9 @@ impl Node {
         keys.dedup();
         let mut advertised: Vec<(RouterId, RouteKey, u16, u16)> = Vec::new();
         for k in &keys {
-            let Some(u) = self.make_update(iface, k) else { continue };
+            let Some(u) = self.make_update(iface, k) else {
+                continue;
+            };
             let (id, seqno, metric) = (u.router_id.unwrap_or(self.id), u.seqno, u.metric);
             if enc.push(&Tlv::Update(u)).is_ok() {
                 advertised.push((id, *k, seqno, metric));
@@ -1713,9 +1998,9 @@ impl Node {
         let packets = enc.finish();
         for (id, k, seqno, metric) in advertised {
             // RFC 8966 §3.7.3: advertising an update sets the feasibility distance.
+            // Our own prefixes need no feasibility distance: updates with our router-id
+            // are ignored on receipt.
             if id != self.id {
-                self.sources.note_advertised(id, &k, seqno, metric, now);
-            } else if self.sources.len() < self.config.max_sources {
                 self.sources.note_advertised(id, &k, seqno, metric, now);
             }
         }
@@ -1760,7 +2045,9 @@ impl Node {
                 TimerKey::Hello(i) => self.send_hello(i),
                 TimerKey::Update(i) => {
                     // RFC 8966 §3.7.1: periodic full dumps.
-                    let Some(iface) = self.interfaces.get_mut(&i) else { continue };
+                    let Some(iface) = self.interfaces.get_mut(&i) else {
+                        continue;
+                    };
                     iface.out.full_dump = true;
                     let d = iface.config.update_interval();
                     self.flush(i);
@@ -1783,32 +2070,30 @@ impl Node {
         self.timers.next()
     }
 
-    /// RFC 8966 §3.5.5: routes whose timer ran out are retracted (kept with an infinite
+    /// RFC 8966 §3.5.4: routes whose timer ran out are retracted (kept with an infinite
     /// metric for the hold time), then flushed. Also collects unused sources.
     fn sweep(&mut self) {
         let now = self.now;
         let last = self.last_sweep;
         self.last_sweep = now;
         for slot in self.routes.live_slots() {
-            let mut changed = false;
+            let mut expire: Vec<usize> = Vec::new();
             let mut flush: Vec<usize> = Vec::new();
             let mut refresh: Option<u32> = None;
             {
-                let s = &mut self.routes.slots[slot as usize];
+                let s = &self.routes.slots[slot as usize];
                 let sel = s.selected as usize;
-                for (i, e) in s.entries.iter_mut().enumerate() {
-                    let exp = e.expires();
+                for (i, e) in s.entries.iter().enumerate() {
                     if now < e.time {
                         continue;
                     }
+                    let exp = e.expires();
                     if e.refmetric < INFINITY {
                         if now >= exp {
-                            e.refmetric = INFINITY;
-                            e.time = now;
-                            changed = true;
+                            expire.push(i);
                         } else if i == sel {
-                            // babeld: a selected route about to expire (7/8 of its time)
-                            // is asked for again.
+                            // RFC 8966 §3.8.2.3 (babeld's timing): a selected route about
+                            // to expire (7/8 of its time) is asked for again.
                             let old_at = e.time + Duration::from_millis(e.hold_ms as u64 * 7 / 8);
                             if old_at > last && old_at <= now {
                                 refresh = Some(e.neigh);
@@ -1819,23 +2104,34 @@ impl Node {
                     }
                 }
             }
-            if !changed && flush.is_empty() && refresh.is_none() {
+            if expire.is_empty() && flush.is_empty() && refresh.is_none() {
                 continue;
             }
             let key = self.routes.keys[slot as usize];
             if let Some(nid) = refresh {
                 if let Some((ifindex, addr)) = self.neigh(nid).map(|n| (n.ifindex, n.addr)) {
-                    self.queue_control(ifindex, Some(addr), Tlv::RouteRequest(RouteRequest {
-                        prefix: Some(key.prefix),
-                        src_prefix: key.src_prefix,
-                        unknown_subtlvs: Vec::new(),
-                    }), false);
+                    self.queue_control(
+                        ifindex,
+                        Some(addr),
+                        Tlv::RouteRequest(RouteRequest {
+                            prefix: Some(key.prefix),
+                            src_prefix: key.src_prefix,
+                            unknown_subtlvs: Vec::new(),
+                        }),
+                        false,
+                    );
                 }
             }
-            if !changed && flush.is_empty() {
+            if expire.is_empty() && flush.is_empty() {
                 continue;
             }
             let before = self.sel_info(slot);
+            for &i in &expire {
+                // RFC 8966 §3.5.4: an expired route is retracted and held.
+                let e = &mut self.routes.slots[slot as usize].entries[i];
+                e.refmetric = INFINITY;
+                e.time = now;
+            }
             for &i in flush.iter().rev() {
                 self.flush_entry(slot, i);
             }
@@ -1860,7 +2156,9 @@ impl Node {
             .collect();
         due.sort_unstable();
         for k in due {
-            let Some(p) = self.requests.pending.get_mut(&k) else { continue };
+            let Some(p) = self.requests.pending.get_mut(&k) else {
+                continue;
+            };
             if p.resends_left == 0 {
                 self.requests.pending.remove(&k);
                 continue;
@@ -1871,23 +2169,30 @@ impl Node {
             let (id, seqno, hc, target) = (p.router_id, p.seqno, p.hop_count, p.target);
             self.emit_seqno_request(k, id, seqno, hc, target);
         }
-        let mut resends = std::mem::take(&mut self.update_resends);
-        resends.sort_by(|a, b| a.key.cmp(&b.key));
-        let mut keep = Vec::new();
-        for mut r in resends {
-            if r.next <= now {
-                self.send_update_all(r.key, true, false);
-                r.left = r.left.saturating_sub(1);
-                r.next = now + UPDATE_RESEND_DELAY;
+        let mut due: Vec<RouteKey> = self
+            .update_resends
+            .iter()
+            .filter(|(_, r)| r.next <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        due.sort_unstable();
+        for k in due {
+            let left = match self.update_resends.get_mut(&k) {
+                Some(r) => {
+                    r.left = r.left.saturating_sub(1);
+                    r.next = now + UPDATE_RESEND_DELAY;
+                    r.left
+                }
+                None => continue,
+            };
+            if left == 0 {
+                self.update_resends.remove(&k);
             }
-            if r.left > 0 {
-                keep.push(r);
-            }
+            self.send_update_all(k, true, false);
         }
-        self.update_resends.extend(keep);
         let next = [
             self.requests.next_deadline(),
-            self.update_resends.iter().map(|r| r.next).min(),
+            self.update_resends.values().map(|r| r.next).min(),
         ]
         .into_iter()
         .flatten()
@@ -1957,7 +2262,9 @@ impl Node {
     /// polls are merged; a table of any size is never copied.
     pub fn poll_route(&mut self) -> Option<RouteChange> {
         while let Some(slot) = self.route_queue.pop_front() {
-            let Some(s) = self.routes.slots.get_mut(slot as usize) else { continue };
+            let Some(s) = self.routes.slots.get_mut(slot as usize) else {
+                continue;
+            };
             s.dirty = false;
             let key = self.routes.keys[slot as usize];
             let want = self.installed_route(slot);
@@ -1993,6 +2300,8 @@ impl Node {
         None
     }
 
+    /// The next event (neighbours, routes, seqno). The queue is bounded: the oldest events
+    /// are dropped, and counted, when it is not drained.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -2003,7 +2312,9 @@ impl Node {
         let n = self.routes.slots[slot as usize].entries.len();
         for i in 0..n {
             let e = &self.routes.slots[slot as usize].entries[i];
-            let Some(nb) = self.neigh(e.neigh) else { continue };
+            let Some(nb) = self.neigh(e.neigh) else {
+                continue;
+            };
             let r = filter::apply(
                 &self.config.filters.input,
                 &FilterInput {
@@ -2030,6 +2341,7 @@ impl Node {
     // Views
     // ------------------------------------------------------------------------------------
 
+    /// The Babel interfaces, by ifindex.
     pub fn interfaces(&self) -> impl Iterator<Item = InterfaceView> + '_ {
         self.interfaces.values().map(|i| InterfaceView {
             ifindex: i.ifindex,
@@ -2051,7 +2363,11 @@ impl Node {
             .iter()
             .flatten()
             .map(|n| {
-                let c = self.interfaces.get(&n.ifindex).map(|i| i.config.clone()).unwrap_or_default();
+                let c = self
+                    .interfaces
+                    .get(&n.ifindex)
+                    .map(|i| i.config.clone())
+                    .unwrap_or_default();
                 NeighbourView {
                     ifindex: n.ifindex,
                     address: n.addr,
@@ -2073,7 +2389,10 @@ impl Node {
         RouteView {
             prefix: key.prefix,
             src_prefix: key.src_prefix,
-            router_id: self.sources.get(e.src).map_or(RouterId::default(), |s| s.id),
+            router_id: self
+                .sources
+                .get(e.src)
+                .map_or(RouterId::default(), |s| s.id),
             seqno: e.seqno,
             metric: e.metric(),
             refmetric: e.refmetric,
@@ -2087,19 +2406,26 @@ impl Node {
 
     /// Every route entry, in no particular order (iterate; do not collect a large table).
     pub fn routes(&self) -> impl Iterator<Item = RouteView> + '_ {
-        self.routes.slots.iter().enumerate().filter(|(i, _)| self.routes.is_live(*i as u32)).flat_map(move |(i, s)| {
-            let key = self.routes.keys[i];
-            s.entries
-                .iter()
-                .enumerate()
-                .map(move |(j, e)| self.route_view(&key, e, s.selected as usize == j))
-        })
+        self.routes
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.routes.is_live(*i as u32))
+            .flat_map(move |(i, s)| {
+                let key = self.routes.keys[i];
+                s.entries
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, e)| self.route_view(&key, e, s.selected as usize == j))
+            })
     }
 
     /// The entries for one destination.
     pub fn routes_for(&self, prefix: Prefix, src_prefix: Option<Prefix>) -> Vec<RouteView> {
         let key = RouteKey::new(prefix, src_prefix);
-        let Some(slot) = self.routes.find(&key) else { return Vec::new() };
+        let Some(slot) = self.routes.find(&key) else {
+            return Vec::new();
+        };
         let s = &self.routes.slots[slot as usize];
         s.entries
             .iter()
@@ -2110,13 +2436,17 @@ impl Node {
 
     /// The selected route for one destination, if any.
     pub fn selected_route(&self, prefix: Prefix, src_prefix: Option<Prefix>) -> Option<RouteView> {
-        self.routes_for(prefix, src_prefix).into_iter().find(|r| r.installed)
+        self.routes_for(prefix, src_prefix)
+            .into_iter()
+            .find(|r| r.installed)
     }
 
+    /// The prefixes we announce, after the `redistribute` filter.
     pub fn xroutes(&self) -> impl Iterator<Item = &XrouteView> + '_ {
         self.xroutes.values()
     }
 
+    /// The source table with its feasibility distances, sorted.
     pub fn sources(&self) -> Vec<SourceView> {
         let mut v: Vec<SourceView> = self
             .sources
@@ -2129,7 +2459,9 @@ impl Node {
                 metric: s.metric,
             })
             .collect();
-        v.sort_by(|a, b| (a.prefix, a.src_prefix, a.router_id).cmp(&(b.prefix, b.src_prefix, b.router_id)));
+        v.sort_by(|a, b| {
+            (a.prefix, a.src_prefix, a.router_id).cmp(&(b.prefix, b.src_prefix, b.router_id))
+        });
         v
     }
 

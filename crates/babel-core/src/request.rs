@@ -45,6 +45,9 @@ impl Requests {
     /// RFC 8966 §3.8.1.2: an update satisfies a request when it carries another router-id or
     /// a seqno at least the requested one. Returns whether a request was satisfied.
     pub(crate) fn satisfy(&mut self, key: &RouteKey, router_id: RouterId, seqno: u16) -> bool {
+        if self.pending.is_empty() {
+            return false;
+        }
         let hit = self
             .pending
             .get(key)

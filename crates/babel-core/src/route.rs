@@ -1,4 +1,4 @@
-//! The route table (RFC 8966 §3.2.5): one entry per (prefix, source prefix, neighbour),
+//! The route table (RFC 8966 §3.2.6): one entry per (prefix, source prefix, neighbour),
 //! grouped by (prefix, source prefix) in a hash map, so that an update costs one hash lookup
 //! and a walk over the few entries of its prefix — never a scan of the table.
 
@@ -11,10 +11,30 @@ use crate::wire::{Prefix, INFINITY};
 
 /// A destination: a prefix and, for source-specific routes (RFC 9079), a source prefix.
 /// A source prefix of length 0 is the same as none (RFC 9079 §2) and is stored as `None`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RouteKey {
     pub prefix: Prefix,
     pub src_prefix: Option<Prefix>,
+}
+
+/// Hashes the key as a few machine words (the derived hash feeds every byte and
+/// discriminant separately, which shows in the per-update cost).
+impl std::hash::Hash for RouteKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (a, _) = self.prefix.octets();
+        let w = u128::from_be_bytes(a);
+        state.write_u64((w >> 64) as u64);
+        state.write_u64(w as u64);
+        let mut tag = self.prefix.plen() as u64 | (self.prefix.is_v4() as u64) << 8;
+        if let Some(sp) = self.src_prefix {
+            let (b, _) = sp.octets();
+            let v = u128::from_be_bytes(b);
+            tag |= (sp.plen() as u64 + 1) << 16;
+            state.write_u64((v >> 64) as u64 ^ tag.rotate_left(32));
+            state.write_u64(v as u64);
+        }
+        state.write_u64(tag);
+    }
 }
 
 impl RouteKey {
@@ -44,7 +64,7 @@ pub(crate) struct RouteEntry {
     pub smoothed: u16,
     /// Seconds since the epoch of the last smoothing step.
     pub smoothed_time: u32,
-    /// Last feasible update (RFC 8966 §3.5.4 refreshes the timer only then).
+    /// Last feasible update (RFC 8966 §3.5.3 refreshes the timer only then).
     pub time: Timestamp,
     /// Route expiry, in milliseconds after `time` (3.5 × the advertised interval).
     pub hold_ms: u32,
@@ -52,7 +72,8 @@ pub(crate) struct RouteEntry {
 
 impl RouteEntry {
     pub(crate) fn metric(&self) -> u16 {
-        (self.refmetric as u32 + self.cost as u32 + self.add_metric as u32).min(INFINITY as u32) as u16
+        (self.refmetric as u32 + self.cost as u32 + self.add_metric as u32).min(INFINITY as u32)
+            as u16
     }
 
     pub(crate) fn expires(&self) -> Timestamp {
@@ -63,7 +84,11 @@ impl RouteEntry {
     /// seconds, used only to add hysteresis to route selection (RFC 8966 §3.6).
     pub(crate) fn smoothed_metric(&mut self, metric: u16, now: Timestamp, half_life: u32) -> u16 {
         let now_s = now.as_secs().min(u32::MAX as u64) as u32;
-        if half_life == 0 || metric >= INFINITY || self.smoothed_time > now_s || self.smoothed == metric {
+        if half_life == 0
+            || metric == INFINITY
+            || self.smoothed_time > now_s
+            || self.smoothed == metric
+        {
             self.smoothed = metric;
             self.smoothed_time = now_s;
             return metric;
@@ -195,7 +220,14 @@ impl RouteTable {
     }
 
     pub(crate) fn push_entry(&mut self, slot: u32, e: RouteEntry) {
-        self.slots[slot as usize].entries.push(e);
+        let v = &mut self.slots[slot as usize].entries;
+        if v.len() == v.capacity() {
+            // Most destinations have a handful of entries: grow one at a time up to 16, then
+            // by half, so that a million entries do not carry a million empty ones.
+            let extra = if v.len() < 16 { 1 } else { v.len() / 2 };
+            v.reserve_exact(extra);
+        }
+        v.push(e);
         self.entries += 1;
     }
 
@@ -262,11 +294,17 @@ mod tests {
     }
 
     #[test]
-    fn rfc8966_3_2_5_one_entry_per_prefix_source_and_neighbour() {
+    fn rfc8966_3_2_6_one_entry_per_prefix_source_and_neighbour() {
         let mut t = RouteTable::default();
         let k1 = RouteKey::new("2001:db8::/32".parse().unwrap(), None);
-        let k2 = RouteKey::new("2001:db8::/32".parse().unwrap(), Some("2001:db8:1::/48".parse().unwrap()));
-        let k0 = RouteKey::new("2001:db8::/32".parse().unwrap(), Some("::/0".parse().unwrap()));
+        let k2 = RouteKey::new(
+            "2001:db8::/32".parse().unwrap(),
+            Some("2001:db8:1::/48".parse().unwrap()),
+        );
+        let k0 = RouteKey::new(
+            "2001:db8::/32".parse().unwrap(),
+            Some("::/0".parse().unwrap()),
+        );
         assert_eq!(k0, k1, "a zero-length source prefix is no source prefix");
         let a = t.find_or_create(&k1);
         let b = t.find_or_create(&k2);
@@ -276,7 +314,10 @@ mod tests {
         t.slots[a as usize].selected = 1;
         assert_eq!(t.slots[a as usize].find(2), Some(1));
         t.remove_entry(a, 0);
-        assert_eq!(t.slots[a as usize].selected, 0, "selected index follows the swap");
+        assert_eq!(
+            t.slots[a as usize].selected, 0,
+            "selected index follows the swap"
+        );
         assert_eq!(t.entry_count(), 1);
         t.remove_entry(a, 0);
         t.maybe_free(a);
@@ -290,9 +331,15 @@ mod tests {
         e.smoothed = 1000;
         e.smoothed_time = 0;
         let s4 = e.smoothed_metric(200, Timestamp::from_secs(4), 4);
-        assert!((590..=610).contains(&s4), "one half-life halves the gap: {s4}");
+        assert!(
+            (590..=610).contains(&s4),
+            "one half-life halves the gap: {s4}"
+        );
         let s = e.smoothed_metric(200, Timestamp::from_secs(60), 4);
         assert_eq!(s, 200);
-        assert_eq!(e.smoothed_metric(INFINITY, Timestamp::from_secs(61), 4), INFINITY);
+        assert_eq!(
+            e.smoothed_metric(INFINITY, Timestamp::from_secs(61), 4),
+            INFINITY
+        );
     }
 }

@@ -6,7 +6,7 @@ use crate::route::RouteKey;
 use crate::time::Timestamp;
 use crate::wire::{RouterId, INFINITY};
 
-/// RFC 8966 §3.2.4: a source is a (prefix, source prefix, router-id) triple; its
+/// RFC 8966 §3.2.5: a source is a (prefix, source prefix, router-id) triple; its
 /// feasibility distance is the pair (seqno, metric) of the best update we advertised for it.
 #[derive(Debug, Clone)]
 pub(crate) struct Source {
@@ -56,7 +56,13 @@ impl SourceTable {
 
     /// Finds or creates the source. A new source has an infinite feasibility distance, so
     /// that any update for it is feasible (RFC 8966 §3.5.1).
-    pub(crate) fn find_or_create(&mut self, id: RouterId, key: &RouteKey, seqno: u16, now: Timestamp) -> u32 {
+    pub(crate) fn find_or_create(
+        &mut self,
+        id: RouterId,
+        key: &RouteKey,
+        seqno: u16,
+        now: Timestamp,
+    ) -> u32 {
         if let Some(&i) = self.index.get(&(id, *key)) {
             return i;
         }
@@ -97,8 +103,15 @@ impl SourceTable {
     /// RFC 8966 §3.5.1: an update (seqno, metric) is feasible when it is a retraction, when
     /// there is no feasibility distance for its source, or when it is strictly better than
     /// the feasibility distance: a newer seqno, or the same seqno and a smaller metric.
-    pub(crate) fn feasible(&self, src: Option<u32>, seqno: u16, refmetric: u16, now: Timestamp, gc: std::time::Duration) -> bool {
-        if refmetric >= INFINITY {
+    pub(crate) fn feasible(
+        &self,
+        src: Option<u32>,
+        seqno: u16,
+        refmetric: u16,
+        now: Timestamp,
+        gc: std::time::Duration,
+    ) -> bool {
+        if refmetric == INFINITY {
             return true;
         }
         let Some(s) = src.and_then(|i| self.get(i)) else {
@@ -113,13 +126,20 @@ impl SourceTable {
 
     /// RFC 8966 §3.7.3: after advertising (seqno, metric) for a source, its feasibility
     /// distance becomes that pair if the seqno is newer or the metric smaller.
-    pub(crate) fn note_advertised(&mut self, id: RouterId, key: &RouteKey, seqno: u16, metric: u16, now: Timestamp) {
-        if metric >= INFINITY {
+    pub(crate) fn note_advertised(
+        &mut self,
+        id: RouterId,
+        key: &RouteKey,
+        seqno: u16,
+        metric: u16,
+        now: Timestamp,
+    ) {
+        if metric == INFINITY {
             return;
         }
         let i = self.find_or_create(id, key, seqno, now);
         if let Some(s) = self.get_mut(i) {
-            if seqno_newer(seqno, s.seqno) || s.metric >= INFINITY && seqno == s.seqno {
+            if seqno_newer(seqno, s.seqno) || s.metric == INFINITY && seqno == s.seqno {
                 s.seqno = seqno;
                 s.metric = metric;
             } else if seqno == s.seqno && metric < s.metric {
@@ -178,10 +198,16 @@ mod tests {
         t.note_advertised(id, &k, 5, 300, now);
         let s = t.find(id, &k);
         assert!(t.feasible(s, 5, 299, now, GC), "smaller metric, same seqno");
-        assert!(!t.feasible(s, 5, 300, now, GC), "equal metric is not feasible");
+        assert!(
+            !t.feasible(s, 5, 300, now, GC),
+            "equal metric is not feasible"
+        );
         assert!(!t.feasible(s, 4, 10, now, GC), "older seqno");
         assert!(t.feasible(s, 6, 1000, now, GC), "newer seqno");
-        assert!(t.feasible(s, 4, INFINITY, now, GC), "retractions are always feasible");
+        assert!(
+            t.feasible(s, 4, INFINITY, now, GC),
+            "retractions are always feasible"
+        );
     }
 
     #[test]

@@ -109,7 +109,10 @@ mod tests {
     #[test]
     fn arithmetic_saturates_and_round_trips() {
         let t = Timestamp::from_secs(10);
-        assert_eq!(t + Duration::from_millis(1500), Timestamp::from_millis(11_500));
+        assert_eq!(
+            t + Duration::from_millis(1500),
+            Timestamp::from_millis(11_500)
+        );
         assert_eq!((t + Duration::from_secs(3)) - t, Duration::from_secs(3));
         assert_eq!(t - (t + Duration::from_secs(1)), Duration::ZERO);
         assert_eq!(Timestamp::ZERO - Duration::from_secs(1), Timestamp::ZERO);

@@ -53,6 +53,7 @@ impl Timers {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, key: TimerKey) -> Option<Timestamp> {
         self.by_key.get(&key).copied()
     }

@@ -15,7 +15,8 @@ use super::types::{Prefix, RouterId};
 /// The largest Babel datagram (header, body and trailer) that fits in one IPv6 packet of
 /// this MTU: 40 octets of IPv6 header and 8 of UDP header come off.
 pub fn max_payload_for_mtu(mtu: usize) -> usize {
-    mtu.saturating_sub(48).clamp(HEADER_LEN + 2, u16::MAX as usize)
+    mtu.saturating_sub(48)
+        .clamp(HEADER_LEN + 2, u16::MAX as usize)
 }
 
 /// The compression state of the packet being built; it mirrors [`super::ParseState`].

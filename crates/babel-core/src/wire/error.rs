@@ -18,10 +18,15 @@ pub enum PacketError {
 impl fmt::Display for PacketError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PacketError::TooShort { len } => write!(f, "packet of {len} bytes is shorter than the 4-byte header"),
+            PacketError::TooShort { len } => {
+                write!(f, "packet of {len} bytes is shorter than the 4-byte header")
+            }
             PacketError::BadMagic(m) => write!(f, "bad magic {m} (expected 42)"),
             PacketError::BadVersion(v) => write!(f, "unsupported version {v} (expected 2)"),
-            PacketError::BodyOverrun { body_len, available } => write!(
+            PacketError::BodyOverrun {
+                body_len,
+                available,
+            } => write!(
                 f,
                 "body length {body_len} is larger than the {available} bytes after the header"
             ),
@@ -79,14 +84,31 @@ impl TlvError {
 impl fmt::Display for TlvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TlvError::Truncated { tlv_type } => write!(f, "TLV type {tlv_type} runs past the end of the packet"),
+            TlvError::Truncated { tlv_type } => {
+                write!(f, "TLV type {tlv_type} runs past the end of the packet")
+            }
             TlvError::TooShort { tlv_type } => write!(f, "TLV type {tlv_type} is too short"),
-            TlvError::UnknownAe { tlv_type, ae } => write!(f, "TLV type {tlv_type}: unknown or disallowed address encoding {ae}"),
-            TlvError::BadPlen { tlv_type, ae, plen } => write!(f, "TLV type {tlv_type}: prefix length {plen} invalid for AE {ae}"),
-            TlvError::OmittedTooLong { tlv_type, omitted } => write!(f, "TLV type {tlv_type}: {omitted} omitted octets is more than the address"),
-            TlvError::NoDefaultPrefix { tlv_type } => write!(f, "TLV type {tlv_type}: omitted octets but no default prefix"),
+            TlvError::UnknownAe { tlv_type, ae } => write!(
+                f,
+                "TLV type {tlv_type}: unknown or disallowed address encoding {ae}"
+            ),
+            TlvError::BadPlen { tlv_type, ae, plen } => write!(
+                f,
+                "TLV type {tlv_type}: prefix length {plen} invalid for AE {ae}"
+            ),
+            TlvError::OmittedTooLong { tlv_type, omitted } => write!(
+                f,
+                "TLV type {tlv_type}: {omitted} omitted octets is more than the address"
+            ),
+            TlvError::NoDefaultPrefix { tlv_type } => write!(
+                f,
+                "TLV type {tlv_type}: omitted octets but no default prefix"
+            ),
             TlvError::BadSubTlv { tlv_type } => write!(f, "TLV type {tlv_type}: malformed sub-TLV"),
-            TlvError::UnknownMandatorySubTlv { tlv_type, sub_type } => write!(f, "TLV type {tlv_type} ignored: unknown mandatory sub-TLV {sub_type}"),
+            TlvError::UnknownMandatorySubTlv { tlv_type, sub_type } => write!(
+                f,
+                "TLV type {tlv_type} ignored: unknown mandatory sub-TLV {sub_type}"
+            ),
             TlvError::InvalidRouterId => write!(f, "router-id of all zeroes or all ones"),
         }
     }
@@ -107,7 +129,9 @@ pub enum EmitError {
 impl fmt::Display for EmitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EmitError::TooLarge { needed, max } => write!(f, "TLV of {needed} bytes does not fit in a packet of {max}"),
+            EmitError::TooLarge { needed, max } => {
+                write!(f, "TLV of {needed} bytes does not fit in a packet of {max}")
+            }
             EmitError::Invalid(why) => write!(f, "cannot encode TLV: {why}"),
         }
     }

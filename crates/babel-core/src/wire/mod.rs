@@ -21,8 +21,8 @@ pub use packet::{
     MULTICAST_GROUP, PORT, VERSION,
 };
 pub use tlv::{
-    ae, parse_tlv, subtlv_type, tlv_type, Ack, AckRequest, Hello, Ihu, IhuTimestamps,
-    ParseState, Pc, RawTlv, RouteRequest, SeqnoRequest, Tlv, TlvIter, UnknownSubTlv, Update,
+    ae, parse_tlv, subtlv_type, tlv_type, Ack, AckRequest, Hello, Ihu, IhuTimestamps, ParseState,
+    Pc, RawTlv, RouteRequest, SeqnoRequest, Tlv, TlvIter, UnknownSubTlv, Update,
     HELLO_FLAG_UNICAST, INFINITY, UPDATE_FLAG_DEFAULT_PREFIX, UPDATE_FLAG_ROUTER_ID,
 };
 pub use types::{Prefix, PrefixError, RouterId};

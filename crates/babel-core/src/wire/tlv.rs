@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::error::TlvError;
-use super::types::{mask_bytes, Prefix, RouterId};
+use super::types::{Prefix, RouterId};
 
 /// TLV type numbers.
 pub mod tlv_type {
@@ -310,8 +310,9 @@ impl<'a> Iterator for TlvIter<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct ParseState {
     router_id: Option<RouterId>,
-    default_v4: Option<[u8; 4]>,
-    default_v6: Option<[u8; 16]>,
+    /// Default prefixes as left-aligned 128-bit values (an IPv4 one in the top 32 bits).
+    default_v4: Option<u128>,
+    default_v6: Option<u128>,
     nh_v4: Option<Ipv4Addr>,
     nh_v6: Option<Ipv6Addr>,
 }
@@ -384,30 +385,47 @@ fn read_plain_prefix(
 
 /// RFC 8966 §4.1.5 / §4.6.9: reads a possibly compressed prefix. `omitted` leading octets come
 /// from the default prefix of the AE. Returns the prefix and the number of bytes consumed.
+///
+/// The address is assembled in a left-aligned `u128` (IPv4 in the top 32 bits): no byte
+/// buffer, no second masking pass; this is the parser's hottest function.
+#[inline(always)]
 fn read_prefix(
     ae_code: u8,
     plen: u8,
     omitted: u8,
     data: &[u8],
-    default_v4: Option<&[u8; 4]>,
-    default_v6: Option<&[u8; 16]>,
+    default_v4: Option<u128>,
+    default_v6: Option<u128>,
     tlv: u8,
 ) -> Result<(Option<Prefix>, usize), TlvError> {
     let omitted = omitted as usize;
-    let (max_plen, width): (u8, usize) = match ae_code {
+    let bad_plen = TlvError::BadPlen {
+        tlv_type: tlv,
+        ae: ae_code,
+        plen,
+    };
+    let (max_plen, width, default) = match ae_code {
         ae::WILDCARD => {
             if plen != 0 {
-                return Err(TlvError::BadPlen {
-                    tlv_type: tlv,
-                    ae: ae_code,
-                    plen,
-                });
+                return Err(bad_plen);
             }
             return Ok((None, 0));
         }
-        ae::IPV4 | ae::V4_VIA_V6 => (32, 4),
-        ae::IPV6 => (128, 16),
-        ae::IPV6_LINK_LOCAL => (128, 16),
+        ae::IPV4 | ae::V4_VIA_V6 => (32, 4, default_v4),
+        ae::IPV6 => (128, 16, default_v6),
+        ae::IPV6_LINK_LOCAL => {
+            // AE 3: fe80::/64 is implied, only the low 8 octets are present; no compression.
+            if omitted != 0 || !(64..=128).contains(&plen) {
+                return Err(bad_plen);
+            }
+            let n = prefix_bytes(plen) - 8;
+            let bytes = data.get(..n).ok_or(TlvError::TooShort { tlv_type: tlv })?;
+            let mut v: u128 = 0xfe80u128 << 112;
+            for (i, &x) in bytes.iter().enumerate() {
+                v |= (x as u128) << (56 - 8 * i);
+            }
+            return Ok((Some(masked_prefix(v, plen, false)), n));
+        }
         other => {
             return Err(TlvError::UnknownAe {
                 tlv_type: tlv,
@@ -416,63 +434,48 @@ fn read_prefix(
         }
     };
     if plen > max_plen {
-        return Err(TlvError::BadPlen {
+        return Err(bad_plen);
+    }
+    if omitted > width {
+        return Err(TlvError::OmittedTooLong {
             tlv_type: tlv,
-            ae: ae_code,
-            plen,
+            omitted: omitted as u8,
         });
     }
-    let pb = prefix_bytes(plen);
-    let mut buf = [0u8; 16];
-    let consumed;
-    if ae_code == ae::IPV6_LINK_LOCAL {
-        // AE 3: fe80::/64 is implied, only the low 8 octets are present; no compression.
-        if omitted != 0 || plen < 64 {
-            return Err(TlvError::BadPlen {
-                tlv_type: tlv,
-                ae: ae_code,
-                plen,
-            });
-        }
-        let n = pb - 8;
-        let bytes = data.get(..n).ok_or(TlvError::TooShort { tlv_type: tlv })?;
-        buf[0] = 0xfe;
-        buf[1] = 0x80;
-        buf[8..8 + n].copy_from_slice(bytes);
-        consumed = n;
-    } else {
-        if omitted > width {
-            return Err(TlvError::OmittedTooLong {
-                tlv_type: tlv,
-                omitted: omitted as u8,
-            });
-        }
-        if omitted > 0 {
-            let default: &[u8] = if width == 4 {
-                default_v4.map(|d| &d[..])
-            } else {
-                default_v6.map(|d| &d[..])
-            }
-            .ok_or(TlvError::NoDefaultPrefix { tlv_type: tlv })?;
-            buf[..omitted].copy_from_slice(&default[..omitted]);
-        }
-        let n = pb.saturating_sub(omitted);
-        let bytes = data.get(..n).ok_or(TlvError::TooShort { tlv_type: tlv })?;
-        buf[omitted..omitted + n].copy_from_slice(bytes);
-        consumed = n;
+    let n = prefix_bytes(plen).saturating_sub(omitted);
+    let bytes = data.get(..n).ok_or(TlvError::TooShort { tlv_type: tlv })?;
+    let mut v: u128 = 0;
+    if omitted > 0 {
+        let d = default.ok_or(TlvError::NoDefaultPrefix { tlv_type: tlv })?;
+        v = d & !u128::MAX.checked_shr(8 * omitted as u32).unwrap_or(0);
     }
-    mask_bytes(&mut buf[..width], plen);
-    let addr = if width == 4 {
-        IpAddr::V4(Ipv4Addr::new(buf[0], buf[1], buf[2], buf[3]))
+    for (i, &x) in bytes.iter().enumerate() {
+        v |= (x as u128) << (120 - 8 * (omitted + i));
+    }
+    Ok((Some(masked_prefix(v, plen, width == 4)), n))
+}
+
+/// Builds a prefix from a left-aligned address, clearing the bits past `plen`.
+#[inline(always)]
+fn masked_prefix(v: u128, plen: u8, v4: bool) -> Prefix {
+    let m = if plen == 0 {
+        0
     } else {
-        IpAddr::V6(Ipv6Addr::from(buf))
+        v & (u128::MAX << (128 - plen as u32))
     };
-    let prefix = Prefix::new(addr, plen).map_err(|_| TlvError::BadPlen {
-        tlv_type: tlv,
-        ae: ae_code,
-        plen,
-    })?;
-    Ok((Some(prefix), consumed))
+    if v4 {
+        Prefix::from_masked(IpAddr::V4(Ipv4Addr::from((m >> 96) as u32)), plen)
+    } else {
+        Prefix::from_masked(IpAddr::V6(Ipv6Addr::from(m)), plen)
+    }
+}
+
+/// A prefix's address as a left-aligned `u128`.
+fn left_aligned(p: &Prefix) -> u128 {
+    match p.addr() {
+        IpAddr::V4(a) => (u32::from(a) as u128) << 96,
+        IpAddr::V6(a) => u128::from(a),
+    }
 }
 
 /// Known sub-TLVs found in a sub-TLV area.
@@ -486,8 +489,12 @@ struct SubTlvs {
 /// Parses a sub-TLV area (RFC 8966 §4.4). `accepts` tells which known sub-TLVs this TLV
 /// understands; any other sub-TLV with the mandatory bit (type ≥ 128) makes the whole TLV
 /// ignored — applied here, in one place, for every TLV.
+#[inline(always)]
 fn parse_subtlvs(data: &[u8], tlv: u8, accepts: &[u8]) -> Result<SubTlvs, TlvError> {
     let mut out = SubTlvs::default();
+    if data.is_empty() {
+        return Ok(out);
+    }
     for raw in TlvIter::new(data) {
         let raw = raw.map_err(|_| TlvError::BadSubTlv { tlv_type: tlv })?;
         match raw.tlv_type {
@@ -522,11 +529,8 @@ fn parse_subtlvs(data: &[u8], tlv: u8, accepts: &[u8]) -> Result<SubTlvs, TlvErr
     Ok(out)
 }
 
-fn source_prefix(
-    sub: &SubTlvs,
-    ae_code: u8,
-    tlv: u8,
-) -> Result<Option<Prefix>, TlvError> {
+#[inline(always)]
+fn source_prefix(sub: &SubTlvs, ae_code: u8, tlv: u8) -> Result<Option<Prefix>, TlvError> {
     let Some((plen, bytes)) = &sub.source_prefix else {
         return Ok(None);
     };
@@ -607,7 +611,10 @@ pub fn parse_tlv(raw: RawTlv<'_>, state: &mut ParseState) -> Result<Tlv, TlvErro
             let ae_code = b[0];
             let (addr, n) = read_address(ae_code, &b[6..], t)?;
             if ae_code == ae::V4_VIA_V6 {
-                return Err(TlvError::UnknownAe { tlv_type: t, ae: ae_code });
+                return Err(TlvError::UnknownAe {
+                    tlv_type: t,
+                    ae: ae_code,
+                });
             }
             let sub = parse_subtlvs(&b[6 + n..], t, &[subtlv_type::TIMESTAMP])?;
             let timestamps = sub
@@ -646,7 +653,12 @@ pub fn parse_tlv(raw: RawTlv<'_>, state: &mut ParseState) -> Result<Tlv, TlvErro
             let ae_code = b[0];
             let (addr, n) = match ae_code {
                 ae::IPV4 | ae::IPV6 | ae::IPV6_LINK_LOCAL => read_address(ae_code, &b[2..], t)?,
-                other => return Err(TlvError::UnknownAe { tlv_type: t, ae: other }),
+                other => {
+                    return Err(TlvError::UnknownAe {
+                        tlv_type: t,
+                        ae: other,
+                    })
+                }
             };
             match addr {
                 Some(IpAddr::V4(a)) => state.nh_v4 = Some(a),
@@ -674,7 +686,10 @@ pub fn parse_tlv(raw: RawTlv<'_>, state: &mut ParseState) -> Result<Tlv, TlvErro
             let (ae_code, plen) = (b[0], b[1]);
             if ae_code == ae::WILDCARD {
                 // RFC 8966 §4.6.11: AE 0 is not allowed in a Seqno Request.
-                return Err(TlvError::UnknownAe { tlv_type: t, ae: ae_code });
+                return Err(TlvError::UnknownAe {
+                    tlv_type: t,
+                    ae: ae_code,
+                });
             }
             let (prefix, n) = read_plain_prefix(ae_code, plen, &b[14..], t)?;
             let sub = parse_subtlvs(&b[14 + n..], t, &[subtlv_type::SOURCE_PREFIX])?;
@@ -705,6 +720,7 @@ pub fn parse_tlv(raw: RawTlv<'_>, state: &mut ParseState) -> Result<Tlv, TlvErro
     }
 }
 
+#[inline(always)]
 fn parse_update(b: &[u8], state: &mut ParseState) -> Result<Tlv, TlvError> {
     let t = tlv_type::UPDATE;
     if b.len() < 10 {
@@ -721,8 +737,8 @@ fn parse_update(b: &[u8], state: &mut ParseState) -> Result<Tlv, TlvError> {
         plen,
         omitted,
         &b[10..],
-        state.default_v4.as_ref(),
-        state.default_v6.as_ref(),
+        state.default_v4,
+        state.default_v6,
         t,
     );
     let (prefix, n) = match parsed {
@@ -741,9 +757,9 @@ fn parse_update(b: &[u8], state: &mut ParseState) -> Result<Tlv, TlvError> {
         let (oct, width) = p.octets();
         if flags & UPDATE_FLAG_DEFAULT_PREFIX != 0 {
             if width == 4 {
-                state.default_v4 = Some(oct[..4].try_into().expect("4 octets"));
+                state.default_v4 = Some(left_aligned(&p));
             } else if ae_code == ae::IPV6 {
-                state.default_v6 = Some(oct);
+                state.default_v6 = Some(left_aligned(&p));
             }
         }
         // Flag 0x40: the router-id is the low 8 octets of the prefix (4 for IPv4, zero-padded).
@@ -762,8 +778,13 @@ fn parse_update(b: &[u8], state: &mut ParseState) -> Result<Tlv, TlvError> {
         (ae::WILDCARD, _) => None,
         _ => state.nh_v6.map(IpAddr::V6),
     };
-    let sub = parse_subtlvs(&b[10 + n..], t, &[subtlv_type::SOURCE_PREFIX])?;
-    let src_prefix = source_prefix(&sub, ae_code, t)?;
+    let rest = &b[10 + n..];
+    let (src_prefix, unknown_subtlvs) = if rest.is_empty() {
+        (None, Vec::new())
+    } else {
+        let sub = parse_subtlvs(rest, t, &[subtlv_type::SOURCE_PREFIX])?;
+        (source_prefix(&sub, ae_code, t)?, sub.unknown)
+    };
     Ok(Tlv::Update(Update {
         flags,
         interval: be16(b, 4),
@@ -771,8 +792,12 @@ fn parse_update(b: &[u8], state: &mut ParseState) -> Result<Tlv, TlvError> {
         metric: be16(b, 8),
         prefix,
         src_prefix,
-        router_id: if prefix.is_some() { state.router_id } else { None },
+        router_id: if prefix.is_some() {
+            state.router_id
+        } else {
+            None
+        },
         next_hop,
-        unknown_subtlvs: sub.unknown,
+        unknown_subtlvs,
     }))
 }

@@ -115,6 +115,12 @@ impl Prefix {
         })
     }
 
+    /// For the parser's hot path: the caller has already cleared the host bits.
+    pub(crate) fn from_masked(addr: IpAddr, plen: u8) -> Self {
+        debug_assert_eq!(Prefix::new(addr, plen).map(|p| p.addr), Ok(addr));
+        Prefix { addr, plen }
+    }
+
     pub fn addr(&self) -> IpAddr {
         self.addr
     }

@@ -1,0 +1,363 @@
+//! The protocol engine under load: a `Node` taking full dumps from its neighbours.
+//!
+//! `cargo bench -p routed-benches --bench engine` prints, before the criterion runs:
+//! - the memory per route entry with 1,000,000 entries (100,000 prefixes × 10 neighbours),
+//!   measured with a counting global allocator.
+//!
+//! - best-of-N rates for every case below (shared machines are noisy: the best round is
+//!   the closest to what one quiet core does). `ENGINE_RATES_ONLY=1` stops there.
+//!
+//! Then criterion measures:
+//! - `engine/refresh_100k` and `engine/install_100k`: a neighbour's full dump of 100,000
+//!   prefixes, already known (refresh) or new (install), in updates per second;
+//! - `engine/refresh_100k_shuffled`: the same dump in random prefix order;
+//! - `engine/update_cost/N`: a batch of 1,000 updates into a table of N route entries, from
+//!   1,000 to 1,000,000 (always 10 neighbours per prefix) — the cost per update must stay
+//!   flat.
+
+#![allow(unsafe_code)] // the counting allocator below, and nothing else
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use babel_core::wire::{max_payload_for_mtu, Encoder, Hello, Ihu, Prefix, RouterId, Tlv, Update};
+use babel_core::{Config, InterfaceConfig, InterfaceEvent, Node, Timestamp};
+use criterion::{BatchSize, Criterion, Throughput};
+
+struct Counting;
+
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged and only counts bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(l.size(), Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        ALLOCATED.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        ALLOCATED.fetch_add(new, Ordering::Relaxed);
+        ALLOCATED.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const IFINDEX: u32 = 1;
+const OUR_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+
+fn neighbour_addr(k: usize) -> Ipv6Addr {
+    Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0x100, k as u16 + 2)
+}
+
+fn prefix(i: usize) -> Prefix {
+    Prefix::v6(
+        Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 0),
+        64,
+    )
+    .expect("valid")
+}
+
+/// The packets of neighbour `k`'s full dump of the prefixes in `order`, each originated by
+/// one of 100 routers, as babeld would pack them.
+fn dump(k: usize, order: &[usize], seqno: u16) -> Vec<Vec<u8>> {
+    let src = neighbour_addr(k);
+    let mut enc = Encoder::new(max_payload_for_mtu(1500), Some(src));
+    for &i in order {
+        let origin = (i % 100) as u8 + 1;
+        let u = Update {
+            flags: 0,
+            interval: 1600,
+            seqno,
+            metric: 100 + k as u16,
+            prefix: Some(prefix(i)),
+            src_prefix: None,
+            router_id: Some(RouterId([0x02, 0, 0, 0, 0, 0, 1, origin])),
+            next_hop: None,
+            unknown_subtlvs: vec![],
+        };
+        enc.push(&Tlv::Update(u)).expect("fits");
+    }
+    enc.finish()
+}
+
+fn greeting(k: usize, seqno: u16) -> Vec<u8> {
+    let src = neighbour_addr(k);
+    let mut enc = Encoder::new(1400, Some(src));
+    enc.push(&Tlv::Hello(Hello {
+        flags: 0,
+        seqno,
+        interval: 400,
+        timestamp: None,
+        unknown_subtlvs: vec![],
+    }))
+    .expect("fits");
+    enc.push(&Tlv::Ihu(Ihu {
+        rxcost: 96,
+        interval: 1200,
+        addr: Some(IpAddr::V6(OUR_LL)),
+        timestamps: None,
+        unknown_subtlvs: vec![],
+    }))
+    .expect("fits");
+    enc.finish().remove(0)
+}
+
+/// A node with one wired interface and `neighbours` established neighbours on it.
+fn node_with_neighbours(neighbours: usize) -> (Node, Timestamp) {
+    let mut now = Timestamp::from_secs(1);
+    let mut node = Node::new(
+        Config::default(),
+        RouterId([0x02, 0, 0, 0, 0, 0, 0, 0xaa]),
+        1,
+        7,
+        now,
+    );
+    node.handle_interface(
+        now,
+        InterfaceEvent::Up {
+            ifindex: IFINDEX,
+            name: "eth0".into(),
+            config: InterfaceConfig::wired(),
+            link_local: Some(OUR_LL),
+            ipv4: None,
+            mtu: 1500,
+        },
+    );
+    for s in 1..=2 {
+        for k in 0..neighbours {
+            node.handle_packet(now, IFINDEX, neighbour_addr(k), true, &greeting(k, s));
+        }
+        now += Duration::from_millis(10);
+    }
+    drain(&mut node, now);
+    (node, now)
+}
+
+fn feed(node: &mut Node, now: Timestamp, k: usize, packets: &[Vec<u8>]) {
+    let src = neighbour_addr(k);
+    for p in packets {
+        node.handle_packet(now, IFINDEX, src, true, p);
+    }
+}
+
+fn drain(node: &mut Node, now: Timestamp) -> usize {
+    let mut n = 0;
+    while node.poll_route().is_some() {
+        n += 1;
+    }
+    while node.poll_event().is_some() {}
+    let mut buf = Vec::new();
+    while node.poll_transmit(now, &mut buf).is_some() {}
+    n
+}
+
+/// A node holding `prefixes` × `neighbours` route entries.
+fn populated(prefixes: usize, neighbours: usize) -> (Node, Timestamp, Vec<usize>) {
+    let (mut node, now) = node_with_neighbours(neighbours);
+    let order: Vec<usize> = (0..prefixes).collect();
+    for k in 0..neighbours {
+        feed(&mut node, now, k, &dump(k, &order, 10));
+        drain(&mut node, now);
+    }
+    assert_eq!(node.table_stats().route_entries, prefixes * neighbours);
+    (node, now, order)
+}
+
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    let mut x = seed;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+fn memory_report() {
+    let base = ALLOCATED.load(Ordering::Relaxed);
+    let (node, _, _) = populated(100_000, 10);
+    let used = ALLOCATED.load(Ordering::Relaxed) - base;
+    let st = node.table_stats();
+    eprintln!(
+        "engine memory: {} route entries ({} destinations, {} sources): {} bytes allocated in all, \
+         {:.1} bytes per route entry (route table {:.1} B/entry, sources {:.1} B/entry)",
+        st.route_entries,
+        st.destinations,
+        st.sources,
+        used,
+        used as f64 / st.route_entries as f64,
+        st.route_bytes as f64 / st.route_entries as f64,
+        st.source_bytes as f64 / st.route_entries as f64,
+    );
+    drop(black_box(node));
+}
+
+fn bench_engine(c: &mut Criterion) {
+    let mut g = c.benchmark_group("engine");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    g.warm_up_time(Duration::from_secs(2));
+
+    let order: Vec<usize> = (0..100_000).collect();
+    let packets = dump(0, &order, 10);
+    let shuffled_packets = dump(0, &shuffled(100_000, 99), 10);
+    g.throughput(Throughput::Elements(100_000));
+    {
+        let (mut node, now) = node_with_neighbours(1);
+        feed(&mut node, now, 0, &packets);
+        drain(&mut node, now);
+        g.bench_function("refresh_100k", |b| {
+            b.iter(|| {
+                feed(&mut node, now, 0, &packets);
+                black_box(drain(&mut node, now));
+            })
+        });
+        g.bench_function("refresh_100k_shuffled", |b| {
+            b.iter(|| {
+                feed(&mut node, now, 0, &shuffled_packets);
+                black_box(drain(&mut node, now));
+            })
+        });
+    }
+    g.bench_function("install_100k", |b| {
+        b.iter_batched(
+            || node_with_neighbours(1),
+            |(mut node, now)| {
+                feed(&mut node, now, 0, &packets);
+                let installed = drain(&mut node, now);
+                assert_eq!(installed, 100_000);
+                node
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("install_100k_shuffled", |b| {
+        b.iter_batched(
+            || node_with_neighbours(1),
+            |(mut node, now)| {
+                feed(&mut node, now, 0, &shuffled_packets);
+                let installed = drain(&mut node, now);
+                assert_eq!(installed, 100_000);
+                node
+            },
+            BatchSize::PerIteration,
+        )
+    });
+
+    // The cost of 1,000 updates as the table grows from 1,000 to 1,000,000 entries.
+    g.throughput(Throughput::Elements(1_000));
+    for (prefixes, neighbours) in [(100, 10), (1_000, 10), (10_000, 10), (100_000, 10)] {
+        let (mut node, now, order) = populated(prefixes, neighbours);
+        // 1,000 prefixes spread over the whole table, from the last neighbour.
+        // 1,000 updates spread over the whole table (small tables see prefixes repeated).
+        let batch: Vec<usize> = (0..1_000).map(|j| order[j * order.len() / 1_000]).collect();
+        let k = neighbours - 1;
+        let batch_packets = dump(k, &batch, 10);
+        let entries = prefixes * neighbours;
+        g.bench_function(format!("update_cost/{entries}"), |b| {
+            b.iter(|| {
+                feed(&mut node, now, k, &batch_packets);
+                black_box(drain(&mut node, now));
+            })
+        });
+    }
+    g.finish();
+}
+
+fn best_of(
+    rounds: usize,
+    mut setup: impl FnMut() -> (Node, Timestamp),
+    mut f: impl FnMut(&mut Node, Timestamp),
+) -> Duration {
+    let mut best = Duration::MAX;
+    for _ in 0..rounds {
+        let (mut node, now) = setup();
+        let t = Instant::now();
+        f(&mut node, now);
+        best = best.min(t.elapsed());
+        drop(black_box(node));
+    }
+    best
+}
+
+fn rate_report() {
+    let order: Vec<usize> = (0..100_000).collect();
+    let packets = dump(0, &order, 10);
+    let shuffled_packets = dump(0, &shuffled(100_000, 99), 10);
+    let per_sec = |n: usize, d: Duration| n as f64 / d.as_secs_f64() / 1e6;
+    let fresh = || node_with_neighbours(1);
+    let install = |p: &Vec<Vec<u8>>| {
+        best_of(5, fresh, |node, now| {
+            feed(node, now, 0, p);
+            drain(node, now);
+        })
+    };
+    let d = install(&packets);
+    eprintln!(
+        "engine rate: install 100k in order: {:.2} M updates/s",
+        per_sec(100_000, d)
+    );
+    let d = install(&shuffled_packets);
+    eprintln!(
+        "engine rate: install 100k shuffled: {:.2} M updates/s",
+        per_sec(100_000, d)
+    );
+    let (mut node, now) = node_with_neighbours(1);
+    feed(&mut node, now, 0, &packets);
+    drain(&mut node, now);
+    for (name, p) in [("in order", &packets), ("shuffled", &shuffled_packets)] {
+        let mut best = Duration::MAX;
+        for _ in 0..15 {
+            let t = Instant::now();
+            feed(&mut node, now, 0, p);
+            drain(&mut node, now);
+            best = best.min(t.elapsed());
+        }
+        eprintln!(
+            "engine rate: refresh 100k {name}: {:.2} M updates/s",
+            per_sec(100_000, best)
+        );
+    }
+    drop(node);
+    for (prefixes, neighbours) in [(100, 10), (1_000, 10), (10_000, 10), (100_000, 10)] {
+        let (mut node, now, order) = populated(prefixes, neighbours);
+        // 1,000 updates spread over the whole table (small tables see prefixes repeated).
+        let batch: Vec<usize> = (0..1_000).map(|j| order[j * order.len() / 1_000]).collect();
+        let k = neighbours - 1;
+        let batch_packets = dump(k, &batch, 10);
+        let mut best = Duration::MAX;
+        for _ in 0..200 {
+            let t = Instant::now();
+            feed(&mut node, now, k, &batch_packets);
+            drain(&mut node, now);
+            best = best.min(t.elapsed());
+        }
+        eprintln!(
+            "engine rate: 1,000 updates into {:>9} route entries: {:.0} ns/update",
+            prefixes * neighbours,
+            best.as_secs_f64() * 1e9 / 1_000.0
+        );
+    }
+}
+
+fn main() {
+    memory_report();
+    rate_report();
+    if std::env::var_os("ENGINE_RATES_ONLY").is_some() {
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    bench_engine(&mut c);
+    c.final_summary();
+}

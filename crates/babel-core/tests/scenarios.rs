@@ -1,0 +1,857 @@
+//! Scenario tests: small meshes of nodes on the in-crate harness (`babel_core::testing`),
+//! with the routes expected at the end.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use babel_core::testing::Mesh;
+use babel_core::wire::{self, Encoder, Hello, Ihu, RouterId, Tlv, Update, INFINITY};
+use babel_core::{
+    Command, Config, Event, FilterAction, FilterMatch, FilterRule, Filters, InterfaceConfig,
+};
+
+fn wired() -> InterfaceConfig {
+    InterfaceConfig::wired()
+}
+
+fn wired_cost(c: u16) -> InterfaceConfig {
+    InterfaceConfig {
+        cost: Some(c),
+        ..InterfaceConfig::wired()
+    }
+}
+
+fn v6(m: &Mesh, node: usize, ifindex: u32) -> IpAddr {
+    IpAddr::V6(m.address(node, ifindex))
+}
+
+const P_A: &str = "2001:db8:a::/48";
+const P_C: &str = "2001:db8:c::/48";
+const P_D: &str = "2001:db8:d::/48";
+
+#[test]
+fn line_of_three_learns_routes_both_ways() {
+    let mut m = Mesh::new(1);
+    let a = m.add_node(Config::default(), 100);
+    let b = m.add_node(Config::default(), 200);
+    let c = m.add_node(Config::default(), 300);
+    let (_, a1, b1) = m.connect(a, b, wired());
+    let (_, b2, c1) = m.connect(b, c, wired());
+    m.announce(a, P_A, None);
+    m.announce(c, P_C, None);
+    m.run_for(Duration::from_secs(30));
+    m.assert_consistent();
+    let r = m.kernel_route(c, P_A, None).expect("c has a route to a");
+    assert_eq!((r.ifindex, r.next_hop, r.metric), (c1, v6(&m, b, b2), 192));
+    let r = m.kernel_route(a, P_C, None).expect("a has a route to c");
+    assert_eq!((r.ifindex, r.next_hop, r.metric), (a1, v6(&m, b, b1), 192));
+    assert!(
+        m.kernel_route(a, P_A, None).is_none(),
+        "no route to its own prefix"
+    );
+    // The views agree with the kernel.
+    let sel = m
+        .node(c)
+        .selected_route(P_A.parse().unwrap(), None)
+        .unwrap();
+    assert_eq!(
+        (sel.metric, sel.refmetric, sel.router_id),
+        (192, 96, m.nodes[a].router_id)
+    );
+    assert_eq!(m.node(b).neighbours().len(), 2);
+    assert!(m
+        .node(b)
+        .neighbours()
+        .iter()
+        .all(|n| n.cost == 96 && n.txcost == 96 && n.rxcost == 96));
+}
+
+/// A ring of five: every node reaches every prefix by the shorter way round; when a link
+/// breaks, traffic goes the long way; when it heals, back again.
+#[test]
+fn ring_of_five_routes_around_a_broken_link_and_back() {
+    let mut m = Mesh::new(2);
+    let n: Vec<usize> = (0..5)
+        .map(|i| m.add_node(Config::default(), i as u16 * 10))
+        .collect();
+    let mut links = Vec::new();
+    for i in 0..5 {
+        links.push(m.connect(n[i], n[(i + 1) % 5], wired()));
+    }
+    for (i, &node) in n.iter().enumerate() {
+        m.announce(node, &format!("2001:db8:{i}::/48"), None);
+    }
+    // Routes found later must outlive babeld's hysteresis (smoothed metric, 4 s half-life)
+    // before they replace the first one found.
+    m.run_for(Duration::from_secs(100));
+    m.assert_consistent();
+    for (i, &node) in n.iter().enumerate() {
+        for j in 0..5 {
+            if i == j {
+                continue;
+            }
+            let hops = ((j + 5 - i) % 5).min((i + 5 - j) % 5) as u16;
+            let r = m
+                .kernel_route(node, &format!("2001:db8:{j}::/48"), None)
+                .unwrap_or_else(|| panic!("{i} → {j}"));
+            assert_eq!(r.metric, 96 * hops, "{i} → {j}");
+        }
+    }
+    // Break 0–1: node 0 now reaches 1 through 4, 3, 2 (four hops).
+    let (l01, _, _) = links[0];
+    m.set_link_up(l01, false);
+    m.run_for(Duration::from_secs(90));
+    m.assert_consistent();
+    let r = m
+        .kernel_route(n[0], "2001:db8:1::/48", None)
+        .expect("still reachable");
+    assert_eq!(r.metric, 4 * 96);
+    assert_eq!(r.ifindex, links[4].2, "through node 4");
+    // Heal it: back to the direct link.
+    m.set_link_up(l01, true);
+    m.run_for(Duration::from_secs(120));
+    let r = m.kernel_route(n[0], "2001:db8:1::/48", None).unwrap();
+    assert_eq!((r.metric, r.ifindex), (96, links[0].1));
+    m.assert_consistent();
+}
+
+/// A diamond A–B–D and A–C–D where the path through C is worse: A uses B; when A's
+/// interface to B goes down it switches to C at once; when B's link comes back A returns.
+#[test]
+fn diamond_prefers_better_path_and_fails_over_at_once() {
+    let mut m = Mesh::new(3);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let c = m.add_node(Config::default(), 1);
+    let d = m.add_node(Config::default(), 1);
+    let (_, ab, _) = m.connect(a, b, wired());
+    let (_, ac, _) = m.connect(a, c, wired_cost(256));
+    m.connect(b, d, wired());
+    m.connect(c, d, wired());
+    m.announce(d, P_D, None);
+    m.run_for(Duration::from_secs(40));
+    let r = m.kernel_route(a, P_D, None).unwrap();
+    assert_eq!((r.ifindex, r.metric), (ab, 192));
+    let alt = m.node(a).routes_for(P_D.parse().unwrap(), None);
+    assert_eq!(alt.len(), 2, "the worse path is known too: {alt:?}");
+    assert!(alt
+        .iter()
+        .any(|r| !r.installed && r.metric == 256 + 96 && r.feasible));
+
+    // Interface down: the switch happens in the same instant.
+    m.interface_down(a, ab);
+    let r = m.kernel_route(a, P_D, None).expect("switched, not lost");
+    assert_eq!((r.ifindex, r.metric), (ac, 352));
+    m.run_for(Duration::from_millis(500));
+    assert_eq!(m.kernel_route(a, P_D, None).unwrap().ifindex, ac);
+    m.assert_consistent();
+}
+
+/// Link loss without an interface event: the hellos stop, the neighbour's cost goes to
+/// infinity, and A moves to the alternative; when the link recovers A moves back.
+#[test]
+fn link_loss_detected_by_hellos_and_recovery() {
+    let mut m = Mesh::new(4);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let c = m.add_node(Config::default(), 1);
+    let d = m.add_node(Config::default(), 1);
+    let (lab, ab, _) = m.connect(a, b, wired());
+    let (_, ac, _) = m.connect(a, c, wired_cost(256));
+    m.connect(b, d, wired());
+    m.connect(c, d, wired());
+    m.announce(d, P_D, None);
+    m.run_for(Duration::from_secs(100));
+    assert_eq!(m.kernel_route(a, P_D, None).unwrap().ifindex, ab);
+    m.set_link_up(lab, false);
+    // Two missed hellos (2-out-of-3) plus slack: well under 20 s.
+    m.run_for(Duration::from_secs(20));
+    let r = m.kernel_route(a, P_D, None).expect("rerouted");
+    assert_eq!((r.ifindex, r.metric), (ac, 352));
+    m.set_link_up(lab, true);
+    m.run_for(Duration::from_secs(120));
+    let r = m.kernel_route(a, P_D, None).unwrap();
+    assert_eq!((r.ifindex, r.metric), (ab, 192));
+    m.assert_consistent();
+}
+
+/// RFC 8966 §3.5.5: a withdrawn prefix is retracted along the line at once; the route is
+/// held as unreachable for the hold time, then flushed.
+#[test]
+fn retraction_propagates_and_is_held_then_flushed() {
+    let mut m = Mesh::new(5);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let c = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    m.connect(b, c, wired());
+    m.announce(a, P_A, None);
+    m.run_for(Duration::from_secs(30));
+    assert_eq!(m.kernel_route(c, P_A, None).unwrap().metric, 192);
+    m.command(
+        a,
+        Command::RemoveXroute {
+            prefix: P_A.parse().unwrap(),
+            src_prefix: None,
+        },
+    );
+    m.run_for(Duration::from_millis(200));
+    let r = m.kernel_route(c, P_A, None).expect("held as unreachable");
+    assert_eq!(r.metric, INFINITY);
+    assert_eq!(m.kernel_route(b, P_A, None).unwrap().metric, INFINITY);
+    m.run_for(Duration::from_secs(120));
+    assert!(
+        m.kernel_route(c, P_A, None).is_none(),
+        "flushed after the hold time"
+    );
+    assert!(m.kernel_route(b, P_A, None).is_none());
+    assert!(m.node(c).routes_for(P_A.parse().unwrap(), None).is_empty());
+    m.assert_consistent();
+}
+
+/// Starvation: when the only remaining route is unfeasible, seqno requests make the origin
+/// bump its seqno and the route comes back within seconds.
+#[test]
+fn starvation_resolved_by_seqno_request() {
+    let mut m = Mesh::new(6);
+    let s = m.add_node(Config::default(), 50);
+    let b = m.add_node(Config::default(), 1);
+    let c = m.add_node(Config::default(), 1);
+    let a = m.add_node(Config::default(), 1);
+    let (_, _, bs) = m.connect(s, b, wired());
+    m.connect(b, a, wired());
+    let (_, ac, _) = m.connect(a, c, wired());
+    m.connect(c, s, wired_cost(500));
+    let p = "2001:db8:5::/48";
+    m.announce(s, p, None);
+    m.run_for(Duration::from_secs(100));
+    assert_eq!(m.kernel_route(a, p, None).unwrap().metric, 192);
+    // C prefers A (288) over its direct but expensive link (500).
+    assert_eq!(m.kernel_route(c, p, None).unwrap().metric, 288);
+    let seqno_before = m.node(s).seqno();
+    m.interface_down(b, bs);
+    m.run_for(Duration::from_secs(5));
+    let r = m
+        .kernel_route(a, p, None)
+        .expect("route restored by a seqno request");
+    assert_eq!((r.ifindex, r.metric), (ac, 596));
+    assert_eq!(m.kernel_route(c, p, None).unwrap().metric, 500);
+    assert!(
+        wire_seqno_newer(m.node(s).seqno(), seqno_before),
+        "the origin bumped its seqno on request"
+    );
+    assert!(m.nodes[s]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::SeqnoChanged { .. })));
+    m.assert_consistent();
+}
+
+fn wire_seqno_newer(a: u16, b: u16) -> bool {
+    babel_core::neighbour::seqno_newer(a, b)
+}
+
+fn packet(tlvs: &[Tlv], src: Ipv6Addr) -> Vec<u8> {
+    let mut e = Encoder::new(1400, Some(src));
+    for t in tlvs {
+        e.push(t).unwrap();
+    }
+    let mut p = e.finish();
+    assert_eq!(p.len(), 1);
+    p.remove(0)
+}
+
+/// RFC 8966 §3.5.4: an unfeasible update from a new neighbour is not installed (no entry is
+/// created) and a seqno request goes to its sender.
+#[test]
+fn unfeasible_update_is_not_installed() {
+    let mut m = Mesh::new(7);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let x = m.add_node(Config::default(), 1);
+    let (_, ab, _) = m.connect(a, b, wired());
+    // A advertises the route to X, which sets its feasibility distance to (seqno, 96).
+    m.connect(a, x, wired());
+    m.announce(b, P_C, None);
+    m.run_for(Duration::from_secs(30));
+    let sel = m
+        .node(a)
+        .selected_route(P_C.parse().unwrap(), None)
+        .unwrap();
+    let fake: Ipv6Addr = "fe80::99".parse().unwrap();
+    let a_ll = m.address(a, ab);
+    // A fake neighbour says hello twice and hears A.
+    for s in 1..=2u16 {
+        let hello = Tlv::Hello(Hello {
+            flags: 0,
+            seqno: s,
+            interval: 400,
+            timestamp: None,
+            unknown_subtlvs: vec![],
+        });
+        let ihu = Tlv::Ihu(Ihu {
+            rxcost: 96,
+            interval: 1200,
+            addr: Some(IpAddr::V6(a_ll)),
+            timestamps: None,
+            unknown_subtlvs: vec![],
+        });
+        m.inject(a, ab, fake, &packet(&[hello, ihu], fake));
+        m.run_for(Duration::from_secs(4));
+    }
+    assert!(m
+        .node(a)
+        .neighbours()
+        .iter()
+        .any(|n| n.address == fake && n.cost == 96));
+    m.capture = true;
+    let before = m.node(a).stats().updates_unfeasible;
+    // Same router-id and seqno as the selected route, but a larger metric: unfeasible.
+    let upd = Tlv::Update(Update {
+        flags: 0,
+        interval: 1600,
+        seqno: sel.seqno,
+        metric: 200,
+        prefix: Some(P_C.parse().unwrap()),
+        src_prefix: None,
+        router_id: Some(sel.router_id),
+        next_hop: None,
+        unknown_subtlvs: vec![],
+    });
+    m.inject(a, ab, fake, &packet(&[upd], fake));
+    assert_eq!(m.node(a).stats().updates_unfeasible, before + 1);
+    let entries = m.node(a).routes_for(P_C.parse().unwrap(), None);
+    assert_eq!(
+        entries.len(),
+        1,
+        "no entry for the unfeasible update: {entries:?}"
+    );
+    assert_eq!(m.kernel_route(a, P_C, None).unwrap().next_hop, sel.next_hop);
+    m.run_for(Duration::from_millis(100));
+    let asked = m.captured.iter().any(|(_, n, _, dst, bytes)| {
+        *n == a
+            && *dst == fake
+            && wire::parse_packet(bytes, None).unwrap().tlvs.iter().any(|t| {
+                matches!(t, Tlv::SeqnoRequest(r) if r.router_id == sel.router_id && r.seqno == sel.seqno.wrapping_add(1))
+            })
+    });
+    // babeld's rule: only ask for a new seqno when the unfeasible route would be much
+    // better (512) than the one we have; 296 is not.
+    assert!(!asked, "no seqno request for a worse unfeasible route");
+    // A feasible update from the same fake neighbour (newer seqno) is accepted.
+    let upd = Tlv::Update(Update {
+        flags: 0,
+        interval: 1600,
+        seqno: sel.seqno.wrapping_add(1),
+        metric: 200,
+        prefix: Some(P_C.parse().unwrap()),
+        src_prefix: None,
+        router_id: Some(sel.router_id),
+        next_hop: None,
+        unknown_subtlvs: vec![],
+    });
+    m.inject(a, ab, fake, &packet(&[upd], fake));
+    assert_eq!(m.node(a).routes_for(P_C.parse().unwrap(), None).len(), 2);
+}
+
+/// A node that restarts with its persisted seqno is accepted as soon as the link is
+/// re-established (its new hello seqno resets the history, so the link needs two hellos).
+#[test]
+fn node_restart_with_persisted_seqno_keeps_routes() {
+    let mut m = Mesh::new(8);
+    let a = m.add_node(Config::default(), 1000);
+    let b = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    m.announce(a, P_A, None);
+    m.run_for(Duration::from_secs(30));
+    assert!(m.kernel_route(b, P_A, None).is_some());
+    m.restart(a, None);
+    m.run_for(Duration::from_secs(10));
+    for _ in 0..60 {
+        m.run_for(Duration::from_secs(1));
+        let r = m.kernel_route(b, P_A, None).expect("never lost");
+        assert!(r.metric < INFINITY);
+    }
+    m.assert_consistent();
+}
+
+/// A node that restarts with an older seqno: its updates are unfeasible at first, the
+/// route is never installed as a loop, and it recovers once the old feasibility distance
+/// is gone.
+#[test]
+fn node_restart_without_seqno_recovers() {
+    let mut m = Mesh::new(9);
+    let a = m.add_node(Config::default(), 1000);
+    let b = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    m.announce(a, P_A, None);
+    m.run_for(Duration::from_secs(30));
+    let old = m
+        .node(b)
+        .selected_route(P_A.parse().unwrap(), None)
+        .unwrap()
+        .seqno;
+    m.restart(a, Some(3));
+    m.run_for(Duration::from_secs(400));
+    let r = m.kernel_route(b, P_A, None).expect("route back");
+    assert_eq!(r.metric, 96);
+    let now = m
+        .node(b)
+        .selected_route(P_A.parse().unwrap(), None)
+        .unwrap()
+        .seqno;
+    assert_ne!(now, old);
+    m.assert_consistent();
+}
+
+/// RFC 9079: a source-specific route is kept apart from a plain one for the same prefix.
+#[test]
+fn source_specific_routes_end_to_end() {
+    let mut m = Mesh::new(10);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let c = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    m.connect(b, c, wired());
+    m.announce(a, "::/0", Some("2001:db8:a::/48"));
+    m.announce(b, "::/0", None);
+    m.run_for(Duration::from_secs(30));
+    let ss = m
+        .kernel_route(c, "::/0", Some("2001:db8:a::/48"))
+        .expect("source-specific default");
+    assert_eq!(ss.metric, 192);
+    assert_eq!(ss.src_prefix, Some("2001:db8:a::/48".parse().unwrap()));
+    let plain = m.kernel_route(c, "::/0", None).expect("plain default");
+    assert_eq!(plain.metric, 96);
+    // B has both too: its own plain one is an xroute, the specific one is learned.
+    assert!(m.kernel_route(b, "::/0", Some("2001:db8:a::/48")).is_some());
+    assert!(m.kernel_route(b, "::/0", None).is_none());
+    m.assert_consistent();
+}
+
+/// RFC 9229: IPv4 prefixes through IPv6 next hops when the links have no IPv4 addresses,
+/// and through IPv4 next hops when they do.
+#[test]
+fn v4_via_v6_routes_end_to_end() {
+    let mut m = Mesh::new(11);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let c = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    let (_, b2, _) = m.connect(b, c, wired());
+    m.announce(a, "10.1.0.0/16", None);
+    m.run_for(Duration::from_secs(30));
+    let r = m.kernel_route(c, "10.1.0.0/16", None).expect("v4 route");
+    assert_eq!(r.next_hop, v6(&m, b, b2), "IPv6 next hop");
+    assert_eq!(r.metric, 192);
+
+    // With IPv4 addresses on the link, the next hop is IPv4.
+    let mut m = Mesh::new(12);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let l = m.add_link();
+    m.attach(a, l, wired(), Some(Ipv4Addr::new(192, 0, 2, 1)));
+    m.attach(b, l, wired(), Some(Ipv4Addr::new(192, 0, 2, 2)));
+    m.announce(a, "10.1.0.0/16", None);
+    m.run_for(Duration::from_secs(30));
+    let r = m.kernel_route(b, "10.1.0.0/16", None).expect("v4 route");
+    assert_eq!(r.next_hop, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+}
+
+/// Full dumps go out in prefix order, whatever the order routes were learned in.
+#[test]
+fn full_dumps_are_sorted_by_prefix() {
+    let mut m = Mesh::new(13);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    let mut order: Vec<u16> = (0..300).collect();
+    // A fixed shuffle.
+    let mut x = 12345u32;
+    for i in (1..order.len()).rev() {
+        x = x.wrapping_mul(1103515245).wrapping_add(12345);
+        order.swap(i, (x as usize >> 8) % (i + 1));
+    }
+    for i in order {
+        m.announce(a, &format!("2001:db8:{i:x}::/48"), None);
+    }
+    m.capture = true;
+    m.run_for(Duration::from_secs(40));
+    let mut dumps = 0;
+    for (_, n, _, _, bytes) in &m.captured {
+        if *n != a {
+            continue;
+        }
+        let prefixes: Vec<_> = wire::parse_packet(bytes, None)
+            .unwrap()
+            .tlvs
+            .iter()
+            .filter_map(|t| match t {
+                Tlv::Update(u) => u.prefix,
+                _ => None,
+            })
+            .collect();
+        if prefixes.len() > 50 {
+            dumps += 1;
+            assert!(prefixes.windows(2).all(|w| w[0] < w[1]), "not sorted");
+        }
+    }
+    assert!(dumps >= 2, "periodic full dumps were sent");
+    assert_eq!(m.nodes[b].kernel.len(), 300);
+}
+
+/// Same seed, same inputs: the same bytes on the wire and the same tables.
+#[test]
+fn same_seed_gives_identical_runs() {
+    let run = |seed| {
+        let mut m = Mesh::new(seed);
+        m.capture = true;
+        let n: Vec<usize> = (0..4).map(|i| m.add_node(Config::default(), i)).collect();
+        m.connect(n[0], n[1], wired());
+        m.connect(n[1], n[2], InterfaceConfig::wireless());
+        m.connect(n[2], n[3], InterfaceConfig::tunnel());
+        m.connect(n[3], n[0], wired());
+        for (i, &x) in n.iter().enumerate() {
+            m.announce(x, &format!("2001:db8:{i}::/48"), None);
+        }
+        m.run_for(Duration::from_secs(60));
+        (
+            m.captured.clone(),
+            m.nodes.iter().map(|n| n.kernel.clone()).collect::<Vec<_>>(),
+        )
+    };
+    let (c1, k1) = run(77);
+    let (c2, k2) = run(77);
+    assert_eq!(c1, c2);
+    assert_eq!(k1, k2);
+    let (c3, _) = run(78);
+    assert_ne!(c1, c3, "another seed jitters differently");
+}
+
+/// Wireless links use ETX: loss raises the cost above the nominal 256. Tunnels measure the
+/// RTT (RFC 9616) and add babeld's penalty.
+#[test]
+fn etx_on_lossy_wireless_and_rtt_on_tunnels() {
+    let mut m = Mesh::new(14);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let (l, _, _) = m.connect(a, b, InterfaceConfig::wireless());
+    // ETX reaches the nominal cost once the 16-hello history is full.
+    m.run_for(Duration::from_secs(90));
+    assert_eq!(m.node(a).neighbours()[0].cost, 256);
+    m.set_link_loss(l, 0.4);
+    m.run_for(Duration::from_secs(120));
+    let nb = &m.node(a).neighbours()[0];
+    assert!(
+        nb.cost > 256 && nb.cost < INFINITY,
+        "lossy cost {}",
+        nb.cost
+    );
+
+    let mut m = Mesh::new(15);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let (l, _, _) = m.connect(a, b, InterfaceConfig::tunnel());
+    m.set_link_latency(l, Duration::from_millis(50));
+    m.run_for(Duration::from_secs(60));
+    let nb = &m.node(a).neighbours()[0];
+    let rtt = nb.rtt.expect("rtt measured");
+    assert!(
+        rtt >= Duration::from_millis(95) && rtt <= Duration::from_millis(105),
+        "rtt {rtt:?}"
+    );
+    // 96 + 96 × (100 − 10) / (120 − 10) = 96 + 78.
+    assert!((170..=176).contains(&nb.cost), "cost {}", nb.cost);
+}
+
+/// babeld's filters: `in` deny and metric, `out` deny, `install` table and pref-src.
+#[test]
+fn filters_in_out_and_install() {
+    let mut m = Mesh::new(16);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    m.announce(a, "2001:db8:1::/48", None);
+    m.announce(a, "2001:db8:2::/48", None);
+    m.announce(a, "2001:db8:3::/48", None);
+    m.announce(a, "2001:db8:4::/48", None);
+    let rule = |p: &str, action: FilterAction| FilterRule {
+        matches: FilterMatch {
+            prefix: Some(p.parse().unwrap()),
+            ..Default::default()
+        },
+        action,
+    };
+    m.command(
+        a,
+        Command::SetFilters(Filters {
+            output: vec![rule(
+                "2001:db8:4::/48",
+                FilterAction {
+                    deny: true,
+                    ..Default::default()
+                },
+            )],
+            ..Default::default()
+        }),
+    );
+    m.command(
+        b,
+        Command::SetFilters(Filters {
+            input: vec![
+                rule(
+                    "2001:db8:1::/48",
+                    FilterAction {
+                        deny: true,
+                        ..Default::default()
+                    },
+                ),
+                rule(
+                    "2001:db8:2::/48",
+                    FilterAction {
+                        metric: Some(100),
+                        ..Default::default()
+                    },
+                ),
+            ],
+            install: vec![rule(
+                "2001:db8:3::/48",
+                FilterAction {
+                    table: Some(42),
+                    pref_src: Some("2001:db8:ffff::1".parse().unwrap()),
+                    ..Default::default()
+                },
+            )],
+            ..Default::default()
+        }),
+    );
+    m.run_for(Duration::from_secs(30));
+    assert!(
+        m.kernel_route(b, "2001:db8:1::/48", None).is_none(),
+        "in deny"
+    );
+    assert_eq!(
+        m.kernel_route(b, "2001:db8:2::/48", None).unwrap().metric,
+        196,
+        "in metric"
+    );
+    let r = m.kernel_route(b, "2001:db8:3::/48", None).unwrap();
+    assert_eq!(
+        (r.table, r.pref_src),
+        (Some(42), Some("2001:db8:ffff::1".parse().unwrap()))
+    );
+    assert!(
+        m.kernel_route(b, "2001:db8:4::/48", None).is_none(),
+        "out deny"
+    );
+}
+
+/// Hysteresis: a new path that is better by one does not displace the established route
+/// at once, and the route never flaps.
+#[test]
+fn hysteresis_no_flap_for_a_tiny_gain() {
+    let mut m = Mesh::new(17);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let c = m.add_node(Config::default(), 1);
+    let d = m.add_node(Config::default(), 1);
+    let (_, ab, _) = m.connect(a, b, wired());
+    m.connect(b, d, wired());
+    m.connect(c, d, wired());
+    m.announce(d, P_D, None);
+    m.run_for(Duration::from_secs(40));
+    assert_eq!(m.kernel_route(a, P_D, None).unwrap().ifindex, ab);
+    // A new link to C makes a path of 95 + 96 = 191 < 192.
+    m.connect(a, c, wired_cost(95));
+    m.run_for(Duration::from_secs(15));
+    let alts = m.node(a).routes_for(P_D.parse().unwrap(), None);
+    assert!(alts.iter().any(|r| r.metric == 191), "{alts:?}");
+    assert_eq!(
+        m.kernel_route(a, P_D, None).unwrap().ifindex,
+        ab,
+        "no switch for a gain of 1 at once"
+    );
+    let changes_before = m.nodes[a].events.len();
+    m.run_for(Duration::from_secs(120));
+    let switches = m.nodes[a].events[changes_before..]
+        .iter()
+        .filter(|e| matches!(e, Event::Route { .. }))
+        .count();
+    assert!(switches <= 4, "route events after settling: {switches}");
+    m.assert_consistent();
+}
+
+/// RFC 8966 §3.8.1.2: a seqno request for a route through us is forwarded to our
+/// successor with the hop count decreased, once, however often it is received.
+#[test]
+fn seqno_request_forwarded_with_hop_count_and_duplicates_suppressed() {
+    let mut m = Mesh::new(18);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let (_, ab, _) = m.connect(a, b, wired());
+    let c = m.add_node(Config::default(), 1);
+    let (_, _, cb) = m.connect(c, b, wired());
+    m.announce(c, P_C, None);
+    m.run_for(Duration::from_secs(30));
+    let sel = m
+        .node(a)
+        .selected_route(P_C.parse().unwrap(), None)
+        .unwrap();
+    let fake: Ipv6Addr = "fe80::77".parse().unwrap();
+    m.capture = true;
+    let req = Tlv::SeqnoRequest(wire::SeqnoRequest {
+        seqno: sel.seqno.wrapping_add(5),
+        hop_count: 10,
+        router_id: sel.router_id,
+        prefix: P_C.parse().unwrap(),
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    });
+    let p = packet(&[req], fake);
+    m.inject(a, ab, fake, &p);
+    m.inject(a, ab, fake, &p);
+    m.run_for(Duration::from_millis(100));
+    let forwarded: Vec<u8> = m
+        .captured
+        .iter()
+        .filter(|(_, n, _, _, _)| *n == a)
+        .flat_map(|(_, _, _, _, bytes)| wire::parse_packet(bytes, None).unwrap().tlvs)
+        .filter_map(|t| match t {
+            Tlv::SeqnoRequest(r) if r.router_id == sel.router_id => Some(r.hop_count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(forwarded, vec![9], "forwarded once with hop count 9");
+    // C is asked for a seqno beyond its own and bumps it.
+    m.run_for(Duration::from_secs(1));
+    let _ = cb;
+    assert!(m.nodes[c]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::SeqnoChanged { .. })));
+    assert!(wire_seqno_newer(
+        m.node(a)
+            .selected_route(P_C.parse().unwrap(), None)
+            .unwrap()
+            .seqno,
+        sel.seqno
+    ));
+}
+
+/// RFC 8966 §3.8.1.1: a specific route request for an unknown prefix gets a retraction,
+/// and a router-id change is announced.
+#[test]
+fn route_request_for_unknown_prefix_gets_retraction() {
+    let mut m = Mesh::new(19);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    let (_, ab, _) = m.connect(a, b, wired());
+    m.run_for(Duration::from_secs(10));
+    m.capture = true;
+    let fake: Ipv6Addr = "fe80::55".parse().unwrap();
+    let req = Tlv::RouteRequest(wire::RouteRequest {
+        prefix: Some("2001:db8:99::/48".parse().unwrap()),
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    });
+    m.inject(a, ab, fake, &packet(&[req], fake));
+    m.run_for(Duration::from_secs(2));
+    let retracted = m.captured.iter().filter(|(_, n, ..)| *n == a).any(|(_, _, _, _, bytes)| {
+        wire::parse_packet(bytes, None).unwrap().tlvs.iter().any(|t| {
+            matches!(t, Tlv::Update(u) if u.metric == INFINITY && u.prefix == Some("2001:db8:99::/48".parse().unwrap()))
+        })
+    });
+    assert!(retracted);
+    let _ = RouterId([0; 8]);
+}
+
+/// RFC 8966 §3.8.2.2: an unfeasible update from the selected neighbour is ignored, and a
+/// seqno request goes to it; the origin answers with a newer seqno and the route is updated.
+#[test]
+fn unfeasible_update_from_selected_neighbour_resolved_by_seqno_request() {
+    let mut m = Mesh::new(20);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 500);
+    let x = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    m.connect(a, x, wired());
+    m.announce(b, P_C, None);
+    m.run_for(Duration::from_secs(30));
+    assert_eq!(m.kernel_route(a, P_C, None).unwrap().metric, 96);
+    let seqno = m.node(b).seqno();
+    // B's metric for its own prefix grows with the same seqno: unfeasible at A.
+    m.command(
+        b,
+        Command::AddXroute(babel_core::Xroute {
+            prefix: P_C.parse().unwrap(),
+            src_prefix: None,
+            metric: 300,
+            proto: 0,
+            local: true,
+            ifindex: None,
+        }),
+    );
+    m.run_for(Duration::from_secs(3));
+    assert!(
+        wire_seqno_newer(m.node(b).seqno(), seqno),
+        "B was asked for a newer seqno"
+    );
+    let r = m.kernel_route(a, P_C, None).unwrap();
+    assert_eq!(r.metric, 396);
+    assert!(m.node(a).stats().updates_unfeasible >= 1);
+    m.assert_consistent();
+}
+
+/// babeld's `redistribute` filter: local addresses are announced unless denied, other
+/// routes only when a rule allows them; `metric N` sets the announced metric.
+#[test]
+fn redistribute_filter_decides_what_is_announced() {
+    let mut m = Mesh::new(21);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    m.command(
+        a,
+        Command::SetFilters(Filters {
+            redistribute: vec![FilterRule {
+                matches: FilterMatch {
+                    proto: Some(3),
+                    prefix: Some("2001:db8:30::/44".parse().unwrap()),
+                    ..Default::default()
+                },
+                action: FilterAction {
+                    metric: Some(128),
+                    ..Default::default()
+                },
+            }],
+            ..Default::default()
+        }),
+    );
+    let kernel = |p: &str, proto: u8, local: bool| babel_core::Xroute {
+        prefix: p.parse().unwrap(),
+        src_prefix: None,
+        metric: 0,
+        proto,
+        local,
+        ifindex: None,
+    };
+    m.command(a, Command::AddXroute(kernel("2001:db8:31::/48", 3, false)));
+    m.command(a, Command::AddXroute(kernel("2001:db8:41::/48", 3, false)));
+    m.command(a, Command::AddXroute(kernel("2001:db8:51::/48", 0, true)));
+    m.run_for(Duration::from_secs(30));
+    assert_eq!(
+        m.kernel_route(b, "2001:db8:31::/48", None).unwrap().metric,
+        128 + 96,
+        "allowed with metric"
+    );
+    assert!(
+        m.kernel_route(b, "2001:db8:41::/48", None).is_none(),
+        "kernel route not allowed by default"
+    );
+    assert_eq!(
+        m.kernel_route(b, "2001:db8:51::/48", None).unwrap().metric,
+        96,
+        "local address announced"
+    );
+    assert_eq!(m.node(a).xroutes().count(), 2);
+}
