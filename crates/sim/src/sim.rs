@@ -511,7 +511,11 @@ impl Sim {
                 }
                 self.events_processed += 1;
                 self.take_sample();
-                let interval = if self.pending.is_empty() && self.initial_convergence_us.is_some() {
+                // Fast sampling while something is settling: churn not yet converged, or the
+                // boot-up (for its first minute; a mesh that never fully converges is then
+                // sampled at the normal pace).
+                let booting = self.initial_convergence_us.is_none() && self.now < 60_000_000;
+                let interval = if self.pending.is_empty() && !booting {
                     us(self.sc.measure.sample_interval_s)
                 } else {
                     us(self.sc.measure.settle_interval_s)
