@@ -56,13 +56,11 @@ fn reachability(sim: &Sim, path: &Path) -> Result<(), String> {
     let pts: Vec<(f64, f64)> = sim
         .samples
         .iter()
+        .filter(|s| s.counts.connected > 0)
         .map(|s| {
             let c = s.counts;
-            let pct = if c.connected == 0 {
-                100.0
-            } else {
-                100.0 * (c.connected - c.broken().min(c.connected)) as f64 / c.connected as f64
-            };
+            let pct =
+                100.0 * (c.connected - c.broken().min(c.connected)) as f64 / c.connected as f64;
             (s.at_us as f64 / 1e6, pct)
         })
         .collect();
