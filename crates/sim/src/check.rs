@@ -1,0 +1,446 @@
+//! Forwarding checks on the installed routes: which connected pairs have a working path,
+//! which end in a black hole or a loop, and loop episodes tracked exactly as routes change.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::net::{Net, NONE};
+
+/// Per node, per destination: the next-hop node of the installed route, or NONE.
+#[derive(Debug, Clone)]
+pub struct Fib {
+    pub n: u32,
+    next: Vec<u32>,
+}
+
+impl Fib {
+    pub fn new(n: u32) -> Fib {
+        Fib {
+            n,
+            next: vec![NONE; (n as usize) * (n as usize)],
+        }
+    }
+    #[inline]
+    pub fn get(&self, node: u32, dest: u32) -> u32 {
+        self.next[node as usize * self.n as usize + dest as usize]
+    }
+    /// Sets a next hop and returns the old one.
+    pub fn set(&mut self, node: u32, dest: u32, nh: u32) -> u32 {
+        std::mem::replace(
+            &mut self.next[node as usize * self.n as usize + dest as usize],
+            nh,
+        )
+    }
+    pub fn row(&self, node: u32) -> &[u32] {
+        let s = node as usize * self.n as usize;
+        &self.next[s..s + self.n as usize]
+    }
+}
+
+/// What happened to the packets of one (source, destination) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    Delivered,
+    /// No route, or a next hop that is dead or not reachable over a usable link.
+    BlackHole,
+    Loop,
+}
+
+/// Result of checking every pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairCounts {
+    pub connected: u64,
+    pub blackholes: u64,
+    pub loops: u64,
+}
+
+impl PairCounts {
+    pub fn broken(&self) -> u64 {
+        self.blackholes + self.loops
+    }
+}
+
+/// Checks all pairs, incrementally: only destinations whose routes changed are walked
+/// again, unless the topology changed.
+#[derive(Debug, Clone)]
+pub struct Checker {
+    n: u32,
+    pub comp: Vec<u32>,
+    comp_size: Vec<u32>,
+    dirty: Vec<bool>,
+    dirty_list: Vec<u32>,
+    all_dirty: bool,
+    per_dest: Vec<(u32, u32)>,
+    status: Vec<u8>,
+    stack: Vec<u32>,
+    connected: u64,
+}
+
+const UNKNOWN: u8 = 0;
+const VISITING: u8 = 1;
+const OK: u8 = 2;
+const HOLE: u8 = 3;
+const LOOP: u8 = 4;
+
+/// Whether `u` can forward to `nh` right now.
+#[inline]
+fn hop_ok(net: &Net, alive: &[bool], u: u32, nh: u32) -> bool {
+    nh != NONE
+        && (nh as usize) < alive.len()
+        && alive[nh as usize]
+        && net.adjacent(u, nh).is_some_and(|e| net.usable(e))
+}
+
+impl Checker {
+    pub fn new(n: u32) -> Checker {
+        Checker {
+            n,
+            comp: vec![0; n as usize],
+            comp_size: vec![0; n as usize],
+            dirty: vec![false; n as usize],
+            dirty_list: Vec::new(),
+            all_dirty: true,
+            per_dest: vec![(0, 0); n as usize],
+            status: vec![UNKNOWN; n as usize],
+            stack: Vec::new(),
+            connected: 0,
+        }
+    }
+
+    pub fn topology_changed(&mut self) {
+        self.all_dirty = true;
+    }
+
+    pub fn route_changed(&mut self, dest: u32) {
+        if !self.all_dirty && !self.dirty[dest as usize] {
+            self.dirty[dest as usize] = true;
+            self.dirty_list.push(dest);
+        }
+    }
+
+    fn recompute_components(&mut self, net: &Net, alive: &[bool]) {
+        let n = self.n as usize;
+        let mut parent: Vec<u32> = (0..self.n).collect();
+        fn find(p: &mut [u32], mut x: u32) -> u32 {
+            while p[x as usize] != x {
+                let g = p[p[x as usize] as usize];
+                p[x as usize] = g;
+                x = g;
+            }
+            x
+        }
+        for (id, e) in net.edges.iter().enumerate() {
+            if alive[e.a as usize] && alive[e.b as usize] && net.connects(id as u32) {
+                let (ra, rb) = (find(&mut parent, e.a), find(&mut parent, e.b));
+                if ra != rb {
+                    parent[ra.max(rb) as usize] = ra.min(rb);
+                }
+            }
+        }
+        self.comp_size.iter_mut().for_each(|s| *s = 0);
+        for (i, &live) in alive.iter().enumerate().take(n) {
+            let r = find(&mut parent, i as u32);
+            self.comp[i] = if live { r } else { NONE };
+            if live {
+                self.comp_size[r as usize] += 1;
+            }
+        }
+        self.connected = self
+            .comp_size
+            .iter()
+            .map(|&s| s as u64 * (s as u64).saturating_sub(1))
+            .sum();
+    }
+
+    /// Walks every live source towards `dest`, memoized: O(n) per destination.
+    fn check_dest(&mut self, net: &Net, fib: &Fib, alive: &[bool], dest: u32) -> (u32, u32) {
+        let n = self.n;
+        if !alive[dest as usize] {
+            return (0, 0);
+        }
+        let cd = self.comp[dest as usize];
+        self.status.iter_mut().for_each(|s| *s = UNKNOWN);
+        self.status[dest as usize] = OK;
+        let (mut holes, mut loops) = (0u32, 0u32);
+        for s in 0..n {
+            if s == dest || self.comp[s as usize] != cd {
+                continue;
+            }
+            let mut u = s;
+            self.stack.clear();
+            let fate = loop {
+                match self.status[u as usize] {
+                    OK => break OK,
+                    HOLE => break HOLE,
+                    LOOP => break LOOP,
+                    VISITING => break LOOP,
+                    _ => {}
+                }
+                self.status[u as usize] = VISITING;
+                self.stack.push(u);
+                let nh = fib.get(u, dest);
+                if !hop_ok(net, alive, u, nh) {
+                    break HOLE;
+                }
+                u = nh;
+            };
+            for &v in &self.stack {
+                self.status[v as usize] = fate;
+            }
+            match fate {
+                HOLE => holes += 1,
+                LOOP => loops += 1,
+                _ => {}
+            }
+        }
+        (holes, loops)
+    }
+
+    /// Brings the counts up to date and returns them.
+    pub fn check(&mut self, net: &Net, fib: &Fib, alive: &[bool]) -> PairCounts {
+        if self.all_dirty {
+            self.recompute_components(net, alive);
+            for d in 0..self.n {
+                self.per_dest[d as usize] = self.check_dest(net, fib, alive, d);
+            }
+            for &d in &self.dirty_list {
+                self.dirty[d as usize] = false;
+            }
+            self.dirty_list.clear();
+            self.all_dirty = false;
+        } else {
+            let list = std::mem::take(&mut self.dirty_list);
+            for &d in &list {
+                self.dirty[d as usize] = false;
+                self.per_dest[d as usize] = self.check_dest(net, fib, alive, d);
+            }
+            self.dirty_list = list;
+            self.dirty_list.clear();
+        }
+        let (h, l) = self
+            .per_dest
+            .iter()
+            .fold((0u64, 0u64), |(h, l), &(a, b)| (h + a as u64, l + b as u64));
+        PairCounts {
+            connected: self.connected,
+            blackholes: h,
+            loops: l,
+        }
+    }
+
+    /// The fate of one pair, walking the installed routes.
+    pub fn fate(net: &Net, fib: &Fib, alive: &[bool], src: u32, dest: u32) -> (Fate, u32) {
+        let mut u = src;
+        let mut hops = 0u32;
+        while u != dest {
+            if hops > fib.n {
+                return (Fate::Loop, hops);
+            }
+            let nh = fib.get(u, dest);
+            if !hop_ok(net, alive, u, nh) {
+                return (Fate::BlackHole, hops);
+            }
+            u = nh;
+            hops += 1;
+        }
+        (Fate::Delivered, hops)
+    }
+}
+
+/// Hop distances from `dest` over connecting edges between live nodes.
+pub fn bfs_hops(net: &Net, alive: &[bool], dest: u32) -> Vec<u32> {
+    let mut dist = vec![NONE; net.n as usize];
+    if !alive[dest as usize] {
+        return dist;
+    }
+    dist[dest as usize] = 0;
+    let mut q = VecDeque::from([dest]);
+    while let Some(u) = q.pop_front() {
+        for &(v, e) in &net.adj[u as usize] {
+            if alive[v as usize] && dist[v as usize] == NONE && net.connects(e) {
+                dist[v as usize] = dist[u as usize] + 1;
+                q.push_back(v);
+            }
+        }
+    }
+    dist
+}
+
+/// One forwarding loop episode.
+#[derive(Debug, Clone)]
+pub struct LoopEpisode {
+    pub dest: u32,
+    pub members: Vec<u32>,
+    pub start_us: u64,
+    pub end_us: Option<u64>,
+}
+
+/// Loops on installed routes, found exactly when a next hop changes: a loop starts when a
+/// route change closes a cycle, and ends when any member changes its next hop (or dies).
+#[derive(Debug, Default)]
+pub struct LoopTracker {
+    active: BTreeMap<u32, Vec<LoopEpisode>>,
+    pub finished: Vec<LoopEpisode>,
+    mark: Vec<u32>,
+    stamp: u32,
+}
+
+impl LoopTracker {
+    pub fn new(n: u32) -> LoopTracker {
+        LoopTracker {
+            mark: vec![0; n as usize],
+            ..Default::default()
+        }
+    }
+
+    /// `node`'s next hop towards `dest` changed from `old` to `new`.
+    pub fn next_hop_changed(
+        &mut self,
+        fib: &Fib,
+        now_us: u64,
+        node: u32,
+        dest: u32,
+        old: u32,
+        new: u32,
+    ) {
+        if old == new {
+            return;
+        }
+        if let Some(v) = self.active.get_mut(&dest) {
+            let mut i = 0;
+            while i < v.len() {
+                if v[i].members.contains(&node) {
+                    let mut ep = v.swap_remove(i);
+                    ep.end_us = Some(now_us);
+                    self.finished.push(ep);
+                } else {
+                    i += 1;
+                }
+            }
+            if v.is_empty() {
+                self.active.remove(&dest);
+            }
+        }
+        if new == NONE {
+            return;
+        }
+        // Does the new path come back to `node`?
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.mark.iter_mut().for_each(|m| *m = 0);
+            self.stamp = 1;
+        }
+        let mut members = vec![node];
+        self.mark[node as usize] = self.stamp;
+        let mut u = new;
+        loop {
+            if u == node {
+                members.sort_unstable();
+                self.active.entry(dest).or_default().push(LoopEpisode {
+                    dest,
+                    members,
+                    start_us: now_us,
+                    end_us: None,
+                });
+                return;
+            }
+            if u == NONE
+                || u == dest
+                || (u as usize) >= self.mark.len()
+                || self.mark[u as usize] == self.stamp
+            {
+                return;
+            }
+            self.mark[u as usize] = self.stamp;
+            members.push(u);
+            u = fib.get(u, dest);
+        }
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.active.values().map(Vec::len).sum()
+    }
+
+    /// Every episode, with those still open ending at `now_us`.
+    pub fn all(&self, now_us: u64) -> Vec<LoopEpisode> {
+        let mut v = self.finished.clone();
+        for eps in self.active.values() {
+            for e in eps {
+                let mut e = e.clone();
+                e.end_us = Some(now_us);
+                v.push(e);
+            }
+        }
+        v.sort_by(|a, b| (a.start_us, a.dest, &a.members).cmp(&(b.start_us, b.dest, &b.members)));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{LinkMode, LinkSpec};
+
+    fn line_net(n: u32) -> Net {
+        Net::new(
+            n,
+            &crate::topology::line(n),
+            LinkMode::P2p,
+            LinkSpec::default(),
+        )
+    }
+
+    #[test]
+    fn finds_paths_black_holes_and_loops() {
+        let net = line_net(4);
+        let alive = vec![true; 4];
+        let mut fib = Fib::new(4);
+        // Routes towards 3 along the line.
+        fib.set(0, 3, 1);
+        fib.set(1, 3, 2);
+        fib.set(2, 3, 3);
+        assert_eq!(
+            Checker::fate(&net, &fib, &alive, 0, 3),
+            (Fate::Delivered, 3)
+        );
+        let mut c = Checker::new(4);
+        let pc = c.check(&net, &fib, &alive);
+        assert_eq!(pc.connected, 12);
+        // Only the three pairs towards node 3 work.
+        assert_eq!(pc.broken(), 9);
+        assert_eq!(pc.loops, 0);
+        // A loop between 1 and 2 for destination 3.
+        fib.set(2, 3, 1);
+        c.route_changed(3);
+        let pc2 = c.check(&net, &fib, &alive);
+        assert_eq!(pc2.loops, 3);
+        assert_eq!(Checker::fate(&net, &fib, &alive, 0, 3).0, Fate::Loop);
+        // A next hop over a missing link is a black hole.
+        fib.set(2, 3, 0);
+        assert_eq!(Checker::fate(&net, &fib, &alive, 2, 3).0, Fate::BlackHole);
+        // A dead node splits the components.
+        let alive2 = vec![true, true, false, true];
+        let mut c2 = Checker::new(4);
+        assert_eq!(c2.check(&net, &fib, &alive2).connected, 2);
+    }
+
+    #[test]
+    fn loop_tracker_opens_and_closes_episodes() {
+        let mut fib = Fib::new(4);
+        let mut t = LoopTracker::new(4);
+        let set = |fib: &mut Fib, t: &mut LoopTracker, now, u, d, nh| {
+            let old = fib.set(u, d, nh);
+            t.next_hop_changed(fib, now, u, d, old, nh);
+        };
+        set(&mut fib, &mut t, 0, 0, 3, 1);
+        set(&mut fib, &mut t, 0, 1, 3, 2);
+        assert_eq!(t.active_count(), 0);
+        set(&mut fib, &mut t, 100, 2, 3, 0);
+        assert_eq!(t.active_count(), 1);
+        set(&mut fib, &mut t, 400, 1, 3, 3);
+        assert_eq!(t.active_count(), 0);
+        let all = t.all(1000);
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].members, vec![0, 1, 2]);
+        assert_eq!((all[0].start_us, all[0].end_us), (100, Some(400)));
+    }
+}

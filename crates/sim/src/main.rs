@@ -1,0 +1,195 @@
+//! `babel-sim`: run a scenario file, or measure the simulator's speed.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand};
+use sim::{report, Report, Scenario, Sim};
+
+#[derive(Parser)]
+#[command(
+    name = "babel-sim",
+    version,
+    about = "Discrete-event simulation of Babel meshes on the real babel-core"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a scenario and print a summary table.
+    Run {
+        /// A scenario file (TOML).
+        file: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write the JSON report here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write SVG plots into this directory.
+        #[arg(long)]
+        plots: Option<PathBuf>,
+        /// Write the traffic of the scenario's `measure.pcap_nodes` (node 0 if none) here.
+        #[arg(long)]
+        pcap: Option<PathBuf>,
+        /// Leave wall-clock figures out of the report, so that it is byte-identical
+        /// between runs of the same scenario and seed.
+        #[arg(long)]
+        reproducible: bool,
+        /// Override the scenario's duration (seconds).
+        #[arg(long)]
+        duration: Option<f64>,
+    },
+    /// Measure speed: events/s, simulated/wall time and memory per node.
+    Bench {
+        /// Default: scenarios/grid-1000-churn.toml.
+        file: Option<PathBuf>,
+        /// Simulated seconds (default: the scenario's duration).
+        #[arg(long)]
+        duration: Option<f64>,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+fn progress_fn(total_us: u64) -> Box<dyn FnMut(u64, u64)> {
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(total_us / 1_000_000);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} sim-s {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Box::new(move |now, ev| {
+            bar.set_position(now / 1_000_000);
+            bar.set_message(format!("{ev} events"));
+            if now >= total_us {
+                bar.finish_and_clear();
+            }
+        })
+    } else {
+        let start = Instant::now();
+        let mut last = Instant::now();
+        Box::new(move |now, ev| {
+            if last.elapsed().as_secs() >= 10
+                || (now >= total_us && start.elapsed().as_secs() >= 10)
+            {
+                last = Instant::now();
+                eprintln!(
+                    "progress: {:.0}/{:.0} simulated s, {} events, {:.0} s wall",
+                    now as f64 / 1e6,
+                    total_us as f64 / 1e6,
+                    ev,
+                    start.elapsed().as_secs_f64()
+                );
+            }
+        })
+    }
+}
+
+fn load(file: &std::path::Path, duration: Option<f64>) -> Result<Scenario> {
+    let mut sc = Scenario::load(file).map_err(|e| anyhow!(e))?;
+    if let Some(d) = duration {
+        if !(d.is_finite() && d > 0.0) {
+            return Err(anyhow!("--duration must be positive"));
+        }
+        sc.duration_s = d;
+    }
+    Ok(sc)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run {
+            file,
+            seed,
+            json,
+            plots,
+            pcap,
+            reproducible,
+            duration,
+        } => {
+            let mut sc = load(&file, duration)?;
+            if pcap.is_some() && sc.measure.pcap_nodes.is_empty() {
+                sc.measure.pcap_nodes.push(0);
+            }
+            let t0 = Instant::now();
+            let mut s = Sim::new(sc, seed, pcap.is_some()).map_err(|e| anyhow!(e))?;
+            let mut progress = progress_fn(s.end_us());
+            s.run(&mut *progress);
+            let wall = (!reproducible)
+                .then(|| (t0.elapsed().as_secs_f64(), report::rss_bytes().unwrap_or(0)));
+            let r = Report::build(&s, wall);
+            if let Some(p) = &json {
+                std::fs::write(p, r.to_json())
+                    .with_context(|| format!("writing {}", p.display()))?;
+            }
+            if let Some(dir) = &plots {
+                for f in sim::plots::write_all(&s, dir).map_err(|e| anyhow!(e))? {
+                    eprintln!("wrote {f}");
+                }
+            }
+            if let (Some(p), Some(w)) = (&pcap, s.pcap.as_ref()) {
+                std::fs::write(p, w.bytes()).with_context(|| format!("writing {}", p.display()))?;
+                eprintln!("wrote {} ({} packets)", p.display(), w.packets);
+            }
+            print!("{}", r.summary());
+        }
+        Cmd::Bench {
+            file,
+            duration,
+            seed,
+        } => {
+            let file = file.unwrap_or_else(|| PathBuf::from("scenarios/grid-1000-churn.toml"));
+            let sc = load(&file, duration)?;
+            let rss0 = report::rss_bytes().unwrap_or(0);
+            let t0 = Instant::now();
+            let mut s = Sim::new(sc, seed, false).map_err(|e| anyhow!(e))?;
+            let mut progress = progress_fn(s.end_us());
+            let warmup = s.warmup_us();
+            // Wall clock and event count when the simulation passed the warm-up: the
+            // steady state is measured from there.
+            let mut at_warmup: Option<(f64, u64, u64)> = None;
+            s.run(&mut |now, ev| {
+                if at_warmup.is_none() && now >= warmup {
+                    at_warmup = Some((t0.elapsed().as_secs_f64(), now, ev));
+                }
+                progress(now, ev)
+            });
+            let wall = t0.elapsed().as_secs_f64();
+            let rss1 = report::rss_bytes().unwrap_or(0);
+            let r = Report::build(&s, Some((wall, rss1)));
+            let n = r.nodes as f64;
+            println!("scenario            {} ({} nodes)", r.scenario, r.nodes);
+            println!("simulated           {:.1} s", r.simulated_s);
+            println!("wall clock          {:.2} s", wall);
+            println!("speed               {:.1}x real time", r.simulated_s / wall);
+            println!(
+                "events              {} ({:.0} events/s)",
+                r.events,
+                r.events as f64 / wall
+            );
+            println!(
+                "memory per node     {:.0} B (RSS growth over nodes), {:.0} B (tables)",
+                rss1.saturating_sub(rss0) as f64 / n,
+                r.memory.table_bytes_per_node
+            );
+            println!(
+                "overhead sent/node  {:.1} B/s",
+                r.overhead.sent_bytes_per_node_s
+            );
+            println!(
+                "churn events        {} (p95 convergence {:.2} s)",
+                r.churn_events, r.convergence.p95_s
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,532 @@
+//! Scenario files: TOML describing a topology, link quality, Babel timers, churn and what to
+//! measure. Every field but the topology has a default, and unknown keys are errors.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub name: String,
+    /// Virtual seconds to simulate.
+    pub duration_s: f64,
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// Overhead is averaged from this time on (the start-up flood is left out).
+    #[serde(default)]
+    pub warmup_s: f64,
+    pub topology: TopologySpec,
+    #[serde(default)]
+    pub link: LinkSpec,
+    #[serde(default)]
+    pub babel: BabelSpec,
+    #[serde(default)]
+    pub mobility: Option<MobilitySpec>,
+    #[serde(default)]
+    pub churn: ChurnSpec,
+    #[serde(default)]
+    pub measure: MeasureSpec,
+    /// The directory of the scenario file, for relative paths (set by [`Scenario::load`]).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkMode {
+    /// One interface per link: a packet on it reaches the one node at the other end.
+    #[default]
+    P2p,
+    /// One interface per node: a multicast reaches every node linked to it (a radio, or
+    /// meshnet-lab's single `uplink`).
+    Shared,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
+pub enum TopologySpec {
+    Line {
+        n: u32,
+        #[serde(default)]
+        links: LinkMode,
+    },
+    Ring {
+        n: u32,
+        #[serde(default)]
+        links: LinkMode,
+    },
+    /// 4 neighbours per node (meshnet-lab's grid4).
+    Grid {
+        width: u32,
+        height: u32,
+        #[serde(default)]
+        links: LinkMode,
+    },
+    /// Random geometric (unit-disk) graph: `n` nodes uniform in a `side` × `side` square, in
+    /// range when closer than `radius`. Always wireless-shared.
+    Rgg {
+        n: u32,
+        side: f64,
+        radius: f64,
+        /// Retry placement (new positions) until the graph is connected, at most this often.
+        #[serde(default = "ten")]
+        connect_tries: u32,
+    },
+    /// Lines `a b` (names or numbers), `#` comments; the path is relative to the scenario.
+    Edges {
+        file: PathBuf,
+        #[serde(default)]
+        links: LinkMode,
+    },
+}
+
+fn ten() -> u32 {
+    10
+}
+
+/// The quality of one direction of a link.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    #[serde(default = "default_delay")]
+    pub delay_ms: f64,
+    #[serde(default)]
+    pub jitter_ms: f64,
+    /// Independent loss probability per packet.
+    #[serde(default)]
+    pub loss: f64,
+    /// Gilbert-Elliott bursty loss: per-packet probability of entering the bad state ...
+    #[serde(default)]
+    pub burst_enter: f64,
+    /// ... of leaving it ...
+    #[serde(default = "default_burst_exit")]
+    pub burst_exit: f64,
+    /// ... and the loss probability while in it.
+    #[serde(default = "one_f")]
+    pub burst_loss: f64,
+    /// Extra loss in the direction from the higher-numbered node to the lower (asymmetry).
+    #[serde(default)]
+    pub asym_loss: f64,
+    /// Rgg only: extra loss that grows with distance, `edge_loss × (d / radius)^4`.
+    #[serde(default)]
+    pub edge_loss: f64,
+}
+
+fn default_delay() -> f64 {
+    1.0
+}
+fn default_burst_exit() -> f64 {
+    0.3
+}
+fn one_f() -> f64 {
+    1.0
+}
+
+impl Default for LinkSpec {
+    fn default() -> Self {
+        LinkSpec {
+            delay_ms: default_delay(),
+            jitter_ms: 0.0,
+            loss: 0.0,
+            burst_enter: 0.0,
+            burst_exit: default_burst_exit(),
+            burst_loss: 1.0,
+            asym_loss: 0.0,
+            edge_loss: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Addressing {
+    #[default]
+    Compact,
+    Eui64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IfaceKind {
+    #[default]
+    Auto,
+    Wired,
+    Wireless,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BabelSpec {
+    /// babeld's default: 4 s.
+    #[serde(default = "default_hello")]
+    pub hello_interval_s: f64,
+    /// Default: 4 × the hello interval.
+    #[serde(default)]
+    pub update_interval_s: Option<f64>,
+    /// `auto`: wired on point-to-point and grid links, wireless on rgg.
+    #[serde(default)]
+    pub interface: IfaceKind,
+    /// Also announce an IPv4 /32 per node (more overhead; not checked for forwarding).
+    #[serde(default)]
+    pub ipv4: bool,
+    /// How node prefixes look: `compact` (`fd00::N/128`, consecutive prefixes share 14
+    /// bytes) or `eui64` (`fdef:17a0:ffb1:300:<EUI-64 of a random MAC>/128`, like
+    /// meshnet-lab, sharing 8 bytes).
+    #[serde(default)]
+    pub addressing: Addressing,
+    /// Nodes start at a random time in [0, start_spread_s).
+    #[serde(default = "one_f")]
+    pub start_spread_s: f64,
+}
+
+fn default_hello() -> f64 {
+    4.0
+}
+
+impl Default for BabelSpec {
+    fn default() -> Self {
+        BabelSpec {
+            hello_interval_s: default_hello(),
+            update_interval_s: None,
+            interface: IfaceKind::Auto,
+            ipv4: false,
+            addressing: Addressing::Compact,
+            start_spread_s: 1.0,
+        }
+    }
+}
+
+/// Random waypoint mobility (rgg only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MobilitySpec {
+    /// Fraction of nodes that move (the rest stay put, like rooftop routers).
+    #[serde(default = "one_f")]
+    pub fraction: f64,
+    pub speed_min: f64,
+    pub speed_max: f64,
+    #[serde(default)]
+    pub pause_s: f64,
+    /// Positions and ranges are updated this often.
+    #[serde(default = "one_f")]
+    pub step_s: f64,
+    #[serde(default)]
+    pub start_s: f64,
+    /// Count each step that changes some link as a churn event for convergence.
+    #[serde(default)]
+    pub count_as_churn: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnSpec {
+    #[serde(default)]
+    pub events: Vec<ChurnEvent>,
+    #[serde(default)]
+    pub random: Vec<RandomChurn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+pub enum ChurnAction {
+    Crash {
+        node: u32,
+    },
+    Restart {
+        node: u32,
+        /// Restart with the seqno the node had persisted (true) or a fresh random one.
+        #[serde(default = "yes")]
+        keep_seqno: bool,
+    },
+    LinkDown {
+        a: u32,
+        b: u32,
+    },
+    LinkUp {
+        a: u32,
+        b: u32,
+    },
+    /// Set the loss of a link, in one direction (a → b) or both.
+    LinkQuality {
+        a: u32,
+        b: u32,
+        loss: f64,
+        #[serde(default)]
+        one_way: bool,
+    },
+    /// Cut the mesh in two: nodes below `fraction` of the index range (or of the x axis in
+    /// rgg) on one side, the rest on the other.
+    Partition {
+        #[serde(default = "half")]
+        fraction: f64,
+    },
+    Merge,
+}
+
+fn yes() -> bool {
+    true
+}
+fn half() -> f64 {
+    0.5
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ChurnEvent {
+    pub at_s: f64,
+    #[serde(flatten)]
+    pub action: ChurnAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RandomKind {
+    /// A random live node crashes and restarts after `downtime_s`.
+    Crash,
+    /// A random link goes down and comes back after `downtime_s`.
+    LinkFlap,
+    /// A random link gets a loss in [loss_min, loss_max] for `downtime_s`.
+    LinkQuality,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomChurn {
+    pub kind: RandomKind,
+    /// Events per second over the whole mesh (a Poisson process).
+    pub rate_per_s: f64,
+    #[serde(default = "default_downtime")]
+    pub downtime_s: f64,
+    #[serde(default)]
+    pub start_s: f64,
+    #[serde(default)]
+    pub end_s: Option<f64>,
+    /// Crash: probability that the restart keeps the persisted seqno.
+    #[serde(default = "half")]
+    pub keep_seqno_prob: f64,
+    #[serde(default)]
+    pub loss_min: f64,
+    #[serde(default = "half")]
+    pub loss_max: f64,
+}
+
+fn default_downtime() -> f64 {
+    30.0
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureSpec {
+    /// Reachability is sampled this often when nothing is pending ...
+    #[serde(default = "one_f")]
+    pub sample_interval_s: f64,
+    /// ... and this often after a churn event until every connected pair has a path.
+    #[serde(default = "default_settle")]
+    pub settle_interval_s: f64,
+    /// Destinations used for the route stretch at the end (0: all).
+    #[serde(default = "default_stretch")]
+    pub stretch_destinations: u32,
+    /// Nodes whose traffic `--pcap` records.
+    #[serde(default)]
+    pub pcap_nodes: Vec<u32>,
+}
+
+fn default_settle() -> f64 {
+    0.1
+}
+fn default_stretch() -> u32 {
+    64
+}
+
+impl Default for MeasureSpec {
+    fn default() -> Self {
+        MeasureSpec {
+            sample_interval_s: 1.0,
+            settle_interval_s: default_settle(),
+            stretch_destinations: default_stretch(),
+            pcap_nodes: Vec::new(),
+        }
+    }
+}
+
+impl Scenario {
+    pub fn from_toml(text: &str) -> Result<Scenario, String> {
+        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn load(path: &Path) -> Result<Scenario, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut s = Scenario::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        s.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if s.name.is_empty() {
+            s.name = path
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+        }
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let pos = |v: f64, what: &str| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{what} must be a positive number"))
+            }
+        };
+        let prob = |v: f64, what: &str| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{what} must be in [0, 1]"))
+            }
+        };
+        pos(self.duration_s, "duration_s")?;
+        if self.duration_s > 1e7 {
+            return Err("duration_s is too large (at most 10^7)".into());
+        }
+        pos(self.babel.hello_interval_s, "babel.hello_interval_s")?;
+        if let Some(u) = self.babel.update_interval_s {
+            pos(u, "babel.update_interval_s")?;
+        }
+        pos(self.measure.sample_interval_s, "measure.sample_interval_s")?;
+        pos(self.measure.settle_interval_s, "measure.settle_interval_s")?;
+        let l = &self.link;
+        for (v, w) in [
+            (l.loss, "link.loss"),
+            (l.burst_enter, "link.burst_enter"),
+            (l.burst_exit, "link.burst_exit"),
+            (l.burst_loss, "link.burst_loss"),
+            (l.asym_loss, "link.asym_loss"),
+            (l.edge_loss, "link.edge_loss"),
+        ] {
+            prob(v, w)?;
+        }
+        if !(l.delay_ms >= 0.0
+            && l.jitter_ms >= 0.0
+            && l.delay_ms.is_finite()
+            && l.jitter_ms.is_finite())
+        {
+            return Err("link.delay_ms and link.jitter_ms must be non-negative".into());
+        }
+        let n = match &self.topology {
+            TopologySpec::Line { n, .. } | TopologySpec::Ring { n, .. } => *n,
+            TopologySpec::Grid { width, height, .. } => width.saturating_mul(*height),
+            TopologySpec::Rgg {
+                n, side, radius, ..
+            } => {
+                pos(*side, "topology.side")?;
+                pos(*radius, "topology.radius")?;
+                *n
+            }
+            TopologySpec::Edges { .. } => u32::MAX,
+        };
+        if n == 0 || (n > 100_000 && n != u32::MAX) {
+            return Err("the topology must have between 1 and 100000 nodes".into());
+        }
+        if let Some(m) = &self.mobility {
+            if !matches!(self.topology, TopologySpec::Rgg { .. }) {
+                return Err("mobility needs an rgg topology".into());
+            }
+            pos(m.step_s, "mobility.step_s")?;
+            prob(m.fraction, "mobility.fraction")?;
+            if !(m.speed_min >= 0.0 && m.speed_max >= m.speed_min && m.speed_max.is_finite()) {
+                return Err("mobility needs 0 <= speed_min <= speed_max".into());
+            }
+        }
+        for r in &self.churn.random {
+            if !(r.rate_per_s >= 0.0 && r.rate_per_s.is_finite()) {
+                return Err("churn.random rate_per_s must be non-negative".into());
+            }
+            pos(r.downtime_s, "churn.random downtime_s")?;
+            prob(r.keep_seqno_prob, "churn.random keep_seqno_prob")?;
+            prob(r.loss_min, "churn.random loss_min")?;
+            prob(r.loss_max, "churn.random loss_max")?;
+        }
+        for e in &self.churn.events {
+            if !(e.at_s >= 0.0 && e.at_s.is_finite()) {
+                return Err("churn event at_s must be a non-negative number".into());
+            }
+            if let ChurnAction::LinkQuality { loss, .. } = e.action {
+                prob(loss, "link_quality loss")?;
+            }
+            if let ChurnAction::Partition { fraction } = e.action {
+                prob(fraction, "partition fraction")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_scenario_and_rejects_bad_ones() {
+        let s = Scenario::from_toml(
+            r#"
+            duration_s = 60
+            [topology]
+            kind = "grid"
+            width = 3
+            height = 4
+            links = "shared"
+            [link]
+            loss = 0.1
+            [[churn.events]]
+            at_s = 10
+            kind = "crash"
+            node = 2
+            [[churn.events]]
+            at_s = 20
+            kind = "restart"
+            node = 2
+            keep_seqno = false
+            [[churn.random]]
+            kind = "link_flap"
+            rate_per_s = 0.1
+            "#,
+        )
+        .unwrap();
+        assert!(matches!(
+            s.topology,
+            TopologySpec::Grid {
+                width: 3,
+                height: 4,
+                links: LinkMode::Shared
+            }
+        ));
+        assert_eq!(
+            s.churn.events[1].action,
+            ChurnAction::Restart {
+                node: 2,
+                keep_seqno: false
+            }
+        );
+        assert_eq!(s.link.loss, 0.1);
+        assert!(
+            Scenario::from_toml("duration_s = 1\n[topology]\nkind = \"line\"\nn = 0\n").is_err()
+        );
+        assert!(Scenario::from_toml(
+            "duration_s = 1\n[topology]\nkind = \"line\"\nn = 3\nbogus = 1\n"
+        )
+        .is_err());
+        assert!(
+            Scenario::from_toml("duration_s = -1\n[topology]\nkind = \"line\"\nn = 3\n").is_err()
+        );
+        let e = Scenario::from_toml(
+            "duration_s = 1\n[topology]\nkind = \"line\"\nn = 3\n[link]\nloss = 2\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("link.loss"), "{e}");
+    }
+}

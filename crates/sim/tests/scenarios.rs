@@ -1,0 +1,320 @@
+//! Scenario tests on small meshes: expected reachability, churn handling, determinism.
+
+use sim::{run_scenario, Scenario};
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::from_toml(text).unwrap_or_else(|e| panic!("bad test scenario: {e}"))
+}
+
+const LOSSY_LINE: &str = r#"
+name = "lossy-line"
+duration_s = 120
+warmup_s = 30
+[topology]
+kind = "line"
+n = 8
+[link]
+delay_ms = 2
+jitter_ms = 3
+loss = 0.05
+burst_enter = 0.02
+[[churn.events]]
+at_s = 50
+kind = "crash"
+node = 4
+[[churn.events]]
+at_s = 70
+kind = "restart"
+node = 4
+keep_seqno = false
+"#;
+
+#[test]
+fn same_scenario_and_seed_give_a_byte_identical_report() {
+    let (_, a) = run_scenario(scenario(LOSSY_LINE), Some(7), true).unwrap();
+    let (_, b) = run_scenario(scenario(LOSSY_LINE), Some(7), true).unwrap();
+    assert_eq!(a.to_json(), b.to_json());
+    assert!(a.events > 1000, "{}", a.events);
+    // Another seed draws other losses and jitter, so the run differs.
+    let (_, c) = run_scenario(scenario(LOSSY_LINE), Some(8), true).unwrap();
+    assert_ne!(a.to_json(), c.to_json());
+    // The reproducible report carries no wall-clock figures.
+    assert_eq!(a.wall_s, 0.0);
+    let keys = [
+        "nodes",
+        "seed",
+        "simulated_s",
+        "wall_s",
+        "events",
+        "unreachable_pairs_final",
+    ];
+    let v: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
+    for k in keys {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    for (o, k) in [
+        ("loops", "count"),
+        ("loops", "total_s"),
+        ("convergence", "max_s"),
+        ("convergence", "p95_s"),
+        ("overhead", "sent_bytes_per_node_s"),
+        ("overhead", "sent_packets_per_node_s"),
+    ] {
+        assert!(v[o].get(k).is_some(), "missing {o}.{k}");
+    }
+}
+
+#[test]
+fn a_line_converges_with_shortest_paths_and_heals_after_a_crash() {
+    // The lossy line without its loss (jitter and the crash stay).
+    let text = LOSSY_LINE
+        .replace("loss = 0.05", "loss = 0.0")
+        .replace("burst_enter = 0.02", "");
+    let (_, r) = run_scenario(scenario(&text), Some(1), true).unwrap();
+    assert_eq!(r.nodes, 8);
+    assert!(r.convergence.initial_s.is_some(), "never converged");
+    assert_eq!(r.connected_pairs_final, 8 * 7);
+    assert_eq!(r.unreachable_pairs_final, 0);
+    assert_eq!(r.stretch.pairs, 56);
+    assert_eq!(r.stretch.max, 1.0);
+    // Crash and restart both recorded, both converged within the run.
+    assert_eq!(r.convergence.events, 2);
+    assert_eq!(r.convergence.unconverged, 0);
+    assert!(
+        r.convergence.max_s > 0.0 && r.convergence.max_s < 40.0,
+        "{}",
+        r.convergence.max_s
+    );
+    // Every node has a route to every other node.
+    assert_eq!(r.routes.max_entries, 7);
+    // Control traffic flows in both directions and is counted per node.
+    assert!(r.overhead.sent_bytes_per_node_s > 20.0 && r.overhead.sent_bytes_per_node_s < 2000.0);
+    assert!(r.overhead.recv_packets_per_node_s > 0.0);
+    assert_eq!(r.packets_lost, 0);
+    let (sim, _) = run_scenario(scenario(LOSSY_LINE), Some(1), true).unwrap();
+    assert!(sim.packets_lost > 0, "5% loss must lose some packets");
+}
+
+#[test]
+fn unconnected_pairs_do_not_count_and_a_dead_next_hop_is_a_black_hole() {
+    // A crash in the middle of a line leaves two halves; only pairs within a half count.
+    let text = r#"
+duration_s = 60
+[topology]
+kind = "line"
+n = 6
+[[churn.events]]
+at_s = 40
+kind = "crash"
+node = 2
+"#;
+    let (_, r) = run_scenario(scenario(text), None, true).unwrap();
+    // {0,1} and {3,4,5}: 2 + 6 ordered pairs.
+    assert_eq!(r.connected_pairs_final, 8);
+    assert_eq!(r.unreachable_pairs_final, 0);
+    assert_eq!(r.convergence.converged, 1);
+}
+
+#[test]
+fn a_grid_heals_around_a_crashed_router_and_a_partition() {
+    let text = r#"
+duration_s = 150
+[topology]
+kind = "grid"
+width = 4
+height = 4
+links = "shared"
+[[churn.events]]
+at_s = 40
+kind = "crash"
+node = 5
+[[churn.events]]
+at_s = 70
+kind = "partition"
+fraction = 0.5
+[[churn.events]]
+at_s = 90
+kind = "merge"
+[[churn.events]]
+at_s = 110
+kind = "restart"
+node = 5
+"#;
+    let (sim, r) = run_scenario(scenario(text), Some(3), true).unwrap();
+    assert_eq!(r.links, 24);
+    assert_eq!(r.convergence.events, 4);
+    assert_eq!(r.convergence.unconverged, 0, "{:?}", r.churn);
+    assert_eq!(r.unreachable_pairs_final, 0, "{:?}", sim.broken_pairs());
+    assert_eq!(r.connected_pairs_final, 16 * 15);
+    // Paths stay near the shortest once healed (babel-core keeps some longer routes: see
+    // docs/simulator.md, "route selection").
+    assert!(
+        r.stretch.pairs == 240 && r.stretch.mean < 1.5,
+        "{:?}",
+        r.stretch
+    );
+    // The partition was seen: some pairs were unreachable right after the cut.
+    let cut = sim.samples.iter().find(|s| s.at_us >= 70_000_000).unwrap();
+    assert!(cut.counts.connected < 16 * 15);
+}
+
+#[test]
+fn ring_and_edge_list_topologies_converge() {
+    let ring = "duration_s = 60\n[topology]\nkind = \"ring\"\nn = 10\n";
+    let (_, r) = run_scenario(scenario(ring), None, true).unwrap();
+    assert_eq!(r.links, 10);
+    assert_eq!(r.unreachable_pairs_final, 0);
+    // Every pair is delivered; the stretch is measured for all 90 pairs.
+    assert_eq!(r.stretch.pairs, 90);
+    assert!(
+        r.stretch.mean >= 1.0 && r.stretch.max <= 9.0,
+        "{:?}",
+        r.stretch
+    );
+
+    let dir = std::env::temp_dir().join(format!("babel-sim-edges-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("mesh.txt"),
+        "# a small mesh\nhub a\nhub b\nhub c\na b\nc d\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("s.toml"),
+        "duration_s = 60\n[topology]\nkind = \"edges\"\nfile = \"mesh.txt\"\n[[churn.events]]\nat_s = 30\nkind = \"link_down\"\na = 0\nb = 3\n",
+    )
+    .unwrap();
+    let sc = Scenario::load(&dir.join("s.toml")).unwrap();
+    let (_, r) = run_scenario(sc, None, true).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(r.nodes, 5);
+    assert_eq!(r.links, 5);
+    // hub-c down: {c, d} is cut off from {hub, a, b}.
+    assert_eq!(r.connected_pairs_final, 3 * 2 + 2);
+    assert_eq!(r.unreachable_pairs_final, 0);
+}
+
+#[test]
+fn random_geometric_mesh_with_mobility_and_random_churn_runs() {
+    let text = r#"
+duration_s = 120
+[topology]
+kind = "rgg"
+n = 20
+side = 100.0
+radius = 35.0
+[link]
+loss = 0.02
+[mobility]
+fraction = 0.5
+speed_min = 1.0
+speed_max = 3.0
+step_s = 1.0
+start_s = 40
+count_as_churn = true
+[[churn.random]]
+kind = "crash"
+rate_per_s = 0.05
+downtime_s = 10
+start_s = 40
+"#;
+    let (sim, r) = run_scenario(scenario(text), Some(2), true).unwrap();
+    assert!(sim.is_wireless());
+    assert_eq!(r.topology, "rgg");
+    assert!(r.convergence.initial_s.is_some());
+    // Mobility changed the links at least once, and random crashes happened.
+    assert!(r.churn.iter().any(|c| c.what == "mobility"));
+    assert!(r.churn.iter().any(|c| c.what.starts_with("crash")));
+    assert!(r.connected_pairs_final > 0 && r.overhead.sent_packets_per_node_s > 0.0);
+    // Same seed, same report, with mobility and random processes too.
+    let (_, r2) = run_scenario(scenario(text), Some(2), true).unwrap();
+    assert_eq!(r.to_json(), r2.to_json());
+}
+
+#[test]
+fn plots_are_written_as_svg() {
+    let text = "duration_s = 40\n[topology]\nkind = \"line\"\nn = 4\n[[churn.events]]\nat_s = 20\nkind = \"crash\"\nnode = 3\n";
+    let (sim, _) = run_scenario(scenario(text), None, true).unwrap();
+    let dir = std::env::temp_dir().join(format!("babel-sim-plots-{}", std::process::id()));
+    let files = sim::plots::write_all(&sim, &dir).unwrap();
+    assert_eq!(files.len(), 3);
+    for f in &files {
+        let s = std::fs::read_to_string(f).unwrap();
+        assert!(s.starts_with("<svg") && s.contains("</svg>"), "{f}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn pcap_is_dissected_as_babel_by_tshark() {
+    let text = "duration_s = 20\n[topology]\nkind = \"line\"\nn = 3\n[measure]\npcap_nodes = [1]\n";
+    let mut s = sim::Sim::new(scenario(text), None, true).unwrap();
+    s.run(&mut |_, _| {});
+    let w = s.pcap.as_ref().unwrap();
+    assert!(w.packets > 10, "{}", w.packets);
+    let path = std::env::temp_dir().join(format!("babel-sim-{}.pcap", std::process::id()));
+    std::fs::write(&path, w.bytes()).unwrap();
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            path.to_str().unwrap(),
+            "-Y",
+            "babel",
+            "-T",
+            "fields",
+            "-e",
+            "babel.version",
+            "-e",
+            "udp.checksum.status",
+        ])
+        .arg("-o")
+        .arg("udp.check_checksum:TRUE")
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            std::fs::remove_file(&path).ok();
+            if std::env::var_os("CI").is_some() {
+                panic!("tshark is needed in CI: {e}");
+            }
+            eprintln!("skipping: tshark not available ({e})");
+            return;
+        }
+    };
+    std::fs::remove_file(&path).ok();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() as u64, w.packets, "every packet is Babel");
+    for l in lines {
+        let f: Vec<&str> = l.split('\t').collect();
+        assert_eq!(f[0], "2", "{l}");
+        // 1 = good checksum in Wireshark's status field (0 bad, 2 unverified).
+        assert_eq!(f.get(1).copied(), Some("1"), "{l}");
+    }
+}
+
+#[test]
+fn meshnet_lab_addressing_costs_more_bytes_per_route_and_still_converges() {
+    let base = "duration_s = 100\nwarmup_s = 50\n[topology]\nkind = \"grid\"\nwidth = 3\nheight = 3\nlinks = \"shared\"\n";
+    let (_, compact) = run_scenario(scenario(base), None, true).unwrap();
+    let eui = format!("{base}[babel]\naddressing = \"eui64\"\n");
+    let (sim, r) = run_scenario(scenario(&eui), None, true).unwrap();
+    assert_eq!(r.unreachable_pairs_final, 0);
+    assert_eq!(compact.unreachable_pairs_final, 0);
+    assert!(sim
+        .prefixes
+        .iter()
+        .all(|p| p.to_string().starts_with("fdef:17a0:ffb1:300:")));
+    // Consecutive EUI-64 prefixes share 8 bytes instead of 14: each update is longer.
+    assert!(
+        r.overhead.sent_payload_bytes_per_node_s > compact.overhead.sent_payload_bytes_per_node_s,
+        "{} vs {}",
+        r.overhead.sent_payload_bytes_per_node_s,
+        compact.overhead.sent_payload_bytes_per_node_s
+    );
+}
