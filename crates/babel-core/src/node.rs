@@ -109,10 +109,14 @@ impl InterfaceConfig {
         self.update_interval.unwrap_or(self.hello_interval * 4)
     }
     pub fn nominal_cost(&self) -> u16 {
-        self.cost.unwrap_or(match self.link_type {
-            LinkType::Wireless => 256,
-            _ => 96,
-        })
+        // RFC 8966 §3.5.2: metrics must grow strictly along a path, so a link costs at
+        // least 1.
+        self.cost
+            .unwrap_or(match self.link_type {
+                LinkType::Wireless => 256,
+                _ => 96,
+            })
+            .max(1)
     }
     pub fn split_horizon(&self) -> bool {
         self.split_horizon
@@ -1200,20 +1204,33 @@ impl Node {
             }
         };
         let idx = self.routes.slots[slot as usize].find(nid);
-        let src_id = match idx {
+        let (src_id, feasible) = match idx {
             Some(i) => {
-                let e = &self.routes.slots[slot as usize].entries[i];
-                if self.sources.get(e.src).is_some_and(|s| s.id == router_id) {
-                    Some(e.src)
+                let s = &self.routes.slots[slot as usize];
+                let e = &s.entries[i];
+                if e.router_id == router_id {
+                    // The refresh of the selected route, unchanged, is feasible: it was when
+                    // it was selected, and since then the feasibility distance of its source
+                    // was only set from it, with a metric above its refmetric (costs are
+                    // at least 1). This spares the source table a lookup per refresh.
+                    let same = s.selected as usize == i
+                        && e.seqno == seqno
+                        && e.refmetric == refmetric
+                        && refmetric < INFINITY;
+                    let src = e.src;
+                    let f = same
+                        || self.sources.feasible(Some(src), seqno, refmetric, now, SOURCE_GC_TIME);
+                    (Some(src), f)
                 } else {
-                    self.sources.find(router_id, &key)
+                    let src = self.sources.find(router_id, &key);
+                    (src, self.sources.feasible(src, seqno, refmetric, now, SOURCE_GC_TIME))
                 }
             }
-            None => self.sources.find(router_id, &key),
+            None => {
+                let src = self.sources.find(router_id, &key);
+                (src, self.sources.feasible(src, seqno, refmetric, now, SOURCE_GC_TIME))
+            }
         };
-        let feasible = self
-            .sources
-            .feasible(src_id, seqno, refmetric, now, SOURCE_GC_TIME);
         let cost = self.neigh(nid).map_or(INFINITY, |n| n.cost);
         let metric =
             (refmetric as u32 + cost as u32 + add_metric as u32).min(INFINITY as u32) as u16;
@@ -1229,7 +1246,7 @@ impl Node {
                 let before = self.sel_info(slot);
                 let is_selected = self.routes.slots[slot as usize].selected as usize == i;
                 let old_src = self.routes.slots[slot as usize].entries[i].src;
-                let same_router = self.sources.get(old_src).is_some_and(|s| s.id == router_id);
+                let same_router = self.routes.slots[slot as usize].entries[i].router_id == router_id;
                 if !feasible && is_selected && same_router {
                     // RFC 8966 §3.5.3: an unfeasible update for the selected route with the
                     // same router-id MAY be ignored; we ignore it, and ask the source for a
@@ -1263,6 +1280,7 @@ impl Node {
                     || e.src != src
                     || e.add_metric != add_metric;
                 e.src = src;
+                e.router_id = router_id;
                 e.seqno = seqno;
                 e.refmetric = refmetric;
                 e.next_hop = next_hop;
@@ -1327,6 +1345,7 @@ impl Node {
                 let entry = RouteEntry {
                     neigh: nid,
                     src,
+                    router_id,
                     next_hop,
                     seqno,
                     refmetric,
@@ -1390,10 +1409,7 @@ impl Node {
         }
         let e = self.routes.slots.get(slot as usize)?.selected()?;
         Some(SelInfo {
-            router_id: self
-                .sources
-                .get(e.src)
-                .map_or(RouterId::default(), |s| s.id),
+            router_id: e.router_id,
             seqno: e.seqno,
             metric: e.metric(),
             neigh: e.neigh,
@@ -1912,7 +1928,7 @@ impl Node {
             .find(key)
             .and_then(|s| self.routes.slots[s as usize].selected())
         {
-            let id = self.sources.get(e.src)?.id;
+            let id = e.router_id;
             (
                 id,
                 e.seqno,
@@ -2254,7 +2270,7 @@ impl Node {
                     prefix: Some(key.prefix),
                     src_prefix: key.src_prefix,
                     neigh: Some(IpAddr::V6(n.addr)),
-                    router_id: self.sources.get(e.src).map(|s| s.id),
+                    router_id: Some(e.router_id),
                     ifname: self.interfaces.get(&n.ifindex).map(|i| i.name.as_str()),
                     ..Default::default()
                 },
@@ -2338,7 +2354,7 @@ impl Node {
                     prefix: Some(key.prefix),
                     src_prefix: key.src_prefix,
                     neigh: Some(IpAddr::V6(nb.addr)),
-                    router_id: self.sources.get(e.src).map(|s| s.id),
+                    router_id: Some(e.router_id),
                     ifname: self.interfaces.get(&nb.ifindex).map(|i| i.name.as_str()),
                     ..Default::default()
                 },
@@ -2406,10 +2422,7 @@ impl Node {
         RouteView {
             prefix: key.prefix,
             src_prefix: key.src_prefix,
-            router_id: self
-                .sources
-                .get(e.src)
-                .map_or(RouterId::default(), |s| s.id),
+            router_id: e.router_id,
             seqno: e.seqno,
             metric: e.metric(),
             refmetric: e.refmetric,
