@@ -1200,7 +1200,7 @@ impl Node {
                     self.stats.over_limit += 1;
                     return;
                 }
-                self.routes.find_or_create(&key)
+                self.routes.create(&key)
             }
         };
         let idx = self.routes.slots[slot as usize].find(nid);
@@ -1219,16 +1219,26 @@ impl Node {
                         && refmetric < INFINITY;
                     let src = e.src;
                     let f = same
-                        || self.sources.feasible(Some(src), seqno, refmetric, now, SOURCE_GC_TIME);
+                        || self
+                            .sources
+                            .feasible(Some(src), seqno, refmetric, now, SOURCE_GC_TIME);
                     (Some(src), f)
                 } else {
                     let src = self.sources.find(router_id, &key);
-                    (src, self.sources.feasible(src, seqno, refmetric, now, SOURCE_GC_TIME))
+                    (
+                        src,
+                        self.sources
+                            .feasible(src, seqno, refmetric, now, SOURCE_GC_TIME),
+                    )
                 }
             }
             None => {
                 let src = self.sources.find(router_id, &key);
-                (src, self.sources.feasible(src, seqno, refmetric, now, SOURCE_GC_TIME))
+                (
+                    src,
+                    self.sources
+                        .feasible(src, seqno, refmetric, now, SOURCE_GC_TIME),
+                )
             }
         };
         let cost = self.neigh(nid).map_or(INFINITY, |n| n.cost);
@@ -1246,7 +1256,8 @@ impl Node {
                 let before = self.sel_info(slot);
                 let is_selected = self.routes.slots[slot as usize].selected as usize == i;
                 let old_src = self.routes.slots[slot as usize].entries[i].src;
-                let same_router = self.routes.slots[slot as usize].entries[i].router_id == router_id;
+                let same_router =
+                    self.routes.slots[slot as usize].entries[i].router_id == router_id;
                 if !feasible && is_selected && same_router {
                     // RFC 8966 §3.5.3: an unfeasible update for the selected route with the
                     // same router-id MAY be ignored; we ignore it, and ask the source for a
@@ -1339,7 +1350,7 @@ impl Node {
                 let before = self.sel_info(slot);
                 let src = match src_id {
                     Some(s) => s,
-                    None => self.sources.find_or_create(router_id, &key, seqno, now),
+                    None => self.sources.create(router_id, &key, seqno, now),
                 };
                 self.sources.retain(src);
                 let entry = RouteEntry {
