@@ -1534,6 +1534,11 @@ impl Node {
                     }
                     _ if satisfied => (true, true, false),
                     Some(b) if b.metric == INFINITY && a.metric < INFINITY => (true, false, false),
+                    // A newer seqno from the same source is passed on promptly: it is what
+                    // makes routes feasible again elsewhere.
+                    Some(b) if seqno_newer(a.seqno, b.seqno) && a.metric < INFINITY => {
+                        (true, false, false)
+                    }
                     Some(b) if a.metric < b.metric && diff < 1024 => (false, false, false),
                     _ if diff < 384 => (false, false, false),
                     _ => (true, false, false),
