@@ -539,10 +539,22 @@ impl Node {
                     out: OutBuffer::default(),
                 });
                 iface.name = name;
+                let intervals_changed = iface.config.hello_interval != config.hello_interval
+                    || iface.config.update_interval() != config.update_interval();
                 iface.config = config;
                 iface.link_local = link_local;
                 iface.ipv4 = ipv4;
                 iface.mtu = mtu;
+                if existed && intervals_changed {
+                    // New intervals apply from the next hello and dump, not after the old
+                    // (possibly much longer) ones.
+                    let h = self.rng.between(Duration::ZERO, URGENT_JITTER);
+                    self.timers.set(TimerKey::Hello(ifindex), now + h);
+                    let u = self
+                        .rng
+                        .between(Duration::from_millis(100), Duration::from_millis(600));
+                    self.timers.set(TimerKey::Update(ifindex), now + u);
+                }
                 if !existed {
                     // RFC 8966 §3.4.1 / §3.8.1.1: greet the link at once and ask for a full
                     // dump so that routes are learned without waiting an update interval.

@@ -602,3 +602,28 @@ fn rfc9079_source_specific_update_is_kept_apart() {
     );
     assert_eq!(m.kernel_route(a, "::/0", None).unwrap().metric, 146);
 }
+
+#[test]
+fn rfc8966_3_2_3_interval_change_applies_at_once() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    m.run_for(Duration::from_secs(10));
+    m.reconfigure(
+        a,
+        i,
+        InterfaceConfig {
+            hello_interval: Duration::from_secs(1),
+            ..InterfaceConfig::wired()
+        },
+    );
+    let from = m.captured.len();
+    m.run_for(Duration::from_secs(10));
+    let hellos: Vec<Hello> = sent(&m, a, from)
+        .into_iter()
+        .filter_map(|(_, _, t)| match t {
+            Tlv::Hello(h) => Some(h),
+            _ => None,
+        })
+        .collect();
+    assert!(hellos.len() >= 8, "{} hellos in 10 s", hellos.len());
+    assert!(hellos.iter().all(|h| h.interval == 100));
+}
