@@ -1703,8 +1703,15 @@ impl Node {
             // prefix, or a retraction when we have no route.
             Some(p) => {
                 let key = RouteKey::new(p, r.src_prefix);
+                // Requests for prefixes we do not know are answered with retractions; bound
+                // how many may wait for the next flush.
+                let known = self.xroutes.contains_key(&key) || self.routes.find(&key).is_some();
                 if let Some(i) = self.interfaces.get_mut(&ifindex) {
-                    i.out.updates.insert(key);
+                    if known || i.out.updates.len() < 4096 {
+                        i.out.updates.insert(key);
+                    } else {
+                        self.stats.over_limit += 1;
+                    }
                 }
                 self.schedule_flush(ifindex, false);
             }
