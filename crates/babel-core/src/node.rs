@@ -520,11 +520,16 @@ impl Node {
             InterfaceEvent::Up {
                 ifindex,
                 name,
-                config,
+                mut config,
                 link_local,
                 ipv4,
                 mtu,
             } => {
+                // Intervals must fit the wire's centiseconds and must not be zero (a zero
+                // interval would make a timer fire forever).
+                let (lo, hi) = (Duration::from_millis(10), Duration::from_millis(655_350));
+                config.hello_interval = config.hello_interval.clamp(lo, hi);
+                config.update_interval = config.update_interval.map(|d| d.clamp(lo, hi));
                 let existed = self.interfaces.contains_key(&ifindex);
                 let hello_seqno = self.rng.next_u16();
                 let iface = self.interfaces.entry(ifindex).or_insert_with(|| Interface {
