@@ -6,7 +6,8 @@
 //!
 //! - rates for every case below, timed by the CPU time of the bench thread (shared machines
 //!   are noisy: time on CPU is the closest to what one quiet core does).
-//!   `ENGINE_RATES_ONLY=1` stops there.
+//!   `ENGINE_RATES_ONLY=1` stops there; `ENGINE_PROFILE_INSTALL=1` only repeats installs, for
+//!   `perf record`.
 //!
 //! Then criterion measures:
 //! - `engine/refresh_100k` and `engine/install_100k`: a neighbour's full dump of 100,000
@@ -369,6 +370,16 @@ fn rate_report() {
 }
 
 fn main() {
+    if std::env::var_os("ENGINE_PROFILE_INSTALL").is_some() {
+        // For `perf record`: nothing but installs of a shuffled 100k dump.
+        let packets = dump(0, &shuffled(100_000, 99), 10);
+        for _ in 0..20 {
+            let (mut node, now) = node_with_neighbours(1);
+            feed(&mut node, now, 0, &packets);
+            drain(&mut node, now);
+        }
+        return;
+    }
     memory_report();
     rate_report();
     if std::env::var_os("ENGINE_RATES_ONLY").is_some() {

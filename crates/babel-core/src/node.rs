@@ -520,11 +520,16 @@ impl Node {
             InterfaceEvent::Up {
                 ifindex,
                 name,
-                config,
+                mut config,
                 link_local,
                 ipv4,
                 mtu,
             } => {
+                // Intervals must fit the wire's centiseconds and must not be zero (a zero
+                // interval would make a timer fire forever).
+                let (lo, hi) = (Duration::from_millis(10), Duration::from_millis(655_350));
+                config.hello_interval = config.hello_interval.clamp(lo, hi);
+                config.update_interval = config.update_interval.map(|d| d.clamp(lo, hi));
                 let existed = self.interfaces.contains_key(&ifindex);
                 let hello_seqno = self.rng.next_u16();
                 let iface = self.interfaces.entry(ifindex).or_insert_with(|| Interface {
@@ -539,10 +544,22 @@ impl Node {
                     out: OutBuffer::default(),
                 });
                 iface.name = name;
+                let intervals_changed = iface.config.hello_interval != config.hello_interval
+                    || iface.config.update_interval() != config.update_interval();
                 iface.config = config;
                 iface.link_local = link_local;
                 iface.ipv4 = ipv4;
                 iface.mtu = mtu;
+                if existed && intervals_changed {
+                    // New intervals apply from the next hello and dump, not after the old
+                    // (possibly much longer) ones.
+                    let h = self.rng.between(Duration::ZERO, URGENT_JITTER);
+                    self.timers.set(TimerKey::Hello(ifindex), now + h);
+                    let u = self
+                        .rng
+                        .between(Duration::from_millis(100), Duration::from_millis(600));
+                    self.timers.set(TimerKey::Update(ifindex), now + u);
+                }
                 if !existed {
                     // RFC 8966 §3.4.1 / §3.8.1.1: greet the link at once and ask for a full
                     // dump so that routes are learned without waiting an update interval.
@@ -1200,7 +1217,7 @@ impl Node {
                     self.stats.over_limit += 1;
                     return;
                 }
-                self.routes.find_or_create(&key)
+                self.routes.create(&key)
             }
         };
         let idx = self.routes.slots[slot as usize].find(nid);
@@ -1219,16 +1236,26 @@ impl Node {
                         && refmetric < INFINITY;
                     let src = e.src;
                     let f = same
-                        || self.sources.feasible(Some(src), seqno, refmetric, now, SOURCE_GC_TIME);
+                        || self
+                            .sources
+                            .feasible(Some(src), seqno, refmetric, now, SOURCE_GC_TIME);
                     (Some(src), f)
                 } else {
                     let src = self.sources.find(router_id, &key);
-                    (src, self.sources.feasible(src, seqno, refmetric, now, SOURCE_GC_TIME))
+                    (
+                        src,
+                        self.sources
+                            .feasible(src, seqno, refmetric, now, SOURCE_GC_TIME),
+                    )
                 }
             }
             None => {
                 let src = self.sources.find(router_id, &key);
-                (src, self.sources.feasible(src, seqno, refmetric, now, SOURCE_GC_TIME))
+                (
+                    src,
+                    self.sources
+                        .feasible(src, seqno, refmetric, now, SOURCE_GC_TIME),
+                )
             }
         };
         let cost = self.neigh(nid).map_or(INFINITY, |n| n.cost);
@@ -1246,7 +1273,8 @@ impl Node {
                 let before = self.sel_info(slot);
                 let is_selected = self.routes.slots[slot as usize].selected as usize == i;
                 let old_src = self.routes.slots[slot as usize].entries[i].src;
-                let same_router = self.routes.slots[slot as usize].entries[i].router_id == router_id;
+                let same_router =
+                    self.routes.slots[slot as usize].entries[i].router_id == router_id;
                 if !feasible && is_selected && same_router {
                     // RFC 8966 §3.5.3: an unfeasible update for the selected route with the
                     // same router-id MAY be ignored; we ignore it, and ask the source for a
@@ -1339,7 +1367,7 @@ impl Node {
                 let before = self.sel_info(slot);
                 let src = match src_id {
                     Some(s) => s,
-                    None => self.sources.find_or_create(router_id, &key, seqno, now),
+                    None => self.sources.create(router_id, &key, seqno, now),
                 };
                 self.sources.retain(src);
                 let entry = RouteEntry {
@@ -1523,6 +1551,11 @@ impl Node {
                     }
                     _ if satisfied => (true, true, false),
                     Some(b) if b.metric == INFINITY && a.metric < INFINITY => (true, false, false),
+                    // A newer seqno from the same source is passed on promptly: it is what
+                    // makes routes feasible again elsewhere.
+                    Some(b) if seqno_newer(a.seqno, b.seqno) && a.metric < INFINITY => {
+                        (true, false, false)
+                    }
                     Some(b) if a.metric < b.metric && diff < 1024 => (false, false, false),
                     _ if diff < 384 => (false, false, false),
                     _ => (true, false, false),
@@ -1675,8 +1708,15 @@ impl Node {
             // prefix, or a retraction when we have no route.
             Some(p) => {
                 let key = RouteKey::new(p, r.src_prefix);
+                // Requests for prefixes we do not know are answered with retractions; bound
+                // how many may wait for the next flush.
+                let known = self.xroutes.contains_key(&key) || self.routes.find(&key).is_some();
                 if let Some(i) = self.interfaces.get_mut(&ifindex) {
-                    i.out.updates.insert(key);
+                    if known || i.out.updates.len() < 4096 {
+                        i.out.updates.insert(key);
+                    } else {
+                        self.stats.over_limit += 1;
+                    }
                 }
                 self.schedule_flush(ifindex, false);
             }

@@ -179,10 +179,17 @@ impl RouteTable {
         self.index.get(key).copied()
     }
 
+    #[cfg(test)]
     pub(crate) fn find_or_create(&mut self, key: &RouteKey) -> u32 {
         if let Some(&i) = self.index.get(key) {
             return i;
         }
+        self.create(key)
+    }
+
+    /// Adds a slot for a key known to be absent.
+    pub(crate) fn create(&mut self, key: &RouteKey) -> u32 {
+        debug_assert!(!self.index.contains_key(key));
         let slot = Slot {
             entries: SmallVec::new(),
             selected: NONE,
