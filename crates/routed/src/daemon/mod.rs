@@ -357,6 +357,7 @@ impl Daemon {
                 self.schedule_redist();
             }
             NetEvent::Route(r) => {
+                tracing::trace!("kernel route event {r:?}");
                 if r.protocol == RTPROT_BABEL {
                     return;
                 }
