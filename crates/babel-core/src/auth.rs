@@ -657,15 +657,7 @@ mod tests {
         let mut a = Authenticator::new(keys(), [1; 32], 16);
         let mut b = Authenticator::new(keys(), [2; 32], 16);
         let mut replies = Vec::new();
-        let p = a.seal(&hello_packet(1), &ph(1)).unwrap();
-        let _ = b.open(0, &p, &ph(1), true, &mut replies);
-        let Some(AuthReply::ChallengeRequest { nonce, .. }) = replies.pop() else {
-            panic!()
-        };
-        let mut e = Encoder::new(1400, None);
-        e.push(&Tlv::ChallengeReply(nonce)).unwrap();
-        let r = a.seal(&e.finish()[0], &ph(1)).unwrap();
-        assert_eq!(b.open(1, &r, &ph(1), false, &mut replies), Ok(()));
+        admit(&mut a, &mut b, 1, 0);
         // A multicast packet sealed before a unicast one arrives after it: still accepted.
         let m = a.seal(&hello_packet(2), &ph(1)).unwrap();
         let u = a.seal(&hello_packet(3), &ph(1)).unwrap();

@@ -19,6 +19,20 @@ fn pfx(s: &str) -> Prefix {
     s.parse().unwrap()
 }
 
+/// The prefixes of the updates of a packet, in order.
+fn update_prefixes(p: &ParsedPacket) -> Vec<Prefix> {
+    p.tlvs
+        .iter()
+        .filter_map(|t| {
+            if let Tlv::Update(u) = t {
+                u.prefix
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 const ID: RouterId = RouterId([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0, 0x11]);
 
 #[test]
@@ -479,17 +493,7 @@ fn rfc8966_4_6_9_all_octets_omitted() {
     b.extend_from_slice(&[8, 10, 1, 0, 32, 4, 0, 1, 0, 1, 0, 4]);
     let p = parse_packet(&packet(&b), Some(ll(1))).unwrap();
     assert!(p.errors.is_empty(), "{:?}", p.errors);
-    let prefixes: Vec<_> = p
-        .tlvs
-        .iter()
-        .filter_map(|t| {
-            if let Tlv::Update(u) = t {
-                u.prefix
-            } else {
-                None
-            }
-        })
-        .collect();
+    let prefixes: Vec<_> = update_prefixes(&p);
     assert_eq!(
         prefixes,
         vec![
@@ -514,17 +518,7 @@ fn rfc9229_ae4_and_ae1_keep_separate_default_prefixes() {
     b.extend_from_slice(&[8, 11, 4, 0, 24, 2, 0, 1, 0, 1, 0, 1, 8]);
     let p = parse_packet(&packet(&b), Some(ll(1))).unwrap();
     assert!(p.errors.is_empty(), "{:?}", p.errors);
-    let prefixes: Vec<_> = p
-        .tlvs
-        .iter()
-        .filter_map(|t| {
-            if let Tlv::Update(u) = t {
-                u.prefix
-            } else {
-                None
-            }
-        })
-        .collect();
+    let prefixes: Vec<_> = update_prefixes(&p);
     assert_eq!(
         prefixes,
         vec![
@@ -540,17 +534,7 @@ fn rfc9229_ae4_and_ae1_keep_separate_default_prefixes() {
         e.push(t).unwrap();
     }
     let again = parse_packet(&e.finish()[0], Some(ll(1))).unwrap();
-    let back: Vec<_> = again
-        .tlvs
-        .iter()
-        .filter_map(|t| {
-            if let Tlv::Update(u) = t {
-                u.prefix
-            } else {
-                None
-            }
-        })
-        .collect();
+    let back: Vec<_> = update_prefixes(&again);
     assert_eq!(back, prefixes);
 }
 
