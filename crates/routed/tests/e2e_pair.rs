@@ -69,7 +69,9 @@ fn routed_babeld_pair_ipv4_next_hops() {
 /// link-local address leaves DAD), dropped when it goes down, and used again when it returns.
 #[test]
 fn interface_appearing_later_going_down_and_returning() {
-    let Some(mut lab) = Lab::new("later", true) else { return };
+    let Some(mut lab) = Lab::new("later", true) else {
+        return;
+    };
     let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
     let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128"]);
     lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "eth-b"]);
@@ -80,8 +82,14 @@ fn interface_appearing_later_going_down_and_returning() {
     lab.wait_routes(&b, &["10.255.0.1"]);
     eprintln!("late interface: routes learned {t:?} after it appeared");
     lab.ip(&a, "link set eth-b down");
-    let gone = lab.wait_for(Duration::from_secs(10), || lab.all_babel_routes(&a).trim().is_empty());
-    assert!(gone.is_some(), "routes through a downed interface stayed:\n{}", lab.all_babel_routes(&a));
+    let gone = lab.wait_for(Duration::from_secs(10), || {
+        lab.all_babel_routes(&a).trim().is_empty()
+    });
+    assert!(
+        gone.is_some(),
+        "routes through a downed interface stayed:\n{}",
+        lab.all_babel_routes(&a)
+    );
     lab.ip(&a, "link set eth-b up");
     let t = lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
     eprintln!("interface back up: routes learned again in {t:?}");

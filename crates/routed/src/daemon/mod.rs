@@ -193,6 +193,8 @@ struct Daemon {
     xroutes: BTreeMap<(Prefix, Option<Prefix>), Xroute>,
     redist_at: Option<Instant>,
     routes_resync: bool,
+    /// Xroutes changed since monitoring clients last saw them.
+    xroutes_dirty: bool,
     state_file: Option<PathBuf>,
     state_pending: bool,
     state_last: Option<Instant>,
@@ -463,6 +465,7 @@ impl Daemon {
                 }
             }
         }
+        self.xroutes_dirty = true;
         let now = self.now();
         let gone: Vec<(Prefix, Option<Prefix>)> = self
             .xroutes
@@ -608,8 +611,16 @@ impl Daemon {
         }
     }
 
-    fn snapshot(&self) -> Snapshot {
+    /// The current lines of every object monitoring clients follow. Xroutes change only when
+    /// redistribution runs; otherwise the previous lines are reused (`old`).
+    fn snapshot_from(&self, old: Option<&mut Snapshot>) -> Snapshot {
         let mut s = Snapshot::default();
+        let reuse_xroutes = !self.xroutes_dirty && old.is_some();
+        if let Some(o) = old {
+            if reuse_xroutes {
+                s.xroutes = std::mem::take(&mut o.xroutes);
+            }
+        }
         let names = control::interface_names(&self.node);
         for i in self.node.interfaces() {
             s.interfaces
@@ -626,22 +637,32 @@ impl Daemon {
                 control::neighbour_line(Kind::Add, &n, ifname, None),
             );
         }
-        for x in self.node.xroutes() {
-            s.xroutes.insert(
-                format!("{}-{:?}", x.prefix, x.src_prefix),
-                control::xroute_line(Kind::Add, x),
-            );
+        if !reuse_xroutes {
+            for x in self.node.xroutes() {
+                s.xroutes.insert(
+                    format!("{}-{:?}", x.prefix, x.src_prefix),
+                    control::xroute_line(Kind::Add, x),
+                );
+            }
         }
         s
     }
 
+    fn snapshot(&self) -> Snapshot {
+        self.snapshot_from(None)
+    }
+
     fn notify_monitors(&mut self) {
-        let new = self.snapshot();
-        let old = self.snapshot.take().unwrap_or_default();
+        let mut old = self.snapshot.take().unwrap_or_default();
+        let xroutes_changed = self.xroutes_dirty;
+        let new = self.snapshot_from(Some(&mut old));
+        self.xroutes_dirty = false;
         let mut out = String::new();
         diff(&old.interfaces, &new.interfaces, &mut out);
         diff(&old.neighbours, &new.neighbours, &mut out);
-        diff(&old.xroutes, &new.xroutes, &mut out);
+        if xroutes_changed {
+            diff(&old.xroutes, &new.xroutes, &mut out);
+        }
         let names = control::interface_names(&self.node);
         let neigh_if: HashMap<Ipv6Addr, u32> = self
             .node
@@ -1105,6 +1126,7 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         xroutes: BTreeMap::new(),
         redist_at: None,
         routes_resync: true,
+        xroutes_dirty: true,
         state_file,
         state_pending: true,
         state_last: None,
