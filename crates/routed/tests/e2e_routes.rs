@@ -73,3 +73,47 @@ fn source_specific_and_held_unreachable_routes() {
         .lines()
         .any(|l| l.starts_with("10.255.0.2 via")));
 }
+
+#[test]
+fn export_table_and_kernel_priority() {
+    let Some(mut lab) = Lab::new("export", true) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
+    let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128"]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    let r = lab.routed(
+        ROUTED,
+        "routed-a",
+        &a,
+        &["-H", "1", "-t", "100", "-k", "7", "eth-b"],
+    );
+    lab.babeld("babeld-b", &b, &["eth-a"]);
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    let t100 = lab.ip(&a, "-4 route show table 100 proto 42");
+    assert!(
+        t100.lines()
+            .any(|l| l.starts_with("10.255.0.2 ") && l.contains("metric 7")),
+        "{t100}"
+    );
+    let t100 = lab.ip(&a, "-6 route show table 100 proto 42");
+    assert!(
+        t100.lines()
+            .any(|l| l.starts_with("fd00:255::2 ") && l.contains("metric 7")),
+        "{t100}"
+    );
+    assert!(
+        lab.ip(&a, "-4 route show table main proto 42")
+            .trim()
+            .is_empty(),
+        "routes leaked into main"
+    );
+    assert!(lab
+        .stop(r, Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+    assert_eq!(
+        lab.all_babel_routes(&a).trim(),
+        "",
+        "export table not cleaned at exit"
+    );
+}
