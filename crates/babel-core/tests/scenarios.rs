@@ -856,3 +856,29 @@ fn redistribute_filter_decides_what_is_announced() {
     );
     assert_eq!(m.node(a).xroutes().count(), 2);
 }
+
+/// A new seqno from the origin travels at once, not at the next periodic dump.
+#[test]
+fn seqno_change_propagates_as_a_triggered_update() {
+    let mut m = Mesh::new(22);
+    let a = m.add_node(Config::default(), 10);
+    let b = m.add_node(Config::default(), 1);
+    let c = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    m.connect(b, c, wired());
+    m.announce(a, P_A, None);
+    m.run_for(Duration::from_secs(30));
+    let before = m
+        .node(c)
+        .selected_route(P_A.parse().unwrap(), None)
+        .unwrap()
+        .seqno;
+    m.command(a, Command::BumpSeqno);
+    m.run_for(Duration::from_millis(1500));
+    let after = m
+        .node(c)
+        .selected_route(P_A.parse().unwrap(), None)
+        .unwrap()
+        .seqno;
+    assert_eq!(after, before.wrapping_add(1));
+}
