@@ -68,6 +68,8 @@ pub struct Lab {
     pub dir: PathBuf,
     namespaces: Vec<String>,
     procs: Vec<Proc>,
+    /// Processes that are not our children (daemonised), killed on drop.
+    adopted: Vec<u32>,
 }
 
 impl Lab {
@@ -92,6 +94,7 @@ impl Lab {
             dir,
             namespaces: Vec::new(),
             procs: Vec::new(),
+            adopted: Vec::new(),
         })
     }
 
@@ -223,6 +226,11 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Kills process `pid` (not our child) when the lab is dropped.
+    pub fn adopt(&mut self, pid: u32) {
+        self.adopted.push(pid);
     }
 
     /// Whether process `idx` is still running.
@@ -496,6 +504,11 @@ pub fn parse_dump(text: &str) -> Vec<DumpLine> {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        for &pid in &self.adopted {
+            if Path::new("/proc").join(pid.to_string()).exists() {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+        }
         for p in &mut self.procs {
             if let Some(c) = p.child.as_mut() {
                 let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGKILL);

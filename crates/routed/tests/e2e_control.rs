@@ -248,6 +248,16 @@ fn babelctl_monitor_follows_changes_and_read_write_statements_apply() {
         },
         "the retraction",
     );
+    // A new local address of routed's appears as an exported route.
+    lab.ip(&a, "addr add 10.255.0.50/32 dev lo");
+    wait_line(
+        &|l| {
+            l.starts_with(
+                "add xroute 10.255.0.50/32-0.0.0.0/0 prefix 10.255.0.50/32 from 0.0.0.0/0 metric 0",
+            )
+        },
+        "the new xroute",
+    );
     // Read-write: a new interface statement takes effect at once.
     assert_eq!(
         lab.wait_control(&a, PORT, "interface eth-b rxcost 200"),

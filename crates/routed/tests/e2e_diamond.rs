@@ -110,6 +110,14 @@ fn diamond_fails_over_and_back() {
     );
     lab.wait_connect(&a, "10.255.0.1", &d, "10.255.0.4", Duration::from_secs(10));
 
+    // Every kernel route change at a from here on, to check that the switch is a replace.
+    let mon = lab.spawn(
+        "ip-monitor-a",
+        &a,
+        "ip",
+        &["monitor".to_string(), "route".to_string()],
+    );
+    std::thread::sleep(Duration::from_millis(200));
     // Cut b–d: a hears of it only through Babel.
     lab.ip(&sw, "link set p2 nomaster");
     let t = lab.wait_for(CONVERGE, || {
@@ -130,6 +138,16 @@ fn diamond_fails_over_and_back() {
         &a,
         "fd00:255::1",
         Duration::from_secs(15),
+    );
+    let changes = lab.log(mon);
+    assert!(
+        changes.contains("10.255.0.4"),
+        "ip monitor saw no change: {changes}"
+    );
+    assert!(
+        !changes.lines().any(|l| l.starts_with("Deleted")
+            && (l.contains("10.255.0.4 ") || l.contains("fd00:255::4 "))),
+        "the route was deleted before the new one was added (a black hole):\n{changes}"
     );
     eprintln!("failover: a's routes moved to c in {t:?}; traffic after a further {t4:?} (IPv4) and {t6:?} (IPv6)");
 

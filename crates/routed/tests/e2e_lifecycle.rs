@@ -138,15 +138,36 @@ fn state_file_keeps_router_id_and_seqno_across_restarts() {
         .stop(r2, Duration::from_secs(10))
         .is_some_and(|s| s.success()));
 
-    // Without a state file (-S ""): a fresh seqno; babeld still installs the routes again
-    // (a seqno behind its feasibility distance is repaired by a seqno request).
+    // Without a state file (-S ""): the same router-id (from the MAC address) and a random
+    // seqno. babeld, like the RFC, refuses a seqno far behind what it remembers until the
+    // source expires (minutes), so only routed's side is checked here: it learns babeld's
+    // routes.
     lab.wait_for(Duration::from_secs(5), || {
         !lab.babel_routes(&b, "-4").contains("10.255.0.1")
     });
     let r3 = lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "-S", "", "eth-b"]);
+    let t = lab.wait_routes(&a, &["10.255.0.2"]);
+    let (id3, _) = started_with(&lab.log(r3));
+    assert_eq!(id3, id1, "router-id from the MAC address");
+    assert!(lab
+        .stop(r3, Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+    eprintln!("restart without state file: routed installed babeld's route in {t:?}");
+    // With -r (random-id) and no state file: a new router-id, which babeld takes at once.
+    let r4 = lab.routed(
+        ROUTED,
+        "routed-a",
+        &a,
+        &["-H", "1", "-S", "", "-r", "eth-b"],
+    );
     let t = lab.wait_routes(&b, &["10.255.0.1"]);
-    eprintln!("restart without state file: babeld installed the route in {t:?}");
-    assert!(lab.running(r3));
+    let (id4, _) = started_with(&lab.log(r4));
+    assert_ne!(id4, id1);
+    let d = parse_dump(&lab.wait_control(&b, PORT, "dump"));
+    assert!(d.iter().any(|l| l.object == "route"
+        && l.fields["prefix"] == "10.255.0.1/32"
+        && l.fields["id"] == id4));
+    eprintln!("restart with a random router-id: babeld installed the route in {t:?}");
 }
 
 #[test]
@@ -179,4 +200,101 @@ fn bad_configuration_stops_start_up_with_file_line_and_reason() {
     assert!(log.contains(&format!("{}:2:", conf.display())), "{log}");
     assert!(log.contains("frobnicate"), "{log}");
     assert!(lab.all_babel_routes(&a).is_empty());
+}
+
+#[test]
+fn daemonise_with_pid_and_log_files_and_a_private_unix_control_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(mut lab) = Lab::new("daemonise", false) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.0.1/32"]);
+    let b = lab.node("b", &[]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    let pid_file = lab.dir.join("d.pid");
+    let log_file = lab.dir.join("d.log");
+    let sock = lab.dir.join("ctl.sock");
+    let state = lab.dir.join("d.state");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &a, ROUTED, "-D", "-d", "1"])
+        .arg("-L")
+        .arg(&log_file)
+        .arg("-I")
+        .arg(&pid_file)
+        .arg("-S")
+        .arg(&state)
+        .arg("-g")
+        .arg(&sock)
+        .arg("eth-b")
+        .output()
+        .expect("routed -D");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut pid = 0u32;
+    let found = lab.wait_for(Duration::from_secs(10), || {
+        pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        pid != 0 && sock.exists()
+    });
+    assert!(
+        found.is_some(),
+        "no pid file or control socket; log:\n{}",
+        std::fs::read_to_string(&log_file).unwrap_or_default()
+    );
+    lab.adopt(pid);
+    let mode = std::fs::metadata(&sock)
+        .expect("socket")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "control socket mode {mode:o}");
+    let dump = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &a,
+            env!("CARGO_BIN_EXE_babelctl"),
+            "dump",
+            "-s",
+        ])
+        .arg(&sock)
+        .output()
+        .expect("babelctl");
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(text.contains("add interface eth-b "), "{text}");
+    // The daemon runs in its own session, detached from ours.
+    let sid = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = sid
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        fields.get(3).copied(),
+        Some(pid.to_string().as_str()),
+        "not a session leader: {sid}"
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let gone = lab.wait_for(Duration::from_secs(10), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    });
+    assert!(gone.is_some(), "daemon did not exit on SIGTERM");
+    assert!(!pid_file.exists(), "pid file left behind");
+    assert!(!sock.exists(), "control socket left behind");
+    let log = std::fs::read_to_string(&log_file).expect("log file");
+    assert!(
+        log.contains("router-id") && log.contains("SIGTERM"),
+        "{log}"
+    );
 }

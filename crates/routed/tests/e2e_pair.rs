@@ -64,3 +64,34 @@ fn routed_babeld_pair_v4_via_v6() {
 fn routed_babeld_pair_ipv4_next_hops() {
     pair("pair-v4nh", true);
 }
+
+/// An interface that does not exist when routed starts is used once it appears (after its
+/// link-local address leaves DAD), dropped when it goes down, and used again when it returns.
+#[test]
+fn interface_appearing_later_going_down_and_returning() {
+    let Some(mut lab) = Lab::new("later", true) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
+    let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128"]);
+    lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "eth-b"]);
+    std::thread::sleep(Duration::from_millis(500));
+    lab.link(&a, "eth-b", &b, "eth-a");
+    lab.babeld("babeld-b", &b, &["eth-a"]);
+    let t = lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    lab.wait_routes(&b, &["10.255.0.1"]);
+    eprintln!("late interface: routes learned {t:?} after it appeared");
+    lab.ip(&a, "link set eth-b down");
+    let gone = lab.wait_for(Duration::from_secs(10), || {
+        lab.all_babel_routes(&a).trim().is_empty()
+    });
+    assert!(
+        gone.is_some(),
+        "routes through a downed interface stayed:\n{}",
+        lab.all_babel_routes(&a)
+    );
+    lab.ip(&a, "link set eth-b up");
+    let t = lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    eprintln!("interface back up: routes learned again in {t:?}");
+    lab.wait_connect(&a, "10.255.0.1", &b, "10.255.0.2", Duration::from_secs(10));
+}

@@ -199,7 +199,7 @@ pub fn redistribute(filters: &[Filter], c: &Candidate<'_>) -> Option<(u16, Optio
         let metric = match f.action.verdict {
             Verdict::Allow => 0,
             Verdict::Deny => return None,
-            Verdict::Metric(m) if m >= INFINITY => return None,
+            Verdict::Metric(INFINITY) => return None,
             Verdict::Metric(m) => m,
         };
         return Some((metric, f.action.src_prefix.or(c.src_prefix)));

@@ -40,7 +40,7 @@ pub struct Kernel {
 
 /// A kernel route for an engine route: unreachable while the route is held (retracted).
 pub fn kernel_route(r: &InstalledRoute, priority: u32) -> KernelRoute {
-    let k = if r.metric >= INFINITY {
+    let k = if r.metric == INFINITY {
         KernelRoute::unreachable(r.prefix, priority)
     } else {
         KernelRoute::via(r.prefix, r.next_hop, r.ifindex, priority)

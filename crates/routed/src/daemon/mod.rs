@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use babel_core::auth::PseudoHeader;
 use babel_core::wire::{Encoder, Hello, Prefix, RouterId, Tlv, Update, INFINITY};
 use babel_core::{
     Command, Event, InterfaceEvent, Node, RouteEventKind, RouteView, Timestamp, Xroute,
@@ -193,10 +194,15 @@ struct Daemon {
     xroutes: BTreeMap<(Prefix, Option<Prefix>), Xroute>,
     redist_at: Option<Instant>,
     routes_resync: bool,
+    /// Xroutes changed since monitoring clients last saw them.
+    xroutes_dirty: bool,
     state_file: Option<PathBuf>,
     state_pending: bool,
     state_last: Option<Instant>,
     clients: HashMap<u64, Client>,
+    /// RFC 8967 state of the interfaces that have a key, and whether they accept bad
+    /// signatures (babeld's `accept-bad-signatures`).
+    auth: HashMap<u32, (babel_core::auth::Authenticator, bool)>,
     snapshot: Option<Snapshot>,
     route_events: Vec<Event>,
     changed_keys: Vec<(Prefix, Option<Prefix>)>,
@@ -256,7 +262,42 @@ impl Daemon {
         match want {
             Some((name, ll, ipv4, mtu)) => {
                 let config = self.interface_config(&name);
-                let mtu = if mtu == 0 { 1280 } else { mtu as usize };
+                let mut mtu = if mtu == 0 { 1280 } else { mtu as usize };
+                match auth_key(&self.config, &name) {
+                    Ok(Some(key)) => {
+                        let accept_bad =
+                            self.config.interface(&name).accept_bad_signatures == Some(true);
+                        let same = self
+                            .auth
+                            .get(&ifindex)
+                            .is_some_and(|(a, _)| a.keys().first() == Some(&key));
+                        if !same {
+                            let mut seed = [0u8; 32];
+                            if let Err(e) = os_random(&mut seed) {
+                                tracing::error!(
+                                    "interface {name}: no random seed for authentication: {e}"
+                                );
+                                return;
+                            }
+                            let a = babel_core::auth::Authenticator::new(vec![key], seed, 1024);
+                            self.auth.insert(ifindex, (a, accept_bad));
+                        } else if let Some(e) = self.auth.get_mut(&ifindex) {
+                            e.1 = accept_bad;
+                        }
+                        // Room for the PC TLV and the MAC trailer in every packet.
+                        let overhead = self.auth.get(&ifindex).map_or(0, |(a, _)| a.overhead());
+                        mtu = mtu.saturating_sub(overhead).max(512);
+                    }
+                    Ok(None) => {
+                        self.auth.remove(&ifindex);
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            "interface {name}: {e}; not running Babel on it unauthenticated"
+                        );
+                        return;
+                    }
+                }
                 let next = Active {
                     name: name.clone(),
                     config: config.clone(),
@@ -310,6 +351,7 @@ impl Daemon {
                 }
             }
             None => {
+                self.auth.remove(&ifindex);
                 if let Some(a) = self.active.remove(&ifindex) {
                     tracing::info!("interface {} down", a.name);
                     self.node
@@ -357,6 +399,7 @@ impl Daemon {
                 self.schedule_redist();
             }
             NetEvent::Route(r) => {
+                tracing::trace!("kernel route event {r:?}");
                 if r.protocol == RTPROT_BABEL {
                     return;
                 }
@@ -462,6 +505,7 @@ impl Daemon {
                 }
             }
         }
+        self.xroutes_dirty = true;
         let now = self.now();
         let gone: Vec<(Prefix, Option<Prefix>)> = self
             .xroutes
@@ -496,9 +540,35 @@ impl Daemon {
         let mut buf = std::mem::take(&mut self.tx_buf);
         while let Some(tx) = self.node.poll_transmit(now, &mut buf) {
             let len = tx.len.min(buf.len());
+            let sealed;
+            let bytes: &[u8] = match (self.auth.get_mut(&tx.ifindex), self.active.get(&tx.ifindex))
+            {
+                (Some((a, _)), Some(act)) => {
+                    let port = self.sock.config().port;
+                    // RFC 8967 §4.2: every packet sent on a keyed interface carries a PC TLV
+                    // and a MAC over the pseudo-header and the packet.
+                    let ph = PseudoHeader {
+                        src: act.link_local,
+                        src_port: port,
+                        dst: tx.dst,
+                        dst_port: port,
+                    };
+                    match a.seal(&buf[..len], &ph) {
+                        Some(p) => {
+                            sealed = p;
+                            &sealed
+                        }
+                        None => {
+                            tracing::warn!("cannot sign a packet for {}", tx.dst);
+                            continue;
+                        }
+                    }
+                }
+                _ => &buf[..len],
+            };
             match tokio::time::timeout(
                 Duration::from_millis(100),
-                self.sock.send_to(&buf[..len], tx.dst, tx.ifindex),
+                self.sock.send_to(bytes, tx.dst, tx.ifindex),
             )
             .await
             {
@@ -546,6 +616,74 @@ impl Daemon {
         self.maybe_write_state(false);
         if monitoring {
             self.notify_monitors();
+        }
+    }
+
+    /// A received datagram: checked (RFC 8967) on keyed interfaces, then given to the engine.
+    async fn receive(&mut self, r: &netdriver::Received, bytes: &[u8]) {
+        let src = *r.src.ip();
+        let now = self.now();
+        if let Some((a, accept_bad)) = self.auth.get_mut(&r.ifindex) {
+            let port = self.sock.config().port;
+            let ph = PseudoHeader {
+                src,
+                src_port: r.src.port(),
+                dst: r.dst,
+                dst_port: port,
+            };
+            let mut replies = Vec::new();
+            let verdict = a.open(now.as_millis(), bytes, &ph, r.is_multicast(), &mut replies);
+            let accept_bad = *accept_bad;
+            for reply in replies {
+                self.send_auth_reply(r.ifindex, reply).await;
+            }
+            if let Err(why) = verdict {
+                // RFC 8967 §4.3: packets that fail verification are dropped.
+                tracing::debug!("dropped a packet from {src}: {why}");
+                if !accept_bad {
+                    return;
+                }
+            }
+        }
+        self.node
+            .handle_packet(now, r.ifindex, src, r.is_multicast(), bytes);
+    }
+
+    /// A challenge request or reply (RFC 8967 §4.3), sent alone in a signed packet.
+    async fn send_auth_reply(&mut self, ifindex: u32, reply: babel_core::auth::AuthReply) {
+        let Some(act) = self.active.get(&ifindex) else {
+            return;
+        };
+        let (to, tlv) = match reply {
+            babel_core::auth::AuthReply::ChallengeRequest { to, nonce } => {
+                (to, Tlv::ChallengeRequest(nonce))
+            }
+            babel_core::auth::AuthReply::ChallengeReply { to, nonce } => {
+                (to, Tlv::ChallengeReply(nonce))
+            }
+        };
+        let ll = act.link_local;
+        let mut enc = Encoder::new(act.mtu, Some(ll));
+        if enc.push(&tlv).is_err() {
+            return;
+        }
+        let port = self.sock.config().port;
+        for p in enc.finish() {
+            let Some((a, _)) = self.auth.get_mut(&ifindex) else {
+                return;
+            };
+            let ph = PseudoHeader {
+                src: ll,
+                src_port: port,
+                dst: to,
+                dst_port: port,
+            };
+            let Some(sealed) = a.seal(&p, &ph) else {
+                continue;
+            };
+            if let Err(e) = self.sock.send_to(&sealed, to, ifindex).await {
+                tracing::debug!("challenge to {to}: {e}");
+            }
         }
     }
 
@@ -607,8 +745,16 @@ impl Daemon {
         }
     }
 
-    fn snapshot(&self) -> Snapshot {
+    /// The current lines of every object monitoring clients follow. Xroutes change only when
+    /// redistribution runs; otherwise the previous lines are reused (`old`).
+    fn snapshot_from(&self, old: Option<&mut Snapshot>) -> Snapshot {
         let mut s = Snapshot::default();
+        let reuse_xroutes = !self.xroutes_dirty && old.is_some();
+        if let Some(o) = old {
+            if reuse_xroutes {
+                s.xroutes = std::mem::take(&mut o.xroutes);
+            }
+        }
         let names = control::interface_names(&self.node);
         for i in self.node.interfaces() {
             s.interfaces
@@ -625,22 +771,32 @@ impl Daemon {
                 control::neighbour_line(Kind::Add, &n, ifname, None),
             );
         }
-        for x in self.node.xroutes() {
-            s.xroutes.insert(
-                format!("{}-{:?}", x.prefix, x.src_prefix),
-                control::xroute_line(Kind::Add, x),
-            );
+        if !reuse_xroutes {
+            for x in self.node.xroutes() {
+                s.xroutes.insert(
+                    format!("{}-{:?}", x.prefix, x.src_prefix),
+                    control::xroute_line(Kind::Add, x),
+                );
+            }
         }
         s
     }
 
+    fn snapshot(&self) -> Snapshot {
+        self.snapshot_from(None)
+    }
+
     fn notify_monitors(&mut self) {
-        let new = self.snapshot();
-        let old = self.snapshot.take().unwrap_or_default();
+        let mut old = self.snapshot.take().unwrap_or_default();
+        let xroutes_changed = self.xroutes_dirty;
+        let new = self.snapshot_from(Some(&mut old));
+        self.xroutes_dirty = false;
         let mut out = String::new();
         diff(&old.interfaces, &new.interfaces, &mut out);
         diff(&old.neighbours, &new.neighbours, &mut out);
-        diff(&old.xroutes, &new.xroutes, &mut out);
+        if xroutes_changed {
+            diff(&old.xroutes, &new.xroutes, &mut out);
+        }
         let names = control::interface_names(&self.node);
         let neigh_if: HashMap<Ipv6Addr, u32> = self
             .node
@@ -821,14 +977,6 @@ impl Daemon {
             Statement::Dump | Statement::Monitor | Statement::Unmonitor | Statement::Quit => {
                 "bad\n".into()
             }
-            Statement::Interface { ref params, .. } | Statement::Default(ref params)
-                if params.key.is_some() =>
-            {
-                tracing::warn!(
-                    "control: {text:?}: authentication keys are not supported by routed yet"
-                );
-                "no\n".into()
-            }
             other => match self.config.apply(other) {
                 Ok(()) => {
                     self.refresh_all_interfaces();
@@ -890,10 +1038,28 @@ impl Daemon {
                     timestamp: None,
                     unknown_subtlvs: Vec::new(),
                 }));
+                let ll = a.link_local;
+                let name = a.name.clone();
                 for p in enc.finish() {
                     let group = self.sock.config().group;
+                    let port = self.sock.config().port;
+                    let p = match self.auth.get_mut(&ifindex) {
+                        Some((au, _)) => {
+                            let ph = PseudoHeader {
+                                src: ll,
+                                src_port: port,
+                                dst: group,
+                                dst_port: port,
+                            };
+                            match au.seal(&p, &ph) {
+                                Some(x) => x,
+                                None => continue,
+                            }
+                        }
+                        None => p,
+                    };
                     if let Err(e) = self.sock.send_to(&p, group, ifindex).await {
-                        tracing::debug!("goodbye on {}: {e}", a.name);
+                        tracing::debug!("goodbye on {name}: {e}");
                     }
                 }
             }
@@ -978,14 +1144,32 @@ fn identity(
 
 /// Checks what the engine cannot do before anything starts.
 pub fn check(config: &config::Config) -> Result<(), String> {
-    for (name, c) in &config.interfaces {
-        if c.with_defaults(&config.default_interface).key.is_some() {
-            return Err(format!(
-                "interface {name}: authentication (key) is not supported by routed yet; refusing to run unauthenticated"
-            ));
-        }
+    for (name, _) in &config.interfaces {
+        auth_key(config, name).map_err(|e| format!("interface {name}: {e}"))?;
     }
     Ok(())
+}
+
+/// The RFC 8967 key of interface `name`, if it has one.
+fn auth_key(config: &config::Config, name: &str) -> Result<Option<babel_core::auth::Key>, String> {
+    let Some(id) = config.interface(name).key else {
+        return Ok(None);
+    };
+    let k = config
+        .key(&id)
+        .ok_or_else(|| format!("unknown key {id:?}"))?;
+    let kind = match k.kind {
+        config::KeyType::HmacSha256 => babel_core::auth::KeyType::HmacSha256,
+        config::KeyType::Blake2s128 => babel_core::auth::KeyType::Blake2s128,
+    };
+    let mut value = k.value.clone();
+    if kind == babel_core::auth::KeyType::HmacSha256 {
+        // Zero padding up to the block size does not change an HMAC key.
+        while value.len() > 1 && value.last() == Some(&0) {
+            value.pop();
+        }
+    }
+    babel_core::auth::Key::new(k.id.clone(), kind, value).map(Some)
 }
 
 /// babeld's kernel setup: forwarding on, ICMP redirects off, reverse-path filtering off
@@ -1104,10 +1288,12 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         xroutes: BTreeMap::new(),
         redist_at: None,
         routes_resync: true,
+        xroutes_dirty: true,
         state_file,
         state_pending: true,
         state_last: None,
         clients: HashMap::new(),
+        auth: HashMap::new(),
         snapshot: None,
         route_events: Vec::new(),
         changed_keys: Vec::new(),
@@ -1133,9 +1319,9 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         tokio::select! {
             r = d.sock.recv(&mut buf) => match r {
                 Ok(r) => {
-                    let src = *r.src.ip();
-                    let now = d.now();
-                    d.node.handle_packet(now, r.ifindex, src, r.is_multicast(), &buf[..r.len]);
+                    let len = r.len.min(buf.len());
+                    let bytes = buf[..len].to_vec();
+                    d.receive(&r, &bytes).await;
                 }
                 Err(e) => {
                     tracing::warn!("receive: {e}");

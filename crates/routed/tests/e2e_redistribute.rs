@@ -1,0 +1,89 @@
+//! Redistribution, filtered like babeld: local addresses by default, kernel routes of the
+//! import tables when a `redistribute` filter allows them (never protocol boot without an
+//! explicit `proto 3`), kept current from netlink events.
+
+use std::time::Duration;
+
+use e2e::{parse_dump, Lab};
+
+const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
+const PORT: u16 = 33123;
+
+#[test]
+fn kernel_routes_and_local_addresses_are_redistributed_like_babeld() {
+    let Some(mut lab) = Lab::new("redist", true) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.0.1/32", "10.255.0.11/32", "fd00:255::1/128"]);
+    let b = lab.node("b", &["10.255.0.2/32"]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    let port = PORT.to_string();
+    lab.routed(
+        ROUTED,
+        "routed-a",
+        &a,
+        &[
+            "-H",
+            "1",
+            "-T",
+            "254",
+            "-T",
+            "100",
+            "-C",
+            "redistribute local ip 10.255.0.11/32 deny",
+            "-C",
+            "redistribute ip 10.77.0.0/16 allow",
+            "-C",
+            "redistribute ip 10.78.0.0/16 allow",
+            "-C",
+            "redistribute ip fd77::/16 metric 128",
+            "eth-b",
+        ],
+    );
+    lab.babeld("babeld-b", &b, &["-g", &port, "eth-a"]);
+    // Present before routed starts (initial dump) and added later (live events).
+    lab.ip(&a, "route add 10.77.1.0/24 dev lo proto static");
+    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1", "10.77.1.0/24"]);
+    lab.ip(&a, "-6 route add fd77:1::/48 dev lo proto static");
+    lab.ip(&a, "route add 10.78.0.0/16 dev lo proto static table 100");
+    lab.ip(&a, "route add 10.77.2.0/24 dev lo");
+    lab.wait_routes(&b, &["fd77:1::/48", "10.78.0.0/16"]);
+    let d = parse_dump(&lab.wait_control(&b, PORT, "dump"));
+    let route = |p: &str| {
+        d.iter()
+            .find(|l| l.object == "route" && l.fields["prefix"] == p)
+            .cloned()
+    };
+    assert_eq!(
+        route("fd77:1::/48")
+            .map(|r| r.fields["refmetric"].clone())
+            .as_deref(),
+        Some("128"),
+        "metric 128 from the filter"
+    );
+    assert!(
+        route("10.255.0.11/32").is_none(),
+        "a denied local address was announced"
+    );
+    assert!(
+        route("10.77.2.0/24").is_none(),
+        "a protocol-boot route was announced without proto 3"
+    );
+    assert!(route("127.0.0.1/32").is_none() && route("::1/128").is_none());
+
+    // Removal is followed: babeld sees the retraction and removes its route.
+    lab.ip(&a, "route del 10.77.1.0/24 dev lo proto static");
+    let gone = lab.wait_for(Duration::from_secs(10), || {
+        !lab.babel_routes(&b, "-4")
+            .lines()
+            .any(|l| l.starts_with("10.77.1.0/24 "))
+    });
+    assert!(
+        gone.is_some(),
+        "retraction of a removed kernel route not seen:\n{}",
+        lab.logs()
+    );
+    // And a new local address is announced.
+    lab.ip(&a, "addr add 10.255.0.21/32 dev lo");
+    lab.wait_routes(&b, &["10.255.0.21"]);
+}
