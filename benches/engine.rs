@@ -4,8 +4,10 @@
 //! - the memory per route entry with 1,000,000 entries (100,000 prefixes × 10 neighbours),
 //!   measured with a counting global allocator.
 //!
-//! - best-of-N rates for every case below (shared machines are noisy: the best round is
-//!   the closest to what one quiet core does). `ENGINE_RATES_ONLY=1` stops there.
+//! - rates for every case below, timed by the CPU time of the bench thread (shared machines
+//!   are noisy: time on CPU is the closest to what one quiet core does).
+//!   `ENGINE_RATES_ONLY=1` stops there; `ENGINE_PROFILE_INSTALL=1` only repeats installs, for
+//!   `perf record`.
 //!
 //! Then criterion measures:
 //! - `engine/refresh_100k` and `engine/install_100k`: a neighbour's full dump of 100,000
@@ -275,20 +277,42 @@ fn bench_engine(c: &mut Criterion) {
     g.finish();
 }
 
-fn best_of(
+/// A clock of the time this thread spent on a CPU (Linux `schedstat`, nanoseconds), so that
+/// rates mean "on one core" even when the machine is shared; wall time elsewhere.
+#[derive(Clone, Copy)]
+struct CpuClock(Option<u64>, Instant);
+
+impl CpuClock {
+    fn now() -> Self {
+        let on_cpu = std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok());
+        CpuClock(on_cpu, Instant::now())
+    }
+    fn elapsed(self) -> Duration {
+        match (self.0, CpuClock::now().0) {
+            (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
+            _ => self.1.elapsed(),
+        }
+    }
+}
+
+/// Mean CPU time of `f` over `rounds` runs (setup excluded). The CPU clock is only as fine
+/// as the scheduler tick, so each run must be long (tens of milliseconds).
+fn mean_of(
     rounds: usize,
     mut setup: impl FnMut() -> (Node, Timestamp),
     mut f: impl FnMut(&mut Node, Timestamp),
 ) -> Duration {
-    let mut best = Duration::MAX;
+    let mut total = Duration::ZERO;
     for _ in 0..rounds {
         let (mut node, now) = setup();
-        let t = Instant::now();
+        let t = CpuClock::now();
         f(&mut node, now);
-        best = best.min(t.elapsed());
+        total += t.elapsed();
         drop(black_box(node));
     }
-    best
+    total / rounds as u32
 }
 
 fn rate_report() {
@@ -297,36 +321,30 @@ fn rate_report() {
     let shuffled_packets = dump(0, &shuffled(100_000, 99), 10);
     let per_sec = |n: usize, d: Duration| n as f64 / d.as_secs_f64() / 1e6;
     let fresh = || node_with_neighbours(1);
-    let install = |p: &Vec<Vec<u8>>| {
-        best_of(5, fresh, |node, now| {
+    for (name, p) in [("in order", &packets), ("shuffled", &shuffled_packets)] {
+        let d = mean_of(8, fresh, |node, now| {
             feed(node, now, 0, p);
             drain(node, now);
-        })
-    };
-    let d = install(&packets);
-    eprintln!(
-        "engine rate: install 100k in order: {:.2} M updates/s",
-        per_sec(100_000, d)
-    );
-    let d = install(&shuffled_packets);
-    eprintln!(
-        "engine rate: install 100k shuffled: {:.2} M updates/s",
-        per_sec(100_000, d)
-    );
+        });
+        eprintln!(
+            "engine rate (CPU time): install 100k {name}: {:.2} M updates/s",
+            per_sec(100_000, d)
+        );
+    }
     let (mut node, now) = node_with_neighbours(1);
     feed(&mut node, now, 0, &packets);
     drain(&mut node, now);
     for (name, p) in [("in order", &packets), ("shuffled", &shuffled_packets)] {
-        let mut best = Duration::MAX;
-        for _ in 0..15 {
-            let t = Instant::now();
+        let rounds = 20;
+        let t = CpuClock::now();
+        for _ in 0..rounds {
             feed(&mut node, now, 0, p);
             drain(&mut node, now);
-            best = best.min(t.elapsed());
         }
+        let d = t.elapsed() / rounds;
         eprintln!(
-            "engine rate: refresh 100k {name}: {:.2} M updates/s",
-            per_sec(100_000, best)
+            "engine rate (CPU time): refresh 100k {name}: {:.2} M updates/s",
+            per_sec(100_000, d)
         );
     }
     drop(node);
@@ -336,22 +354,32 @@ fn rate_report() {
         let batch: Vec<usize> = (0..1_000).map(|j| order[j * order.len() / 1_000]).collect();
         let k = neighbours - 1;
         let batch_packets = dump(k, &batch, 10);
-        let mut best = Duration::MAX;
-        for _ in 0..200 {
-            let t = Instant::now();
+        let rounds = 2_000u32;
+        let t = CpuClock::now();
+        for _ in 0..rounds {
             feed(&mut node, now, k, &batch_packets);
             drain(&mut node, now);
-            best = best.min(t.elapsed());
         }
+        let d = t.elapsed() / rounds;
         eprintln!(
-            "engine rate: 1,000 updates into {:>9} route entries: {:.0} ns/update",
+            "engine rate (CPU time): 1,000 updates into {:>9} route entries: {:.0} ns/update",
             prefixes * neighbours,
-            best.as_secs_f64() * 1e9 / 1_000.0
+            d.as_secs_f64() * 1e9 / 1_000.0
         );
     }
 }
 
 fn main() {
+    if std::env::var_os("ENGINE_PROFILE_INSTALL").is_some() {
+        // For `perf record`: nothing but installs of a shuffled 100k dump.
+        let packets = dump(0, &shuffled(100_000, 99), 10);
+        for _ in 0..20 {
+            let (mut node, now) = node_with_neighbours(1);
+            feed(&mut node, now, 0, &packets);
+            drain(&mut node, now);
+        }
+        return;
+    }
     memory_report();
     rate_report();
     if std::env::var_os("ENGINE_RATES_ONLY").is_some() {

@@ -8,7 +8,9 @@
 //!
 //! The encoder builds packets without authentication, leaving [`Authenticator::overhead`]
 //! bytes free; [`Authenticator::seal`] then inserts the PC TLV and appends the MACs.
-//! Time is passed in as milliseconds of a monotonic clock; randomness comes from a seed.
+//! Time is passed in as milliseconds of a monotonic clock. Randomness comes from a 32-byte
+//! seed expanded by ChaCha20: the daemon MUST draw that seed from the operating system at
+//! every start (RFC 8967 §4.2 wants a fresh, unpredictable index); the simulator may fix it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,6 +19,8 @@ use std::net::Ipv6Addr;
 use blake2::digest::consts::U16;
 use blake2::Blake2sMac;
 use hmac::{Hmac, Mac};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -80,16 +84,21 @@ impl fmt::Debug for Key {
 }
 
 impl Key {
-    /// HMAC-SHA256 takes 1 to 64 octets (babeld uses 64: one SHA-256 block); BLAKE2s takes
-    /// 1 to 32 (babeld uses 16).
+    /// HMAC-SHA256 takes 1 to 64 octets: babeld pads a shorter key with zeroes to the
+    /// 64-octet block, which is what HMAC itself does, so the MACs agree (checked against a
+    /// babeld capture). BLAKE2s-128 takes exactly 16 octets, as babeld does.
     pub fn new(id: impl Into<String>, key_type: KeyType, value: Vec<u8>) -> Result<Self, String> {
-        let max = match key_type {
-            KeyType::HmacSha256 => 64,
-            KeyType::Blake2s128 => 32,
+        let ok = match key_type {
+            KeyType::HmacSha256 => (1..=64).contains(&value.len()),
+            KeyType::Blake2s128 => value.len() == 16,
         };
-        if value.is_empty() || value.len() > max {
+        if !ok {
+            let want = match key_type {
+                KeyType::HmacSha256 => "1 to 64",
+                KeyType::Blake2s128 => "16",
+            };
             return Err(format!(
-                "a {} key must be 1 to {max} octets, not {}",
+                "a {} key must be {want} octets, not {}",
                 key_type.name(),
                 value.len()
             ));
@@ -279,7 +288,7 @@ pub struct Authenticator {
     keys: Vec<Key>,
     index: [u8; INDEX_LEN],
     pc: u32,
-    rng: u64,
+    rng: ChaCha20Rng,
     neighbours: HashMap<Ipv6Addr, NeighbourState>,
     max_neighbours: usize,
     counters: AuthCounters,
@@ -287,13 +296,14 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// `keys` are the interface's keys (the first one signs first); `seed` feeds the index
-    /// and nonces; at most `max_neighbours` senders are tracked.
-    pub fn new(keys: Vec<Key>, seed: u64, max_neighbours: usize) -> Self {
+    /// and nonces and must come from the operating system's random source in a daemon; at
+    /// most `max_neighbours` senders are tracked.
+    pub fn new(keys: Vec<Key>, seed: [u8; 32], max_neighbours: usize) -> Self {
         let mut a = Authenticator {
             keys,
             index: [0; INDEX_LEN],
             pc: 0,
-            rng: seed ^ 0x6a09_e667_f3bc_c908,
+            rng: ChaCha20Rng::from_seed(seed),
             neighbours: HashMap::new(),
             max_neighbours,
             counters: AuthCounters::default(),
@@ -302,18 +312,9 @@ impl Authenticator {
         a
     }
 
-    fn next_u64(&mut self) -> u64 {
-        // SplitMix64: small, seeded, deterministic.
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     /// RFC 8967 §4.2: a fresh random index, and the counter restarts.
     fn new_index(&mut self) {
-        self.index = self.next_u64().to_be_bytes();
+        self.rng.fill_bytes(&mut self.index);
         self.pc = 0;
     }
 
@@ -391,25 +392,28 @@ impl Authenticator {
                 return self.reject(Reject::TooManyNeighbours);
             }
         }
-        let mut pc: Option<(u32, &[u8])> = None;
+        let mut pc: Option<Option<(u32, &[u8])>> = None;
         let mut challenge_ok = false;
-        let mut requests: Vec<&[u8]> = Vec::new();
+        let mut request: Option<&[u8]> = None;
         {
             let n = self.neighbours.entry(src).or_default();
             for raw in TlvIter::new(p.body()) {
                 let Ok(raw) = raw else { break };
                 match raw.tlv_type {
-                    // RFC 8967 §4.3: only the first PC TLV counts.
-                    tlv_type::PC if pc.is_none() && raw.body.len() >= 4 => {
-                        let v = u32::from_be_bytes([
-                            raw.body[0],
-                            raw.body[1],
-                            raw.body[2],
-                            raw.body[3],
-                        ]);
-                        pc = Some((v, &raw.body[4..]));
+                    // RFC 8967 §4.3: only the first PC TLV counts; a malformed one (shorter
+                    // than the counter, or an index over 32 octets) spoils the packet.
+                    tlv_type::PC if pc.is_none() => {
+                        pc = Some((4..=4 + 32).contains(&raw.body.len()).then(|| {
+                            let v = u32::from_be_bytes([
+                                raw.body[0],
+                                raw.body[1],
+                                raw.body[2],
+                                raw.body[3],
+                            ]);
+                            (v, &raw.body[4..])
+                        }));
                     }
-                    tlv_type::CHALLENGE_REQUEST => requests.push(raw.body),
+                    tlv_type::CHALLENGE_REQUEST if request.is_none() => request = Some(raw.body),
                     tlv_type::CHALLENGE_REPLY => {
                         if let Some((nonce, sent)) = n.challenge {
                             if raw.body == nonce
@@ -423,13 +427,20 @@ impl Authenticator {
                 }
             }
         }
-        // Answer challenge requests whatever the rest of the packet says (rate-limited).
-        for nonce in requests.into_iter().take(1) {
+        let verdict = match pc.flatten() {
+            None => Err(Reject::NoPc),
+            Some((pc, index)) => {
+                self.check_counter(now_ms, src, pc, index, multicast, challenge_ok, replies)
+            }
+        };
+        // RFC 8967 §4.3: answer a challenge request sent to us alone (not multicast), unless
+        // the packet is a replay; rate-limited per neighbour.
+        if let (Some(nonce), false) = (request, multicast) {
             let n = self.neighbours.get_mut(&src).expect("inserted above");
             let limited = n
                 .last_challenge_reply_ms
                 .is_some_and(|t| now_ms.saturating_sub(t) < CHALLENGE_MIN_INTERVAL_MS);
-            if !limited && nonce.len() <= 192 {
+            if verdict != Err(Reject::Replay) && !limited && nonce.len() <= 192 {
                 n.last_challenge_reply_ms = Some(now_ms);
                 replies.push(AuthReply::ChallengeReply {
                     to: src,
@@ -438,39 +449,47 @@ impl Authenticator {
                 self.counters.challenge_replies_sent += 1;
             }
         }
-        let Some((pc, index)) = pc else {
-            return self.reject(Reject::NoPc);
-        };
-        let index = index.to_vec();
-        let n = self.neighbours.get_mut(&src).expect("inserted above");
+        match verdict {
+            Ok(()) => {
+                self.counters.accepted += 1;
+                Ok(())
+            }
+            Err(r) => self.reject(r),
+        }
+    }
+
+    /// The counter and index checks of RFC 8967 §4.3 with RFC 9467's relaxed counters.
+    #[allow(clippy::too_many_arguments)]
+    fn check_counter(
+        &mut self,
+        now_ms: u64,
+        src: Ipv6Addr,
+        pc: u32,
+        index: &[u8],
+        multicast: bool,
+        challenge_ok: bool,
+        replies: &mut Vec<AuthReply>,
+    ) -> Result<(), Reject> {
+        let n = self.neighbours.get_mut(&src).expect("inserted by open");
         if challenge_ok {
-            // RFC 8967 §4.3: a matching challenge reply establishes the index and counter.
-            n.index = Some(index);
+            // A matching challenge reply establishes the index, and the counter of both
+            // classes (RFC 9467 §3), so nothing older than it is accepted afterwards.
+            n.index = Some(index.to_vec());
             n.challenge = None;
-            n.last_pc_multicast = None;
-            n.last_pc_unicast = None;
-            let last = if multicast {
-                &mut n.last_pc_multicast
-            } else {
-                &mut n.last_pc_unicast
-            };
-            *last = Some(pc);
+            n.last_pc_multicast = Some(pc);
+            n.last_pc_unicast = Some(pc);
             self.counters.challenges_completed += 1;
-            self.counters.accepted += 1;
             return Ok(());
         }
-        if n.index.as_deref() != Some(&index[..]) {
+        if n.index.as_deref() != Some(index) {
             // Unknown or changed index: challenge the neighbour, drop the packet.
             let limited = n
                 .last_challenge_request_ms
                 .is_some_and(|t| now_ms.saturating_sub(t) < CHALLENGE_MIN_INTERVAL_MS);
             if !limited {
                 let mut nonce = [0u8; NONCE_LEN];
-                let a = self.next_u64().to_be_bytes();
-                let b = self.next_u64().to_be_bytes();
-                nonce[..8].copy_from_slice(&a);
-                nonce[8..].copy_from_slice(&b);
-                let n = self.neighbours.get_mut(&src).expect("inserted above");
+                self.rng.fill_bytes(&mut nonce);
+                let n = self.neighbours.get_mut(&src).expect("inserted by open");
                 n.challenge = Some((nonce, now_ms));
                 n.last_challenge_request_ms = Some(now_ms);
                 replies.push(AuthReply::ChallengeRequest {
@@ -479,7 +498,7 @@ impl Authenticator {
                 });
                 self.counters.challenge_requests_sent += 1;
             }
-            return self.reject(Reject::UnknownIndex);
+            return Err(Reject::UnknownIndex);
         }
         // RFC 9467 §3: the counter must increase within its class (multicast or unicast).
         let last = if multicast {
@@ -488,10 +507,9 @@ impl Authenticator {
             &mut n.last_pc_unicast
         };
         if last.is_some_and(|l| pc <= l) {
-            return self.reject(Reject::Replay);
+            return Err(Reject::Replay);
         }
         *last = Some(pc);
-        self.counters.accepted += 1;
         Ok(())
     }
 
@@ -591,8 +609,8 @@ mod tests {
     /// Two authenticators, A sending to B, through the challenge exchange.
     #[test]
     fn rfc8967_4_3_challenge_admits_a_new_neighbour_and_replays_are_dropped() {
-        let mut a = Authenticator::new(keys(), 1, 16);
-        let mut b = Authenticator::new(keys(), 2, 16);
+        let mut a = Authenticator::new(keys(), [1; 32], 16);
+        let mut b = Authenticator::new(keys(), [2; 32], 16);
         let mut replies = Vec::new();
 
         // B does not know A's index: the first packet is dropped and B challenges A.
@@ -636,18 +654,10 @@ mod tests {
 
     #[test]
     fn rfc9467_unicast_and_multicast_counters_are_separate() {
-        let mut a = Authenticator::new(keys(), 1, 16);
-        let mut b = Authenticator::new(keys(), 2, 16);
+        let mut a = Authenticator::new(keys(), [1; 32], 16);
+        let mut b = Authenticator::new(keys(), [2; 32], 16);
         let mut replies = Vec::new();
-        let p = a.seal(&hello_packet(1), &ph(1)).unwrap();
-        let _ = b.open(0, &p, &ph(1), true, &mut replies);
-        let Some(AuthReply::ChallengeRequest { nonce, .. }) = replies.pop() else {
-            panic!()
-        };
-        let mut e = Encoder::new(1400, None);
-        e.push(&Tlv::ChallengeReply(nonce)).unwrap();
-        let r = a.seal(&e.finish()[0], &ph(1)).unwrap();
-        assert_eq!(b.open(1, &r, &ph(1), false, &mut replies), Ok(()));
+        admit(&mut a, &mut b, 1, 0);
         // A multicast packet sealed before a unicast one arrives after it: still accepted.
         let m = a.seal(&hello_packet(2), &ph(1)).unwrap();
         let u = a.seal(&hello_packet(3), &ph(1)).unwrap();
@@ -657,8 +667,8 @@ mod tests {
 
     #[test]
     fn rfc8967_4_3_challenge_requests_are_answered_and_rate_limited() {
-        let mut a = Authenticator::new(keys(), 1, 16);
-        let mut b = Authenticator::new(keys(), 2, 16);
+        let mut a = Authenticator::new(keys(), [1; 32], 16);
+        let mut b = Authenticator::new(keys(), [2; 32], 16);
         let mut replies = Vec::new();
         let mut e = Encoder::new(1400, None);
         e.push(&Tlv::ChallengeRequest(vec![1, 2, 3])).unwrap();
@@ -693,14 +703,14 @@ mod tests {
 
     #[test]
     fn neighbour_state_is_bounded_and_admitted_neighbours_survive_a_flood() {
-        let mut b = Authenticator::new(keys(), 2, 4);
+        let mut b = Authenticator::new(keys(), [2; 32], 4);
         let mut senders: Vec<Authenticator> = (0..4)
-            .map(|i| Authenticator::new(keys(), 10 + i, 4))
+            .map(|i| Authenticator::new(keys(), [10 + i as u8; 32], 4))
             .collect();
         for (i, a) in senders.iter_mut().enumerate() {
             admit(a, &mut b, i as u16 + 1, 0);
         }
-        let mut flood = Authenticator::new(keys(), 99, 4);
+        let mut flood = Authenticator::new(keys(), [99; 32], 4);
         let mut replies = Vec::new();
         for i in 0..100u16 {
             let p = flood.seal(&hello_packet(i), &ph(100 + i)).unwrap();
@@ -715,5 +725,49 @@ mod tests {
                 Ok(())
             );
         }
+    }
+
+    #[test]
+    fn rfc9467_a_challenge_sets_both_counters_so_older_packets_of_the_other_class_fail() {
+        let mut a = Authenticator::new(keys(), [1; 32], 16);
+        let mut b = Authenticator::new(keys(), [2; 32], 16);
+        let mut replies = Vec::new();
+        // Captured by an attacker before A was admitted: a multicast packet.
+        let old = a.seal(&hello_packet(1), &ph(1)).unwrap();
+        let _ = b.open(0, &old, &ph(1), true, &mut replies);
+        let Some(AuthReply::ChallengeRequest { nonce, .. }) = replies.pop() else {
+            panic!()
+        };
+        let mut e = Encoder::new(1400, None);
+        e.push(&Tlv::ChallengeReply(nonce)).unwrap();
+        let r = a.seal(&e.finish()[0], &ph(1)).unwrap();
+        assert_eq!(b.open(1, &r, &ph(1), false, &mut replies), Ok(()));
+        // The admission came by unicast; the old multicast packet must still be refused.
+        assert_eq!(
+            b.open(2, &old, &ph(1), true, &mut replies),
+            Err(Reject::Replay)
+        );
+    }
+
+    #[test]
+    fn multicast_challenge_requests_are_not_answered() {
+        let mut a = Authenticator::new(keys(), [1; 32], 16);
+        let mut b = Authenticator::new(keys(), [2; 32], 16);
+        let mut replies = Vec::new();
+        let mut e = Encoder::new(1400, None);
+        e.push(&Tlv::ChallengeRequest(vec![1, 2, 3])).unwrap();
+        let p = a.seal(&e.finish()[0], &ph(1)).unwrap();
+        let _ = b.open(0, &p, &ph(1), true, &mut replies);
+        assert!(replies
+            .iter()
+            .all(|r| !matches!(r, AuthReply::ChallengeReply { .. })));
+    }
+
+    #[test]
+    fn key_lengths_are_babelds() {
+        assert!(Key::new("k", KeyType::HmacSha256, vec![1; 65]).is_err());
+        assert!(Key::new("k", KeyType::HmacSha256, vec![]).is_err());
+        assert!(Key::new("k", KeyType::Blake2s128, vec![1; 32]).is_err());
+        assert!(Key::new("k", KeyType::Blake2s128, vec![1; 16]).is_ok());
     }
 }

@@ -109,10 +109,14 @@ impl InterfaceConfig {
         self.update_interval.unwrap_or(self.hello_interval * 4)
     }
     pub fn nominal_cost(&self) -> u16 {
-        self.cost.unwrap_or(match self.link_type {
-            LinkType::Wireless => 256,
-            _ => 96,
-        })
+        // RFC 8966 §3.5.2: metrics must grow strictly along a path, so a link costs at
+        // least 1.
+        self.cost
+            .unwrap_or(match self.link_type {
+                LinkType::Wireless => 256,
+                _ => 96,
+            })
+            .max(1)
     }
     pub fn split_horizon(&self) -> bool {
         self.split_horizon
@@ -516,11 +520,16 @@ impl Node {
             InterfaceEvent::Up {
                 ifindex,
                 name,
-                config,
+                mut config,
                 link_local,
                 ipv4,
                 mtu,
             } => {
+                // Intervals must fit the wire's centiseconds and must not be zero (a zero
+                // interval would make a timer fire forever).
+                let (lo, hi) = (Duration::from_millis(10), Duration::from_millis(655_350));
+                config.hello_interval = config.hello_interval.clamp(lo, hi);
+                config.update_interval = config.update_interval.map(|d| d.clamp(lo, hi));
                 let existed = self.interfaces.contains_key(&ifindex);
                 let hello_seqno = self.rng.next_u16();
                 let iface = self.interfaces.entry(ifindex).or_insert_with(|| Interface {
@@ -535,10 +544,22 @@ impl Node {
                     out: OutBuffer::default(),
                 });
                 iface.name = name;
+                let intervals_changed = iface.config.hello_interval != config.hello_interval
+                    || iface.config.update_interval() != config.update_interval();
                 iface.config = config;
                 iface.link_local = link_local;
                 iface.ipv4 = ipv4;
                 iface.mtu = mtu;
+                if existed && intervals_changed {
+                    // New intervals apply from the next hello and dump, not after the old
+                    // (possibly much longer) ones.
+                    let h = self.rng.between(Duration::ZERO, URGENT_JITTER);
+                    self.timers.set(TimerKey::Hello(ifindex), now + h);
+                    let u = self
+                        .rng
+                        .between(Duration::from_millis(100), Duration::from_millis(600));
+                    self.timers.set(TimerKey::Update(ifindex), now + u);
+                }
                 if !existed {
                     // RFC 8966 §3.4.1 / §3.8.1.1: greet the link at once and ask for a full
                     // dump so that routes are learned without waiting an update interval.
@@ -1196,24 +1217,47 @@ impl Node {
                     self.stats.over_limit += 1;
                     return;
                 }
-                self.routes.find_or_create(&key)
+                self.routes.create(&key)
             }
         };
         let idx = self.routes.slots[slot as usize].find(nid);
-        let src_id = match idx {
+        let (src_id, feasible) = match idx {
             Some(i) => {
-                let e = &self.routes.slots[slot as usize].entries[i];
-                if self.sources.get(e.src).is_some_and(|s| s.id == router_id) {
-                    Some(e.src)
+                let s = &self.routes.slots[slot as usize];
+                let e = &s.entries[i];
+                if e.router_id == router_id {
+                    // The refresh of the selected route, unchanged, is feasible: it was when
+                    // it was selected, and since then the feasibility distance of its source
+                    // was only set from it, with a metric above its refmetric (costs are
+                    // at least 1). This spares the source table a lookup per refresh.
+                    let same = s.selected as usize == i
+                        && e.seqno == seqno
+                        && e.refmetric == refmetric
+                        && refmetric < INFINITY;
+                    let src = e.src;
+                    let f = same
+                        || self
+                            .sources
+                            .feasible(Some(src), seqno, refmetric, now, SOURCE_GC_TIME);
+                    (Some(src), f)
                 } else {
-                    self.sources.find(router_id, &key)
+                    let src = self.sources.find(router_id, &key);
+                    (
+                        src,
+                        self.sources
+                            .feasible(src, seqno, refmetric, now, SOURCE_GC_TIME),
+                    )
                 }
             }
-            None => self.sources.find(router_id, &key),
+            None => {
+                let src = self.sources.find(router_id, &key);
+                (
+                    src,
+                    self.sources
+                        .feasible(src, seqno, refmetric, now, SOURCE_GC_TIME),
+                )
+            }
         };
-        let feasible = self
-            .sources
-            .feasible(src_id, seqno, refmetric, now, SOURCE_GC_TIME);
         let cost = self.neigh(nid).map_or(INFINITY, |n| n.cost);
         let metric =
             (refmetric as u32 + cost as u32 + add_metric as u32).min(INFINITY as u32) as u16;
@@ -1229,7 +1273,8 @@ impl Node {
                 let before = self.sel_info(slot);
                 let is_selected = self.routes.slots[slot as usize].selected as usize == i;
                 let old_src = self.routes.slots[slot as usize].entries[i].src;
-                let same_router = self.sources.get(old_src).is_some_and(|s| s.id == router_id);
+                let same_router =
+                    self.routes.slots[slot as usize].entries[i].router_id == router_id;
                 if !feasible && is_selected && same_router {
                     // RFC 8966 §3.5.3: an unfeasible update for the selected route with the
                     // same router-id MAY be ignored; we ignore it, and ask the source for a
@@ -1263,6 +1308,7 @@ impl Node {
                     || e.src != src
                     || e.add_metric != add_metric;
                 e.src = src;
+                e.router_id = router_id;
                 e.seqno = seqno;
                 e.refmetric = refmetric;
                 e.next_hop = next_hop;
@@ -1319,11 +1365,15 @@ impl Node {
                     return;
                 }
                 let before = self.sel_info(slot);
-                let src = self.sources.find_or_create(router_id, &key, seqno, now);
+                let src = match src_id {
+                    Some(s) => s,
+                    None => self.sources.create(router_id, &key, seqno, now),
+                };
                 self.sources.retain(src);
                 let entry = RouteEntry {
                     neigh: nid,
                     src,
+                    router_id,
                     next_hop,
                     seqno,
                     refmetric,
@@ -1387,10 +1437,7 @@ impl Node {
         }
         let e = self.routes.slots.get(slot as usize)?.selected()?;
         Some(SelInfo {
-            router_id: self
-                .sources
-                .get(e.src)
-                .map_or(RouterId::default(), |s| s.id),
+            router_id: e.router_id,
             seqno: e.seqno,
             metric: e.metric(),
             neigh: e.neigh,
@@ -1504,6 +1551,11 @@ impl Node {
                     }
                     _ if satisfied => (true, true, false),
                     Some(b) if b.metric == INFINITY && a.metric < INFINITY => (true, false, false),
+                    // A newer seqno from the same source is passed on promptly: it is what
+                    // makes routes feasible again elsewhere.
+                    Some(b) if seqno_newer(a.seqno, b.seqno) && a.metric < INFINITY => {
+                        (true, false, false)
+                    }
                     Some(b) if a.metric < b.metric && diff < 1024 => (false, false, false),
                     _ if diff < 384 => (false, false, false),
                     _ => (true, false, false),
@@ -1656,8 +1708,15 @@ impl Node {
             // prefix, or a retraction when we have no route.
             Some(p) => {
                 let key = RouteKey::new(p, r.src_prefix);
+                // Requests for prefixes we do not know are answered with retractions; bound
+                // how many may wait for the next flush.
+                let known = self.xroutes.contains_key(&key) || self.routes.find(&key).is_some();
                 if let Some(i) = self.interfaces.get_mut(&ifindex) {
-                    i.out.updates.insert(key);
+                    if known || i.out.updates.len() < 4096 {
+                        i.out.updates.insert(key);
+                    } else {
+                        self.stats.over_limit += 1;
+                    }
                 }
                 self.schedule_flush(ifindex, false);
             }
@@ -1758,12 +1817,18 @@ impl Node {
     /// `resend` repeats them (RFC 8966 §3.7.2 asks for retractions and router-id changes
     /// to be sent reliably; babeld repeats them rather than asking for acknowledgements).
     fn send_update_all(&mut self, key: RouteKey, urgent: bool, resend: bool) {
-        let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
-        for i in ifs {
+        let mut next = self.interfaces.keys().next().copied();
+        while let Some(i) = next {
             if let Some(iface) = self.interfaces.get_mut(&i) {
                 iface.out.updates.insert(key);
             }
             self.schedule_flush(i, urgent);
+            next = self
+                .interfaces
+                .range(i.saturating_add(1)..)
+                .next()
+                .map(|(k, _)| *k)
+                .filter(|&k| k > i);
         }
         if resend && !self.interfaces.is_empty() {
             if self.update_resends.len() >= self.config.max_route_entries
@@ -1793,6 +1858,14 @@ impl Node {
         } else {
             (i.config.hello_interval / 4).min(Duration::from_millis(500))
         };
+        // Already due soon enough: nothing to move (and no random draw).
+        if self
+            .timers
+            .get(TimerKey::Flush(ifindex))
+            .is_some_and(|t| t <= self.now + max)
+        {
+            return;
+        }
         let at = self.now + self.rng.between(Duration::ZERO, max);
         self.timers.set_earlier(TimerKey::Flush(ifindex), at);
     }
@@ -1895,7 +1968,7 @@ impl Node {
             .find(key)
             .and_then(|s| self.routes.slots[s as usize].selected())
         {
-            let id = self.sources.get(e.src)?.id;
+            let id = e.router_id;
             (
                 id,
                 e.seqno,
@@ -2237,7 +2310,7 @@ impl Node {
                     prefix: Some(key.prefix),
                     src_prefix: key.src_prefix,
                     neigh: Some(IpAddr::V6(n.addr)),
-                    router_id: self.sources.get(e.src).map(|s| s.id),
+                    router_id: Some(e.router_id),
                     ifname: self.interfaces.get(&n.ifindex).map(|i| i.name.as_str()),
                     ..Default::default()
                 },
@@ -2321,7 +2394,7 @@ impl Node {
                     prefix: Some(key.prefix),
                     src_prefix: key.src_prefix,
                     neigh: Some(IpAddr::V6(nb.addr)),
-                    router_id: self.sources.get(e.src).map(|s| s.id),
+                    router_id: Some(e.router_id),
                     ifname: self.interfaces.get(&nb.ifindex).map(|i| i.name.as_str()),
                     ..Default::default()
                 },
@@ -2389,10 +2462,7 @@ impl Node {
         RouteView {
             prefix: key.prefix,
             src_prefix: key.src_prefix,
-            router_id: self
-                .sources
-                .get(e.src)
-                .map_or(RouterId::default(), |s| s.id),
+            router_id: e.router_id,
             seqno: e.seqno,
             metric: e.metric(),
             refmetric: e.refmetric,

@@ -66,6 +66,18 @@ impl SourceTable {
         if let Some(&i) = self.index.get(&(id, *key)) {
             return i;
         }
+        self.create(id, key, seqno, now)
+    }
+
+    /// Adds a source known to be absent, with an infinite feasibility distance.
+    pub(crate) fn create(
+        &mut self,
+        id: RouterId,
+        key: &RouteKey,
+        seqno: u16,
+        now: Timestamp,
+    ) -> u32 {
+        debug_assert!(!self.index.contains_key(&(id, *key)));
         let src = Source {
             id,
             key: *key,

@@ -53,7 +53,6 @@ impl Timers {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn get(&self, key: TimerKey) -> Option<Timestamp> {
         self.by_key.get(&key).copied()
     }

@@ -602,3 +602,58 @@ fn rfc9079_source_specific_update_is_kept_apart() {
     );
     assert_eq!(m.kernel_route(a, "::/0", None).unwrap().metric, 146);
 }
+
+#[test]
+fn rfc8966_3_2_3_interval_change_applies_at_once() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    m.run_for(Duration::from_secs(10));
+    m.reconfigure(
+        a,
+        i,
+        InterfaceConfig {
+            hello_interval: Duration::from_secs(1),
+            ..InterfaceConfig::wired()
+        },
+    );
+    let from = m.captured.len();
+    m.run_for(Duration::from_secs(10));
+    let hellos: Vec<Hello> = sent(&m, a, from)
+        .into_iter()
+        .filter_map(|(_, _, t)| match t {
+            Tlv::Hello(h) => Some(h),
+            _ => None,
+        })
+        .collect();
+    assert!(hellos.len() >= 8, "{} hellos in 10 s", hellos.len());
+    assert!(hellos.iter().all(|h| h.interval == 100));
+}
+
+#[test]
+fn zero_intervals_from_the_driver_do_not_spin_the_timers() {
+    let now = Timestamp::from_secs(1);
+    let mut node = Node::new(Config::default(), RouterId([2; 8]), 0, 1, now);
+    node.handle_interface(
+        now,
+        InterfaceEvent::Up {
+            ifindex: 1,
+            name: "eth0".into(),
+            config: InterfaceConfig {
+                hello_interval: Duration::ZERO,
+                update_interval: Some(Duration::ZERO),
+                ..InterfaceConfig::wired()
+            },
+            link_local: Some("fe80::1".parse().unwrap()),
+            ipv4: None,
+            mtu: 1500,
+        },
+    );
+    let mut calls = 0;
+    while let Some(t) = node.poll_timeout() {
+        if t > Timestamp::from_secs(2) {
+            break;
+        }
+        node.handle_timeout(t);
+        calls += 1;
+        assert!(calls < 10_000, "timers spin");
+    }
+}

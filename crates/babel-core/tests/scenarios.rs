@@ -129,7 +129,8 @@ fn diamond_prefers_better_path_and_fails_over_at_once() {
     m.connect(b, d, wired());
     m.connect(c, d, wired());
     m.announce(d, P_D, None);
-    m.run_for(Duration::from_secs(40));
+    // Long enough for the better path to pass the hysteresis if it was found second.
+    m.run_for(Duration::from_secs(100));
     let r = m.kernel_route(a, P_D, None).unwrap();
     assert_eq!((r.ifindex, r.metric), (ab, 192));
     let alt = m.node(a).routes_for(P_D.parse().unwrap(), None);
@@ -700,7 +701,7 @@ fn seqno_request_forwarded_with_hop_count_and_duplicates_suppressed() {
     let fake: Ipv6Addr = "fe80::77".parse().unwrap();
     m.capture = true;
     let req = Tlv::SeqnoRequest(wire::SeqnoRequest {
-        seqno: sel.seqno.wrapping_add(5),
+        seqno: sel.seqno.wrapping_add(1),
         hop_count: 10,
         router_id: sel.router_id,
         prefix: P_C.parse().unwrap(),
@@ -854,4 +855,30 @@ fn redistribute_filter_decides_what_is_announced() {
         "local address announced"
     );
     assert_eq!(m.node(a).xroutes().count(), 2);
+}
+
+/// A new seqno from the origin travels at once, not at the next periodic dump.
+#[test]
+fn seqno_change_propagates_as_a_triggered_update() {
+    let mut m = Mesh::new(22);
+    let a = m.add_node(Config::default(), 10);
+    let b = m.add_node(Config::default(), 1);
+    let c = m.add_node(Config::default(), 1);
+    m.connect(a, b, wired());
+    m.connect(b, c, wired());
+    m.announce(a, P_A, None);
+    m.run_for(Duration::from_secs(30));
+    let before = m
+        .node(c)
+        .selected_route(P_A.parse().unwrap(), None)
+        .unwrap()
+        .seqno;
+    m.command(a, Command::BumpSeqno);
+    m.run_for(Duration::from_millis(1500));
+    let after = m
+        .node(c)
+        .selected_route(P_A.parse().unwrap(), None)
+        .unwrap()
+        .seqno;
+    assert_eq!(after, before.wrapping_add(1));
 }

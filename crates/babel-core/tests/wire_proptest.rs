@@ -54,11 +54,12 @@ fn src_for(p: Prefix) -> BoxedStrategy<Option<Prefix>> {
 }
 
 fn update() -> impl Strategy<Value = Update> {
-    let wildcard = (any::<u16>(), any::<u16>(), any::<u16>()).prop_map(|(i, s, m)| Update {
+    // RFC 8966 §4.6.9: a wildcard update is always a retraction.
+    let wildcard = (any::<u16>(), any::<u16>()).prop_map(|(i, s)| Update {
         flags: 0,
         interval: i,
         seqno: s,
-        metric: m,
+        metric: INFINITY,
         prefix: None,
         src_prefix: None,
         router_id: None,

@@ -1,3 +1,29 @@
-//! Linux side of routed: sockets, netlink monitor and kernel route installer.
+//! Linux side of routed: the Babel UDP socket, the netlink monitor and the kernel route
+//! installer.
 //!
-//! Empty for now; it grows with the daemon issue.
+//! The protocol core (`babel-core`) is sans-IO; this crate moves bytes and kernel state. Each
+//! piece is driven by the daemon's tokio loop:
+//!
+//! - [`BabelSocket`]: one UDP socket on `[::]:6696`, multicast membership per interface,
+//!   receive with the arrival interface and destination address, send scoped to an interface.
+//! - [`Monitor`]: a [`futures::Stream`] of link, address and route events: an initial dump,
+//!   then live events, re-dumped after a netlink overrun.
+//! - [`RouteInstaller`]: atomic route replace and remove with protocol 42, pipelined in batches,
+//!   errors reported per route.
+
+mod install;
+mod monitor;
+mod nl;
+mod socket;
+
+pub use install::{
+    InstallerConfig, InstallerStats, KernelRoute, NextHop, RouteError, RouteErrorKind,
+    RouteInstaller, RouteOp, RTPROT_BABEL,
+};
+pub use monitor::{
+    AddrEvent, LinkEvent, Monitor, MonitorConfig, MonitorStats, NetEvent, RouteEvent, RouteKind,
+};
+pub use socket::{BabelSocket, Received, SocketConfig, SocketStats, BABEL_GROUP, BABEL_PORT};
+
+/// The kernel's main routing table.
+pub const RT_TABLE_MAIN: u32 = 254;

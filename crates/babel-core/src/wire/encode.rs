@@ -23,8 +23,8 @@ pub fn max_payload_for_mtu(mtu: usize) -> usize {
 #[derive(Debug, Clone, Copy, Default)]
 struct EmitState {
     router_id: Option<RouterId>,
-    default_v4: Option<[u8; 4]>,
-    default_v6: Option<[u8; 16]>,
+    /// Default prefixes of AE 1, AE 2 and AE 4, as their octets (IPv4 in the first 4).
+    defaults: [Option<[u8; 16]>; 3],
     nh_v4: Option<Ipv4Addr>,
     nh_v6: Option<Ipv6Addr>,
     /// The packet's source address, the receiver's default IPv6 next hop.
@@ -46,7 +46,8 @@ impl Encoder {
     /// trailer by passing less). `src` is the link-local address the packets will be sent
     /// from: receivers take it as the IPv6 next hop unless a Next Hop TLV says otherwise.
     pub fn new(max_len: usize, src: Option<Ipv6Addr>) -> Self {
-        let max_len = max_len.max(HEADER_LEN + 2);
+        // The body length is a 16-bit field.
+        let max_len = max_len.clamp(HEADER_LEN + 2, HEADER_LEN + u16::MAX as usize);
         let mut e = Encoder {
             max_len,
             src,
@@ -367,6 +368,10 @@ fn emit_update(out: &mut Vec<u8>, st: &mut EmitState, u: &Update) -> Result<(), 
         if u.src_prefix.is_some() {
             return Err(EmitError::Invalid("source prefix on a wildcard update"));
         }
+        // RFC 8966 §4.6.9: AE 0 is for retractions only.
+        if u.metric != super::tlv::INFINITY {
+            return Err(EmitError::Invalid("wildcard update with a finite metric"));
+        }
         let s = start(out, tlv_type::UPDATE);
         out.extend_from_slice(&[ae::WILDCARD, flags, 0, 0]);
         out.extend_from_slice(&u.interval.to_be_bytes());
@@ -390,7 +395,11 @@ fn emit_update(out: &mut Vec<u8>, st: &mut EmitState, u: &Update) -> Result<(), 
         (16, _) => ae::IPV6,
         // RFC 9229 §2: an IPv4 prefix through an IPv6 next hop uses AE 4.
         (_, Some(IpAddr::V6(_))) => ae::V4_VIA_V6,
-        _ => ae::IPV4,
+        (_, Some(IpAddr::V4(_))) => ae::IPV4,
+        // An IPv4 route needs a next hop: receivers drop one without (babeld does), except
+        // a retraction.
+        (_, None) if u.metric == super::tlv::INFINITY => ae::IPV4,
+        (_, None) => return Err(EmitError::Invalid("IPv4 update without a next hop")),
     };
 
     // Next hop: say it only when it differs from what the receiver already has.
@@ -424,13 +433,14 @@ fn emit_update(out: &mut Vec<u8>, st: &mut EmitState, u: &Update) -> Result<(), 
         st.router_id = Some(id);
     }
 
-    // Prefix compression against the default prefix of the family (AE 1 and AE 4 share
-    // the IPv4 one). Whole octets inside the prefix only.
-    let default: Option<&[u8]> = if width == 4 {
-        st.default_v4.as_ref().map(|d| &d[..])
-    } else {
-        st.default_v6.as_ref().map(|d| &d[..])
+    // Prefix compression against the default prefix of the AE (RFC 8966 §4.5: one per AE,
+    // so AE 1 and AE 4 do not share). Whole octets inside the prefix only.
+    let slot = match ae_code {
+        ae::IPV4 => 0,
+        ae::IPV6 => 1,
+        _ => 2,
     };
+    let default: Option<&[u8]> = st.defaults[slot].as_ref().map(|d| &d[..]);
     let mut omit = 0usize;
     if let Some(d) = default {
         while omit < (plen / 8) as usize && d[omit] == oct[omit] {
@@ -456,11 +466,7 @@ fn emit_update(out: &mut Vec<u8>, st: &mut EmitState, u: &Update) -> Result<(), 
     put_subtlvs(out, &u.unknown_subtlvs)?;
     finish_tlv(out, s)?;
     if set_default {
-        if width == 4 {
-            st.default_v4 = Some(oct[..4].try_into().expect("4 octets"));
-        } else {
-            st.default_v6 = Some(oct);
-        }
+        st.defaults[slot] = Some(oct);
     }
     Ok(())
 }

@@ -58,6 +58,8 @@ pub enum TlvError {
     UnknownMandatorySubTlv { tlv_type: u8, sub_type: u8 },
     /// A router-id of all zeroes or all ones.
     InvalidRouterId,
+    /// An AE 0 (wildcard) update that is not a retraction.
+    WildcardNotRetraction,
 }
 
 impl TlvError {
@@ -77,6 +79,7 @@ impl TlvError {
             | TlvError::BadSubTlv { tlv_type }
             | TlvError::UnknownMandatorySubTlv { tlv_type, .. } => Some(*tlv_type),
             TlvError::InvalidRouterId => Some(super::tlv::tlv_type::ROUTER_ID),
+            TlvError::WildcardNotRetraction => Some(super::tlv::tlv_type::UPDATE),
         }
     }
 }
@@ -110,6 +113,9 @@ impl fmt::Display for TlvError {
                 "TLV type {tlv_type} ignored: unknown mandatory sub-TLV {sub_type}"
             ),
             TlvError::InvalidRouterId => write!(f, "router-id of all zeroes or all ones"),
+            TlvError::WildcardNotRetraction => {
+                write!(f, "wildcard update with a finite metric")
+            }
         }
     }
 }

@@ -19,6 +19,20 @@ fn pfx(s: &str) -> Prefix {
     s.parse().unwrap()
 }
 
+/// The prefixes of the updates of a packet, in order.
+fn update_prefixes(p: &ParsedPacket) -> Vec<Prefix> {
+    p.tlvs
+        .iter()
+        .filter_map(|t| {
+            if let Tlv::Update(u) = t {
+                u.prefix
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 const ID: RouterId = RouterId([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0, 0x11]);
 
 #[test]
@@ -479,17 +493,7 @@ fn rfc8966_4_6_9_all_octets_omitted() {
     b.extend_from_slice(&[8, 10, 1, 0, 32, 4, 0, 1, 0, 1, 0, 4]);
     let p = parse_packet(&packet(&b), Some(ll(1))).unwrap();
     assert!(p.errors.is_empty(), "{:?}", p.errors);
-    let prefixes: Vec<_> = p
-        .tlvs
-        .iter()
-        .filter_map(|t| {
-            if let Tlv::Update(u) = t {
-                u.prefix
-            } else {
-                None
-            }
-        })
-        .collect();
+    let prefixes: Vec<_> = update_prefixes(&p);
     assert_eq!(
         prefixes,
         vec![
@@ -498,5 +502,67 @@ fn rfc8966_4_6_9_all_octets_omitted() {
             pfx("10.0.0.1/32"),
             pfx("10.0.0.1/32")
         ]
+    );
+}
+
+#[test]
+fn rfc9229_ae4_and_ae1_keep_separate_default_prefixes() {
+    // AE 1 sets 10.1.0.0/16 as its default, AE 4 sets 10.2.0.0/16 as its own; a compressed
+    // AE 1 update then expands against 10.1, a compressed AE 4 one against 10.2.
+    let mut b = vec![6, 10, 0, 0];
+    b.extend_from_slice(&ID.0);
+    b.extend_from_slice(&[7, 6, 1, 0, 192, 0, 2, 1]);
+    b.extend_from_slice(&[8, 12, 1, 0x80, 16, 0, 0, 1, 0, 1, 0, 1, 10, 1]);
+    b.extend_from_slice(&[8, 12, 4, 0x80, 16, 0, 0, 1, 0, 1, 0, 1, 10, 2]);
+    b.extend_from_slice(&[8, 11, 1, 0, 24, 2, 0, 1, 0, 1, 0, 1, 7]);
+    b.extend_from_slice(&[8, 11, 4, 0, 24, 2, 0, 1, 0, 1, 0, 1, 8]);
+    let p = parse_packet(&packet(&b), Some(ll(1))).unwrap();
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    let prefixes: Vec<_> = update_prefixes(&p);
+    assert_eq!(
+        prefixes,
+        vec![
+            pfx("10.1.0.0/16"),
+            pfx("10.2.0.0/16"),
+            pfx("10.1.7.0/24"),
+            pfx("10.2.8.0/24")
+        ]
+    );
+    // The encoder keeps them apart too: re-encoding gives the same prefixes back.
+    let mut e = Encoder::new(1400, Some(ll(1)));
+    for t in p.tlvs.iter().filter(|t| matches!(t, Tlv::Update(_))) {
+        e.push(t).unwrap();
+    }
+    let again = parse_packet(&e.finish()[0], Some(ll(1))).unwrap();
+    let back: Vec<_> = update_prefixes(&again);
+    assert_eq!(back, prefixes);
+}
+
+#[test]
+fn rfc8966_4_6_9_wildcard_update_must_be_a_retraction() {
+    let b = [8, 10, 0, 0, 0, 0, 0, 1, 0, 1, 0, 96];
+    let p = parse_packet(&packet(&b), Some(ll(1))).unwrap();
+    assert_eq!(p.errors[0].error, TlvError::WildcardNotRetraction);
+    let b = [8, 10, 0, 0, 0, 0, 0, 1, 0, 1, 0xff, 0xff];
+    let p = parse_packet(&packet(&b), Some(ll(1))).unwrap();
+    let Tlv::Update(u) = &p.tlvs[0] else { panic!() };
+    assert!(u.prefix.is_none() && u.is_retraction());
+}
+
+#[test]
+fn malformed_next_hop_resets_next_hops() {
+    let mut b = vec![7, 10, 3, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+    b.extend_from_slice(&[7, 4, 2, 0, 1, 2]);
+    b.extend_from_slice(&[6, 10, 0, 0]);
+    b.extend_from_slice(&ID.0);
+    b.extend_from_slice(&[8, 12, 2, 0, 16, 0, 0, 100, 0, 3, 1, 0, 0x20, 0x01]);
+    let p = parse_packet(&packet(&b), Some(ll(1))).unwrap();
+    let Tlv::Update(u) = p.tlvs.last().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        u.next_hop,
+        Some(IpAddr::V6(ll(1))),
+        "back to the packet's source"
     );
 }

@@ -20,13 +20,13 @@ pub mod tlv_type {
     pub const UPDATE: u8 = 8;
     pub const ROUTE_REQUEST: u8 = 9;
     pub const SEQNO_REQUEST: u8 = 10;
-    /// RFC 8967 §4.2.
+    /// RFC 8967 §6.1.
     pub const MAC: u8 = 16;
-    /// RFC 8967 §4.3.
+    /// RFC 8967 §6.2.
     pub const PC: u8 = 17;
-    /// RFC 8967 §4.4.
+    /// RFC 8967 §6.3.
     pub const CHALLENGE_REQUEST: u8 = 18;
-    /// RFC 8967 §4.5.
+    /// RFC 8967 §6.4.
     pub const CHALLENGE_REPLY: u8 = 19;
 }
 
@@ -167,7 +167,7 @@ pub struct SeqnoRequest {
     pub unknown_subtlvs: Vec<UnknownSubTlv>,
 }
 
-/// RFC 8967 §4.3 packet counter.
+/// RFC 8967 §6.2 packet counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pc {
     pub pc: u32,
@@ -310,11 +310,23 @@ impl<'a> Iterator for TlvIter<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct ParseState {
     router_id: Option<RouterId>,
-    /// Default prefixes as left-aligned 128-bit values (an IPv4 one in the top 32 bits).
-    default_v4: Option<u128>,
-    default_v6: Option<u128>,
+    /// RFC 8966 §4.5: one default prefix per address encoding (AE 1, 2 and 4), as
+    /// left-aligned 128-bit values (IPv4 in the top 32 bits).
+    defaults: [Option<u128>; 3],
     nh_v4: Option<Ipv4Addr>,
     nh_v6: Option<Ipv6Addr>,
+    src: Option<Ipv6Addr>,
+}
+
+/// The default-prefix slot of an AE, if it has one.
+fn default_slot(ae_code: u8) -> Option<usize> {
+    match ae_code {
+        ae::IPV4 => Some(0),
+        ae::IPV6 => Some(1),
+        // RFC 9229 §2.1: AE 4 keeps its own default prefix, apart from AE 1's.
+        ae::V4_VIA_V6 => Some(2),
+        _ => None,
+    }
 }
 
 impl ParseState {
@@ -323,6 +335,7 @@ impl ParseState {
     pub fn new(src: Option<Ipv6Addr>) -> Self {
         ParseState {
             nh_v6: src,
+            src,
             ..Default::default()
         }
     }
@@ -380,7 +393,7 @@ fn read_plain_prefix(
     data: &[u8],
     tlv: u8,
 ) -> Result<(Option<Prefix>, usize), TlvError> {
-    read_prefix(ae_code, plen, 0, data, None, None, tlv)
+    read_prefix(ae_code, plen, 0, data, None, tlv)
 }
 
 /// RFC 8966 §4.1.5 / §4.6.9: reads a possibly compressed prefix. `omitted` leading octets come
@@ -394,8 +407,7 @@ fn read_prefix(
     plen: u8,
     omitted: u8,
     data: &[u8],
-    default_v4: Option<u128>,
-    default_v6: Option<u128>,
+    default: Option<u128>,
     tlv: u8,
 ) -> Result<(Option<Prefix>, usize), TlvError> {
     let omitted = omitted as usize;
@@ -406,13 +418,13 @@ fn read_prefix(
     };
     let (max_plen, width, default) = match ae_code {
         ae::WILDCARD => {
-            if plen != 0 {
+            if plen != 0 || omitted != 0 {
                 return Err(bad_plen);
             }
             return Ok((None, 0));
         }
-        ae::IPV4 | ae::V4_VIA_V6 => (32, 4, default_v4),
-        ae::IPV6 => (128, 16, default_v6),
+        ae::IPV4 | ae::V4_VIA_V6 => (32, 4, default),
+        ae::IPV6 => (128, 16, default),
         ae::IPV6_LINK_LOCAL => {
             // AE 3: fe80::/64 is implied, only the low 8 octets are present; no compression.
             if omitted != 0 || !(64..=128).contains(&plen) {
@@ -548,6 +560,10 @@ fn source_prefix(sub: &SubTlvs, ae_code: u8, tlv: u8) -> Result<Option<Prefix>, 
     Ok(p)
 }
 
+fn metric_of(update_body: &[u8]) -> u16 {
+    be16(update_body, 8)
+}
+
 fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
@@ -651,13 +667,21 @@ pub fn parse_tlv(raw: RawTlv<'_>, state: &mut ParseState) -> Result<Tlv, TlvErro
         NEXT_HOP => {
             need(b, 2, t)?;
             let ae_code = b[0];
-            let (addr, n) = match ae_code {
-                ae::IPV4 | ae::IPV6 | ae::IPV6_LINK_LOCAL => read_address(ae_code, &b[2..], t)?,
-                other => {
-                    return Err(TlvError::UnknownAe {
-                        tlv_type: t,
-                        ae: other,
-                    })
+            let read = match ae_code {
+                ae::IPV4 | ae::IPV6 | ae::IPV6_LINK_LOCAL => read_address(ae_code, &b[2..], t),
+                other => Err(TlvError::UnknownAe {
+                    tlv_type: t,
+                    ae: other,
+                }),
+            };
+            let (addr, n) = match read {
+                Ok(v) => v,
+                Err(e) => {
+                    // Like babeld: after a malformed Next Hop, the next hops fall back to
+                    // their initial values rather than keeping stale ones.
+                    state.nh_v4 = None;
+                    state.nh_v6 = state.src;
+                    return Err(e);
                 }
             };
             match addr {
@@ -726,8 +750,7 @@ fn parse_update(b: &[u8], state: &mut ParseState) -> Result<Tlv, TlvError> {
     if b.len() < 10 {
         // Like babeld: a short update that wanted to set the default prefix leaves none.
         if b.len() < 2 || b[1] & UPDATE_FLAG_DEFAULT_PREFIX != 0 {
-            state.default_v4 = None;
-            state.default_v6 = None;
+            state.defaults = [None; 3];
         }
         return Err(TlvError::TooShort { tlv_type: t });
     }
@@ -737,29 +760,24 @@ fn parse_update(b: &[u8], state: &mut ParseState) -> Result<Tlv, TlvError> {
         plen,
         omitted,
         &b[10..],
-        state.default_v4,
-        state.default_v6,
+        default_slot(ae_code).and_then(|i| state.defaults[i]),
         t,
     );
     let (prefix, n) = match parsed {
         Ok(v) => v,
         Err(e) => {
             if flags & UPDATE_FLAG_DEFAULT_PREFIX != 0 {
-                state.default_v4 = None;
-                state.default_v6 = None;
+                state.defaults = [None; 3];
             }
             return Err(e);
         }
     };
-    // RFC 8966 §4.6.9 (and RFC 9229 §2.3 for AE 4, which shares the IPv4 default prefix):
-    // flag 0x80 makes this prefix the default prefix of its family.
+    // RFC 8966 §4.6.9: flag 0x80 makes this prefix the default prefix of its AE.
     if let Some(p) = prefix {
         let (oct, width) = p.octets();
         if flags & UPDATE_FLAG_DEFAULT_PREFIX != 0 {
-            if width == 4 {
-                state.default_v4 = Some(left_aligned(&p));
-            } else if ae_code == ae::IPV6 {
-                state.default_v6 = Some(left_aligned(&p));
+            if let Some(i) = default_slot(ae_code) {
+                state.defaults[i] = Some(left_aligned(&p));
             }
         }
         // Flag 0x40: the router-id is the low 8 octets of the prefix (4 for IPv4, zero-padded).
@@ -770,8 +788,17 @@ fn parse_update(b: &[u8], state: &mut ParseState) -> Result<Tlv, TlvError> {
             } else {
                 id.copy_from_slice(&oct[8..16]);
             }
-            state.router_id = Some(RouterId(id));
+            // RFC 8966 §4.6.7: an all-zeroes or all-ones router-id is invalid however it
+            // is set.
+            let id = RouterId(id);
+            state.router_id = id.is_valid().then_some(id);
+            if !id.is_valid() {
+                return Err(TlvError::InvalidRouterId);
+            }
         }
+    } else if metric_of(b) != INFINITY {
+        // RFC 8966 §4.6.9: AE 0 is only allowed in a retraction.
+        return Err(TlvError::WildcardNotRetraction);
     }
     let next_hop = match (ae_code, prefix) {
         (ae::IPV4, _) => state.nh_v4.map(IpAddr::V4),

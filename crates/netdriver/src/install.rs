@@ -1,0 +1,774 @@
+//! The kernel route installer: protocol-42 routes, replaced atomically, pipelined in batches.
+
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+
+use babel_core::wire::Prefix;
+use netlink_packet_core::{
+    NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteType, RouteVia,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use crate::monitor::{RouteEvent, RouteKind};
+use crate::nl;
+
+/// RTPROT_BABEL: the routing protocol number Linux reserves for Babel.
+pub const RTPROT_BABEL: u8 = 42;
+
+/// Where and how routes are installed.
+#[derive(Clone, Debug)]
+pub struct InstallerConfig {
+    /// Kernel table (babeld's `export-table`; default main, 254).
+    pub table: u32,
+    /// rtm_protocol of installed routes (default 42).
+    pub protocol: u8,
+    /// Most route messages sent in one datagram before their acks are collected.
+    pub batch: usize,
+}
+
+impl Default for InstallerConfig {
+    fn default() -> Self {
+        InstallerConfig {
+            table: crate::RT_TABLE_MAIN,
+            protocol: RTPROT_BABEL,
+            batch: 512,
+        }
+    }
+}
+
+/// Where a route's packets go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextHop {
+    /// Through `gateway` on interface `ifindex`. An IPv4 route may have an IPv6 next hop
+    /// (RFC 9229, installed with RTA_VIA).
+    Gateway { gateway: IpAddr, ifindex: u32 },
+    /// An unreachable route (RTN_UNREACHABLE): packets are dropped with an ICMP error.
+    Unreachable,
+}
+
+/// A route as the installer puts it in the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelRoute {
+    pub dst: Prefix,
+    /// Source prefix (IPv6 only: RFC 9079 source-specific routing, RTA_SRC).
+    pub src: Option<Prefix>,
+    pub next_hop: NextHop,
+    /// Kernel priority (RTA_PRIORITY; babeld's `kernel-priority`, default 0). Linux turns 0
+    /// into 1024 for IPv6.
+    pub metric: u32,
+}
+
+impl KernelRoute {
+    /// A route to `dst` through `gateway` on `ifindex`.
+    pub fn via(dst: Prefix, gateway: IpAddr, ifindex: u32, metric: u32) -> Self {
+        KernelRoute {
+            dst,
+            src: None,
+            next_hop: NextHop::Gateway { gateway, ifindex },
+            metric,
+        }
+    }
+
+    /// An unreachable route to `dst`.
+    pub fn unreachable(dst: Prefix, metric: u32) -> Self {
+        KernelRoute {
+            dst,
+            src: None,
+            next_hop: NextHop::Unreachable,
+            metric,
+        }
+    }
+
+    /// The same route, specific to source prefix `src`.
+    pub fn from_src(mut self, src: Prefix) -> Self {
+        self.src = Some(src);
+        self
+    }
+
+    /// Why Linux cannot take this route, if it cannot.
+    fn check(&self) -> Result<(), &'static str> {
+        if let Some(src) = self.src {
+            if self.dst.is_v4() {
+                return Err("Linux has no source-specific IPv4 routes");
+            }
+            if src.is_v4() {
+                return Err("source and destination prefixes of different families");
+            }
+        }
+        if let NextHop::Gateway { gateway, .. } = self.next_hop {
+            if self.dst.is_v6() && gateway.is_ipv4() {
+                return Err("IPv6 route with an IPv4 next hop");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An operation on the kernel table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteOp {
+    /// Install a new route (NLM_F_CREATE | NLM_F_EXCL): fails with EEXIST when any route
+    /// with the same destination, source and metric is there, ours or not, so a route of
+    /// another protocol is never overwritten.
+    Add(KernelRoute),
+    /// Install or atomically replace (NLM_F_REPLACE | NLM_F_CREATE) the route with the same
+    /// destination, source and metric. Linux matches on those alone, not on the protocol:
+    /// a foreign route with the same key is replaced too.
+    Replace(KernelRoute),
+    /// Remove our route with the same destination, source and metric, whatever its next hop.
+    Remove(KernelRoute),
+}
+
+impl RouteOp {
+    fn route(&self) -> &KernelRoute {
+        match self {
+            RouteOp::Add(r) | RouteOp::Replace(r) | RouteOp::Remove(r) => r,
+        }
+    }
+    fn verb(&self) -> &'static str {
+        match self {
+            RouteOp::Add(_) => "add",
+            RouteOp::Replace(_) => "replace",
+            RouteOp::Remove(_) => "remove",
+        }
+    }
+}
+
+/// Why one route operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteErrorKind {
+    /// The kernel refused it: errno and its text.
+    Kernel { errno: i32, text: String },
+    /// Not sent: Linux cannot express this route.
+    Invalid(&'static str),
+    /// The request could not be sent, or its acknowledgement was lost twice.
+    Io { errno: i32, text: String },
+}
+
+/// A failed route operation, with the prefix it was about.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct RouteError {
+    /// "add", "replace", "remove", "purge" or "dump".
+    pub op: &'static str,
+    pub dst: Option<Prefix>,
+    pub src: Option<Prefix>,
+    pub kind: RouteErrorKind,
+}
+
+impl RouteError {
+    /// The errno, for kernel and socket errors.
+    pub fn errno(&self) -> Option<i32> {
+        match &self.kind {
+            RouteErrorKind::Kernel { errno, .. } | RouteErrorKind::Io { errno, .. } => Some(*errno),
+            RouteErrorKind::Invalid(_) => None,
+        }
+    }
+
+    fn io(op: &'static str, e: &io::Error) -> Self {
+        let errno = e.raw_os_error().unwrap_or(0);
+        RouteError {
+            op,
+            dst: None,
+            src: None,
+            kind: RouteErrorKind::Io {
+                errno,
+                text: e.to_string(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.op)?;
+        if let Some(d) = self.dst {
+            write!(f, " {d}")?;
+        }
+        if let Some(s) = self.src {
+            write!(f, " from {s}")?;
+        }
+        match &self.kind {
+            RouteErrorKind::Kernel { errno, text } => write!(f, ": {text} (errno {errno})"),
+            RouteErrorKind::Invalid(why) => write!(f, ": {why}"),
+            RouteErrorKind::Io { errno, text } => write!(f, ": {text} (errno {errno})"),
+        }
+    }
+}
+
+/// One request of a batch: the serialized message (its sequence number is set when sent)
+/// and what to say if it fails.
+struct Request {
+    bytes: Vec<u8>,
+    op: &'static str,
+    dst: Option<Prefix>,
+    src: Option<Prefix>,
+    /// A remove: "no such route" on a resend means the first send did it.
+    remove: bool,
+}
+
+/// Counters of the installer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstallerStats {
+    /// Route messages sent (resends included).
+    pub sent: u64,
+    /// Datagrams sent.
+    pub datagrams: u64,
+    /// Acks lost to a receive-buffer overrun (those requests were sent again).
+    pub acks_lost: u64,
+}
+
+/// Installs and removes kernel routes over its own netlink socket.
+///
+/// Calls are synchronous: Linux applies route messages inside the `sendmsg` that carries
+/// them, so a batch costs one send and then reads acks that are already queued. A daemon can
+/// call it from its event loop; big batches take milliseconds per thousand routes.
+pub struct RouteInstaller {
+    sock: Socket,
+    config: InstallerConfig,
+    seq: u32,
+    send_buf: Vec<u8>,
+    recv_buf: Vec<u8>,
+    stats: InstallerStats,
+}
+
+impl RouteInstaller {
+    /// Opens the netlink socket.
+    pub fn new(config: InstallerConfig) -> io::Result<Self> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        nl::set_rcvbuf(&sock, nl::SOCKET_RCVBUF);
+        // Error acks carry only the request's header, not the whole request.
+        let _ = sock.set_cap_ack(true);
+        sock.set_non_blocking(false)?;
+        let timeout = std::time::Duration::from_secs(5);
+        nix::sys::socket::setsockopt(
+            &sock,
+            nix::sys::socket::sockopt::ReceiveTimeout,
+            &nix::sys::time::TimeVal::new(timeout.as_secs() as _, 0),
+        )
+        .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+        let mut config = config;
+        config.batch = config.batch.clamp(1, 4096);
+        Ok(RouteInstaller {
+            sock,
+            config,
+            seq: 0,
+            send_buf: Vec::with_capacity(64 * 1024),
+            recv_buf: Vec::with_capacity(nl::RECV_BUF),
+            stats: InstallerStats::default(),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &InstallerConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> InstallerStats {
+        self.stats
+    }
+
+    /// Installs a new route; EEXIST if a route with the same destination, source and metric
+    /// is already there (of any protocol: it is left alone).
+    pub fn add(&mut self, route: &KernelRoute) -> Result<(), RouteError> {
+        self.one(RouteOp::Add(*route))
+    }
+
+    /// Installs `route`, atomically replacing the one with the same destination, source and
+    /// metric: there is no moment without a route. Linux does not look at the protocol when
+    /// matching, so use [`RouteInstaller::add`] for a prefix not installed yet.
+    pub fn replace(&mut self, route: &KernelRoute) -> Result<(), RouteError> {
+        self.one(RouteOp::Replace(*route))
+    }
+
+    /// Removes our route with `route`'s destination, source and metric.
+    pub fn remove(&mut self, route: &KernelRoute) -> Result<(), RouteError> {
+        self.one(RouteOp::Remove(*route))
+    }
+
+    /// Installs (or replaces with) an unreachable route to `dst`.
+    pub fn add_unreachable(&mut self, dst: Prefix, metric: u32) -> Result<(), RouteError> {
+        self.one(RouteOp::Replace(KernelRoute::unreachable(dst, metric)))
+    }
+
+    fn one(&mut self, op: RouteOp) -> Result<(), RouteError> {
+        match self.apply(&[op]).into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies many operations, pipelined: up to `batch` messages go out in one datagram
+    /// before the acks are read. Returns the failed ones, with their index in `ops`.
+    pub fn apply(&mut self, ops: &[RouteOp]) -> Vec<(usize, RouteError)> {
+        let mut errors = Vec::new();
+        let mut reqs = Vec::with_capacity(ops.len());
+        let mut index = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            let r = op.route();
+            if let Err(why) = r.check() {
+                errors.push((
+                    i,
+                    RouteError {
+                        op: op.verb(),
+                        dst: Some(r.dst),
+                        src: r.src,
+                        kind: RouteErrorKind::Invalid(why),
+                    },
+                ));
+                continue;
+            }
+            reqs.push(self.request(op));
+            index.push(i);
+        }
+        for (k, e) in self.run(&reqs) {
+            errors.push((index[k], e));
+        }
+        errors.sort_by_key(|(i, _)| *i);
+        errors
+    }
+
+    /// Our routes (this installer's protocol and table), both families.
+    pub fn dump(&mut self) -> Result<Vec<RouteEvent>, RouteError> {
+        let mut out = Vec::new();
+        for m in self.dump_own()? {
+            if let Some(ev) = route_event(&m) {
+                out.push(ev);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes every route of our protocol in our table (leftovers of an earlier run, or
+    /// everything at shutdown). Returns how many were removed.
+    pub fn purge(&mut self) -> Result<usize, RouteError> {
+        self.purge_protocol(self.config.protocol)
+    }
+
+    /// Removes every route of protocol `proto` in our table: dump, then delete in batches.
+    /// A dump that raced other changes is repeated (at most three passes).
+    pub fn purge_protocol(&mut self, proto: u8) -> Result<usize, RouteError> {
+        let mut removed = 0;
+        for _ in 0..3 {
+            let found = self.dump_proto(proto)?;
+            if found.is_empty() {
+                break;
+            }
+            let reqs: Vec<Request> = found
+                .into_iter()
+                .map(|m| {
+                    let (dst, src) = match nl::route_prefixes(&m) {
+                        Some((d, s)) => (Some(d), s),
+                        None => (None, None),
+                    };
+                    Request {
+                        bytes: serialize(
+                            RouteNetlinkMessage::DelRoute(delete_message(m)),
+                            NLM_F_REQUEST | NLM_F_ACK,
+                        ),
+                        op: "purge",
+                        dst,
+                        src,
+                        remove: true,
+                    }
+                })
+                .collect();
+            let errors = self.run(&reqs);
+            // A route that vanished meanwhile (ESRCH) is as good as removed.
+            if let Some((_, e)) = errors
+                .into_iter()
+                .find(|(_, e)| e.errno() != Some(libc::ESRCH))
+            {
+                return Err(e);
+            }
+            removed += reqs.len();
+        }
+        Ok(removed)
+    }
+
+    fn dump_own(&mut self) -> Result<Vec<RouteMessage>, RouteError> {
+        self.dump_proto(self.config.protocol)
+    }
+
+    fn dump_proto(&mut self, proto: u8) -> Result<Vec<RouteMessage>, RouteError> {
+        let mut out = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut req = RouteMessage::default();
+            req.header.address_family = family;
+            self.seq = self.seq.wrapping_add(1);
+            let seq = self.seq;
+            self.send_buf.clear();
+            nl::append(
+                &mut self.send_buf,
+                RouteNetlinkMessage::GetRoute(req),
+                NLM_F_REQUEST | NLM_F_DUMP,
+                seq,
+            );
+            self.send().map_err(|e| RouteError::io("dump", &e))?;
+            'recv: loop {
+                self.recv(0).map_err(|e| RouteError::io("dump", &e))?;
+                let (frames, _) = nl::frames(&self.recv_buf);
+                for f in frames {
+                    if f.seq != seq {
+                        continue;
+                    }
+                    match f.msg.map(|m| m.payload) {
+                        Some(NetlinkPayload::Done(_)) => break 'recv,
+                        Some(NetlinkPayload::Error(e)) => {
+                            if let Some(code) = e.code {
+                                let errno = -code.get();
+                                return Err(RouteError {
+                                    op: "dump",
+                                    dst: None,
+                                    src: None,
+                                    kind: RouteErrorKind::Kernel {
+                                        errno,
+                                        text: nl::errno_text(errno),
+                                    },
+                                });
+                            }
+                            break 'recv;
+                        }
+                        Some(NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)))
+                            if self.is_ours(&m, proto) =>
+                        {
+                            out.push(m);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn is_ours(&self, m: &RouteMessage, proto: u8) -> bool {
+        u8::from(m.header.protocol) == proto
+            && nl::route_table(m) == self.config.table
+            && !m.header.flags.contains(RouteFlags::Cloned)
+    }
+
+    fn request(&self, op: &RouteOp) -> Request {
+        let r = op.route();
+        match op {
+            RouteOp::Add(r) => Request {
+                bytes: serialize(
+                    RouteNetlinkMessage::NewRoute(self.route_message(r)),
+                    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+                ),
+                op: "add",
+                dst: Some(r.dst),
+                src: r.src,
+                remove: false,
+            },
+            RouteOp::Replace(r) => Request {
+                // Replace-or-create in one message: the kernel swaps the route in place.
+                bytes: serialize(
+                    RouteNetlinkMessage::NewRoute(self.route_message(r)),
+                    NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE | NLM_F_CREATE,
+                ),
+                op: "replace",
+                dst: Some(r.dst),
+                src: r.src,
+                remove: false,
+            },
+            RouteOp::Remove(_) => Request {
+                bytes: serialize(
+                    RouteNetlinkMessage::DelRoute(self.remove_message(r)),
+                    NLM_F_REQUEST | NLM_F_ACK,
+                ),
+                op: "remove",
+                dst: Some(r.dst),
+                src: r.src,
+                remove: true,
+            },
+        }
+    }
+
+    fn header(&self, r: &KernelRoute) -> RouteMessage {
+        let mut m = RouteMessage::default();
+        let h = &mut m.header;
+        h.address_family = if r.dst.is_v4() {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        };
+        h.destination_prefix_length = r.dst.plen();
+        h.source_prefix_length = r.src.map_or(0, |s| s.plen());
+        // Tables above 255 only fit in RTA_TABLE.
+        h.table = u8::try_from(self.config.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+        h.protocol = RouteProtocol::from(self.config.protocol);
+        m.attributes
+            .push(RouteAttribute::Destination(RouteAddress::from(
+                r.dst.addr(),
+            )));
+        if let Some(src) = r.src {
+            m.attributes
+                .push(RouteAttribute::Source(RouteAddress::from(src.addr())));
+        }
+        m.attributes.push(RouteAttribute::Table(self.config.table));
+        m
+    }
+
+    fn route_message(&self, r: &KernelRoute) -> RouteMessage {
+        let mut m = self.header(r);
+        m.header.scope = RouteScope::Universe;
+        m.attributes.push(RouteAttribute::Priority(r.metric));
+        match r.next_hop {
+            NextHop::Unreachable => m.header.kind = RouteType::Unreachable,
+            NextHop::Gateway { gateway, ifindex } => {
+                m.header.kind = RouteType::Unicast;
+                if ifindex != 0 {
+                    m.attributes.push(RouteAttribute::Oif(ifindex));
+                }
+                match (r.dst.addr(), gateway) {
+                    // RFC 9229 §3: an IPv4 prefix through an IPv6 next hop; Linux takes the
+                    // next hop of the other family as RTA_VIA.
+                    (IpAddr::V4(_), IpAddr::V6(gw)) => {
+                        m.attributes.push(RouteAttribute::Via(RouteVia::Inet6(gw)));
+                    }
+                    (IpAddr::V4(_), IpAddr::V4(gw)) => {
+                        // Like babeld: the neighbour is on the link even when no local
+                        // address covers it (e.g. /32 addresses on mesh interfaces).
+                        m.header.flags |= RouteFlags::Onlink;
+                        m.attributes
+                            .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+                    }
+                    (_, gw) => {
+                        m.attributes
+                            .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
+                    }
+                }
+            }
+        }
+        m
+    }
+
+    fn remove_message(&self, r: &KernelRoute) -> RouteMessage {
+        let mut m = self.header(r);
+        // Any scope and any type: the destination, source, table, protocol and metric
+        // identify our route.
+        m.header.scope = RouteScope::NoWhere;
+        m.header.kind = RouteType::Unspec;
+        if r.metric != 0 {
+            m.attributes.push(RouteAttribute::Priority(r.metric));
+        }
+        m
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        self.sock
+            .send_to(&self.send_buf, &SocketAddr::new(0, 0), 0)
+            .map(|_| ())
+    }
+
+    fn recv(&mut self, flags: libc::c_int) -> io::Result<()> {
+        self.recv_buf.clear();
+        self.recv_buf.reserve(nl::RECV_BUF);
+        self.sock.recv(&mut self.recv_buf, flags).map(|_| ())
+    }
+
+    /// Sends `reqs` in batches and collects one ack per request. Requests whose ack was lost
+    /// (receive buffer overrun) are sent once more: replaces are idempotent, and a repeated
+    /// remove that finds nothing counts as done.
+    fn run(&mut self, reqs: &[Request]) -> Vec<(usize, RouteError)> {
+        let mut errors = Vec::new();
+        let mut pending: Vec<usize> = (0..reqs.len()).collect();
+        for attempt in 0..2 {
+            let mut lost = Vec::new();
+            let batch = if attempt == 0 {
+                self.config.batch
+            } else {
+                (self.config.batch / 8).max(1)
+            };
+            for chunk in pending.chunks(batch) {
+                let base = self.seq.wrapping_add(1);
+                self.seq = self.seq.wrapping_add(chunk.len() as u32);
+                self.send_buf.clear();
+                for (k, &i) in chunk.iter().enumerate() {
+                    let start = self.send_buf.len();
+                    self.send_buf.extend_from_slice(&reqs[i].bytes);
+                    // nlmsg_seq sits at bytes 8..12 of the header.
+                    let seq = base.wrapping_add(k as u32).to_ne_bytes();
+                    self.send_buf[start + 8..start + 12].copy_from_slice(&seq);
+                }
+                self.stats.sent += chunk.len() as u64;
+                self.stats.datagrams += 1;
+                if let Err(e) = self.send() {
+                    for &i in chunk {
+                        errors.push((i, fail(&reqs[i], RouteError::io("send", &e).kind)));
+                    }
+                    continue;
+                }
+                let mut acked = vec![false; chunk.len()];
+                let mut left = chunk.len();
+                while left > 0 {
+                    // Linux handled the whole datagram inside sendmsg: every ack is queued
+                    // already, so an empty socket means the rest were dropped.
+                    match self.recv(libc::MSG_DONTWAIT) {
+                        Ok(()) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => break,
+                    }
+                    let (frames, _) = nl::frames(&self.recv_buf);
+                    for f in frames {
+                        let k = f.seq.wrapping_sub(base) as usize;
+                        if k >= chunk.len() || acked[k] {
+                            continue;
+                        }
+                        let Some(NetlinkPayload::Error(e)) = f.msg.map(|m| m.payload) else {
+                            continue;
+                        };
+                        acked[k] = true;
+                        left -= 1;
+                        let req = &reqs[chunk[k]];
+                        if let Some(code) = e.code {
+                            let errno = -code.get();
+                            if attempt > 0 && req.remove && errno == libc::ESRCH {
+                                continue;
+                            }
+                            let kind = RouteErrorKind::Kernel {
+                                errno,
+                                text: nl::errno_text(errno),
+                            };
+                            errors.push((chunk[k], fail(req, kind)));
+                        }
+                    }
+                }
+                lost.extend(
+                    chunk
+                        .iter()
+                        .zip(&acked)
+                        .filter(|(_, a)| !**a)
+                        .map(|(i, _)| *i),
+                );
+            }
+            if lost.is_empty() {
+                return errors;
+            }
+            self.stats.acks_lost += lost.len() as u64;
+            tracing::warn!(lost = lost.len(), "netlink acks lost, sending again");
+            pending = lost;
+        }
+        for i in pending {
+            let kind = RouteErrorKind::Io {
+                errno: libc::ENOBUFS,
+                text: "acknowledgement lost".into(),
+            };
+            errors.push((i, fail(&reqs[i], kind)));
+        }
+        errors
+    }
+}
+
+fn serialize(msg: RouteNetlinkMessage, flags: u16) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(128);
+    nl::append(&mut buf, msg, flags, 0);
+    buf
+}
+
+fn fail(req: &Request, kind: RouteErrorKind) -> RouteError {
+    RouteError {
+        op: req.op,
+        dst: req.dst,
+        src: req.src,
+        kind,
+    }
+}
+
+/// A delete request for a dumped route: its identifying fields, nothing else.
+fn delete_message(dumped: RouteMessage) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    m.header = dumped.header;
+    m.header.flags = RouteFlags::empty();
+    m.attributes = dumped
+        .attributes
+        .into_iter()
+        .filter(|a| {
+            matches!(
+                a,
+                RouteAttribute::Destination(_)
+                    | RouteAttribute::Source(_)
+                    | RouteAttribute::Priority(_)
+                    | RouteAttribute::Table(_)
+                    | RouteAttribute::Oif(_)
+                    | RouteAttribute::Gateway(_)
+                    | RouteAttribute::Via(_)
+            )
+        })
+        .collect();
+    m
+}
+
+fn route_event(m: &RouteMessage) -> Option<RouteEvent> {
+    let (prefix, src) = nl::route_prefixes(m)?;
+    let mut ev = RouteEvent {
+        prefix,
+        src,
+        table: nl::route_table(m),
+        protocol: m.header.protocol.into(),
+        metric: 0,
+        kind: RouteKind::from(m.header.kind),
+        ifindex: None,
+        gateway: None,
+        added: true,
+    };
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Priority(p) => ev.metric = *p,
+            RouteAttribute::Oif(i) => ev.ifindex = Some(*i),
+            RouteAttribute::Gateway(g) => ev.gateway = nl::route_addr(g),
+            RouteAttribute::Via(v) => ev.gateway = nl::via_addr(v),
+            _ => {}
+        }
+    }
+    Some(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Prefix {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn invalid_routes_are_refused_before_sending() {
+        let v4_ss = KernelRoute::unreachable(p("10.0.0.0/8"), 0).from_src(p("192.0.2.0/24"));
+        assert!(v4_ss.check().is_err());
+        let mixed = KernelRoute::unreachable(p("2001:db8::/32"), 0).from_src(p("10.0.0.0/8"));
+        assert!(mixed.check().is_err());
+        let v6_via_v4 = KernelRoute::via(p("2001:db8::/32"), "10.0.0.1".parse().unwrap(), 2, 0);
+        assert!(v6_via_v4.check().is_err());
+        let ok = KernelRoute::via(p("10.0.0.0/8"), "fe80::1".parse().unwrap(), 2, 0);
+        assert!(ok.check().is_ok());
+    }
+
+    #[test]
+    fn error_text_names_the_prefix_and_errno() {
+        let e = RouteError {
+            op: "replace",
+            dst: Some(p("2001:db8::/48")),
+            src: Some(p("2001:db8:1::/48")),
+            kind: RouteErrorKind::Kernel {
+                errno: libc::ENODEV,
+                text: nl::errno_text(libc::ENODEV),
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "replace 2001:db8::/48 from 2001:db8:1::/48: No such device (errno 19)"
+        );
+        assert_eq!(e.errno(), Some(libc::ENODEV));
+    }
+}

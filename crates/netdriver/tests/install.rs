@@ -1,0 +1,476 @@
+//! The route installer in a namespace, checked against `ip -j route` and the monitor.
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use babel_core::wire::Prefix;
+use common::Netns;
+use futures::StreamExt;
+use netdriver::{
+    InstallerConfig, KernelRoute, Monitor, MonitorConfig, NetEvent, RouteErrorKind, RouteInstaller,
+    RouteKind, RouteOp,
+};
+use serde_json::Value;
+
+fn p(s: &str) -> Prefix {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// A namespace with two links (d0, d1) carrying 192.0.2.1/24 and 198.51.100.1/24.
+fn setup() -> Option<(Netns, u32, u32)> {
+    let ns = Netns::new()?;
+    common::local_link(&ns, "d0");
+    common::local_link(&ns, "d1");
+    ns.ip("addr add 192.0.2.1/24 dev d0");
+    ns.ip("addr add 198.51.100.1/24 dev d1");
+    let (d0, d1) = (ns.ifindex("d0"), ns.ifindex("d1"));
+    Some((ns, d0, d1))
+}
+
+/// Our routes of one family as `ip -j` shows them.
+fn routes(ns: &Netns, family: &str, table: &str) -> Vec<Value> {
+    routes_in(&ns.name, family, table)
+}
+
+fn routes_in(name: &str, family: &str, table: &str) -> Vec<Value> {
+    match common::ip_json_in(name, &format!("{family} route show proto 42 table {table}")) {
+        Value::Array(v) => v,
+        other => panic!("unexpected ip output {other}"),
+    }
+}
+
+fn find<'a>(rs: &'a [Value], dst: &str) -> Vec<&'a Value> {
+    rs.iter().filter(|r| r["dst"] == dst).collect()
+}
+
+/// Exactly one route to `dst` exists; returns it.
+fn one(ns: &Netns, family: &str, dst: &str) -> Value {
+    one_in(&ns.name, family, dst)
+}
+
+fn one_in(name: &str, family: &str, dst: &str) -> Value {
+    let rs = routes_in(name, family, "main");
+    let found = find(&rs, dst);
+    assert_eq!(found.len(), 1, "routes to {dst}: {rs:?}");
+    found[0].clone()
+}
+
+#[test]
+fn replace_v6_and_v4_routes_and_change_next_hop_without_a_gap() {
+    let Some((ns, d0, d1)) = setup() else { return };
+    let name = ns.name.clone();
+    let check = move |family: &str, dst: &str| one_in(&name, family, dst);
+    ns.block_on(move || async move {
+        let mut monitor = Monitor::new(MonitorConfig::default()).expect("monitor");
+        loop {
+            if monitor.next().await.unwrap().unwrap() == NetEvent::DumpDone {
+                break;
+            }
+        }
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        let v6 = p("2001:db8:1::/48");
+        let v4 = p("10.1.0.0/16");
+
+        inst.replace(&KernelRoute::via(v6, ip("fe80::1"), d0, 0))
+            .expect("v6");
+        inst.replace(&KernelRoute::via(v4, ip("192.0.2.2"), d0, 0))
+            .expect("v4");
+        let r = check("-6", "2001:db8:1::/48");
+        assert_eq!(
+            (r["gateway"].as_str(), r["dev"].as_str()),
+            (Some("fe80::1"), Some("d0"))
+        );
+        let r = check("-4", "10.1.0.0/16");
+        assert_eq!(
+            (r["gateway"].as_str(), r["dev"].as_str()),
+            (Some("192.0.2.2"), Some("d0"))
+        );
+        assert!(
+            r["flags"].as_array().unwrap().iter().any(|f| f == "onlink"),
+            "{r}"
+        );
+
+        // New next hops, twice: each step leaves exactly one route in place.
+        for (gw6, gw4, dev, name) in [
+            ("fe80::2", "198.51.100.2", d1, "d1"),
+            ("fe80::3", "192.0.2.3", d0, "d0"),
+        ] {
+            inst.replace(&KernelRoute::via(v6, ip(gw6), dev, 0))
+                .expect("v6 again");
+            let r = check("-6", "2001:db8:1::/48");
+            assert_eq!(
+                (r["gateway"].as_str(), r["dev"].as_str()),
+                (Some(gw6), Some(name))
+            );
+            inst.replace(&KernelRoute::via(v4, ip(gw4), dev, 0))
+                .expect("v4 again");
+            let r = check("-4", "10.1.0.0/16");
+            assert_eq!(
+                (r["gateway"].as_str(), r["dev"].as_str()),
+                (Some(gw4), Some(name))
+            );
+        }
+
+        // The kernel announced each change as a new route and never withdrew one: the
+        // replace was atomic.
+        let mut seen = Vec::new();
+        while let Ok(Some(ev)) =
+            tokio::time::timeout(Duration::from_millis(300), monitor.next()).await
+        {
+            if let NetEvent::Route(r) = ev.unwrap() {
+                if r.protocol == 42 {
+                    seen.push(r);
+                }
+            }
+        }
+        assert!(
+            seen.iter().all(|r| r.added),
+            "a route was withdrawn: {seen:?}"
+        );
+        assert_eq!(
+            seen.iter().filter(|r| r.prefix == v6).count(),
+            3,
+            "{seen:?}"
+        );
+        assert_eq!(
+            seen.iter().filter(|r| r.prefix == v4).count(),
+            3,
+            "{seen:?}"
+        );
+        let last6 = seen.iter().rev().find(|r| r.prefix == v6).unwrap();
+        assert_eq!(
+            (last6.gateway, last6.ifindex),
+            (Some(ip("fe80::3")), Some(d0))
+        );
+
+        // The installer's own dump agrees.
+        let mut own = inst.dump().expect("dump");
+        own.sort_by_key(|r| r.prefix);
+        assert_eq!(own.len(), 2);
+        assert_eq!(own[0].prefix, v4);
+        assert_eq!(own[0].gateway, Some(ip("192.0.2.3")));
+        assert_eq!(own[1].metric, 1024, "Linux stores IPv6 priority 0 as 1024");
+
+        inst.remove(&KernelRoute::via(v6, ip("fe80::3"), d0, 0))
+            .expect("remove v6");
+        inst.remove(&KernelRoute::via(v4, ip("192.0.2.3"), d0, 0))
+            .expect("remove v4");
+        assert!(inst.dump().expect("dump").is_empty());
+        let e = inst
+            .remove(&KernelRoute::via(v4, ip("192.0.2.3"), d0, 0))
+            .unwrap_err();
+        assert_eq!(e.errno(), Some(3), "no such process (ESRCH): {e}");
+        assert!(e.to_string().contains("10.1.0.0/16"), "{e}");
+    });
+}
+
+#[test]
+fn ipv4_route_through_ipv6_link_local_next_hop() {
+    let Some((ns, d0, _)) = setup() else { return };
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        // RFC 9229: an IPv4 prefix with an IPv6 next hop.
+        inst.replace(&KernelRoute::via(p("10.2.0.0/16"), ip("fe80::1"), d0, 0))
+            .expect("v4 via v6");
+    });
+    let r = one(&ns, "-4", "10.2.0.0/16");
+    assert_eq!(r["via"]["family"], "inet6", "{r}");
+    assert_eq!(r["via"]["host"], "fe80::1", "{r}");
+    assert_eq!(r["dev"], "d0");
+    let get = ns.ip_json("-4 route get 10.2.3.4");
+    assert_eq!(get[0]["dev"], "d0", "{get}");
+}
+
+#[test]
+fn source_specific_ipv6_routes_coexist_and_are_removed_one_by_one() {
+    let Some((ns, d0, d1)) = setup() else { return };
+    let dst = p("2001:db8:2::/48");
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        let a = KernelRoute::via(dst, ip("fe80::1"), d0, 0).from_src(p("2001:db8:aa::/48"));
+        let b = KernelRoute::via(dst, ip("fe80::2"), d1, 0).from_src(p("2001:db8:bb::/48"));
+        let plain = KernelRoute::via(dst, ip("fe80::3"), d0, 0);
+        assert!(inst
+            .apply(&[
+                RouteOp::Replace(a),
+                RouteOp::Replace(b),
+                RouteOp::Replace(plain)
+            ])
+            .is_empty());
+        assert_eq!(inst.dump().unwrap().len(), 3);
+        inst.remove(&a)
+            .expect("remove the first source-specific route");
+        let left = inst.dump().unwrap();
+        assert_eq!(left.len(), 2);
+        assert!(left.iter().any(|r| r.src == Some(p("2001:db8:bb::/48"))));
+        assert!(left.iter().any(|r| r.src.is_none()));
+        // Linux has no source-specific IPv4 routes: refused before sending.
+        let v4 =
+            KernelRoute::via(p("10.0.0.0/8"), ip("192.0.2.2"), d0, 0).from_src(p("192.0.2.0/24"));
+        let e = inst.replace(&v4).unwrap_err();
+        assert!(matches!(e.kind, RouteErrorKind::Invalid(_)), "{e}");
+    });
+    let rs = routes(&ns, "-6", "main");
+    let to_dst = find(&rs, "2001:db8:2::/48");
+    assert_eq!(to_dst.len(), 2, "{rs:?}");
+    let ss = to_dst
+        .iter()
+        .find(|r| r.get("from").is_some())
+        .expect("a from route");
+    assert_eq!(ss["from"], "2001:db8:bb::/48");
+    assert_eq!(ss["gateway"], "fe80::2");
+}
+
+#[test]
+fn unreachable_routes_and_replacing_them_by_a_gateway() {
+    let Some((ns, d0, _)) = setup() else { return };
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        inst.add_unreachable(p("2001:db8:3::/48"), 0)
+            .expect("v6 unreachable");
+        inst.add_unreachable(p("10.3.0.0/16"), 0)
+            .expect("v4 unreachable");
+        let own = inst.dump().unwrap();
+        assert_eq!(own.len(), 2);
+        assert!(own.iter().all(|r| r.kind == RouteKind::Unreachable));
+    });
+    assert_eq!(one(&ns, "-6", "2001:db8:3::/48")["type"], "unreachable");
+    assert_eq!(one(&ns, "-4", "10.3.0.0/16")["type"], "unreachable");
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        inst.replace(&KernelRoute::via(
+            p("2001:db8:3::/48"),
+            ip("fe80::1"),
+            d0,
+            0,
+        ))
+        .expect("v6 replace");
+        inst.replace(&KernelRoute::via(p("10.3.0.0/16"), ip("192.0.2.2"), d0, 0))
+            .expect("v4 replace");
+    });
+    let r6 = one(&ns, "-6", "2001:db8:3::/48");
+    assert_eq!(r6["gateway"], "fe80::1", "{r6}");
+    assert!(r6.get("type").is_none_or(|t| t == "unicast"), "{r6}");
+    let r4 = one(&ns, "-4", "10.3.0.0/16");
+    assert_eq!(r4["gateway"], "192.0.2.2", "{r4}");
+    // And an unreachable route is removed like any other.
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        inst.add_unreachable(p("2001:db8:33::/48"), 0).unwrap();
+        inst.add_unreachable(p("10.33.0.0/16"), 0).unwrap();
+        inst.remove(&KernelRoute::unreachable(p("2001:db8:33::/48"), 0))
+            .expect("remove v6 unreachable");
+        inst.remove(&KernelRoute::unreachable(p("10.33.0.0/16"), 0))
+            .expect("remove v4 unreachable");
+    });
+    assert!(find(&routes(&ns, "-6", "main"), "2001:db8:33::/48").is_empty());
+    assert!(find(&routes(&ns, "-4", "main"), "10.33.0.0/16").is_empty());
+}
+
+#[test]
+fn purge_removes_our_routes_and_nothing_else() {
+    let Some((ns, d0, _)) = setup() else { return };
+    // Not ours: another protocol in main, and protocol 42 in another table.
+    ns.ip("route add 10.9.0.0/16 via 192.0.2.9 proto static");
+    ns.ip("-6 route add 2001:db8:9::/48 via fe80::9 dev d0 proto static");
+    ns.ip("route add 10.8.0.0/16 via 192.0.2.8 proto 42 table 100");
+    // Leftovers of an earlier run.
+    ns.ip("route add 10.7.0.0/16 via 192.0.2.7 proto 42");
+    ns.ip("-6 route add 2001:db8:7::/48 via fe80::7 dev d0 proto 42");
+    let removed = ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        inst.add_unreachable(p("2001:db8:6::/48"), 0).unwrap();
+        inst.replace(&KernelRoute::via(p("10.6.0.0/16"), ip("fe80::6"), d0, 0))
+            .unwrap();
+        let n = inst.purge().expect("purge");
+        assert!(inst.dump().unwrap().is_empty());
+        n
+    });
+    assert_eq!(removed, 4);
+    assert!(routes(&ns, "-4", "main").is_empty());
+    assert!(routes(&ns, "-6", "main").is_empty());
+    assert_eq!(routes(&ns, "-4", "100").len(), 1, "other table untouched");
+    let statics = ns.ip_json("route show proto static");
+    assert_eq!(statics.as_array().unwrap().len(), 1);
+    let statics6 = ns.ip_json("-6 route show proto static");
+    assert_eq!(statics6.as_array().unwrap().len(), 1);
+    // purge_protocol names the protocol: here, static routes of the main table.
+    let n = ns.block_on(|| async {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).unwrap();
+        inst.purge_protocol(4).unwrap()
+    });
+    assert_eq!(n, 2);
+    assert!(ns
+        .ip_json("route show proto static")
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(routes(&ns, "-4", "100").len(), 1);
+}
+
+#[test]
+fn purge_of_an_empty_table_removes_nothing() {
+    let Some((ns, _, _)) = setup() else { return };
+    let n = ns.block_on(|| async {
+        RouteInstaller::new(InstallerConfig::default())
+            .unwrap()
+            .purge()
+            .unwrap()
+    });
+    assert_eq!(n, 0);
+    assert!(!ns.ip_json("route show").as_array().unwrap().is_empty());
+}
+
+#[test]
+fn export_table_and_metric_are_honoured() {
+    let Some((ns, d0, _)) = setup() else { return };
+    ns.block_on(move || async move {
+        let cfg = InstallerConfig {
+            table: 1000,
+            ..InstallerConfig::default()
+        };
+        let mut inst = RouteInstaller::new(cfg).expect("installer");
+        inst.replace(&KernelRoute::via(
+            p("2001:db8:4::/48"),
+            ip("fe80::1"),
+            d0,
+            17,
+        ))
+        .unwrap();
+        inst.replace(&KernelRoute::via(p("10.4.0.0/16"), ip("192.0.2.2"), d0, 17))
+            .unwrap();
+        assert_eq!(inst.dump().unwrap().len(), 2);
+    });
+    assert!(routes(&ns, "-6", "main").is_empty());
+    let r6 = routes(&ns, "-6", "1000");
+    assert_eq!(r6.len(), 1, "{r6:?}");
+    assert_eq!(r6[0]["metric"], 17);
+    let r4 = routes(&ns, "-4", "1000");
+    assert_eq!(r4.len(), 1, "{r4:?}");
+    assert_eq!(r4[0]["metric"], 17);
+}
+
+#[test]
+fn batch_reports_each_failure_at_its_index_and_installs_the_rest() {
+    let Some((ns, d0, _)) = setup() else { return };
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        let ops = [
+            RouteOp::Replace(KernelRoute::via(
+                p("2001:db8:10::/48"),
+                ip("fe80::1"),
+                d0,
+                0,
+            )),
+            // No such interface.
+            RouteOp::Replace(KernelRoute::via(
+                p("2001:db8:11::/48"),
+                ip("fe80::1"),
+                9999,
+                0,
+            )),
+            RouteOp::Replace(KernelRoute::via(p("10.10.0.0/16"), ip("192.0.2.2"), d0, 0)),
+            // Nothing to remove.
+            RouteOp::Remove(KernelRoute::unreachable(p("10.11.0.0/16"), 0)),
+            RouteOp::Replace(KernelRoute::unreachable(p("10.12.0.0/16"), 0)),
+        ];
+        let errors = inst.apply(&ops);
+        let at: Vec<usize> = errors.iter().map(|(i, _)| *i).collect();
+        assert_eq!(at, vec![1, 3], "{errors:?}");
+        let (_, e1) = &errors[0];
+        assert_eq!(e1.dst, Some(p("2001:db8:11::/48")));
+        assert_eq!(e1.errno(), Some(19), "{e1}"); // ENODEV
+        assert!(e1.to_string().contains("No such device"), "{e1}");
+        assert_eq!(errors[1].1.op, "remove");
+        assert_eq!(inst.dump().unwrap().len(), 3);
+    });
+}
+
+#[test]
+fn ten_thousand_routes_in_one_batch() {
+    let Some((ns, d0, _)) = setup() else { return };
+    let n = 10_000u32;
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        let ops: Vec<RouteOp> = (0..n)
+            .map(|i| {
+                let dst = if i % 2 == 0 {
+                    Prefix::v6(
+                        std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x100, i as u16, 0, 0, 0, 0),
+                        64,
+                    )
+                    .unwrap()
+                } else {
+                    Prefix::v4(std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap()
+                };
+                let gw = if dst.is_v6() {
+                    ip("fe80::1")
+                } else {
+                    ip("192.0.2.2")
+                };
+                RouteOp::Replace(KernelRoute::via(dst, gw, d0, 0))
+            })
+            .collect();
+        let errors = inst.apply(&ops);
+        assert!(
+            errors.is_empty(),
+            "{} errors, first {:?}",
+            errors.len(),
+            errors.first()
+        );
+        assert_eq!(inst.dump().unwrap().len(), n as usize);
+        // Replacing them all again changes nothing in the count.
+        assert!(inst.apply(&ops).is_empty());
+    });
+    let v6 = routes(&ns, "-6", "main").len();
+    let v4 = routes(&ns, "-4", "main").len();
+    assert_eq!((v6, v4), (5_000, 5_000));
+    let purged = ns.block_on(|| async {
+        RouteInstaller::new(InstallerConfig::default())
+            .unwrap()
+            .purge()
+            .unwrap()
+    });
+    assert_eq!(purged, n as usize);
+    assert!(routes(&ns, "-6", "main").is_empty());
+}
+
+#[test]
+fn add_leaves_a_foreign_route_alone_where_replace_would_take_it() {
+    let Some((ns, d0, _)) = setup() else { return };
+    ns.ip("-6 route add 2001:db8:50::/48 via fe80::50 dev d0 proto static");
+    ns.ip("route add 10.50.0.0/16 via 192.0.2.50 proto static");
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        let v6 = KernelRoute::via(p("2001:db8:50::/48"), ip("fe80::1"), d0, 0);
+        let v4 = KernelRoute::via(p("10.50.0.0/16"), ip("192.0.2.2"), d0, 0);
+        let errors = inst.apply(&[RouteOp::Add(v6), RouteOp::Add(v4)]);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        for (_, e) in &errors {
+            assert_eq!(e.errno(), Some(17), "EEXIST: {e}");
+            assert_eq!(e.op, "add");
+        }
+        // A fresh prefix is added; adding it twice is refused; replacing it is fine.
+        let fresh = KernelRoute::via(p("2001:db8:51::/48"), ip("fe80::1"), d0, 0);
+        inst.add(&fresh).expect("add");
+        assert_eq!(inst.add(&fresh).unwrap_err().errno(), Some(17));
+        inst.replace(&KernelRoute::via(
+            p("2001:db8:51::/48"),
+            ip("fe80::2"),
+            d0,
+            0,
+        ))
+        .expect("replace");
+    });
+    let statics = ns.ip_json("-6 route show proto static");
+    assert_eq!(statics[0]["gateway"], "fe80::50", "{statics}");
+    let statics = ns.ip_json("route show proto static");
+    assert_eq!(statics[0]["gateway"], "192.0.2.50", "{statics}");
+    assert_eq!(one(&ns, "-6", "2001:db8:51::/48")["gateway"], "fe80::2");
+}

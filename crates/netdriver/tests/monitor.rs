@@ -1,0 +1,317 @@
+//! The netlink monitor inside a namespace.
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use common::Netns;
+use futures::StreamExt;
+use netdriver::{AddrEvent, LinkEvent, Monitor, MonitorConfig, NetEvent, RouteEvent};
+use tokio::time::timeout;
+
+/// Reads events until one satisfies `pred`, failing after 10 s.
+async fn expect<F: FnMut(&NetEvent) -> bool>(m: &mut Monitor, what: &str, mut pred: F) -> NetEvent {
+    let fut = async {
+        loop {
+            let ev = m
+                .next()
+                .await
+                .expect("stream ended")
+                .expect("monitor error");
+            if pred(&ev) {
+                return ev;
+            }
+        }
+    };
+    timeout(Duration::from_secs(20), fut)
+        .await
+        .unwrap_or_else(|_| panic!("no event: {what}"))
+}
+
+/// Drains the initial dump; returns what it contained.
+async fn initial_dump(m: &mut Monitor) -> Vec<NetEvent> {
+    let mut out = Vec::new();
+    loop {
+        let ev = timeout(Duration::from_secs(10), m.next())
+            .await
+            .expect("dump timed out")
+            .expect("stream ended")
+            .expect("monitor error");
+        if ev == NetEvent::DumpDone {
+            return out;
+        }
+        out.push(ev);
+    }
+}
+
+fn link<'a>(ev: &'a NetEvent, name: &str) -> Option<&'a LinkEvent> {
+    match ev {
+        NetEvent::Link(l) if l.name == name => Some(l),
+        _ => None,
+    }
+}
+
+fn addr(ev: &NetEvent, a: IpAddr) -> Option<AddrEvent> {
+    match ev {
+        NetEvent::Addr(x) if x.addr == a => Some(*x),
+        _ => None,
+    }
+}
+
+#[test]
+fn monitor_sees_dump_then_link_up_down_addresses_and_routes() {
+    let Some(ns) = Netns::new() else { return };
+    common::local_link(&ns, "d0");
+    ns.ip("addr add 192.0.2.1/24 dev d0");
+    ns.ip("route add 198.51.100.0/24 via 192.0.2.9 proto static metric 7");
+    let name = ns.name.clone();
+    let ns_ip = move |args: &str| {
+        let mut full = vec!["-n", name.as_str()];
+        full.extend(args.split_whitespace());
+        common::run("ip", &full);
+    };
+    ns.block_on(move || async move {
+        let mut m = Monitor::new(MonitorConfig::default()).expect("monitor");
+        let dump = initial_dump(&mut m).await;
+        let d0 = dump
+            .iter()
+            .find_map(|e| link(e, "d0"))
+            .expect("d0 in the dump")
+            .clone();
+        assert!(d0.up && d0.mtu == 1500 && !d0.removed);
+        assert!(dump.iter().any(|e| link(e, "lo").is_some()));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let dumped = dump
+            .iter()
+            .find_map(|e| addr(e, a))
+            .expect("address in dump");
+        assert_eq!(
+            (dumped.ifindex, dumped.plen, dumped.added),
+            (d0.ifindex, 24, true)
+        );
+        let static_route = dump
+            .iter()
+            .find_map(|e| match e {
+                NetEvent::Route(r) if r.prefix.to_string() == "198.51.100.0/24" => Some(*r),
+                _ => None,
+            })
+            .expect("static route in dump");
+        assert_eq!(static_route.protocol, 4);
+        assert_eq!(static_route.metric, 7);
+        assert_eq!(static_route.table, 254);
+        assert_eq!(static_route.gateway, Some("192.0.2.9".parse().unwrap()));
+
+        // Live: down, up, an address, a route, a new link, its removal.
+        ns_ip("link set d0 down");
+        expect(&mut m, "d0 down", |e| link(e, "d0").is_some_and(|l| !l.up)).await;
+        ns_ip("link set d0 up");
+        expect(&mut m, "d0 up", |e| link(e, "d0").is_some_and(|l| l.up)).await;
+        ns_ip("link set d0 mtu 1400");
+        expect(&mut m, "mtu", |e| {
+            link(e, "d0").is_some_and(|l| l.mtu == 1400)
+        })
+        .await;
+
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        ns_ip("addr add 2001:db8::1/64 dev d0");
+        // (Linux may announce it tentative first, even with DAD off, then usable.)
+        let ev = expect(&mut m, "address usable", |e| {
+            addr(e, v6).is_some_and(|a| !a.tentative)
+        })
+        .await;
+        let ev = addr(&ev, v6).unwrap();
+        assert!(
+            ev.added && ev.plen == 64 && ev.ifindex == d0.ifindex,
+            "{ev:?}"
+        );
+
+        ns_ip("route add 2001:db8:5::/48 dev d0 proto static metric 33");
+        let ev = expect(
+            &mut m,
+            "route added",
+            |e| matches!(e, NetEvent::Route(r) if r.prefix.to_string() == "2001:db8:5::/48"),
+        )
+        .await;
+        let NetEvent::Route(RouteEvent {
+            added,
+            protocol,
+            metric,
+            ifindex,
+            ..
+        }) = ev
+        else {
+            unreachable!()
+        };
+        assert!(added);
+        assert_eq!((protocol, metric, ifindex), (4, 33, Some(d0.ifindex)));
+        ns_ip("route del 2001:db8:5::/48 dev d0 proto static metric 33");
+        expect(&mut m, "route removed", |e| {
+            matches!(e, NetEvent::Route(r) if r.prefix.to_string() == "2001:db8:5::/48" && !r.added)
+        })
+        .await;
+
+        ns_ip("addr del 2001:db8::1/64 dev d0");
+        expect(&mut m, "address removed", |e| {
+            addr(e, v6).is_some_and(|a| !a.added)
+        })
+        .await;
+
+        ns_ip("link add d1 type veth peer name d1p");
+        expect(&mut m, "d1 appears, down", |e| {
+            link(e, "d1").is_some_and(|l| !l.up)
+        })
+        .await;
+        ns_ip("link del d1");
+        expect(&mut m, "d1 removed", |e| {
+            link(e, "d1").is_some_and(|l| l.removed)
+        })
+        .await;
+        assert_eq!(m.stats().dumps, 1);
+        assert_eq!(m.stats().overruns, 0);
+    });
+}
+
+#[test]
+fn route_events_are_limited_to_the_configured_tables() {
+    let Some(ns) = Netns::new() else { return };
+    common::local_link(&ns, "d0");
+    let name = ns.name.clone();
+    ns.block_on(move || async move {
+        let cfg = MonitorConfig {
+            route_tables: vec![100],
+            ..MonitorConfig::default()
+        };
+        let mut m = Monitor::new(cfg).expect("monitor");
+        initial_dump(&mut m).await;
+        for args in [
+            "route add 2001:db8:1::/48 dev d0 table main",
+            "route add 2001:db8:2::/48 dev d0 table 100",
+        ] {
+            let mut full = vec!["-n", name.as_str()];
+            full.extend(args.split_whitespace());
+            common::run("ip", &full);
+        }
+        let ev = expect(&mut m, "route in table 100", |e| {
+            matches!(e, NetEvent::Route(_))
+        })
+        .await;
+        let NetEvent::Route(r) = ev else {
+            unreachable!()
+        };
+        // The main-table route came first and was filtered out.
+        assert_eq!(r.prefix.to_string(), "2001:db8:2::/48");
+        assert_eq!(r.table, 100);
+    });
+}
+
+#[test]
+fn tentative_and_dad_failed_addresses_are_reported_as_such() {
+    let (Some(a), Some(b)) = (Netns::with_dad(true), Netns::with_dad(true)) else {
+        return;
+    };
+    a.ip(&format!(
+        "link add va type veth peer name vb netns {}",
+        b.name
+    ));
+    b.ip("addr add 2001:db8::1/64 dev vb nodad");
+    // Five probes: DAD lasts at least 5 s, so the monitor starts while it runs.
+    a.exec(&["sysctl", "-qw", "net.ipv6.conf.va.dad_transmits=5"]);
+    b.ip("link set vb up");
+    a.ip("link set va up");
+    let ifindex = a.ifindex("va");
+    let name = a.name.clone();
+    let (first, settled, dup_first, dup_failed) = a.block_on(move || async move {
+        let mut m = Monitor::new(MonitorConfig::default()).expect("monitor");
+        let dump = initial_dump(&mut m).await;
+        let ll = |e: &NetEvent| match e {
+            NetEvent::Addr(x)
+                if x.added && matches!(x.addr, IpAddr::V6(v) if v.segments()[0] == 0xfe80) =>
+            {
+                Some(*x)
+            }
+            _ => None,
+        };
+        let first = dump.iter().find_map(ll).expect("link-local in the dump");
+        let settled = expect(&mut m, "DAD completes", |e| {
+            ll(e).is_some_and(|x| !x.tentative)
+        })
+        .await;
+        let settled = ll(&settled).unwrap();
+
+        // A duplicate: the peer holds the address already, so DAD fails here.
+        let dup: IpAddr = "2001:db8::1".parse().unwrap();
+        common::run(
+            "ip",
+            &["-n", &name, "addr", "add", "2001:db8::1/64", "dev", "va"],
+        );
+        let dup_first = expect(&mut m, "duplicate added", |e| addr(e, dup).is_some()).await;
+        let dup_failed = expect(&mut m, "DAD fails", |e| {
+            addr(e, dup).is_some_and(|x| x.dad_failed)
+        })
+        .await;
+        (
+            first,
+            settled,
+            addr(&dup_first, dup).unwrap(),
+            addr(&dup_failed, dup).unwrap(),
+        )
+    });
+    assert!(
+        first.tentative,
+        "a fresh link-local address is tentative: {first:?}"
+    );
+    assert!(!first.dad_failed);
+    assert_eq!(settled.addr, first.addr);
+    assert_eq!(settled.ifindex, ifindex);
+    assert!(dup_first.tentative && !dup_first.dad_failed);
+    assert!(dup_failed.tentative && dup_failed.dad_failed);
+}
+
+#[test]
+fn overrun_is_reported_and_followed_by_a_full_redump() {
+    let Some(ns) = Netns::new() else { return };
+    common::local_link(&ns, "d0");
+    let ifindex = ns.ifindex("d0");
+    ns.block_on(move || async move {
+        let cfg = MonitorConfig {
+            rcvbuf: 4096,
+            ..MonitorConfig::default()
+        };
+        let mut m = Monitor::new(cfg).expect("monitor");
+        initial_dump(&mut m).await;
+        // While nobody reads the monitor, far more route events than its buffer holds.
+        let mut inst = netdriver::RouteInstaller::new(Default::default()).unwrap();
+        let ops: Vec<_> = (0..2000u16)
+            .map(|i| {
+                let dst = babel_core::wire::Prefix::v6(
+                    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x77, i, 0, 0, 0, 0),
+                    64,
+                )
+                .unwrap();
+                netdriver::RouteOp::Replace(netdriver::KernelRoute::via(
+                    dst,
+                    "fe80::1".parse().unwrap(),
+                    ifindex,
+                    0,
+                ))
+            })
+            .collect();
+        assert!(inst.apply(&ops).is_empty());
+        expect(&mut m, "overrun", |e| *e == NetEvent::Overrun).await;
+        // The re-dump that follows holds every route, whatever the lost events said.
+        let mut ours = std::collections::HashSet::new();
+        expect(&mut m, "re-dump done", |e| {
+            if let NetEvent::Route(r) = e {
+                if r.protocol == 42 && r.added {
+                    ours.insert(r.prefix);
+                }
+            }
+            *e == NetEvent::DumpDone
+        })
+        .await;
+        assert_eq!(ours.len(), 2000);
+        assert!(m.stats().overruns >= 1);
+        assert!(m.stats().dumps >= 2);
+    });
+}
