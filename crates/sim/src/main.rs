@@ -176,6 +176,17 @@ fn main() -> Result<()> {
                 r.events,
                 r.events as f64 / wall
             );
+            if let Some((w0, t_us, ev0)) = at_warmup {
+                let sim_s = (s.end_us() - t_us) as f64 / 1e6;
+                let w = (wall - w0).max(1e-9);
+                println!(
+                    "after warm-up       {:.1} s simulated in {:.2} s: {:.1}x real time, {:.0} events/s",
+                    sim_s,
+                    w,
+                    sim_s / w,
+                    r.events.saturating_sub(ev0) as f64 / w
+                );
+            }
             println!(
                 "memory per node     {:.0} B (RSS growth over nodes), {:.0} B (tables)",
                 rss1.saturating_sub(rss0) as f64 / n,

@@ -190,11 +190,14 @@ impl Report {
         }
         ratios.sort_by(f64::total_cmp);
         // Overhead.
-        let window_start = sim.warmup_us().min(end);
+        // A run shorter than its warm-up is averaged over the whole run.
+        let whole = sim.warmup_us() >= end;
+        let window_start = if whole { 0 } else { sim.warmup_us() };
         let window_s = ((end - window_start) as f64 / 1e6).max(1e-9);
         let (mut sb, mut sp, mut rb, mut rp, mut maxb, mut tb, mut tp) =
             (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
         for (total, w) in sim.traffic() {
+            let w = if whole { total } else { w };
             sb += w.sent_bytes;
             sp += w.sent_packets;
             rb += w.recv_bytes;

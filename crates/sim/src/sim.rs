@@ -427,6 +427,7 @@ impl Sim {
     /// Runs to the end, calling `progress(now_us)` now and then.
     pub fn run(&mut self, progress: &mut dyn FnMut(u64, u64)) {
         let mut since = 0u64;
+        let mut last_sec = 0u64;
         while let Some(e) = self.queue.pop() {
             if e.time > self.end {
                 self.queue.push(e);
@@ -435,8 +436,10 @@ impl Sim {
             self.now = e.time;
             self.step(e.ev);
             since += 1;
-            if since >= 20_000 {
+            // At least every 20,000 events and every simulated second.
+            if since >= 20_000 || self.now / 1_000_000 != last_sec {
                 since = 0;
+                last_sec = self.now / 1_000_000;
                 progress(self.now, self.events_processed);
             }
         }

@@ -69,7 +69,8 @@ fn a_line_converges_with_shortest_paths_and_heals_after_a_crash() {
     // The lossy line without its loss (jitter and the crash stay).
     let text = LOSSY_LINE
         .replace("loss = 0.05", "loss = 0.0")
-        .replace("burst_enter = 0.02", "");
+        .replace("burst_enter = 0.02", "")
+        .replace("keep_seqno = false", "keep_seqno = true");
     let (_, r) = run_scenario(scenario(&text), Some(1), true).unwrap();
     assert_eq!(r.nodes, 8);
     assert!(r.convergence.initial_s.is_some(), "never converged");
@@ -317,4 +318,41 @@ fn meshnet_lab_addressing_costs_more_bytes_per_route_and_still_converges() {
         r.overhead.sent_payload_bytes_per_node_s,
         compact.overhead.sent_payload_bytes_per_node_s
     );
+}
+
+#[test]
+fn a_router_restarting_with_or_without_its_seqno_is_reachable_again() {
+    // Without its persisted seqno a router may come back with a seqno older than the one
+    // the others remember (RFC 8966 §3.5.1 feasibility), and then it is reachable only once
+    // that source is forgotten (babeld's 3 minutes). With it, the restart heals in seconds.
+    let text = r#"
+duration_s = 400
+[topology]
+kind = "line"
+n = 6
+[[churn.events]]
+at_s = 50
+kind = "crash"
+node = 2
+[[churn.events]]
+at_s = 60
+kind = "restart"
+node = 2
+keep_seqno = false
+"#;
+    for seed in 1..=4 {
+        let (_, r) = run_scenario(scenario(text), Some(seed), true).unwrap();
+        assert!(r.churn[1].what.contains("new seqno"));
+        assert!(
+            r.churn[1].converged_after_s.is_some(),
+            "seed {seed}: {:?}",
+            r.churn
+        );
+        assert_eq!(r.unreachable_pairs_final, 0, "seed {seed}");
+        let kept = text.replace("keep_seqno = false", "keep_seqno = true");
+        let (_, k) = run_scenario(scenario(&kept), Some(seed), true).unwrap();
+        let quick = k.churn[1].converged_after_s.expect("converges");
+        assert!(quick < 30.0, "seed {seed}: {quick}");
+        assert_eq!(k.unreachable_pairs_final, 0, "seed {seed}");
+    }
 }
