@@ -2294,6 +2294,23 @@ impl Node {
         })
     }
 
+    /// What the `in` and `install` filters see of a route entry learned from neighbour `n`.
+    fn learned_route_input(
+        &self,
+        key: RouteKey,
+        n: &Neighbour,
+        router_id: RouterId,
+    ) -> FilterInput<'_> {
+        FilterInput {
+            prefix: Some(key.prefix),
+            src_prefix: key.src_prefix,
+            neigh: Some(IpAddr::V6(n.addr)),
+            router_id: Some(router_id),
+            ifname: self.interfaces.get(&n.ifindex).map(|i| i.name.as_str()),
+            ..Default::default()
+        }
+    }
+
     fn installed_route(&self, slot: u32) -> Option<InstalledRoute> {
         let key = self.routes.keys[slot as usize];
         let e = self.routes.slots[slot as usize].selected()?;
@@ -2306,14 +2323,7 @@ impl Node {
         } else {
             filter::apply(
                 &self.config.filters.install,
-                &FilterInput {
-                    prefix: Some(key.prefix),
-                    src_prefix: key.src_prefix,
-                    neigh: Some(IpAddr::V6(n.addr)),
-                    router_id: Some(e.router_id),
-                    ifname: self.interfaces.get(&n.ifindex).map(|i| i.name.as_str()),
-                    ..Default::default()
-                },
+                &self.learned_route_input(key, n, e.router_id),
                 true,
             )
         };
@@ -2390,14 +2400,7 @@ impl Node {
             };
             let r = filter::apply(
                 &self.config.filters.input,
-                &FilterInput {
-                    prefix: Some(key.prefix),
-                    src_prefix: key.src_prefix,
-                    neigh: Some(IpAddr::V6(nb.addr)),
-                    router_id: Some(e.router_id),
-                    ifname: self.interfaces.get(&nb.ifindex).map(|i| i.name.as_str()),
-                    ..Default::default()
-                },
+                &self.learned_route_input(key, nb, e.router_id),
                 true,
             );
             self.routes.slots[slot as usize].entries[i].add_metric = r.add_metric();

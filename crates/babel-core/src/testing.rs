@@ -155,8 +155,18 @@ impl Mesh {
         let ifindex = n.next_ifindex;
         n.next_ifindex += 1;
         let ll = link_local(node, ifindex);
-        n.ifaces.insert(ifindex, (link, config.clone(), ll, ipv4));
+        n.ifaces.insert(ifindex, (link, config, ll, ipv4));
         self.links[link].members.push((node, ifindex));
+        self.announce_interface(node, ifindex);
+        self.drain(node);
+        ifindex
+    }
+
+    /// Sends the node an `Up` event for one of its interfaces, as the harness records it.
+    fn announce_interface(&mut self, node: usize, ifindex: u32) {
+        let Some((_, config, ll, ipv4)) = self.nodes[node].ifaces.get(&ifindex).cloned() else {
+            return;
+        };
         let now = self.now;
         self.nodes[node].node.handle_interface(
             now,
@@ -169,8 +179,6 @@ impl Mesh {
                 mtu: 1500,
             },
         );
-        self.drain(node);
-        ifindex
     }
 
     /// A point-to-point link between two nodes, same config on both sides. Returns the link
@@ -200,20 +208,8 @@ impl Mesh {
         let Some(entry) = self.nodes[node].ifaces.get_mut(&ifindex) else {
             return;
         };
-        entry.1 = config.clone();
-        let (ll, ipv4) = (entry.2, entry.3);
-        let now = self.now;
-        self.nodes[node].node.handle_interface(
-            now,
-            InterfaceEvent::Up {
-                ifindex,
-                name: format!("eth{ifindex}"),
-                config,
-                link_local: Some(ll),
-                ipv4,
-                mtu: 1500,
-            },
-        );
+        entry.1 = config;
+        self.announce_interface(node, ifindex);
         self.drain(node);
     }
 
@@ -268,24 +264,10 @@ impl Mesh {
         // Forget what the old node said it installed: a restarted daemon flushes stale
         // routes at start, as routed does.
         n.kernel.clear();
-        let ifaces: Vec<(u32, InterfaceConfig, Ipv6Addr, Option<Ipv4Addr>)> = n
-            .ifaces
-            .iter()
-            .map(|(i, (_, c, ll, v4))| (*i, c.clone(), *ll, *v4))
-            .collect();
+        let ifindexes: Vec<u32> = n.ifaces.keys().copied().collect();
         let xroutes = n.xroutes.clone();
-        for (ifindex, config, ll, ipv4) in ifaces {
-            self.nodes[node].node.handle_interface(
-                now,
-                InterfaceEvent::Up {
-                    ifindex,
-                    name: format!("eth{ifindex}"),
-                    config,
-                    link_local: Some(ll),
-                    ipv4,
-                    mtu: 1500,
-                },
-            );
+        for ifindex in ifindexes {
+            self.announce_interface(node, ifindex);
         }
         for x in xroutes {
             self.nodes[node]

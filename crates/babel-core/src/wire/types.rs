@@ -147,10 +147,7 @@ impl Prefix {
         if self.is_v4() != other.is_v4() || other.plen < self.plen {
             return false;
         }
-        match (Prefix::new(other.addr, self.plen), self.addr) {
-            (Ok(p), _) => p.addr == self.addr,
-            (Err(_), _) => false,
-        }
+        Prefix::new(other.addr, self.plen).is_ok_and(|p| p.addr == self.addr)
     }
 
     /// The address octets (4 or 16).
