@@ -15,7 +15,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
-use crate::monitor::{RouteEvent, RouteKind};
+use crate::monitor::RouteEvent;
 use crate::nl;
 
 /// RTPROT_BABEL: the routing protocol number Linux reserves for Babel.
@@ -339,7 +339,7 @@ impl RouteInstaller {
     pub fn dump(&mut self) -> Result<Vec<RouteEvent>, RouteError> {
         let mut out = Vec::new();
         for m in self.dump_own()? {
-            if let Some(ev) = route_event(&m) {
+            if let Some(ev) = nl::route_event(&m, true) {
                 out.push(ev);
             }
         }
@@ -707,31 +707,6 @@ fn delete_message(dumped: RouteMessage) -> RouteMessage {
         })
         .collect();
     m
-}
-
-fn route_event(m: &RouteMessage) -> Option<RouteEvent> {
-    let (prefix, src) = nl::route_prefixes(m)?;
-    let mut ev = RouteEvent {
-        prefix,
-        src,
-        table: nl::route_table(m),
-        protocol: m.header.protocol.into(),
-        metric: 0,
-        kind: RouteKind::from(m.header.kind),
-        ifindex: None,
-        gateway: None,
-        added: true,
-    };
-    for a in &m.attributes {
-        match a {
-            RouteAttribute::Priority(p) => ev.metric = *p,
-            RouteAttribute::Oif(i) => ev.ifindex = Some(*i),
-            RouteAttribute::Gateway(g) => ev.gateway = nl::route_addr(g),
-            RouteAttribute::Via(v) => ev.gateway = nl::via_addr(v),
-            _ => {}
-        }
-    }
-    Some(ev)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use futures::Stream;
 use netlink_packet_core::{NetlinkPayload, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST};
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::route::{RouteAttribute, RouteFlags, RouteMessage, RouteType};
+use netlink_packet_route::route::{RouteFlags, RouteMessage, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, AsyncSocket, SocketAddr, TokioSocket};
 
@@ -320,28 +320,7 @@ impl Monitor {
         if !self.config.route_tables.is_empty() && !self.config.route_tables.contains(&table) {
             return None;
         }
-        let (prefix, src) = nl::route_prefixes(m)?;
-        let mut ev = RouteEvent {
-            prefix,
-            src,
-            table,
-            protocol: m.header.protocol.into(),
-            metric: 0,
-            kind: m.header.kind.into(),
-            ifindex: None,
-            gateway: None,
-            added,
-        };
-        for a in &m.attributes {
-            match a {
-                RouteAttribute::Priority(p) => ev.metric = *p,
-                RouteAttribute::Oif(i) => ev.ifindex = Some(*i),
-                RouteAttribute::Gateway(g) => ev.gateway = nl::route_addr(g),
-                RouteAttribute::Via(v) => ev.gateway = nl::via_addr(v),
-                _ => {}
-            }
-        }
-        Some(ev)
+        nl::route_event(m, added)
     }
 }
 

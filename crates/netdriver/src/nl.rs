@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use crate::monitor::{RouteEvent, RouteKind};
 use babel_core::wire::Prefix;
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteVia};
@@ -135,6 +136,33 @@ pub(crate) fn set_rcvbuf(s: &netlink_sys::Socket, size: usize) {
 /// The text of an errno, as strerror gives it.
 pub(crate) fn errno_text(errno: i32) -> String {
     nix::errno::Errno::from_raw(errno).desc().to_string()
+}
+
+/// The route a kernel route message describes, as the monitor and the installer's dump report
+/// it.
+pub(crate) fn route_event(m: &RouteMessage, added: bool) -> Option<RouteEvent> {
+    let (prefix, src) = route_prefixes(m)?;
+    let mut ev = RouteEvent {
+        prefix,
+        src,
+        table: route_table(m),
+        protocol: m.header.protocol.into(),
+        metric: 0,
+        kind: RouteKind::from(m.header.kind),
+        ifindex: None,
+        gateway: None,
+        added,
+    };
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Priority(p) => ev.metric = *p,
+            RouteAttribute::Oif(i) => ev.ifindex = Some(*i),
+            RouteAttribute::Gateway(g) => ev.gateway = route_addr(g),
+            RouteAttribute::Via(v) => ev.gateway = via_addr(v),
+            _ => {}
+        }
+    }
+    Some(ev)
 }
 
 #[cfg(test)]
