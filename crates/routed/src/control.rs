@@ -201,13 +201,6 @@ pub fn parse_request(line: &str) -> Request {
     }
 }
 
-/// One client's session state.
-#[derive(Debug, Clone, Default)]
-pub struct Session {
-    pub read_write: bool,
-    pub monitor: bool,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

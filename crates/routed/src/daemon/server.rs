@@ -75,27 +75,20 @@ impl Listener {
         loop {
             let id = next_id;
             next_id += 1;
-            match &self {
-                Listener::Tcp(l) => match l.accept().await {
-                    Ok((s, _)) => {
-                        let (r, w) = s.into_split();
-                        tokio::spawn(client(id, r, w, to_loop.clone()));
-                    }
-                    Err(e) => {
-                        tracing::warn!("control socket: accept: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                },
-                Listener::Unix(l, _) => match l.accept().await {
-                    Ok((s, _)) => {
-                        let (r, w) = s.into_split();
-                        tokio::spawn(client(id, r, w, to_loop.clone()));
-                    }
-                    Err(e) => {
-                        tracing::warn!("control socket: accept: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                },
+            // Each kind of stream splits into its own halves; errors are handled once.
+            let accepted = match &self {
+                Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+                    let (r, w) = s.into_split();
+                    tokio::spawn(client(id, r, w, to_loop.clone()));
+                }),
+                Listener::Unix(l, _) => l.accept().await.map(|(s, _)| {
+                    let (r, w) = s.into_split();
+                    tokio::spawn(client(id, r, w, to_loop.clone()));
+                }),
+            };
+            if let Err(e) = accepted {
+                tracing::warn!("control socket: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
     }
