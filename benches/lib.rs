@@ -2,7 +2,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use babel_core::wire::{max_payload_for_mtu, Encoder, Prefix, RouterId, Tlv, Update};
+use babel_core::wire::{
+    for_each_tlv, max_payload_for_mtu, Encoder, Packet, Prefix, RouterId, Tlv, Update,
+};
 
 /// The link-local source of the bench packets.
 pub const SRC: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x1c, 0x2d, 0x3e, 0x4f);
@@ -56,4 +58,29 @@ pub fn dump_packets(updates: &[Update], mtu: usize) -> Vec<Vec<u8>> {
         enc.push(&Tlv::Update(u.clone())).expect("fits");
     }
     enc.finish()
+}
+
+/// Parses every packet with the streaming parser, as the engine does, and sums the update
+/// metrics so that nothing can be optimised away.
+pub fn parse_stream(packets: &[Vec<u8>]) -> u64 {
+    let mut n = 0u64;
+    for p in packets {
+        let view = Packet::new_checked(&p[..]).expect("valid packet");
+        for_each_tlv(view.body(), Some(SRC), |_, r| {
+            if let Ok(Tlv::Update(u)) = r {
+                n += u.metric as u64;
+            }
+        });
+    }
+    n
+}
+
+/// How many TLVs the packets hold, as the streaming parser finds them.
+pub fn count_tlvs(packets: &[Vec<u8>]) -> usize {
+    let mut n = 0usize;
+    for p in packets {
+        let view = Packet::new_checked(&p[..]).expect("valid packet");
+        for_each_tlv(view.body(), Some(SRC), |_, r| n += r.is_ok() as usize);
+    }
+    n
 }

@@ -4,20 +4,16 @@
 //! both figures can be read off one run: `cargo bench -p routed-benches --bench wire`.
 
 use std::hint::black_box;
-use std::net::Ipv6Addr;
 
-use babel_core::wire::{for_each_tlv, parse_packet, Packet, Tlv};
+use babel_core::wire::parse_packet;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use routed_benches::{dump_packets, dump_updates, SRC};
+use routed_benches::{count_tlvs, dump_packets, dump_updates, parse_stream, SRC};
 
 fn bench_wire(c: &mut Criterion) {
     let updates = dump_updates(10_000);
     let packets = dump_packets(&updates, 1500);
     let bytes: usize = packets.iter().map(Vec::len).sum();
-    let tlvs: usize = packets
-        .iter()
-        .map(|p| parse_packet(p, Some(SRC)).expect("valid").tlvs.len())
-        .sum();
+    let tlvs = count_tlvs(&packets);
     eprintln!(
         "wire bench input: {} packets, {} bytes, {} TLVs ({} updates), {:.1} bytes/TLV",
         packets.len(),
@@ -30,18 +26,7 @@ fn bench_wire(c: &mut Criterion) {
     let mut g = c.benchmark_group("wire");
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("parse_stream_10k_updates", |b| {
-        b.iter(|| {
-            let mut n = 0u64;
-            for p in &packets {
-                let view = Packet::new_checked(&p[..]).expect("valid");
-                for_each_tlv(view.body(), Some(SRC), |_, r| {
-                    if let Ok(Tlv::Update(u)) = r {
-                        n += u.metric as u64;
-                    }
-                });
-            }
-            black_box(n)
-        })
+        b.iter(|| black_box(parse_stream(&packets)))
     });
     g.bench_function("parse_collect_10k_updates", |b| {
         b.iter(|| {
@@ -58,17 +43,9 @@ fn bench_wire(c: &mut Criterion) {
     let mut g = c.benchmark_group("wire_tlvs");
     g.throughput(Throughput::Elements(tlvs as u64));
     g.bench_function("parse_stream_10k_updates", |b| {
-        b.iter(|| {
-            let mut n = 0usize;
-            for p in &packets {
-                let view = Packet::new_checked(&p[..]).expect("valid");
-                for_each_tlv(view.body(), Some(SRC), |_, r| n += r.is_ok() as usize);
-            }
-            black_box(n)
-        })
+        b.iter(|| black_box(count_tlvs(&packets)))
     });
     g.finish();
-    let _ = Ipv6Addr::UNSPECIFIED;
 }
 
 criterion_group!(benches, bench_wire);

@@ -6,8 +6,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use babel_core::wire::{for_each_tlv, Packet, Tlv};
-use routed_benches::{dump_packets, dump_updates, SRC};
+use routed_benches::{count_tlvs, dump_packets, dump_updates, parse_stream};
 
 fn best_of(rounds: usize, mut f: impl FnMut()) -> Duration {
     (0..rounds)
@@ -24,22 +23,9 @@ fn main() {
     let updates = dump_updates(100_000);
     let packets = dump_packets(&updates, 1500);
     let bytes: usize = packets.iter().map(Vec::len).sum();
-    let mut tlvs = 0usize;
-    for p in &packets {
-        let view = Packet::new_checked(&p[..]).expect("valid");
-        for_each_tlv(view.body(), Some(SRC), |_, r| tlvs += r.is_ok() as usize);
-    }
+    let tlvs = count_tlvs(&packets);
     let parse = best_of(40, || {
-        let mut n = 0u64;
-        for p in &packets {
-            let view = Packet::new_checked(&p[..]).expect("valid");
-            for_each_tlv(view.body(), Some(SRC), |_, r| {
-                if let Ok(Tlv::Update(u)) = r {
-                    n += u.metric as u64;
-                }
-            });
-        }
-        black_box(n);
+        black_box(parse_stream(&packets));
     });
     let emit = best_of(20, || {
         black_box(dump_packets(&updates, 1500));

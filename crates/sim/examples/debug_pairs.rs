@@ -1,28 +1,10 @@
 //! Prints the broken pairs and a few node route tables at the end of a scenario.
+mod common;
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let Some(path) = args.get(1) else {
-        eprintln!("usage: debug_pairs SCENARIO [DURATION]");
+    let Some(s) = common::run_from_args("debug_pairs SCENARIO [DURATION]") else {
         return;
     };
-    let mut sc = match sim::Scenario::load(std::path::Path::new(path)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return;
-        }
-    };
-    if let Some(d) = args.get(2).and_then(|d| d.parse().ok()) {
-        sc.duration_s = d;
-    }
-    let mut s = match sim::Sim::new(sc, None, false) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return;
-        }
-    };
-    s.run(&mut |_, _| {});
     if std::env::var_os("STRETCH").is_some() {
         let mut shown = 0;
         for d in 0..s.topo.n {
