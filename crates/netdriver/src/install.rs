@@ -62,6 +62,10 @@ pub struct KernelRoute {
     /// Kernel priority (RTA_PRIORITY; babeld's `kernel-priority`, default 0). Linux turns 0
     /// into 1024 for IPv6.
     pub metric: u32,
+    /// Preferred source address of packets this host sends along the route (RTA_PREFSRC;
+    /// babeld's `pref-src` install filter action). Must be a local address of the route's
+    /// family.
+    pub pref_src: Option<IpAddr>,
 }
 
 impl KernelRoute {
@@ -72,6 +76,7 @@ impl KernelRoute {
             src: None,
             next_hop: NextHop::Gateway { gateway, ifindex },
             metric,
+            pref_src: None,
         }
     }
 
@@ -82,6 +87,7 @@ impl KernelRoute {
             src: None,
             next_hop: NextHop::Unreachable,
             metric,
+            pref_src: None,
         }
     }
 
@@ -91,11 +97,24 @@ impl KernelRoute {
         self
     }
 
+    /// The same route, with preferred source address `pref_src`.
+    pub fn with_pref_src(mut self, pref_src: IpAddr) -> Self {
+        self.pref_src = Some(pref_src);
+        self
+    }
+
     /// Why Linux cannot take this route, if it cannot.
     fn check(&self) -> Result<(), &'static str> {
+        if let Some(a) = self.pref_src {
+            if a.is_ipv4() != self.dst.is_v4() {
+                return Err("preferred source address of the other family");
+            }
+        }
         if let Some(src) = self.src {
             if self.dst.is_v4() {
-                return Err("Linux has no source-specific IPv4 routes");
+                return Err(
+                    "Linux has no source-specific IPv4 routes (use a source table and a rule)",
+                );
             }
             if src.is_v4() {
                 return Err("source and destination prefixes of different families");
@@ -203,13 +222,13 @@ impl fmt::Display for RouteError {
 
 /// One request of a batch: the serialized message (its sequence number is set when sent)
 /// and what to say if it fails.
-struct Request {
-    bytes: Vec<u8>,
-    op: &'static str,
-    dst: Option<Prefix>,
-    src: Option<Prefix>,
+pub(crate) struct Request {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) op: &'static str,
+    pub(crate) dst: Option<Prefix>,
+    pub(crate) src: Option<Prefix>,
     /// A remove: "no such route" on a resend means the first send did it.
-    remove: bool,
+    pub(crate) remove: bool,
 }
 
 /// Counters of the installer.
@@ -402,51 +421,57 @@ impl RouteInstaller {
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut req = RouteMessage::default();
             req.header.address_family = family;
-            self.seq = self.seq.wrapping_add(1);
-            let seq = self.seq;
-            self.send_buf.clear();
-            nl::append(
-                &mut self.send_buf,
-                RouteNetlinkMessage::GetRoute(req),
-                NLM_F_REQUEST | NLM_F_DUMP,
-                seq,
-            );
-            self.send().map_err(|e| RouteError::io("dump", &e))?;
-            'recv: loop {
-                self.recv(0).map_err(|e| RouteError::io("dump", &e))?;
-                let (frames, _) = nl::frames(&self.recv_buf);
-                for f in frames {
-                    if f.seq != seq {
-                        continue;
-                    }
-                    match f.msg.map(|m| m.payload) {
-                        Some(NetlinkPayload::Done(_)) => break 'recv,
-                        Some(NetlinkPayload::Error(e)) => {
-                            if let Some(code) = e.code {
-                                let errno = -code.get();
-                                return Err(RouteError {
-                                    op: "dump",
-                                    dst: None,
-                                    src: None,
-                                    kind: RouteErrorKind::Kernel {
-                                        errno,
-                                        text: nl::errno_text(errno),
-                                    },
-                                });
-                            }
-                            break 'recv;
-                        }
-                        Some(NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)))
-                            if self.is_ours(&m, proto) =>
-                        {
-                            out.push(m);
-                        }
-                        _ => {}
+            for m in self.dump_raw(RouteNetlinkMessage::GetRoute(req))? {
+                if let RouteNetlinkMessage::NewRoute(m) = m {
+                    if self.is_ours(&m, proto) {
+                        out.push(m);
                     }
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Sends one dump request and collects the messages of its answer.
+    pub(crate) fn dump_raw(
+        &mut self,
+        req: RouteNetlinkMessage,
+    ) -> Result<Vec<RouteNetlinkMessage>, RouteError> {
+        let mut out = Vec::new();
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        self.send_buf.clear();
+        nl::append(&mut self.send_buf, req, NLM_F_REQUEST | NLM_F_DUMP, seq);
+        self.send().map_err(|e| RouteError::io("dump", &e))?;
+        loop {
+            self.recv(0).map_err(|e| RouteError::io("dump", &e))?;
+            let (frames, _) = nl::frames(&self.recv_buf);
+            for f in frames {
+                if f.seq != seq {
+                    continue;
+                }
+                match f.msg.map(|m| m.payload) {
+                    Some(NetlinkPayload::Done(_)) => return Ok(out),
+                    Some(NetlinkPayload::Error(e)) => {
+                        if let Some(code) = e.code {
+                            let errno = -code.get();
+                            return Err(RouteError {
+                                op: "dump",
+                                dst: None,
+                                src: None,
+                                kind: RouteErrorKind::Kernel {
+                                    errno,
+                                    text: nl::errno_text(errno),
+                                },
+                            });
+                        }
+                        return Ok(out);
+                    }
+                    Some(NetlinkPayload::InnerMessage(m)) => out.push(m),
+                    _ => {}
+                }
+            }
+        }
     }
 
     fn is_ours(&self, m: &RouteMessage, proto: u8) -> bool {
@@ -546,6 +571,10 @@ impl RouteInstaller {
                             .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
                     }
                 }
+                if let Some(a) = r.pref_src {
+                    m.attributes
+                        .push(RouteAttribute::PrefSource(RouteAddress::from(a)));
+                }
             }
         }
         m
@@ -578,7 +607,7 @@ impl RouteInstaller {
     /// Sends `reqs` in batches and collects one ack per request. Requests whose ack was lost
     /// (receive buffer overrun) are sent once more: replaces are idempotent, and a repeated
     /// remove that finds nothing counts as done.
-    fn run(&mut self, reqs: &[Request]) -> Vec<(usize, RouteError)> {
+    pub(crate) fn run(&mut self, reqs: &[Request]) -> Vec<(usize, RouteError)> {
         let mut errors = Vec::new();
         let mut pending: Vec<usize> = (0..reqs.len()).collect();
         for attempt in 0..2 {
@@ -670,7 +699,7 @@ impl RouteInstaller {
     }
 }
 
-fn serialize(msg: RouteNetlinkMessage, flags: u16) -> Vec<u8> {
+pub(crate) fn serialize(msg: RouteNetlinkMessage, flags: u16) -> Vec<u8> {
     let mut buf = Vec::with_capacity(128);
     nl::append(&mut buf, msg, flags, 0);
     buf

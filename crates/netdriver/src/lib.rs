@@ -10,10 +10,13 @@
 //!   then live events, re-dumped after a netlink overrun.
 //! - [`RouteInstaller`]: atomic route replace and remove with protocol 42, pipelined in batches,
 //!   errors reported per route.
+//! - [`SourceTables`] and [`RouteInstaller::add_rule`]: IPv4 source-specific routes through
+//!   policy routing (a table per source prefix and a `from SRC lookup TABLE` rule).
 
 mod install;
 mod monitor;
 mod nl;
+mod rule;
 mod socket;
 
 pub use install::{
@@ -22,6 +25,10 @@ pub use install::{
 };
 pub use monitor::{
     AddrEvent, LinkEvent, Monitor, MonitorConfig, MonitorStats, NetEvent, RouteEvent, RouteKind,
+};
+pub use rule::{
+    SourceRule, SourceTables, TablesExhausted, DEFAULT_FIRST_RULE_PRIORITY, DEFAULT_FIRST_TABLE,
+    DEFAULT_SOURCE_TABLES,
 };
 pub use socket::{BabelSocket, Received, SocketConfig, SocketStats, BABEL_GROUP, BABEL_PORT};
 

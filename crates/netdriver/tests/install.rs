@@ -474,3 +474,131 @@ fn add_leaves_a_foreign_route_alone_where_replace_would_take_it() {
     assert_eq!(statics[0]["gateway"], "192.0.2.50", "{statics}");
     assert_eq!(one(&ns, "-6", "2001:db8:51::/48")["gateway"], "fe80::2");
 }
+
+/// `ip -j rule` of one family in `ns`.
+fn rules(ns: &Netns, family: &str) -> Vec<Value> {
+    match ns.ip_json(&format!("{family} rule show")) {
+        Value::Array(v) => v,
+        other => panic!("unexpected ip output {other}"),
+    }
+}
+
+#[test]
+fn ipv4_source_specific_routes_through_a_source_table_and_rule() {
+    let Some((ns, d0, _)) = setup() else { return };
+    // A foreign rule in our priority range but another table: never touched.
+    ns.ip("rule add from 203.0.113.0/24 lookup 500 priority 105");
+    ns.ip("addr add 192.168.7.9/32 dev d1");
+    let (rule, leftover) = ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig {
+            table: 10,
+            ..InstallerConfig::default()
+        })
+        .expect("installer");
+        let mut tables = netdriver::SourceTables::default();
+        let src = p("192.168.7.0/24");
+        let (table, rule) = tables.acquire(src).unwrap();
+        let rule = rule.expect("a new source gets a rule");
+        assert_eq!(table, 10);
+        // The route goes into the source table without the source prefix.
+        inst.replace(&KernelRoute::via(p("10.7.0.0/16"), ip("192.0.2.2"), d0, 0))
+            .expect("route in the source table");
+        inst.add_rule(&rule).expect("rule");
+        let again = inst.add_rule(&rule).unwrap_err();
+        assert_eq!(again.errno(), Some(libc::EEXIST), "{again}");
+        let dumped = inst.dump_rules().expect("dump rules");
+        assert!(dumped.contains(&rule), "{dumped:?}");
+
+        // A leftover of an earlier run (same ranges) is purged; the foreign rule stays.
+        let leftover = tables.rule(p("172.16.0.0/12"), 11);
+        inst.add_rule(&leftover).expect("leftover");
+        let n = inst
+            .purge_rules(|r| tables.is_ours(r) && *r != rule)
+            .unwrap();
+        assert_eq!(n, 1);
+        (rule, leftover)
+    });
+    let rs = rules(&ns, "-4");
+    let ours: Vec<&Value> = rs.iter().filter(|r| r["table"] == "10").collect();
+    assert_eq!(ours.len(), 1, "{rs:?}");
+    assert_eq!(ours[0]["priority"], rule.priority, "{rs:?}");
+    assert_eq!(ours[0]["src"], "192.168.7.0", "{rs:?}");
+    assert_eq!(ours[0]["srclen"], 24, "{rs:?}");
+    assert!(
+        !rs.iter()
+            .any(|r| r["priority"] == leftover.priority && r["table"] == "11"),
+        "{rs:?}"
+    );
+    assert!(
+        rs.iter().any(|r| r["table"] == "500"),
+        "foreign rule: {rs:?}"
+    );
+    // The kernel looks it up: from the source prefix through the table, from elsewhere not.
+    let from = ns.ip_json("-4 route get 10.7.1.1 from 192.168.7.9");
+    assert_eq!(from[0]["gateway"], "192.0.2.2", "{from}");
+    let other = common::ip_json_in(&ns.name, "-4 route show table 10");
+    assert_eq!(other[0]["dst"], "10.7.0.0/16", "{other}");
+    let plain = std::process::Command::new("ip")
+        .args(["-n", &ns.name, "-4", "route", "get", "10.7.1.1"])
+        .output()
+        .unwrap();
+    assert!(!plain.status.success(), "no route without the source");
+
+    // At exit everything of ours goes, the foreign rule stays.
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig {
+            table: 10,
+            ..InstallerConfig::default()
+        })
+        .unwrap();
+        let tables = netdriver::SourceTables::default();
+        assert_eq!(inst.purge_rules(|r| tables.is_ours(r)).unwrap(), 1);
+        assert_eq!(inst.purge().unwrap(), 1);
+    });
+    let rs = rules(&ns, "-4");
+    assert!(!rs.iter().any(|r| r["table"] == "10"), "{rs:?}");
+    assert!(rs.iter().any(|r| r["table"] == "500"), "{rs:?}");
+}
+
+#[test]
+fn preferred_source_address_is_installed() {
+    let Some((ns, d0, _)) = setup() else { return };
+    ns.ip("addr add 2001:db8:ff::1/128 dev d0");
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        inst.replace(
+            &KernelRoute::via(p("10.3.0.0/16"), ip("192.0.2.2"), d0, 0)
+                .with_pref_src(ip("198.51.100.1")),
+        )
+        .expect("v4 with prefsrc");
+        inst.replace(
+            &KernelRoute::via(p("2001:db8:3::/48"), ip("fe80::1"), d0, 0)
+                .with_pref_src(ip("2001:db8:ff::1")),
+        )
+        .expect("v6 with prefsrc");
+        // Not a local address: the kernel refuses it, and says which route.
+        let e = inst
+            .replace(
+                &KernelRoute::via(p("10.4.0.0/16"), ip("192.0.2.2"), d0, 0)
+                    .with_pref_src(ip("203.0.113.77")),
+            )
+            .unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+        assert!(e.to_string().contains("10.4.0.0/16"), "{e}");
+        // Another family: refused before sending.
+        let e = inst
+            .replace(
+                &KernelRoute::via(p("10.5.0.0/16"), ip("192.0.2.2"), d0, 0)
+                    .with_pref_src(ip("2001:db8:ff::1")),
+            )
+            .unwrap_err();
+        assert!(matches!(e.kind, RouteErrorKind::Invalid(_)), "{e}");
+    });
+    assert_eq!(one(&ns, "-4", "10.3.0.0/16")["prefsrc"], "198.51.100.1");
+    assert_eq!(
+        one(&ns, "-6", "2001:db8:3::/48")["prefsrc"],
+        "2001:db8:ff::1"
+    );
+    let get = ns.ip_json("-4 route get 10.3.1.1");
+    assert_eq!(get[0]["prefsrc"], "198.51.100.1", "{get}");
+}

@@ -1,5 +1,9 @@
 //! The engine's route changes applied to the kernel, on a dedicated thread: the installer is
 //! synchronous and a large batch takes milliseconds, which must not stall the event loop.
+//!
+//! IPv4 source-specific routes go into a table of their own per source prefix, with a rule
+//! `from SRC lookup TABLE` (Linux has no source-specific IPv4 routes): the tables start at
+//! `first-table-number`, the rules at `first-rule-priority` (see `netdriver::SourceTables`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::mpsc;
@@ -7,7 +11,9 @@ use std::thread::JoinHandle;
 
 use babel_core::wire::{Prefix, INFINITY};
 use babel_core::{InstalledRoute, RouteChange};
-use netdriver::{InstallerConfig, KernelRoute, RouteInstaller, RouteOp, RTPROT_BABEL};
+use netdriver::{
+    InstallerConfig, KernelRoute, RouteInstaller, RouteOp, SourceRule, SourceTables, RTPROT_BABEL,
+};
 
 /// How routes are put in the kernel.
 #[derive(Debug, Clone)]
@@ -18,15 +24,27 @@ pub struct KernelConfig {
     pub priority: u32,
     /// babeld's `reflect-kernel-metric`: the Babel metric is added to the priority.
     pub reflect_metric: bool,
+    /// Where IPv4 source-specific routes go: tables from `first-table-number`, rules from
+    /// `first-rule-priority`.
+    pub source_tables: SourceTables,
 }
 
 /// One operation and the table it applies to.
 pub type TableOp = (u32, RouteOp);
 
+/// What the installer thread does, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Route(u32, RouteOp),
+    AddRule(SourceRule),
+    RemoveRule(SourceRule),
+}
+
 enum Msg {
-    Ops(Vec<TableOp>),
-    /// Remove every protocol-42 route in these tables, then answer.
-    Purge(Vec<u32>, mpsc::Sender<usize>),
+    Ops(Vec<Op>),
+    /// Remove every protocol-42 route in these tables and the source rules of this
+    /// allocator's ranges, then answer.
+    Purge(Vec<u32>, SourceTables, mpsc::Sender<usize>),
 }
 
 /// The kernel side: converts route changes, and sends them to the installer thread.
@@ -36,19 +54,33 @@ pub struct Kernel {
     thread: Option<JoinHandle<()>>,
     /// Every table we installed into, to purge at exit.
     tables: BTreeSet<u32>,
+    /// IPv4 source-specific routes (destination, source) in a source table.
+    source_routes: HashSet<(Prefix, Prefix)>,
 }
 
-/// A kernel route for an engine route: unreachable while the route is held (retracted).
+/// A kernel route for an engine route: unreachable while the route is held (retracted), with
+/// the preferred source address of an install filter's `pref-src`.
 pub fn kernel_route(r: &InstalledRoute, priority: u32) -> KernelRoute {
-    let k = if r.metric == INFINITY {
+    let mut k = if r.metric == INFINITY {
         KernelRoute::unreachable(r.prefix, priority)
     } else {
         KernelRoute::via(r.prefix, r.next_hop, r.ifindex, priority)
     };
+    if let Some(a) = r.pref_src {
+        // Like babeld, only an address of the route's family is used.
+        if r.metric != INFINITY && a.is_ipv4() == r.prefix.is_v4() {
+            k = k.with_pref_src(a);
+        }
+    }
     match r.src_prefix {
         Some(s) => k.from_src(s),
         None => k,
     }
+}
+
+/// Whether a route needs a source table: source-specific IPv4.
+fn needs_source_table(r: &InstalledRoute) -> bool {
+    r.prefix.is_v4() && r.src_prefix.is_some()
 }
 
 impl KernelConfig {
@@ -119,14 +151,25 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                 // Runs of the same table go out as one pipelined batch, in order.
                 let mut i = 0;
                 while i < ops.len() {
-                    let table = ops[i].0;
+                    let table = match &ops[i] {
+                        Op::Route(t, _) => *t,
+                        Op::AddRule(r) | Op::RemoveRule(r) => {
+                            i += 1;
+                            rule_op(&ops[i - 1], r, default_table, &mut installers, &get);
+                            continue;
+                        }
+                    };
                     let mut j = i;
-                    while j < ops.len() && ops[j].0 == table {
+                    while j < ops.len() && matches!(ops[j], Op::Route(t, _) if t == table) {
                         j += 1;
                     }
                     let batch: Vec<RouteOp> = ops[i..j]
                         .iter()
-                        .map(|(_, op)| match op {
+                        .filter_map(|op| match op {
+                            Op::Route(_, op) => Some(op),
+                            _ => None,
+                        })
+                        .map(|op| match op {
                             RouteOp::Replace(k)
                                 if !ours.contains(&(table, k.dst, k.src, k.metric)) =>
                             {
@@ -175,8 +218,17 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                     }
                 }
             }
-            Msg::Purge(tables, done) => {
+            Msg::Purge(tables, source_tables, done) => {
                 let mut n = 0;
+                if get(default_table, &mut installers) {
+                    if let Some(inst) = installers.get_mut(&default_table) {
+                        match inst.purge_rules(|r| source_tables.is_ours(r)) {
+                            Ok(k) if k > 0 => tracing::info!("removed {k} source rules"),
+                            Ok(_) => {}
+                            Err(e) => tracing::error!("cannot remove our source rules: {e}"),
+                        }
+                    }
+                }
                 for t in tables {
                     if !get(t, &mut installers) {
                         continue;
@@ -199,6 +251,49 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
     }
 }
 
+/// Adds or removes a source rule, through the default table's installer.
+fn rule_op(
+    op: &Op,
+    r: &SourceRule,
+    default_table: u32,
+    installers: &mut BTreeMap<u32, RouteInstaller>,
+    get: &dyn Fn(u32, &mut BTreeMap<u32, RouteInstaller>) -> bool,
+) {
+    if !get(default_table, installers) {
+        return;
+    }
+    let Some(inst) = installers.get_mut(&default_table) else {
+        return;
+    };
+    let res = match op {
+        Op::AddRule(_) => inst.add_rule(r).or_else(|e| {
+            // A leftover with the same key: ours now.
+            if e.errno() == Some(libc::EEXIST) {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }),
+        _ => inst.remove_rule(r).or_else(|e| {
+            if e.errno() == Some(libc::ENOENT) {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }),
+    };
+    match res {
+        Ok(()) => tracing::debug!(
+            "kernel: {} rule {r}",
+            match op {
+                Op::AddRule(_) => "added",
+                _ => "removed",
+            }
+        ),
+        Err(e) => tracing::warn!("kernel rule {r}: {e}"),
+    }
+}
+
 impl Kernel {
     /// Starts the installer thread.
     pub fn start(config: KernelConfig) -> std::io::Result<Kernel> {
@@ -214,6 +309,7 @@ impl Kernel {
             tx: Some(tx),
             thread: Some(thread),
             tables,
+            source_routes: HashSet::new(),
         })
     }
 
@@ -228,28 +324,109 @@ impl Kernel {
         }
         let mut ops = Vec::with_capacity(changes.len() + 4);
         for c in changes {
-            self.config.ops(c, &mut ops);
+            self.ops(c, &mut ops);
         }
-        for (t, _) in &ops {
-            self.tables.insert(*t);
+        for op in &ops {
+            if let Op::Route(t, _) = op {
+                self.tables.insert(*t);
+            }
         }
         if let Some(tx) = &self.tx {
             let _ = tx.send(Msg::Ops(ops));
         }
     }
 
-    /// Removes every protocol-42 route from `extra` tables and every table used so far,
-    /// after the queued operations. Blocks until done; returns how many were removed.
-    pub fn purge(&mut self, extra: &[u32]) -> usize {
-        let mut tables: Vec<u32> = self.tables.iter().copied().collect();
-        for t in extra {
-            if !tables.contains(t) {
-                tables.push(*t);
+    /// The operations for one change. IPv4 source-specific routes go to their source's table
+    /// (without the source prefix), the rule added with the table's first route and removed
+    /// after its last.
+    pub fn ops(&mut self, change: &RouteChange, out: &mut Vec<Op>) {
+        let r = match change {
+            RouteChange::Install(r) | RouteChange::Retract(r) => r,
+            RouteChange::Change { new, .. } => new,
+        };
+        let (Some(src), true) = (r.src_prefix, needs_source_table(r)) else {
+            let mut v = Vec::new();
+            self.config.ops(change, &mut v);
+            out.extend(v.into_iter().map(|(t, op)| Op::Route(t, op)));
+            return;
+        };
+        let key = (r.prefix, src);
+        let plain = |r: &InstalledRoute, p: u32| KernelRoute {
+            src: None,
+            ..kernel_route(r, p)
+        };
+        match change {
+            RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
+                let (table, rule) = if self.source_routes.contains(&key) {
+                    match self.config.source_tables.table(src) {
+                        Some(t) => (t, None),
+                        None => return,
+                    }
+                } else {
+                    match self.config.source_tables.acquire(src) {
+                        Ok(x) => {
+                            self.source_routes.insert(key);
+                            x
+                        }
+                        Err(e) => {
+                            tracing::warn!("cannot install {} from {src}: {e}", r.prefix);
+                            return;
+                        }
+                    }
+                };
+                let p = self.config.priority(r);
+                out.push(Op::Route(table, RouteOp::Replace(plain(r, p))));
+                if let RouteChange::Change { old, .. } = change {
+                    let op = self.config.priority(old);
+                    if op != p && rule.is_none() {
+                        out.push(Op::Route(table, RouteOp::Remove(plain(old, op))));
+                    }
+                }
+                if let Some(rule) = rule {
+                    out.push(Op::AddRule(rule));
+                }
+            }
+            RouteChange::Retract(r) => {
+                if !self.source_routes.remove(&key) {
+                    return;
+                }
+                let Some(table) = self.config.source_tables.table(src) else {
+                    return;
+                };
+                let rule = self.config.source_tables.release(src);
+                if let Some(rule) = rule {
+                    out.push(Op::RemoveRule(rule));
+                }
+                out.push(Op::Route(
+                    table,
+                    RouteOp::Remove(plain(r, self.config.priority(r))),
+                ));
             }
         }
+    }
+
+    /// Removes every protocol-42 route from `extra` tables, every table used so far and the
+    /// source tables, and our source rules, after the queued operations. Blocks until done;
+    /// returns how many routes were removed.
+    pub fn purge(&mut self, extra: &[u32]) -> usize {
+        let mut tables: Vec<u32> = self.tables.iter().copied().collect();
+        for t in extra
+            .iter()
+            .copied()
+            .chain(self.config.source_tables.tables())
+        {
+            if !tables.contains(&t) {
+                tables.push(t);
+            }
+        }
+        let source_tables = self.config.source_tables.clone();
+        self.config.source_tables.clear();
+        self.source_routes.clear();
         let (done_tx, done_rx) = mpsc::channel();
         match &self.tx {
-            Some(tx) if tx.send(Msg::Purge(tables, done_tx)).is_ok() => done_rx.recv().unwrap_or(0),
+            Some(tx) if tx.send(Msg::Purge(tables, source_tables, done_tx)).is_ok() => {
+                done_rx.recv().unwrap_or(0)
+            }
             _ => 0,
         }
     }
@@ -292,6 +469,7 @@ mod tests {
             table: 254,
             priority: 0,
             reflect_metric: false,
+            source_tables: SourceTables::default(),
         };
         let mut ops = Vec::new();
         c.ops(&RouteChange::Install(route(96, None)), &mut ops);
@@ -336,6 +514,7 @@ mod tests {
             table: 254,
             priority: 10,
             reflect_metric: true,
+            source_tables: SourceTables::default(),
         };
         let mut ops = Vec::new();
         c.ops(

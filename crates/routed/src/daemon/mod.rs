@@ -1216,6 +1216,13 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         table: export_table,
         priority: u32::from(g.kernel_priority.unwrap_or(0)),
         reflect_metric: g.reflect_kernel_metric == Some(true),
+        source_tables: netdriver::SourceTables::new(
+            g.first_table_number
+                .unwrap_or(netdriver::DEFAULT_FIRST_TABLE),
+            netdriver::DEFAULT_SOURCE_TABLES,
+            g.first_rule_priority
+                .unwrap_or(netdriver::DEFAULT_FIRST_RULE_PRIORITY),
+        ),
     })
     .context("cannot start the route installer")?;
     let mut install_tables: Vec<u32> = config

@@ -1,0 +1,371 @@
+//! Policy routing for source-specific routes Linux cannot hold natively (IPv4): one routing
+//! table per source prefix, and a rule `from SRC lookup TABLE` in front of the main table.
+//!
+//! [`SourceTables`] decides which table and rule priority a source prefix gets;
+//! [`RouteInstaller::add_rule`] and friends put the rules into the kernel. The rules carry
+//! protocol 42, like our routes (`ip rule` shows `proto babel`).
+//!
+//! Priorities follow the source prefix length: `first_priority + (32 - plen)` for IPv4, so a
+//! more specific source is always looked up first, and two sources with the same priority are
+//! either equal or disjoint (their order does not matter). No rule ever has to be moved when
+//! a source comes or goes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use babel_core::wire::Prefix;
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
+use netlink_packet_route::route::RouteProtocol;
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use crate::install::{serialize, Request, RouteError, RouteInstaller};
+
+/// babeld's defaults: `first-table-number` 10, `first-rule-priority` 100, 10 source tables.
+pub const DEFAULT_FIRST_TABLE: u32 = 10;
+pub const DEFAULT_FIRST_RULE_PRIORITY: u32 = 100;
+pub const DEFAULT_SOURCE_TABLES: u32 = 10;
+
+/// A rule `from src lookup table` at `priority`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SourceRule {
+    pub priority: u32,
+    pub src: Prefix,
+    pub table: u32,
+}
+
+impl fmt::Display for SourceRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: from {} lookup {}",
+            self.priority, self.src, self.table
+        )
+    }
+}
+
+/// All source tables are taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("all {0} source tables are in use")]
+pub struct TablesExhausted(pub u32);
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    table: u32,
+    /// Routes installed in the table.
+    routes: u32,
+}
+
+/// The source tables in use, with a count of routes in each: a table and its rule exist
+/// while at least one route is in it.
+#[derive(Clone, Debug)]
+pub struct SourceTables {
+    first_table: u32,
+    count: u32,
+    first_priority: u32,
+    slots: BTreeMap<Prefix, Slot>,
+}
+
+impl Default for SourceTables {
+    fn default() -> Self {
+        Self::new(
+            DEFAULT_FIRST_TABLE,
+            DEFAULT_SOURCE_TABLES,
+            DEFAULT_FIRST_RULE_PRIORITY,
+        )
+    }
+}
+
+impl SourceTables {
+    /// Tables `first_table .. first_table + count`, rules from `first_priority` on.
+    pub fn new(first_table: u32, count: u32, first_priority: u32) -> Self {
+        SourceTables {
+            first_table,
+            count,
+            first_priority,
+            slots: BTreeMap::new(),
+        }
+    }
+
+    /// The table numbers this allocator hands out.
+    pub fn tables(&self) -> Range<u32> {
+        self.first_table..self.first_table.saturating_add(self.count)
+    }
+
+    /// The rule priorities it uses (IPv4 source prefixes /32 to /0).
+    pub fn priorities(&self) -> Range<u32> {
+        self.first_priority..self.first_priority.saturating_add(33)
+    }
+
+    /// Whether a kernel rule looks like one of ours (priority and table in our ranges): what
+    /// is purged at start and at exit.
+    pub fn is_ours(&self, r: &SourceRule) -> bool {
+        self.priorities().contains(&r.priority) && self.tables().contains(&r.table)
+    }
+
+    /// The rule of `src` in `table`.
+    pub fn rule(&self, src: Prefix, table: u32) -> SourceRule {
+        let max = if src.is_v4() { 32 } else { 128 };
+        SourceRule {
+            priority: self.first_priority + u32::from(max - src.plen().min(max)),
+            src,
+            table,
+        }
+    }
+
+    /// The table of `src`, if it has one.
+    pub fn table(&self, src: Prefix) -> Option<u32> {
+        self.slots.get(&src).map(|s| s.table)
+    }
+
+    /// One more route from `src`: its table, and the rule to add when the table is new.
+    pub fn acquire(&mut self, src: Prefix) -> Result<(u32, Option<SourceRule>), TablesExhausted> {
+        if let Some(s) = self.slots.get_mut(&src) {
+            s.routes += 1;
+            return Ok((s.table, None));
+        }
+        let used: std::collections::BTreeSet<u32> = self.slots.values().map(|s| s.table).collect();
+        let table = self
+            .tables()
+            .find(|t| !used.contains(t))
+            .ok_or(TablesExhausted(self.count))?;
+        self.slots.insert(src, Slot { table, routes: 1 });
+        Ok((table, Some(self.rule(src, table))))
+    }
+
+    /// One route from `src` fewer: the rule to remove when its table became empty.
+    pub fn release(&mut self, src: Prefix) -> Option<SourceRule> {
+        let s = self.slots.get_mut(&src)?;
+        s.routes = s.routes.saturating_sub(1);
+        if s.routes > 0 {
+            return None;
+        }
+        let table = s.table;
+        self.slots.remove(&src);
+        Some(self.rule(src, table))
+    }
+
+    /// Every rule currently wanted.
+    pub fn rules(&self) -> Vec<SourceRule> {
+        self.slots
+            .iter()
+            .map(|(src, s)| self.rule(*src, s.table))
+            .collect()
+    }
+
+    /// Forgets every table (after a purge).
+    pub fn clear(&mut self) {
+        self.slots.clear();
+    }
+}
+
+fn family(p: &Prefix) -> AddressFamily {
+    if p.is_v4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    }
+}
+
+/// A rule message: the identifying fields (family, source, priority, table) and the action.
+fn rule_message(r: &SourceRule, protocol: u8) -> RuleMessage {
+    let mut m = RuleMessage::default();
+    m.header.family = family(&r.src);
+    m.header.src_len = r.src.plen();
+    m.header.action = RuleAction::ToTable;
+    // Tables above 255 only fit in FRA_TABLE.
+    m.header.table = u8::try_from(r.table).unwrap_or(0);
+    m.attributes.push(RuleAttribute::Priority(r.priority));
+    if r.src.plen() > 0 {
+        m.attributes.push(RuleAttribute::Source(r.src.addr()));
+    }
+    m.attributes.push(RuleAttribute::Table(r.table));
+    m.attributes
+        .push(RuleAttribute::Protocol(RouteProtocol::from(protocol)));
+    m
+}
+
+/// A kernel rule as a [`SourceRule`], when it is a plain `from SRC lookup TABLE` rule.
+fn source_rule(m: &RuleMessage) -> Option<SourceRule> {
+    if m.header.action != RuleAction::ToTable || m.header.dst_len != 0 {
+        return None;
+    }
+    let mut priority = 0;
+    let mut table = u32::from(m.header.table);
+    let mut src = None;
+    for a in &m.attributes {
+        match a {
+            RuleAttribute::Priority(p) => priority = *p,
+            RuleAttribute::Table(t) => table = *t,
+            RuleAttribute::Source(s) => src = Some(*s),
+            // Rules with other selectors (interfaces, marks, ports...) are not ours.
+            RuleAttribute::Iifname(_)
+            | RuleAttribute::Oifname(_)
+            | RuleAttribute::FwMark(_)
+            | RuleAttribute::Destination(_)
+            | RuleAttribute::IpProtocol(_)
+            | RuleAttribute::SourcePortRange(_)
+            | RuleAttribute::DestinationPortRange(_)
+            | RuleAttribute::UidRange(_) => return None,
+            _ => {}
+        }
+    }
+    let addr = match (src, m.header.family) {
+        (Some(a), _) => a,
+        (None, AddressFamily::Inet) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        (None, AddressFamily::Inet6) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        _ => return None,
+    };
+    let src = Prefix::new(addr, m.header.src_len).ok()?;
+    Some(SourceRule {
+        priority,
+        src,
+        table,
+    })
+}
+
+impl RouteInstaller {
+    /// Adds rule `r` (fails with EEXIST when the same rule is there).
+    pub fn add_rule(&mut self, r: &SourceRule) -> Result<(), RouteError> {
+        let msg = RouteNetlinkMessage::NewRule(rule_message(r, self.config().protocol));
+        self.rule_request(
+            msg,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            "add rule",
+            r,
+        )
+    }
+
+    /// Removes rule `r` (ENOENT when it is not there).
+    pub fn remove_rule(&mut self, r: &SourceRule) -> Result<(), RouteError> {
+        let mut m = rule_message(r, self.config().protocol);
+        // Match whoever installed it.
+        m.attributes
+            .retain(|a| !matches!(a, RuleAttribute::Protocol(_)));
+        self.rule_request(
+            RouteNetlinkMessage::DelRule(m),
+            NLM_F_REQUEST | NLM_F_ACK,
+            "remove rule",
+            r,
+        )
+    }
+
+    fn rule_request(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        op: &'static str,
+        r: &SourceRule,
+    ) -> Result<(), RouteError> {
+        let req = Request {
+            bytes: serialize(msg, flags),
+            op,
+            dst: None,
+            src: Some(r.src),
+            remove: false,
+        };
+        match self.run(std::slice::from_ref(&req)).into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The plain source rules (`from SRC lookup TABLE`) of both families.
+    pub fn dump_rules(&mut self) -> Result<Vec<SourceRule>, RouteError> {
+        let mut out = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut req = RuleMessage::default();
+            req.header.family = family;
+            for m in self.dump_raw(RouteNetlinkMessage::GetRule(req))? {
+                if let RouteNetlinkMessage::NewRule(m) = m {
+                    out.extend(source_rule(&m));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes every source rule for which `ours` holds (leftovers of an earlier run at
+    /// start, everything at exit). Returns how many were removed.
+    pub fn purge_rules(&mut self, ours: impl Fn(&SourceRule) -> bool) -> Result<usize, RouteError> {
+        let mut n = 0;
+        for r in self.dump_rules()? {
+            if !ours(&r) {
+                continue;
+            }
+            match self.remove_rule(&r) {
+                Ok(()) => n += 1,
+                // Gone meanwhile, or a duplicate already removed.
+                Err(e) if e.errno() == Some(libc::ENOENT) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Prefix {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn tables_are_shared_per_source_and_freed_with_the_last_route() {
+        let mut t = SourceTables::default();
+        let (a, rule) = t.acquire(p("192.168.1.0/24")).unwrap();
+        assert_eq!(a, 10);
+        assert_eq!(
+            rule,
+            Some(SourceRule {
+                priority: 108,
+                src: p("192.168.1.0/24"),
+                table: 10
+            })
+        );
+        // A second route from the same source: same table, no new rule.
+        assert_eq!(t.acquire(p("192.168.1.0/24")).unwrap(), (10, None));
+        let (b, rule) = t.acquire(p("192.168.0.0/16")).unwrap();
+        assert_eq!(b, 11);
+        // Less specific: looked up after the /24.
+        assert_eq!(rule.unwrap().priority, 116);
+        assert_eq!(t.release(p("192.168.1.0/24")), None);
+        let gone = t.release(p("192.168.1.0/24")).unwrap();
+        assert_eq!(gone.table, 10);
+        assert_eq!(t.table(p("192.168.1.0/24")), None);
+        // The freed table is handed out again.
+        assert_eq!(t.acquire(p("10.0.0.0/8")).unwrap().0, 10);
+        assert_eq!(t.release(p("172.16.0.0/12")), None);
+    }
+
+    #[test]
+    fn running_out_of_tables_is_an_error_not_a_reuse() {
+        let mut t = SourceTables::new(200, 2, 1000);
+        t.acquire(p("10.1.0.0/16")).unwrap();
+        t.acquire(p("10.2.0.0/16")).unwrap();
+        assert_eq!(t.acquire(p("10.3.0.0/16")), Err(TablesExhausted(2)));
+        assert_eq!(t.rules().len(), 2);
+        assert!(t.is_ours(&t.rule(p("10.9.0.0/16"), 201)));
+        assert!(!t.is_ours(&t.rule(p("10.9.0.0/16"), 202)));
+        assert_eq!(t.rule(p("0.0.0.0/0"), 200).priority, 1032);
+        assert_eq!(t.rule(p("10.0.0.1/32"), 200).priority, 1000);
+    }
+
+    #[test]
+    fn rule_messages_round_trip() {
+        let r = SourceRule {
+            priority: 108,
+            src: p("192.168.1.0/24"),
+            table: 300,
+        };
+        let m = rule_message(&r, 42);
+        assert_eq!(m.header.table, 0, "table 300 only fits in FRA_TABLE");
+        assert_eq!(source_rule(&m), Some(r));
+        let mut other = m.clone();
+        other.attributes.push(RuleAttribute::FwMark(1));
+        assert_eq!(source_rule(&other), None);
+    }
+}
