@@ -49,11 +49,17 @@ enum Msg {
 
 /// The kernel side: converts route changes, and sends them to the installer thread.
 pub struct Kernel {
-    config: KernelConfig,
+    planner: Planner,
     tx: Option<mpsc::Sender<Msg>>,
     thread: Option<JoinHandle<()>>,
     /// Every table we installed into, to purge at exit.
     tables: BTreeSet<u32>,
+}
+
+/// Turns route changes into kernel operations, keeping track of the source tables.
+#[derive(Debug)]
+pub struct Planner {
+    pub config: KernelConfig,
     /// IPv4 source-specific routes (destination, source) in a source table.
     source_routes: HashSet<(Prefix, Prefix)>,
 }
@@ -294,45 +300,11 @@ fn rule_op(
     }
 }
 
-impl Kernel {
-    /// Starts the installer thread.
-    pub fn start(config: KernelConfig) -> std::io::Result<Kernel> {
-        let (tx, rx) = mpsc::channel();
-        let table = config.table;
-        let thread = std::thread::Builder::new()
-            .name("routed-kernel".into())
-            .spawn(move || installer_thread(rx, table))?;
-        let mut tables = BTreeSet::new();
-        tables.insert(table);
-        Ok(Kernel {
+impl Planner {
+    pub fn new(config: KernelConfig) -> Self {
+        Planner {
             config,
-            tx: Some(tx),
-            thread: Some(thread),
-            tables,
             source_routes: HashSet::new(),
-        })
-    }
-
-    pub fn config(&self) -> &KernelConfig {
-        &self.config
-    }
-
-    /// Queues a batch of changes (in order) for the installer thread.
-    pub fn apply(&mut self, changes: &[RouteChange]) {
-        if changes.is_empty() {
-            return;
-        }
-        let mut ops = Vec::with_capacity(changes.len() + 4);
-        for c in changes {
-            self.ops(c, &mut ops);
-        }
-        for op in &ops {
-            if let Op::Route(t, _) = op {
-                self.tables.insert(*t);
-            }
-        }
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(Msg::Ops(ops));
         }
     }
 
@@ -404,6 +376,48 @@ impl Kernel {
             }
         }
     }
+}
+
+impl Kernel {
+    /// Starts the installer thread.
+    pub fn start(config: KernelConfig) -> std::io::Result<Kernel> {
+        let (tx, rx) = mpsc::channel();
+        let table = config.table;
+        let thread = std::thread::Builder::new()
+            .name("routed-kernel".into())
+            .spawn(move || installer_thread(rx, table))?;
+        let mut tables = BTreeSet::new();
+        tables.insert(table);
+        Ok(Kernel {
+            planner: Planner::new(config),
+            tx: Some(tx),
+            thread: Some(thread),
+            tables,
+        })
+    }
+
+    pub fn config(&self) -> &KernelConfig {
+        &self.planner.config
+    }
+
+    /// Queues a batch of changes (in order) for the installer thread.
+    pub fn apply(&mut self, changes: &[RouteChange]) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut ops = Vec::with_capacity(changes.len() + 4);
+        for c in changes {
+            self.planner.ops(c, &mut ops);
+        }
+        for op in &ops {
+            if let Op::Route(t, _) = op {
+                self.tables.insert(*t);
+            }
+        }
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Msg::Ops(ops));
+        }
+    }
 
     /// Removes every protocol-42 route from `extra` tables, every table used so far and the
     /// source tables, and our source rules, after the queued operations. Blocks until done;
@@ -413,15 +427,15 @@ impl Kernel {
         for t in extra
             .iter()
             .copied()
-            .chain(self.config.source_tables.tables())
+            .chain(self.planner.config.source_tables.tables())
         {
             if !tables.contains(&t) {
                 tables.push(t);
             }
         }
-        let source_tables = self.config.source_tables.clone();
-        self.config.source_tables.clear();
-        self.source_routes.clear();
+        let source_tables = self.planner.config.source_tables.clone();
+        self.planner.config.source_tables.clear();
+        self.planner.source_routes.clear();
         let (done_tx, done_rx) = mpsc::channel();
         match &self.tx {
             Some(tx) if tx.send(Msg::Purge(tables, source_tables, done_tx)).is_ok() => {
@@ -538,5 +552,123 @@ mod tests {
             ),
             "{ops:?}"
         );
+    }
+
+    fn ss(prefix: &str, src: &str, metric: u16) -> InstalledRoute {
+        InstalledRoute {
+            prefix: prefix.parse().unwrap(),
+            src_prefix: Some(src.parse().unwrap()),
+            ..route(metric, None)
+        }
+    }
+
+    #[test]
+    fn ipv4_source_specific_routes_use_a_source_table_and_a_rule() {
+        let mut p = Planner::new(KernelConfig {
+            table: 254,
+            priority: 0,
+            reflect_metric: false,
+            source_tables: SourceTables::new(10, 2, 100),
+        });
+        let mut ops = Vec::new();
+        let a = ss("10.1.0.0/16", "192.168.1.0/24", 96);
+        let b = ss("10.2.0.0/16", "192.168.1.0/24", 96);
+        p.ops(&RouteChange::Install(a.clone()), &mut ops);
+        // The route first (without its source prefix), then the rule.
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        match &ops[0] {
+            Op::Route(10, RouteOp::Replace(k)) => {
+                assert_eq!((k.dst, k.src), (a.prefix, None));
+            }
+            o => panic!("{o:?}"),
+        }
+        assert_eq!(
+            ops[1],
+            Op::AddRule(SourceRule {
+                priority: 108,
+                src: "192.168.1.0/24".parse().unwrap(),
+                table: 10
+            })
+        );
+        ops.clear();
+        // A second destination from the same source shares the table; installing the same
+        // route twice does not count it twice.
+        p.ops(&RouteChange::Install(b.clone()), &mut ops);
+        p.ops(&RouteChange::Install(b.clone()), &mut ops);
+        assert!(ops.iter().all(|o| matches!(o, Op::Route(10, _))), "{ops:?}");
+        ops.clear();
+        p.ops(
+            &RouteChange::Change {
+                old: a.clone(),
+                new: ss("10.1.0.0/16", "192.168.1.0/24", INFINITY),
+            },
+            &mut ops,
+        );
+        assert!(matches!(
+            ops[..],
+            [Op::Route(
+                10,
+                RouteOp::Replace(KernelRoute {
+                    next_hop: NextHop::Unreachable,
+                    src: None,
+                    ..
+                })
+            )]
+        ));
+        ops.clear();
+        p.ops(&RouteChange::Retract(a.clone()), &mut ops);
+        assert!(
+            matches!(ops[..], [Op::Route(10, RouteOp::Remove(_))]),
+            "{ops:?}"
+        );
+        ops.clear();
+        // The last route out: the rule goes first, then the route.
+        p.ops(&RouteChange::Retract(b.clone()), &mut ops);
+        assert!(
+            matches!(ops[..], [Op::RemoveRule(r), Op::Route(10, RouteOp::Remove(_))] if r.table == 10),
+            "{ops:?}"
+        );
+        ops.clear();
+        // IPv6 source-specific routes stay native.
+        p.ops(
+            &RouteChange::Install(ss("2001:db8::/32", "2001:db8:1::/48", 96)),
+            &mut ops,
+        );
+        assert!(
+            matches!(ops[..], [Op::Route(254, RouteOp::Replace(k))] if k.src.is_some()),
+            "{ops:?}"
+        );
+        ops.clear();
+        // More sources than tables: the extra one is not installed, nothing is reused.
+        for (i, src) in ["172.16.0.0/16", "172.17.0.0/16", "172.18.0.0/16"]
+            .iter()
+            .enumerate()
+        {
+            p.ops(
+                &RouteChange::Install(ss(&format!("10.{}.0.0/16", 50 + i), src, 96)),
+                &mut ops,
+            );
+        }
+        let rules: Vec<u32> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::AddRule(r) => Some(r.table),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rules, vec![10, 11]);
+    }
+
+    #[test]
+    fn pref_src_of_the_route_family_is_installed() {
+        let mut r = route(96, None);
+        r.pref_src = Some("192.0.2.1".parse().unwrap());
+        assert_eq!(kernel_route(&r, 0).pref_src, r.pref_src);
+        // Not on an unreachable route, not of the other family.
+        r.metric = INFINITY;
+        assert_eq!(kernel_route(&r, 0).pref_src, None);
+        r.metric = 96;
+        r.pref_src = Some("2001:db8::1".parse().unwrap());
+        assert_eq!(kernel_route(&r, 0).pref_src, None);
     }
 }

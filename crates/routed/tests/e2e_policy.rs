@@ -1,0 +1,235 @@
+//! Kernel installation beyond plain routes: IPv4 source-specific routes through policy
+//! routing (a table per source prefix, `from SRC lookup TABLE` rules), and the `pref-src`
+//! action of install filters.
+
+use std::time::Duration;
+
+use e2e::{parse_dump, Lab};
+use nix::sys::signal::Signal;
+
+const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
+const PORT: u16 = 33123;
+
+/// `ip -j -4 rule` in `ns`.
+fn rules(lab: &Lab, ns: &str) -> Vec<serde_json::Value> {
+    let out = lab.ip(ns, "-j -4 rule show");
+    match serde_json::from_str(&out) {
+        Ok(serde_json::Value::Array(v)) => v,
+        _ => panic!("ip -j rule: {out}"),
+    }
+}
+
+/// The table of the rule for source `src` (address, length) at `priority`, if there is one.
+fn rule_table(lab: &Lab, ns: &str, src: (&str, u64), priority: u64) -> Option<String> {
+    rules(lab, ns)
+        .into_iter()
+        .find(|r| r["src"] == src.0 && r["srclen"] == src.1 && r["priority"] == priority)
+        .and_then(|r| r["table"].as_str().map(str::to_string))
+}
+
+/// Waits until `ns` routes `dst` from `src` through a rule at `priority` and a
+/// protocol-42 route in its table; returns the table.
+fn wait_source_route(lab: &Lab, ns: &str, dst: &str, src: (&str, u64), priority: u64) -> String {
+    let mut table = None;
+    let ok = lab.wait_for(Duration::from_secs(30), || {
+        let Some(t) = rule_table(lab, ns, src, priority) else {
+            return false;
+        };
+        let routes = lab.ip(ns, &format!("-4 route show table {t} proto 42"));
+        let found = routes
+            .lines()
+            .any(|l| l.starts_with(&format!("{dst} ")) && !l.starts_with("unreachable"));
+        table = Some(t);
+        found
+    });
+    match (ok, table) {
+        (Some(_), Some(t)) => t,
+        _ => panic!(
+            "{ns}: no route to {dst} from {}/{} (rules {:?}):\n{}\n{}",
+            src.0,
+            src.1,
+            rules(lab, ns),
+            lab.all_babel_routes(ns),
+            lab.logs()
+        ),
+    }
+}
+
+/// a (babeld) announces 203.0.113.0/24 from 192.168.77.0/24; b and c (routed) install it in
+/// a source table behind a rule, and traffic from inside the source prefix crosses while
+/// traffic from elsewhere finds no route. b announces 198.51.100.0/24 from 10.99.0.0/16 the
+/// same way; c installs it, babeld learns it (babeld 1.12 itself cannot install IPv4
+/// source-specific routes: it logs "Function not implemented"). Leftover rules are removed
+/// at start, ours at SIGTERM.
+#[test]
+fn ipv4_source_specific_routes_go_through_source_tables_and_rules() {
+    let Some(mut lab) = Lab::new("policy", true) else {
+        return;
+    };
+    let a = lab.node("a", &["203.0.113.1/32"]);
+    let b = lab.node("b", &["192.168.77.2/32", "10.99.0.2/32"]);
+    let c = lab.node("c", &["192.168.77.3/32", "10.99.0.3/32"]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    lab.link(&b, "eth-c", &c, "eth-b");
+    lab.ip(&a, "route add 203.0.113.0/24 dev lo proto static");
+    lab.ip(&b, "route add 198.51.100.0/24 dev lo proto static");
+    lab.ip(&b, "addr add 198.51.100.1/32 dev lo");
+    // A leftover of an earlier run in our ranges, and a foreign rule outside them.
+    lab.ip(&b, "rule add from 172.16.0.0/12 lookup 12 priority 120");
+    lab.ip(&b, "rule add from 172.16.0.0/12 lookup 77 priority 120");
+    let port = PORT.to_string();
+    lab.babeld(
+        "babeld-a",
+        &a,
+        &[
+            "-g",
+            &port,
+            "-C",
+            "redistribute ip 203.0.113.0/24 src-prefix 192.168.77.0/24 metric 128",
+            "-C",
+            "redistribute local ip 203.0.113.0/24 le 32 deny",
+            "eth-b",
+        ],
+    );
+    let routed_b = lab.routed(
+        ROUTED,
+        "routed-b",
+        &b,
+        &[
+            "-H",
+            "1",
+            "-C",
+            "redistribute ip 198.51.100.0/24 src-prefix 10.99.0.0/16 metric 128",
+            "-C",
+            "redistribute local ip 198.51.100.0/24 le 32 deny",
+            "eth-a",
+            "eth-c",
+        ],
+    );
+    lab.routed(
+        ROUTED,
+        "routed-c",
+        &c,
+        &["-H", "1", "-C", "first-table-number 30", "eth-b"],
+    );
+
+    // b: the /24 source gets the first table and priority 100 + (32 - 24).
+    let t = wait_source_route(&lab, &b, "203.0.113.0/24", ("192.168.77.0", 24), 108);
+    assert_eq!(t, "10");
+    let r = rules(&lab, &b);
+    assert!(
+        !r.iter().any(|x| x["table"] == "12"),
+        "leftover rule kept: {r:?}"
+    );
+    assert!(
+        r.iter().any(|x| x["table"] == "77"),
+        "foreign rule removed: {r:?}"
+    );
+    // Nothing source-specific leaked into the main table.
+    assert!(
+        !lab.babel_routes(&b, "-4").contains("203.0.113."),
+        "{}",
+        lab.babel_routes(&b, "-4")
+    );
+    // From the source prefix, traffic crosses; from elsewhere it has no route.
+    lab.wait_connect(
+        &b,
+        "192.168.77.2",
+        &a,
+        "203.0.113.1",
+        Duration::from_secs(20),
+    );
+    let other = lab.connect(
+        &b,
+        "10.99.0.2".parse().unwrap(),
+        &a,
+        "203.0.113.1".parse().unwrap(),
+    );
+    assert!(
+        other.is_err(),
+        "traffic from outside the source prefix crossed"
+    );
+
+    // c: a routed neighbour two hops away, tables from 30: both sources.
+    let t1 = wait_source_route(&lab, &c, "203.0.113.0/24", ("192.168.77.0", 24), 108);
+    let t2 = wait_source_route(&lab, &c, "198.51.100.0/24", ("10.99.0.0", 16), 116);
+    let mut ts = [t1, t2];
+    ts.sort();
+    assert_eq!(ts, ["30".to_string(), "31".to_string()]);
+    lab.wait_connect(
+        &c,
+        "192.168.77.3",
+        &a,
+        "203.0.113.1",
+        Duration::from_secs(20),
+    );
+    lab.wait_connect(&c, "10.99.0.3", &b, "198.51.100.1", Duration::from_secs(20));
+
+    // babeld learned routed's source-specific IPv4 route.
+    let ok = lab.wait_for(Duration::from_secs(20), || {
+        let d = parse_dump(&lab.wait_control(&a, PORT, "dump"));
+        d.iter().any(|l| {
+            l.object == "route"
+                && l.fields.get("prefix").map(String::as_str) == Some("198.51.100.0/24")
+                && l.fields.get("from").map(String::as_str) == Some("10.99.0.0/16")
+        })
+    });
+    assert!(
+        ok.is_some(),
+        "babeld did not learn 198.51.100.0/24 from 10.99.0.0/16:\n{}",
+        lab.wait_control(&a, PORT, "dump")
+    );
+
+    // SIGTERM: b's rules and source tables are gone.
+    lab.signal(routed_b, Signal::SIGTERM);
+    assert!(lab.stop(routed_b, Duration::from_secs(10)).is_some());
+    let r = rules(&lab, &b);
+    assert!(
+        !r.iter()
+            .any(|x| x["priority"] == 108 || x["priority"] == 116),
+        "rules left after exit: {r:?}"
+    );
+    assert_eq!(lab.ip(&b, "-4 route show table all proto 42"), "");
+}
+
+/// An install filter's `pref-src` reaches the kernel as the route's preferred source, for
+/// both families, and only for the routes it matches.
+#[test]
+fn install_filter_pref_src_sets_the_preferred_source() {
+    let Some(mut lab) = Lab::new("prefsrc", true) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.1.1/32", "10.255.1.11/32", "fd00:1::1/128"]);
+    let b = lab.node("b", &["10.255.1.2/32", "fd00:1::2/128"]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    lab.babeld("babeld-a", &a, &["eth-b"]);
+    lab.routed(
+        ROUTED,
+        "routed-b",
+        &b,
+        &[
+            "-H",
+            "1",
+            "-C",
+            "install ip 10.255.1.1/32 pref-src 10.255.1.2",
+            "-C",
+            "install ip fd00:1::1/128 pref-src fd00:1::2",
+            "eth-a",
+        ],
+    );
+    lab.wait_routes(&b, &["10.255.1.1", "10.255.1.11", "fd00:1::1"]);
+    let v4 = lab.babel_routes(&b, "-4");
+    let line = |text: &str, p: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(p))
+            .unwrap_or_else(|| panic!("no route {p} in\n{text}"))
+            .to_string()
+    };
+    assert!(line(&v4, "10.255.1.1").contains(" src 10.255.1.2"), "{v4}");
+    assert!(!line(&v4, "10.255.1.11").contains(" src "), "{v4}");
+    let v6 = lab.babel_routes(&b, "-6");
+    assert!(line(&v6, "fd00:1::1").contains(" src fd00:1::2"), "{v6}");
+    // The kernel uses it: a connection without an explicit source leaves from it.
+    let get = lab.ip(&b, "-4 route get 10.255.1.1");
+    assert!(get.contains("src 10.255.1.2"), "{get}");
+}
