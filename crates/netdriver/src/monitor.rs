@@ -1,6 +1,6 @@
 //! The netlink monitor: links, addresses and routes, dumped once and then followed live.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -34,6 +34,9 @@ pub struct MonitorConfig {
     /// Socket receive buffer in bytes. Events beyond it are dropped by the kernel and
     /// reported as [`NetEvent::Overrun`], followed by a re-dump.
     pub rcvbuf: usize,
+    /// Routes of these protocols are not reported (a daemon's own routes: it knows them, and
+    /// the monitor need not remember them for resynchronisation).
+    pub ignore_protocols: Vec<u8>,
 }
 
 impl Default for MonitorConfig {
@@ -42,6 +45,7 @@ impl Default for MonitorConfig {
             routes: true,
             route_tables: vec![crate::RT_TABLE_MAIN],
             rcvbuf: nl::SOCKET_RCVBUF,
+            ignore_protocols: Vec::new(),
         }
     }
 }
@@ -126,8 +130,122 @@ pub enum NetEvent {
     /// whole current state.
     DumpDone,
     /// The kernel dropped events (socket overrun, ENOBUFS). A full re-dump follows, ended by
-    /// [`NetEvent::DumpDone`]; state not confirmed by it should be considered stale.
+    /// [`NetEvent::DumpDone`]. Just before that `DumpDone`, the monitor reports as removed
+    /// every link, address and route it had reported that the re-dump no longer shows, so
+    /// a consumer that applies the events in order ends with the kernel's state.
     Overrun,
+}
+
+type RouteKey = (Prefix, Option<Prefix>, u32, u32);
+
+fn route_key(r: &RouteEvent) -> RouteKey {
+    (r.prefix, r.src, r.table, r.metric)
+}
+
+/// What the monitor has reported and not withdrawn: what a consumer believes. After an
+/// overrun, entries the re-dump does not confirm are reported removed.
+#[derive(Default)]
+struct Known {
+    links: HashMap<u32, LinkEvent>,
+    addrs: HashMap<(u32, IpAddr, u8), AddrEvent>,
+    routes: HashMap<RouteKey, RouteEvent>,
+    /// During a resynchronisation: what the re-dump (or a live event) confirmed.
+    seen_links: HashSet<u32>,
+    seen_addrs: HashSet<(u32, IpAddr, u8)>,
+    seen_routes: HashSet<RouteKey>,
+}
+
+impl Known {
+    fn record(&mut self, ev: &NetEvent, resync: bool) {
+        match ev {
+            NetEvent::Link(l) if l.removed => {
+                self.links.remove(&l.ifindex);
+                self.seen_links.remove(&l.ifindex);
+                // The kernel removes a vanished link's addresses (it may not say so).
+                self.addrs.retain(|k, _| k.0 != l.ifindex);
+            }
+            NetEvent::Link(l) => {
+                self.links.insert(l.ifindex, l.clone());
+                if resync {
+                    self.seen_links.insert(l.ifindex);
+                }
+            }
+            NetEvent::Addr(a) => {
+                let k = (a.ifindex, a.addr, a.plen);
+                if a.added {
+                    self.addrs.insert(k, *a);
+                    if resync {
+                        self.seen_addrs.insert(k);
+                    }
+                } else {
+                    self.addrs.remove(&k);
+                    self.seen_addrs.remove(&k);
+                }
+            }
+            NetEvent::Route(r) => {
+                let k = route_key(r);
+                if r.added {
+                    self.routes.insert(k, *r);
+                    if resync {
+                        self.seen_routes.insert(k);
+                    }
+                } else {
+                    self.routes.remove(&k);
+                    self.seen_routes.remove(&k);
+                }
+            }
+            NetEvent::DumpDone | NetEvent::Overrun => {}
+        }
+    }
+
+    fn clear_seen(&mut self) {
+        self.seen_links.clear();
+        self.seen_addrs.clear();
+        self.seen_routes.clear();
+    }
+
+    /// Removal events for everything not confirmed since the resynchronisation started:
+    /// addresses and routes first, then links.
+    fn stale(&mut self, out: &mut VecDeque<NetEvent>) {
+        let mut addrs: Vec<_> = self
+            .addrs
+            .iter()
+            .filter(|(k, _)| !self.seen_addrs.contains(k))
+            .map(|(k, a)| (*k, *a))
+            .collect();
+        addrs.sort_by_key(|(k, _)| *k);
+        for (k, mut a) in addrs {
+            self.addrs.remove(&k);
+            a.added = false;
+            out.push_back(NetEvent::Addr(a));
+        }
+        let routes: Vec<_> = self
+            .routes
+            .iter()
+            .filter(|(k, _)| !self.seen_routes.contains(k))
+            .map(|(k, r)| (*k, *r))
+            .collect();
+        for (k, mut r) in routes {
+            self.routes.remove(&k);
+            r.added = false;
+            out.push_back(NetEvent::Route(r));
+        }
+        let mut links: Vec<_> = self
+            .links
+            .keys()
+            .filter(|i| !self.seen_links.contains(i))
+            .copied()
+            .collect();
+        links.sort_unstable();
+        for i in links {
+            if let Some(mut l) = self.links.remove(&i) {
+                l.up = false;
+                l.removed = true;
+                out.push_back(NetEvent::Link(l));
+            }
+        }
+        self.clear_seen();
+    }
 }
 
 /// Counters of the monitor.
@@ -137,6 +255,9 @@ pub struct MonitorStats {
     pub dumps: u64,
     /// Socket overruns (ENOBUFS).
     pub overruns: u64,
+    /// Links, addresses and routes reported removed after a resynchronisation because the
+    /// re-dump no longer showed them (their removal events had been lost).
+    pub stale_removed: u64,
     /// Messages that could not be parsed, and dump requests the kernel refused.
     pub malformed: u64,
 }
@@ -160,6 +281,10 @@ pub struct Monitor {
     steps: VecDeque<Step>,
     dump_seq: Option<u32>,
     resync_pending: bool,
+    /// A resynchronisation after an overrun is running: unconfirmed state is withdrawn at
+    /// its end.
+    resyncing: bool,
+    known: Known,
     seq: u32,
     stats: MonitorStats,
 }
@@ -185,6 +310,8 @@ impl Monitor {
             steps: VecDeque::new(),
             dump_seq: None,
             resync_pending: false,
+            resyncing: false,
+            known: Known::default(),
             seq: 0,
             stats: MonitorStats::default(),
         };
@@ -205,6 +332,8 @@ impl Monitor {
             self.steps.extend([Step::Routes4, Step::Routes6]);
         }
         self.resync_pending = false;
+        // What the previous (interrupted) dump confirmed may be stale already.
+        self.known.clear_seen();
         self.send_step()
     }
 
@@ -242,10 +371,18 @@ impl Monitor {
         if self.steps.is_empty() {
             self.dump_seq = None;
             self.stats.dumps += 1;
-            self.queue.push_back(NetEvent::DumpDone);
             if self.resync_pending {
-                self.start_dump()?;
+                // Events were lost or the dump was inconsistent: dump again before saying
+                // anything is complete or stale.
+                return self.start_dump();
             }
+            if self.resyncing {
+                self.resyncing = false;
+                let before = self.queue.len();
+                self.known.stale(&mut self.queue);
+                self.stats.stale_removed += (self.queue.len() - before) as u64;
+            }
+            self.queue.push_back(NetEvent::DumpDone);
             Ok(())
         } else {
             self.send_step()
@@ -254,6 +391,7 @@ impl Monitor {
 
     fn overrun(&mut self) -> io::Result<()> {
         self.stats.overruns += 1;
+        self.resyncing = true;
         self.queue.push_back(NetEvent::Overrun);
         if self.dump_seq.is_some() {
             self.resync_pending = true;
@@ -290,6 +428,7 @@ impl Monitor {
                 NetlinkPayload::Overrun(_) => self.overrun()?,
                 NetlinkPayload::InnerMessage(inner) => {
                     if let Some(ev) = self.convert(inner) {
+                        self.known.record(&ev, self.resyncing);
                         self.queue.push_back(ev);
                     }
                 }
@@ -313,7 +452,13 @@ impl Monitor {
     }
 
     fn route_event(&self, m: &RouteMessage, added: bool) -> Option<RouteEvent> {
-        if !self.config.routes || m.header.flags.contains(RouteFlags::Cloned) {
+        if !self.config.routes
+            || m.header.flags.contains(RouteFlags::Cloned)
+            || self
+                .config
+                .ignore_protocols
+                .contains(&u8::from(m.header.protocol))
+        {
             return None;
         }
         let table = nl::route_table(m);

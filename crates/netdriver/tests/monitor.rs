@@ -315,3 +315,106 @@ fn overrun_is_reported_and_followed_by_a_full_redump() {
         assert!(m.stats().dumps >= 2);
     });
 }
+
+/// What a consumer builds from the events: links by index, addresses by (index, address).
+#[derive(Default, Debug)]
+struct Model {
+    links: std::collections::BTreeMap<u32, String>,
+    addrs: std::collections::BTreeSet<(u32, IpAddr, u8)>,
+}
+
+impl Model {
+    fn apply(&mut self, ev: &NetEvent) {
+        match ev {
+            NetEvent::Link(l) if l.removed => {
+                self.links.remove(&l.ifindex);
+                self.addrs.retain(|a| a.0 != l.ifindex);
+            }
+            NetEvent::Link(l) => {
+                self.links.insert(l.ifindex, l.name.clone());
+            }
+            NetEvent::Addr(a) if a.added => {
+                self.addrs.insert((a.ifindex, a.addr, a.plen));
+            }
+            NetEvent::Addr(a) => {
+                self.addrs.remove(&(a.ifindex, a.addr, a.plen));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The kernel's links and addresses, from `ip -j addr`.
+fn kernel_state(ns: &str) -> Model {
+    let v = common::ip_json_in(ns, "addr show");
+    let mut m = Model::default();
+    for link in v.as_array().unwrap() {
+        let idx = link["ifindex"].as_u64().unwrap() as u32;
+        m.links
+            .insert(idx, link["ifname"].as_str().unwrap().to_string());
+        for a in link["addr_info"].as_array().unwrap() {
+            let addr: IpAddr = a["local"].as_str().unwrap().parse().unwrap();
+            m.addrs
+                .insert((idx, addr, a["prefixlen"].as_u64().unwrap() as u8));
+        }
+    }
+    m
+}
+
+#[test]
+fn after_an_overrun_the_events_end_in_the_kernels_state() {
+    let Some(ns) = Netns::new() else { return };
+    common::local_link(&ns, "d0");
+    common::local_link(&ns, "d1");
+    // Present at the initial dump, removed while the monitor is overrun: only the
+    // resynchronisation can tell.
+    for i in 0..40 {
+        ns.ip(&format!("addr add 10.40.0.{i}/32 dev d0"));
+    }
+    let name = ns.name.clone();
+    let (model, stats) = ns.block_on(move || async move {
+        let cfg = MonitorConfig {
+            rcvbuf: 4096,
+            routes: false,
+            ..MonitorConfig::default()
+        };
+        let mut m = Monitor::new(cfg).expect("monitor");
+        let mut model = Model::default();
+        for ev in initial_dump(&mut m).await {
+            model.apply(&ev);
+        }
+        assert!(model.addrs.iter().any(|a| a.1.to_string() == "10.40.0.7"));
+        // A burst while nobody reads: adds, removals, a link that goes away.
+        let batch: String = (0..40)
+            .map(|i| format!("addr del 10.40.0.{i}/32 dev d0\n"))
+            .chain((0..300).map(|i| format!("addr add 10.41.{}.{}/32 dev d1\n", i / 200, i % 200)))
+            .chain(std::iter::once("link del d0\n".to_string()))
+            .collect();
+        let path = std::env::temp_dir().join(format!("ndtest-batch-{}", std::process::id()));
+        std::fs::write(&path, batch).unwrap();
+        common::run("ip", &["-n", &name, "-batch", path.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&path);
+        let mut overrun = false;
+        // Apply everything until an overrun's resynchronisation is done and all is quiet.
+        loop {
+            match timeout(Duration::from_secs(2), m.next()).await {
+                Ok(Some(Ok(ev))) => {
+                    if ev == NetEvent::Overrun {
+                        overrun = true;
+                    }
+                    model.apply(&ev);
+                }
+                Ok(other) => panic!("monitor: {other:?}"),
+                Err(_) => break,
+            }
+        }
+        assert!(overrun, "the burst did not overrun the monitor");
+        (model, m.stats())
+    });
+    let kernel = kernel_state(&ns.name);
+    assert_eq!(model.links, kernel.links);
+    assert_eq!(model.addrs, kernel.addrs);
+    assert!(!model.links.values().any(|n| n == "d0"));
+    assert!(stats.overruns >= 1 && stats.dumps >= 2, "{stats:?}");
+    assert!(stats.stale_removed > 0, "{stats:?}");
+}

@@ -416,9 +416,10 @@ impl Daemon {
                 self.schedule_redist();
             }
             NetEvent::Overrun => {
+                // The monitor re-dumps and then withdraws what the lost events removed;
+                // redistribution waits for the end of it.
                 tracing::warn!("netlink overrun: re-reading interfaces, addresses and routes");
                 self.routes_resync = true;
-                self.kernel_routes.clear();
             }
         }
     }
@@ -1244,6 +1245,7 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
     let mut monitor = Monitor::new(MonitorConfig {
         routes: true,
         route_tables: import_tables,
+        ignore_protocols: vec![RTPROT_BABEL],
         ..MonitorConfig::default()
     })
     .context("cannot open the netlink monitor")?;
