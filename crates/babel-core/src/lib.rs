@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod diversity;
 pub mod filter;
 mod hash;
 pub mod neighbour;

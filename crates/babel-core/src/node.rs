@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use crate::diversity::{self, Channel, Diversity};
 use crate::filter::{self, FilterInput, Filters};
 use crate::hash::{FxHashMap, FxHashSet};
 use crate::neighbour::{link_cost, rtt_cost, seqno_newer, CostKind, Neighbour};
@@ -68,6 +69,12 @@ pub struct InterfaceConfig {
     /// Announce IPv4 routes through an IPv6 next hop (RFC 9229) when the interface has no
     /// IPv4 address.
     pub v4_via_v6: bool,
+    /// babeld's `link-quality`: ETX-style link costs from hello loss (true) or 2-out-of-3
+    /// (false); default: on wireless links only.
+    pub link_quality: Option<bool>,
+    /// babeld's `channel`, for diversity routing; default: interfering on wireless links,
+    /// non-interfering otherwise.
+    pub channel: Option<Channel>,
 }
 
 impl Default for InterfaceConfig {
@@ -85,6 +92,8 @@ impl Default for InterfaceConfig {
             rtt_decay: 42,
             unicast_hellos: false,
             v4_via_v6: true,
+            link_quality: None,
+            channel: None,
         }
     }
 }
@@ -133,10 +142,18 @@ impl InterfaceConfig {
         })
     }
     fn cost_kind(&self) -> CostKind {
-        match self.link_type {
-            LinkType::Wireless => CostKind::Etx,
+        match (self.link_quality, self.link_type) {
+            (Some(true), _) | (None, LinkType::Wireless) => CostKind::Etx,
             _ => CostKind::TwoOutOfThree,
         }
+    }
+    /// The interface's channel for diversity routing (babeld: without a configured or
+    /// detected channel, wireless interfaces interfere with everything).
+    pub fn channel(&self) -> Channel {
+        self.channel.unwrap_or(match self.link_type {
+            LinkType::Wireless => Channel::Interfering,
+            _ => Channel::NonInterfering,
+        })
     }
 }
 
@@ -146,6 +163,8 @@ pub struct Config {
     /// babeld's smoothing half-life, in seconds (0 disables smoothing).
     pub smoothing_half_life: u32,
     pub filters: Filters,
+    /// babeld's diversity routing (off by default).
+    pub diversity: Diversity,
     /// Memory bounds: input beyond them is dropped and counted.
     pub max_neighbours: usize,
     pub max_route_entries: usize,
@@ -160,6 +179,7 @@ impl Default for Config {
         Config {
             smoothing_half_life: 4,
             filters: Filters::default(),
+            diversity: Diversity::default(),
             max_neighbours: 1024,
             max_route_entries: 16_000_000,
             max_sources: 16_000_000,
@@ -1190,8 +1210,9 @@ impl Node {
             from_cs(u.interval)
         };
         let hold = (interval * 7 / 2).max(Duration::from_secs(15));
+        let channels = diversity::received_channels(&u.unknown_subtlvs, u.metric);
         self.apply_update(
-            nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric,
+            nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric, channels,
         );
     }
 
@@ -1207,6 +1228,7 @@ impl Node {
         hold: Duration,
         next_hop: IpAddr,
         add_metric: u16,
+        channels: [u8; diversity::KEPT_CHANNELS],
     ) {
         let now = self.now;
         let slot = match self.routes.find(&key) {
@@ -1315,6 +1337,7 @@ impl Node {
                 e.add_metric = add_metric;
                 e.cost = cost;
                 e.hold_ms = hold_ms;
+                e.channels = channels;
                 if (feasible && refmetric < INFINITY) || refmetric == INFINITY {
                     // RFC 8966 §3.5.3: only a feasible update refreshes the route; a
                     // retraction starts the hold time (§3.5.4).
@@ -1385,6 +1408,7 @@ impl Node {
                     smoothed_time: now.as_secs().min(u32::MAX as u64) as u32,
                     time: now,
                     hold_ms,
+                    channels,
                 };
                 self.routes.push_entry(slot, entry);
                 let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
@@ -1961,7 +1985,10 @@ impl Node {
 
     /// The update this node would send for `key` on `iface`, if any.
     fn make_update(&self, iface: &Interface, key: &RouteKey) -> Option<Update> {
+        let div = self.config.diversity;
+        let mut subtlvs = Vec::new();
         let (router_id, seqno, mut metric, via) = if let Some(x) = self.xroutes.get(key) {
+            subtlvs.extend(div.subtlv(None));
             (self.id, self.seqno, x.metric, None)
         } else if let Some(e) = self
             .routes
@@ -1969,12 +1996,22 @@ impl Node {
             .and_then(|s| self.routes.slots[s as usize].selected())
         {
             let id = e.router_id;
-            (
-                id,
-                e.seqno,
-                e.metric(),
-                self.neigh(e.neigh).map(|n| n.ifindex),
-            )
+            let via = self.neigh(e.neigh).map(|n| n.ifindex);
+            let mut metric = e.metric();
+            // babeld's diversity routing: cheaper through an interface that does not
+            // interfere with the one the route came from.
+            if let Some(learned) = via.and_then(|i| self.interfaces.get(&i)) {
+                let r = diversity::RouteChannels {
+                    ifindex: learned.ifindex,
+                    channel: learned.config.channel(),
+                    history: &e.channels,
+                };
+                if !div.interferes(&r, (iface.ifindex, iface.config.channel())) {
+                    metric = div.noninterfering_metric(e.refmetric, e.cost, e.add_metric);
+                }
+                subtlvs.extend(div.subtlv(Some(&r)));
+            }
+            (id, e.seqno, metric, via)
         } else {
             (self.id, self.seqno, INFINITY, None)
         };
@@ -2018,7 +2055,11 @@ impl Node {
             src_prefix: key.src_prefix,
             router_id: Some(router_id),
             next_hop,
-            unknown_subtlvs: Vec::new(),
+            unknown_subtlvs: if metric < INFINITY {
+                subtlvs
+            } else {
+                Vec::new()
+            },
         })
     }
 

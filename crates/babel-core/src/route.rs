@@ -72,6 +72,9 @@ pub(crate) struct RouteEntry {
     pub time: Timestamp,
     /// Route expiry, in milliseconds after `time` (3.5 × the advertised interval).
     pub hold_ms: u32,
+    /// Diversity routing: the channels of the hops before the neighbour (0: none). Fits in
+    /// the entry's padding.
+    pub channels: [u8; crate::diversity::KEPT_CHANNELS],
 }
 
 impl RouteEntry {
@@ -305,7 +308,13 @@ mod tests {
             smoothed_time: 0,
             time: Timestamp::ZERO,
             hold_ms: 56_000,
+            channels: [0; crate::diversity::KEPT_CHANNELS],
         }
+    }
+
+    #[test]
+    fn diversity_channels_do_not_grow_the_entry() {
+        assert!(std::mem::size_of::<RouteEntry>() <= 64);
     }
 
     #[test]

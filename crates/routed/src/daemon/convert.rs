@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
 
+use babel_core::diversity::{Channel, Diversity};
 use babel_core::filter::{FilterAction as CoreAction, FilterInput, FilterMatch, FilterRule};
 use babel_core::wire::{Prefix, INFINITY};
 use babel_core::LinkType;
@@ -71,18 +72,18 @@ pub fn interface_config(
     if let Some(v) = c.v4_via_v6 {
         out.v4_via_v6 = v;
     }
+    out.link_quality = c.link_quality;
+    out.channel = c.channel.map(|ch| match ch {
+        config::Channel::Interfering => Channel::Interfering,
+        config::Channel::NonInterfering => Channel::NonInterfering,
+        config::Channel::Number(n) => Channel::Number(n),
+    });
     out
 }
 
 /// Parameters the engine does not implement: named so the daemon can say so once.
 pub fn unsupported_parameters(c: &config::InterfaceConfig) -> Vec<&'static str> {
     let mut v = Vec::new();
-    if c.link_quality.is_some() {
-        v.push("link-quality");
-    }
-    if c.channel.is_some() {
-        v.push("channel");
-    }
     if c.faraway.is_some() {
         v.push("faraway");
     }
@@ -161,6 +162,10 @@ pub fn core_config(c: &config::Config) -> babel_core::Config {
     babel_core::Config {
         smoothing_half_life: c.globals.smoothing_half_life(),
         filters: core_filters(&c.filters),
+        diversity: Diversity {
+            kind: c.globals.diversity.unwrap_or(0),
+            factor: c.globals.diversity_factor(),
+        },
         ..babel_core::Config::default()
     }
 }
@@ -330,5 +335,31 @@ mod tests {
         assert_eq!(i.nominal_cost(), 300);
         assert!(!i.v4_via_v6);
         assert!(i.split_horizon.is_none());
+        assert_eq!(i.link_quality, None);
+        assert_eq!(i.channel(), Channel::Interfering);
+        let c = config::InterfaceConfig {
+            link_quality: Some(false),
+            channel: Some(config::Channel::Number(6)),
+            ..Default::default()
+        };
+        let i = interface_config(&c, &g, true);
+        assert_eq!(i.link_quality, Some(false));
+        assert_eq!(i.channel(), Channel::Number(6));
+        assert!(unsupported_parameters(&c).is_empty());
+    }
+
+    #[test]
+    fn diversity_from_the_command_line_and_statements() {
+        let mut c = crate::config::Config::default();
+        assert_eq!(core_config(&c).diversity, Diversity::default());
+        c.globals.diversity = Some(3);
+        c.globals.diversity_factor = Some(64);
+        assert_eq!(
+            core_config(&c).diversity,
+            Diversity {
+                kind: 3,
+                factor: 64
+            }
+        );
     }
 }
