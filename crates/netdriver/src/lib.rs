@@ -7,7 +7,7 @@
 //! - [`BabelSocket`]: one UDP socket on `[::]:6696`, multicast membership per interface,
 //!   receive with the arrival interface and destination address, send scoped to an interface.
 //! - [`Monitor`]: a [`futures::Stream`] of link, address and route events: an initial dump,
-//!   then live events, re-dumped after a netlink overrun.
+//!   then live events; after a netlink overrun, a re-dump and removals for what vanished.
 //! - [`RouteInstaller`]: atomic route replace and remove with protocol 42, pipelined in batches,
 //!   errors reported per route.
 //! - [`SourceTables`] and [`RouteInstaller::add_rule`]: IPv4 source-specific routes through

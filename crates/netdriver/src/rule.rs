@@ -26,6 +26,8 @@ use crate::install::{serialize, Request, RouteError, RouteInstaller};
 pub const DEFAULT_FIRST_TABLE: u32 = 10;
 pub const DEFAULT_FIRST_RULE_PRIORITY: u32 = 100;
 pub const DEFAULT_SOURCE_TABLES: u32 = 10;
+/// The last priority before the main table's rule.
+const MAX_PRIORITY: u32 = 32765;
 
 /// A rule `from src lookup table` at `priority`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -93,9 +95,11 @@ impl SourceTables {
         self.first_table..self.first_table.saturating_add(self.count)
     }
 
-    /// The rule priorities it uses (IPv4 source prefixes /32 to /0).
+    /// The rule priorities it uses (IPv4 source prefixes /32 to /0), always before the main
+    /// table's rule (32766).
     pub fn priorities(&self) -> Range<u32> {
-        self.first_priority..self.first_priority.saturating_add(33)
+        let first = self.first_priority.min(MAX_PRIORITY);
+        first..self.first_priority.saturating_add(33).min(MAX_PRIORITY + 1)
     }
 
     /// Whether a kernel rule looks like one of ours (priority and table in our ranges): what
@@ -108,7 +112,10 @@ impl SourceTables {
     pub fn rule(&self, src: Prefix, table: u32) -> SourceRule {
         let max = if src.is_v4() { 32 } else { 128 };
         SourceRule {
-            priority: self.first_priority + u32::from(max - src.plen().min(max)),
+            priority: self
+                .first_priority
+                .saturating_add(u32::from(max - src.plen().min(max)))
+                .min(MAX_PRIORITY),
             src,
             table,
         }
@@ -352,6 +359,10 @@ mod tests {
         assert!(!t.is_ours(&t.rule(p("10.9.0.0/16"), 202)));
         assert_eq!(t.rule(p("0.0.0.0/0"), 200).priority, 1032);
         assert_eq!(t.rule(p("10.0.0.1/32"), 200).priority, 1000);
+        // Never behind the main table.
+        let late = SourceTables::new(10, 10, 32750);
+        assert_eq!(late.rule(p("0.0.0.0/0"), 10).priority, 32765);
+        assert_eq!(late.priorities(), 32750..32766);
     }
 
     #[test]
