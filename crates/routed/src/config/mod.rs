@@ -139,6 +139,10 @@ impl Config {
             Global::PidFile(f) => gl.pid_file = Some(f),
             Global::FirstTableNumber(n) => gl.first_table_number = Some(n),
             Global::FirstRulePriority(n) => gl.first_rule_priority = Some(n),
+            Global::Limit(l, v) => {
+                gl.limits.retain(|(have, _)| *have != l);
+                gl.limits.push((l, v));
+            }
         }
         Ok(())
     }
