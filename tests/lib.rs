@@ -5,6 +5,8 @@
 //! Without root, `ip` or babeld a test prints why and returns, unless `CI` is set: then it
 //! fails.
 
+pub mod feeder;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
