@@ -10,6 +10,7 @@ use std::time::Duration;
 use e2e::Lab;
 
 const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
+const BABELCTL: &str = env!("CARGO_BIN_EXE_babelctl");
 const PORT: u16 = 33137;
 const KEY: &str = "key id k1 type hmac-sha256 value 0123456789abcdef0123456789abcdef";
 
@@ -123,4 +124,25 @@ fn a_captured_babeld_packet_replayed_later_is_rejected() {
     );
     lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
     lab.wait_connect(&a, "10.255.0.1", &b, "10.255.0.2", Duration::from_secs(10));
+
+    // `babelctl counters` prints the same lines.
+    let out = Command::new("ip")
+        .args(["netns", "exec", &a, BABELCTL, "counters", "-p", &port])
+        .output()
+        .expect("babelctl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        counter(&printed, "auth-rejected-replay"),
+        counter(&after, "auth-rejected-replay"),
+        "{printed}"
+    );
+    assert!(
+        printed.lines().all(|l| l.starts_with("counter ")),
+        "{printed}"
+    );
 }
