@@ -5,9 +5,11 @@
 //! Without root, `ip` or babeld a test prints why and returns, unless `CI` is set: then it
 //! fails.
 
+pub mod feeder;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -415,6 +417,72 @@ impl Lab {
             }
         }
     }
+}
+
+/// The IPv6 UDP checksum (RFC 8200 §8.1) of `udp`, a UDP header (checksum field zero) and
+/// its payload, from `src` to `dst`.
+pub fn udp6_checksum(src: Ipv6Addr, dst: Ipv6Addr, udp: &[u8]) -> u16 {
+    let mut sum: u64 = 0;
+    let mut add = |bytes: &[u8]| {
+        for c in bytes.chunks(2) {
+            let hi = c[0] as u64;
+            let lo = c.get(1).copied().unwrap_or(0) as u64;
+            sum += (hi << 8) | lo;
+        }
+    };
+    add(&src.octets());
+    add(&dst.octets());
+    add(&(udp.len() as u32).to_be_bytes());
+    add(&[0, 0, 0, 17]);
+    add(udp);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    match !(sum as u16) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+/// Sends `payload` as a UDP datagram from `[src]:sport` to `[dst]:dport` on interface
+/// `ifindex` of namespace `ns`, through a raw socket: it leaves exactly as if the owner of
+/// `src` had sent it, whoever holds the port (used to replay a captured packet).
+pub fn send_udp6_raw(
+    ns: &str,
+    (src, sport): (Ipv6Addr, u16),
+    (dst, dport): (Ipv6Addr, u16),
+    ifindex: u32,
+    payload: &[u8],
+) -> Result<(), String> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut udp = Vec::with_capacity(8 + payload.len());
+    udp.extend_from_slice(&sport.to_be_bytes());
+    udp.extend_from_slice(&dport.to_be_bytes());
+    udp.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(payload);
+    let sum = udp6_checksum(src, dst, &udp);
+    udp[6..8].copy_from_slice(&sum.to_be_bytes());
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || -> Result<(), String> {
+        let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
+        let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::UDP))
+            .map_err(|e| format!("raw socket: {e}"))?;
+        s.bind(&SocketAddr::V6(std::net::SocketAddrV6::new(src, 0, 0, ifindex)).into())
+            .map_err(|e| format!("bind {src}: {e}"))?;
+        if dst.is_multicast() {
+            s.set_multicast_if_v6(ifindex).map_err(|e| e.to_string())?;
+        }
+        s.send_to(
+            &udp,
+            &SocketAddr::V6(std::net::SocketAddrV6::new(dst, 0, 0, ifindex)).into(),
+        )
+        .map_err(|e| format!("send to {dst}: {e}"))?;
+        Ok(())
+    })
+    .join()
+    .map_err(|_| "raw sender panicked".to_string())?
 }
 
 fn connect_from(src: IpAddr, dst: IpAddr, port: u16) -> Result<TcpStream, String> {

@@ -201,6 +201,31 @@ pub enum Reject {
     TooManyNeighbours,
 }
 
+impl Reject {
+    pub const ALL: [Reject; 7] = [
+        Reject::Malformed,
+        Reject::NoMac,
+        Reject::BadMac,
+        Reject::NoPc,
+        Reject::UnknownIndex,
+        Reject::Replay,
+        Reject::TooManyNeighbours,
+    ];
+
+    /// A kebab-case name, for counters.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reject::Malformed => "malformed",
+            Reject::NoMac => "no-mac",
+            Reject::BadMac => "bad-mac",
+            Reject::NoPc => "no-pc",
+            Reject::UnknownIndex => "unknown-index",
+            Reject::Replay => "replay",
+            Reject::TooManyNeighbours => "too-many-neighbours",
+        }
+    }
+}
+
 impl fmt::Display for Reject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -252,6 +277,19 @@ pub struct AuthCounters {
     pub challenge_requests_sent: u64,
     pub challenge_replies_sent: u64,
     pub challenges_completed: u64,
+}
+
+impl AuthCounters {
+    /// Adds `other`'s counts to these (e.g. those of an interface's retired state).
+    pub fn add(&mut self, other: &AuthCounters) {
+        self.accepted += other.accepted;
+        for (r, n) in &other.rejected {
+            *self.rejected.entry(*r).or_default() += n;
+        }
+        self.challenge_requests_sent += other.challenge_requests_sent;
+        self.challenge_replies_sent += other.challenge_replies_sent;
+        self.challenges_completed += other.challenges_completed;
+    }
 }
 
 /// What an authenticated neighbour has shown us (RFC 8967 §3.2).

@@ -49,7 +49,7 @@ pub mod xroute;
 
 pub use filter::{FilterAction, FilterMatch, FilterRule, Filters};
 pub use node::{
-    Command, Config, Event, InstalledRoute, InterfaceConfig, InterfaceEvent, InterfaceView,
+    Command, Config, Event, InstalledRoute, InterfaceConfig, InterfaceEvent, InterfaceView, Limit,
     LinkType, NeighbourView, Node, RouteChange, RouteEventKind, RouteView, Stats, TableStats,
     Transmit,
 };

@@ -168,6 +168,9 @@ pub struct Config {
     /// Memory bounds: input beyond them is dropped and counted.
     pub max_neighbours: usize,
     pub max_route_entries: usize,
+    /// Route entries learned from any one neighbour: a flooding neighbour fills its own
+    /// share, not the whole table.
+    pub max_routes_per_neighbour: usize,
     pub max_sources: usize,
     pub max_pending_requests: usize,
     pub max_queued_packets: usize,
@@ -182,11 +185,87 @@ impl Default for Config {
             diversity: Diversity::default(),
             max_neighbours: 1024,
             max_route_entries: 16_000_000,
+            max_routes_per_neighbour: 16_000_000,
             max_sources: 16_000_000,
             max_pending_requests: 65_536,
             max_queued_packets: 16_384,
             max_queued_events: 65_536,
         }
+    }
+}
+
+/// The memory bounds of [`Config`], by name: what [`Command::SetLimit`] changes and what
+/// [`Stats::refused`] counts refusals of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    Neighbours,
+    /// Route entries (and locally originated routes, and urgent updates waiting to be
+    /// repeated), all neighbours together.
+    Routes,
+    RoutesPerNeighbour,
+    Sources,
+    PendingRequests,
+    /// Datagrams waiting in [`Node::poll_transmit`]'s queue (the oldest is dropped).
+    QueuedPackets,
+    /// Events waiting in [`Node::poll_event`]'s queue (the oldest is dropped).
+    QueuedEvents,
+    /// The fixed bounds of each interface's outgoing TLV buffers (not configurable).
+    OutputBuffers,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 8] = [
+        Limit::Neighbours,
+        Limit::Routes,
+        Limit::RoutesPerNeighbour,
+        Limit::Sources,
+        Limit::PendingRequests,
+        Limit::QueuedPackets,
+        Limit::QueuedEvents,
+        Limit::OutputBuffers,
+    ];
+
+    /// The kebab-case name used for counters and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Neighbours => "neighbours",
+            Limit::Routes => "routes",
+            Limit::RoutesPerNeighbour => "routes-per-neighbour",
+            Limit::Sources => "sources",
+            Limit::PendingRequests => "pending-requests",
+            Limit::QueuedPackets => "queued-packets",
+            Limit::QueuedEvents => "queued-events",
+            Limit::OutputBuffers => "output-buffers",
+        }
+    }
+
+    /// The value of this limit in `config`; `None` for the fixed output buffers.
+    pub fn get(self, config: &Config) -> Option<usize> {
+        Some(match self {
+            Limit::Neighbours => config.max_neighbours,
+            Limit::Routes => config.max_route_entries,
+            Limit::RoutesPerNeighbour => config.max_routes_per_neighbour,
+            Limit::Sources => config.max_sources,
+            Limit::PendingRequests => config.max_pending_requests,
+            Limit::QueuedPackets => config.max_queued_packets,
+            Limit::QueuedEvents => config.max_queued_events,
+            Limit::OutputBuffers => return None,
+        })
+    }
+
+    /// Sets this limit in `config` (the output buffers are fixed: nothing happens).
+    pub fn set(self, config: &mut Config, value: usize) {
+        let field = match self {
+            Limit::Neighbours => &mut config.max_neighbours,
+            Limit::Routes => &mut config.max_route_entries,
+            Limit::RoutesPerNeighbour => &mut config.max_routes_per_neighbour,
+            Limit::Sources => &mut config.max_sources,
+            Limit::PendingRequests => &mut config.max_pending_requests,
+            Limit::QueuedPackets => &mut config.max_queued_packets,
+            Limit::QueuedEvents => &mut config.max_queued_events,
+            Limit::OutputBuffers => return,
+        };
+        *field = value;
     }
 }
 
@@ -231,6 +310,9 @@ pub enum Command {
     },
     /// Ask every neighbour for a full dump.
     RequestFullDump,
+    /// Change a memory bound. Lowering it refuses new entries; what is already held stays
+    /// until it goes away by itself.
+    SetLimit(Limit, usize),
 }
 
 /// A datagram to send: its bytes are in the buffer given to [`Node::poll_transmit`].
@@ -363,10 +445,25 @@ pub struct Stats {
     pub updates_received: u64,
     pub updates_unfeasible: u64,
     pub updates_filtered: u64,
+    /// Entries refused (or queued items dropped) at a memory bound, all kinds together.
     pub over_limit: u64,
+    /// The same, per kind, indexed by `Limit as usize`.
+    pub refused: [u64; Limit::ALL.len()],
     pub packets_sent: u64,
     pub transmit_overflow: u64,
     pub events_dropped: u64,
+}
+
+impl Stats {
+    fn refuse(&mut self, limit: Limit) {
+        self.over_limit += 1;
+        self.refused[limit as usize] += 1;
+    }
+
+    /// Refusals at `limit` so far.
+    pub fn refused(&self, limit: Limit) -> u64 {
+        self.refused[limit as usize]
+    }
 }
 
 #[derive(Debug, Default)]
@@ -524,6 +621,7 @@ impl Node {
         if self.events.len() >= self.config.max_queued_events {
             self.events.pop_front();
             self.stats.events_dropped += 1;
+            self.stats.refused[Limit::QueuedEvents as usize] += 1;
         }
         self.events.push_back(e);
     }
@@ -650,7 +748,7 @@ impl Node {
                 if self.xroute_inputs.len() >= self.config.max_route_entries
                     && !self.xroute_inputs.contains_key(&key)
                 {
-                    self.stats.over_limit += 1;
+                    self.stats.refuse(Limit::Routes);
                     return;
                 }
                 self.xroute_inputs.insert(key, x);
@@ -703,6 +801,7 @@ impl Node {
                     self.send_update_all(k, true, true);
                 }
             }
+            Command::SetLimit(limit, value) => limit.set(&mut self.config, value),
             Command::RequestFullDump => {
                 let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
                 for i in ifs {
@@ -825,7 +924,7 @@ impl Node {
             return;
         }
         let Some(nid) = self.find_or_create_neighbour(ifindex, src) else {
-            self.stats.over_limit += 1;
+            self.stats.refuse(Limit::Neighbours);
             return;
         };
         let mut hello_ts: Option<u32> = None;
@@ -1216,6 +1315,20 @@ impl Node {
         );
     }
 
+    /// Whether one more route entry from neighbour `nid` fits in the table's bounds (all
+    /// neighbours, and this one's share); a refusal is counted.
+    fn room_for_entry(&mut self, nid: u32) -> bool {
+        if self.routes.entry_count() >= self.config.max_route_entries {
+            self.stats.refuse(Limit::Routes);
+            false
+        } else if self.routes.neighbour_entries(nid) >= self.config.max_routes_per_neighbour {
+            self.stats.refuse(Limit::RoutesPerNeighbour);
+            false
+        } else {
+            true
+        }
+    }
+
     /// RFC 8966 §3.5.3: route acquisition.
     #[allow(clippy::too_many_arguments)]
     fn apply_update(
@@ -1231,18 +1344,22 @@ impl Node {
         channels: [u8; diversity::KEPT_CHANNELS],
     ) {
         let now = self.now;
-        let slot = match self.routes.find(&key) {
-            Some(s) => s,
-            None if refmetric == INFINITY => return, // a retraction of what we never had
-            None => {
-                if self.routes.entry_count() >= self.config.max_route_entries {
-                    self.stats.over_limit += 1;
-                    return;
+        let found = self.routes.find(&key);
+        let idx = found.and_then(|s| self.routes.slots[s as usize].find(nid));
+        if idx.is_none() {
+            if refmetric == INFINITY {
+                if found.is_none() {
+                    return; // a retraction of what we never had
                 }
-                self.routes.create(&key)
+            } else if !self.room_for_entry(nid) {
+                // Refused and counted; the entries already held keep working.
+                return;
             }
+        }
+        let slot = match found {
+            Some(s) => s,
+            None => self.routes.create(&key),
         };
-        let idx = self.routes.slots[slot as usize].find(nid);
         let (src_id, feasible) = match idx {
             Some(i) => {
                 let s = &self.routes.slots[slot as usize];
@@ -1308,7 +1425,7 @@ impl Node {
                     Some(s) if s == old_src => s,
                     _ => {
                         if self.sources.len() >= self.config.max_sources {
-                            self.stats.over_limit += 1;
+                            self.stats.refuse(Limit::Sources);
                             return;
                         }
                         let s = self.sources.find_or_create(router_id, &key, seqno, now);
@@ -1383,7 +1500,7 @@ impl Node {
                     return;
                 }
                 if self.sources.len() >= self.config.max_sources && src_id.is_none() {
-                    self.stats.over_limit += 1;
+                    self.stats.refuse(Limit::Sources);
                     self.routes.maybe_free(slot);
                     return;
                 }
@@ -1663,7 +1780,7 @@ impl Node {
         if self.requests.pending.len() >= self.config.max_pending_requests
             && !self.requests.pending.contains_key(&key)
         {
-            self.stats.over_limit += 1;
+            self.stats.refuse(Limit::PendingRequests);
             return;
         }
         let now = self.now;
@@ -1739,7 +1856,7 @@ impl Node {
                     if known || i.out.updates.len() < 4096 {
                         i.out.updates.insert(key);
                     } else {
-                        self.stats.over_limit += 1;
+                        self.stats.refuse(Limit::OutputBuffers);
                     }
                 }
                 self.schedule_flush(ifindex, false);
@@ -1822,7 +1939,7 @@ impl Node {
                 if !i.out.unicast.contains_key(&a)
                     && i.out.unicast.len() >= self.config.max_neighbours
                 {
-                    self.stats.over_limit += 1;
+                    self.stats.refuse(Limit::OutputBuffers);
                     return;
                 }
                 i.out.unicast.entry(a).or_default()
@@ -1830,7 +1947,7 @@ impl Node {
             None => &mut i.out.control,
         };
         if q.len() >= 4096 {
-            self.stats.over_limit += 1;
+            self.stats.refuse(Limit::OutputBuffers);
             return;
         }
         q.push(tlv);
@@ -1858,7 +1975,7 @@ impl Node {
             if self.update_resends.len() >= self.config.max_route_entries
                 && !self.update_resends.contains_key(&key)
             {
-                self.stats.over_limit += 1;
+                self.stats.refuse(Limit::Routes);
                 return;
             }
             let next = self.now + UPDATE_RESEND_DELAY;
@@ -2138,6 +2255,7 @@ impl Node {
         if self.transmits.len() >= self.config.max_queued_packets {
             self.transmits.pop_front();
             self.stats.transmit_overflow += 1;
+            self.stats.refused[Limit::QueuedPackets as usize] += 1;
         }
         self.transmits.push_back((ifindex, dst, src, p));
     }

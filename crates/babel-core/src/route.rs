@@ -175,6 +175,8 @@ pub(crate) struct RouteTable {
     index: FxHashMap<RouteKey, u32>,
     free: Vec<u32>,
     entries: usize,
+    /// Entries per neighbour, indexed by the neighbour's index.
+    per_neighbour: Vec<u32>,
 }
 
 impl RouteTable {
@@ -243,8 +245,13 @@ impl RouteTable {
             let extra = if v.len() < 16 { 1 } else { v.len() / 2 };
             v.reserve_exact(extra);
         }
+        let n = e.neigh as usize;
         v.push(e);
         self.entries += 1;
+        if self.per_neighbour.len() <= n {
+            self.per_neighbour.resize(n + 1, 0);
+        }
+        self.per_neighbour[n] += 1;
     }
 
     /// Removes entry `idx` of `slot`, keeping the selected index right. Returns it.
@@ -258,11 +265,21 @@ impl RouteTable {
             s.selected = idx as u16;
         }
         self.entries -= 1;
+        if let Some(c) = self.per_neighbour.get_mut(e.neigh as usize) {
+            *c = c.saturating_sub(1);
+        }
         e
     }
 
     pub(crate) fn entry_count(&self) -> usize {
         self.entries
+    }
+
+    /// Entries learned from neighbour `neigh`.
+    pub(crate) fn neighbour_entries(&self, neigh: u32) -> usize {
+        self.per_neighbour
+            .get(neigh as usize)
+            .map_or(0, |&c| c as usize)
     }
 
     pub(crate) fn prefix_count(&self) -> usize {
@@ -287,6 +304,7 @@ impl RouteTable {
             + self.keys.capacity() * std::mem::size_of::<RouteKey>()
             + self.index.capacity() * (std::mem::size_of::<(RouteKey, u32)>() + 1)
             + self.free.capacity() * 4
+            + self.per_neighbour.capacity() * 4
     }
 }
 
@@ -343,7 +361,9 @@ mod tests {
             "selected index follows the swap"
         );
         assert_eq!(t.entry_count(), 1);
+        assert_eq!((t.neighbour_entries(1), t.neighbour_entries(2)), (0, 1));
         t.remove_entry(a, 0);
+        assert_eq!(t.neighbour_entries(2), 0);
         t.maybe_free(a);
         assert!(t.find(&k1).is_none());
         assert!(t.find(&k2).is_some());

@@ -460,6 +460,7 @@ pub fn fuzz_node(data: &[u8]) {
     let config = Config {
         max_neighbours: 8,
         max_route_entries: 2_000,
+        max_routes_per_neighbour: 700,
         max_sources: 2_000,
         max_pending_requests: 64,
         max_queued_packets: 256,
@@ -677,6 +678,13 @@ pub fn fuzz_node(data: &[u8]) {
             assert!(t >= Timestamp::from_secs(1), "deadline before the start");
         }
     }
+    let mut per_neighbour: BTreeMap<(u32, Ipv6Addr), usize> = BTreeMap::new();
+    for r in node.routes() {
+        *per_neighbour.entry((r.ifindex, r.neighbour)).or_default() += 1;
+    }
+    assert!(per_neighbour
+        .values()
+        .all(|&n| n <= limits.max_routes_per_neighbour));
     // Every view can be read.
     let _ = node.routes().count();
     let _ = node.interfaces().count();

@@ -1,5 +1,6 @@
 //! The local control protocol, compatible with babeld's: the banner, `dump`, `monitor`,
-//! `unmonitor`, `quit`, and on a read-write socket configuration statements.
+//! `unmonitor`, `quit`, and on a read-write socket configuration statements; plus routed's
+//! `counters`.
 //!
 //! This module is pure: it formats the node's read-only views into babeld's lines and
 //! interprets request lines. The daemon's loop owns the sockets and the node.
@@ -9,8 +10,11 @@ use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv6Addr};
 
+use babel_core::auth::{AuthCounters, Reject};
 use babel_core::wire::{Prefix, RouterId};
-use babel_core::{InterfaceView, NeighbourView, Node, RouteView, XrouteView};
+use babel_core::{InterfaceView, Limit, NeighbourView, Node, RouteView, Stats, XrouteView};
+
+use crate::config::{parse_statement, Statement};
 
 /// The version string in the banner.
 pub const VERSION: &str = concat!("routed-", env!("CARGO_PKG_VERSION"));
@@ -175,6 +179,38 @@ pub fn dump(node: &Node, down: &[String]) -> String {
     out
 }
 
+/// Counters of what was dropped and why, as `counter NAME VALUE` lines (the answer to
+/// `counters`, a routed extension that babeld answers `bad`): the engine's [`Stats`],
+/// refusals at each memory bound, and what authentication rejected (`auth`).
+pub fn counters(stats: &Stats, auth: &AuthCounters) -> String {
+    let mut out = String::new();
+    let mut line = |name: &str, v: u64| {
+        let _ = writeln!(out, "counter {name} {v}");
+    };
+    line("packets-received", stats.packets_received);
+    line("packets-dropped", stats.packets_dropped);
+    line("tlvs-ignored", stats.tlvs_ignored);
+    line("updates-received", stats.updates_received);
+    line("updates-unfeasible", stats.updates_unfeasible);
+    line("updates-filtered", stats.updates_filtered);
+    line("packets-sent", stats.packets_sent);
+    line("over-limit", stats.over_limit);
+    for l in Limit::ALL {
+        line(&format!("over-limit-{}", l.name()), stats.refused(l));
+    }
+    line("auth-accepted", auth.accepted);
+    for r in Reject::ALL {
+        line(
+            &format!("auth-rejected-{}", r.name()),
+            auth.rejected.get(&r).copied().unwrap_or(0),
+        );
+    }
+    line("auth-challenge-requests-sent", auth.challenge_requests_sent);
+    line("auth-challenge-replies-sent", auth.challenge_replies_sent);
+    line("auth-challenges-completed", auth.challenges_completed);
+    out
+}
+
 /// What a request line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -182,22 +218,86 @@ pub enum Request {
     Monitor,
     Unmonitor,
     Quit,
-    /// A configuration statement, for a read-write socket only.
-    Statement(String),
+    /// `counters`: the [`counters`] lines.
+    Counters,
+    /// A configuration statement that this socket may apply now.
+    Statement(Statement),
+    /// Answered `no`: a statement on a read-only socket, or one accepted only at start-up.
+    Refused(String),
+    /// Answered `bad`: not a request nor a statement.
+    Bad(String),
     /// An empty line: answered `ok`.
     Nothing,
 }
 
-/// Interprets one request line (without its newline).
-pub fn parse_request(line: &str) -> Request {
-    let t = line.trim();
-    match t {
-        "" => Request::Nothing,
-        "dump" => Request::Dump,
-        "monitor" => Request::Monitor,
-        "unmonitor" => Request::Unmonitor,
-        "quit" => Request::Quit,
-        other => Request::Statement(other.to_string()),
+/// Interprets one request line (without its newline) on a read-only or read-write socket.
+pub fn parse_request(line: &str, read_write: bool) -> Request {
+    match line.trim() {
+        "" => return Request::Nothing,
+        "dump" => return Request::Dump,
+        "monitor" => return Request::Monitor,
+        "unmonitor" => return Request::Unmonitor,
+        "quit" => return Request::Quit,
+        "counters" => return Request::Counters,
+        _ => {}
+    }
+    let stmt = match parse_statement(line) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Request::Nothing,
+        Err(e) => return Request::Bad(e),
+    };
+    if !read_write {
+        return Request::Refused("this control socket is read-only".into());
+    }
+    if !stmt.allowed_at_runtime() {
+        return Request::Refused("accepted only at start-up".into());
+    }
+    match stmt {
+        // Control requests with extra words.
+        Statement::Dump | Statement::Monitor | Statement::Unmonitor | Statement::Quit => {
+            Request::Bad("unexpected words after the request".into())
+        }
+        s => Request::Statement(s),
+    }
+}
+
+/// Splits a control session's bytes into request lines of at most [`MAX_LINE`] bytes
+/// (babeld refuses longer ones). Holds at most one partial line.
+#[derive(Debug, Default)]
+pub struct LineReader {
+    buf: Vec<u8>,
+}
+
+/// One input of a control session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A request line, without its `\n` (or `\r\n`); invalid UTF-8 is replaced.
+    Line(String),
+    /// A line longer than [`MAX_LINE`]: answered `bad`, then the session is closed.
+    TooLong,
+}
+
+impl LineReader {
+    /// Appends `bytes` and pushes the complete lines to `out`. After [`Input::TooLong`] the
+    /// session is over: nothing more is read.
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Input>) {
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            let (body, complete) = match piece.strip_suffix(b"\n") {
+                Some(b) => (b, true),
+                None => (piece, false),
+            };
+            if self.buf.len() + body.len() > MAX_LINE {
+                self.buf.clear();
+                out.push(Input::TooLong);
+                return;
+            }
+            self.buf.extend_from_slice(body);
+            if complete {
+                let text = String::from_utf8_lossy(&self.buf);
+                out.push(Input::Line(text.trim_end_matches('\r').to_string()));
+                self.buf.clear();
+            }
+        }
     }
 }
 
@@ -288,16 +388,76 @@ mod tests {
 
     #[test]
     fn requests_are_recognised() {
-        assert_eq!(parse_request("dump"), Request::Dump);
-        assert_eq!(parse_request(" monitor "), Request::Monitor);
-        assert_eq!(parse_request("unmonitor"), Request::Unmonitor);
-        assert_eq!(parse_request("quit"), Request::Quit);
-        assert_eq!(parse_request(""), Request::Nothing);
-        assert_eq!(
-            parse_request("interface eth1 type wired"),
-            Request::Statement("interface eth1 type wired".into())
-        );
+        assert_eq!(parse_request("dump", false), Request::Dump);
+        assert_eq!(parse_request(" monitor ", false), Request::Monitor);
+        assert_eq!(parse_request("unmonitor", false), Request::Unmonitor);
+        assert_eq!(parse_request("quit", false), Request::Quit);
+        assert_eq!(parse_request("counters", false), Request::Counters);
+        assert_eq!(parse_request("", false), Request::Nothing);
+        assert_eq!(parse_request("# a comment", true), Request::Nothing);
+        assert!(matches!(
+            parse_request("interface eth1 type wired", true),
+            Request::Statement(Statement::Interface { .. })
+        ));
+        assert!(matches!(
+            parse_request("max-routes 5000", true),
+            Request::Statement(_)
+        ));
+        assert!(matches!(
+            parse_request("interface eth1 type wired", false),
+            Request::Refused(_)
+        ));
+        assert!(matches!(
+            parse_request("in ip 10.0.0.0/8 deny", true),
+            Request::Refused(_)
+        ));
+        assert!(matches!(parse_request("frobnicate", true), Request::Bad(_)));
+        assert!(matches!(parse_request("dump now", true), Request::Bad(_)));
+        assert!(matches!(
+            parse_request("max-routes 0", true),
+            Request::Bad(_)
+        ));
         assert!(banner("node1", RouterId([1; 8])).starts_with("BABEL 1.0\nversion routed-"));
         assert!(banner("node1", RouterId([1; 8])).ends_with("my-id 01:01:01:01:01:01:01:01\nok\n"));
+    }
+
+    #[test]
+    fn lines_are_split_and_long_ones_refused() {
+        let mut r = LineReader::default();
+        let mut out = Vec::new();
+        r.push(b"du", &mut out);
+        assert!(out.is_empty());
+        r.push(b"mp\r\nquit\n\xffx", &mut out);
+        assert_eq!(
+            out,
+            [Input::Line("dump".into()), Input::Line("quit".into())]
+        );
+        out.clear();
+        r.push(b"\n", &mut out);
+        assert_eq!(out, [Input::Line("\u{fffd}x".into())]);
+        out.clear();
+        r.push(&[b'a'; MAX_LINE], &mut out);
+        assert!(out.is_empty(), "exactly MAX_LINE bytes still fit");
+        r.push(b"a", &mut out);
+        assert_eq!(out, [Input::TooLong]);
+    }
+
+    #[test]
+    fn counters_are_one_per_line_and_name_each_limit() {
+        let mut auth = AuthCounters::default();
+        auth.rejected.insert(Reject::Replay, 3);
+        let stats = Stats {
+            over_limit: 7,
+            ..Stats::default()
+        };
+        let text = counters(&stats, &auth);
+        assert!(text.lines().all(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            f.len() == 3 && f[0] == "counter" && f[2].parse::<u64>().is_ok()
+        }));
+        assert!(text.contains("counter over-limit 7\n"));
+        assert!(text.contains("counter over-limit-routes-per-neighbour 0\n"));
+        assert!(text.contains("counter auth-rejected-replay 3\n"));
+        assert!(text.contains("counter auth-rejected-bad-mac 0\n"));
     }
 }

@@ -925,3 +925,76 @@ fn source_specific_configuration() {
         Some(Duration::from_secs(4))
     );
 }
+
+// ---- routed's memory limits ----
+
+#[test]
+fn limits_have_defaults_and_statements_raise_or_lower_them() {
+    use babel_core::Limit;
+    let c = Config::default();
+    assert_eq!(c.globals.limit(Limit::Neighbours), 1024);
+    assert_eq!(c.globals.limit(Limit::Routes), 1_000_000);
+    assert_eq!(c.globals.limit(Limit::RoutesPerNeighbour), 250_000);
+    let c = parse_file_text(
+        "max-neighbours 16\nmax-routes 5000000\nmax-routes-per-neighbour 1000\n\
+         max-sources 3000000\nmax-pending-requests 100\nmax-buffered-packets 64\n\
+         max-queued-events 128\nmax-routes-per-neighbour 2000 # the last one wins\n",
+    )
+    .unwrap();
+    let g = &c.globals;
+    assert_eq!(
+        [
+            g.limit(Limit::Neighbours),
+            g.limit(Limit::Routes),
+            g.limit(Limit::RoutesPerNeighbour),
+            g.limit(Limit::Sources),
+            g.limit(Limit::PendingRequests),
+            g.limit(Limit::QueuedPackets),
+            g.limit(Limit::QueuedEvents),
+        ],
+        [16, 5_000_000, 2000, 3_000_000, 100, 64, 128]
+    );
+    // Each statement prints back as itself.
+    for (kw, _, _) in LIMITS {
+        let text = format!("{kw} 77");
+        let stmt = parse_statement(&text).unwrap().unwrap();
+        assert_eq!(stmt.to_string(), text);
+        assert!(stmt.allowed_at_runtime(), "{kw} is accepted at run time");
+    }
+    // On the command line.
+    let cl = run(&["-C", "max-routes 42", "eth0"]);
+    assert_eq!(cl.config.globals.limit(Limit::Routes), 42);
+}
+
+#[test]
+fn limit_errors_name_file_line_and_reason() {
+    assert_eq!(
+        error_of("debug 1\nmax-routes 0\n"),
+        "babeld.conf:2: max-routes: value 0 out of range (expected 1 to 4294967295)"
+    );
+    assert_eq!(
+        error_of("max-routes-per-neighbour lots\n"),
+        "babeld.conf:1: max-routes-per-neighbour: bad value \"lots\" (expected an integer from 1 to 4294967295)"
+    );
+    assert_eq!(
+        error_of("\nmax-neighbours 3 4\n"),
+        "babeld.conf:2: max-neighbours: unexpected \"4\" at end of statement"
+    );
+    let e = parse_args(["-C", "max-sources", "eth0"]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "-C 'max-sources': max-sources: missing value (expected an integer from 1 to 4294967295)"
+    );
+}
+
+#[test]
+fn a_configuration_holds_a_bounded_number_of_interfaces_and_keys() {
+    let mut c = Config::default();
+    for i in 0..MAX_INTERFACES {
+        c.apply_line(&format!("interface if{i}")).unwrap();
+    }
+    assert!(c.apply_line("interface one-too-many").is_err());
+    // An interface already named can still be changed.
+    c.apply_line("interface if0 rxcost 300").unwrap();
+    assert_eq!(c.interfaces.len(), MAX_INTERFACES);
+}

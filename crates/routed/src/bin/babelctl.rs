@@ -50,6 +50,13 @@ enum Command {
         #[command(flatten)]
         endpoint: Endpoint,
     },
+    /// Print routed's counters of dropped and refused input, one `counter NAME VALUE` line
+    /// each: bad packets, refusals at each `max-*` limit, authentication rejections (bad MAC,
+    /// replay, ...). babeld has no such command and answers `bad`.
+    Counters {
+        #[command(flatten)]
+        endpoint: Endpoint,
+    },
     /// Decode Babel packets into JSON, one object per packet.
     ///
     /// Reads a pcap or pcapng capture (Ethernet, Linux cooked or raw IP link types) and
@@ -97,6 +104,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Dump { endpoint } => control_client(&endpoint, "dump", false),
         Command::Monitor { endpoint } => control_client(&endpoint, "monitor", true),
+        Command::Counters { endpoint } => control_client(&endpoint, "counters", false),
         Command::Decode { hex: true, .. } => decode_hex(),
         Command::Decode {
             file: Some(path), ..

@@ -59,6 +59,12 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Most distinct interfaces the configuration names (a bound on what a read-write control
+/// socket can make the daemon hold).
+pub const MAX_INTERFACES: usize = 4096;
+/// Most distinct keys.
+pub const MAX_KEYS: usize = 1024;
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
@@ -79,8 +85,12 @@ impl Config {
         match stmt {
             Statement::Interface { name, params } => {
                 self.check_key(&params)?;
-                match self.interfaces.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, c)) => c.merge_from(&params),
+                let known = self.interfaces.iter().position(|(n, _)| *n == name);
+                match known {
+                    Some(i) => self.interfaces[i].1.merge_from(&params),
+                    None if self.interfaces.len() >= MAX_INTERFACES => {
+                        return Err(format!("interface: at most {MAX_INTERFACES} interfaces"))
+                    }
                     None => self.interfaces.push((name, params)),
                 }
             }
@@ -89,8 +99,11 @@ impl Config {
                 self.default_interface.merge_from(&params);
             }
             Statement::Filter { kind, filter } => self.filters.list_mut(kind).push(filter),
-            Statement::Key(key) => match self.keys.iter_mut().find(|k| k.id == key.id) {
-                Some(k) => *k = key,
+            Statement::Key(key) => match self.keys.iter().position(|k| k.id == key.id) {
+                Some(i) => self.keys[i] = key,
+                None if self.keys.len() >= MAX_KEYS => {
+                    return Err(format!("key: at most {MAX_KEYS} keys"))
+                }
                 None => self.keys.push(key),
             },
             Statement::Global(g) => self.apply_global(g)?,
@@ -139,6 +152,10 @@ impl Config {
             Global::PidFile(f) => gl.pid_file = Some(f),
             Global::FirstTableNumber(n) => gl.first_table_number = Some(n),
             Global::FirstRulePriority(n) => gl.first_rule_priority = Some(n),
+            Global::Limit(l, v) => {
+                gl.limits.retain(|(have, _)| *have != l);
+                gl.limits.push((l, v));
+            }
         }
         Ok(())
     }

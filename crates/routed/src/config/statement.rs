@@ -14,8 +14,8 @@ use super::number::{
     parse_thousands,
 };
 use super::types::{
-    Channel, FileSetting, InterfaceConfig, InterfaceType, Key, KeyType, LocalEndpoint, LocalServer,
-    MAX_INTERVAL_MS,
+    limit_keyword, Channel, FileSetting, InterfaceConfig, InterfaceType, Key, KeyType,
+    LocalEndpoint, LocalServer, LIMITS, MAX_INTERVAL_MS, MAX_LIMIT,
 };
 
 /// Number of source-specific tables babeld reserves after `first-table-number` (and rule
@@ -68,7 +68,8 @@ impl Statement {
 
     /// Whether babeld 1.12 accepts this statement on a read-write control socket once the
     /// daemon runs: interface and default statements, keys, control requests, and the globals
-    /// `link-detect`, `log-file`, `smoothing-half-life`, `diversity` and `diversity-factor`.
+    /// `link-detect`, `log-file`, `smoothing-half-life`, `diversity` and `diversity-factor`,
+    /// and routed's own `max-*` limits.
     /// Filters and the other globals need a restart. (A read-only socket takes only `dump`,
     /// `monitor`, `unmonitor` and `quit`.)
     pub fn allowed_at_runtime(&self) -> bool {
@@ -81,6 +82,7 @@ impl Statement {
                     | Global::SmoothingHalfLife(_)
                     | Global::Diversity(_)
                     | Global::DiversityFactor(_)
+                    | Global::Limit(..)
             ),
             _ => true,
         }
@@ -113,6 +115,8 @@ pub enum Global {
     PidFile(FileSetting),
     FirstTableNumber(u32),
     FirstRulePriority(u32),
+    /// `max-neighbours`, `max-routes`, ... (see [`LIMITS`]): routed's memory bounds.
+    Limit(babel_core::Limit, usize),
 }
 
 /// Parses one line. `Ok(None)` for a blank or comment-only line. The error is a reason without
@@ -603,7 +607,10 @@ fn global(p: &mut Cursor<'_>, kw: &str) -> Result<Global, String> {
         "first-rule-priority" => {
             Global::FirstRulePriority(p.u32(kw, 1, (32765 - SRC_TABLE_NUM - 1) as u32)?)
         }
-        _ => return Err(format!("unknown statement \"{kw}\"")),
+        _ => match LIMITS.iter().find(|(k, _, _)| *k == kw) {
+            Some(&(_, limit, _)) => Global::Limit(limit, p.int(kw, 1, MAX_LIMIT as i64)? as usize),
+            None => return Err(format!("unknown statement \"{kw}\"")),
+        },
     })
 }
 
@@ -786,6 +793,7 @@ impl fmt::Display for Global {
             Global::PidFile(s) => file(f, "pid-file", s),
             Global::FirstTableNumber(v) => write!(f, "first-table-number {v}"),
             Global::FirstRulePriority(v) => write!(f, "first-rule-priority {v}"),
+            Global::Limit(l, v) => write!(f, "{} {v}", limit_keyword(*l)),
         }
     }
 }

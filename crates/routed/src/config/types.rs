@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use babel_core::wire::RouterId;
+use babel_core::Limit;
 
 /// babeld's default protocol group, ff02::1:6 (RFC 8966 §5: the Babel link-local multicast
 /// group).
@@ -26,6 +27,34 @@ pub const MAX_IMPORT_TABLES: usize = 10;
 /// Longest hello or update interval: the Babel interval field is 16 bits of centiseconds
 /// (RFC 8966 §4.6.5), i.e. 655.35 s.
 pub const MAX_INTERVAL_MS: u64 = 10 * 0xFFFF;
+
+/// The `max-*` statements (routed's own, not babeld's): a memory bound of the engine, its
+/// keyword and its default. Input beyond a bound is refused and counted (`babelctl counters`);
+/// a statement raises or lowers it, also at run time on a read-write control socket.
+pub const LIMITS: [(&str, Limit, usize); 7] = [
+    ("max-neighbours", Limit::Neighbours, 1024),
+    ("max-routes", Limit::Routes, 1_000_000),
+    (
+        "max-routes-per-neighbour",
+        Limit::RoutesPerNeighbour,
+        250_000,
+    ),
+    ("max-sources", Limit::Sources, 1_000_000),
+    ("max-pending-requests", Limit::PendingRequests, 16_384),
+    ("max-buffered-packets", Limit::QueuedPackets, 16_384),
+    ("max-queued-events", Limit::QueuedEvents, 65_536),
+];
+
+/// The largest value a `max-*` statement takes.
+pub const MAX_LIMIT: usize = u32::MAX as usize;
+
+/// The keyword of a configurable limit.
+pub fn limit_keyword(limit: Limit) -> &'static str {
+    LIMITS
+        .iter()
+        .find(|(_, l, _)| *l == limit)
+        .map_or("?", |(k, _, _)| k)
+}
 
 /// A file setting: a path, or `""`, which switches the file off.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -126,6 +155,8 @@ pub struct Globals {
     pub first_table_number: Option<u32>,
     /// `first-rule-priority`.
     pub first_rule_priority: Option<u32>,
+    /// `max-*` statements, in order; the last one for a limit wins.
+    pub limits: Vec<(Limit, usize)>,
 }
 
 impl Globals {
@@ -165,6 +196,17 @@ impl Globals {
     pub fn smoothing_half_life(&self) -> u32 {
         self.smoothing_half_life
             .unwrap_or(DEFAULT_SMOOTHING_HALF_LIFE)
+    }
+
+    /// The value of a `max-*` limit: the last statement, or routed's default.
+    pub fn limit(&self, limit: Limit) -> usize {
+        match self.limits.iter().rev().find(|(l, _)| *l == limit) {
+            Some(&(_, v)) => v,
+            None => LIMITS
+                .iter()
+                .find(|(_, l, _)| *l == limit)
+                .map_or(usize::MAX, |&(_, _, d)| d),
+        }
     }
 
     pub fn diversity_factor(&self) -> u16 {

@@ -159,7 +159,7 @@ pub fn core_filters(f: &config::Filters) -> babel_core::Filters {
 
 /// The engine's node-wide configuration.
 pub fn core_config(c: &config::Config) -> babel_core::Config {
-    babel_core::Config {
+    let mut core = babel_core::Config {
         smoothing_half_life: c.globals.smoothing_half_life(),
         filters: core_filters(&c.filters),
         diversity: Diversity {
@@ -167,7 +167,9 @@ pub fn core_config(c: &config::Config) -> babel_core::Config {
             factor: c.globals.diversity_factor(),
         },
         ..babel_core::Config::default()
-    }
+    };
+    super::limits::apply(c, &mut core);
+    core
 }
 
 /// A local address or kernel route offered for redistribution.

@@ -5,6 +5,7 @@
 
 pub mod convert;
 pub mod kernel;
+pub mod limits;
 pub mod server;
 pub mod state;
 
@@ -203,6 +204,9 @@ struct Daemon {
     /// RFC 8967 state of the interfaces that have a key, and whether they accept bad
     /// signatures (babeld's `accept-bad-signatures`).
     auth: HashMap<u32, (babel_core::auth::Authenticator, bool)>,
+    /// Authentication counters of interfaces whose state was dropped (down, key changed).
+    auth_retired: babel_core::auth::AuthCounters,
+    refusals: limits::RefusalLog,
     snapshot: Option<Snapshot>,
     route_events: Vec<Event>,
     changed_keys: Vec<(Prefix, Option<Prefix>)>,
@@ -279,7 +283,9 @@ impl Daemon {
                                 );
                                 return;
                             }
-                            let a = babel_core::auth::Authenticator::new(vec![key], seed, 1024);
+                            let max = self.config.globals.limit(babel_core::Limit::Neighbours);
+                            let a = babel_core::auth::Authenticator::new(vec![key], seed, max);
+                            self.retire_auth(ifindex);
                             self.auth.insert(ifindex, (a, accept_bad));
                         } else if let Some(e) = self.auth.get_mut(&ifindex) {
                             e.1 = accept_bad;
@@ -288,9 +294,7 @@ impl Daemon {
                         let overhead = self.auth.get(&ifindex).map_or(0, |(a, _)| a.overhead());
                         mtu = mtu.saturating_sub(overhead).max(512);
                     }
-                    Ok(None) => {
-                        self.auth.remove(&ifindex);
-                    }
+                    Ok(None) => self.retire_auth(ifindex),
                     Err(e) => {
                         tracing::error!(
                             "interface {name}: {e}; not running Babel on it unauthenticated"
@@ -351,7 +355,7 @@ impl Daemon {
                 }
             }
             None => {
-                self.auth.remove(&ifindex);
+                self.retire_auth(ifindex);
                 if let Some(a) = self.active.remove(&ifindex) {
                     tracing::info!("interface {} down", a.name);
                     self.node
@@ -618,6 +622,24 @@ impl Daemon {
         if monitoring {
             self.notify_monitors();
         }
+        self.refusals
+            .check(self.node.stats(), &self.config, std::time::Instant::now());
+    }
+
+    /// Drops an interface's authentication state, keeping its counters.
+    fn retire_auth(&mut self, ifindex: u32) {
+        if let Some((a, _)) = self.auth.remove(&ifindex) {
+            self.auth_retired.add(a.counters());
+        }
+    }
+
+    /// What authentication accepted and rejected on every interface, since start.
+    fn auth_counters(&self) -> babel_core::auth::AuthCounters {
+        let mut c = self.auth_retired.clone();
+        for (a, _) in self.auth.values() {
+            c.add(a.counters());
+        }
+        c
     }
 
     /// A received datagram: checked (RFC 8967) on keyed interfaces, then given to the engine.
@@ -906,12 +928,25 @@ impl Daemon {
                 self.clients.remove(&id);
             }
             ToLoop::Line { id, line } => {
-                let reply = match control::parse_request(&line) {
+                let reply = match control::parse_request(&line, self.read_write) {
                     control::Request::Nothing => "ok\n".to_string(),
                     control::Request::Dump => {
                         let mut s = control::dump(&self.node, &self.down_interfaces());
                         s.push_str("ok\n");
                         s
+                    }
+                    control::Request::Counters => {
+                        let mut s = control::counters(self.node.stats(), &self.auth_counters());
+                        s.push_str("ok\n");
+                        s
+                    }
+                    control::Request::Bad(e) => {
+                        tracing::info!("control: bad request {line:?}: {e}");
+                        "bad\n".to_string()
+                    }
+                    control::Request::Refused(e) => {
+                        tracing::info!("control: statement {line:?} refused: {e}");
+                        "no\n".to_string()
                     }
                     control::Request::Monitor => {
                         if self.snapshot.is_none() {
@@ -934,7 +969,7 @@ impl Daemon {
                         self.clients.remove(&id);
                         return;
                     }
-                    control::Request::Statement(text) => self.statement(&text),
+                    control::Request::Statement(stmt) => self.statement(&line, stmt),
                 };
                 self.send(id, reply);
                 if !self.clients.values().any(|c| c.monitor) {
@@ -946,23 +981,9 @@ impl Daemon {
         }
     }
 
-    /// A configuration statement from the control socket: `ok`, `no` (refused) or `bad`.
-    fn statement(&mut self, text: &str) -> String {
-        let stmt = match config::parse_statement(text) {
-            Ok(Some(s)) => s,
-            Ok(None) => return "ok\n".into(),
-            Err(e) => {
-                tracing::info!("control: bad statement {text:?}: {e}");
-                return "bad\n".into();
-            }
-        };
-        if !self.read_write {
-            return "no\n".into();
-        }
-        if !stmt.allowed_at_runtime() {
-            tracing::info!("control: statement {text:?} is only accepted at start-up");
-            return "no\n".into();
-        }
+    /// A configuration statement from a read-write control socket, allowed at run time:
+    /// `ok` or `bad`.
+    fn statement(&mut self, text: &str, stmt: Statement) -> String {
         match stmt {
             Statement::FlushInterface(name) => {
                 self.config.interfaces.retain(|(n, _)| *n != name);
@@ -977,6 +998,20 @@ impl Daemon {
             }
             Statement::Dump | Statement::Monitor | Statement::Unmonitor | Statement::Quit => {
                 "bad\n".into()
+            }
+            Statement::Global(config::Global::Limit(limit, value)) => {
+                match self.config.apply(stmt) {
+                    Ok(()) => {
+                        let now = self.now();
+                        self.node
+                            .handle_command(now, Command::SetLimit(limit, value));
+                        "ok\n".into()
+                    }
+                    Err(e) => {
+                        tracing::info!("control: {text:?}: {e}");
+                        "bad\n".into()
+                    }
+                }
             }
             other => match self.config.apply(other) {
                 Ok(()) => {
@@ -1303,6 +1338,8 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         state_last: None,
         clients: HashMap::new(),
         auth: HashMap::new(),
+        auth_retired: Default::default(),
+        refusals: Default::default(),
         snapshot: None,
         route_events: Vec::new(),
         changed_keys: Vec::new(),

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::mpsc;
 
-use crate::control::MAX_LINE;
+use crate::control::{Input, LineReader};
 
 /// Lines queued for one client before it is considered stuck and disconnected.
 pub const CLIENT_QUEUE: usize = 4096;
@@ -28,7 +28,7 @@ pub enum ToLoop {
         id: u64,
         line: String,
     },
-    /// A line longer than [`MAX_LINE`]: answered `bad`, then the client is dropped.
+    /// A line longer than [`crate::control::MAX_LINE`]: answered `bad`, then the client is dropped.
     TooLong {
         id: u64,
     },
@@ -125,27 +125,28 @@ where
         let _ = w.shutdown().await;
     };
     let reader = async {
-        let mut buf = Vec::with_capacity(MAX_LINE);
+        let mut lines = LineReader::default();
+        let mut inputs = Vec::new();
         let mut chunk = [0u8; 1024];
         loop {
             let n = match r.read(&mut chunk).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            buf.extend_from_slice(&chunk[..n]);
-            while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=pos).collect();
-                let text = String::from_utf8_lossy(&line[..line.len() - 1])
-                    .trim_end_matches('\r')
-                    .to_string();
-                if to_loop.send(ToLoop::Line { id, line: text }).await.is_err() {
+            lines.push(&chunk[..n], &mut inputs);
+            for input in inputs.drain(..) {
+                let msg = match input {
+                    Input::Line(line) => ToLoop::Line { id, line },
+                    Input::TooLong => ToLoop::TooLong { id },
+                };
+                let too_long = matches!(msg, ToLoop::TooLong { .. });
+                if to_loop.send(msg).await.is_err() {
                     return;
                 }
-            }
-            if buf.len() > MAX_LINE {
-                let _ = to_loop.send(ToLoop::TooLong { id }).await;
-                // Wait for the loop to close us.
-                std::future::pending::<()>().await;
+                if too_long {
+                    // Wait for the loop to close us.
+                    std::future::pending::<()>().await;
+                }
             }
         }
     };
