@@ -412,6 +412,13 @@ fn after_an_overrun_the_events_end_in_the_kernels_state() {
         (model, m.stats())
     });
     let kernel = kernel_state(&ns.name);
+    eprintln!(
+        "overruns {}, dumps {}, stale removals {}, addresses left {}",
+        stats.overruns,
+        stats.dumps,
+        stats.stale_removed,
+        kernel.addrs.len()
+    );
     assert_eq!(model.links, kernel.links);
     assert_eq!(model.addrs, kernel.addrs);
     assert!(!model.links.values().any(|n| n == "d0"));
