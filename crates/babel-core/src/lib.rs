@@ -30,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+mod ack;
 pub mod auth;
 pub mod filter;
 mod hash;
