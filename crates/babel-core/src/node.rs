@@ -1345,13 +1345,19 @@ impl Node {
                 let same_router =
                     self.routes.slots[slot as usize].entries[i].router_id == router_id;
                 let usable = before.is_some_and(|b| b.metric < INFINITY);
-                if !feasible && is_selected && same_router && usable {
+                if !feasible
+                    && is_selected
+                    && same_router
+                    && usable
+                    && !self.better_alternative(slot, i, metric)
+                {
                     // RFC 8966 §3.5.3: an unfeasible update for the selected route with the
-                    // same router-id MAY be ignored; we ignore it while the route is usable,
-                    // and ask the source for a new seqno so that it becomes feasible again.
-                    // A selected route that is unreachable (retracted and held, or through a
-                    // neighbour we stopped hearing) takes the update and is unselected below:
-                    // otherwise its old seqno and metric would come back with the neighbour.
+                    // same router-id MAY be ignored; we ignore it while the route is usable
+                    // and nothing feasible is better than what it now says, and ask the
+                    // source for a new seqno so that it becomes feasible again. Otherwise the
+                    // entry takes the update and is unselected below: a route through a
+                    // neighbour we stopped hearing must not come back with its old seqno and
+                    // metric, and a better alternative must not lose to a stale metric.
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, true);
                     return;
                 }
@@ -1474,6 +1480,23 @@ impl Node {
                 self.route_changed(slot, before, satisfied);
             }
         }
+    }
+
+    /// Whether a feasible, unexpired entry of `slot` other than `except` has a metric
+    /// below `metric`.
+    fn better_alternative(&self, slot: u32, except: usize, metric: u16) -> bool {
+        let now = self.now;
+        self.routes.slots[slot as usize]
+            .entries
+            .iter()
+            .enumerate()
+            .any(|(j, e)| {
+                j != except
+                    && e.metric() < metric
+                    && e.metric() < INFINITY
+                    && now < e.expires()
+                    && self.entry_feasible(e)
+            })
     }
 
     fn retract_neighbour_routes(&mut self, nid: u32) {
@@ -1744,6 +1767,19 @@ impl Node {
         requester: Option<u32>,
     ) {
         if self.requests.is_duplicate(&key, router_id, seqno) {
+            // RFC 8966 §3.8.1.2: not twice. But a request that went to one neighbour only (a
+            // forwarded one, whose successor may be the very route that is failing) is
+            // widened to every neighbour when we need it ourselves (babeld does the same).
+            if target.is_none() {
+                if let Some(p) = self.requests.pending.get_mut(&key) {
+                    if p.target.is_some() {
+                        p.target = None;
+                        p.hop_count = p.hop_count.max(hop_count);
+                        let (id, s, hc) = (p.router_id, p.seqno, p.hop_count);
+                        self.emit_seqno_request(key, id, s, hc, None);
+                    }
+                }
+            }
             return;
         }
         if self.requests.pending.len() >= self.config.max_pending_requests
@@ -2315,7 +2351,13 @@ impl Node {
                     .neigh_index
                     .iter()
                     .filter(|((i, _), &n)| {
-                        *i == ifindex && self.neigh(n).is_some_and(|nb| nb.cost < INFINITY)
+                        // A usable link whose last hello arrived (a neighbour that has just
+                        // gone silent would only be sent the same updates again and again).
+                        *i == ifindex
+                            && self.neigh(n).is_some_and(|nb| {
+                                nb.cost < INFINITY
+                                    && (nb.hello.reach | nb.uhello.reach) & 0x8000 != 0
+                            })
                     })
                     .map(|(_, &n)| n)
                     .collect();
@@ -2543,10 +2585,10 @@ impl Node {
         // RFC 8966 §3.3: updates not acknowledged in time go again, unicast to the
         // neighbour that did not answer, with a doubled timeout, a bounded number of times.
         for (nid, w) in self.acks.take_due(now) {
-            let Some(ifindex) = self.neigh(nid).map(|n| n.ifindex) else {
+            let Some((ifindex, cost)) = self.neigh(nid).map(|n| (n.ifindex, n.cost)) else {
                 continue;
             };
-            if w.sends >= ACK_MAX_SENDS {
+            if w.sends >= ACK_MAX_SENDS || cost == INFINITY {
                 self.stats.acks_missed += 1;
                 continue;
             }

@@ -737,6 +737,45 @@ fn rfc8966_3_5_3_an_unreachable_selected_route_takes_an_unfeasible_update_and_is
 }
 
 #[test]
+fn rfc8966_3_5_3_an_unfeasible_update_for_the_selected_route_loses_to_a_better_alternative() {
+    // No split horizon, so that A advertises its route and sets its feasibility distance.
+    let (mut m, a, i) = single(InterfaceConfig {
+        split_horizon: Some(false),
+        ..InterfaceConfig::wired()
+    });
+    greet(&mut m, a, i, FAKE);
+    greet(&mut m, a, i, FAKE2);
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
+    m.run_for(Duration::from_secs(1));
+    assert!(m
+        .node(a)
+        .sources()
+        .iter()
+        .any(|s| s.router_id == ORIGIN && (s.seqno, s.metric) == (5, 196)));
+    m.inject(a, i, FAKE2, &packet(&[update(P, 6, 300, 1600)], FAKE2));
+    assert_eq!(
+        m.kernel_route(a, P, None).unwrap().next_hop,
+        IpAddr::V6(FAKE)
+    );
+    // FAKE's metric grows a little, with the same seqno: unfeasible, and nothing feasible
+    // is better than 296, so the update is ignored (§3.5.3 MAY) and the route kept.
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 200, 1600)], FAKE));
+    assert_eq!(
+        m.kernel_route(a, P, None).unwrap().next_hop,
+        IpAddr::V6(FAKE)
+    );
+    // It grows a lot: FAKE2's feasible 396 is better than 1096; keeping the stale 196
+    // would prefer a route that is no longer what its neighbour says.
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 1000, 1600)], FAKE));
+    let r = m.kernel_route(a, P, None).unwrap();
+    assert_eq!((r.next_hop, r.metric), (IpAddr::V6(FAKE2), 396));
+    let e = m.node(a).routes_for(pfx(P), None);
+    assert!(e
+        .iter()
+        .any(|r| r.neighbour == FAKE && r.metric == 1096 && !r.installed && !r.feasible));
+}
+
+#[test]
 fn rfc8966_3_5_1_a_source_that_lost_its_seqno_is_told_the_one_we_know() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
     greet(&mut m, a, i, FAKE);
