@@ -2169,11 +2169,15 @@ impl Node {
         let Some(iface) = self.interfaces.get_mut(&ifindex) else {
             return;
         };
-        let out = std::mem::take(&mut iface.out);
+        let mut out = std::mem::take(&mut iface.out);
         let Some(src) = iface.link_local else {
             // Nothing can be sent without a link-local address; keep nothing.
             return;
         };
+        if out.unicast_updates.values().filter(|u| u.full_dump).count() >= 2 {
+            // Several neighbours asked for a full dump: one to the group serves them all.
+            out.full_dump = true;
+        }
         let iface = &self.interfaces[&ifindex];
         let max = max_payload_for_mtu(iface.mtu);
         let mut enc = Encoder::new(max, Some(src));
@@ -2224,7 +2228,13 @@ impl Node {
         for p in packets {
             self.enqueue(ifindex, wire::MULTICAST_GROUP, Some(src), p);
         }
-        self.flush_unicast(ifindex, src, out.unicast, out.unicast_updates);
+        self.flush_unicast(
+            ifindex,
+            src,
+            out.unicast,
+            out.unicast_updates,
+            out.full_dump,
+        );
         if !out.reliable.is_empty() {
             let mut keys: Vec<RouteKey> = out.reliable.into_iter().collect();
             keys.sort_unstable();
@@ -2234,12 +2244,15 @@ impl Node {
 
     /// Sends what is buffered for single neighbours of an interface: control TLVs, then the
     /// updates that answer their unicast route requests (RFC 8966 §3.8.1.1), in prefix order.
+    /// A full dump asked for alone is not sent when the group has just been sent one
+    /// (`dumped`).
     fn flush_unicast(
         &mut self,
         ifindex: u32,
         src: Ipv6Addr,
         mut control: BTreeMap<Ipv6Addr, Vec<Tlv>>,
         mut replies: BTreeMap<Ipv6Addr, UnicastUpdates>,
+        dumped: bool,
     ) {
         let Some(iface) = self.interfaces.get(&ifindex) else {
             return;
@@ -2260,7 +2273,7 @@ impl Node {
             }
             if let Some(r) = replies.remove(&addr) {
                 let mut keys: Vec<RouteKey> = r.keys.into_iter().collect();
-                if r.full_dump {
+                if r.full_dump && !dumped {
                     keys.extend(self.dump_keys());
                 }
                 keys.sort_unstable();

@@ -851,6 +851,21 @@ fn rfc8966_3_8_1_1_unicast_requests_get_unicast_replies_multicast_ones_multicast
             "a full dump, in prefix order"
         );
     }
+    // Two neighbours asking for a full dump at once get one, sent to the group.
+    greet(&mut m, a, i, FAKE);
+    greet(&mut m, a, i, FAKE2);
+    m.run_for(Duration::from_secs(1));
+    let from = m.captured.len();
+    m.inject(a, i, FAKE, &packet(std::slice::from_ref(&wildcard), FAKE));
+    m.inject(a, i, FAKE2, &packet(std::slice::from_ref(&wildcard), FAKE2));
+    m.run_for(Duration::from_secs(1));
+    assert_eq!(
+        replies(&m, from),
+        vec![
+            (MULTICAST_GROUP, pfx(P)),
+            (MULTICAST_GROUP, pfx("2001:db8:79::/48"))
+        ]
+    );
     // A specific request for a prefix we do not know: a unicast retraction.
     let from = m.captured.len();
     let unknown = Tlv::RouteRequest(wire::RouteRequest {
