@@ -30,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+mod ack;
 pub mod auth;
 pub mod diversity;
 pub mod filter;

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::diversity::{self, Channel, Diversity};
+use crate::ack::{AckWait, AckWaits, ACK_INTERVAL_CS, ACK_MAX_SENDS, ACK_REQUEST_LEN, ACK_TIMEOUT};
 use crate::filter::{self, FilterInput, Filters};
 use crate::hash::{FxHashMap, FxHashSet};
 use crate::neighbour::{link_cost, rtt_cost, seqno_newer, CostKind, Neighbour};
@@ -27,9 +28,12 @@ const SOURCE_GC_TIME: Duration = Duration::from_secs(180);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// RFC 8966 Appendix B: urgent messages go out within 0.2 s (babeld: 20 ms jitter).
 const URGENT_JITTER: Duration = Duration::from_millis(20);
-/// Urgent updates (retractions, source switches) are sent this many extra times.
-const UPDATE_RESENDS: u8 = 2;
-const UPDATE_RESEND_DELAY: Duration = Duration::from_millis(500);
+/// RFC 8966 §3.6 hysteresis: another route replaces the selected one only when its smoothed
+/// metric is better by at least this much (and its metric is better too).
+const SWITCH_HYSTERESIS: u16 = 16;
+/// Resuming our seqno from an update that carries our router-id happens at most this often
+/// (two nodes misconfigured with one router-id must not drive each other's seqno up).
+const SEQNO_RESUME_HOLDOFF: Duration = Duration::from_secs(10);
 /// The hop count of the seqno requests we originate.
 const REQUEST_HOP_COUNT: u8 = 127;
 
@@ -173,6 +177,8 @@ pub struct Config {
     pub max_routes_per_neighbour: usize,
     pub max_sources: usize,
     pub max_pending_requests: usize,
+    /// Destinations waiting for an acknowledgment, summed over neighbours (RFC 8966 §3.3).
+    pub max_pending_acks: usize,
     pub max_queued_packets: usize,
     pub max_queued_events: usize,
 }
@@ -188,6 +194,7 @@ impl Default for Config {
             max_routes_per_neighbour: 16_000_000,
             max_sources: 16_000_000,
             max_pending_requests: 65_536,
+            max_pending_acks: 262_144,
             max_queued_packets: 16_384,
             max_queued_events: 65_536,
         }
@@ -205,6 +212,8 @@ pub enum Limit {
     RoutesPerNeighbour,
     Sources,
     PendingRequests,
+    /// Urgent updates waiting for acknowledgments, per neighbour and request.
+    PendingAcks,
     /// Datagrams waiting in [`Node::poll_transmit`]'s queue (the oldest is dropped).
     QueuedPackets,
     /// Events waiting in [`Node::poll_event`]'s queue (the oldest is dropped).
@@ -214,12 +223,13 @@ pub enum Limit {
 }
 
 impl Limit {
-    pub const ALL: [Limit; 8] = [
+    pub const ALL: [Limit; 9] = [
         Limit::Neighbours,
         Limit::Routes,
         Limit::RoutesPerNeighbour,
         Limit::Sources,
         Limit::PendingRequests,
+        Limit::PendingAcks,
         Limit::QueuedPackets,
         Limit::QueuedEvents,
         Limit::OutputBuffers,
@@ -233,6 +243,7 @@ impl Limit {
             Limit::RoutesPerNeighbour => "routes-per-neighbour",
             Limit::Sources => "sources",
             Limit::PendingRequests => "pending-requests",
+            Limit::PendingAcks => "pending-acks",
             Limit::QueuedPackets => "queued-packets",
             Limit::QueuedEvents => "queued-events",
             Limit::OutputBuffers => "output-buffers",
@@ -247,6 +258,7 @@ impl Limit {
             Limit::RoutesPerNeighbour => config.max_routes_per_neighbour,
             Limit::Sources => config.max_sources,
             Limit::PendingRequests => config.max_pending_requests,
+            Limit::PendingAcks => config.max_pending_acks,
             Limit::QueuedPackets => config.max_queued_packets,
             Limit::QueuedEvents => config.max_queued_events,
             Limit::OutputBuffers => return None,
@@ -261,6 +273,7 @@ impl Limit {
             Limit::RoutesPerNeighbour => &mut config.max_routes_per_neighbour,
             Limit::Sources => &mut config.max_sources,
             Limit::PendingRequests => &mut config.max_pending_requests,
+            Limit::PendingAcks => &mut config.max_pending_acks,
             Limit::QueuedPackets => &mut config.max_queued_packets,
             Limit::QueuedEvents => &mut config.max_queued_events,
             Limit::OutputBuffers => return,
@@ -452,6 +465,14 @@ pub struct Stats {
     pub packets_sent: u64,
     pub transmit_overflow: u64,
     pub events_dropped: u64,
+    /// RFC 8966 §3.3: Acknowledgment Requests we sent (one per packet and nonce).
+    pub ack_requests_sent: u64,
+    /// Acknowledgments that matched one of our requests.
+    pub acks_received: u64,
+    /// Unicast retransmissions to a neighbour that did not acknowledge in time.
+    pub ack_resends: u64,
+    /// Batches given up after the last retransmission went unacknowledged.
+    pub acks_missed: u64,
 }
 
 impl Stats {
@@ -473,6 +494,16 @@ struct OutBuffer {
     updates: FxHashSet<RouteKey>,
     full_dump: bool,
     unicast: BTreeMap<Ipv6Addr, Vec<Tlv>>,
+    /// Updates to be sent with an Acknowledgment Request (RFC 8966 §3.7.2).
+    reliable: FxHashSet<RouteKey>,
+    /// Replies to unicast route requests, by requester (RFC 8966 §3.8.1.1).
+    unicast_updates: BTreeMap<Ipv6Addr, UnicastUpdates>,
+}
+
+#[derive(Debug, Default)]
+struct UnicastUpdates {
+    full_dump: bool,
+    keys: FxHashSet<RouteKey>,
 }
 
 #[derive(Debug)]
@@ -497,12 +528,6 @@ struct SelInfo {
     next_hop: Option<IpAddr>,
 }
 
-#[derive(Debug, Clone)]
-struct UpdateResend {
-    left: u8,
-    next: Timestamp,
-}
-
 /// The Babel state machine. See the crate documentation for the calling convention.
 #[derive(Debug)]
 pub struct Node {
@@ -520,8 +545,10 @@ pub struct Node {
     xroute_inputs: BTreeMap<RouteKey, Xroute>,
     xroutes: BTreeMap<RouteKey, XrouteView>,
     requests: Requests,
-    /// Urgent updates still to be repeated, by destination.
-    update_resends: FxHashMap<RouteKey, UpdateResend>,
+    /// Urgent updates waiting for acknowledgments (RFC 8966 §3.3).
+    acks: AckWaits,
+    /// When our seqno was last resumed from an update carrying our router-id.
+    seqno_resumed: Option<Timestamp>,
     timers: Timers,
     transmits: VecDeque<(u32, Ipv6Addr, Option<Ipv6Addr>, Vec<u8>)>,
     route_queue: VecDeque<u32>,
@@ -549,6 +576,20 @@ fn martian(p: &Prefix) -> bool {
                 || (a == Ipv6Addr::LOCALHOST && p.plen() == 128)
                 || (a.to_ipv4_mapped().is_some() && p.plen() >= 96)
         }
+    }
+}
+
+/// The next hop to put in an update for `key` sent on `iface` (`Some(None)`: none needed,
+/// `None`: the prefix cannot be announced there).
+fn update_next_hop(iface: &Interface, key: &RouteKey) -> Option<Option<IpAddr>> {
+    if !key.prefix.is_v4() {
+        return Some(None);
+    }
+    match (iface.ipv4, iface.link_local) {
+        (Some(a), _) => Some(Some(IpAddr::V4(a))),
+        // RFC 9229 §2: with no IPv4 address, announce IPv4 through our IPv6 one.
+        (None, Some(ll)) if iface.config.v4_via_v6 => Some(Some(IpAddr::V6(ll))),
+        _ => None,
     }
 }
 
@@ -584,7 +625,8 @@ impl Node {
             xroute_inputs: BTreeMap::new(),
             xroutes: BTreeMap::new(),
             requests: Requests::default(),
-            update_resends: FxHashMap::default(),
+            acks: AckWaits::new((rng_seed ^ (rng_seed >> 32)) as u16),
+            seqno_resumed: None,
             timers,
             transmits: VecDeque::new(),
             route_queue: VecDeque::new(),
@@ -778,10 +820,7 @@ impl Node {
             }
             Command::BumpSeqno => {
                 self.bump_seqno();
-                let keys: Vec<RouteKey> = self.xroutes.keys().copied().collect();
-                for k in keys {
-                    self.send_update_all(k, true, false);
-                }
+                self.announce_own();
             }
             Command::SetRouterId { router_id, seqno } => {
                 if !router_id.is_valid() {
@@ -795,11 +834,8 @@ impl Node {
                     router_id,
                     seqno: self.seqno,
                 });
-                let keys: Vec<RouteKey> = self.xroutes.keys().copied().collect();
-                for k in keys {
-                    // RFC 8966 §3.7.2: a router-id change is sent urgently.
-                    self.send_update_all(k, true, true);
-                }
+                // RFC 8966 §3.7.2: a router-id change is sent urgently and reliably.
+                self.announce_own();
             }
             Command::SetLimit(limit, value) => limit.set(&mut self.config, value),
             Command::RequestFullDump => {
@@ -826,6 +862,34 @@ impl Node {
             router_id: self.id,
             seqno: self.seqno,
         });
+    }
+
+    /// Announces every prefix of ours urgently and with acknowledgments, after a change of
+    /// our seqno or router-id (RFC 8966 §3.7.2).
+    fn announce_own(&mut self) {
+        let keys: Vec<RouteKey> = self.xroutes.keys().copied().collect();
+        for k in keys {
+            self.send_update_all(k, true, true);
+        }
+    }
+
+    /// RFC 8966 §3.2.2: our seqno never decreases. An update (or retraction) that carries our
+    /// router-id with a seqno newer than ours was sent by an earlier run of this node that
+    /// did not persist its seqno: we resume after it, so that our routes are feasible again
+    /// at once rather than when every feasibility distance for them has expired. (A seqno
+    /// request only ever raises it by one, §3.8.1.2.)
+    fn resume_seqno(&mut self, seen: u16) {
+        if !seqno_newer(seen, self.seqno)
+            || self
+                .seqno_resumed
+                .is_some_and(|t| self.now - t < SEQNO_RESUME_HOLDOFF)
+        {
+            return;
+        }
+        self.seqno_resumed = Some(self.now);
+        self.seqno = seen;
+        self.bump_seqno();
+        self.announce_own();
     }
 
     fn recompute_xroutes(&mut self) {
@@ -896,8 +960,8 @@ impl Node {
     }
 
     /// A datagram received on `ifindex` from `src` (its link-local address). `multicast`
-    /// says whether it was sent to ff02::1:6; the engine relies on the hello flags instead
-    /// and keeps the argument for the drivers' symmetry.
+    /// says whether it was sent to ff02::1:6: route requests sent unicast are answered
+    /// unicast (hellos rely on their own flag).
     pub fn handle_packet(
         &mut self,
         now: Timestamp,
@@ -908,7 +972,6 @@ impl Node {
     ) {
         self.advance(now);
         self.stats.packets_received += 1;
-        let _ = multicast;
         if !self.interfaces.contains_key(&ifindex) || !is_link_local(&src) {
             // RFC 8966 §4: Babel packets come from a link-local address.
             self.stats.packets_dropped += 1;
@@ -930,7 +993,7 @@ impl Node {
         let mut hello_ts: Option<u32> = None;
         let mut tlvs_ignored = 0u64;
         wire::for_each_tlv(packet.body(), Some(src), |_, r| match r {
-            Ok(tlv) => self.handle_tlv(nid, ifindex, src, &tlv, &mut hello_ts),
+            Ok(tlv) => self.handle_tlv(nid, ifindex, src, multicast, &tlv, &mut hello_ts),
             Err(_) => tlvs_ignored += 1,
         });
         self.stats.tlvs_ignored += tlvs_ignored;
@@ -983,6 +1046,7 @@ impl Node {
         nid: u32,
         ifindex: u32,
         src: Ipv6Addr,
+        multicast: bool,
         tlv: &Tlv,
         hello_ts: &mut Option<u32>,
     ) {
@@ -998,10 +1062,16 @@ impl Node {
                     true,
                 );
             }
+            Tlv::Ack(a) => {
+                // RFC 8966 §3.3: the neighbour received the packet that asked for this.
+                if self.acks.ack(nid, a.opaque) {
+                    self.stats.acks_received += 1;
+                }
+            }
             Tlv::Hello(h) => self.handle_hello(nid, ifindex, h, hello_ts),
             Tlv::Ihu(i) => self.handle_ihu(nid, ifindex, i, *hello_ts),
             Tlv::Update(u) => self.handle_update(nid, ifindex, u),
-            Tlv::RouteRequest(r) => self.handle_route_request(nid, ifindex, src, r),
+            Tlv::RouteRequest(r) => self.handle_route_request(ifindex, src, multicast, r),
             Tlv::SeqnoRequest(r) => self.handle_seqno_request(nid, ifindex, src, r),
             _ => {
                 let _ = now;
@@ -1208,6 +1278,7 @@ impl Node {
             self.route_changed(slot, before, false);
             self.routes.maybe_free(slot);
         }
+        self.acks.forget_neighbours(|n| set.contains(&n));
         for &nid in nids {
             self.requests.forget_neighbour(nid);
             self.timers.cancel(TimerKey::Neighbour(nid));
@@ -1261,7 +1332,11 @@ impl Node {
             self.stats.tlvs_ignored += 1;
             return;
         };
-        if router_id == self.id || !router_id.is_valid() {
+        if router_id == self.id {
+            self.resume_seqno(u.seqno);
+            return;
+        }
+        if !router_id.is_valid() {
             return;
         }
         if martian(&prefix)
@@ -1414,10 +1489,20 @@ impl Node {
                 let old_src = self.routes.slots[slot as usize].entries[i].src;
                 let same_router =
                     self.routes.slots[slot as usize].entries[i].router_id == router_id;
-                if !feasible && is_selected && same_router {
+                let usable = before.is_some_and(|b| b.metric < INFINITY);
+                if !feasible
+                    && is_selected
+                    && same_router
+                    && usable
+                    && !self.better_alternative(slot, i, metric)
+                {
                     // RFC 8966 §3.5.3: an unfeasible update for the selected route with the
-                    // same router-id MAY be ignored; we ignore it, and ask the source for a
-                    // new seqno so that the route becomes feasible again.
+                    // same router-id MAY be ignored; we ignore it while the route is usable
+                    // and nothing feasible is better than what it now says, and ask the
+                    // source for a new seqno so that it becomes feasible again. Otherwise the
+                    // entry takes the update and is unselected below: a route through a
+                    // neighbour we stopped hearing must not come back with its old seqno and
+                    // metric, and a better alternative must not lose to a stale metric.
                     self.send_unfeasible_request(nid, key, router_id, seqno, metric, true);
                     return;
                 }
@@ -1519,9 +1604,10 @@ impl Node {
                     refmetric,
                     cost,
                     add_metric,
-                    // babeld: a new route starts with a pessimistic smoothed metric, so that
-                    // it does not displace an established one on its first update.
-                    smoothed: metric.max(INFINITY / 2),
+                    // RFC 8966 §3.6: a new route is compared by what it is worth now (babeld
+                    // starts it at INFINITY / 2, which delays a better route by half a minute
+                    // per hop); `select` keeps the hysteresis with a margin instead.
+                    smoothed: metric,
                     smoothed_time: now.as_secs().min(u32::MAX as u64) as u32,
                     time: now,
                     hold_ms,
@@ -1541,6 +1627,23 @@ impl Node {
                 self.route_changed(slot, before, satisfied);
             }
         }
+    }
+
+    /// Whether a feasible, unexpired entry of `slot` other than `except` has a metric
+    /// below `metric`.
+    fn better_alternative(&self, slot: u32, except: usize, metric: u16) -> bool {
+        let now = self.now;
+        self.routes.slots[slot as usize]
+            .entries
+            .iter()
+            .enumerate()
+            .any(|(j, e)| {
+                j != except
+                    && e.metric() < metric
+                    && e.metric() < INFINITY
+                    && now < e.expires()
+                    && self.entry_feasible(e)
+            })
     }
 
     fn retract_neighbour_routes(&mut self, nid: u32) {
@@ -1586,8 +1689,10 @@ impl Node {
         })
     }
 
-    /// RFC 8966 §3.6: route selection, with babeld's hysteresis: a route replaces the
-    /// selected one only if both its metric and its smoothed metric are smaller.
+    /// RFC 8966 §3.6: route selection, with hysteresis: a route replaces the selected one
+    /// only if its metric is smaller and its smoothed metric smaller by at least
+    /// [`SWITCH_HYSTERESIS`] (babeld's strong ordering, with a margin so that a tiny gain
+    /// does not switch, and routes that fluctuate do not flap).
     fn select(&mut self, slot: u32) {
         let now = self.now;
         let hl = self.config.smoothing_half_life;
@@ -1634,7 +1739,7 @@ impl Node {
             return;
         }
         let csm = s.entries[cur as usize].smoothed_metric(cm, now, hl);
-        if cm >= bm && csm > bsm {
+        if bm < cm && csm >= bsm.saturating_add(SWITCH_HYSTERESIS) {
             s.selected = bi as u16;
         }
     }
@@ -1735,7 +1840,16 @@ impl Node {
             return;
         };
         if crate::neighbour::seqno_minus(src.seqno, seqno) > 100 {
-            // A source that lost its seqno: let its routes time out.
+            // A source that lost its seqno (babeld lets its routes time out). Tell the
+            // sender the seqno we know, in a retraction with the source's router-id: if the
+            // sender is the source, it resumes after it (`resume_seqno`); to anyone else it
+            // is the truth, as it is only sent when our route goes through the sender or we
+            // have none (a poisoned reverse).
+            let fd_seqno = src.seqno;
+            let sel = self.routes.find(&key).and_then(|s| self.sel_info(s));
+            if sel.is_none_or(|i| i.neigh == nid || i.metric == INFINITY) {
+                self.send_retraction_to(nid, key, router_id, fd_seqno);
+            }
             return;
         }
         let want = if src.metric == INFINITY {
@@ -1748,6 +1862,31 @@ impl Node {
         if useful && metric < INFINITY {
             self.request_seqno(key, router_id, want, REQUEST_HOP_COUNT, Some(nid), None);
         }
+    }
+
+    /// A unicast retraction of `key` to one neighbour, with the given source and seqno.
+    fn send_retraction_to(&mut self, nid: u32, key: RouteKey, router_id: RouterId, seqno: u16) {
+        let Some((ifindex, addr)) = self.neigh(nid).map(|n| (n.ifindex, n.addr)) else {
+            return;
+        };
+        let Some(iface) = self.interfaces.get(&ifindex) else {
+            return;
+        };
+        let Some(next_hop) = update_next_hop(iface, &key) else {
+            return;
+        };
+        let tlv = Tlv::Update(Update {
+            flags: 0,
+            interval: to_cs(iface.config.update_interval()),
+            seqno,
+            metric: INFINITY,
+            prefix: Some(key.prefix),
+            src_prefix: key.src_prefix,
+            router_id: Some(router_id),
+            next_hop,
+            unknown_subtlvs: Vec::new(),
+        });
+        self.queue_control(ifindex, Some(addr), tlv, true);
     }
 
     /// RFC 8966 §3.8.2.1: ask every neighbour for a seqno newer than our feasibility
@@ -1775,6 +1914,19 @@ impl Node {
         requester: Option<u32>,
     ) {
         if self.requests.is_duplicate(&key, router_id, seqno) {
+            // RFC 8966 §3.8.1.2: not twice. But a request that went to one neighbour only (a
+            // forwarded one, whose successor may be the very route that is failing) is
+            // widened to every neighbour when we need it ourselves (babeld does the same).
+            if target.is_none() {
+                if let Some(p) = self.requests.pending.get_mut(&key) {
+                    if p.target.is_some() {
+                        p.target = None;
+                        p.hop_count = p.hop_count.max(hop_count);
+                        let (id, s, hc) = (p.router_id, p.seqno, p.hop_count);
+                        self.emit_seqno_request(key, id, s, hc, None);
+                    }
+                }
+            }
             return;
         }
         if self.requests.pending.len() >= self.config.max_pending_requests
@@ -1836,32 +1988,47 @@ impl Node {
     // Requests
     // ------------------------------------------------------------------------------------
 
-    fn handle_route_request(&mut self, _nid: u32, ifindex: u32, _src: Ipv6Addr, r: &RouteRequest) {
-        match r.prefix {
-            // RFC 8966 §3.8.1.1: a wildcard request is answered with a full dump.
-            None => {
-                if let Some(i) = self.interfaces.get_mut(&ifindex) {
-                    i.out.full_dump = true;
-                }
-                self.schedule_flush(ifindex, false);
+    fn handle_route_request(
+        &mut self,
+        ifindex: u32,
+        src: Ipv6Addr,
+        multicast: bool,
+        r: &RouteRequest,
+    ) {
+        let key = r.prefix.map(|p| RouteKey::new(p, r.src_prefix));
+        // Requests for prefixes we do not know are answered with retractions; bound how many
+        // may wait for the next flush.
+        let known =
+            key.is_none_or(|k| self.xroutes.contains_key(&k) || self.routes.find(&k).is_some());
+        let max_neighbours = self.config.max_neighbours;
+        let Some(i) = self.interfaces.get_mut(&ifindex) else {
+            return;
+        };
+        // RFC 8966 §3.8.1.1: the reply goes over unicast or multicast; a request sent to us
+        // alone is answered to the requester alone, one sent to the group to the group.
+        let (full_dump, updates) = if multicast {
+            (&mut i.out.full_dump, &mut i.out.updates)
+        } else {
+            if !i.out.unicast_updates.contains_key(&src)
+                && i.out.unicast_updates.len() >= max_neighbours
+            {
+                self.stats.refuse(Limit::OutputBuffers);
+                return;
             }
+            let u = i.out.unicast_updates.entry(src).or_default();
+            (&mut u.full_dump, &mut u.keys)
+        };
+        match key {
+            // RFC 8966 §3.8.1.1: a wildcard request is answered with a full dump.
+            None => *full_dump = true,
             // RFC 8966 §3.8.1.1: a specific request is answered with an update for that
             // prefix, or a retraction when we have no route.
-            Some(p) => {
-                let key = RouteKey::new(p, r.src_prefix);
-                // Requests for prefixes we do not know are answered with retractions; bound
-                // how many may wait for the next flush.
-                let known = self.xroutes.contains_key(&key) || self.routes.find(&key).is_some();
-                if let Some(i) = self.interfaces.get_mut(&ifindex) {
-                    if known || i.out.updates.len() < 4096 {
-                        i.out.updates.insert(key);
-                    } else {
-                        self.stats.refuse(Limit::OutputBuffers);
-                    }
-                }
-                self.schedule_flush(ifindex, false);
+            Some(k) if known || updates.len() < 4096 => {
+                updates.insert(k);
             }
+            Some(_) => self.stats.refuse(Limit::OutputBuffers),
         }
+        self.schedule_flush(ifindex, false);
     }
 
     fn handle_seqno_request(&mut self, nid: u32, ifindex: u32, _src: Ipv6Addr, r: &SeqnoRequest) {
@@ -1871,7 +2038,7 @@ impl Node {
             // and a newer seqno makes us increase our seqno; either way we answer.
             if r.router_id == self.id && seqno_newer(r.seqno, self.seqno) {
                 self.bump_seqno();
-                self.send_update_all(key, true, false);
+                self.send_update_all(key, true, true);
             } else if let Some(i) = self.interfaces.get_mut(&ifindex) {
                 i.out.updates.insert(key);
                 self.schedule_flush(ifindex, true);
@@ -1955,13 +2122,18 @@ impl Node {
     }
 
     /// Queues an update for `key` on every interface. Urgent ones go out within 20 ms;
-    /// `resend` repeats them (RFC 8966 §3.7.2 asks for retractions and router-id changes
-    /// to be sent reliably; babeld repeats them rather than asking for acknowledgements).
-    fn send_update_all(&mut self, key: RouteKey, urgent: bool, resend: bool) {
+    /// `reliable` ones with an Acknowledgment Request, and again to every neighbour that
+    /// does not acknowledge them (RFC 8966 §3.7.2 asks for retractions and router-id
+    /// changes to be sent reliably; babeld repeats them blindly instead).
+    fn send_update_all(&mut self, key: RouteKey, urgent: bool, reliable: bool) {
         let mut next = self.interfaces.keys().next().copied();
         while let Some(i) = next {
             if let Some(iface) = self.interfaces.get_mut(&i) {
-                iface.out.updates.insert(key);
+                if reliable {
+                    iface.out.reliable.insert(key);
+                } else {
+                    iface.out.updates.insert(key);
+                }
             }
             self.schedule_flush(i, urgent);
             next = self
@@ -1970,23 +2142,6 @@ impl Node {
                 .next()
                 .map(|(k, _)| *k)
                 .filter(|&k| k > i);
-        }
-        if resend && !self.interfaces.is_empty() {
-            if self.update_resends.len() >= self.config.max_route_entries
-                && !self.update_resends.contains_key(&key)
-            {
-                self.stats.refuse(Limit::Routes);
-                return;
-            }
-            let next = self.now + UPDATE_RESEND_DELAY;
-            self.update_resends.insert(
-                key,
-                UpdateResend {
-                    left: UPDATE_RESENDS,
-                    next,
-                },
-            );
-            self.timers.set_earlier(TimerKey::Resend, next);
         }
     }
 
@@ -2153,16 +2308,7 @@ impl Node {
             }
             metric = (metric as u32 + r.metric.unwrap_or(0) as u32).min(INFINITY as u32) as u16;
         }
-        let next_hop = if key.prefix.is_v4() {
-            match (iface.ipv4, iface.link_local) {
-                (Some(a), _) => Some(IpAddr::V4(a)),
-                // RFC 9229 §2: with no IPv4 address, announce IPv4 through our IPv6 one.
-                (None, Some(ll)) if iface.config.v4_via_v6 => Some(IpAddr::V6(ll)),
-                _ => return None,
-            }
-        } else {
-            None
-        };
+        let next_hop = update_next_hop(iface, key)?;
         Some(Update {
             flags: 0,
             interval: to_cs(iface.config.update_interval()),
@@ -2187,11 +2333,15 @@ impl Node {
         let Some(iface) = self.interfaces.get_mut(&ifindex) else {
             return;
         };
-        let out = std::mem::take(&mut iface.out);
+        let mut out = std::mem::take(&mut iface.out);
         let Some(src) = iface.link_local else {
             // Nothing can be sent without a link-local address; keep nothing.
             return;
         };
+        if out.unicast_updates.values().filter(|u| u.full_dump).count() >= 2 {
+            // Several neighbours asked for a full dump: one to the group serves them all.
+            out.full_dump = true;
+        }
         let iface = &self.interfaces[&ifindex];
         let max = max_payload_for_mtu(iface.mtu);
         let mut enc = Encoder::new(max, Some(src));
@@ -2216,6 +2366,10 @@ impl Node {
         };
         keys.sort_unstable();
         keys.dedup();
+        if !out.reliable.is_empty() {
+            // Sent below, with an Acknowledgment Request.
+            keys.retain(|k| !out.reliable.contains(k));
+        }
         let mut advertised: Vec<(RouterId, RouteKey, u16, u16)> = Vec::new();
         for k in &keys {
             let Some(u) = self.make_update(iface, k) else {
@@ -2238,16 +2392,221 @@ impl Node {
         for p in packets {
             self.enqueue(ifindex, wire::MULTICAST_GROUP, Some(src), p);
         }
-        for (addr, tlvs) in out.unicast {
+        self.flush_unicast(
+            ifindex,
+            src,
+            out.unicast,
+            out.unicast_updates,
+            out.full_dump,
+        );
+        if !out.reliable.is_empty() {
+            let mut keys: Vec<RouteKey> = out.reliable.into_iter().collect();
+            keys.sort_unstable();
+            self.send_reliable(ifindex, None, &keys, 0, ACK_TIMEOUT);
+        }
+    }
+
+    /// Sends what is buffered for single neighbours of an interface: control TLVs, then the
+    /// updates that answer their unicast route requests (RFC 8966 §3.8.1.1), in prefix order.
+    /// A full dump asked for alone is not sent when the group has just been sent one
+    /// (`dumped`).
+    fn flush_unicast(
+        &mut self,
+        ifindex: u32,
+        src: Ipv6Addr,
+        mut control: BTreeMap<Ipv6Addr, Vec<Tlv>>,
+        mut replies: BTreeMap<Ipv6Addr, UnicastUpdates>,
+        dumped: bool,
+    ) {
+        let Some(iface) = self.interfaces.get(&ifindex) else {
+            return;
+        };
+        let max = max_payload_for_mtu(iface.mtu);
+        let mut addrs: Vec<Ipv6Addr> = control.keys().chain(replies.keys()).copied().collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        let mut packets: Vec<(Ipv6Addr, Vec<u8>)> = Vec::new();
+        let mut advertised = Vec::new();
+        let mut ignored = 0;
+        for addr in addrs {
             let mut enc = Encoder::new(max, Some(src));
-            for t in &tlvs {
-                if enc.push(t).is_err() {
-                    self.stats.tlvs_ignored += 1;
+            for t in control.remove(&addr).unwrap_or_default() {
+                if enc.push(&t).is_err() {
+                    ignored += 1;
                 }
             }
-            for p in enc.finish() {
-                self.enqueue(ifindex, addr, Some(src), p);
+            if let Some(r) = replies.remove(&addr) {
+                let mut keys: Vec<RouteKey> = r.keys.into_iter().collect();
+                if r.full_dump && !dumped {
+                    keys.extend(self.dump_keys());
+                }
+                keys.sort_unstable();
+                keys.dedup();
+                ignored += self.push_updates(iface, &mut enc, &keys, &mut advertised);
             }
+            packets.extend(enc.finish().into_iter().map(|p| (addr, p)));
+        }
+        self.stats.tlvs_ignored += ignored;
+        self.note_advertised(advertised);
+        for (addr, p) in packets {
+            self.enqueue(ifindex, addr, Some(src), p);
+        }
+    }
+
+    /// The destinations of a full dump: our own prefixes and every selected route.
+    fn dump_keys(&self) -> Vec<RouteKey> {
+        let mut k: Vec<RouteKey> = self.xroutes.keys().copied().collect();
+        for (i, s) in self.routes.slots.iter().enumerate() {
+            if s.selected != NONE && self.routes.is_live(i as u32) {
+                k.push(self.routes.keys[i]);
+            }
+        }
+        k
+    }
+
+    /// Pushes the updates for `keys` (in that order) and records what they advertise.
+    /// Returns how many could not be encoded.
+    fn push_updates(
+        &self,
+        iface: &Interface,
+        enc: &mut Encoder,
+        keys: &[RouteKey],
+        advertised: &mut Vec<(RouterId, RouteKey, u16, u16)>,
+    ) -> u64 {
+        let mut ignored = 0;
+        for k in keys {
+            let Some(u) = self.make_update(iface, k) else {
+                continue;
+            };
+            let (id, seqno, metric) = (u.router_id.unwrap_or(self.id), u.seqno, u.metric);
+            if enc.push(&Tlv::Update(u)).is_ok() {
+                advertised.push((id, *k, seqno, metric));
+            } else {
+                ignored += 1;
+            }
+        }
+        ignored
+    }
+
+    /// RFC 8966 §3.7.3: advertising an update sets the feasibility distance (our own
+    /// prefixes need none: updates with our router-id are not routes on receipt).
+    fn note_advertised(&mut self, advertised: Vec<(RouterId, RouteKey, u16, u16)>) {
+        let now = self.now;
+        for (id, k, seqno, metric) in advertised {
+            if id != self.id {
+                self.sources.note_advertised(id, &k, seqno, metric, now);
+            }
+        }
+    }
+
+    /// RFC 8966 §3.3, §3.7.2: sends the updates for `keys` on `ifindex`, to the group
+    /// (`target` None) or to one neighbour, each packet ending with an Acknowledgment
+    /// Request; every neighbour that must receive them (the target, or every neighbour of
+    /// the interface with a usable link) is expected to acknowledge it. `sends` is how many
+    /// times these updates went to the target before, `delay` the timeout to wait for.
+    fn send_reliable(
+        &mut self,
+        ifindex: u32,
+        target: Option<u32>,
+        keys: &[RouteKey],
+        sends: u8,
+        delay: Duration,
+    ) {
+        let Some(iface) = self.interfaces.get(&ifindex) else {
+            return;
+        };
+        let Some(src) = iface.link_local else {
+            return;
+        };
+        let (dst, waiting): (Ipv6Addr, Vec<u32>) = match target {
+            Some(n) => match self.neigh(n) {
+                Some(nb) => (nb.addr, vec![n]),
+                None => return,
+            },
+            None => {
+                let mut v: Vec<u32> = self
+                    .neigh_index
+                    .iter()
+                    .filter(|((i, _), &n)| {
+                        // A usable link whose last hello arrived (a neighbour that has just
+                        // gone silent would only be sent the same updates again and again).
+                        *i == ifindex
+                            && self.neigh(n).is_some_and(|nb| {
+                                nb.cost < INFINITY
+                                    && (nb.hello.reach | nb.uhello.reach) & 0x8000 != 0
+                            })
+                    })
+                    .map(|(_, &n)| n)
+                    .collect();
+                v.sort_unstable();
+                (wire::MULTICAST_GROUP, v)
+            }
+        };
+        // Room for the Acknowledgment Request at the end of every packet.
+        let max = max_payload_for_mtu(iface.mtu).saturating_sub(ACK_REQUEST_LEN);
+        let mut enc = Encoder::new(max, Some(src));
+        let mut advertised = Vec::new();
+        let mut batches: Vec<(Vec<u8>, Vec<RouteKey>)> = Vec::new();
+        let mut batch: Vec<RouteKey> = Vec::new();
+        let mut ignored = 0;
+        for k in keys {
+            let before = advertised.len();
+            ignored += self.push_updates(iface, &mut enc, std::slice::from_ref(k), &mut advertised);
+            if advertised.len() == before {
+                continue; // nothing to say about it on this interface
+            }
+            // A packet was closed to make room for this update: it holds the batch so far.
+            if let Some(p) = enc.take_packets().pop() {
+                batches.push((p, std::mem::take(&mut batch)));
+            }
+            batch.push(*k);
+        }
+        enc.flush();
+        if let Some(p) = enc.take_packets().pop() {
+            batches.push((p, batch));
+        }
+        self.stats.tlvs_ignored += ignored;
+        self.note_advertised(advertised);
+        let now = self.now;
+        let rtt = waiting
+            .iter()
+            .filter_map(|&n| self.neigh(n).and_then(|nb| nb.rtt))
+            .max()
+            .unwrap_or_default();
+        for (mut p, batch) in batches {
+            if !waiting.is_empty() {
+                let nonce = self.acks.nonce();
+                let wait = AckWait {
+                    keys: batch,
+                    sends: sends.saturating_add(1),
+                    delay,
+                    deadline: now + delay + rtt,
+                };
+                let mut tracked = false;
+                for &n in &waiting {
+                    if self
+                        .acks
+                        .insert(n, nonce, wait.clone(), self.config.max_pending_acks)
+                    {
+                        tracked = true;
+                    } else {
+                        self.stats.refuse(Limit::PendingAcks);
+                    }
+                }
+                if tracked {
+                    let req = Tlv::AckRequest(wire::AckRequest {
+                        opaque: nonce,
+                        interval: ACK_INTERVAL_CS,
+                    });
+                    if wire::emit_stateless(&mut p, &req).is_ok() {
+                        let body = (p.len() - wire::HEADER_LEN) as u16;
+                        p[2..4].copy_from_slice(&body.to_be_bytes());
+                        self.stats.ack_requests_sent += 1;
+                        self.timers.set_earlier(TimerKey::Resend, wait.deadline);
+                    }
+                }
+            }
+            self.enqueue(ifindex, dst, Some(src), p);
         }
     }
 
@@ -2401,34 +2760,23 @@ impl Node {
             let (id, seqno, hc, target) = (p.router_id, p.seqno, p.hop_count, p.target);
             self.emit_seqno_request(k, id, seqno, hc, target);
         }
-        let mut due: Vec<RouteKey> = self
-            .update_resends
-            .iter()
-            .filter(|(_, r)| r.next <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        due.sort_unstable();
-        for k in due {
-            let left = match self.update_resends.get_mut(&k) {
-                Some(r) => {
-                    r.left = r.left.saturating_sub(1);
-                    r.next = now + UPDATE_RESEND_DELAY;
-                    r.left
-                }
-                None => continue,
+        // RFC 8966 §3.3: updates not acknowledged in time go again, unicast to the
+        // neighbour that did not answer, with a doubled timeout, a bounded number of times.
+        for (nid, w) in self.acks.take_due(now) {
+            let Some((ifindex, cost)) = self.neigh(nid).map(|n| (n.ifindex, n.cost)) else {
+                continue;
             };
-            if left == 0 {
-                self.update_resends.remove(&k);
+            if w.sends >= ACK_MAX_SENDS || cost == INFINITY {
+                self.stats.acks_missed += 1;
+                continue;
             }
-            self.send_update_all(k, true, false);
+            self.stats.ack_resends += 1;
+            self.send_reliable(ifindex, Some(nid), &w.keys, w.sends, w.delay * 2);
         }
-        let next = [
-            self.requests.next_deadline(),
-            self.update_resends.values().map(|r| r.next).min(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let next = [self.requests.next_deadline(), self.acks.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         if let Some(t) = next {
             self.timers.set(TimerKey::Resend, t.max(now));
         }
@@ -2705,6 +3053,7 @@ impl Node {
             destinations: self.routes.prefix_count(),
             sources: self.sources.len(),
             pending_requests: self.requests.pending.len(),
+            pending_acks: self.acks.tracked(),
             timers: self.timers.len(),
             route_bytes: self.routes.heap_bytes(),
             source_bytes: self.sources.heap_bytes(),
@@ -2719,6 +3068,8 @@ pub struct TableStats {
     pub destinations: usize,
     pub sources: usize,
     pub pending_requests: usize,
+    /// Destinations waiting for an acknowledgment, summed over neighbours.
+    pub pending_acks: usize,
     pub timers: usize,
     pub route_bytes: usize,
     pub source_bytes: usize,

@@ -91,8 +91,10 @@ impl RouteEntry {
     /// seconds, used only to add hysteresis to route selection (RFC 8966 §3.6).
     pub(crate) fn smoothed_metric(&mut self, metric: u16, now: Timestamp, half_life: u32) -> u16 {
         let now_s = now.as_secs().min(u32::MAX as u64) as u32;
+        // A route that was unreachable starts afresh at its metric, like a new one.
         if half_life == 0
             || metric == INFINITY
+            || self.smoothed == INFINITY
             || self.smoothed_time > now_s
             || self.smoothed == metric
         {

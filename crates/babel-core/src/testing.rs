@@ -427,12 +427,25 @@ impl Mesh {
         &self.nodes[node].node
     }
 
-    /// Feeds a raw datagram to a node as if it came from `src` on `ifindex`.
+    /// Feeds a raw datagram to a node as if it came from `src` on `ifindex`, sent to the
+    /// node's unicast address.
     pub fn inject(&mut self, node: usize, ifindex: u32, src: Ipv6Addr, bytes: &[u8]) {
+        self.inject_to(node, ifindex, src, false, bytes);
+    }
+
+    /// [`Mesh::inject`], sent to ff02::1:6 when `multicast`.
+    pub fn inject_to(
+        &mut self,
+        node: usize,
+        ifindex: u32,
+        src: Ipv6Addr,
+        multicast: bool,
+        bytes: &[u8],
+    ) {
         let now = self.now;
         self.nodes[node]
             .node
-            .handle_packet(now, ifindex, src, false, bytes);
+            .handle_packet(now, ifindex, src, multicast, bytes);
         self.drain(node);
     }
 
@@ -463,6 +476,7 @@ pub fn fuzz_node(data: &[u8]) {
         max_routes_per_neighbour: 700,
         max_sources: 2_000,
         max_pending_requests: 64,
+        max_pending_acks: 64,
         max_queued_packets: 256,
         max_queued_events: 256,
         ..Config::default()
@@ -668,6 +682,7 @@ pub fn fuzz_node(data: &[u8]) {
             st.route_entries
         );
         assert!(st.pending_requests <= limits.max_pending_requests);
+        assert!(st.pending_acks <= limits.max_pending_acks);
         assert!(node.neighbours().len() <= limits.max_neighbours);
         assert!(
             st.timers <= 16 + 3 * 3 + limits.max_neighbours,

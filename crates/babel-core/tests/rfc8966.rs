@@ -356,9 +356,33 @@ fn rfc8966_3_7_1_periodic_full_dumps_every_update_interval() {
     assert!((6..=9).contains(&updates), "{updates} updates");
 }
 
-#[test]
-fn rfc8966_3_7_2_retractions_are_sent_at_once_and_repeated() {
-    let (mut m, a, _) = single(InterfaceConfig::wired());
+/// Packets sent by node `a` from capture index `from`: time, destination and TLVs.
+fn packets(m: &Mesh, a: usize, from: usize) -> Vec<(Timestamp, Ipv6Addr, Vec<Tlv>)> {
+    m.captured[from..]
+        .iter()
+        .filter(|c| c.1 == a)
+        .map(|(t, _, _, dst, bytes)| (*t, *dst, wire::parse_packet(bytes, None).unwrap().tlvs))
+        .collect()
+}
+
+fn is_retraction_of(t: &Tlv, p: &str) -> bool {
+    matches!(t, Tlv::Update(u) if u.prefix == Some(pfx(p)) && u.metric == INFINITY)
+}
+
+fn ack_nonce(tlvs: &[Tlv]) -> Option<u16> {
+    tlvs.iter().find_map(|t| match t {
+        Tlv::AckRequest(r) if r.interval > 0 => Some(r.opaque),
+        _ => None,
+    })
+}
+
+fn ack(opaque: u16) -> Tlv {
+    Tlv::Ack(wire::Ack { opaque })
+}
+
+/// Announces P from `a`, then withdraws it; returns the capture index and time of the
+/// withdrawal.
+fn withdraw_after_announcing(m: &mut Mesh, a: usize) -> (usize, Timestamp) {
     m.announce(a, P, None);
     m.run_for(Duration::from_secs(5));
     let from = m.captured.len();
@@ -370,14 +394,163 @@ fn rfc8966_3_7_2_retractions_are_sent_at_once_and_repeated() {
             src_prefix: None,
         },
     );
-    m.run_for(Duration::from_secs(3));
-    let retractions: Vec<Timestamp> = sent(&m, a, from)
+    (from, t0)
+}
+
+/// The retraction packets a sent for P: (time, destination, nonce of their ack request).
+fn retractions(m: &Mesh, a: usize, from: usize) -> Vec<(Timestamp, Ipv6Addr, Option<u16>)> {
+    packets(m, a, from)
         .into_iter()
-        .filter(|(_, _, t)| matches!(t, Tlv::Update(u) if u.prefix == Some(pfx(P)) && u.metric == INFINITY))
-        .map(|(t, _, _)| t)
-        .collect();
-    assert!(retractions.len() >= 3, "{retractions:?}");
-    assert!(retractions[0] - t0 <= Duration::from_millis(20), "urgent");
+        .filter(|(_, _, tlvs)| tlvs.iter().any(|t| is_retraction_of(t, P)))
+        .map(|(t, d, tlvs)| (t, d, ack_nonce(&tlvs)))
+        .collect()
+}
+
+#[test]
+fn rfc8966_3_7_2_retractions_are_sent_at_once_with_an_ack_request_and_resent_until_acked() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    greet(&mut m, a, i, FAKE);
+    let (from, t0) = withdraw_after_announcing(&mut m, a);
+    // The neighbour stays (it keeps saying hello) but never acknowledges.
+    let ll = m.address(a, i);
+    for s in 3..6 {
+        m.run_for(Duration::from_secs(3));
+        m.inject(a, i, FAKE, &packet(&[hello(s, false), ihu(ll, 96)], FAKE));
+    }
+    m.run_for(Duration::from_secs(10));
+    let r = retractions(&m, a, from);
+    // Urgent, to the group, asking for an acknowledgment.
+    assert!(r[0].0 - t0 <= Duration::from_millis(20), "{r:?}");
+    assert_eq!(r[0].1, MULTICAST_GROUP);
+    assert!(r[0].2.is_some(), "no ack request: {r:?}");
+    // RFC 8966 §3.3: then again, to the silent neighbour alone, each time with a new nonce
+    // and a doubled timeout, five transmissions in all.
+    let resent: Vec<_> = r.iter().filter(|x| x.1 == FAKE).collect();
+    assert_eq!(resent.len(), 4, "{r:?}");
+    let mut nonces: Vec<u16> = r.iter().filter_map(|x| x.2).collect();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 5, "{r:?}");
+    let gaps: Vec<Duration> = r.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(
+        gaps.windows(2)
+            .all(|g| g[1] >= g[0] * 2 - Duration::from_millis(50)),
+        "{gaps:?}"
+    );
+    let st = m.node(a).stats();
+    assert_eq!(
+        (st.ack_resends, st.acks_missed, st.acks_received),
+        (4, 1, 0)
+    );
+    assert_eq!(m.node(a).table_stats().pending_acks, 0);
+}
+
+#[test]
+fn rfc8966_3_3_an_acknowledgment_stops_the_resending_to_that_neighbour_only() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    greet(&mut m, a, i, FAKE);
+    greet(&mut m, a, i, FAKE2);
+    let (from, _) = withdraw_after_announcing(&mut m, a);
+    m.run_for(Duration::from_millis(100));
+    let first = retractions(&m, a, from);
+    assert_eq!(first.len(), 1);
+    let nonce = first[0].2.expect("ack request");
+    // FAKE2 acknowledges a nonce it was never sent and FAKE acknowledges the right one.
+    m.inject(a, i, FAKE2, &packet(&[ack(nonce.wrapping_add(100))], FAKE2));
+    m.inject(a, i, FAKE, &packet(&[ack(nonce)], FAKE));
+    assert_eq!(m.node(a).stats().acks_received, 1);
+    m.run_for(Duration::from_millis(700));
+    let r = retractions(&m, a, from);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(r[1].1, FAKE2, "resent to the one that did not acknowledge");
+    // FAKE2 acknowledges the resent packet: nothing more is sent.
+    m.inject(a, i, FAKE2, &packet(&[ack(r[1].2.unwrap())], FAKE2));
+    m.run_for(Duration::from_secs(10));
+    assert_eq!(retractions(&m, a, from).len(), 2);
+    assert_eq!(m.node(a).stats().acks_received, 2);
+    assert_eq!(m.node(a).table_stats().pending_acks, 0);
+}
+
+#[test]
+fn rfc8966_3_3_no_resending_to_a_neighbour_that_is_gone() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    greet(&mut m, a, i, FAKE);
+    let (from, _) = withdraw_after_announcing(&mut m, a);
+    m.run_for(Duration::from_millis(100));
+    assert_eq!(m.node(a).table_stats().pending_acks, 1);
+    // The interface goes down with its neighbour.
+    m.interface_down(a, i);
+    assert_eq!(m.node(a).table_stats().pending_acks, 0);
+    m.run_for(Duration::from_secs(10));
+    assert_eq!(retractions(&m, a, from).len(), 1);
+}
+
+#[test]
+fn rfc8966_3_3_updates_waiting_for_acks_are_bounded() {
+    let mut m = Mesh::new(42);
+    let a = m.add_node(
+        Config {
+            max_pending_acks: 3,
+            ..Config::default()
+        },
+        100,
+    );
+    let l = m.add_link();
+    let i = m.attach(a, l, InterfaceConfig::wired(), None);
+    m.capture = true;
+    greet(&mut m, a, i, FAKE);
+    let prefixes: Vec<String> = (0..10).map(|k| format!("2001:db8:{k}::/48")).collect();
+    for p in &prefixes {
+        m.announce(a, p, None);
+    }
+    m.run_for(Duration::from_secs(5));
+    let from = m.captured.len();
+    for p in &prefixes {
+        m.command(
+            a,
+            Command::RemoveXroute {
+                prefix: pfx(p),
+                src_prefix: None,
+            },
+        );
+    }
+    m.run_for(Duration::from_millis(100));
+    assert!(m.node(a).table_stats().pending_acks <= 3);
+    assert!(m.node(a).stats().over_limit >= 1);
+    // Every retraction still went out.
+    let sent_tlvs = sent(&m, a, from);
+    for p in &prefixes {
+        assert!(sent_tlvs.iter().any(|(_, _, t)| {
+            matches!(t, Tlv::Update(u) if u.prefix == Some(pfx(p)) && u.metric == INFINITY)
+        }));
+    }
+}
+
+#[test]
+fn rfc8966_3_7_2_a_seqno_raised_on_request_is_sent_with_an_ack_request() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    greet(&mut m, a, i, FAKE);
+    m.announce(a, P, None);
+    m.run_for(Duration::from_secs(1));
+    let me = m.nodes[a].router_id;
+    let seqno = m.node(a).seqno();
+    let from = m.captured.len();
+    let req = Tlv::SeqnoRequest(SeqnoRequest {
+        seqno: seqno.wrapping_add(1),
+        hop_count: 5,
+        router_id: me,
+        prefix: pfx(P),
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    });
+    m.inject(a, i, FAKE, &packet(&[req], FAKE));
+    m.run_for(Duration::from_millis(100));
+    let p = packets(&m, a, from);
+    assert!(p.iter().any(|(_, _, tlvs)| {
+        ack_nonce(tlvs).is_some()
+            && tlvs
+                .iter()
+                .any(|t| matches!(t, Tlv::Update(u) if u.seqno == seqno.wrapping_add(1)))
+    }));
 }
 
 #[test]
@@ -463,6 +636,247 @@ fn rfc8966_3_8_1_2_request_for_own_prefix_bumps_seqno() {
     // The same request again is already satisfied: no second bump.
     m.inject(a, i, FAKE, &packet(&[req], FAKE));
     assert_eq!(m.node(a).seqno(), seqno.wrapping_add(1));
+}
+
+#[test]
+fn rfc8966_3_8_1_2_a_request_raises_our_seqno_by_one_only() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    m.announce(a, P, None);
+    m.run_for(Duration::from_secs(1));
+    let me = m.nodes[a].router_id;
+    let seqno = m.node(a).seqno();
+    // A request far ahead of our seqno (a node that restarted without its seqno is asked
+    // for one beyond what its earlier run reached): "MUST NOT increase its sequence number
+    // by more than 1 in reaction to a single seqno request".
+    let req = Tlv::SeqnoRequest(SeqnoRequest {
+        seqno: seqno.wrapping_add(1000),
+        hop_count: 5,
+        router_id: me,
+        prefix: pfx(P),
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    });
+    m.inject(a, i, FAKE, &packet(&[req], FAKE));
+    assert_eq!(m.node(a).seqno(), seqno.wrapping_add(1));
+}
+
+#[test]
+fn rfc8966_3_2_2_seqno_resumes_after_an_update_that_carries_our_router_id() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    greet(&mut m, a, i, FAKE);
+    m.announce(a, P, None);
+    m.run_for(Duration::from_secs(1));
+    let me = m.nodes[a].router_id;
+    let seqno = m.node(a).seqno();
+    let own = |seqno: u16, metric: u16| {
+        let mut u = update(P, seqno, metric, 1600);
+        if let Tlv::Update(x) = &mut u {
+            x.router_id = Some(me);
+        }
+        u
+    };
+    // An older seqno of ours (an echo of what we sent) changes nothing.
+    m.inject(a, i, FAKE, &packet(&[own(seqno, 96)], FAKE));
+    assert_eq!(m.node(a).seqno(), seqno);
+    // A retraction held by the neighbour since before we restarted: an earlier run of this
+    // node reached seqno + 700. Our seqno never goes back: we continue after it.
+    let from = m.captured.len();
+    m.inject(
+        a,
+        i,
+        FAKE,
+        &packet(&[own(seqno.wrapping_add(700), INFINITY)], FAKE),
+    );
+    let resumed = seqno.wrapping_add(701);
+    assert_eq!(m.node(a).seqno(), resumed);
+    assert!(m.nodes[a].events.contains(&Event::SeqnoChanged {
+        router_id: me,
+        seqno: resumed
+    }));
+    m.run_for(Duration::from_millis(100));
+    assert!(packets(&m, a, from).iter().any(|(_, _, tlvs)| {
+        ack_nonce(tlvs).is_some()
+            && tlvs.iter().any(|t| {
+                matches!(t, Tlv::Update(u) if u.seqno == resumed && u.metric == 0 && u.prefix == Some(pfx(P)))
+            })
+    }));
+    // Not a route: nothing learned for our own prefix.
+    assert!(m.node(a).routes_for(pfx(P), None).is_empty());
+}
+
+#[test]
+fn rfc8966_3_5_3_an_unreachable_selected_route_takes_an_unfeasible_update_and_is_unselected() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    let ll = m.address(a, i);
+    greet(&mut m, a, i, FAKE);
+    m.inject(a, i, FAKE, &packet(&[update(P, 500, 0, 1600)], FAKE));
+    m.run_for(Duration::from_secs(1));
+    assert_eq!(m.kernel_route(a, P, None).unwrap().metric, 96);
+    // The neighbour goes quiet: the link cost becomes infinite, the route unreachable (but
+    // the neighbour and the entry are kept for a while).
+    m.run_for(Duration::from_secs(12));
+    assert_eq!(m.kernel_route(a, P, None).unwrap().metric, INFINITY);
+    // It comes back having lost its seqno: its update is unfeasible (older seqno).
+    m.inject(a, i, FAKE, &packet(&[update(P, 480, 0, 1600)], FAKE));
+    for s in 10..13 {
+        m.inject(a, i, FAKE, &packet(&[hello(s, false), ihu(ll, 96)], FAKE));
+        m.run_for(Duration::from_secs(1));
+    }
+    assert!(m.node(a).neighbours().iter().all(|n| n.cost == 96));
+    // The old route (seqno 500, metric 96) must not come back with the link: the entry now
+    // holds what the neighbour says, which is unfeasible, so it is not selected.
+    let r = m.node(a).routes_for(pfx(P), None);
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].seqno, r[0].installed, r[0].feasible),
+        (480, false, false)
+    );
+    assert!(m
+        .kernel_route(a, P, None)
+        .is_none_or(|k| k.metric == INFINITY));
+}
+
+#[test]
+fn rfc8966_3_5_3_an_unfeasible_update_for_the_selected_route_loses_to_a_better_alternative() {
+    // No split horizon, so that A advertises its route and sets its feasibility distance.
+    let (mut m, a, i) = single(InterfaceConfig {
+        split_horizon: Some(false),
+        ..InterfaceConfig::wired()
+    });
+    greet(&mut m, a, i, FAKE);
+    greet(&mut m, a, i, FAKE2);
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
+    m.run_for(Duration::from_secs(1));
+    assert!(m
+        .node(a)
+        .sources()
+        .iter()
+        .any(|s| s.router_id == ORIGIN && (s.seqno, s.metric) == (5, 196)));
+    m.inject(a, i, FAKE2, &packet(&[update(P, 6, 300, 1600)], FAKE2));
+    assert_eq!(
+        m.kernel_route(a, P, None).unwrap().next_hop,
+        IpAddr::V6(FAKE)
+    );
+    // FAKE's metric grows a little, with the same seqno: unfeasible, and nothing feasible
+    // is better than 296, so the update is ignored (§3.5.3 MAY) and the route kept.
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 200, 1600)], FAKE));
+    assert_eq!(
+        m.kernel_route(a, P, None).unwrap().next_hop,
+        IpAddr::V6(FAKE)
+    );
+    // It grows a lot: FAKE2's feasible 396 is better than 1096; keeping the stale 196
+    // would prefer a route that is no longer what its neighbour says.
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 1000, 1600)], FAKE));
+    let r = m.kernel_route(a, P, None).unwrap();
+    assert_eq!((r.next_hop, r.metric), (IpAddr::V6(FAKE2), 396));
+    let e = m.node(a).routes_for(pfx(P), None);
+    assert!(e
+        .iter()
+        .any(|r| r.neighbour == FAKE && r.metric == 1096 && !r.installed && !r.feasible));
+}
+
+#[test]
+fn rfc8966_3_5_1_a_source_that_lost_its_seqno_is_told_the_one_we_know() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    greet(&mut m, a, i, FAKE);
+    // A learns P from FAKE with seqno 5000: its source is known with that seqno.
+    m.inject(a, i, FAKE, &packet(&[update(P, 5000, 0, 1600)], FAKE));
+    m.run_for(Duration::from_secs(20));
+    assert!(m
+        .node(a)
+        .sources()
+        .iter()
+        .any(|s| s.router_id == ORIGIN && s.seqno == 5000));
+    // The origin restarted with seqno 3: unfeasible, and too far behind for a seqno request
+    // to help (a node raises its seqno by one per request).
+    let from = m.captured.len();
+    m.inject(a, i, FAKE, &packet(&[update(P, 3, 0, 1600)], FAKE));
+    m.run_for(Duration::from_millis(100));
+    let told = sent(&m, a, from).into_iter().any(|(_, dst, t)| {
+        dst == FAKE
+            && matches!(t, Tlv::Update(u) if u.router_id == Some(ORIGIN) && u.seqno == 5000
+                && u.metric == INFINITY && u.prefix == Some(pfx(P)))
+    });
+    assert!(told, "{:?}", sent(&m, a, from));
+}
+
+#[test]
+fn rfc8966_3_8_1_1_unicast_requests_get_unicast_replies_multicast_ones_multicast() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    m.announce(a, P, None);
+    m.announce(a, "2001:db8:79::/48", None);
+    m.run_for(Duration::from_secs(2));
+    let specific = Tlv::RouteRequest(wire::RouteRequest {
+        prefix: Some(pfx(P)),
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    });
+    let wildcard = Tlv::RouteRequest(wire::RouteRequest {
+        prefix: None,
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    });
+    let replies = |m: &Mesh, from: usize| -> Vec<(Ipv6Addr, Prefix)> {
+        sent(m, a, from)
+            .into_iter()
+            .filter_map(|(_, d, t)| match t {
+                Tlv::Update(u) => Some((d, u.prefix.unwrap())),
+                _ => None,
+            })
+            .collect()
+    };
+    for (multicast, dst) in [(false, FAKE), (true, MULTICAST_GROUP)] {
+        let from = m.captured.len();
+        m.inject_to(
+            a,
+            i,
+            FAKE,
+            multicast,
+            &packet(std::slice::from_ref(&specific), FAKE),
+        );
+        m.run_for(Duration::from_secs(1));
+        assert_eq!(replies(&m, from), vec![(dst, pfx(P))]);
+        let from = m.captured.len();
+        m.inject_to(
+            a,
+            i,
+            FAKE,
+            multicast,
+            &packet(std::slice::from_ref(&wildcard), FAKE),
+        );
+        m.run_for(Duration::from_secs(1));
+        assert_eq!(
+            replies(&m, from),
+            vec![(dst, pfx(P)), (dst, pfx("2001:db8:79::/48"))],
+            "a full dump, in prefix order"
+        );
+    }
+    // Two neighbours asking for a full dump at once get one, sent to the group.
+    greet(&mut m, a, i, FAKE);
+    greet(&mut m, a, i, FAKE2);
+    m.run_for(Duration::from_secs(1));
+    let from = m.captured.len();
+    m.inject(a, i, FAKE, &packet(std::slice::from_ref(&wildcard), FAKE));
+    m.inject(a, i, FAKE2, &packet(std::slice::from_ref(&wildcard), FAKE2));
+    m.run_for(Duration::from_secs(1));
+    assert_eq!(
+        replies(&m, from),
+        vec![
+            (MULTICAST_GROUP, pfx(P)),
+            (MULTICAST_GROUP, pfx("2001:db8:79::/48"))
+        ]
+    );
+    // A specific request for a prefix we do not know: a unicast retraction.
+    let from = m.captured.len();
+    let unknown = Tlv::RouteRequest(wire::RouteRequest {
+        prefix: Some(pfx("2001:db8:99::/48")),
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    });
+    m.inject(a, i, FAKE, &packet(&[unknown], FAKE));
+    m.run_for(Duration::from_secs(1));
+    assert!(sent(&m, a, from).iter().any(|(_, d, t)| *d == FAKE
+        && matches!(t, Tlv::Update(u) if u.metric == INFINITY && u.prefix == Some(pfx("2001:db8:99::/48")))));
 }
 
 #[test]

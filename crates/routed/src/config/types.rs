@@ -31,7 +31,7 @@ pub const MAX_INTERVAL_MS: u64 = 10 * 0xFFFF;
 /// The `max-*` statements (routed's own, not babeld's): a memory bound of the engine, its
 /// keyword and its default. Input beyond a bound is refused and counted (`babelctl counters`);
 /// a statement raises or lowers it, also at run time on a read-write control socket.
-pub const LIMITS: [(&str, Limit, usize); 7] = [
+pub const LIMITS: [(&str, Limit, usize); 8] = [
     ("max-neighbours", Limit::Neighbours, 1024),
     ("max-routes", Limit::Routes, 1_000_000),
     (
@@ -41,6 +41,7 @@ pub const LIMITS: [(&str, Limit, usize); 7] = [
     ),
     ("max-sources", Limit::Sources, 1_000_000),
     ("max-pending-requests", Limit::PendingRequests, 16_384),
+    ("max-pending-acks", Limit::PendingAcks, 65_536),
     ("max-buffered-packets", Limit::QueuedPackets, 16_384),
     ("max-queued-events", Limit::QueuedEvents, 65_536),
 ];
