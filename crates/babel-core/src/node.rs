@@ -213,7 +213,7 @@ impl Limit {
             Limit::RoutesPerNeighbour => "routes-per-neighbour",
             Limit::Sources => "sources",
             Limit::PendingRequests => "pending-requests",
-            Limit::QueuedPackets => "queued-packets",
+            Limit::QueuedPackets => "buffered-packets",
             Limit::QueuedEvents => "queued-events",
             Limit::OutputBuffers => "output-buffers",
         }
