@@ -23,7 +23,13 @@ use routed::control::{self, Input, LineReader, Request, MAX_LINE};
 /// every kind of line.
 fn node() -> Node {
     let mut now = Timestamp::from_secs(1);
-    let mut node = Node::new(CoreConfig::default(), RouterId([2, 0, 0, 0, 0, 0, 0, 1]), 0, 1, now);
+    let mut node = Node::new(
+        CoreConfig::default(),
+        RouterId([2, 0, 0, 0, 0, 0, 0, 1]),
+        0,
+        1,
+        now,
+    );
     let ll: Ipv6Addr = "fe80::1".parse().unwrap();
     let peer: Ipv6Addr = "fe80::2".parse().unwrap();
     node.handle_interface(
@@ -53,7 +59,10 @@ fn node() -> Node {
             unknown_subtlvs: vec![],
         }),
     ];
-    for p in ["2001:db8:1::/48", "10.1.0.0/16"] {
+    for (p, next_hop) in [
+        ("2001:db8:1::/48", None),
+        ("10.1.0.0/16", Some(IpAddr::V4("10.0.0.2".parse().unwrap()))),
+    ] {
         tlvs.push(Tlv::Update(Update {
             flags: 0,
             interval: 400,
@@ -62,7 +71,7 @@ fn node() -> Node {
             prefix: Some(p.parse::<Prefix>().unwrap()),
             src_prefix: None,
             router_id: Some(RouterId([2, 0, 0, 0, 0, 0, 0, 9])),
-            next_hop: None,
+            next_hop,
             unknown_subtlvs: vec![],
         }));
     }
@@ -122,9 +131,18 @@ fuzz_target!(|data: &[u8]| {
                 Request::Statement(stmt) => {
                     assert!(read_write, "a read-only socket accepted {stmt:?}");
                     assert!(stmt.allowed_at_runtime());
-                    assert!(!stmt.is_control_request() || matches!(stmt, Statement::FlushInterface(_) | Statement::ReopenLogfile));
+                    assert!(
+                        !stmt.is_control_request()
+                            || matches!(
+                                stmt,
+                                Statement::FlushInterface(_) | Statement::ReopenLogfile
+                            )
+                    );
                     if let Statement::Global(Global::Limit(limit, value)) = &stmt {
-                        node.handle_command(Timestamp::from_secs(2), Command::SetLimit(*limit, *value));
+                        node.handle_command(
+                            Timestamp::from_secs(2),
+                            Command::SetLimit(*limit, *value),
+                        );
                     }
                     match config.apply(stmt) {
                         Ok(()) => "ok\n".to_string(),
@@ -141,7 +159,10 @@ fuzz_target!(|data: &[u8]| {
     }
     assert!(answered <= rest.len() + 1);
     if !read_write {
-        assert_eq!(config, before, "a read-only session changed the configuration");
+        assert_eq!(
+            config, before,
+            "a read-only session changed the configuration"
+        );
     }
     assert!(config.interfaces.len() <= routed::config::MAX_INTERFACES);
     assert!(config.keys.len() <= routed::config::MAX_KEYS);

@@ -244,7 +244,7 @@ impl Limit {
             Limit::Sources => "sources",
             Limit::PendingRequests => "pending-requests",
             Limit::PendingAcks => "pending-acks",
-            Limit::QueuedPackets => "queued-packets",
+            Limit::QueuedPackets => "buffered-packets",
             Limit::QueuedEvents => "queued-events",
             Limit::OutputBuffers => "output-buffers",
         }
