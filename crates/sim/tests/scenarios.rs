@@ -147,10 +147,9 @@ node = 5
     assert_eq!(r.convergence.unconverged, 0, "{:?}", r.churn);
     assert_eq!(r.unreachable_pairs_final, 0, "{:?}", sim.broken_pairs());
     assert_eq!(r.connected_pairs_final, 16 * 15);
-    // Paths stay near the shortest once healed (babel-core keeps some longer routes: see
-    // docs/simulator.md, "route selection").
+    // Shortest paths once healed: a better route is taken as soon as it is learned.
     assert!(
-        r.stretch.pairs == 240 && r.stretch.mean < 1.5,
+        r.stretch.pairs == 240 && r.stretch.max == 1.0,
         "{:?}",
         r.stretch
     );
@@ -165,13 +164,10 @@ fn ring_and_edge_list_topologies_converge() {
     let (_, r) = run_scenario(scenario(ring), None, true).unwrap();
     assert_eq!(r.links, 10);
     assert_eq!(r.unreachable_pairs_final, 0);
-    // Every pair is delivered; the stretch is measured for all 90 pairs.
+    // Every pair is delivered, over a shortest path, within a minute of boot (the shorter
+    // way round is often learned after the longer one).
     assert_eq!(r.stretch.pairs, 90);
-    assert!(
-        r.stretch.mean >= 1.0 && r.stretch.max <= 9.0,
-        "{:?}",
-        r.stretch
-    );
+    assert_eq!(r.stretch.max, 1.0, "{:?}", r.stretch);
 
     let dir = std::env::temp_dir().join(format!("babel-sim-edges-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -323,8 +319,9 @@ fn meshnet_lab_addressing_costs_more_bytes_per_route_and_still_converges() {
 #[test]
 fn a_router_restarting_with_or_without_its_seqno_is_reachable_again() {
     // Without its persisted seqno a router may come back with a seqno older than the one
-    // the others remember (RFC 8966 §3.5.1 feasibility), and then it is reachable only once
-    // that source is forgotten (babeld's 3 minutes). With it, the restart heals in seconds.
+    // the others remember (RFC 8966 §3.5.1 feasibility). It learns the old one from the
+    // retractions its neighbours still hold, or from the one they send it when its updates
+    // turn out unfeasible, and continues after it: it heals as fast as with its seqno.
     let text = r#"
 duration_s = 400
 [topology]
@@ -341,18 +338,55 @@ node = 2
 keep_seqno = false
 "#;
     for seed in 1..=4 {
-        let (_, r) = run_scenario(scenario(text), Some(seed), true).unwrap();
-        assert!(r.churn[1].what.contains("new seqno"));
-        assert!(
-            r.churn[1].converged_after_s.is_some(),
-            "seed {seed}: {:?}",
-            r.churn
-        );
-        assert_eq!(r.unreachable_pairs_final, 0, "seed {seed}");
-        let kept = text.replace("keep_seqno = false", "keep_seqno = true");
-        let (_, k) = run_scenario(scenario(&kept), Some(seed), true).unwrap();
-        let quick = k.churn[1].converged_after_s.expect("converges");
-        assert!(quick < 30.0, "seed {seed}: {quick}");
-        assert_eq!(k.unreachable_pairs_final, 0, "seed {seed}");
+        for keep in [false, true] {
+            let t = text.replace("keep_seqno = false", &format!("keep_seqno = {keep}"));
+            let (_, r) = run_scenario(scenario(&t), Some(seed), true).unwrap();
+            assert_eq!(r.churn[1].what.contains("new seqno"), !keep);
+            let after = r.churn[1].converged_after_s.expect("converges");
+            assert!(after < 20.0, "seed {seed}, keep {keep}: {after}");
+            assert_eq!(r.unreachable_pairs_final, 0, "seed {seed}");
+        }
+    }
+}
+
+/// The simulator's finding: a line of 8, node 4 crashes at 50 s and restarts at 70 s with a
+/// fresh random seqno. Every pair used to work again at 87 s, then pairs towards node 4
+/// became black holes from about 90 s until the old feasibility distances expired (300 s):
+/// a stale route of the previous run came back with the link, then expired. Now it heals
+/// within seconds and stays healed, whichever seqno the restart draws (seeds 1 to 8 draw
+/// older and newer ones).
+#[test]
+fn a_router_restarted_without_its_seqno_is_found_and_not_lost_again() {
+    let text = r#"
+duration_s = 300
+[topology]
+kind = "line"
+n = 8
+[link]
+delay_ms = 2
+jitter_ms = 3
+[[churn.events]]
+at_s = 50
+kind = "crash"
+node = 4
+[[churn.events]]
+at_s = 70
+kind = "restart"
+node = 4
+keep_seqno = false
+"#;
+    for seed in 1..=8 {
+        let (sim, r) = run_scenario(scenario(text), Some(seed), true).unwrap();
+        let healed = r.churn[1].converged_after_s.expect("converges");
+        assert!(healed < 15.0, "seed {seed}: {healed}");
+        let healed_at = 70_000_000 + (healed * 1e6) as u64;
+        let broken: Vec<_> = sim
+            .samples
+            .iter()
+            .filter(|s| s.at_us > healed_at && s.counts.broken() > 0)
+            .map(|s| (s.at_us / 1_000_000, s.counts.broken()))
+            .collect();
+        assert!(broken.is_empty(), "seed {seed}: lost again {broken:?}");
+        assert_eq!(r.unreachable_pairs_final, 0);
     }
 }
