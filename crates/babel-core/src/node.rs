@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use crate::diversity::{self, Channel, Diversity};
 use crate::ack::{AckWait, AckWaits, ACK_INTERVAL_CS, ACK_MAX_SENDS, ACK_REQUEST_LEN, ACK_TIMEOUT};
+use crate::diversity::{self, Channel, Diversity};
 use crate::filter::{self, FilterInput, Filters};
 use crate::hash::{FxHashMap, FxHashSet};
 use crate::neighbour::{link_cost, rtt_cost, seqno_newer, CostKind, Neighbour};
@@ -326,6 +326,12 @@ pub enum Command {
     /// Change a memory bound. Lowering it refuses new entries; what is already held stays
     /// until it goes away by itself.
     SetLimit(Limit, usize),
+    /// Change the metric smoothing half-life (seconds, 0 = off) and the diversity settings;
+    /// they apply from the next update received or sent.
+    SetTuning {
+        smoothing_half_life: u32,
+        diversity: Diversity,
+    },
 }
 
 /// A datagram to send: its bytes are in the buffer given to [`Node::poll_transmit`].
@@ -817,6 +823,13 @@ impl Node {
                     }
                     self.schedule_flush(i, false);
                 }
+            }
+            Command::SetTuning {
+                smoothing_half_life,
+                diversity,
+            } => {
+                self.config.smoothing_half_life = smoothing_half_life;
+                self.config.diversity = diversity;
             }
             Command::BumpSeqno => {
                 self.bump_seqno();

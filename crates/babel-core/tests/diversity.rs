@@ -127,3 +127,38 @@ fn link_quality_switches_the_cost_model() {
     assert!(!between(&cost(None, false)));
     assert!(between(&cost(Some(true), false)));
 }
+
+/// A read-write control socket changes diversity at run time (`Command::SetTuning`): the next
+/// updates b sends carry the reduced metric, without a restart.
+#[test]
+fn diversity_switched_on_at_run_time_applies_to_the_next_updates() {
+    let mut m = Mesh::new(7);
+    let a = m.add_node(Config::default(), 1);
+    let b = m.add_node(Config::default(), 2);
+    let c = m.add_node(Config::default(), 3);
+    m.connect(a, b, link(256, None));
+    m.connect(b, c, link(256, None));
+    m.announce(a, P, None);
+    m.run_for(Duration::from_secs(30));
+    let refmetric = |m: &Mesh| {
+        m.node(c)
+            .selected_route(P.parse().unwrap(), None)
+            .expect("c has a route")
+            .refmetric
+    };
+    assert_eq!(refmetric(&m), 256);
+    m.command(
+        b,
+        babel_core::Command::SetTuning {
+            smoothing_half_life: 4,
+            diversity: Diversity {
+                kind: 1,
+                factor: 128,
+            },
+        },
+    );
+    // The next periodic update (16 s interval) carries the new metric.
+    m.run_for(Duration::from_secs(40));
+    m.assert_consistent();
+    assert_eq!(refmetric(&m), 128);
+}

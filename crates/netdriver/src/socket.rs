@@ -90,6 +90,9 @@ fn scope_for(dst: &Ipv6Addr, ifindex: u32) -> u32 {
     }
 }
 
+/// The receive buffer asked for: a few thousand datagrams, a bounded amount of memory.
+const RECV_BUFFER: usize = 4 << 20;
+
 impl BabelSocket {
     /// Opens the socket: `[::]:port`, IPv6 only, SO_REUSEADDR, IPV6_RECVPKTINFO, hop limit 1
     /// for unicast and multicast, multicast loop off, non-blocking.
@@ -107,6 +110,12 @@ impl BabelSocket {
         sock.set_unicast_hops_v6(1)?;
         sock.set_multicast_loop_v6(false)?;
         setsockopt(&sock, sockopt::Ipv6RecvPacketInfo, &true).map_err(nix_err)?;
+        // A burst (a neighbour's full dump, or a flood from a hostile one) must not overflow
+        // the kernel's default buffer (about 200 KiB) and take legitimate hellos with it.
+        // Root may go past `net.core.rmem_max`; otherwise the kernel caps the request.
+        if setsockopt(&sock, sockopt::RcvBufForce, &RECV_BUFFER).is_err() {
+            let _ = sock.set_recv_buffer_size(RECV_BUFFER);
+        }
         let addr = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, config.port, 0, 0);
         sock.bind(&addr.into())?;
         // tokio's UdpSocket registers the descriptor with the reactor (as an AsyncFd would,

@@ -70,6 +70,40 @@ fn multicast_and_unicast_between_namespaces_report_ifindex_src_and_dst() {
     assert_eq!(ucast.src, SocketAddrV6::new(llb, BABEL_PORT, 0, ia));
 }
 
+/// A neighbour's full dump arrives as a burst of datagrams; while the daemon is busy none of
+/// them may be lost to a small receive buffer (the kernel's default holds about 200 of them).
+#[test]
+fn a_burst_of_datagrams_waits_in_the_receive_buffer() {
+    let Some(a) = Netns::new() else { return };
+    a.block_on(|| async move {
+        let cfg = SocketConfig {
+            port: 16697,
+            group: BABEL_GROUP,
+        };
+        let sock = BabelSocket::bind(cfg).expect("bind");
+        let peer = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let to = SocketAddrV6::new(Ipv6Addr::LOCALHOST, 16697, 0, 0);
+        const BURST: usize = 1500;
+        for i in 0..BURST {
+            peer.send_to(&[(i % 251) as u8; 1000], to).unwrap();
+        }
+        let mut buf = [0u8; 1500];
+        // The first one through the reactor, the rest without waiting.
+        let first = timeout(Duration::from_secs(5), sock.recv(&mut buf))
+            .await
+            .expect("nothing received")
+            .expect("recv");
+        assert_eq!((first.len, buf[0]), (1000, 0));
+        let mut got = 1;
+        while let Some(r) = sock.try_recv(&mut buf).unwrap() {
+            assert_eq!(r.len, 1000);
+            assert_eq!(buf[0], (got % 251) as u8, "datagrams come in order");
+            got += 1;
+        }
+        assert_eq!(got, BURST, "datagrams lost in the receive buffer");
+    });
+}
+
 #[test]
 fn oversized_datagram_is_dropped_and_counted_not_returned() {
     let Some(a) = Netns::new() else { return };

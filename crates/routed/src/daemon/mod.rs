@@ -1013,9 +1013,9 @@ impl Daemon {
                     }
                 }
             }
-            other => match self.config.apply(other) {
+            other => match self.config.apply(other.clone()) {
                 Ok(()) => {
-                    self.refresh_all_interfaces();
+                    self.apply_live(&other);
                     "ok\n".into()
                 }
                 Err(e) => {
@@ -1023,6 +1023,29 @@ impl Daemon {
                     "bad\n".into()
                 }
             },
+        }
+    }
+
+    /// Hands a statement accepted at run time (see `Statement::allowed_at_runtime`) to what it
+    /// configures: the engine's smoothing and diversity, or the interfaces.
+    fn apply_live(&mut self, stmt: &Statement) {
+        let now = self.now();
+        match stmt {
+            Statement::Global(
+                config::Global::SmoothingHalfLife(_)
+                | config::Global::Diversity(_)
+                | config::Global::DiversityFactor(_),
+            ) => {
+                let core = convert::core_config(&self.config);
+                self.node.handle_command(
+                    now,
+                    Command::SetTuning {
+                        smoothing_half_life: core.smoothing_half_life,
+                        diversity: core.diversity,
+                    },
+                );
+            }
+            _ => self.refresh_all_interfaces(),
         }
     }
 
