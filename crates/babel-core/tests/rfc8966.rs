@@ -12,6 +12,9 @@ use babel_core::wire::{
 };
 use babel_core::{Command, Config, Event, InterfaceConfig, InterfaceEvent, Node, Timestamp};
 
+mod common;
+use common::mesh::single_with;
+
 const FAKE: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0xfa, 0x4e);
 const FAKE2: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0xfa, 0x4f);
 const ORIGIN: RouterId = RouterId([2, 0, 0, 0, 0, 0, 0xee, 0xee]);
@@ -65,12 +68,7 @@ fn update(prefix: &str, seqno: u16, metric: u16, interval: u16) -> Tlv {
 
 /// One node on a link of its own, with capture on.
 fn single(config: InterfaceConfig) -> (Mesh, usize, u32) {
-    let mut m = Mesh::new(42);
-    let a = m.add_node(Config::default(), 100);
-    let l = m.add_link();
-    let i = m.attach(a, l, config, None);
-    m.capture = true;
-    (m, a, i)
+    single_with(Config::default(), config)
 }
 
 /// Makes `who` a neighbour of cost 96.
@@ -380,6 +378,25 @@ fn ack(opaque: u16) -> Tlv {
     Tlv::Ack(wire::Ack { opaque })
 }
 
+/// Announces P from `a` and lets a second pass; returns `a`'s router-id and seqno.
+fn announce_p(m: &mut Mesh, a: usize) -> (RouterId, u16) {
+    m.announce(a, P, None);
+    m.run_for(Duration::from_secs(1));
+    (m.nodes[a].router_id, m.node(a).seqno())
+}
+
+/// A seqno request for P from `origin` (hop count 5) asking for `seqno`.
+fn own_seqno_request(origin: RouterId, seqno: u16) -> Tlv {
+    Tlv::SeqnoRequest(SeqnoRequest {
+        seqno,
+        hop_count: 5,
+        router_id: origin,
+        prefix: pfx(P),
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    })
+}
+
 /// Announces P from `a`, then withdraws it; returns the capture index and time of the
 /// withdrawal.
 fn withdraw_after_announcing(m: &mut Mesh, a: usize) -> (usize, Timestamp) {
@@ -486,17 +503,11 @@ fn rfc8966_3_3_no_resending_to_a_neighbour_that_is_gone() {
 
 #[test]
 fn rfc8966_3_3_updates_waiting_for_acks_are_bounded() {
-    let mut m = Mesh::new(42);
-    let a = m.add_node(
-        Config {
-            max_pending_acks: 3,
-            ..Config::default()
-        },
-        100,
-    );
-    let l = m.add_link();
-    let i = m.attach(a, l, InterfaceConfig::wired(), None);
-    m.capture = true;
+    let config = Config {
+        max_pending_acks: 3,
+        ..Config::default()
+    };
+    let (mut m, a, i) = single_with(config, InterfaceConfig::wired());
     greet(&mut m, a, i, FAKE);
     let prefixes: Vec<String> = (0..10).map(|k| format!("2001:db8:{k}::/48")).collect();
     for p in &prefixes {
@@ -529,19 +540,9 @@ fn rfc8966_3_3_updates_waiting_for_acks_are_bounded() {
 fn rfc8966_3_7_2_a_seqno_raised_on_request_is_sent_with_an_ack_request() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
     greet(&mut m, a, i, FAKE);
-    m.announce(a, P, None);
-    m.run_for(Duration::from_secs(1));
-    let me = m.nodes[a].router_id;
-    let seqno = m.node(a).seqno();
+    let (me, seqno) = announce_p(&mut m, a);
     let from = m.captured.len();
-    let req = Tlv::SeqnoRequest(SeqnoRequest {
-        seqno: seqno.wrapping_add(1),
-        hop_count: 5,
-        router_id: me,
-        prefix: pfx(P),
-        src_prefix: None,
-        unknown_subtlvs: vec![],
-    });
+    let req = own_seqno_request(me, seqno.wrapping_add(1));
     m.inject(a, i, FAKE, &packet(&[req], FAKE));
     m.run_for(Duration::from_millis(100));
     let p = packets(&m, a, from);
@@ -610,19 +611,9 @@ fn rfc8966_3_8_1_1_wildcard_request_gets_a_full_dump_and_specific_one_an_update(
 #[test]
 fn rfc8966_3_8_1_2_request_for_own_prefix_bumps_seqno() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
-    m.announce(a, P, None);
-    m.run_for(Duration::from_secs(1));
-    let me = m.nodes[a].router_id;
-    let seqno = m.node(a).seqno();
+    let (me, seqno) = announce_p(&mut m, a);
     let from = m.captured.len();
-    let req = Tlv::SeqnoRequest(SeqnoRequest {
-        seqno: seqno.wrapping_add(1),
-        hop_count: 5,
-        router_id: me,
-        prefix: pfx(P),
-        src_prefix: None,
-        unknown_subtlvs: vec![],
-    });
+    let req = own_seqno_request(me, seqno.wrapping_add(1));
     m.inject(a, i, FAKE, &packet(std::slice::from_ref(&req), FAKE));
     m.run_for(Duration::from_millis(100));
     assert_eq!(m.node(a).seqno(), seqno.wrapping_add(1));
@@ -641,21 +632,11 @@ fn rfc8966_3_8_1_2_request_for_own_prefix_bumps_seqno() {
 #[test]
 fn rfc8966_3_8_1_2_a_request_raises_our_seqno_by_one_only() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
-    m.announce(a, P, None);
-    m.run_for(Duration::from_secs(1));
-    let me = m.nodes[a].router_id;
-    let seqno = m.node(a).seqno();
+    let (me, seqno) = announce_p(&mut m, a);
     // A request far ahead of our seqno (a node that restarted without its seqno is asked
     // for one beyond what its earlier run reached): "MUST NOT increase its sequence number
     // by more than 1 in reaction to a single seqno request".
-    let req = Tlv::SeqnoRequest(SeqnoRequest {
-        seqno: seqno.wrapping_add(1000),
-        hop_count: 5,
-        router_id: me,
-        prefix: pfx(P),
-        src_prefix: None,
-        unknown_subtlvs: vec![],
-    });
+    let req = own_seqno_request(me, seqno.wrapping_add(1000));
     m.inject(a, i, FAKE, &packet(&[req], FAKE));
     assert_eq!(m.node(a).seqno(), seqno.wrapping_add(1));
 }
@@ -664,10 +645,7 @@ fn rfc8966_3_8_1_2_a_request_raises_our_seqno_by_one_only() {
 fn rfc8966_3_2_2_seqno_resumes_after_an_update_that_carries_our_router_id() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
     greet(&mut m, a, i, FAKE);
-    m.announce(a, P, None);
-    m.run_for(Duration::from_secs(1));
-    let me = m.nodes[a].router_id;
-    let seqno = m.node(a).seqno();
+    let (me, seqno) = announce_p(&mut m, a);
     let own = |seqno: u16, metric: u16| {
         let mut u = update(P, seqno, metric, 1600);
         if let Tlv::Update(x) = &mut u {

@@ -10,6 +10,9 @@ use babel_core::{
     Command, Config, Event, FilterAction, FilterMatch, FilterRule, Filters, InterfaceConfig,
 };
 
+mod common;
+use common::mesh::{line3, mesh, metric_stays, pair, Conn};
+
 fn wired() -> InterfaceConfig {
     InterfaceConfig::wired()
 }
@@ -19,6 +22,17 @@ fn wired_cost(c: u16) -> InterfaceConfig {
         cost: Some(c),
         ..InterfaceConfig::wired()
     }
+}
+
+/// The diamond A–B–D, A–C–D on wired links, A–C costing 256: the mesh, the nodes and the
+/// links A–B and A–C.
+fn diamond(seed: u64) -> (Mesh, [usize; 4], Conn, Conn) {
+    let (mut m, [a, b, c, d]) = mesh(seed, [1, 1, 1, 1]);
+    let ab = m.connect(a, b, wired());
+    let ac = m.connect(a, c, wired_cost(256));
+    m.connect(b, d, wired());
+    m.connect(c, d, wired());
+    (m, [a, b, c, d], ab, ac)
 }
 
 fn v6(m: &Mesh, node: usize, ifindex: u32) -> IpAddr {
@@ -31,12 +45,7 @@ const P_D: &str = "2001:db8:d::/48";
 
 #[test]
 fn line_of_three_learns_routes_both_ways() {
-    let mut m = Mesh::new(1);
-    let a = m.add_node(Config::default(), 100);
-    let b = m.add_node(Config::default(), 200);
-    let c = m.add_node(Config::default(), 300);
-    let (_, a1, b1) = m.connect(a, b, wired());
-    let (_, b2, c1) = m.connect(b, c, wired());
+    let (mut m, [a, b, c], [(_, a1, b1), (_, b2, c1)]) = line3(1, [100, 200, 300]);
     m.announce(a, P_A, None);
     m.announce(c, P_C, None);
     m.run_for(Duration::from_secs(30));
@@ -118,15 +127,7 @@ fn ring_of_five_routes_around_a_broken_link_and_back() {
 /// interface to B goes down it switches to C at once; when B's link comes back A returns.
 #[test]
 fn diamond_prefers_better_path_and_fails_over_at_once() {
-    let mut m = Mesh::new(3);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let c = m.add_node(Config::default(), 1);
-    let d = m.add_node(Config::default(), 1);
-    let (_, ab, _) = m.connect(a, b, wired());
-    let (_, ac, _) = m.connect(a, c, wired_cost(256));
-    m.connect(b, d, wired());
-    m.connect(c, d, wired());
+    let (mut m, [a, _, _, d], (_, ab, _), (_, ac, _)) = diamond(3);
     m.announce(d, P_D, None);
     // Long enough for the better path to be selected if it was found second.
     m.run_for(Duration::from_secs(30));
@@ -151,15 +152,7 @@ fn diamond_prefers_better_path_and_fails_over_at_once() {
 /// infinity, and A moves to the alternative; when the link recovers A moves back.
 #[test]
 fn link_loss_detected_by_hellos_and_recovery() {
-    let mut m = Mesh::new(4);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let c = m.add_node(Config::default(), 1);
-    let d = m.add_node(Config::default(), 1);
-    let (lab, ab, _) = m.connect(a, b, wired());
-    let (_, ac, _) = m.connect(a, c, wired_cost(256));
-    m.connect(b, d, wired());
-    m.connect(c, d, wired());
+    let (mut m, [a, _, _, d], (lab, ab, _), (_, ac, _)) = diamond(4);
     m.announce(d, P_D, None);
     m.run_for(Duration::from_secs(100));
     assert_eq!(m.kernel_route(a, P_D, None).unwrap().ifindex, ab);
@@ -179,12 +172,7 @@ fn link_loss_detected_by_hellos_and_recovery() {
 /// held as unreachable for the hold time, then flushed.
 #[test]
 fn retraction_propagates_and_is_held_then_flushed() {
-    let mut m = Mesh::new(5);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let c = m.add_node(Config::default(), 1);
-    m.connect(a, b, wired());
-    m.connect(b, c, wired());
+    let (mut m, [a, b, c], _) = line3(5, [1, 1, 1]);
     m.announce(a, P_A, None);
     m.run_for(Duration::from_secs(30));
     assert_eq!(m.kernel_route(c, P_A, None).unwrap().metric, 192);
@@ -213,11 +201,7 @@ fn retraction_propagates_and_is_held_then_flushed() {
 /// bump its seqno and the route comes back within seconds.
 #[test]
 fn starvation_resolved_by_seqno_request() {
-    let mut m = Mesh::new(6);
-    let s = m.add_node(Config::default(), 50);
-    let b = m.add_node(Config::default(), 1);
-    let c = m.add_node(Config::default(), 1);
-    let a = m.add_node(Config::default(), 1);
+    let (mut m, [s, b, c, a]) = mesh(6, [50, 1, 1, 1]);
     let (_, _, bs) = m.connect(s, b, wired());
     m.connect(b, a, wired());
     let (_, ac, _) = m.connect(a, c, wired());
@@ -265,10 +249,7 @@ fn packet(tlvs: &[Tlv], src: Ipv6Addr) -> Vec<u8> {
 /// created) and a seqno request goes to its sender.
 #[test]
 fn unfeasible_update_is_not_installed() {
-    let mut m = Mesh::new(7);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let x = m.add_node(Config::default(), 1);
+    let (mut m, [a, b, x]) = mesh(7, [1, 1, 1]);
     let (_, ab, _) = m.connect(a, b, wired());
     // A advertises the route to X, which sets its feasibility distance to (seqno, 96).
     m.connect(a, x, wired());
@@ -358,10 +339,7 @@ fn unfeasible_update_is_not_installed() {
 /// re-established (its new hello seqno resets the history, so the link needs two hellos).
 #[test]
 fn node_restart_with_persisted_seqno_keeps_routes() {
-    let mut m = Mesh::new(8);
-    let a = m.add_node(Config::default(), 1000);
-    let b = m.add_node(Config::default(), 1);
-    m.connect(a, b, wired());
+    let (mut m, [a, b], _) = pair(8, [1000, 1], wired());
     m.announce(a, P_A, None);
     m.run_for(Duration::from_secs(30));
     assert!(m.kernel_route(b, P_A, None).is_some());
@@ -380,10 +358,7 @@ fn node_restart_with_persisted_seqno_keeps_routes() {
 /// its routes again within a second, never installing a stale or looping one.
 #[test]
 fn node_restart_without_seqno_recovers() {
-    let mut m = Mesh::new(9);
-    let a = m.add_node(Config::default(), 1000);
-    let b = m.add_node(Config::default(), 1);
-    m.connect(a, b, wired());
+    let (mut m, [a, b], _) = pair(9, [1000, 1], wired());
     m.announce(a, P_A, None);
     m.run_for(Duration::from_secs(30));
     let old = m
@@ -407,10 +382,7 @@ fn node_restart_without_seqno_recovers() {
     m.run_for(Duration::from_secs(9));
     assert_eq!(m.kernel_route(b, P_A, None).map(|r| r.metric), Some(96));
     // And it stays (the earlier bug: found, then lost when the stale entry expired).
-    for _ in 0..120 {
-        m.run_for(Duration::from_secs(1));
-        assert_eq!(m.kernel_route(b, P_A, None).map(|r| r.metric), Some(96));
-    }
+    metric_stays(&mut m, b, P_A, 96, 120);
     m.assert_consistent();
 }
 
@@ -420,12 +392,7 @@ fn node_restart_without_seqno_recovers() {
 /// intervals and stay healed.
 #[test]
 fn crashed_router_back_without_its_seqno_heals_and_stays_healed() {
-    let mut m = Mesh::new(23);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let c = m.add_node(Config::default(), 30_000);
-    m.connect(a, b, wired());
-    let (bc, _, _) = m.connect(b, c, wired());
+    let (mut m, [a, _, c], [_, (bc, _, _)]) = line3(23, [1, 1, 30_000]);
     m.announce(c, P_C, None);
     m.run_for(Duration::from_secs(40));
     assert_eq!(m.kernel_route(a, P_C, None).unwrap().metric, 192);
@@ -439,22 +406,14 @@ fn crashed_router_back_without_its_seqno_heals_and_stays_healed() {
     assert!(wire_seqno_newer(m.node(c).seqno(), 30_000));
     let r = m.kernel_route(a, P_C, None).expect("healed");
     assert_eq!(r.metric, 192);
-    for _ in 0..240 {
-        m.run_for(Duration::from_secs(1));
-        assert_eq!(m.kernel_route(a, P_C, None).map(|r| r.metric), Some(192));
-    }
+    metric_stays(&mut m, a, P_C, 192, 240);
     m.assert_consistent();
 }
 
 /// RFC 9079: a source-specific route is kept apart from a plain one for the same prefix.
 #[test]
 fn source_specific_routes_end_to_end() {
-    let mut m = Mesh::new(10);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let c = m.add_node(Config::default(), 1);
-    m.connect(a, b, wired());
-    m.connect(b, c, wired());
+    let (mut m, [a, b, c], _) = line3(10, [1, 1, 1]);
     m.announce(a, "::/0", Some("2001:db8:a::/48"));
     m.announce(b, "::/0", None);
     m.run_for(Duration::from_secs(30));
@@ -475,12 +434,7 @@ fn source_specific_routes_end_to_end() {
 /// and through IPv4 next hops when they do.
 #[test]
 fn v4_via_v6_routes_end_to_end() {
-    let mut m = Mesh::new(11);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let c = m.add_node(Config::default(), 1);
-    m.connect(a, b, wired());
-    let (_, b2, _) = m.connect(b, c, wired());
+    let (mut m, [a, b, c], [_, (_, b2, _)]) = line3(11, [1, 1, 1]);
     m.announce(a, "10.1.0.0/16", None);
     m.run_for(Duration::from_secs(30));
     let r = m.kernel_route(c, "10.1.0.0/16", None).expect("v4 route");
@@ -488,9 +442,7 @@ fn v4_via_v6_routes_end_to_end() {
     assert_eq!(r.metric, 192);
 
     // With IPv4 addresses on the link, the next hop is IPv4.
-    let mut m = Mesh::new(12);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
+    let (mut m, [a, b]) = mesh(12, [1, 1]);
     let l = m.add_link();
     m.attach(a, l, wired(), Some(Ipv4Addr::new(192, 0, 2, 1)));
     m.attach(b, l, wired(), Some(Ipv4Addr::new(192, 0, 2, 2)));
@@ -503,10 +455,7 @@ fn v4_via_v6_routes_end_to_end() {
 /// Full dumps go out in prefix order, whatever the order routes were learned in.
 #[test]
 fn full_dumps_are_sorted_by_prefix() {
-    let mut m = Mesh::new(13);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    m.connect(a, b, wired());
+    let (mut m, [a, b], _) = pair(13, [1, 1], wired());
     let mut order: Vec<u16> = (0..300).collect();
     // A fixed shuffle.
     let mut x = 12345u32;
@@ -574,10 +523,7 @@ fn same_seed_gives_identical_runs() {
 /// RTT (RFC 9616) and add babeld's penalty.
 #[test]
 fn etx_on_lossy_wireless_and_rtt_on_tunnels() {
-    let mut m = Mesh::new(14);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let (l, _, _) = m.connect(a, b, InterfaceConfig::wireless());
+    let (mut m, [a, _], (l, _, _)) = pair(14, [1, 1], InterfaceConfig::wireless());
     // ETX reaches the nominal cost once the 16-hello history is full.
     m.run_for(Duration::from_secs(90));
     assert_eq!(m.node(a).neighbours()[0].cost, 256);
@@ -590,10 +536,7 @@ fn etx_on_lossy_wireless_and_rtt_on_tunnels() {
         nb.cost
     );
 
-    let mut m = Mesh::new(15);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let (l, _, _) = m.connect(a, b, InterfaceConfig::tunnel());
+    let (mut m, [a, _], (l, _, _)) = pair(15, [1, 1], InterfaceConfig::tunnel());
     m.set_link_latency(l, Duration::from_millis(50));
     m.run_for(Duration::from_secs(60));
     let nb = &m.node(a).neighbours()[0];
@@ -609,10 +552,7 @@ fn etx_on_lossy_wireless_and_rtt_on_tunnels() {
 /// babeld's filters: `in` deny and metric, `out` deny, `install` table and pref-src.
 #[test]
 fn filters_in_out_and_install() {
-    let mut m = Mesh::new(16);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    m.connect(a, b, wired());
+    let (mut m, [a, b], _) = pair(16, [1, 1], wired());
     m.announce(a, "2001:db8:1::/48", None);
     m.announce(a, "2001:db8:2::/48", None);
     m.announce(a, "2001:db8:3::/48", None);
@@ -692,11 +632,7 @@ fn filters_in_out_and_install() {
 /// at once, and the route never flaps.
 #[test]
 fn hysteresis_no_flap_for_a_tiny_gain() {
-    let mut m = Mesh::new(17);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let c = m.add_node(Config::default(), 1);
-    let d = m.add_node(Config::default(), 1);
+    let (mut m, [a, b, c, d]) = mesh(17, [1, 1, 1, 1]);
     let (_, ab, _) = m.connect(a, b, wired());
     m.connect(b, d, wired());
     m.connect(c, d, wired());
@@ -727,10 +663,7 @@ fn hysteresis_no_flap_for_a_tiny_gain() {
 /// successor with the hop count decreased, once, however often it is received.
 #[test]
 fn seqno_request_forwarded_with_hop_count_and_duplicates_suppressed() {
-    let mut m = Mesh::new(18);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let (_, ab, _) = m.connect(a, b, wired());
+    let (mut m, [a, b], (_, ab, _)) = pair(18, [1, 1], wired());
     let c = m.add_node(Config::default(), 1);
     let (_, _, cb) = m.connect(c, b, wired());
     m.announce(c, P_C, None);
@@ -784,10 +717,7 @@ fn seqno_request_forwarded_with_hop_count_and_duplicates_suppressed() {
 /// and a router-id change is announced.
 #[test]
 fn route_request_for_unknown_prefix_gets_retraction() {
-    let mut m = Mesh::new(19);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let (_, ab, _) = m.connect(a, b, wired());
+    let (mut m, [a, _], (_, ab, _)) = pair(19, [1, 1], wired());
     m.run_for(Duration::from_secs(10));
     m.capture = true;
     let fake: Ipv6Addr = "fe80::55".parse().unwrap();
@@ -811,10 +741,7 @@ fn route_request_for_unknown_prefix_gets_retraction() {
 /// seqno request goes to it; the origin answers with a newer seqno and the route is updated.
 #[test]
 fn unfeasible_update_from_selected_neighbour_resolved_by_seqno_request() {
-    let mut m = Mesh::new(20);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 500);
-    let x = m.add_node(Config::default(), 1);
+    let (mut m, [a, b, x]) = mesh(20, [1, 500, 1]);
     m.connect(a, b, wired());
     m.connect(a, x, wired());
     m.announce(b, P_C, None);
@@ -848,10 +775,7 @@ fn unfeasible_update_from_selected_neighbour_resolved_by_seqno_request() {
 /// routes only when a rule allows them; `metric N` sets the announced metric.
 #[test]
 fn redistribute_filter_decides_what_is_announced() {
-    let mut m = Mesh::new(21);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    m.connect(a, b, wired());
+    let (mut m, [a, b], _) = pair(21, [1, 1], wired());
     m.command(
         a,
         Command::SetFilters(Filters {
@@ -901,12 +825,7 @@ fn redistribute_filter_decides_what_is_announced() {
 /// A new seqno from the origin travels at once, not at the next periodic dump.
 #[test]
 fn seqno_change_propagates_as_a_triggered_update() {
-    let mut m = Mesh::new(22);
-    let a = m.add_node(Config::default(), 10);
-    let b = m.add_node(Config::default(), 1);
-    let c = m.add_node(Config::default(), 1);
-    m.connect(a, b, wired());
-    m.connect(b, c, wired());
+    let (mut m, [a, _, c], _) = line3(22, [10, 1, 1]);
     m.announce(a, P_A, None);
     m.run_for(Duration::from_secs(30));
     let before = m
@@ -947,10 +866,7 @@ fn retractions_sent(m: &Mesh, a: usize, from: usize, prefix: &str) -> usize {
 /// until it expired, up to a minute later).
 #[test]
 fn lossy_link_retraction_still_arrives_because_of_acks() {
-    let mut m = Mesh::new(24);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let (l, _, _) = m.connect(a, b, wired());
+    let (mut m, [a, b], (l, _, _)) = pair(24, [1, 1], wired());
     m.announce(a, P_A, None);
     m.run_for(Duration::from_secs(30));
     assert_eq!(m.kernel_route(b, P_A, None).unwrap().metric, 96);
@@ -989,12 +905,7 @@ fn lossy_link_retraction_still_arrives_because_of_acks() {
 /// is not sent again (babeld repeats it blindly).
 #[test]
 fn an_acknowledged_retraction_is_not_sent_again() {
-    let mut m = Mesh::new(25);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let c = m.add_node(Config::default(), 1);
-    m.connect(a, b, wired());
-    m.connect(b, c, wired());
+    let (mut m, [a, b, c], _) = line3(25, [1, 1, 1]);
     m.announce(a, P_A, None);
     m.run_for(Duration::from_secs(30));
     m.capture = true;
@@ -1020,11 +931,7 @@ fn an_acknowledged_retraction_is_not_sent_again() {
 /// as it is learned, not after the smoothed metric of a pessimistic start has decayed.
 #[test]
 fn better_route_learned_later_is_selected_promptly() {
-    let mut m = Mesh::new(26);
-    let a = m.add_node(Config::default(), 1);
-    let b = m.add_node(Config::default(), 1);
-    let c = m.add_node(Config::default(), 1);
-    let d = m.add_node(Config::default(), 1);
+    let (mut m, [a, b, c, d]) = mesh(26, [1, 1, 1, 1]);
     let (_, ac, _) = m.connect(a, c, wired_cost(256));
     m.connect(c, d, wired());
     m.connect(b, d, wired());
