@@ -1,42 +1,78 @@
 //! Scenario tests on small meshes: expected reachability, churn handling, determinism.
 
-use sim::{run_scenario, Scenario};
+use sim::{run_scenario, Report, Scenario, Sim};
 
 fn scenario(text: &str) -> Scenario {
     Scenario::from_toml(text).unwrap_or_else(|e| panic!("bad test scenario: {e}"))
 }
 
-const LOSSY_LINE: &str = r#"
-name = "lossy-line"
-duration_s = 120
-warmup_s = 30
+/// Runs a scenario given as TOML text, reproducibly, with `seed` (or the scenario's own).
+fn run(text: &str, seed: Option<u64>) -> (Sim, Report) {
+    run_scenario(scenario(text), seed, true).unwrap()
+}
+
+/// A line of `n` nodes in which node `node` crashes at `crash_s` and restarts at
+/// `restart_s` without its seqno. `head` holds the top-level keys, `link` the `[link]`
+/// table (or nothing).
+fn crash_restart_line(
+    head: &str,
+    n: usize,
+    link: &str,
+    node: usize,
+    crash_s: u32,
+    restart_s: u32,
+) -> String {
+    format!(
+        r#"{head}
 [topology]
 kind = "line"
-n = 8
-[link]
-delay_ms = 2
-jitter_ms = 3
-loss = 0.05
-burst_enter = 0.02
-[[churn.events]]
-at_s = 50
+n = {n}
+{link}[[churn.events]]
+at_s = {crash_s}
 kind = "crash"
-node = 4
+node = {node}
 [[churn.events]]
-at_s = 70
+at_s = {restart_s}
 kind = "restart"
-node = 4
+node = {node}
 keep_seqno = false
-"#;
+"#
+    )
+}
+
+const JITTER: &str = "[link]\ndelay_ms = 2\njitter_ms = 3\n";
+
+/// A line of 8 with jitter and 5 % (bursty) loss; node 4 crashes at 50 s and is back
+/// without its seqno at 70 s.
+fn lossy_line() -> String {
+    let link = format!("{JITTER}loss = 0.05\nburst_enter = 0.02\n");
+    crash_restart_line(
+        "name = \"lossy-line\"\nduration_s = 120\nwarmup_s = 30",
+        8,
+        &link,
+        4,
+        50,
+        70,
+    )
+}
+
+/// The restart recorded as the second churn event converged within `limit` seconds; how
+/// long it took.
+fn restart_healed_within(r: &Report, limit: f64, ctx: &str) -> f64 {
+    let healed = r.churn[1].converged_after_s.expect("converges");
+    assert!(healed < limit, "{ctx}: {healed}");
+    healed
+}
 
 #[test]
 fn same_scenario_and_seed_give_a_byte_identical_report() {
-    let (_, a) = run_scenario(scenario(LOSSY_LINE), Some(7), true).unwrap();
-    let (_, b) = run_scenario(scenario(LOSSY_LINE), Some(7), true).unwrap();
+    let lossy = lossy_line();
+    let (_, a) = run(&lossy, Some(7));
+    let (_, b) = run(&lossy, Some(7));
     assert_eq!(a.to_json(), b.to_json());
     assert!(a.events > 1000, "{}", a.events);
     // Another seed draws other losses and jitter, so the run differs.
-    let (_, c) = run_scenario(scenario(LOSSY_LINE), Some(8), true).unwrap();
+    let (_, c) = run(&lossy, Some(8));
     assert_ne!(a.to_json(), c.to_json());
     // The reproducible report carries no wall-clock figures.
     assert_eq!(a.wall_s, 0.0);
@@ -67,11 +103,12 @@ fn same_scenario_and_seed_give_a_byte_identical_report() {
 #[test]
 fn a_line_converges_with_shortest_paths_and_heals_after_a_crash() {
     // The lossy line without its loss (jitter and the crash stay).
-    let text = LOSSY_LINE
+    let lossy = lossy_line();
+    let text = lossy
         .replace("loss = 0.05", "loss = 0.0")
         .replace("burst_enter = 0.02", "")
         .replace("keep_seqno = false", "keep_seqno = true");
-    let (_, r) = run_scenario(scenario(&text), Some(1), true).unwrap();
+    let (_, r) = run(&text, Some(1));
     assert_eq!(r.nodes, 8);
     assert!(r.convergence.initial_s.is_some(), "never converged");
     assert_eq!(r.connected_pairs_final, 8 * 7);
@@ -92,7 +129,7 @@ fn a_line_converges_with_shortest_paths_and_heals_after_a_crash() {
     assert!(r.overhead.sent_bytes_per_node_s > 20.0 && r.overhead.sent_bytes_per_node_s < 2000.0);
     assert!(r.overhead.recv_packets_per_node_s > 0.0);
     assert_eq!(r.packets_lost, 0);
-    let (sim, _) = run_scenario(scenario(LOSSY_LINE), Some(1), true).unwrap();
+    let (sim, _) = run(&lossy, Some(1));
     assert!(sim.packets_lost > 0, "5% loss must lose some packets");
 }
 
@@ -109,7 +146,7 @@ at_s = 40
 kind = "crash"
 node = 2
 "#;
-    let (_, r) = run_scenario(scenario(text), None, true).unwrap();
+    let (_, r) = run(text, None);
     // {0,1} and {3,4,5}: 2 + 6 ordered pairs.
     assert_eq!(r.connected_pairs_final, 8);
     assert_eq!(r.unreachable_pairs_final, 0);
@@ -141,7 +178,7 @@ at_s = 110
 kind = "restart"
 node = 5
 "#;
-    let (sim, r) = run_scenario(scenario(text), Some(3), true).unwrap();
+    let (sim, r) = run(text, Some(3));
     assert_eq!(r.links, 24);
     assert_eq!(r.convergence.events, 4);
     assert_eq!(r.convergence.unconverged, 0, "{:?}", r.churn);
@@ -161,7 +198,7 @@ node = 5
 #[test]
 fn ring_and_edge_list_topologies_converge() {
     let ring = "duration_s = 60\n[topology]\nkind = \"ring\"\nn = 10\n";
-    let (_, r) = run_scenario(scenario(ring), None, true).unwrap();
+    let (_, r) = run(ring, None);
     assert_eq!(r.links, 10);
     assert_eq!(r.unreachable_pairs_final, 0);
     // Every pair is delivered, over a shortest path, within a minute of boot (the shorter
@@ -215,7 +252,7 @@ rate_per_s = 0.05
 downtime_s = 10
 start_s = 40
 "#;
-    let (sim, r) = run_scenario(scenario(text), Some(2), true).unwrap();
+    let (sim, r) = run(text, Some(2));
     assert!(sim.is_wireless());
     assert_eq!(r.topology, "rgg");
     assert!(r.convergence.initial_s.is_some());
@@ -224,14 +261,14 @@ start_s = 40
     assert!(r.churn.iter().any(|c| c.what.starts_with("crash")));
     assert!(r.connected_pairs_final > 0 && r.overhead.sent_packets_per_node_s > 0.0);
     // Same seed, same report, with mobility and random processes too.
-    let (_, r2) = run_scenario(scenario(text), Some(2), true).unwrap();
+    let (_, r2) = run(text, Some(2));
     assert_eq!(r.to_json(), r2.to_json());
 }
 
 #[test]
 fn plots_are_written_as_svg() {
     let text = "duration_s = 40\n[topology]\nkind = \"line\"\nn = 4\n[[churn.events]]\nat_s = 20\nkind = \"crash\"\nnode = 3\n";
-    let (sim, _) = run_scenario(scenario(text), None, true).unwrap();
+    let (sim, _) = run(text, None);
     let dir = std::env::temp_dir().join(format!("babel-sim-plots-{}", std::process::id()));
     let files = sim::plots::write_all(&sim, &dir).unwrap();
     assert_eq!(files.len(), 3);
@@ -298,9 +335,9 @@ fn pcap_is_dissected_as_babel_by_tshark() {
 #[test]
 fn meshnet_lab_addressing_costs_more_bytes_per_route_and_still_converges() {
     let base = "duration_s = 100\nwarmup_s = 50\n[topology]\nkind = \"grid\"\nwidth = 3\nheight = 3\nlinks = \"shared\"\n";
-    let (_, compact) = run_scenario(scenario(base), None, true).unwrap();
+    let (_, compact) = run(base, None);
     let eui = format!("{base}[babel]\naddressing = \"eui64\"\n");
-    let (sim, r) = run_scenario(scenario(&eui), None, true).unwrap();
+    let (sim, r) = run(&eui, None);
     assert_eq!(r.unreachable_pairs_final, 0);
     assert_eq!(compact.unreachable_pairs_final, 0);
     assert!(sim
@@ -322,28 +359,13 @@ fn a_router_restarting_with_or_without_its_seqno_is_reachable_again() {
     // the others remember (RFC 8966 §3.5.1 feasibility). It learns the old one from the
     // retractions its neighbours still hold, or from the one they send it when its updates
     // turn out unfeasible, and continues after it: it heals as fast as with its seqno.
-    let text = r#"
-duration_s = 400
-[topology]
-kind = "line"
-n = 6
-[[churn.events]]
-at_s = 50
-kind = "crash"
-node = 2
-[[churn.events]]
-at_s = 60
-kind = "restart"
-node = 2
-keep_seqno = false
-"#;
+    let text = crash_restart_line("duration_s = 400", 6, "", 2, 50, 60);
     for seed in 1..=4 {
         for keep in [false, true] {
             let t = text.replace("keep_seqno = false", &format!("keep_seqno = {keep}"));
-            let (_, r) = run_scenario(scenario(&t), Some(seed), true).unwrap();
+            let (_, r) = run(&t, Some(seed));
             assert_eq!(r.churn[1].what.contains("new seqno"), !keep);
-            let after = r.churn[1].converged_after_s.expect("converges");
-            assert!(after < 20.0, "seed {seed}, keep {keep}: {after}");
+            restart_healed_within(&r, 20.0, &format!("seed {seed}, keep {keep}"));
             assert_eq!(r.unreachable_pairs_final, 0, "seed {seed}");
         }
     }
@@ -357,28 +379,10 @@ keep_seqno = false
 /// older and newer ones).
 #[test]
 fn a_router_restarted_without_its_seqno_is_found_and_not_lost_again() {
-    let text = r#"
-duration_s = 300
-[topology]
-kind = "line"
-n = 8
-[link]
-delay_ms = 2
-jitter_ms = 3
-[[churn.events]]
-at_s = 50
-kind = "crash"
-node = 4
-[[churn.events]]
-at_s = 70
-kind = "restart"
-node = 4
-keep_seqno = false
-"#;
+    let text = crash_restart_line("duration_s = 300", 8, JITTER, 4, 50, 70);
     for seed in 1..=8 {
-        let (sim, r) = run_scenario(scenario(text), Some(seed), true).unwrap();
-        let healed = r.churn[1].converged_after_s.expect("converges");
-        assert!(healed < 15.0, "seed {seed}: {healed}");
+        let (sim, r) = run(&text, Some(seed));
+        let healed = restart_healed_within(&r, 15.0, &format!("seed {seed}"));
         let healed_at = 70_000_000 + (healed * 1e6) as u64;
         let broken: Vec<_> = sim
             .samples
