@@ -117,6 +117,68 @@ impl Lab {
         ns
     }
 
+    /// Creates namespace `short` with the lab's addresses of router `n` on `lo`:
+    /// `10.255.0.n/32` and `fd00:255::n/128`.
+    pub fn host(&mut self, short: &str, n: u8) -> String {
+        self.node(
+            short,
+            &[&format!("10.255.0.{n}/32"), &format!("fd00:255::{n}/128")],
+        )
+    }
+
+    /// Creates the namespaces `nodes` (short name, addresses on `lo`) in order, then joins
+    /// each to the next by a veth pair named after the far end: `eth-b` in `a`, `eth-a` in
+    /// `b`, and so on. Returns the namespaces.
+    pub fn chain<const N: usize>(&mut self, nodes: [(&str, &[&str]); N]) -> [String; N] {
+        let ns = nodes.map(|(short, addrs)| self.node(short, addrs));
+        for i in 1..N {
+            let (x, y) = (nodes[i - 1].0, nodes[i].0);
+            self.link(&ns[i - 1], &format!("eth-{y}"), &ns[i], &format!("eth-{x}"));
+        }
+        ns
+    }
+
+    /// Routers `a` and `b` ([`Lab::host`] 1 and 2) joined by `eth-b` (in `a`) and `eth-a`
+    /// (in `b`).
+    pub fn pair(&mut self) -> (String, String) {
+        let a = self.host("a", 1);
+        let b = self.host("b", 2);
+        self.link(&a, "eth-b", &b, "eth-a");
+        (a, b)
+    }
+
+    /// routed (`routed-a`, in `a`, on `eth-b`) and babeld (`babeld-b`, in `b`, on `eth-a`)
+    /// with RFC 8967 authentication on their link under key id `k1`: routed with the key
+    /// statement `routed_key` after its options `opts`, babeld with `babeld_key`.
+    pub fn keyed_pair(
+        &mut self,
+        routed: &str,
+        (a, b): (&str, &str),
+        opts: &[&str],
+        routed_key: &str,
+        babeld_key: &str,
+    ) {
+        let routed_args = args(opts, &[routed_key, "interface eth-b key k1"], &["eth-b"]);
+        self.routed(routed, "routed-a", a, &routed_args);
+        let babeld_args = args(&[], &[babeld_key, "interface eth-a key k1"], &["eth-a"]);
+        self.babeld("babeld-b", b, &babeld_args);
+    }
+
+    /// Runs `babelctl args` in `ns`; returns its output, failing the test if it fails.
+    pub fn babelctl(&self, babelctl: &str, ns: &str, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, babelctl])
+            .args(args)
+            .output()
+            .expect("babelctl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `ip -n NS ARGS` (split on spaces).
     pub fn ip(&self, ns: &str, args: &str) -> String {
         let mut full = vec!["-n", ns];
@@ -417,6 +479,17 @@ impl Lab {
             }
         }
     }
+}
+
+/// Daemon arguments (routed or babeld): `opts`, then `-C statement` for each of
+/// `statements`, then the `interfaces`.
+pub fn args<'a>(opts: &[&'a str], statements: &[&'a str], interfaces: &[&'a str]) -> Vec<&'a str> {
+    let mut v = opts.to_vec();
+    for st in statements {
+        v.extend(["-C", st]);
+    }
+    v.extend(interfaces);
+    v
 }
 
 /// The IPv6 UDP checksum (RFC 8200 §8.1) of `udp`, a UDP header (checksum field zero) and

@@ -9,28 +9,8 @@ const KEY2: &str = "key id k1 type hmac-sha256 value fedcba9876543210fedcba98765
 
 fn run(name: &str, babeld_key: &str) -> Option<(Lab, String, String)> {
     let mut lab = Lab::new(name, true)?;
-    let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
-    let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128"]);
-    lab.link(&a, "eth-b", &b, "eth-a");
-    lab.routed(
-        ROUTED,
-        "routed-a",
-        &a,
-        &[
-            "-H",
-            "1",
-            "-C",
-            KEY1,
-            "-C",
-            "interface eth-b key k1",
-            "eth-b",
-        ],
-    );
-    lab.babeld(
-        "babeld-b",
-        &b,
-        &["-C", babeld_key, "-C", "interface eth-a key k1", "eth-a"],
-    );
+    let (a, b) = lab.pair();
+    lab.keyed_pair(ROUTED, (&a, &b), &["-H", "1"], KEY1, babeld_key);
     Some((lab, a, b))
 }
 

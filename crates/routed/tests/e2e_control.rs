@@ -53,9 +53,7 @@ fn dump_of_routed_and_babeld_agree() {
     let Some(mut lab) = Lab::new("dump", true) else {
         return;
     };
-    let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
-    let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128"]);
-    lab.link(&a, "eth-b", &b, "eth-a");
+    let (a, b) = lab.pair();
     let port = PORT.to_string();
     lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "-g", &port, "eth-b"]);
     lab.babeld("babeld-b", &b, &["-g", &port, "eth-a"]);
@@ -156,16 +154,7 @@ fn dump_of_routed_and_babeld_agree() {
 
     // babelctl dump reads either daemon.
     for ns in [&a, &b] {
-        let out = Command::new("ip")
-            .args(["netns", "exec", ns, BABELCTL, "dump", "-p", &port])
-            .output()
-            .expect("babelctl");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = lab.babelctl(BABELCTL, ns, &["dump", "-p", &port]);
         assert!(
             parse_dump(&text).iter().any(|l| l.object == "route"),
             "{text}"

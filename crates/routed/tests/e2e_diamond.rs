@@ -28,10 +28,10 @@ fn diamond_fails_over_and_back() {
     let Some(mut lab) = Lab::new("diamond", true) else {
         return;
     };
-    let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
-    let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128"]);
-    let c = lab.node("c", &["10.255.0.3/32", "fd00:255::3/128"]);
-    let d = lab.node("d", &["10.255.0.4/32", "fd00:255::4/128"]);
+    let a = lab.host("a", 1);
+    let b = lab.host("b", 2);
+    let c = lab.host("c", 3);
+    let d = lab.host("d", 4);
     lab.link(&a, "eth-b", &b, "eth-a");
     lab.link(&a, "eth-c", &c, "eth-a");
     // b and d meet through a switch, so that cutting them apart changes no carrier: both
@@ -47,55 +47,29 @@ fn diamond_fails_over_and_back() {
     // Metric smoothing off (-M 0) everywhere: babeld's smoothing would otherwise keep b on
     // its detour for some 30 s after the link returns, which is not what this test is about.
     // The c side costs more: rxcost 300 at both ends of both of its links.
-    lab.routed(
-        ROUTED,
-        "routed-a",
-        &a,
-        &[
-            "-H",
-            "1",
-            "-M",
-            "0",
-            "-g",
-            "33123",
-            "-C",
-            "interface eth-c rxcost 300",
-            "eth-b",
-            "eth-c",
-        ],
+    let routed_a = e2e::args(
+        &["-H", "1", "-M", "0", "-g", "33123"],
+        &["interface eth-c rxcost 300"],
+        &["eth-b", "eth-c"],
     );
+    lab.routed(ROUTED, "routed-a", &a, &routed_a);
     lab.babeld(
         "babeld-b",
         &b,
         &["-M", "0", "-g", "33123", "eth-a", "eth-d"],
     );
-    lab.routed(
-        ROUTED,
-        "routed-c",
-        &c,
-        &[
-            "-H",
-            "1",
-            "-M",
-            "0",
-            "-C",
-            "default rxcost 300",
-            "eth-a",
-            "eth-d",
-        ],
+    let routed_c = e2e::args(
+        &["-H", "1", "-M", "0"],
+        &["default rxcost 300"],
+        &["eth-a", "eth-d"],
     );
-    lab.babeld(
-        "babeld-d",
-        &d,
-        &[
-            "-M",
-            "0",
-            "-C",
-            "interface eth-c rxcost 300",
-            "eth-b",
-            "eth-c",
-        ],
+    lab.routed(ROUTED, "routed-c", &c, &routed_c);
+    let babeld_d = e2e::args(
+        &["-M", "0"],
+        &["interface eth-c rxcost 300"],
+        &["eth-b", "eth-c"],
     );
+    lab.babeld("babeld-d", &d, &babeld_d);
     lab.wait_routes(&a, &["10.255.0.4", "fd00:255::4"]);
     lab.wait_routes(&d, &["10.255.0.1", "fd00:255::1"]);
     let settled = lab.wait_for(CONVERGE, || {

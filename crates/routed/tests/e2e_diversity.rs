@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e::{parse_dump, Lab};
+use e2e::{args, parse_dump, Lab};
 
 const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
 const PORT: u16 = 33123;
@@ -27,61 +27,34 @@ fn run(channel_c: &str, expect: (u32, u32)) -> (u32, u32) {
     let Some(mut lab) = Lab::new("diversity", true) else {
         return (0, 0);
     };
-    let a = lab.node("a", &["10.254.0.1/32"]);
-    let b = lab.node("b", &[]);
-    let c = lab.node("c", &[]);
-    let d = lab.node("d", &[]);
-    lab.link(&a, "eth-b", &b, "eth-a");
-    lab.link(&b, "eth-c", &c, "eth-b");
-    lab.link(&c, "eth-d", &d, "eth-c");
+    let [a, b, c, d] = lab.chain([
+        ("a", &["10.254.0.1/32"]),
+        ("b", &[]),
+        ("c", &[]),
+        ("d", &[]),
+    ]);
     let port = PORT.to_string();
     lab.babeld("babeld-a", &a, &["-z", "3", "eth-b"]);
-    lab.routed(
-        ROUTED,
-        "routed-b",
-        &b,
-        &[
-            "-H",
-            "1",
-            "-z",
-            "3",
-            "-C",
-            "interface eth-a channel 1",
-            "-C",
-            &format!("interface eth-c channel {channel_c}"),
-            "eth-a",
-            "eth-c",
-        ],
+    let eth_c = format!("interface eth-c channel {channel_c}");
+    let routed_b = args(
+        &["-H", "1", "-z", "3"],
+        &["interface eth-a channel 1", &eth_c],
+        &["eth-a", "eth-c"],
     );
-    lab.babeld(
-        "babeld-c",
-        &c,
-        &[
-            "-g",
-            &port,
-            "-z",
-            "3",
-            "-C",
-            &format!("interface eth-b channel {channel_c}"),
-            "-C",
-            "interface eth-d channel 1",
-            "eth-b",
-            "eth-d",
-        ],
+    lab.routed(ROUTED, "routed-b", &b, &routed_b);
+    let eth_b = format!("interface eth-b channel {channel_c}");
+    let babeld_c = args(
+        &["-g", &port, "-z", "3"],
+        &[&eth_b, "interface eth-d channel 1"],
+        &["eth-b", "eth-d"],
     );
-    lab.babeld(
-        "babeld-d",
-        &d,
-        &[
-            "-g",
-            &port,
-            "-z",
-            "3",
-            "-C",
-            "interface eth-c channel 1",
-            "eth-c",
-        ],
+    lab.babeld("babeld-c", &c, &babeld_c);
+    let babeld_d = args(
+        &["-g", &port, "-z", "3"],
+        &["interface eth-c channel 1"],
+        &["eth-c"],
     );
+    lab.babeld("babeld-d", &d, &babeld_d);
     // The metrics settle within seconds (babeld with babeld in the middle reaches the same
     // figures); what was seen is kept for the failure message.
     let mut seen = Vec::new();

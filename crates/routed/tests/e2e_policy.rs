@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e::{parse_dump, Lab};
+use e2e::{args, parse_dump, Lab};
 use nix::sys::signal::Signal;
 
 const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
@@ -66,11 +66,11 @@ fn ipv4_source_specific_routes_go_through_source_tables_and_rules() {
     let Some(mut lab) = Lab::new("policy", true) else {
         return;
     };
-    let a = lab.node("a", &["203.0.113.1/32"]);
-    let b = lab.node("b", &["192.168.77.2/32", "10.99.0.2/32"]);
-    let c = lab.node("c", &["192.168.77.3/32", "10.99.0.3/32"]);
-    lab.link(&a, "eth-b", &b, "eth-a");
-    lab.link(&b, "eth-c", &c, "eth-b");
+    let [a, b, c] = lab.chain([
+        ("a", &["203.0.113.1/32"]),
+        ("b", &["192.168.77.2/32", "10.99.0.2/32"]),
+        ("c", &["192.168.77.3/32", "10.99.0.3/32"]),
+    ]);
     lab.ip(&a, "route add 203.0.113.0/24 dev lo proto static");
     lab.ip(&b, "route add 198.51.100.0/24 dev lo proto static");
     lab.ip(&b, "addr add 198.51.100.1/32 dev lo");
@@ -78,34 +78,24 @@ fn ipv4_source_specific_routes_go_through_source_tables_and_rules() {
     lab.ip(&b, "rule add from 172.16.0.0/12 lookup 12 priority 120");
     lab.ip(&b, "rule add from 172.16.0.0/12 lookup 77 priority 120");
     let port = PORT.to_string();
-    lab.babeld(
-        "babeld-a",
-        &a,
+    let babeld_a = args(
+        &["-g", &port],
         &[
-            "-g",
-            &port,
-            "-C",
             "redistribute ip 203.0.113.0/24 src-prefix 192.168.77.0/24 metric 128",
-            "-C",
             "redistribute local ip 203.0.113.0/24 le 32 deny",
-            "eth-b",
         ],
+        &["eth-b"],
     );
-    let routed_b = lab.routed(
-        ROUTED,
-        "routed-b",
-        &b,
+    lab.babeld("babeld-a", &a, &babeld_a);
+    let routed_b_args = args(
+        &["-H", "1"],
         &[
-            "-H",
-            "1",
-            "-C",
             "redistribute ip 198.51.100.0/24 src-prefix 10.99.0.0/16 metric 128",
-            "-C",
             "redistribute local ip 198.51.100.0/24 le 32 deny",
-            "eth-a",
-            "eth-c",
         ],
+        &["eth-a", "eth-c"],
     );
+    let routed_b = lab.routed(ROUTED, "routed-b", &b, &routed_b_args);
     lab.routed(
         ROUTED,
         "routed-c",
@@ -199,24 +189,20 @@ fn install_filter_pref_src_sets_the_preferred_source() {
     let Some(mut lab) = Lab::new("prefsrc", true) else {
         return;
     };
-    let a = lab.node("a", &["10.255.1.1/32", "10.255.1.11/32", "fd00:1::1/128"]);
-    let b = lab.node("b", &["10.255.1.2/32", "fd00:1::2/128"]);
-    lab.link(&a, "eth-b", &b, "eth-a");
+    let [a, b] = lab.chain([
+        ("a", &["10.255.1.1/32", "10.255.1.11/32", "fd00:1::1/128"]),
+        ("b", &["10.255.1.2/32", "fd00:1::2/128"]),
+    ]);
     lab.babeld("babeld-a", &a, &["eth-b"]);
-    lab.routed(
-        ROUTED,
-        "routed-b",
-        &b,
+    let routed_b = args(
+        &["-H", "1"],
         &[
-            "-H",
-            "1",
-            "-C",
             "install ip 10.255.1.1/32 pref-src 10.255.1.2",
-            "-C",
             "install ip fd00:1::1/128 pref-src fd00:1::2",
-            "eth-a",
         ],
+        &["eth-a"],
     );
+    lab.routed(ROUTED, "routed-b", &b, &routed_b);
     lab.wait_routes(&b, &["10.255.1.1", "10.255.1.11", "fd00:1::1"]);
     let v4 = lab.babel_routes(&b, "-4");
     let line = |text: &str, p: &str| {

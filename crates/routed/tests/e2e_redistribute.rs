@@ -18,28 +18,17 @@ fn kernel_routes_and_local_addresses_are_redistributed_like_babeld() {
     let b = lab.node("b", &["10.255.0.2/32"]);
     lab.link(&a, "eth-b", &b, "eth-a");
     let port = PORT.to_string();
-    lab.routed(
-        ROUTED,
-        "routed-a",
-        &a,
+    let routed_args = e2e::args(
+        &["-H", "1", "-T", "254", "-T", "100"],
         &[
-            "-H",
-            "1",
-            "-T",
-            "254",
-            "-T",
-            "100",
-            "-C",
             "redistribute local ip 10.255.0.11/32 deny",
-            "-C",
             "redistribute ip 10.77.0.0/16 allow",
-            "-C",
             "redistribute ip 10.78.0.0/16 allow",
-            "-C",
             "redistribute ip fd77::/16 metric 128",
-            "eth-b",
         ],
+        &["eth-b"],
     );
+    lab.routed(ROUTED, "routed-a", &a, &routed_args);
     lab.babeld("babeld-b", &b, &["-g", &port, "eth-a"]);
     // Present before routed starts (initial dump) and added later (live events).
     lab.ip(&a, "route add 10.77.1.0/24 dev lo proto static");

@@ -36,31 +36,9 @@ fn a_captured_babeld_packet_replayed_later_is_rejected() {
         e2e::skip("no tshark");
         return;
     }
-    let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
-    let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128"]);
-    lab.link(&a, "eth-b", &b, "eth-a");
+    let (a, b) = lab.pair();
     let port = PORT.to_string();
-    lab.routed(
-        ROUTED,
-        "routed-a",
-        &a,
-        &[
-            "-H",
-            "1",
-            "-g",
-            &port,
-            "-C",
-            KEY,
-            "-C",
-            "interface eth-b key k1",
-            "eth-b",
-        ],
-    );
-    lab.babeld(
-        "babeld-b",
-        &b,
-        &["-C", KEY, "-C", "interface eth-a key k1", "eth-a"],
-    );
+    lab.keyed_pair(ROUTED, (&a, &b), &["-H", "1", "-g", &port], KEY, KEY);
     lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
     lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
     let (ifindex_b, babeld_ll) = lab
@@ -126,16 +104,7 @@ fn a_captured_babeld_packet_replayed_later_is_rejected() {
     lab.wait_connect(&a, "10.255.0.1", &b, "10.255.0.2", Duration::from_secs(10));
 
     // `babelctl counters` prints the same lines.
-    let out = Command::new("ip")
-        .args(["netns", "exec", &a, BABELCTL, "counters", "-p", &port])
-        .output()
-        .expect("babelctl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8_lossy(&out.stdout);
+    let printed = lab.babelctl(BABELCTL, &a, &["counters", "-p", &port]);
     assert_eq!(
         counter(&printed, "auth-rejected-replay"),
         counter(&after, "auth-rejected-replay"),
