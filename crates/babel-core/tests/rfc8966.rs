@@ -378,6 +378,15 @@ fn ack(opaque: u16) -> Tlv {
     Tlv::Ack(wire::Ack { opaque })
 }
 
+/// A route request for `prefix`, or a wildcard one.
+fn route_request(prefix: Option<&str>) -> Tlv {
+    Tlv::RouteRequest(wire::RouteRequest {
+        prefix: prefix.map(pfx),
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    })
+}
+
 /// Announces P from `a` and lets a second pass; returns `a`'s router-id and seqno.
 fn announce_p(m: &mut Mesh, a: usize) -> (RouterId, u16) {
     m.announce(a, P, None);
@@ -578,11 +587,7 @@ fn rfc8966_3_8_1_1_wildcard_request_gets_a_full_dump_and_specific_one_an_update(
     m.announce(a, "2001:db8:79::/48", None);
     m.run_for(Duration::from_secs(2));
     let from = m.captured.len();
-    let req = Tlv::RouteRequest(wire::RouteRequest {
-        prefix: None,
-        src_prefix: None,
-        unknown_subtlvs: vec![],
-    });
+    let req = route_request(None);
     m.inject(a, i, FAKE, &packet(&[req], FAKE));
     m.run_for(Duration::from_secs(1));
     let n = sent(&m, a, from)
@@ -591,11 +596,7 @@ fn rfc8966_3_8_1_1_wildcard_request_gets_a_full_dump_and_specific_one_an_update(
         .count();
     assert_eq!(n, 2);
     let from = m.captured.len();
-    let req = Tlv::RouteRequest(wire::RouteRequest {
-        prefix: Some(pfx(P)),
-        src_prefix: None,
-        unknown_subtlvs: vec![],
-    });
+    let req = route_request(Some(P));
     m.inject(a, i, FAKE, &packet(&[req], FAKE));
     m.run_for(Duration::from_secs(1));
     let got: Vec<_> = sent(&m, a, from)
@@ -784,16 +785,8 @@ fn rfc8966_3_8_1_1_unicast_requests_get_unicast_replies_multicast_ones_multicast
     m.announce(a, P, None);
     m.announce(a, "2001:db8:79::/48", None);
     m.run_for(Duration::from_secs(2));
-    let specific = Tlv::RouteRequest(wire::RouteRequest {
-        prefix: Some(pfx(P)),
-        src_prefix: None,
-        unknown_subtlvs: vec![],
-    });
-    let wildcard = Tlv::RouteRequest(wire::RouteRequest {
-        prefix: None,
-        src_prefix: None,
-        unknown_subtlvs: vec![],
-    });
+    let specific = route_request(Some(P));
+    let wildcard = route_request(None);
     let replies = |m: &Mesh, from: usize| -> Vec<(Ipv6Addr, Prefix)> {
         sent(m, a, from)
             .into_iter()
@@ -803,28 +796,23 @@ fn rfc8966_3_8_1_1_unicast_requests_get_unicast_replies_multicast_ones_multicast
             })
             .collect()
     };
+    // FAKE sends `req`, unicast or to the group: the replies.
+    let ask = |m: &mut Mesh, multicast: bool, req: &Tlv| {
+        let from = m.captured.len();
+        m.inject_to(
+            a,
+            i,
+            FAKE,
+            multicast,
+            &packet(std::slice::from_ref(req), FAKE),
+        );
+        m.run_for(Duration::from_secs(1));
+        replies(m, from)
+    };
     for (multicast, dst) in [(false, FAKE), (true, MULTICAST_GROUP)] {
-        let from = m.captured.len();
-        m.inject_to(
-            a,
-            i,
-            FAKE,
-            multicast,
-            &packet(std::slice::from_ref(&specific), FAKE),
-        );
-        m.run_for(Duration::from_secs(1));
-        assert_eq!(replies(&m, from), vec![(dst, pfx(P))]);
-        let from = m.captured.len();
-        m.inject_to(
-            a,
-            i,
-            FAKE,
-            multicast,
-            &packet(std::slice::from_ref(&wildcard), FAKE),
-        );
-        m.run_for(Duration::from_secs(1));
+        assert_eq!(ask(&mut m, multicast, &specific), vec![(dst, pfx(P))]);
         assert_eq!(
-            replies(&m, from),
+            ask(&mut m, multicast, &wildcard),
             vec![(dst, pfx(P)), (dst, pfx("2001:db8:79::/48"))],
             "a full dump, in prefix order"
         );
@@ -846,11 +834,7 @@ fn rfc8966_3_8_1_1_unicast_requests_get_unicast_replies_multicast_ones_multicast
     );
     // A specific request for a prefix we do not know: a unicast retraction.
     let from = m.captured.len();
-    let unknown = Tlv::RouteRequest(wire::RouteRequest {
-        prefix: Some(pfx("2001:db8:99::/48")),
-        src_prefix: None,
-        unknown_subtlvs: vec![],
-    });
+    let unknown = route_request(Some("2001:db8:99::/48"));
     m.inject(a, i, FAKE, &packet(&[unknown], FAKE));
     m.run_for(Duration::from_secs(1));
     assert!(sent(&m, a, from).iter().any(|(_, d, t)| *d == FAKE
