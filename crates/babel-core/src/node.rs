@@ -11,7 +11,7 @@ use crate::neighbour::{link_cost, rtt_cost, seqno_newer, CostKind, Neighbour};
 use crate::request::{Pending, Requests, REQUEST_RESENDS, REQUEST_TIMEOUT};
 use crate::rng::Rng;
 use crate::route::{Reported, RouteEntry, RouteKey, RouteTable, NONE};
-use crate::source::{SourceTable, SourceView};
+use crate::source::{feasible_against, Distance, SourceTable, SourceView};
 use crate::time::{from_cs, to_cs, Timestamp};
 use crate::timer::{TimerKey, Timers};
 use crate::wire::{
@@ -1458,11 +1458,24 @@ impl Node {
         }
         let n = self.routes.slots[slot as usize].entries.len();
         let mut best: Option<(usize, u16, u16)> = None;
+        // The entries of a destination mostly share one source: look it up once.
+        let mut dist: Option<(u32, Option<Distance>)> = None;
         for i in 0..n {
             let e = &self.routes.slots[slot as usize].entries[i];
             let m = e.metric();
             // RFC 8966 §3.6: a route with infinite metric, or unfeasible, is never selected.
-            if m == INFINITY || now >= e.expires() || !self.entry_feasible(e) {
+            if m == INFINITY || now >= e.expires() {
+                continue;
+            }
+            let d = match dist {
+                Some((src, d)) if src == e.src => d,
+                _ => {
+                    let d = self.sources.distance(e.src);
+                    dist = Some((e.src, d));
+                    d
+                }
+            };
+            if !feasible_against(d, e.seqno, e.refmetric, now, SOURCE_GC_TIME) {
                 continue;
             }
             let e = &mut self.routes.slots[slot as usize].entries[i];

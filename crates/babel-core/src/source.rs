@@ -30,6 +30,37 @@ pub struct SourceView {
     pub metric: u16,
 }
 
+/// A source's feasibility distance and when it was set.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Distance {
+    pub seqno: u16,
+    pub metric: u16,
+    pub time: Timestamp,
+}
+
+/// RFC 8966 §3.5.1: the feasibility condition of [`SourceTable::feasible`], against a
+/// distance already looked up (`None`: no source).
+#[inline]
+pub(crate) fn feasible_against(
+    d: Option<Distance>,
+    seqno: u16,
+    refmetric: u16,
+    now: Timestamp,
+    gc: std::time::Duration,
+) -> bool {
+    if refmetric == INFINITY {
+        return true;
+    }
+    let Some(s) = d else {
+        return true;
+    };
+    // babeld: a feasibility distance older than the GC time is stale and ignored.
+    if now - s.time > gc {
+        return true;
+    }
+    seqno_newer(seqno, s.seqno) || (seqno == s.seqno && refmetric < s.metric)
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SourceTable {
     slab: Vec<Option<Source>>,
@@ -123,17 +154,24 @@ impl SourceTable {
         now: Timestamp,
         gc: std::time::Duration,
     ) -> bool {
-        if refmetric == INFINITY {
-            return true;
-        }
-        let Some(s) = src.and_then(|i| self.get(i)) else {
-            return true;
-        };
-        // babeld: a feasibility distance older than the GC time is stale and ignored.
-        if now - s.time > gc {
-            return true;
-        }
-        seqno_newer(seqno, s.seqno) || (seqno == s.seqno && refmetric < s.metric)
+        feasible_against(
+            src.and_then(|i| self.distance(i)),
+            seqno,
+            refmetric,
+            now,
+            gc,
+        )
+    }
+
+    /// The feasibility distance of source `i`, copied out, so that a route selection over
+    /// several entries of one source looks the source up once.
+    #[inline]
+    pub(crate) fn distance(&self, i: u32) -> Option<Distance> {
+        self.get(i).map(|s| Distance {
+            seqno: s.seqno,
+            metric: s.metric,
+            time: s.time,
+        })
     }
 
     /// RFC 8966 §3.7.3: after advertising (seqno, metric) for a source, its feasibility
