@@ -756,6 +756,7 @@ impl Node {
         for k in changed {
             let withdrawn = !self.xroutes.contains_key(&k);
             if let Some(slot) = self.routes.find(&k) {
+                self.routes.slots[slot as usize].own = !withdrawn;
                 // The learned routes for this prefix take over, or stop being overridden.
                 self.select(slot);
                 let s = &mut self.routes.slots[slot as usize];
@@ -1217,7 +1218,7 @@ impl Node {
                     self.stats.over_limit += 1;
                     return;
                 }
-                self.routes.create(&key)
+                self.routes.create(&key, self.xroutes.contains_key(&key))
             }
         };
         let idx = self.routes.slots[slot as usize].find(nid);
@@ -1425,17 +1426,23 @@ impl Node {
     }
 
     fn sel_info(&self, slot: u32) -> Option<SelInfo> {
-        let key = self.routes.keys.get(slot as usize)?;
-        if let Some(x) = self.xroutes.get(key) {
-            return Some(SelInfo {
-                router_id: self.id,
-                seqno: self.seqno,
-                metric: x.metric,
-                neigh: u32::MAX,
-                next_hop: None,
-            });
+        let s = self.routes.slots.get(slot as usize)?;
+        debug_assert_eq!(
+            s.own,
+            self.xroutes.contains_key(&self.routes.keys[slot as usize])
+        );
+        if s.own {
+            if let Some(x) = self.xroutes.get(&self.routes.keys[slot as usize]) {
+                return Some(SelInfo {
+                    router_id: self.id,
+                    seqno: self.seqno,
+                    metric: x.metric,
+                    neigh: u32::MAX,
+                    next_hop: None,
+                });
+            }
         }
-        let e = self.routes.slots.get(slot as usize)?.selected()?;
+        let e = s.selected()?;
         Some(SelInfo {
             router_id: e.router_id,
             seqno: e.seqno,
@@ -1450,8 +1457,7 @@ impl Node {
     fn select(&mut self, slot: u32) {
         let now = self.now;
         let hl = self.config.smoothing_half_life;
-        let key = self.routes.keys[slot as usize];
-        if self.xroutes.contains_key(&key) {
+        if self.routes.slots[slot as usize].own {
             // Our own announcement wins over anything learned.
             self.routes.slots[slot as usize].selected = NONE;
             return;

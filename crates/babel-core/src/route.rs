@@ -153,6 +153,9 @@ pub(crate) struct Slot {
     pub reported: Option<Reported>,
     /// Queued for `poll_route`.
     pub dirty: bool,
+    /// The destination is one of our own (an xroute), which overrides what is learned: a
+    /// copy of that fact, so that an update need not look the key up among the xroutes.
+    pub own: bool,
 }
 
 impl Slot {
@@ -184,17 +187,18 @@ impl RouteTable {
         if let Some(&i) = self.index.get(key) {
             return i;
         }
-        self.create(key)
+        self.create(key, false)
     }
 
-    /// Adds a slot for a key known to be absent.
-    pub(crate) fn create(&mut self, key: &RouteKey) -> u32 {
+    /// Adds a slot for a key known to be absent; `own` when it is one of our xroutes.
+    pub(crate) fn create(&mut self, key: &RouteKey, own: bool) -> u32 {
         debug_assert!(!self.index.contains_key(key));
         let slot = Slot {
             entries: SmallVec::new(),
             selected: NONE,
             reported: None,
             dirty: false,
+            own,
         };
         let i = match self.free.pop() {
             Some(i) => {
