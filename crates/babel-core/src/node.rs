@@ -410,6 +410,10 @@ pub struct Node {
     route_queue: VecDeque<u32>,
     events: VecDeque<Event>,
     last_sweep: Timestamp,
+    /// No route entry has anything for the sweep to do before this time (a lower bound,
+    /// lowered whenever an entry's timing changes), so that the sweep walks the table only
+    /// when something is due.
+    sweep_due: Timestamp,
     last_gc: Timestamp,
     stats: Stats,
 }
@@ -473,6 +477,7 @@ impl Node {
             route_queue: VecDeque::new(),
             events: VecDeque::new(),
             last_sweep: now,
+            sweep_due: now,
             last_gc: now,
             stats: Stats::default(),
         }
@@ -1325,6 +1330,8 @@ impl Node {
                         e.time = now;
                     }
                 }
+                let due = e.sweep_at(now);
+                self.sweep_due = self.sweep_due.min(due);
                 // Reconsider even when nothing changed: smoothed metrics move with time, and
                 // a better route may now pass the hysteresis (babeld does the same). A lone
                 // entry that did not change has nothing to be compared with.
@@ -1387,6 +1394,7 @@ impl Node {
                     time: now,
                     hold_ms,
                 };
+                self.sweep_due = self.sweep_due.min(entry.sweep_at(now));
                 self.routes.push_entry(slot, entry);
                 let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
                 self.push_event(Event::Route {
@@ -1416,6 +1424,8 @@ impl Node {
             let e = &mut self.routes.slots[slot as usize].entries[i];
             e.refmetric = INFINITY;
             e.time = now;
+            let due = e.sweep_at(now);
+            self.sweep_due = self.sweep_due.min(due);
             self.route_changed(slot, before, false);
         }
     }
@@ -2168,7 +2178,25 @@ impl Node {
         let now = self.now;
         let last = self.last_sweep;
         self.last_sweep = now;
-        for slot in self.routes.live_slots() {
+        // Nothing is due: the walk below would find nothing to do.
+        let walk = now >= self.sweep_due;
+        if walk {
+            self.sweep_due = Timestamp::from_micros(u64::MAX);
+        } else {
+            #[cfg(debug_assertions)]
+            for s in &self.routes.slots {
+                for e in s.entries.iter().filter(|e| now >= e.time) {
+                    let refresh = e.refresh_at();
+                    debug_assert!(
+                        now < e.expires()
+                            && !(e.refmetric < INFINITY && refresh > last && refresh <= now),
+                        "sweep skipped with work due: now {now:?} last {last:?} due {:?} e {e:?}",
+                        self.sweep_due
+                    );
+                }
+            }
+        }
+        for slot in walk.then(|| self.routes.live_slots()).unwrap_or_default() {
             let mut expire: Vec<usize> = Vec::new();
             let mut flush: Vec<usize> = Vec::new();
             let mut refresh: Option<u32> = None;
@@ -2177,12 +2205,16 @@ impl Node {
                 let sel = s.selected as usize;
                 for (i, e) in s.entries.iter().enumerate() {
                     if now < e.time {
+                        self.sweep_due = self.sweep_due.min(e.sweep_at(now));
                         continue;
                     }
                     let exp = e.expires();
                     if e.refmetric < INFINITY {
                         if now >= exp {
                             expire.push(i);
+                            // Retracted below: flushed at the end of its hold time.
+                            let held = now + Duration::from_millis(e.hold_ms as u64);
+                            self.sweep_due = self.sweep_due.min(held);
                         } else if i == sel {
                             // RFC 8966 §3.8.2.3 (babeld's timing): a selected route about
                             // to expire (7/8 of its time) is asked for again.
@@ -2193,6 +2225,10 @@ impl Node {
                         }
                     } else if now >= exp {
                         flush.push(i);
+                        continue;
+                    }
+                    if now < exp {
+                        self.sweep_due = self.sweep_due.min(e.sweep_at(now));
                     }
                 }
             }

@@ -84,6 +84,24 @@ impl RouteEntry {
         self.time + Duration::from_millis(self.hold_ms as u64)
     }
 
+    /// When the route is asked for again if it is still selected (7/8 of its hold time,
+    /// RFC 8966 §3.8.2.3 with babeld's timing): the first time the sweep may act on it.
+    pub(crate) fn refresh_at(&self) -> Timestamp {
+        self.time + Duration::from_millis(self.hold_ms as u64 * 7 / 8)
+    }
+
+    /// The next time after `now` the sweep has something to do with this entry: the
+    /// refresh request if it is still ahead, else the expiry (a retracted entry is
+    /// flushed at its expiry).
+    pub(crate) fn sweep_at(&self, now: Timestamp) -> Timestamp {
+        let refresh = self.refresh_at();
+        if self.refmetric < INFINITY && refresh > now {
+            refresh
+        } else {
+            self.expires()
+        }
+    }
+
     /// babeld's route smoothing: an exponential average of the metric with a half-life in
     /// seconds, used only to add hysteresis to route selection (RFC 8966 §3.6).
     pub(crate) fn smoothed_metric(&mut self, metric: u16, now: Timestamp, half_life: u32) -> u16 {
