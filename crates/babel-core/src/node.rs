@@ -1988,16 +1988,28 @@ impl Node {
         self.timers.set(TimerKey::Hello(ifindex), now + next);
     }
 
-    /// The update this node would send for `key` on `iface`, if any.
-    fn make_update(&self, iface: &Interface, key: &RouteKey) -> Option<Update> {
-        let (router_id, seqno, mut metric, via) = if let Some(x) = self.xroutes.get(key) {
+    /// The update this node would send for `key` on `iface`, if any, and the source of the
+    /// learned route it announces. `slot` is the key's slot when the caller knows it.
+    fn make_update(
+        &self,
+        iface: &Interface,
+        key: &RouteKey,
+        slot: Option<u32>,
+    ) -> Option<(Update, Option<u32>)> {
+        let xroute = match slot {
+            // A known slot says whether the key is ours without searching the xroutes.
+            Some(s) if !self.routes.slots[s as usize].own => None,
+            _ => self.xroutes.get(key),
+        };
+        let mut src = None;
+        let (router_id, seqno, mut metric, via) = if let Some(x) = xroute {
             (self.id, self.seqno, x.metric, None)
-        } else if let Some(e) = self
-            .routes
-            .find(key)
+        } else if let Some(e) = slot
+            .or_else(|| self.routes.find(key))
             .and_then(|s| self.routes.slots[s as usize].selected())
         {
             let id = e.router_id;
+            src = Some(e.src);
             (
                 id,
                 e.seqno,
@@ -2038,17 +2050,20 @@ impl Node {
         } else {
             None
         };
-        Some(Update {
-            flags: 0,
-            interval: to_cs(iface.config.update_interval()),
-            seqno,
-            metric,
-            prefix: Some(key.prefix),
-            src_prefix: key.src_prefix,
-            router_id: Some(router_id),
-            next_hop,
-            unknown_subtlvs: Vec::new(),
-        })
+        Some((
+            Update {
+                flags: 0,
+                interval: to_cs(iface.config.update_interval()),
+                seqno,
+                metric,
+                prefix: Some(key.prefix),
+                src_prefix: key.src_prefix,
+                router_id: Some(router_id),
+                next_hop,
+                unknown_subtlvs: Vec::new(),
+            },
+            src,
+        ))
     }
 
     /// Sends everything buffered for an interface.
@@ -2073,37 +2088,42 @@ impl Node {
         }
         // Full dumps and buffered updates go out in prefix order (see DESIGN.md: babeld
         // degrades badly on shuffled input).
-        let mut keys: Vec<RouteKey> = if out.full_dump {
-            let mut k: Vec<RouteKey> = self.xroutes.keys().copied().collect();
+        // With the slot when it is known (a full dump walks the slots).
+        let mut keys: Vec<(RouteKey, Option<u32>)> = if out.full_dump {
+            let mut k: Vec<(RouteKey, Option<u32>)> =
+                self.xroutes.keys().map(|k| (*k, None)).collect();
             for (i, s) in self.routes.slots.iter().enumerate() {
-                if s.selected != NONE && self.routes.is_live(i as u32) {
-                    k.push(self.routes.keys[i]);
+                // A selected entry means a live slot (freed slots have no entries).
+                if s.selected().is_some() {
+                    debug_assert!(self.routes.is_live(i as u32));
+                    k.push((self.routes.keys[i], Some(i as u32)));
                 }
             }
-            k.extend(out.updates.iter().copied());
+            k.extend(out.updates.iter().map(|k| (*k, None)));
             k
         } else {
-            out.updates.iter().copied().collect()
+            out.updates.iter().map(|k| (*k, None)).collect()
         };
-        keys.sort_unstable();
-        keys.dedup();
-        let mut advertised: Vec<(RouterId, RouteKey, u16, u16)> = Vec::new();
-        for k in &keys {
-            let Some(u) = self.make_update(iface, k) else {
+        keys.sort_unstable_by_key(|k| k.0);
+        keys.dedup_by_key(|k| k.0);
+        let mut advertised: Vec<(RouterId, RouteKey, u16, u16, Option<u32>)> = Vec::new();
+        for (k, slot) in &keys {
+            let Some((u, src)) = self.make_update(iface, k, *slot) else {
                 continue;
             };
             let (id, seqno, metric) = (u.router_id.unwrap_or(self.id), u.seqno, u.metric);
             if enc.push(&Tlv::Update(u)).is_ok() {
-                advertised.push((id, *k, seqno, metric));
+                advertised.push((id, *k, seqno, metric, src));
             }
         }
         let packets = enc.finish();
-        for (id, k, seqno, metric) in advertised {
+        for (id, k, seqno, metric, src) in advertised {
             // RFC 8966 §3.7.3: advertising an update sets the feasibility distance.
             // Our own prefixes need no feasibility distance: updates with our router-id
             // are ignored on receipt.
             if id != self.id {
-                self.sources.note_advertised(id, &k, seqno, metric, now);
+                self.sources
+                    .note_advertised(id, &k, seqno, metric, now, src);
             }
         }
         for p in packets {
