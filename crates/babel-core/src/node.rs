@@ -411,8 +411,8 @@ pub struct Node {
     events: VecDeque<Event>,
     last_sweep: Timestamp,
     /// No route entry has anything for the sweep to do before this time (a lower bound,
-    /// lowered whenever an entry's timing changes), so that the sweep walks the table only
-    /// when something is due.
+    /// lowered whenever an entry's timing changes, like each slot's own in
+    /// `RouteTable::due`), so that the sweep walks the table only when something is due.
     sweep_due: Timestamp,
     last_gc: Timestamp,
     stats: Stats,
@@ -1331,7 +1331,7 @@ impl Node {
                     }
                 }
                 let due = e.sweep_at(now);
-                self.sweep_due = self.sweep_due.min(due);
+                self.sweep_at(slot, due);
                 // Reconsider even when nothing changed: smoothed metrics move with time, and
                 // a better route may now pass the hysteresis (babeld does the same). A lone
                 // entry that did not change has nothing to be compared with.
@@ -1394,7 +1394,7 @@ impl Node {
                     time: now,
                     hold_ms,
                 };
-                self.sweep_due = self.sweep_due.min(entry.sweep_at(now));
+                self.sweep_at(slot, entry.sweep_at(now));
                 self.routes.push_entry(slot, entry);
                 let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
                 self.push_event(Event::Route {
@@ -1425,7 +1425,7 @@ impl Node {
             e.refmetric = INFINITY;
             e.time = now;
             let due = e.sweep_at(now);
-            self.sweep_due = self.sweep_due.min(due);
+            self.sweep_at(slot, due);
             self.route_changed(slot, before, false);
         }
     }
@@ -2198,25 +2198,21 @@ impl Node {
         let now = self.now;
         let last = self.last_sweep;
         self.last_sweep = now;
-        // Nothing is due: the walk below would find nothing to do.
+        // Nothing is due anywhere: the walk below would find nothing to do.
         let walk = now >= self.sweep_due;
         if walk {
             self.sweep_due = Timestamp::from_micros(u64::MAX);
-        } else {
-            #[cfg(debug_assertions)]
-            for s in &self.routes.slots {
-                for e in s.entries.iter().filter(|e| now >= e.time) {
-                    let refresh = e.refresh_at();
-                    debug_assert!(
-                        now < e.expires()
-                            && !(e.refmetric < INFINITY && refresh > last && refresh <= now),
-                        "sweep skipped with work due: now {now:?} last {last:?} due {:?} e {e:?}",
-                        self.sweep_due
-                    );
-                }
-            }
         }
         for slot in walk.then(|| self.routes.live_slots()).unwrap_or_default() {
+            let due = self.routes.due[slot as usize];
+            if now < due {
+                // Nothing is due in this slot: skip its (cache-cold) entries.
+                #[cfg(debug_assertions)]
+                self.check_sweep_skip(slot, last);
+                self.sweep_due = self.sweep_due.min(due);
+                continue;
+            }
+            let mut due = Timestamp::from_micros(u64::MAX);
             let mut expire: Vec<usize> = Vec::new();
             let mut flush: Vec<usize> = Vec::new();
             let mut refresh: Option<u32> = None;
@@ -2225,7 +2221,7 @@ impl Node {
                 let sel = s.selected as usize;
                 for (i, e) in s.entries.iter().enumerate() {
                     if now < e.time {
-                        self.sweep_due = self.sweep_due.min(e.sweep_at(now));
+                        due = due.min(e.sweep_at(now));
                         continue;
                     }
                     let exp = e.expires();
@@ -2233,8 +2229,7 @@ impl Node {
                         if now >= exp {
                             expire.push(i);
                             // Retracted below: flushed at the end of its hold time.
-                            let held = now + Duration::from_millis(e.hold_ms as u64);
-                            self.sweep_due = self.sweep_due.min(held);
+                            due = due.min(now + Duration::from_millis(e.hold_ms as u64));
                         } else if i == sel {
                             // RFC 8966 §3.8.2.3 (babeld's timing): a selected route about
                             // to expire (7/8 of its time) is asked for again.
@@ -2248,10 +2243,12 @@ impl Node {
                         continue;
                     }
                     if now < exp {
-                        self.sweep_due = self.sweep_due.min(e.sweep_at(now));
+                        due = due.min(e.sweep_at(now));
                     }
                 }
             }
+            self.routes.due[slot as usize] = due;
+            self.sweep_due = self.sweep_due.min(due);
             if expire.is_empty() && flush.is_empty() && refresh.is_none() {
                 continue;
             }
@@ -2290,6 +2287,28 @@ impl Node {
             self.last_gc = now;
             self.sources.gc(now, SOURCE_GC_TIME);
         }
+    }
+
+    /// Debug builds: a slot the sweep skips really has nothing due.
+    #[cfg(debug_assertions)]
+    fn check_sweep_skip(&self, slot: u32, last: Timestamp) {
+        let now = self.now;
+        for e in self.routes.slots[slot as usize].entries.iter() {
+            let refresh = e.refresh_at();
+            debug_assert!(
+                now < e.time
+                    || now < e.expires()
+                        && !(e.refmetric < INFINITY && refresh > last && refresh <= now),
+                "sweep skipped a slot with work due: now {now:?} last {last:?} e {e:?}"
+            );
+        }
+    }
+
+    /// An entry of `slot` has something for the sweep to do at `at` (see `sweep_at`).
+    fn sweep_at(&mut self, slot: u32, at: Timestamp) {
+        self.sweep_due = self.sweep_due.min(at);
+        let d = &mut self.routes.due[slot as usize];
+        *d = (*d).min(at);
     }
 
     fn resend(&mut self) {

@@ -190,6 +190,9 @@ impl Slot {
 pub(crate) struct RouteTable {
     pub slots: Vec<Slot>,
     pub keys: Vec<RouteKey>,
+    /// Per slot, a lower bound of the next time the sweep has something to do with one
+    /// of its entries: the sweep reads this small array and skips the slots not due.
+    pub due: Vec<Timestamp>,
     index: FxHashMap<RouteKey, u32>,
     free: Vec<u32>,
     entries: usize,
@@ -222,11 +225,13 @@ impl RouteTable {
             Some(i) => {
                 self.slots[i as usize] = slot;
                 self.keys[i as usize] = *key;
+                self.due[i as usize] = Timestamp::from_micros(u64::MAX);
                 i
             }
             None => {
                 self.slots.push(slot);
                 self.keys.push(*key);
+                self.due.push(Timestamp::from_micros(u64::MAX));
                 (self.slots.len() - 1) as u32
             }
         };
@@ -304,6 +309,7 @@ impl RouteTable {
         entries
             + self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.keys.capacity() * std::mem::size_of::<RouteKey>()
+            + self.due.capacity() * std::mem::size_of::<Timestamp>()
             + self.index.capacity() * (std::mem::size_of::<(RouteKey, u32)>() + 1)
             + self.free.capacity() * 4
     }
