@@ -13,7 +13,7 @@ use crate::neighbour::{link_cost, rtt_cost, seqno_newer, CostKind, Neighbour};
 use crate::request::{Pending, Requests, REQUEST_RESENDS, REQUEST_TIMEOUT};
 use crate::rng::Rng;
 use crate::route::{Reported, RouteEntry, RouteKey, RouteTable, NONE};
-use crate::source::{SourceTable, SourceView};
+use crate::source::{feasible_against, Distance, SourceTable, SourceView};
 use crate::time::{from_cs, to_cs, Timestamp};
 use crate::timer::{TimerKey, Timers};
 use crate::wire::{
@@ -34,6 +34,11 @@ const SWITCH_HYSTERESIS: u16 = 16;
 /// Resuming our seqno from an update that carries our router-id happens at most this often
 /// (two nodes misconfigured with one router-id must not drive each other's seqno up).
 const SEQNO_RESUME_HOLDOFF: Duration = Duration::from_secs(10);
+/// An update pushed into a packet: its router-id, destination, seqno and metric, and the
+/// index of the announced route's source when known (for its feasibility distance).
+type Advertised = (RouterId, RouteKey, u16, u16, Option<u32>);
+/// How many TLVs of a packet are parsed, and their table memory warmed, at a time.
+const WARM_BATCH: usize = 32;
 /// The hop count of the seqno requests we originate.
 const REQUEST_HOP_COUNT: u8 = 127;
 
@@ -560,6 +565,10 @@ pub struct Node {
     route_queue: VecDeque<u32>,
     events: VecDeque<Event>,
     last_sweep: Timestamp,
+    /// No route entry has anything for the sweep to do before this time (a lower bound,
+    /// lowered whenever an entry's timing changes, like each slot's own in
+    /// `RouteTable::due`), so that the sweep walks the table only when something is due.
+    sweep_due: Timestamp,
     last_gc: Timestamp,
     stats: Stats,
 }
@@ -638,6 +647,7 @@ impl Node {
             route_queue: VecDeque::new(),
             events: VecDeque::new(),
             last_sweep: now,
+            sweep_due: now,
             last_gc: now,
             stats: Stats::default(),
         }
@@ -952,6 +962,7 @@ impl Node {
         for k in changed {
             let withdrawn = !self.xroutes.contains_key(&k);
             if let Some(slot) = self.routes.find(&k) {
+                self.routes.slots[slot as usize].own = !withdrawn;
                 // The learned routes for this prefix take over, or stop being overridden.
                 self.select(slot);
                 let s = &mut self.routes.slots[slot as usize];
@@ -1005,12 +1016,76 @@ impl Node {
         };
         let mut hello_ts: Option<u32> = None;
         let mut tlvs_ignored = 0u64;
-        wire::for_each_tlv(packet.body(), Some(src), |_, r| match r {
-            Ok(tlv) => self.handle_tlv(nid, ifindex, src, multicast, &tlv, &mut hello_ts),
-            Err(_) => tlvs_ignored += 1,
-        });
+        // The TLVs are parsed a batch at a time, as `wire::for_each_tlv` does one at a
+        // time, and the table memory the batch's updates will need is touched before they
+        // are handled in order: the lookups of one batch overlap in the memory system,
+        // where the handling of each update would wait for its cache misses in turn.
+        let mut state = wire::ParseState::new(Some(src));
+        let mut iter = wire::TlvIter::new(packet.body());
+        let mut batch: Vec<Tlv> = Vec::with_capacity(WARM_BATCH);
+        let mut more = true;
+        while more {
+            while batch.len() < WARM_BATCH {
+                match iter.next() {
+                    None => {
+                        more = false;
+                        break;
+                    }
+                    Some(Ok(raw)) => match wire::parse_tlv(raw, &mut state) {
+                        Ok(tlv) => batch.push(tlv),
+                        Err(_) => tlvs_ignored += 1,
+                    },
+                    Some(Err(_)) => {
+                        // A TLV that overruns the body ends the packet.
+                        tlvs_ignored += 1;
+                        more = false;
+                        break;
+                    }
+                }
+            }
+            self.warm(nid, &batch);
+            for tlv in batch.drain(..) {
+                self.handle_tlv(nid, ifindex, src, multicast, &tlv, &mut hello_ts);
+            }
+        }
         self.stats.tlvs_ignored += tlvs_ignored;
         self.neighbour_maybe_changed(nid);
+    }
+
+    /// Reads, without changing anything, the route and source table memory that the
+    /// updates in `batch` (from neighbour `nid`) are about to use, so that it is in the
+    /// cache when they are handled. Only a matter of speed: the handling looks everything
+    /// up again.
+    fn warm(&self, nid: u32, batch: &[Tlv]) {
+        let mut slots = [u32::MAX; WARM_BATCH];
+        // Each pass is a loop of independent lookups, so that their misses overlap.
+        for (t, slot) in batch.iter().zip(slots.iter_mut()) {
+            if let Tlv::Update(Update {
+                prefix: Some(p),
+                src_prefix,
+                ..
+            }) = t
+            {
+                if let Some(s) = self.routes.find(&RouteKey::new(*p, *src_prefix)) {
+                    *slot = s;
+                }
+            }
+        }
+        let mut srcs = [u32::MAX; WARM_BATCH];
+        for (&slot, src) in slots.iter().zip(srcs.iter_mut()) {
+            if let Some(s) = self.routes.slots.get(slot as usize) {
+                if let Some(i) = s.find(nid) {
+                    *src = s.entries[i].src;
+                }
+            }
+        }
+        let mut sink = 0u16;
+        for &src in &srcs {
+            if let Some(d) = self.sources.distance(src) {
+                sink = sink.wrapping_add(d.seqno);
+            }
+        }
+        std::hint::black_box(sink);
     }
 
     fn find_or_create_neighbour(&mut self, ifindex: u32, addr: Ipv6Addr) -> Option<u32> {
@@ -1446,7 +1521,7 @@ impl Node {
         }
         let slot = match found {
             Some(s) => s,
-            None => self.routes.create(&key),
+            None => self.routes.create(&key, self.xroutes.contains_key(&key)),
         };
         let (src_id, feasible) = match idx {
             Some(i) => {
@@ -1562,6 +1637,8 @@ impl Node {
                         e.time = now;
                     }
                 }
+                let due = e.sweep_at(now);
+                self.sweep_at(slot, due);
                 // Reconsider even when nothing changed: smoothed metrics move with time, and
                 // a better route may now pass the hysteresis (babeld does the same). A lone
                 // entry that did not change has nothing to be compared with.
@@ -1626,6 +1703,7 @@ impl Node {
                     hold_ms,
                     channels,
                 };
+                self.sweep_at(slot, entry.sweep_at(now));
                 self.routes.push_entry(slot, entry);
                 let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
                 self.push_event(Event::Route {
@@ -1672,6 +1750,8 @@ impl Node {
             let e = &mut self.routes.slots[slot as usize].entries[i];
             e.refmetric = INFINITY;
             e.time = now;
+            let due = e.sweep_at(now);
+            self.sweep_at(slot, due);
             self.route_changed(slot, before, false);
         }
     }
@@ -1682,17 +1762,23 @@ impl Node {
     }
 
     fn sel_info(&self, slot: u32) -> Option<SelInfo> {
-        let key = self.routes.keys.get(slot as usize)?;
-        if let Some(x) = self.xroutes.get(key) {
-            return Some(SelInfo {
-                router_id: self.id,
-                seqno: self.seqno,
-                metric: x.metric,
-                neigh: u32::MAX,
-                next_hop: None,
-            });
+        let s = self.routes.slots.get(slot as usize)?;
+        debug_assert_eq!(
+            s.own,
+            self.xroutes.contains_key(&self.routes.keys[slot as usize])
+        );
+        if s.own {
+            if let Some(x) = self.xroutes.get(&self.routes.keys[slot as usize]) {
+                return Some(SelInfo {
+                    router_id: self.id,
+                    seqno: self.seqno,
+                    metric: x.metric,
+                    neigh: u32::MAX,
+                    next_hop: None,
+                });
+            }
         }
-        let e = self.routes.slots.get(slot as usize)?.selected()?;
+        let e = s.selected()?;
         Some(SelInfo {
             router_id: e.router_id,
             seqno: e.seqno,
@@ -1709,19 +1795,31 @@ impl Node {
     fn select(&mut self, slot: u32) {
         let now = self.now;
         let hl = self.config.smoothing_half_life;
-        let key = self.routes.keys[slot as usize];
-        if self.xroutes.contains_key(&key) {
+        if self.routes.slots[slot as usize].own {
             // Our own announcement wins over anything learned.
             self.routes.slots[slot as usize].selected = NONE;
             return;
         }
         let n = self.routes.slots[slot as usize].entries.len();
         let mut best: Option<(usize, u16, u16)> = None;
+        // The entries of a destination mostly share one source: look it up once.
+        let mut dist: Option<(u32, Option<Distance>)> = None;
         for i in 0..n {
             let e = &self.routes.slots[slot as usize].entries[i];
             let m = e.metric();
             // RFC 8966 §3.6: a route with infinite metric, or unfeasible, is never selected.
-            if m == INFINITY || now >= e.expires() || !self.entry_feasible(e) {
+            if m == INFINITY || now >= e.expires() {
+                continue;
+            }
+            let d = match dist {
+                Some((src, d)) if src == e.src => d,
+                _ => {
+                    let d = self.sources.distance(e.src);
+                    dist = Some((e.src, d));
+                    d
+                }
+            };
+            if !feasible_against(d, e.seqno, e.refmetric, now, SOURCE_GC_TIME) {
                 continue;
             }
             let e = &mut self.routes.slots[slot as usize].entries[i];
@@ -2268,19 +2366,31 @@ impl Node {
         self.timers.set(TimerKey::Hello(ifindex), now + next);
     }
 
-    /// The update this node would send for `key` on `iface`, if any.
-    fn make_update(&self, iface: &Interface, key: &RouteKey) -> Option<Update> {
+    /// The update this node would send for `key` on `iface`, if any, and the source of the
+    /// learned route it announces. `slot` is the key's slot when the caller knows it.
+    fn make_update(
+        &self,
+        iface: &Interface,
+        key: &RouteKey,
+        slot: Option<u32>,
+    ) -> Option<(Update, Option<u32>)> {
+        let xroute = match slot {
+            // A known slot says whether the key is ours without searching the xroutes.
+            Some(s) if !self.routes.slots[s as usize].own => None,
+            _ => self.xroutes.get(key),
+        };
         let div = self.config.diversity;
         let mut subtlvs = Vec::new();
-        let (router_id, seqno, mut metric, via) = if let Some(x) = self.xroutes.get(key) {
+        let mut src = None;
+        let (router_id, seqno, mut metric, via) = if let Some(x) = xroute {
             subtlvs.extend(div.subtlv(None));
             (self.id, self.seqno, x.metric, None)
-        } else if let Some(e) = self
-            .routes
-            .find(key)
+        } else if let Some(e) = slot
+            .or_else(|| self.routes.find(key))
             .and_then(|s| self.routes.slots[s as usize].selected())
         {
             let id = e.router_id;
+            src = Some(e.src);
             let via = self.neigh(e.neigh).map(|n| n.ifindex);
             let mut metric = e.metric();
             // babeld's diversity routing: cheaper through an interface that does not
@@ -2322,26 +2432,28 @@ impl Node {
             metric = (metric as u32 + r.metric.unwrap_or(0) as u32).min(INFINITY as u32) as u16;
         }
         let next_hop = update_next_hop(iface, key)?;
-        Some(Update {
-            flags: 0,
-            interval: to_cs(iface.config.update_interval()),
-            seqno,
-            metric,
-            prefix: Some(key.prefix),
-            src_prefix: key.src_prefix,
-            router_id: Some(router_id),
-            next_hop,
-            unknown_subtlvs: if metric < INFINITY {
-                subtlvs
-            } else {
-                Vec::new()
+        Some((
+            Update {
+                flags: 0,
+                interval: to_cs(iface.config.update_interval()),
+                seqno,
+                metric,
+                prefix: Some(key.prefix),
+                src_prefix: key.src_prefix,
+                router_id: Some(router_id),
+                next_hop,
+                unknown_subtlvs: if metric < INFINITY {
+                    subtlvs
+                } else {
+                    Vec::new()
+                },
             },
-        })
+            src,
+        ))
     }
 
     /// Sends everything buffered for an interface.
     fn flush(&mut self, ifindex: u32) {
-        let now = self.now;
         self.timers.cancel(TimerKey::Flush(ifindex));
         let Some(iface) = self.interfaces.get_mut(&ifindex) else {
             return;
@@ -2365,43 +2477,40 @@ impl Node {
         }
         // Full dumps and buffered updates go out in prefix order (see DESIGN.md: babeld
         // degrades badly on shuffled input).
-        let mut keys: Vec<RouteKey> = if out.full_dump {
-            let mut k: Vec<RouteKey> = self.xroutes.keys().copied().collect();
+        // With the slot when it is known (a full dump walks the slots).
+        let mut keys: Vec<(RouteKey, Option<u32>)> = if out.full_dump {
+            let mut k: Vec<(RouteKey, Option<u32>)> =
+                self.xroutes.keys().map(|k| (*k, None)).collect();
             for (i, s) in self.routes.slots.iter().enumerate() {
-                if s.selected != NONE && self.routes.is_live(i as u32) {
-                    k.push(self.routes.keys[i]);
+                // A selected entry means a live slot (freed slots have no entries).
+                if s.selected().is_some() {
+                    debug_assert!(self.routes.is_live(i as u32));
+                    k.push((self.routes.keys[i], Some(i as u32)));
                 }
             }
-            k.extend(out.updates.iter().copied());
+            k.extend(out.updates.iter().map(|k| (*k, None)));
             k
         } else {
-            out.updates.iter().copied().collect()
+            out.updates.iter().map(|k| (*k, None)).collect()
         };
-        keys.sort_unstable();
-        keys.dedup();
+        keys.sort_unstable_by_key(|k| k.0);
+        keys.dedup_by_key(|k| k.0);
         if !out.reliable.is_empty() {
             // Sent below, with an Acknowledgment Request.
-            keys.retain(|k| !out.reliable.contains(k));
+            keys.retain(|(k, _)| !out.reliable.contains(k));
         }
-        let mut advertised: Vec<(RouterId, RouteKey, u16, u16)> = Vec::new();
-        for k in &keys {
-            let Some(u) = self.make_update(iface, k) else {
+        let mut advertised: Vec<Advertised> = Vec::new();
+        for (k, slot) in &keys {
+            let Some((u, src)) = self.make_update(iface, k, *slot) else {
                 continue;
             };
             let (id, seqno, metric) = (u.router_id.unwrap_or(self.id), u.seqno, u.metric);
             if enc.push(&Tlv::Update(u)).is_ok() {
-                advertised.push((id, *k, seqno, metric));
+                advertised.push((id, *k, seqno, metric, src));
             }
         }
         let packets = enc.finish();
-        for (id, k, seqno, metric) in advertised {
-            // RFC 8966 §3.7.3: advertising an update sets the feasibility distance.
-            // Our own prefixes need no feasibility distance: updates with our router-id
-            // are ignored on receipt.
-            if id != self.id {
-                self.sources.note_advertised(id, &k, seqno, metric, now);
-            }
-        }
+        self.note_advertised(advertised);
         for p in packets {
             self.enqueue(ifindex, wire::MULTICAST_GROUP, Some(src), p);
         }
@@ -2484,16 +2593,16 @@ impl Node {
         iface: &Interface,
         enc: &mut Encoder,
         keys: &[RouteKey],
-        advertised: &mut Vec<(RouterId, RouteKey, u16, u16)>,
+        advertised: &mut Vec<Advertised>,
     ) -> u64 {
         let mut ignored = 0;
         for k in keys {
-            let Some(u) = self.make_update(iface, k) else {
+            let Some((u, src)) = self.make_update(iface, k, None) else {
                 continue;
             };
             let (id, seqno, metric) = (u.router_id.unwrap_or(self.id), u.seqno, u.metric);
             if enc.push(&Tlv::Update(u)).is_ok() {
-                advertised.push((id, *k, seqno, metric));
+                advertised.push((id, *k, seqno, metric, src));
             } else {
                 ignored += 1;
             }
@@ -2503,11 +2612,12 @@ impl Node {
 
     /// RFC 8966 §3.7.3: advertising an update sets the feasibility distance (our own
     /// prefixes need none: updates with our router-id are not routes on receipt).
-    fn note_advertised(&mut self, advertised: Vec<(RouterId, RouteKey, u16, u16)>) {
+    fn note_advertised(&mut self, advertised: Vec<Advertised>) {
         let now = self.now;
-        for (id, k, seqno, metric) in advertised {
+        for (id, k, seqno, metric, src) in advertised {
             if id != self.id {
-                self.sources.note_advertised(id, &k, seqno, metric, now);
+                self.sources
+                    .note_advertised(id, &k, seqno, metric, now, src);
             }
         }
     }
@@ -2680,7 +2790,21 @@ impl Node {
         let now = self.now;
         let last = self.last_sweep;
         self.last_sweep = now;
-        for slot in self.routes.live_slots() {
+        // Nothing is due anywhere: the walk below would find nothing to do.
+        let walk = now >= self.sweep_due;
+        if walk {
+            self.sweep_due = Timestamp::from_micros(u64::MAX);
+        }
+        for slot in walk.then(|| self.routes.live_slots()).unwrap_or_default() {
+            let due = self.routes.due[slot as usize];
+            if now < due {
+                // Nothing is due in this slot: skip its (cache-cold) entries.
+                #[cfg(debug_assertions)]
+                self.check_sweep_skip(slot, last);
+                self.sweep_due = self.sweep_due.min(due);
+                continue;
+            }
+            let mut due = Timestamp::from_micros(u64::MAX);
             let mut expire: Vec<usize> = Vec::new();
             let mut flush: Vec<usize> = Vec::new();
             let mut refresh: Option<u32> = None;
@@ -2689,12 +2813,15 @@ impl Node {
                 let sel = s.selected as usize;
                 for (i, e) in s.entries.iter().enumerate() {
                     if now < e.time {
+                        due = due.min(e.sweep_at(now));
                         continue;
                     }
                     let exp = e.expires();
                     if e.refmetric < INFINITY {
                         if now >= exp {
                             expire.push(i);
+                            // Retracted below: flushed at the end of its hold time.
+                            due = due.min(now + Duration::from_millis(e.hold_ms as u64));
                         } else if i == sel {
                             // RFC 8966 §3.8.2.3 (babeld's timing): a selected route about
                             // to expire (7/8 of its time) is asked for again.
@@ -2705,9 +2832,15 @@ impl Node {
                         }
                     } else if now >= exp {
                         flush.push(i);
+                        continue;
+                    }
+                    if now < exp {
+                        due = due.min(e.sweep_at(now));
                     }
                 }
             }
+            self.routes.due[slot as usize] = due;
+            self.sweep_due = self.sweep_due.min(due);
             if expire.is_empty() && flush.is_empty() && refresh.is_none() {
                 continue;
             }
@@ -2746,6 +2879,28 @@ impl Node {
             self.last_gc = now;
             self.sources.gc(now, SOURCE_GC_TIME);
         }
+    }
+
+    /// Debug builds: a slot the sweep skips really has nothing due.
+    #[cfg(debug_assertions)]
+    fn check_sweep_skip(&self, slot: u32, last: Timestamp) {
+        let now = self.now;
+        for e in self.routes.slots[slot as usize].entries.iter() {
+            let refresh = e.refresh_at();
+            debug_assert!(
+                now < e.time
+                    || now < e.expires()
+                        && !(e.refmetric < INFINITY && refresh > last && refresh <= now),
+                "sweep skipped a slot with work due: now {now:?} last {last:?} e {e:?}"
+            );
+        }
+    }
+
+    /// An entry of `slot` has something for the sweep to do at `at` (see `sweep_at`).
+    fn sweep_at(&mut self, slot: u32, at: Timestamp) {
+        self.sweep_due = self.sweep_due.min(at);
+        let d = &mut self.routes.due[slot as usize];
+        *d = (*d).min(at);
     }
 
     fn resend(&mut self) {

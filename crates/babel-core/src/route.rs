@@ -87,6 +87,24 @@ impl RouteEntry {
         self.time + Duration::from_millis(self.hold_ms as u64)
     }
 
+    /// When the route is asked for again if it is still selected (7/8 of its hold time,
+    /// RFC 8966 §3.8.2.3 with babeld's timing): the first time the sweep may act on it.
+    pub(crate) fn refresh_at(&self) -> Timestamp {
+        self.time + Duration::from_millis(self.hold_ms as u64 * 7 / 8)
+    }
+
+    /// The next time after `now` the sweep has something to do with this entry: the
+    /// refresh request if it is still ahead, else the expiry (a retracted entry is
+    /// flushed at its expiry).
+    pub(crate) fn sweep_at(&self, now: Timestamp) -> Timestamp {
+        let refresh = self.refresh_at();
+        if self.refmetric < INFINITY && refresh > now {
+            refresh
+        } else {
+            self.expires()
+        }
+    }
+
     /// babeld's route smoothing: an exponential average of the metric with a half-life in
     /// seconds, used only to add hysteresis to route selection (RFC 8966 §3.6).
     pub(crate) fn smoothed_metric(&mut self, metric: u16, now: Timestamp, half_life: u32) -> u16 {
@@ -158,6 +176,9 @@ pub(crate) struct Slot {
     pub reported: Option<Reported>,
     /// Queued for `poll_route`.
     pub dirty: bool,
+    /// The destination is one of our own (an xroute), which overrides what is learned: a
+    /// copy of that fact, so that an update need not look the key up among the xroutes.
+    pub own: bool,
 }
 
 impl Slot {
@@ -174,6 +195,9 @@ impl Slot {
 pub(crate) struct RouteTable {
     pub slots: Vec<Slot>,
     pub keys: Vec<RouteKey>,
+    /// Per slot, a lower bound of the next time the sweep has something to do with one
+    /// of its entries: the sweep reads this small array and skips the slots not due.
+    pub due: Vec<Timestamp>,
     index: FxHashMap<RouteKey, u32>,
     free: Vec<u32>,
     entries: usize,
@@ -191,27 +215,30 @@ impl RouteTable {
         if let Some(&i) = self.index.get(key) {
             return i;
         }
-        self.create(key)
+        self.create(key, false)
     }
 
-    /// Adds a slot for a key known to be absent.
-    pub(crate) fn create(&mut self, key: &RouteKey) -> u32 {
+    /// Adds a slot for a key known to be absent; `own` when it is one of our xroutes.
+    pub(crate) fn create(&mut self, key: &RouteKey, own: bool) -> u32 {
         debug_assert!(!self.index.contains_key(key));
         let slot = Slot {
             entries: SmallVec::new(),
             selected: NONE,
             reported: None,
             dirty: false,
+            own,
         };
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = slot;
                 self.keys[i as usize] = *key;
+                self.due[i as usize] = Timestamp::from_micros(u64::MAX);
                 i
             }
             None => {
                 self.slots.push(slot);
                 self.keys.push(*key);
+                self.due.push(Timestamp::from_micros(u64::MAX));
                 (self.slots.len() - 1) as u32
             }
         };
@@ -304,6 +331,7 @@ impl RouteTable {
         entries
             + self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.keys.capacity() * std::mem::size_of::<RouteKey>()
+            + self.due.capacity() * std::mem::size_of::<Timestamp>()
             + self.index.capacity() * (std::mem::size_of::<(RouteKey, u32)>() + 1)
             + self.free.capacity() * 4
             + self.per_neighbour.capacity() * 4

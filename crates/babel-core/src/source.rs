@@ -30,6 +30,37 @@ pub struct SourceView {
     pub metric: u16,
 }
 
+/// A source's feasibility distance and when it was set.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Distance {
+    pub seqno: u16,
+    pub metric: u16,
+    pub time: Timestamp,
+}
+
+/// RFC 8966 §3.5.1: the feasibility condition of [`SourceTable::feasible`], against a
+/// distance already looked up (`None`: no source).
+#[inline]
+pub(crate) fn feasible_against(
+    d: Option<Distance>,
+    seqno: u16,
+    refmetric: u16,
+    now: Timestamp,
+    gc: std::time::Duration,
+) -> bool {
+    if refmetric == INFINITY {
+        return true;
+    }
+    let Some(s) = d else {
+        return true;
+    };
+    // babeld: a feasibility distance older than the GC time is stale and ignored.
+    if now - s.time > gc {
+        return true;
+    }
+    seqno_newer(seqno, s.seqno) || (seqno == s.seqno && refmetric < s.metric)
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SourceTable {
     slab: Vec<Option<Source>>,
@@ -123,21 +154,29 @@ impl SourceTable {
         now: Timestamp,
         gc: std::time::Duration,
     ) -> bool {
-        if refmetric == INFINITY {
-            return true;
-        }
-        let Some(s) = src.and_then(|i| self.get(i)) else {
-            return true;
-        };
-        // babeld: a feasibility distance older than the GC time is stale and ignored.
-        if now - s.time > gc {
-            return true;
-        }
-        seqno_newer(seqno, s.seqno) || (seqno == s.seqno && refmetric < s.metric)
+        feasible_against(
+            src.and_then(|i| self.distance(i)),
+            seqno,
+            refmetric,
+            now,
+            gc,
+        )
+    }
+
+    /// The feasibility distance of source `i`, copied out, so that a route selection over
+    /// several entries of one source looks the source up once.
+    #[inline]
+    pub(crate) fn distance(&self, i: u32) -> Option<Distance> {
+        self.get(i).map(|s| Distance {
+            seqno: s.seqno,
+            metric: s.metric,
+            time: s.time,
+        })
     }
 
     /// RFC 8966 §3.7.3: after advertising (seqno, metric) for a source, its feasibility
-    /// distance becomes that pair if the seqno is newer or the metric smaller.
+    /// distance becomes that pair if the seqno is newer or the metric smaller. `known` is
+    /// the source's index when the caller has it (the announced route entry's source).
     pub(crate) fn note_advertised(
         &mut self,
         id: RouterId,
@@ -145,11 +184,18 @@ impl SourceTable {
         seqno: u16,
         metric: u16,
         now: Timestamp,
+        known: Option<u32>,
     ) {
         if metric == INFINITY {
             return;
         }
-        let i = self.find_or_create(id, key, seqno, now);
+        let i = match known {
+            Some(i) => {
+                debug_assert!(self.get(i).is_some_and(|s| s.id == id && s.key == *key));
+                i
+            }
+            None => self.find_or_create(id, key, seqno, now),
+        };
         if let Some(s) = self.get_mut(i) {
             if seqno_newer(seqno, s.seqno) || s.metric == INFINITY && seqno == s.seqno {
                 s.seqno = seqno;
@@ -207,7 +253,7 @@ mod tests {
         let now = Timestamp::from_secs(1);
         // No source: everything is feasible.
         assert!(t.feasible(t.find(id, &k), 5, 300, now, GC));
-        t.note_advertised(id, &k, 5, 300, now);
+        t.note_advertised(id, &k, 5, 300, now, None);
         let s = t.find(id, &k);
         assert!(t.feasible(s, 5, 299, now, GC), "smaller metric, same seqno");
         assert!(
@@ -228,11 +274,11 @@ mod tests {
         let id = RouterId([1; 8]);
         let k = key("10.0.0.0/8");
         let now = Timestamp::from_secs(1);
-        t.note_advertised(id, &k, 5, 300, now);
-        t.note_advertised(id, &k, 5, 400, now);
+        t.note_advertised(id, &k, 5, 300, now, None);
+        t.note_advertised(id, &k, 5, 400, now, None);
         let s = t.get(t.find(id, &k).unwrap()).unwrap();
         assert_eq!((s.seqno, s.metric), (5, 300));
-        t.note_advertised(id, &k, 6, 900, now);
+        t.note_advertised(id, &k, 6, 900, now, None);
         let s = t.get(t.find(id, &k).unwrap()).unwrap();
         assert_eq!((s.seqno, s.metric), (6, 900));
     }

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::net::{Net, NONE};
 
 /// Per node, per destination: the next-hop node of the installed route, or NONE.
+/// Stored by destination: the walks (loop tracking, pair checks) follow one destination
+/// from node to node, and stay within its row.
 #[derive(Debug, Clone)]
 pub struct Fib {
     pub n: u32,
@@ -21,18 +23,14 @@ impl Fib {
     }
     #[inline]
     pub fn get(&self, node: u32, dest: u32) -> u32 {
-        self.next[node as usize * self.n as usize + dest as usize]
+        self.next[dest as usize * self.n as usize + node as usize]
     }
     /// Sets a next hop and returns the old one.
     pub fn set(&mut self, node: u32, dest: u32, nh: u32) -> u32 {
         std::mem::replace(
-            &mut self.next[node as usize * self.n as usize + dest as usize],
+            &mut self.next[dest as usize * self.n as usize + node as usize],
             nh,
         )
-    }
-    pub fn row(&self, node: u32) -> &[u32] {
-        let s = node as usize * self.n as usize;
-        &self.next[s..s + self.n as usize]
     }
 }
 
@@ -282,6 +280,8 @@ pub struct LoopTracker {
     pub finished: Vec<LoopEpisode>,
     mark: Vec<u32>,
     stamp: u32,
+    /// The path being walked (kept to spare an allocation per route change).
+    path: Vec<u32>,
 }
 
 impl LoopTracker {
@@ -329,11 +329,14 @@ impl LoopTracker {
             self.mark.iter_mut().for_each(|m| *m = 0);
             self.stamp = 1;
         }
-        let mut members = vec![node];
+        let mut members = std::mem::take(&mut self.path);
+        members.clear();
+        members.push(node);
         self.mark[node as usize] = self.stamp;
         let mut u = new;
         loop {
             if u == node {
+                let mut members = members.clone();
                 members.sort_unstable();
                 self.active.entry(dest).or_default().push(LoopEpisode {
                     dest,
@@ -341,19 +344,20 @@ impl LoopTracker {
                     start_us: now_us,
                     end_us: None,
                 });
-                return;
+                break;
             }
             if u == NONE
                 || u == dest
                 || (u as usize) >= self.mark.len()
                 || self.mark[u as usize] == self.stamp
             {
-                return;
+                break;
             }
             self.mark[u as usize] = self.stamp;
             members.push(u);
             u = fib.get(u, dest);
         }
+        self.path = members;
     }
 
     pub fn active_count(&self) -> usize {

@@ -93,6 +93,17 @@ fn progress_fn(total_us: u64) -> Box<dyn FnMut(u64, u64)> {
     }
 }
 
+/// Seconds this thread spent on a CPU (Linux `schedstat`), so that speed can be read as
+/// "on one quiet core" on a shared machine; wall-clock seconds elsewhere.
+fn cpu_secs() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let wall = START.get_or_init(Instant::now).elapsed().as_secs_f64();
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(wall, |ns| ns as f64 / 1e9)
+}
+
 fn load(file: &std::path::Path, duration: Option<f64>) -> Result<Scenario> {
     let mut sc = Scenario::load(file).map_err(|e| anyhow!(e))?;
     if let Some(d) = duration {
@@ -151,19 +162,21 @@ fn main() -> Result<()> {
             let sc = load(&file, duration)?;
             let rss0 = report::rss_bytes().unwrap_or(0);
             let t0 = Instant::now();
+            let cpu0 = cpu_secs();
             let mut s = Sim::new(sc, seed, false).map_err(|e| anyhow!(e))?;
             let mut progress = progress_fn(s.end_us());
             let warmup = s.warmup_us();
             // Wall clock and event count when the simulation passed the warm-up: the
             // steady state is measured from there.
-            let mut at_warmup: Option<(f64, u64, u64)> = None;
+            let mut at_warmup: Option<(f64, u64, u64, f64)> = None;
             s.run(&mut |now, ev| {
                 if at_warmup.is_none() && now >= warmup {
-                    at_warmup = Some((t0.elapsed().as_secs_f64(), now, ev));
+                    at_warmup = Some((t0.elapsed().as_secs_f64(), now, ev, cpu_secs()));
                 }
                 progress(now, ev)
             });
             let wall = t0.elapsed().as_secs_f64();
+            let cpu = cpu_secs() - cpu0;
             let rss1 = report::rss_bytes().unwrap_or(0);
             let r = Report::build(&s, Some((wall, rss1)));
             let n = r.nodes as f64;
@@ -176,7 +189,18 @@ fn main() -> Result<()> {
                 r.events,
                 r.events as f64 / wall
             );
-            if let Some((w0, t_us, ev0)) = at_warmup {
+            println!(
+                "cpu time            {:.2} s: {:.1}x real time on one core",
+                cpu,
+                r.simulated_s / cpu.max(1e-9)
+            );
+            let updates = s.updates_received();
+            println!(
+                "updates received    {} ({:.0} ns of CPU each, everything included)",
+                updates,
+                cpu * 1e9 / updates.max(1) as f64
+            );
+            if let Some((w0, t_us, ev0, c0)) = at_warmup {
                 let sim_s = (s.end_us() - t_us) as f64 / 1e6;
                 let w = (wall - w0).max(1e-9);
                 println!(
@@ -185,6 +209,12 @@ fn main() -> Result<()> {
                     w,
                     sim_s / w,
                     r.events.saturating_sub(ev0) as f64 / w
+                );
+                let c = (cpu_secs() - c0).max(1e-9);
+                println!(
+                    "after warm-up, cpu  {:.2} s: {:.1}x real time on one core",
+                    c,
+                    sim_s / c
                 );
             }
             println!(

@@ -150,6 +150,8 @@ pub struct Sim {
     buf: Vec<u8>,
     pub route_changes: u64,
     pub packets_lost: u64,
+    /// Update TLVs received by the nodes that crashed since (the live ones keep count).
+    updates_received_dead: u64,
     /// The /128 each node announces, and the way back.
     pub prefixes: Vec<babel_core::wire::Prefix>,
     prefix_owner: std::collections::BTreeMap<babel_core::wire::Prefix, u32>,
@@ -269,6 +271,7 @@ impl Sim {
             buf: Vec::new(),
             route_changes: 0,
             packets_lost: 0,
+            updates_received_dead: 0,
             prefixes: Vec::new(),
             prefix_owner: std::collections::BTreeMap::new(),
             topo,
@@ -622,9 +625,10 @@ impl Sim {
 
     fn crash(&mut self, i: u32) {
         let sn = &mut self.nodes[i as usize];
-        if sn.node.take().is_none() {
+        let Some(node) = sn.node.take() else {
             return;
-        }
+        };
+        self.updates_received_dead += node.stats().updates_received;
         sn.wake = u64::MAX;
         self.alive[i as usize] = false;
         for d in 0..self.topo.n {
@@ -905,6 +909,15 @@ impl Sim {
 
     pub fn node(&self, i: u32) -> Option<&Node> {
         self.nodes.get(i as usize).and_then(|n| n.node.as_ref())
+    }
+
+    /// Update TLVs received by all nodes so far: the unit of the core's work.
+    pub fn updates_received(&self) -> u64 {
+        self.updates_received_dead
+            + self
+                .live_nodes()
+                .map(|n| n.stats().updates_received)
+                .sum::<u64>()
     }
 
     pub fn pending_churn(&self) -> usize {
