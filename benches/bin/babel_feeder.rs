@@ -5,6 +5,9 @@
 //!
 //! Used by the side-by-side benchmark against babeld and by flood tests:
 //! `babel_feeder --if IFACE --prefixes 100000 [--order sorted|shuffled] [--interval 8]`.
+//! With `--flap M2` every dump after the first alternates the metric between `--metric` and
+//! M2 and carries a new seqno (so the change is feasible at once), which makes the
+//! receiver switch all its routes between this neighbour and another one at every dump.
 //! Run it inside the namespace that holds IFACE (`ip netns exec NS babel_feeder ...`).
 
 use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
@@ -23,12 +26,14 @@ struct Args {
     interval: Duration,
     hold: Duration,
     metric: u16,
+    flap: Option<u16>,
+    router_id: u8,
     packets_per_second: u32,
 }
 
 fn usage() -> &'static str {
     "usage: babel_feeder --if IFACE --prefixes N [--order sorted|shuffled] [--interval SECONDS] \
-     [--hold SECONDS] [--metric M] [--pps PACKETS_PER_SECOND]"
+     [--hold SECONDS] [--metric M] [--flap M2] [--router-id 1-255] [--pps PACKETS_PER_SECOND]"
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -39,6 +44,8 @@ fn parse_args() -> Result<Args, String> {
         interval: Duration::from_secs(8),
         hold: Duration::from_secs(600),
         metric: 0,
+        flap: None,
+        router_id: 1,
         packets_per_second: 1000,
     };
     let mut it = std::env::args().skip(1);
@@ -55,13 +62,23 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--interval" => {
-                a.interval =
-                    Duration::from_secs(v()?.parse().map_err(|e| format!("--interval: {e}"))?)
+                let secs: f64 = v()?.parse().map_err(|e| format!("--interval: {e}"))?;
+                if !(0.1..=3600.0).contains(&secs) {
+                    return Err("--interval must be 0.1 to 3600 seconds".into());
+                }
+                a.interval = Duration::from_secs_f64(secs)
             }
             "--hold" => {
                 a.hold = Duration::from_secs(v()?.parse().map_err(|e| format!("--hold: {e}"))?)
             }
             "--metric" => a.metric = v()?.parse().map_err(|e| format!("--metric: {e}"))?,
+            "--flap" => a.flap = Some(v()?.parse().map_err(|e| format!("--flap: {e}"))?),
+            "--router-id" => {
+                a.router_id = v()?.parse().map_err(|e| format!("--router-id: {e}"))?;
+                if a.router_id == 0 {
+                    return Err("--router-id must be 1 to 255".into());
+                }
+            }
             "--pps" => {
                 a.packets_per_second = v()?.parse().map_err(|e| format!("--pps: {e}"))?;
                 if a.packets_per_second == 0 {
@@ -173,12 +190,12 @@ fn run(a: Args) -> Result<(), String> {
         src,
         hello_seqno: 0,
     };
-    let id = RouterId([0x02, 0xfe, 0xed, 0, 0, 0, 0, 1]);
+    let id = RouterId([0x02, 0xfe, 0xed, 0, 0, 0, 0, a.router_id]);
     let mut order: Vec<u32> = (0..a.prefixes).collect();
     if a.shuffled {
         shuffle(&mut order);
     }
-    let updates: Vec<Tlv> = order
+    let mut updates: Vec<Tlv> = order
         .iter()
         .map(|&i| {
             Tlv::Update(Update {
@@ -208,6 +225,16 @@ fn run(a: Args) -> Result<(), String> {
     while start.elapsed() < a.hold {
         round += 1;
         let t = Instant::now();
+        if let Some(m2) = a.flap {
+            // Odd dumps carry --metric, even ones M2; a new seqno each time.
+            let metric = if round % 2 == 1 { a.metric } else { m2 };
+            for u in &mut updates {
+                if let Tlv::Update(u) = u {
+                    u.metric = metric;
+                    u.seqno = round as u16;
+                }
+            }
+        }
         let mut sent = 0;
         // Small batches, each one its own packet, paced so the receiver's socket keeps up.
         for chunk in updates.chunks(90) {
@@ -223,11 +250,14 @@ fn run(a: Args) -> Result<(), String> {
             updates.len(),
             t.elapsed().as_secs_f64()
         );
-        // Hellos until the next periodic dump.
+        // Hellos every second until the next periodic dump.
         while t.elapsed() < a.interval && start.elapsed() < a.hold {
-            f.hello_and_ihu()?;
-            last_hello = Instant::now();
-            sleep(Duration::from_secs(1));
+            if last_hello.elapsed() >= Duration::from_secs(1) {
+                f.hello_and_ihu()?;
+                last_hello = Instant::now();
+            }
+            let left = a.interval.saturating_sub(t.elapsed());
+            sleep(left.min(Duration::from_millis(100)));
         }
     }
     Ok(())

@@ -1237,6 +1237,8 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
     let mut monitor = Monitor::new(MonitorConfig {
         routes: true,
         route_tables: import_tables,
+        // Our own routes are not news; their notifications would flood the socket.
+        ignore_protocol: Some(RTPROT_BABEL),
         ..MonitorConfig::default()
     })
     .context("cannot open the netlink monitor")?;
