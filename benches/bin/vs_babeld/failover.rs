@@ -1,6 +1,6 @@
 //! Failover in a diamond s–a–d / s–b–d, hello interval 1 s everywhere. A UDP stream (one
 //! datagram a millisecond) flows from s to d; the link s uses to reach d is cut, either
-//! silently (100% loss at both ends, carrier stays up) or by carrier loss (the far end goes
+//! silently (a blackhole queue at both ends: every packet dropped, the carrier stays up) or by carrier loss (the far end goes
 //! down). The outage is the longest silence in the stream after the cut.
 
 use std::net::Ipv6Addr;
@@ -65,10 +65,7 @@ pub fn run(daemon: &Path, cut: Cut, runs: u32, timeout: Duration) -> Result<Vec<
         match cut {
             Cut::Silent => {
                 for (ns, i) in [(&s, dev.as_str()), (far_ns, far_if)] {
-                    tc(
-                        ns,
-                        &["qdisc", "add", "dev", i, "root", "netem", "loss", "100%"],
-                    )?;
+                    tc(ns, &["qdisc", "replace", "dev", i, "root", "blackhole"])?;
                 }
             }
             Cut::Carrier => {

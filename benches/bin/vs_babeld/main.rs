@@ -281,6 +281,11 @@ fn section(args: &Args, name: &str, t: &mut Table) -> Result<(), String> {
                 r.best,
             );
             t.row(
+                format!("flap {n}: route changes per daemon CPU-second"),
+                b.per_cpu,
+                r.per_cpu,
+            );
+            t.row(
                 format!("flap {n}: route messages per flap"),
                 b.per_flap,
                 r.per_flap,
