@@ -309,27 +309,35 @@ impl RouteInstaller {
     /// before the acks are read. Returns the failed ones, with their index in `ops`.
     pub fn apply(&mut self, ops: &[RouteOp]) -> Vec<(usize, RouteError)> {
         let mut errors = Vec::new();
-        let mut reqs = Vec::with_capacity(ops.len());
-        let mut index = Vec::with_capacity(ops.len());
-        for (i, op) in ops.iter().enumerate() {
-            let r = op.route();
-            if let Err(why) = r.check() {
-                errors.push((
-                    i,
-                    RouteError {
-                        op: op.verb(),
-                        dst: Some(r.dst),
-                        src: r.src,
-                        kind: RouteErrorKind::Invalid(why),
-                    },
-                ));
-                continue;
+        // Serialized a batch at a time: a big change set must not hold every message in
+        // memory at once.
+        let per = self.config.batch;
+        let mut reqs = Vec::with_capacity(per.min(ops.len()));
+        let mut index = Vec::with_capacity(per.min(ops.len()));
+        for (c, chunk) in ops.chunks(per).enumerate() {
+            reqs.clear();
+            index.clear();
+            for (k, op) in chunk.iter().enumerate() {
+                let i = c * per + k;
+                let r = op.route();
+                if let Err(why) = r.check() {
+                    errors.push((
+                        i,
+                        RouteError {
+                            op: op.verb(),
+                            dst: Some(r.dst),
+                            src: r.src,
+                            kind: RouteErrorKind::Invalid(why),
+                        },
+                    ));
+                    continue;
+                }
+                reqs.push(self.request(op));
+                index.push(i);
             }
-            reqs.push(self.request(op));
-            index.push(i);
-        }
-        for (k, e) in self.run(&reqs) {
-            errors.push((index[k], e));
+            for (k, e) in self.run(&reqs) {
+                errors.push((index[k], e));
+            }
         }
         errors.sort_by_key(|(i, _)| *i);
         errors

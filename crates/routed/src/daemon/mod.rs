@@ -38,6 +38,8 @@ const STATE_WRITE_INTERVAL: Duration = Duration::from_secs(1);
 const REDIST_DELAY: Duration = Duration::from_millis(50);
 /// Largest Babel datagram accepted.
 const RECV_BUF: usize = 65536;
+/// Route changes handed to the kernel thread at a time.
+const KERNEL_CHUNK: usize = 2048;
 
 /// What the caller (the binary) hands the daemon besides the configuration.
 #[derive(Debug, Clone, Default)]
@@ -580,21 +582,32 @@ impl Daemon {
             }
         }
         self.tx_buf = buf;
-        let mut changes = Vec::new();
-        while let Some(c) = self.node.poll_route() {
-            changes.push(c);
-        }
-        self.kernel.apply(&changes);
         let monitoring = self.clients.values().any(|c| c.monitor);
-        if monitoring {
-            // The engine reports new and flushed entries; a change of the selected route
-            // (installed, metric, next hop) shows in the kernel changes.
-            for c in &changes {
-                let r = match c {
-                    babel_core::RouteChange::Install(r) | babel_core::RouteChange::Retract(r) => r,
-                    babel_core::RouteChange::Change { new, .. } => new,
-                };
-                self.changed_keys.push((r.prefix, r.src_prefix));
+        // A few thousand changes at a time: a full table's worth must not be copied whole.
+        let mut changes = Vec::new();
+        loop {
+            let next = self.node.poll_route();
+            let end = next.is_none();
+            changes.extend(next);
+            if changes.len() < KERNEL_CHUNK && !end {
+                continue;
+            }
+            self.kernel.apply(&changes);
+            if monitoring {
+                // The engine reports new and flushed entries; a change of the selected
+                // route (installed, metric, next hop) shows in the kernel changes.
+                for c in &changes {
+                    let r = match c {
+                        babel_core::RouteChange::Install(r)
+                        | babel_core::RouteChange::Retract(r) => r,
+                        babel_core::RouteChange::Change { new, .. } => new,
+                    };
+                    self.changed_keys.push((r.prefix, r.src_prefix));
+                }
+            }
+            changes.clear();
+            if end {
+                break;
             }
         }
         while let Some(ev) = self.node.poll_event() {
