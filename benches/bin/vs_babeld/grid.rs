@@ -11,7 +11,8 @@ use crate::lab::{cpu_seconds, exec, peak_rss_mib, Lab};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Grid {
-    /// Seconds from the start of the daemons to full reachability (NaN if not reached).
+    /// Seconds from the start of the daemons to full reachability (NaN if not reached),
+    /// median of the runs.
     pub converge: f64,
     /// Per node, per second, over the window.
     pub bytes: f64,
@@ -49,7 +50,13 @@ pub fn tx_totals(proc_net_dev: &str) -> (u64, u64) {
     (bytes, packets)
 }
 
-pub fn run(daemon: &Path, k: usize, window: Duration, timeout: Duration) -> Result<Grid, String> {
+pub fn run(
+    daemon: &Path,
+    k: usize,
+    runs: u32,
+    window: Duration,
+    timeout: Duration,
+) -> Result<Grid, String> {
     let tag = daemon
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
@@ -81,33 +88,49 @@ pub fn run(daemon: &Path, k: usize, window: Duration, timeout: Duration) -> Resu
     }
     // Let the link-local addresses leave the tentative state before the start.
     sleep(Duration::from_secs(2));
-    let start = Instant::now();
-    let mut pids = Vec::with_capacity(n);
-    for i in 0..n {
-        let ifs: Vec<&str> = ifaces[i].iter().map(String::as_str).collect();
-        pids.push(lab.daemon(daemon, &nodes[i], &format!("n{i}"), &[], &ifs)?);
-    }
-    let mut converge = f64::NAN;
-    let mut done = vec![false; n];
-    while start.elapsed() < timeout {
-        for i in 0..n {
-            if !done[i] {
-                let routes = lab.babel_routes(&nodes[i]);
-                done[i] = (0..n).filter(|&j| j != i).all(|j| {
-                    let a = addr(j);
-                    routes.iter().any(|l| {
-                        let mut w = l.split_whitespace();
-                        w.next() == Some(a.as_str()) && l.contains(" via ")
-                    })
-                });
+    let mut times = Vec::new();
+    let mut pids = Vec::new();
+    for run in 0..runs {
+        if run > 0 {
+            // The daemons remove their routes when they stop.
+            lab.stop_all();
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(10)
+                && nodes.iter().any(|ns| !lab.babel_routes(ns).is_empty())
+            {
+                sleep(Duration::from_millis(100));
             }
         }
-        if done.iter().all(|d| *d) {
-            converge = start.elapsed().as_secs_f64();
-            break;
+        let start = Instant::now();
+        pids.clear();
+        for i in 0..n {
+            let ifs: Vec<&str> = ifaces[i].iter().map(String::as_str).collect();
+            pids.push(lab.daemon(daemon, &nodes[i], &format!("n{i}"), &[], &ifs)?);
         }
-        sleep(Duration::from_millis(100));
+        let mut converge = f64::NAN;
+        let mut done = vec![false; n];
+        while start.elapsed() < timeout {
+            for i in 0..n {
+                if !done[i] {
+                    let routes = lab.babel_routes(&nodes[i]);
+                    done[i] = (0..n).filter(|&j| j != i).all(|j| {
+                        let a = addr(j);
+                        routes.iter().any(|l| {
+                            let mut w = l.split_whitespace();
+                            w.next() == Some(a.as_str()) && l.contains(" via ")
+                        })
+                    });
+                }
+            }
+            if done.iter().all(|d| *d) {
+                converge = start.elapsed().as_secs_f64();
+                break;
+            }
+            sleep(Duration::from_millis(100));
+        }
+        times.push(converge);
     }
+    println!("  grid {k}x{k}, {tag}: time to full reachability (s) {times:.2?}");
     // Steady state: let the start-up triggered traffic pass, then count.
     sleep(Duration::from_secs(5));
     let read = || -> Result<(u64, u64, f64), String> {
@@ -131,7 +154,7 @@ pub fn run(daemon: &Path, k: usize, window: Duration, timeout: Duration) -> Resu
         .fold(0.0, f64::max);
     let per = |x: f64| x / n as f64 / secs;
     Ok(Grid {
-        converge,
+        converge: crate::median(&times),
         bytes: per((b1 - b0) as f64),
         packets: per((p1 - p0) as f64),
         cpu_ms: per((c1 - c0) * 1000.0),

@@ -132,8 +132,9 @@ impl Lab {
     }
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
+impl Lab {
+    /// Stops every process started so far (SIGTERM, then SIGKILL after 5 s).
+    pub fn stop_all(&mut self) {
         for c in &self.children {
             let _ = Command::new("kill").arg(c.id().to_string()).status();
         }
@@ -148,6 +149,13 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.children.clear();
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop_all();
         for ns in &self.namespaces {
             let _ = ip(&["netns", "del", ns]);
         }

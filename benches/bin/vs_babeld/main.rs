@@ -257,7 +257,7 @@ fn section(args: &Args, name: &str, t: &mut Table) -> Result<(), String> {
                 let f = flap::run(d, n, args.flaps, args.flap_interval)?;
                 if f.flaps < args.flaps as usize {
                     t.notes.push(format!(
-                        "flap {n}: {name} made {} full bursts of route changes for {} flaps",
+                        "flap {n}: {name} moved every route in {} of {} flaps",
                         f.flaps, args.flaps
                     ));
                 }
@@ -321,11 +321,14 @@ fn section(args: &Args, name: &str, t: &mut Table) -> Result<(), String> {
         }
         "grid" => {
             let k = args.grid;
-            let b = grid::run(&args.babeld, k, args.window, args.timeout)?;
-            let r = grid::run(&args.routed, k, args.window, args.timeout)?;
+            let b = grid::run(&args.babeld, k, args.runs, args.window, args.timeout)?;
+            let r = grid::run(&args.routed, k, args.runs, args.window, args.timeout)?;
             let g = format!("grid {k}x{k}");
             t.row(
-                format!("{g}: time to full reachability (s)"),
+                format!(
+                    "{g}: time to full reachability (s), median of {}",
+                    args.runs
+                ),
                 b.converge,
                 r.converge,
             );
