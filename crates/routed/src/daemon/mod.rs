@@ -537,7 +537,41 @@ impl Daemon {
     // Draining the engine
     // ---------------------------------------------------------------------------------
 
+    fn apply_routes(&mut self) {
+        let monitoring = self.clients.values().any(|c| c.monitor);
+        // A few thousand changes at a time: a full table's worth must not be copied whole.
+        let mut changes = Vec::new();
+        loop {
+            let next = self.node.poll_route();
+            let end = next.is_none();
+            changes.extend(next);
+            if changes.len() < KERNEL_CHUNK && !end {
+                continue;
+            }
+            self.kernel.apply(&changes);
+            if monitoring {
+                // The engine reports new and flushed entries; a change of the selected
+                // route (installed, metric, next hop) shows in the kernel changes.
+                for c in &changes {
+                    let r = match c {
+                        babel_core::RouteChange::Install(r)
+                        | babel_core::RouteChange::Retract(r) => r,
+                        babel_core::RouteChange::Change { new, .. } => new,
+                    };
+                    self.changed_keys.push((r.prefix, r.src_prefix));
+                }
+            }
+            changes.clear();
+            if end {
+                break;
+            }
+        }
+    }
+
     async fn drain(&mut self) {
+        // Route changes first: the forwarding plane must not wait for the packets below
+        // (a send may take up to its timeout on an interface that just lost its carrier).
+        self.apply_routes();
         let now = self.now();
         let mut buf = std::mem::take(&mut self.tx_buf);
         while let Some(tx) = self.node.poll_transmit(now, &mut buf) {
@@ -582,34 +616,8 @@ impl Daemon {
             }
         }
         self.tx_buf = buf;
+        self.apply_routes();
         let monitoring = self.clients.values().any(|c| c.monitor);
-        // A few thousand changes at a time: a full table's worth must not be copied whole.
-        let mut changes = Vec::new();
-        loop {
-            let next = self.node.poll_route();
-            let end = next.is_none();
-            changes.extend(next);
-            if changes.len() < KERNEL_CHUNK && !end {
-                continue;
-            }
-            self.kernel.apply(&changes);
-            if monitoring {
-                // The engine reports new and flushed entries; a change of the selected
-                // route (installed, metric, next hop) shows in the kernel changes.
-                for c in &changes {
-                    let r = match c {
-                        babel_core::RouteChange::Install(r)
-                        | babel_core::RouteChange::Retract(r) => r,
-                        babel_core::RouteChange::Change { new, .. } => new,
-                    };
-                    self.changed_keys.push((r.prefix, r.src_prefix));
-                }
-            }
-            changes.clear();
-            if end {
-                break;
-            }
-        }
         while let Some(ev) = self.node.poll_event() {
             match ev {
                 Event::SeqnoChanged { .. } | Event::RouterIdChanged { .. } => {
