@@ -26,6 +26,12 @@ pub struct Feed {
     /// Stop after this long.
     pub hold: Duration,
     pub metric: u16,
+    /// Every dump after the first alternates the metric between `metric` and this one and
+    /// carries a new seqno (so the change is feasible at once): the receiver switches all
+    /// its routes at every dump.
+    pub flap: Option<u16>,
+    /// The last octet of the router-id (1 to 255), so that several feeders differ.
+    pub router_id: u8,
     /// Pacing of the dump's packets.
     pub packets_per_second: u32,
 }
@@ -39,6 +45,8 @@ impl Default for Feed {
             interval: Duration::from_secs(8),
             hold: Duration::from_secs(600),
             metric: 0,
+            flap: None,
+            router_id: 1,
             packets_per_second: 1000,
         }
     }
@@ -163,18 +171,18 @@ pub fn run(
         src,
         hello_seqno: 0,
     };
-    let id = RouterId([0x02, 0xfe, 0xed, 0, 0, 0, 0, 1]);
+    let id = RouterId([0x02, 0xfe, 0xed, 0, 0, 0, 0, feed.router_id]);
     let mut order: Vec<u32> = (0..feed.prefixes).collect();
     if feed.shuffled {
         shuffle(&mut order);
     }
-    let update = |i: u32| {
+    let update = |i: u32, seqno: u16, metric: u16| {
         Tlv::Update(Update {
             flags: 0,
             // 60 s: routes live 3.5 times that without a refresh.
             interval: 6000,
-            seqno: 1,
-            metric: feed.metric,
+            seqno,
+            metric,
             prefix: Some(prefix(i)),
             src_prefix: None,
             router_id: Some(id),
@@ -196,13 +204,21 @@ pub fn run(
     let mut chunk = Vec::with_capacity(90);
     while start.elapsed() < feed.hold && !stopped() {
         let t = Instant::now();
+        // With --flap, odd dumps carry `metric` and even ones the other, a new seqno each.
+        let (seqno, metric) = match feed.flap {
+            Some(m2) => (
+                sent.dumps.wrapping_add(1) as u16,
+                if sent.dumps % 2 == 0 { feed.metric } else { m2 },
+            ),
+            None => (1, feed.metric),
+        };
         // Small batches, each one its own packet, paced so the receiver's socket keeps up.
         for batch in order.chunks(90) {
             if stopped() {
                 return Ok(sent);
             }
             chunk.clear();
-            chunk.extend(batch.iter().map(|&i| update(i)));
+            chunk.extend(batch.iter().map(|&i| update(i, seqno, metric)));
             sent.packets += f.send(&chunk)? as u64;
             sent.updates += batch.len() as u64;
             sleep(gap);
@@ -213,11 +229,14 @@ pub fn run(
         }
         sent.dumps += 1;
         progress(&sent, t.elapsed());
-        // Hellos until the next periodic dump.
+        // Hellos every second until the next periodic dump (which may come sooner).
         while t.elapsed() < feed.interval && start.elapsed() < feed.hold && !stopped() {
-            f.hello_and_ihu()?;
-            last_hello = Instant::now();
-            sleep(Duration::from_millis(500));
+            if last_hello.elapsed() >= Duration::from_secs(1) {
+                f.hello_and_ihu()?;
+                last_hello = Instant::now();
+            }
+            let left = feed.interval.saturating_sub(t.elapsed());
+            sleep(left.min(Duration::from_millis(100)));
         }
     }
     Ok(sent)

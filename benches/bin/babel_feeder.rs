@@ -6,6 +6,9 @@
 //! Used by the side-by-side benchmark against babeld (the flood test calls the same code,
 //! `e2e::feeder`, from a thread):
 //! `babel_feeder --if IFACE --prefixes 100000 [--order sorted|shuffled] [--interval 8]`.
+//! With `--flap M2` every dump after the first alternates the metric between `--metric` and
+//! M2 and carries a new seqno (so the change is feasible at once), which makes the
+//! receiver switch all its routes between this neighbour and another one at every dump.
 //! Run it inside the namespace that holds IFACE (`ip netns exec NS babel_feeder ...`).
 
 use std::process::ExitCode;
@@ -16,7 +19,7 @@ use e2e::feeder::{self, Feed};
 
 fn usage() -> &'static str {
     "usage: babel_feeder --if IFACE --prefixes N [--order sorted|shuffled] [--interval SECONDS] \
-     [--hold SECONDS] [--metric M] [--pps PACKETS_PER_SECOND]"
+     [--hold SECONDS] [--metric M] [--flap M2] [--router-id 1-255] [--pps PACKETS_PER_SECOND]"
 }
 
 fn parse_args() -> Result<Feed, String> {
@@ -35,13 +38,23 @@ fn parse_args() -> Result<Feed, String> {
                 }
             }
             "--interval" => {
-                a.interval =
-                    Duration::from_secs(v()?.parse().map_err(|e| format!("--interval: {e}"))?)
+                let secs: f64 = v()?.parse().map_err(|e| format!("--interval: {e}"))?;
+                if !(0.1..=3600.0).contains(&secs) {
+                    return Err("--interval must be 0.1 to 3600 seconds".into());
+                }
+                a.interval = Duration::from_secs_f64(secs)
             }
             "--hold" => {
                 a.hold = Duration::from_secs(v()?.parse().map_err(|e| format!("--hold: {e}"))?)
             }
             "--metric" => a.metric = v()?.parse().map_err(|e| format!("--metric: {e}"))?,
+            "--flap" => a.flap = Some(v()?.parse().map_err(|e| format!("--flap: {e}"))?),
+            "--router-id" => {
+                a.router_id = v()?.parse().map_err(|e| format!("--router-id: {e}"))?;
+                if a.router_id == 0 {
+                    return Err("--router-id must be 1 to 255".into());
+                }
+            }
             "--pps" => {
                 a.packets_per_second = v()?.parse().map_err(|e| format!("--pps: {e}"))?;
                 if a.packets_per_second == 0 {

@@ -1197,6 +1197,14 @@ impl Node {
                 self.queue_control(ifindex, Some(addr), ihu, true);
             }
         }
+        if !h.is_unicast() && (was_empty || reach & 0xFC00 == 0xC000) {
+            // Its first and second hellos are answered by a hello of ours soon (like
+            // babeld's early feedback): 2-out-of-3 wants two of our hellos before the link
+            // counts, and waiting a hello interval for each would slow the start of a mesh.
+            // At most two extra hellos per new neighbour, merged when several arrive.
+            let at = self.now + self.rng.between(Duration::ZERO, URGENT_JITTER);
+            self.timers.set_earlier(TimerKey::Hello(ifindex), at);
+        }
         if reach & 0xFC00 == 0xC000 {
             // The second hello of a newish neighbour: ask it for a full dump (babeld).
             self.queue_control(

@@ -1033,3 +1033,26 @@ fn zero_intervals_from_the_driver_do_not_spin_the_timers() {
         assert!(calls < 10_000, "timers spin");
     }
 }
+
+#[test]
+fn a_router_joining_a_link_is_usable_both_ways_well_within_a_hello_interval() {
+    // a has been on the link for a while (hellos every 4 s); b joins between two of its
+    // hellos. 2-out-of-3 needs two hellos each way: the newcomer's hellos are answered at
+    // once, so neither side waits for the other's next scheduled hello.
+    let mut m = Mesh::new(7);
+    let a = m.add_node(Config::default(), 100);
+    let b = m.add_node(Config::default(), 200);
+    let l = m.add_link();
+    m.attach(a, l, InterfaceConfig::wired(), None);
+    m.run_for(Duration::from_millis(9_500));
+    m.attach(b, l, InterfaceConfig::wired(), None);
+    m.run_for(Duration::from_millis(400));
+    for (x, y) in [(a, b), (b, a)] {
+        let who = m.address(y, 1);
+        let n = m.node(x).neighbours();
+        assert!(
+            n.iter().any(|n| n.address == who && n.cost < INFINITY),
+            "node {x} does not use node {y} yet: {n:?}"
+        );
+    }
+}

@@ -328,27 +328,35 @@ impl RouteInstaller {
     /// before the acks are read. Returns the failed ones, with their index in `ops`.
     pub fn apply(&mut self, ops: &[RouteOp]) -> Vec<(usize, RouteError)> {
         let mut errors = Vec::new();
-        let mut reqs = Vec::with_capacity(ops.len());
-        let mut index = Vec::with_capacity(ops.len());
-        for (i, op) in ops.iter().enumerate() {
-            let r = op.route();
-            if let Err(why) = r.check() {
-                errors.push((
-                    i,
-                    RouteError {
-                        op: op.verb(),
-                        dst: Some(r.dst),
-                        src: r.src,
-                        kind: RouteErrorKind::Invalid(why),
-                    },
-                ));
-                continue;
+        // Serialized a batch at a time: a big change set must not hold every message in
+        // memory at once.
+        let per = self.config.batch;
+        let mut reqs = Vec::with_capacity(per.min(ops.len()));
+        let mut index = Vec::with_capacity(per.min(ops.len()));
+        for (c, chunk) in ops.chunks(per).enumerate() {
+            reqs.clear();
+            index.clear();
+            for (k, op) in chunk.iter().enumerate() {
+                let i = c * per + k;
+                let r = op.route();
+                if let Err(why) = r.check() {
+                    errors.push((
+                        i,
+                        RouteError {
+                            op: op.verb(),
+                            dst: Some(r.dst),
+                            src: r.src,
+                            kind: RouteErrorKind::Invalid(why),
+                        },
+                    ));
+                    continue;
+                }
+                reqs.push(self.request(op));
+                index.push(i);
             }
-            reqs.push(self.request(op));
-            index.push(i);
-        }
-        for (k, e) in self.run(&reqs) {
-            errors.push((index[k], e));
+            for (k, e) in self.run(&reqs) {
+                errors.push((index[k], e));
+            }
         }
         errors.sort_by_key(|(i, _)| *i);
         errors
@@ -621,12 +629,22 @@ impl RouteInstaller {
                 let base = self.seq.wrapping_add(1);
                 self.seq = self.seq.wrapping_add(chunk.len() as u32);
                 self.send_buf.clear();
+                let last = chunk.len() - 1;
                 for (k, &i) in chunk.iter().enumerate() {
                     let start = self.send_buf.len();
                     self.send_buf.extend_from_slice(&reqs[i].bytes);
                     // nlmsg_seq sits at bytes 8..12 of the header.
                     let seq = base.wrapping_add(k as u32).to_ne_bytes();
                     self.send_buf[start + 8..start + 12].copy_from_slice(&seq);
+                    // Only the last message asks for an ack: Linux reports every failure
+                    // anyway, and one ack instead of hundreds halves the netlink traffic.
+                    if k != last {
+                        let flags = u16::from_ne_bytes([
+                            self.send_buf[start + 6],
+                            self.send_buf[start + 7],
+                        ]) & !NLM_F_ACK;
+                        self.send_buf[start + 6..start + 8].copy_from_slice(&flags.to_ne_bytes());
+                    }
                 }
                 self.stats.sent += chunk.len() as u64;
                 self.stats.datagrams += 1;
@@ -636,14 +654,18 @@ impl RouteInstaller {
                     }
                     continue;
                 }
-                let mut acked = vec![false; chunk.len()];
-                let mut left = chunk.len();
-                while left > 0 {
-                    // Linux handled the whole datagram inside sendmsg: every ack is queued
+                // known[k]: message k failed (error reported) or, for the last, was acked.
+                let mut known = vec![false; chunk.len()];
+                let mut overrun = false;
+                while !known[last] {
+                    // Linux handled the whole datagram inside sendmsg: every answer is queued
                     // already, so an empty socket means the rest were dropped.
                     match self.recv(libc::MSG_DONTWAIT) {
                         Ok(()) => {}
-                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => continue,
+                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                            overrun = true;
+                            continue;
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(_) => break,
@@ -651,28 +673,38 @@ impl RouteInstaller {
                     let (frames, _) = nl::frames(&self.recv_buf);
                     for f in frames {
                         let k = f.seq.wrapping_sub(base) as usize;
-                        if k >= chunk.len() || acked[k] {
+                        if k >= chunk.len() || known[k] {
                             continue;
                         }
                         let Some(NetlinkPayload::Error(e)) = f.msg.map(|m| m.payload) else {
                             continue;
                         };
-                        acked[k] = true;
-                        left -= 1;
                         let req = &reqs[chunk[k]];
-                        if let Some(code) = e.code {
-                            let errno = -code.get();
-                            if attempt > 0 && req.remove && errno == libc::ESRCH {
-                                continue;
+                        match e.code {
+                            Some(code) => {
+                                known[k] = true;
+                                let errno = -code.get();
+                                if attempt > 0 && req.remove && errno == libc::ESRCH {
+                                    continue;
+                                }
+                                let kind = RouteErrorKind::Kernel {
+                                    errno,
+                                    text: nl::errno_text(errno),
+                                };
+                                errors.push((chunk[k], fail(req, kind)));
                             }
-                            let kind = RouteErrorKind::Kernel {
-                                errno,
-                                text: nl::errno_text(errno),
-                            };
-                            errors.push((chunk[k], fail(req, kind)));
+                            None if k == last => known[k] = true,
+                            None => {}
                         }
                     }
                 }
+                // Without the final ack, or after an overrun that may have eaten error
+                // reports, the outcome of every message not reported failed is unknown.
+                let acked: Vec<bool> = if known[last] && !overrun {
+                    vec![true; chunk.len()]
+                } else {
+                    known
+                };
                 lost.extend(
                     chunk
                         .iter()

@@ -34,9 +34,11 @@ pub struct MonitorConfig {
     /// Socket receive buffer in bytes. Events beyond it are dropped by the kernel and
     /// reported as [`NetEvent::Overrun`], followed by a re-dump.
     pub rcvbuf: usize,
-    /// Routes of these protocols are not reported (a daemon's own routes: it knows them, and
-    /// the monitor need not remember them for resynchronisation).
-    pub ignore_protocols: Vec<u8>,
+    /// Route notifications of this protocol are dropped in the kernel, before they reach
+    /// the socket (dump replies still carry them). A daemon sets its own protocol here:
+    /// writing 100,000 routes would otherwise queue 100,000 notifications of its own
+    /// changes, overrun the buffer and force a full re-dump.
+    pub ignore_protocol: Option<u8>,
 }
 
 impl Default for MonitorConfig {
@@ -45,7 +47,7 @@ impl Default for MonitorConfig {
             routes: true,
             route_tables: vec![crate::RT_TABLE_MAIN],
             rcvbuf: nl::SOCKET_RCVBUF,
-            ignore_protocols: Vec::new(),
+            ignore_protocol: None,
         }
     }
 }
@@ -300,6 +302,9 @@ impl Monitor {
         {
             let s = sock.socket_mut();
             nl::set_rcvbuf(s, config.rcvbuf);
+            if let Some(proto) = config.ignore_protocol {
+                socket2::SockRef::from(&*s).attach_filter(&ignore_protocol_filter(proto))?;
+            }
             s.bind(&SocketAddr::new(0, groups))?;
         }
         let mut m = Monitor {
@@ -454,10 +459,8 @@ impl Monitor {
     fn route_event(&self, m: &RouteMessage, added: bool) -> Option<RouteEvent> {
         if !self.config.routes
             || m.header.flags.contains(RouteFlags::Cloned)
-            || self
-                .config
-                .ignore_protocols
-                .contains(&u8::from(m.header.protocol))
+            // Dump replies are not filtered in the kernel.
+            || self.config.ignore_protocol == Some(u8::from(m.header.protocol))
         {
             return None;
         }
@@ -544,6 +547,40 @@ impl Stream for Monitor {
             }
         }
     }
+}
+
+/// A classic BPF socket filter that drops route notifications (RTM_NEWROUTE, RTM_DELROUTE
+/// without NLM_F_MULTI) of protocol `proto` and accepts everything else. It reads the first
+/// message of each datagram: a notification is alone in its datagram, and dump replies
+/// (NLM_F_MULTI) always pass.
+pub(crate) fn ignore_protocol_filter(proto: u8) -> Vec<socket2::SockFilter> {
+    use socket2::SockFilter as F;
+    // Byte offsets in struct nlmsghdr (native byte order) and struct rtmsg after it.
+    let (type_lo, type_hi, flags_lo) = if cfg!(target_endian = "little") {
+        (4, 5, 6)
+    } else {
+        (5, 4, 7)
+    };
+    const RTM_PROTOCOL: u32 = 16 + 5;
+    const LDB: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+    const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const JSET: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+    const RET: u16 = 0x06; // BPF_RET | BPF_K
+    const NLM_F_MULTI: u32 = 2;
+    // Jump offsets count from the next instruction; 9 accepts, 10 drops.
+    vec![
+        F::new(LDB, 0, 0, type_hi),
+        F::new(JEQ, 0, 7, 0),
+        F::new(LDB, 0, 0, type_lo),
+        F::new(JEQ, 1, 0, 24), // RTM_NEWROUTE
+        F::new(JEQ, 0, 4, 25), // RTM_DELROUTE
+        F::new(LDB, 0, 0, flags_lo),
+        F::new(JSET, 2, 0, NLM_F_MULTI),
+        F::new(LDB, 0, 0, RTM_PROTOCOL),
+        F::new(JEQ, 1, 0, u32::from(proto)),
+        F::new(RET, 0, 0, u32::MAX),
+        F::new(RET, 0, 0, 0),
+    ]
 }
 
 #[cfg(test)]

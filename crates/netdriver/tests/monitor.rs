@@ -173,6 +173,48 @@ fn monitor_sees_dump_then_link_up_down_addresses_and_routes() {
 }
 
 #[test]
+fn notifications_of_the_ignored_protocol_are_dropped_but_dumped() {
+    let Some(ns) = Netns::new() else { return };
+    common::local_link(&ns, "d0");
+    let name = ns.name.clone();
+    let ip = move |args: &str| {
+        let mut full = vec!["-n", name.as_str()];
+        full.extend(args.split_whitespace());
+        common::run("ip", &full);
+    };
+    ip("route add 2001:db8:9::/48 dev d0 proto 42");
+    ns.block_on(move || async move {
+        let cfg = MonitorConfig {
+            ignore_protocol: Some(42),
+            ..MonitorConfig::default()
+        };
+        let mut m = Monitor::new(cfg).expect("monitor");
+        // A route of that protocol already there is in the initial dump.
+        let dump = initial_dump(&mut m).await;
+        assert!(
+            dump.iter().any(|e| matches!(e, NetEvent::Route(r)
+                if r.prefix.to_string() == "2001:db8:9::/48" && r.protocol == 42)),
+            "{dump:?}"
+        );
+        for args in [
+            "route add 2001:db8:1::/48 dev d0 proto 42",
+            "route del 2001:db8:9::/48 dev d0 proto 42",
+            "route add 2001:db8:2::/48 dev d0 proto static",
+        ] {
+            ip(args);
+        }
+        let ev = expect(&mut m, "a route event", |e| matches!(e, NetEvent::Route(_))).await;
+        let NetEvent::Route(r) = ev else {
+            unreachable!()
+        };
+        // The protocol-42 add and delete came first and never reached the socket.
+        assert_eq!(r.prefix.to_string(), "2001:db8:2::/48");
+        assert!(r.added);
+        assert_eq!(m.stats().overruns, 0);
+    });
+}
+
+#[test]
 fn route_events_are_limited_to_the_configured_tables() {
     let Some(ns) = Netns::new() else { return };
     common::local_link(&ns, "d0");

@@ -108,6 +108,7 @@ fn a_flood_of_a_million_prefixes_is_contained() {
             hold: Duration::from_secs(600),
             metric: 0,
             packets_per_second: 1000,
+            ..Feed::default()
         };
         feeder::run(&feed, &stop2, |sent, took| {
             let _ = done_tx.send((sent.clone(), took));

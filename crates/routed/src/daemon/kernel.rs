@@ -6,6 +6,7 @@
 //! `first-table-number`, the rules at `first-rule-priority` (see `netdriver::SourceTables`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -148,9 +149,14 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
         }
     };
     get(default_table, &mut installers);
-    // Routes we installed (table, destination, source, priority). A replace of a key not
-    // ours is sent as an add (CREATE|EXCL), so a foreign route is never overwritten.
-    let mut ours: HashSet<(u32, Prefix, Option<Prefix>, u32)> = HashSet::new();
+    // Routes we installed, per table (destination, source, priority). A replace of a key
+    // not ours is sent as an add (CREATE|EXCL), so a foreign route is never overwritten.
+    // A 64-bit digest of each key under a per-process random key is kept, not the key: 8
+    // bytes a route instead of 48, and no one can make another route's key collide with
+    // ours on purpose.
+    let digest = RandomState::new();
+    let key = |k: &KernelRoute| -> u64 { digest.hash_one((k.dst, k.src, k.metric)) };
+    let mut ours: BTreeMap<u32, HashSet<u64>> = BTreeMap::new();
     while let Ok(msg) = rx.recv() {
         match msg {
             Msg::Ops(ops) => {
@@ -166,9 +172,14 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                         }
                     };
                     let mut j = i;
-                    while j < ops.len() && matches!(ops[j], Op::Route(t, _) if t == table) {
+                    // At most a few thousand at a time, to bound the copies.
+                    while j < ops.len()
+                        && matches!(ops[j], Op::Route(t, _) if t == table)
+                        && j - i < 4096
+                    {
                         j += 1;
                     }
+                    let mine = ours.entry(table).or_default();
                     let batch: Vec<RouteOp> = ops[i..j]
                         .iter()
                         .filter_map(|op| match op {
@@ -176,11 +187,7 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                             _ => None,
                         })
                         .map(|op| match op {
-                            RouteOp::Replace(k)
-                                if !ours.contains(&(table, k.dst, k.src, k.metric)) =>
-                            {
-                                RouteOp::Add(*k)
-                            }
+                            RouteOp::Replace(k) if !mine.contains(&key(k)) => RouteOp::Add(*k),
                             other => *other,
                         })
                         .collect();
@@ -206,10 +213,10 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                     for (op, bad) in batch.iter().zip(&failed) {
                         match op {
                             RouteOp::Add(k) | RouteOp::Replace(k) if !bad => {
-                                ours.insert((table, k.dst, k.src, k.metric));
+                                mine.insert(key(k));
                             }
                             RouteOp::Remove(k) => {
-                                ours.remove(&(table, k.dst, k.src, k.metric));
+                                mine.remove(&key(k));
                             }
                             _ => {}
                         }
@@ -243,7 +250,7 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                         match inst.purge() {
                             Ok(k) => {
                                 n += k;
-                                ours.retain(|o| o.0 != t);
+                                ours.remove(&t);
                             }
                             Err(e) => {
                                 tracing::error!("cannot remove our routes from table {t}: {e}")

@@ -39,6 +39,8 @@ const STATE_WRITE_INTERVAL: Duration = Duration::from_secs(1);
 const REDIST_DELAY: Duration = Duration::from_millis(50);
 /// Largest Babel datagram accepted.
 const RECV_BUF: usize = 65536;
+/// Route changes handed to the kernel thread at a time.
+const KERNEL_CHUNK: usize = 2048;
 
 /// What the caller (the binary) hands the daemon besides the configuration.
 #[derive(Debug, Clone, Default)]
@@ -540,7 +542,41 @@ impl Daemon {
     // Draining the engine
     // ---------------------------------------------------------------------------------
 
+    fn apply_routes(&mut self) {
+        let monitoring = self.clients.values().any(|c| c.monitor);
+        // A few thousand changes at a time: a full table's worth must not be copied whole.
+        let mut changes = Vec::new();
+        loop {
+            let next = self.node.poll_route();
+            let end = next.is_none();
+            changes.extend(next);
+            if changes.len() < KERNEL_CHUNK && !end {
+                continue;
+            }
+            self.kernel.apply(&changes);
+            if monitoring {
+                // The engine reports new and flushed entries; a change of the selected
+                // route (installed, metric, next hop) shows in the kernel changes.
+                for c in &changes {
+                    let r = match c {
+                        babel_core::RouteChange::Install(r)
+                        | babel_core::RouteChange::Retract(r) => r,
+                        babel_core::RouteChange::Change { new, .. } => new,
+                    };
+                    self.changed_keys.push((r.prefix, r.src_prefix));
+                }
+            }
+            changes.clear();
+            if end {
+                break;
+            }
+        }
+    }
+
     async fn drain(&mut self) {
+        // Route changes first: the forwarding plane must not wait for the packets below
+        // (a send may take up to its timeout on an interface that just lost its carrier).
+        self.apply_routes();
         let now = self.now();
         let mut buf = std::mem::take(&mut self.tx_buf);
         while let Some(tx) = self.node.poll_transmit(now, &mut buf) {
@@ -585,23 +621,8 @@ impl Daemon {
             }
         }
         self.tx_buf = buf;
-        let mut changes = Vec::new();
-        while let Some(c) = self.node.poll_route() {
-            changes.push(c);
-        }
-        self.kernel.apply(&changes);
+        self.apply_routes();
         let monitoring = self.clients.values().any(|c| c.monitor);
-        if monitoring {
-            // The engine reports new and flushed entries; a change of the selected route
-            // (installed, metric, next hop) shows in the kernel changes.
-            for c in &changes {
-                let r = match c {
-                    babel_core::RouteChange::Install(r) | babel_core::RouteChange::Retract(r) => r,
-                    babel_core::RouteChange::Change { new, .. } => new,
-                };
-                self.changed_keys.push((r.prefix, r.src_prefix));
-            }
-        }
         while let Some(ev) = self.node.poll_event() {
             match ev {
                 Event::SeqnoChanged { .. } | Event::RouterIdChanged { .. } => {
@@ -1303,7 +1324,8 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
     let mut monitor = Monitor::new(MonitorConfig {
         routes: true,
         route_tables: import_tables,
-        ignore_protocols: vec![RTPROT_BABEL],
+        // Our own routes are not news; their notifications would flood the socket.
+        ignore_protocol: Some(RTPROT_BABEL),
         ..MonitorConfig::default()
     })
     .context("cannot open the netlink monitor")?;

@@ -1,0 +1,383 @@
+//! Side-by-side benchmark of routed and babeld on the same work, in network namespaces.
+//!
+//! `vs_babeld [ingest] [flap] [failover] [grid] [OPTIONS]` (as root; no section means all of
+//! them). Each section runs babeld, then routed, on the same set-up, with the same babeld
+//! command line (routed is a drop-in), and one table of both figures and their ratio is
+//! printed at the end:
+//!
+//! - `ingest`: a synthetic neighbour (`babel_feeder`, built beside this binary) advertises N
+//!   prefixes over a veth pair; until every prefix is in the kernel table: wall time, the
+//!   daemon's CPU time and its peak resident memory.
+//! - `flap`: two synthetic neighbours advertise the same prefixes, one of them flapping its
+//!   metric at every dump, so every route moves between them; route changes per second
+//!   reaching the kernel, from a netlink listener in the daemon's namespace.
+//! - `failover`: a diamond of four daemons with 1 s hellos and a 1 ms UDP stream across it;
+//!   the outage when the used link is cut silently (100% loss) or loses its carrier
+//!   (median of `--runs`).
+//! - `grid`: a k×k grid of daemons started at once: time until every node reaches every
+//!   other node's address, then steady-state bytes and packets sent per node per second.
+
+mod failover;
+mod flap;
+mod grid;
+mod lab;
+mod probe;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use lab::{cpu_seconds, peak_rss_mib, Lab};
+
+struct Args {
+    sections: Vec<String>,
+    sizes: Vec<u32>,
+    routed: PathBuf,
+    babeld: PathBuf,
+    shuffled: bool,
+    timeout: Duration,
+    flap_prefixes: u32,
+    flaps: u32,
+    flap_interval: f64,
+    runs: u32,
+    grid: usize,
+    window: Duration,
+}
+
+const SECTIONS: [&str; 4] = ["ingest", "flap", "failover", "grid"];
+
+const USAGE: &str = "usage: vs_babeld [ingest] [flap] [failover] [grid] [--prefixes N,M] \
+[--order sorted|shuffled] [--timeout SECONDS] [--flap-prefixes N] [--flaps N] \
+[--flap-interval SECONDS] [--runs N] [--grid K] [--window SECONDS] [--routed PATH] [--babeld PATH]";
+
+pub fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        sections: Vec::new(),
+        sizes: vec![10_000, 100_000],
+        routed: sibling("routed"),
+        babeld: PathBuf::from("babeld"),
+        shuffled: false,
+        timeout: Duration::from_secs(120),
+        flap_prefixes: 20_000,
+        flaps: 4,
+        flap_interval: 4.0,
+        runs: 5,
+        grid: 5,
+        window: Duration::from_secs(30),
+    };
+    let mut it = std::env::args().skip(1);
+    fn num<T: std::str::FromStr>(k: &str, v: String) -> Result<T, String>
+    where
+        T::Err: std::fmt::Display,
+    {
+        v.parse().map_err(|e| format!("{k} {v:?}: {e}"))
+    }
+    while let Some(k) = it.next() {
+        if SECTIONS.contains(&k.as_str()) {
+            a.sections.push(k);
+            continue;
+        }
+        let mut v = || it.next().ok_or(format!("{k} needs a value"));
+        match k.as_str() {
+            "--prefixes" => {
+                a.sizes = v()?
+                    .split(',')
+                    .map(|s| num(&k, s.to_string()))
+                    .collect::<Result<_, _>>()?
+            }
+            "--routed" => a.routed = v()?.into(),
+            "--babeld" => a.babeld = v()?.into(),
+            "--order" => a.shuffled = v()? == "shuffled",
+            "--timeout" => a.timeout = Duration::from_secs(num(&k, v()?)?),
+            "--flap-prefixes" => a.flap_prefixes = num(&k, v()?)?,
+            "--flaps" => a.flaps = num::<u32>(&k, v()?)?.max(1),
+            "--flap-interval" => a.flap_interval = num::<f64>(&k, v()?)?.clamp(1.0, 60.0),
+            "--runs" => a.runs = num::<u32>(&k, v()?)?.max(1),
+            "--grid" => a.grid = num::<usize>(&k, v()?)?.clamp(2, 10),
+            "--window" => a.window = Duration::from_secs(num(&k, v()?)?),
+            "--help" | "-h" => return Err(USAGE.into()),
+            o => return Err(format!("unknown argument {o:?}\n{USAGE}")),
+        }
+    }
+    if a.sections.is_empty() {
+        a.sections = SECTIONS.iter().map(|s| s.to_string()).collect();
+    }
+    Ok(a)
+}
+
+pub fn median(sorted_or_not: &[f64]) -> f64 {
+    let mut v: Vec<f64> = sorted_or_not
+        .iter()
+        .copied()
+        .filter(|x| !x.is_nan())
+        .collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ingest {
+    seconds: f64,
+    cpu: f64,
+    rss: f64,
+    installed: usize,
+}
+
+fn ingest(daemon: &Path, n: u32, shuffled: bool, timeout: Duration) -> Result<Ingest, String> {
+    let tag = daemon
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut lab = Lab::new(&format!("in-{tag}"))?;
+    let feed = lab.node("f", &[])?;
+    let dut = lab.node("d", &[])?;
+    lab.link(&feed, "vsb0", &dut, "vsb1")?;
+    let pid = lab.daemon(daemon, &dut, "daemon", &["-h", "1"], &["vsb1"])?;
+    // Wait for the link-local address and the daemon to come up.
+    sleep(Duration::from_secs(3));
+    let feeder = sibling("babel_feeder").to_string_lossy().into_owned();
+    let count = n.to_string();
+    let start = Instant::now();
+    let order = if shuffled { "shuffled" } else { "sorted" };
+    lab.spawn(
+        &feed,
+        &[
+            &feeder,
+            "--if",
+            "vsb0",
+            "--prefixes",
+            &count,
+            "--order",
+            order,
+        ],
+        "feeder",
+    )?;
+    let mut installed = 0;
+    while start.elapsed() < timeout {
+        installed = lab.babel_routes(&dut).len();
+        if installed >= n as usize {
+            break;
+        }
+        sleep(Duration::from_millis(250));
+    }
+    Ok(Ingest {
+        seconds: start.elapsed().as_secs_f64(),
+        cpu: cpu_seconds(pid).unwrap_or(f64::NAN),
+        rss: peak_rss_mib(pid).unwrap_or(f64::NAN),
+        installed,
+    })
+}
+
+/// The table: one row per figure, babeld, routed and their ratio.
+#[derive(Default)]
+struct Table {
+    rows: Vec<(String, f64, f64)>,
+    notes: Vec<String>,
+}
+
+impl Table {
+    fn row(&mut self, what: impl Into<String>, b: f64, r: f64) {
+        let what = what.into();
+        println!("  {what}: babeld {b:.2}, routed {r:.2}");
+        self.rows.push((what, b, r));
+    }
+
+    fn print(&self) {
+        println!();
+        println!("| work | babeld | routed | routed/babeld |");
+        println!("|---|---:|---:|---:|");
+        for (what, b, r) in &self.rows {
+            println!("| {what} | {} | {} | {:.2} |", fmt(*b), fmt(*r), r / b);
+        }
+        for n in &self.notes {
+            println!("\nnote: {n}");
+        }
+    }
+}
+
+fn fmt(x: f64) -> String {
+    if x.is_nan() {
+        "—".into()
+    } else if x.abs() >= 10_000.0 {
+        format!("{:.0}", x)
+    } else {
+        format!("{:.2}", x)
+    }
+}
+
+fn section(args: &Args, name: &str, t: &mut Table) -> Result<(), String> {
+    let both = [("babeld", &args.babeld), ("routed", &args.routed)];
+    match name {
+        "ingest" => {
+            for &n in &args.sizes {
+                let b = ingest(&args.babeld, n, args.shuffled, args.timeout)?;
+                let r = ingest(&args.routed, n, args.shuffled, args.timeout)?;
+                let o = if args.shuffled { " shuffled" } else { "" };
+                t.row(
+                    format!("ingest {n}{o}: time to install all (s)"),
+                    b.seconds,
+                    r.seconds,
+                );
+                t.row(format!("ingest {n}{o}: daemon CPU time (s)"), b.cpu, r.cpu);
+                t.row(
+                    format!("ingest {n}{o}: daemon peak RSS (MiB)"),
+                    b.rss,
+                    r.rss,
+                );
+                for (name, x) in [("babeld", b), ("routed", r)] {
+                    if x.installed < n as usize {
+                        t.notes.push(format!(
+                            "ingest {n}: {name} had installed {} of {n} when the run stopped",
+                            x.installed
+                        ));
+                    }
+                }
+            }
+        }
+        "flap" => {
+            let n = args.flap_prefixes;
+            let mut res = Vec::new();
+            for (name, d) in both {
+                let f = flap::run(d, n, args.flaps, args.flap_interval)?;
+                if f.flaps < args.flaps as usize {
+                    t.notes.push(format!(
+                        "flap {n}: {name} moved every route in {} of {} flaps",
+                        f.flaps, args.flaps
+                    ));
+                }
+                if f.overruns > 0 {
+                    t.notes.push(format!(
+                        "flap {n}: the listener lost events {} times under {name}",
+                        f.overruns
+                    ));
+                }
+                res.push(f);
+            }
+            let (b, r) = (res[0], res[1]);
+            t.row(
+                format!("flap {n}: kernel route changes/s, median of flaps"),
+                b.rate,
+                r.rate,
+            );
+            t.row(
+                format!("flap {n}: kernel route changes/s, best flap"),
+                b.best,
+                r.best,
+            );
+            t.row(
+                format!("flap {n}: route changes per daemon CPU-second"),
+                b.per_cpu,
+                r.per_cpu,
+            );
+            t.row(
+                format!("flap {n}: route messages per flap"),
+                b.per_flap,
+                r.per_flap,
+            );
+            t.row(
+                format!("flap {n}: daemon CPU time, whole run (s)"),
+                b.cpu,
+                r.cpu,
+            );
+        }
+        "failover" => {
+            for (cut, what) in [
+                (failover::Cut::Silent, "silent drop"),
+                (failover::Cut::Carrier, "carrier loss"),
+            ] {
+                let mut med = Vec::new();
+                for (name, d) in both {
+                    let v = failover::run(d, cut, args.runs, Duration::from_secs(30))?;
+                    println!("  failover {what}, {name}: outages (ms) {v:.0?}");
+                    if v.iter().any(|x| x.is_nan()) {
+                        t.notes.push(format!(
+                            "failover {what}: under {name} the stream did not come back in some runs"
+                        ));
+                    }
+                    med.push(median(&v));
+                }
+                t.row(
+                    format!("failover, {what}: outage (ms), median of {}", args.runs),
+                    med[0],
+                    med[1],
+                );
+            }
+        }
+        "grid" => {
+            let k = args.grid;
+            let b = grid::run(&args.babeld, k, args.runs, args.window, args.timeout)?;
+            let r = grid::run(&args.routed, k, args.runs, args.window, args.timeout)?;
+            let g = format!("grid {k}x{k}");
+            t.row(
+                format!(
+                    "{g}: time to full reachability (s), median of {}",
+                    args.runs
+                ),
+                b.converge,
+                r.converge,
+            );
+            t.row(
+                format!("{g}: bytes sent per node per second"),
+                b.bytes,
+                r.bytes,
+            );
+            t.row(
+                format!("{g}: packets sent per node per second"),
+                b.packets,
+                r.packets,
+            );
+            t.row(
+                format!("{g}: daemon CPU per node (ms/s)"),
+                b.cpu_ms,
+                r.cpu_ms,
+            );
+            t.row(format!("{g}: largest daemon peak RSS (MiB)"), b.rss, r.rss);
+        }
+        _ => unreachable!("sections are checked when parsed"),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("vs_babeld: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !args.routed.exists() {
+        eprintln!(
+            "vs_babeld: routed binary {} not found (build it with `cargo build --release -p routed`)",
+            args.routed.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let mut table = Table::default();
+    let mut status = ExitCode::SUCCESS;
+    for s in &args.sections {
+        println!("{s}...");
+        if let Err(e) = section(&args, s, &mut table) {
+            eprintln!("vs_babeld: {s}: {e}");
+            status = ExitCode::FAILURE;
+        }
+    }
+    table.print();
+    status
+}

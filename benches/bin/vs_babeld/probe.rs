@@ -1,0 +1,277 @@
+//! Instruments that run inside the namespaces: a netlink listener that timestamps the Babel
+//! routes reaching the kernel, and a dense UDP stream whose gaps show an outage.
+
+use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use crate::lab::in_netns;
+
+const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
+const RTMGRP_IPV4_ROUTE: u32 = 0x40;
+const RTMGRP_IPV6_ROUTE: u32 = 0x400;
+const RTPROT_BABEL: u8 = 42;
+
+/// What the route listener saw.
+#[derive(Debug, Default)]
+pub struct RouteLog {
+    /// Arrival of each new or replaced protocol-42 route, in µs since the listener started.
+    pub new: Vec<u64>,
+    /// Protocol-42 route deletions.
+    pub deleted: u64,
+    /// Receive-buffer overruns (events lost to the listener).
+    pub overruns: u64,
+}
+
+/// Counts the protocol-42 route messages of one namespace until stopped.
+pub struct RouteListener {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Result<Result<RouteLog, String>, String>>,
+}
+
+impl RouteListener {
+    pub fn start(ns: &str) -> Result<RouteListener, String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s = stop.clone();
+        let thread = in_netns(ns, move || listen(&s, start, &tx))?;
+        // Only return once the socket is subscribed.
+        rx.recv_timeout(Duration::from_secs(5))
+            .map_err(|_| "the route listener did not start".to_string())?;
+        Ok(RouteListener { stop, thread })
+    }
+
+    pub fn finish(self) -> Result<RouteLog, String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| "route listener panicked".to_string())??
+    }
+}
+
+fn listen(
+    stop: &AtomicBool,
+    start: Instant,
+    ready: &std::sync::mpsc::Sender<()>,
+) -> Result<RouteLog, String> {
+    let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink: {e}"))?;
+    sock.bind(&SocketAddr::new(0, RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE))
+        .map_err(|e| format!("netlink bind: {e}"))?;
+    // A big buffer: the listener must not lose events while the daemons work flat out.
+    let _ =
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::RcvBufForce, &(256 << 20));
+    nix::sys::socket::setsockopt(
+        &sock,
+        nix::sys::socket::sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(0, 100_000),
+    )
+    .map_err(|e| format!("netlink timeout: {e}"))?;
+    let _ = ready.send(());
+    let mut log = RouteLog::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    while !stop.load(Ordering::Relaxed) {
+        buf.clear();
+        match sock.recv(&mut buf, 0) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                log.overruns += 1;
+                continue;
+            }
+            Err(_) => continue, // timeout or interrupted: look at the stop flag
+        }
+        let at = start.elapsed().as_micros() as u64;
+        count_messages(&buf, at, &mut log);
+    }
+    Ok(log)
+}
+
+/// Adds the protocol-42 route messages of one netlink datagram to `log`.
+pub fn count_messages(buf: &[u8], at: u64, log: &mut RouteLog) {
+    let mut off = 0;
+    while buf.len() >= off + 16 {
+        let len = u32::from_ne_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]]) as usize;
+        if len < 16 || off + len > buf.len() {
+            return;
+        }
+        let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
+        // struct rtmsg follows the header: family, dst_len, src_len, tos, table, protocol.
+        if len >= 16 + 12 && buf[off + 16 + 5] == RTPROT_BABEL {
+            match kind {
+                RTM_NEWROUTE => log.new.push(at),
+                RTM_DELROUTE => log.deleted += 1,
+                _ => {}
+            }
+        }
+        off += (len + 3) & !3;
+    }
+}
+
+/// Events cut into consecutive windows of `step` µs from `from`: for each window that has
+/// any, (first, last, count).
+pub fn flap_windows(times: &[u64], from: u64, step: u64) -> Vec<(u64, u64, usize)> {
+    let mut out: Vec<(u64, u64, usize)> = Vec::new();
+    for &t in times {
+        let k = (t.saturating_sub(from) / step.max(1)) as usize;
+        if out.len() <= k {
+            out.resize(k + 1, (0, 0, 0));
+        }
+        let w = &mut out[k];
+        if w.2 == 0 {
+            w.0 = t;
+        }
+        w.1 = t;
+        w.2 += 1;
+    }
+    out
+}
+
+/// A stream of small UDP datagrams every `gap`, from `src` in one namespace to `dst` in
+/// another, with every arrival timestamped.
+pub struct Stream {
+    stop: Arc<AtomicBool>,
+    sender: JoinHandle<Result<Result<(), String>, String>>,
+    receiver: JoinHandle<Result<Result<Vec<u64>, String>, String>>,
+    pub start: Instant,
+}
+
+pub const PROBE_PORT: u16 = 47_999;
+
+impl Stream {
+    pub fn start(
+        src_ns: &str,
+        src: Ipv6Addr,
+        dst_ns: &str,
+        dst: Ipv6Addr,
+        gap: Duration,
+    ) -> Result<Stream, String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s = stop.clone();
+        let receiver = in_netns(dst_ns, move || -> Result<Vec<u64>, String> {
+            let sock = UdpSocket::bind(SocketAddrV6::new(dst, PROBE_PORT, 0, 0))
+                .map_err(|e| format!("probe bind [{dst}]: {e}"))?;
+            sock.set_read_timeout(Some(Duration::from_millis(50)))
+                .map_err(|e| e.to_string())?;
+            let _ = tx.send(());
+            let mut arrivals = Vec::new();
+            let mut b = [0u8; 64];
+            while !s.load(Ordering::Relaxed) {
+                if sock.recv(&mut b).is_ok() {
+                    arrivals.push(start.elapsed().as_micros() as u64);
+                }
+            }
+            Ok(arrivals)
+        })?;
+        rx.recv_timeout(Duration::from_secs(5))
+            .map_err(|_| "the probe receiver did not start".to_string())?;
+        let s = stop.clone();
+        let sender = in_netns(src_ns, move || -> Result<(), String> {
+            let sock = UdpSocket::bind(SocketAddrV6::new(src, 0, 0, 0))
+                .map_err(|e| format!("probe bind [{src}]: {e}"))?;
+            let to = SocketAddrV6::new(dst, PROBE_PORT, 0, 0);
+            let mut seq: u64 = 0;
+            let mut next = Instant::now();
+            while !s.load(Ordering::Relaxed) {
+                seq += 1;
+                // No route for a moment is what is being measured: errors are expected.
+                let _ = sock.send_to(&seq.to_be_bytes(), to);
+                next += gap;
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else {
+                    next = now;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(Stream {
+            stop,
+            sender,
+            receiver,
+            start,
+        })
+    }
+
+    /// Stops the stream; the arrival times in µs since the start.
+    pub fn finish(self) -> Result<Vec<u64>, String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.sender
+            .join()
+            .map_err(|_| "probe sender panicked".to_string())???;
+        self.receiver
+            .join()
+            .map_err(|_| "probe receiver panicked".to_string())??
+    }
+}
+
+/// The outage around `event` (µs): the longest silence between two arrivals, the later of
+/// which came after `event`. `None` if nothing arrived after it.
+pub fn outage(arrivals: &[u64], event: u64) -> Option<u64> {
+    let mut best = None;
+    for w in arrivals.windows(2) {
+        if w[1] > event {
+            let g = w[1] - w[0];
+            if best.is_none_or(|b| g > b) {
+                best = Some(g);
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_fall_into_their_flap_window() {
+        let t = [100, 110, 120, 4_000_100, 4_000_200, 12_500_000];
+        assert_eq!(
+            flap_windows(&t, 0, 4_000_000),
+            vec![
+                (100, 120, 3),
+                (4_000_100, 4_000_200, 2),
+                (0, 0, 0),
+                (12_500_000, 12_500_000, 1)
+            ]
+        );
+        assert!(flap_windows(&[], 0, 1).is_empty());
+    }
+
+    #[test]
+    fn outage_is_the_longest_silence_ending_after_the_event() {
+        // A 1 ms stream with a 300 ms hole after the event at 10 ms, and a longer hole
+        // before it that must not count.
+        let mut a: Vec<u64> = vec![0, 900_000];
+        a.extend((0..10).map(|i| 1_000_000 + i * 1000));
+        a.extend((0..10).map(|i| 1_309_000 + i * 1000));
+        assert_eq!(outage(&a, 1_005_000), Some(300_000));
+        assert_eq!(outage(&a, 2_000_000), None);
+    }
+
+    #[test]
+    fn only_babel_route_messages_are_counted() {
+        let mut buf = Vec::new();
+        for (kind, proto) in [(RTM_NEWROUTE, 42u8), (RTM_NEWROUTE, 4), (RTM_DELROUTE, 42)] {
+            let mut m = vec![0u8; 28];
+            m[0..4].copy_from_slice(&28u32.to_ne_bytes());
+            m[4..6].copy_from_slice(&kind.to_ne_bytes());
+            m[21] = proto;
+            buf.extend(m);
+        }
+        // A truncated trailer is ignored.
+        buf.extend([1, 2, 3]);
+        let mut log = RouteLog::default();
+        count_messages(&buf, 7, &mut log);
+        assert_eq!(log.new, vec![7]);
+        assert_eq!(log.deleted, 1);
+    }
+}
