@@ -35,9 +35,10 @@ pub struct MonitorConfig {
     /// reported as [`NetEvent::Overrun`], followed by a re-dump.
     pub rcvbuf: usize,
     /// Route notifications of this protocol are dropped in the kernel, before they reach
-    /// the socket (dump replies still carry them). A daemon sets its own protocol here:
-    /// writing 100,000 routes would otherwise queue 100,000 notifications of its own
-    /// changes, overrun the buffer and force a full re-dump.
+    /// the socket, and left out of dumps too. A daemon sets its own protocol here: it knows
+    /// its routes, the monitor need not remember them for a resynchronisation, and writing
+    /// 100,000 routes would otherwise queue 100,000 notifications of its own changes,
+    /// overrun the buffer and force a full re-dump.
     pub ignore_protocol: Option<u8>,
 }
 
