@@ -2803,11 +2803,12 @@ impl Node {
         if walk {
             self.sweep_due = Timestamp::from_micros(u64::MAX);
         }
-        for slot in if walk {
+        let slots = if walk {
             self.routes.live_slots()
         } else {
             Vec::new()
-        } {
+        };
+        for slot in slots {
             let due = self.routes.due[slot as usize];
             if now < due {
                 // Nothing is due in this slot: skip its (cache-cold) entries.
