@@ -232,30 +232,76 @@ pub struct ChurnSpec {
     pub random: Vec<RandomChurn>,
 }
 
+/// A node in a churn event as the scenario names it: its number (`node = 3`), or its name in
+/// the topology (`node = "roof-3"`: the name in the edge-list file; in the other topologies
+/// a node's name is its number). Names are turned into numbers when the scenario is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeRef {
+    Index(u32),
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for NodeRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NodeRef, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = NodeRef;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a node number or a node name")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<NodeRef, E> {
+                u32::try_from(v)
+                    .map(NodeRef::Index)
+                    .map_err(|_| E::custom(format!("node number {v} is too large")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<NodeRef, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("node number {v} is negative")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeRef, E> {
+                Ok(NodeRef::Name(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl std::fmt::Display for NodeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            NodeRef::Index(i) => write!(f, "{i}"),
+            NodeRef::Name(n) => write!(f, "{n:?}"),
+        }
+    }
+}
+
+/// A churn action on nodes `N`: [`NodeRef`] as written in a scenario, node numbers (the
+/// default) once resolved against the topology.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
-pub enum ChurnAction {
+pub enum ChurnAction<N = u32> {
     Crash {
-        node: u32,
+        node: N,
     },
     Restart {
-        node: u32,
+        node: N,
         /// Restart with the seqno the node had persisted (true) or a fresh random one.
         #[serde(default = "yes")]
         keep_seqno: bool,
     },
     LinkDown {
-        a: u32,
-        b: u32,
+        a: N,
+        b: N,
     },
     LinkUp {
-        a: u32,
-        b: u32,
+        a: N,
+        b: N,
     },
     /// Set the loss of a link, in one direction (a → b) or both.
     LinkQuality {
-        a: u32,
-        b: u32,
+        a: N,
+        b: N,
         loss: f64,
         #[serde(default)]
         one_way: bool,
@@ -269,6 +315,59 @@ pub enum ChurnAction {
     Merge,
 }
 
+impl<N> ChurnAction<N> {
+    /// The same action with every node passed through `f`.
+    pub fn try_map<M, E>(
+        &self,
+        mut f: impl FnMut(&N) -> Result<M, E>,
+    ) -> Result<ChurnAction<M>, E> {
+        Ok(match self {
+            ChurnAction::Crash { node } => ChurnAction::Crash { node: f(node)? },
+            ChurnAction::Restart { node, keep_seqno } => ChurnAction::Restart {
+                node: f(node)?,
+                keep_seqno: *keep_seqno,
+            },
+            ChurnAction::LinkDown { a, b } => ChurnAction::LinkDown { a: f(a)?, b: f(b)? },
+            ChurnAction::LinkUp { a, b } => ChurnAction::LinkUp { a: f(a)?, b: f(b)? },
+            ChurnAction::LinkQuality {
+                a,
+                b,
+                loss,
+                one_way,
+            } => ChurnAction::LinkQuality {
+                a: f(a)?,
+                b: f(b)?,
+                loss: *loss,
+                one_way: *one_way,
+            },
+            ChurnAction::Partition { fraction } => ChurnAction::Partition {
+                fraction: *fraction,
+            },
+            ChurnAction::Merge => ChurnAction::Merge,
+        })
+    }
+
+    pub fn map<M>(&self, mut f: impl FnMut(&N) -> M) -> ChurnAction<M> {
+        match self.try_map(|n| Ok::<M, std::convert::Infallible>(f(n))) {
+            Ok(a) => a,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The `kind` as written in a scenario.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChurnAction::Crash { .. } => "crash",
+            ChurnAction::Restart { .. } => "restart",
+            ChurnAction::LinkDown { .. } => "link_down",
+            ChurnAction::LinkUp { .. } => "link_up",
+            ChurnAction::LinkQuality { .. } => "link_quality",
+            ChurnAction::Partition { .. } => "partition",
+            ChurnAction::Merge => "merge",
+        }
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -280,7 +379,37 @@ fn half() -> f64 {
 pub struct ChurnEvent {
     pub at_s: f64,
     #[serde(flatten)]
-    pub action: ChurnAction,
+    pub action: ChurnAction<NodeRef>,
+}
+
+impl ChurnEvent {
+    /// The action with node numbers, given the topology's node names by number. `k` is the
+    /// event's position in `churn.events`, for the error message.
+    pub fn resolve(&self, k: usize, names: &NodeNames) -> Result<ChurnAction, String> {
+        self.action.try_map(|r| match r {
+            NodeRef::Index(i) => Ok(*i),
+            NodeRef::Name(s) => names.get(s.as_str()).copied().ok_or_else(|| {
+                format!(
+                    "churn event {} (at_s = {}, kind = \"{}\"): no node named {r} in the topology",
+                    k + 1,
+                    self.at_s,
+                    self.action.kind()
+                )
+            }),
+        })
+    }
+}
+
+/// Node numbers by name.
+pub type NodeNames = std::collections::BTreeMap<String, u32>;
+
+/// The name index of a topology's node names.
+pub fn node_names(names: &[String]) -> NodeNames {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), i as u32))
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -365,6 +494,8 @@ impl Scenario {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut s = Scenario::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         s.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        s.resolve_names()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         if s.name.is_empty() {
             s.name = path
                 .file_stem()
@@ -372,6 +503,39 @@ impl Scenario {
                 .unwrap_or_default();
         }
         Ok(s)
+    }
+
+    /// Turns the node names in the churn events into node numbers, reading the edge-list
+    /// file for its names; a name that is not in the topology is an error.
+    fn resolve_names(&mut self) -> Result<(), String> {
+        let named = |r: &NodeRef| matches!(r, NodeRef::Name(_));
+        let uses_names = self.churn.events.iter().any(|e| {
+            e.action
+                .try_map(|r| if named(r) { Err(()) } else { Ok(()) })
+                .is_err()
+        });
+        if !uses_names {
+            return Ok(());
+        }
+        let n = match &self.topology {
+            TopologySpec::Line { n, .. }
+            | TopologySpec::Ring { n, .. }
+            | TopologySpec::Rgg { n, .. } => *n,
+            TopologySpec::Grid { width, height, .. } => width.saturating_mul(*height),
+            TopologySpec::Edges { file, .. } => {
+                let (names, _) = crate::topology::read_edges(&self.base_dir.join(file))?;
+                return self.resolve_with(&node_names(&names));
+            }
+        };
+        self.resolve_with(&node_names(&crate::topology::numbered(n)))
+    }
+
+    fn resolve_with(&mut self, names: &NodeNames) -> Result<(), String> {
+        for k in 0..self.churn.events.len() {
+            let a = self.churn.events[k].resolve(k, names)?;
+            self.churn.events[k].action = a.map(|&i| NodeRef::Index(i));
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -508,7 +672,7 @@ mod tests {
         assert_eq!(
             s.churn.events[1].action,
             ChurnAction::Restart {
-                node: 2,
+                node: NodeRef::Index(2),
                 keep_seqno: false
             }
         );
@@ -528,5 +692,46 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("link.loss"), "{e}");
+    }
+
+    #[test]
+    fn churn_nodes_are_numbers_or_names_and_names_resolve_in_the_topology() {
+        let head =
+            "duration_s = 10\n[topology]\nkind = \"line\"\nn = 4\n[[churn.events]]\nat_s = 1\n";
+        let s = Scenario::from_toml(&format!(
+            "{head}kind = \"link_quality\"\na = \"roof-3\"\nb = 2\nloss = 0.5\n"
+        ))
+        .unwrap();
+        let e = &s.churn.events[0];
+        assert_eq!(
+            e.action,
+            ChurnAction::LinkQuality {
+                a: NodeRef::Name("roof-3".into()),
+                b: NodeRef::Index(2),
+                loss: 0.5,
+                one_way: false
+            }
+        );
+        let names = node_names(&["tower".into(), "x".into(), "y".into(), "roof-3".into()]);
+        assert_eq!(
+            e.resolve(0, &names).unwrap(),
+            ChurnAction::LinkQuality {
+                a: 3,
+                b: 2,
+                loss: 0.5,
+                one_way: false
+            }
+        );
+        let err = e.resolve(4, &node_names(&["tower".into()])).unwrap_err();
+        assert_eq!(
+            err,
+            "churn event 5 (at_s = 1, kind = \"link_quality\"): no node named \"roof-3\" in the topology"
+        );
+        // Neither a negative number nor a fraction is a node.
+        for bad in ["-1", "1.5", "true"] {
+            let e = Scenario::from_toml(&format!("{head}kind = \"crash\"\nnode = {bad}\n"))
+                .unwrap_err();
+            assert!(e.contains("node"), "{bad}: {e}");
+        }
     }
 }

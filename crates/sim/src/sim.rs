@@ -19,7 +19,9 @@ use crate::net::{
 };
 use crate::pcap::PcapWriter;
 use crate::rng::SimRng;
-use crate::scenario::{Addressing, ChurnAction, IfaceKind, LinkMode, RandomKind, Scenario};
+use crate::scenario::{
+    node_names, Addressing, ChurnAction, IfaceKind, LinkMode, RandomKind, Scenario,
+};
 use crate::topology::{unit_disk, Topology};
 
 pub const MULTICAST: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 6);
@@ -155,6 +157,8 @@ pub struct Sim {
     /// The /128 each node announces, and the way back.
     pub prefixes: Vec<babel_core::wire::Prefix>,
     prefix_owner: std::collections::BTreeMap<babel_core::wire::Prefix, u32>,
+    /// `churn.events` with node numbers, until scheduled.
+    fixed_churn: Vec<(u64, ChurnAction)>,
 }
 
 fn us(s: f64) -> u64 {
@@ -223,8 +227,13 @@ impl Sim {
             }
             pcap_nodes[p as usize] = true;
         }
-        for e in &sc.churn.events {
-            check_nodes(&e.action, n)?;
+        // Names left in a scenario not read by `Scenario::load` are resolved here.
+        let names = node_names(&topo.names);
+        let mut fixed_churn = Vec::with_capacity(sc.churn.events.len());
+        for (k, e) in sc.churn.events.iter().enumerate() {
+            let a = e.resolve(k, &names)?;
+            check_nodes(&a, n)?;
+            fixed_churn.push((us(e.at_s), a));
         }
         let end = us(sc.duration_s);
         let positions = topo.positions.clone().unwrap_or_default();
@@ -274,6 +283,7 @@ impl Sim {
             updates_received_dead: 0,
             prefixes: Vec::new(),
             prefix_owner: std::collections::BTreeMap::new(),
+            fixed_churn,
             topo,
             rng,
             sc,
@@ -337,10 +347,7 @@ impl Sim {
     /// Schedules the churn of the scenario: the fixed events and, drawn now from the seed,
     /// the random processes.
     fn schedule_churn(&mut self) {
-        let mut list: Vec<(u64, ChurnAction)> = Vec::new();
-        for e in &self.sc.churn.events {
-            list.push((us(e.at_s), e.action.clone()));
-        }
+        let mut list: Vec<(u64, ChurnAction)> = std::mem::take(&mut self.fixed_churn);
         let n = self.topo.n;
         let nedges = self.net.edges.len() as u64;
         for r in self.sc.churn.random.clone() {

@@ -33,7 +33,8 @@ fn norm(mut edges: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
     edges
 }
 
-fn numbered(n: u32) -> Vec<String> {
+/// The names of nodes without names: their numbers.
+pub fn numbered(n: u32) -> Vec<String> {
     (0..n).map(|i| i.to_string()).collect()
 }
 
@@ -166,6 +167,12 @@ pub fn parse_edges(text: &str) -> Result<EdgeList, String> {
     Ok((names, norm(edges)))
 }
 
+/// Reads and parses an edge-list file; errors name the file.
+pub fn read_edges(path: &std::path::Path) -> Result<EdgeList, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_edges(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 impl Topology {
     pub fn build(
         spec: &TopologySpec,
@@ -217,11 +224,7 @@ impl Topology {
                 }
             }
             TopologySpec::Edges { file, links } => {
-                let path = base_dir.join(file);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                let (names, edges) =
-                    parse_edges(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                let (names, edges) = read_edges(&base_dir.join(file))?;
                 Topology {
                     n: names.len() as u32,
                     edges,

@@ -394,3 +394,75 @@ fn a_router_restarted_without_its_seqno_is_found_and_not_lost_again() {
         assert_eq!(r.unreachable_pairs_final, 0);
     }
 }
+
+/// A scenario file of `tests/data`.
+fn data(file: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file)
+}
+
+#[test]
+fn churn_events_name_nodes_of_the_edge_list_with_the_same_results_as_numbers() {
+    let names = Scenario::load(&data("hill-names.toml")).unwrap();
+    let numbers = Scenario::load(&data("hill-numbers.toml")).unwrap();
+    let (_, a) = run_scenario(names, None, true).unwrap();
+    let (_, b) = run_scenario(numbers, None, true).unwrap();
+    assert_eq!(a.to_json(), b.to_json());
+    // The names became the nodes they name: roof-1 is node 1, the tower-barn link 0-4 ...
+    let what: Vec<&str> = a.churn.iter().map(|c| c.what.as_str()).collect();
+    assert_eq!(
+        what,
+        [
+            "crash 1",
+            "restart 1 (new seqno)",
+            "link 0-4 down",
+            "link 4-0 up",
+            "link 2->3 loss 0.30",
+            "link 3-4 down",
+            "link 4-0 down"
+        ]
+    );
+    // ... and at the end the barn is cut off, the other four reach each other.
+    assert_eq!(a.nodes, 5);
+    assert_eq!(a.connected_pairs_final, 4 * 3);
+    assert_eq!(a.unreachable_pairs_final, 0);
+    assert_eq!(a.convergence.unconverged, 0, "{:?}", a.churn);
+}
+
+#[test]
+fn a_churn_event_naming_a_node_not_in_the_topology_is_rejected_at_load() {
+    let dir = std::env::temp_dir().join(format!("babel-sim-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let edges = data("hill.edges");
+    let text = std::fs::read_to_string(data("hill-names.toml"))
+        .unwrap()
+        .replace(
+            "\"hill.edges\"",
+            &format!("{:?}", edges.display().to_string()),
+        )
+        .replace(
+            "a = \"barn\"\nb = \"tower\"",
+            "a = \"barn\"\nb = \"chimney\"",
+        );
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let err = Scenario::load(&path).unwrap_err();
+    // Its events in order: crash, restart, link_down, link_up (the 4th) names the chimney.
+    assert_eq!(
+        err,
+        format!(
+            "{}: churn event 4 (at_s = 60, kind = \"link_up\"): no node named \"chimney\" in the topology",
+            path.display()
+        )
+    );
+    // The same scenario given as text is rejected when the simulator is built.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let err = sim::Sim::new(scenario(&text), None, false).err().unwrap();
+    assert!(err.contains("no node named \"chimney\""), "{err}");
+    // A number out of range is still an error, names or not.
+    let text = text.replace("b = \"chimney\"", "b = 5");
+    let err = sim::Sim::new(scenario(&text), None, false).err().unwrap();
+    assert!(err.contains("node 5, but there are 5 nodes"), "{err}");
+}
