@@ -102,8 +102,12 @@ impl Diversity {
     }
 
     /// The metric announced for a route with these components on a non-interfering
-    /// interface.
+    /// interface. An unreachable route (infinite refmetric or link cost) stays unreachable:
+    /// its retraction must not turn into a finite update.
     pub fn noninterfering_metric(&self, refmetric: u16, cost: u16, add_metric: u16) -> u16 {
+        if refmetric == INFINITY || cost == INFINITY {
+            return INFINITY;
+        }
         let scaled = (u32::from(self.factor) * u32::from(cost) + 128) / 256;
         let m =
             (u32::from(refmetric) + scaled + u32::from(add_metric)).max(u32::from(refmetric) + 1);
@@ -192,6 +196,10 @@ mod tests {
             101
         );
         assert_eq!(d.noninterfering_metric(INFINITY - 1, 256, 0), INFINITY);
+        // RFC 8966 §3.7.2: a route over a dead link is retracted, whatever the factor.
+        let none = Diversity { kind: 1, factor: 0 };
+        assert_eq!(none.noninterfering_metric(100, INFINITY, 0), INFINITY);
+        assert_eq!(d.noninterfering_metric(INFINITY, 96, 0), INFINITY);
     }
 
     #[test]

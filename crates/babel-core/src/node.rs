@@ -211,8 +211,7 @@ impl Default for Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Limit {
     Neighbours,
-    /// Route entries (and locally originated routes, and urgent updates waiting to be
-    /// repeated), all neighbours together.
+    /// Route entries (and locally originated routes), all neighbours together.
     Routes,
     RoutesPerNeighbour,
     Sources,
@@ -679,7 +678,7 @@ impl Node {
         if self.events.len() >= self.config.max_queued_events {
             self.events.pop_front();
             self.stats.events_dropped += 1;
-            self.stats.refused[Limit::QueuedEvents as usize] += 1;
+            self.stats.refuse(Limit::QueuedEvents);
         }
         self.events.push_back(e);
     }
@@ -1383,6 +1382,7 @@ impl Node {
                 self.neigh_free.push(nid);
                 if let Some(i) = self.interfaces.get_mut(&n.ifindex) {
                     i.out.unicast.remove(&n.addr);
+                    i.out.unicast_updates.remove(&n.addr);
                 }
             }
         }
@@ -1907,7 +1907,8 @@ impl Node {
             None => {}
             Some(a) => {
                 let diff = a.metric.abs_diff(old_metric);
-                let (send, urgent, resend) = match before {
+                // `reliable`: sent with an Acknowledgment Request (RFC 8966 §3.7.2).
+                let (send, urgent, reliable) = match before {
                     None => (true, satisfied, false),
                     Some(b) if b.router_id != a.router_id => (true, true, true),
                     Some(b) if b.metric < INFINITY && a.metric == INFINITY => (true, true, true),
@@ -1926,7 +1927,7 @@ impl Node {
                     _ => (true, false, false),
                 };
                 if send {
-                    self.send_update_all(key, urgent, resend);
+                    self.send_update_all(key, urgent, reliable);
                 }
                 if let Some(b) = before {
                     if b.metric < INFINITY
@@ -2487,20 +2488,11 @@ impl Node {
         // degrades badly on shuffled input).
         // With the slot when it is known (a full dump walks the slots).
         let mut keys: Vec<(RouteKey, Option<u32>)> = if out.full_dump {
-            let mut k: Vec<(RouteKey, Option<u32>)> =
-                self.xroutes.keys().map(|k| (*k, None)).collect();
-            for (i, s) in self.routes.slots.iter().enumerate() {
-                // A selected entry means a live slot (freed slots have no entries).
-                if s.selected().is_some() {
-                    debug_assert!(self.routes.is_live(i as u32));
-                    k.push((self.routes.keys[i], Some(i as u32)));
-                }
-            }
-            k.extend(out.updates.iter().map(|k| (*k, None)));
-            k
+            self.dump_keys()
         } else {
-            out.updates.iter().map(|k| (*k, None)).collect()
+            Vec::new()
         };
+        keys.extend(out.updates.iter().map(|k| (*k, None)));
         keys.sort_unstable_by_key(|k| k.0);
         keys.dedup_by_key(|k| k.0);
         if !out.reliable.is_empty() {
@@ -2508,15 +2500,7 @@ impl Node {
             keys.retain(|(k, _)| !out.reliable.contains(k));
         }
         let mut advertised: Vec<Advertised> = Vec::new();
-        for (k, slot) in &keys {
-            let Some((u, src)) = self.make_update(iface, k, *slot) else {
-                continue;
-            };
-            let (id, seqno, metric) = (u.router_id.unwrap_or(self.id), u.seqno, u.metric);
-            if enc.push(&Tlv::Update(u)).is_ok() {
-                advertised.push((id, *k, seqno, metric, src));
-            }
-        }
+        self.stats.tlvs_ignored += self.push_updates(iface, &mut enc, &keys, &mut advertised);
         let packets = enc.finish();
         self.note_advertised(advertised);
         for p in packets {
@@ -2566,12 +2550,13 @@ impl Node {
                 }
             }
             if let Some(r) = replies.remove(&addr) {
-                let mut keys: Vec<RouteKey> = r.keys.into_iter().collect();
+                let mut keys: Vec<(RouteKey, Option<u32>)> =
+                    r.keys.into_iter().map(|k| (k, None)).collect();
                 if r.full_dump && !dumped {
                     keys.extend(self.dump_keys());
                 }
-                keys.sort_unstable();
-                keys.dedup();
+                keys.sort_unstable_by_key(|k| k.0);
+                keys.dedup_by_key(|k| k.0);
                 ignored += self.push_updates(iface, &mut enc, &keys, &mut advertised);
             }
             packets.extend(enc.finish().into_iter().map(|p| (addr, p)));
@@ -2583,29 +2568,32 @@ impl Node {
         }
     }
 
-    /// The destinations of a full dump: our own prefixes and every selected route.
-    fn dump_keys(&self) -> Vec<RouteKey> {
-        let mut k: Vec<RouteKey> = self.xroutes.keys().copied().collect();
+    /// The destinations of a full dump: our own prefixes and every selected route, the
+    /// latter with their slot.
+    fn dump_keys(&self) -> Vec<(RouteKey, Option<u32>)> {
+        let mut k: Vec<(RouteKey, Option<u32>)> = self.xroutes.keys().map(|k| (*k, None)).collect();
         for (i, s) in self.routes.slots.iter().enumerate() {
-            if s.selected != NONE && self.routes.is_live(i as u32) {
-                k.push(self.routes.keys[i]);
+            // A selected entry means a live slot (freed slots have no entries).
+            if s.selected().is_some() {
+                debug_assert!(self.routes.is_live(i as u32));
+                k.push((self.routes.keys[i], Some(i as u32)));
             }
         }
         k
     }
 
-    /// Pushes the updates for `keys` (in that order) and records what they advertise.
-    /// Returns how many could not be encoded.
+    /// Pushes the updates for `keys` (in that order; with the key's slot when the caller
+    /// knows it) and records what they advertise. Returns how many could not be encoded.
     fn push_updates(
         &self,
         iface: &Interface,
         enc: &mut Encoder,
-        keys: &[RouteKey],
+        keys: &[(RouteKey, Option<u32>)],
         advertised: &mut Vec<Advertised>,
     ) -> u64 {
         let mut ignored = 0;
-        for k in keys {
-            let Some((u, src)) = self.make_update(iface, k, None) else {
+        for (k, slot) in keys {
+            let Some((u, src)) = self.make_update(iface, k, *slot) else {
                 continue;
             };
             let (id, seqno, metric) = (u.router_id.unwrap_or(self.id), u.seqno, u.metric);
@@ -2682,7 +2670,7 @@ impl Node {
         let mut ignored = 0;
         for k in keys {
             let before = advertised.len();
-            ignored += self.push_updates(iface, &mut enc, std::slice::from_ref(k), &mut advertised);
+            ignored += self.push_updates(iface, &mut enc, &[(*k, None)], &mut advertised);
             if advertised.len() == before {
                 continue; // nothing to say about it on this interface
             }
@@ -2745,7 +2733,7 @@ impl Node {
         if self.transmits.len() >= self.config.max_queued_packets {
             self.transmits.pop_front();
             self.stats.transmit_overflow += 1;
-            self.stats.refused[Limit::QueuedPackets as usize] += 1;
+            self.stats.refuse(Limit::QueuedPackets);
         }
         self.transmits.push_back((ifindex, dst, src, p));
     }
