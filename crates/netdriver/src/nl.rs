@@ -124,12 +124,12 @@ pub(crate) fn route_prefixes(m: &RouteMessage) -> Option<(Prefix, Option<Prefix>
     Some((dst, src))
 }
 
-/// Asks for a large receive buffer: SO_RCVBUFFORCE (root) goes past rmem_max; without the
-/// privilege, SO_RCVBUF gets what the system allows.
-pub(crate) fn set_rcvbuf(s: &netlink_sys::Socket, size: usize) {
+/// Asks for a large receive buffer (netlink or UDP socket): SO_RCVBUFFORCE (root) goes past
+/// rmem_max; without the privilege, SO_RCVBUF gets what the system allows.
+pub(crate) fn set_rcvbuf(s: &impl std::os::fd::AsFd, size: usize) {
     use nix::sys::socket::{setsockopt, sockopt};
     if setsockopt(s, sockopt::RcvBufForce, &size).is_err() {
-        let _ = s.set_rx_buf_sz(size);
+        let _ = setsockopt(s, sockopt::RcvBuf, &size);
     }
 }
 

@@ -112,10 +112,7 @@ impl BabelSocket {
         setsockopt(&sock, sockopt::Ipv6RecvPacketInfo, &true).map_err(nix_err)?;
         // A burst (a neighbour's full dump, or a flood from a hostile one) must not overflow
         // the kernel's default buffer (about 200 KiB) and take legitimate hellos with it.
-        // Root may go past `net.core.rmem_max`; otherwise the kernel caps the request.
-        if setsockopt(&sock, sockopt::RcvBufForce, &RECV_BUFFER).is_err() {
-            let _ = sock.set_recv_buffer_size(RECV_BUFFER);
-        }
+        crate::nl::set_rcvbuf(&sock, RECV_BUFFER);
         let addr = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, config.port, 0, 0);
         sock.bind(&addr.into())?;
         // tokio's UdpSocket registers the descriptor with the reactor (as an AsyncFd would,
