@@ -2,12 +2,15 @@
 //! route table, refusals are counted per kind, and the routes of other neighbours (and the
 //! flooder's own routes already held) keep working.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use babel_core::testing::Mesh;
-use babel_core::wire::{Encoder, Hello, Ihu, Prefix, RouterId, Tlv, Update, INFINITY};
+use babel_core::wire::{Encoder, Prefix, RouterId, Tlv, Update, INFINITY};
 use babel_core::{Command, Config, InterfaceConfig, Limit};
+
+mod common;
+use common::tlvs::{hello, ihu};
 
 const FLOODER: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0xbad, 1);
 const FRIEND: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0x600d, 1);
@@ -21,22 +24,7 @@ fn packets(tlvs: &[Tlv], src: Ipv6Addr) -> Vec<Vec<u8>> {
 }
 
 fn greeting(seqno: u16, to: Ipv6Addr) -> Vec<Tlv> {
-    vec![
-        Tlv::Hello(Hello {
-            flags: 0,
-            seqno,
-            interval: 400,
-            timestamp: None,
-            unknown_subtlvs: vec![],
-        }),
-        Tlv::Ihu(Ihu {
-            rxcost: 96,
-            interval: 1200,
-            addr: Some(IpAddr::V6(to)),
-            timestamps: None,
-            unknown_subtlvs: vec![],
-        }),
-    ]
+    vec![hello(seqno, false), ihu(to, 96)]
 }
 
 fn updates(id: u8, range: std::ops::Range<u32>, metric: u16) -> Vec<Tlv> {

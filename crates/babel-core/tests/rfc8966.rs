@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use babel_core::testing::Mesh;
 use babel_core::wire::{
-    self, Encoder, Hello, Ihu, Prefix, RouterId, SeqnoRequest, Tlv, Update, INFINITY,
-    MULTICAST_GROUP,
+    self, Encoder, Hello, Prefix, RouterId, SeqnoRequest, Tlv, Update, INFINITY, MULTICAST_GROUP,
 };
 use babel_core::{Command, Config, Event, InterfaceConfig, InterfaceEvent, Node, Timestamp};
 
 mod common;
 use common::mesh::single_with;
+use common::tlvs::{hello, ihu};
 
 const FAKE: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0xfa, 0x4e);
 const FAKE2: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0xfa, 0x4f);
@@ -30,26 +30,6 @@ fn packet(tlvs: &[Tlv], src: Ipv6Addr) -> Vec<u8> {
         e.push(t).unwrap();
     }
     e.finish().remove(0)
-}
-
-fn hello(seqno: u16, unicast: bool) -> Tlv {
-    Tlv::Hello(Hello {
-        flags: if unicast { 0x8000 } else { 0 },
-        seqno,
-        interval: 400,
-        timestamp: None,
-        unknown_subtlvs: vec![],
-    })
-}
-
-fn ihu(to: Ipv6Addr, rxcost: u16) -> Tlv {
-    Tlv::Ihu(Ihu {
-        rxcost,
-        interval: 1200,
-        addr: Some(IpAddr::V6(to)),
-        timestamps: None,
-        unknown_subtlvs: vec![],
-    })
 }
 
 fn update(prefix: &str, seqno: u16, metric: u16, interval: u16) -> Tlv {
