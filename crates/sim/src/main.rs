@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
+use sim::scenario::NodeRef;
 use sim::{report, Report, Scenario, Sim};
 
 #[derive(Parser)]
@@ -129,7 +130,7 @@ fn main() -> Result<()> {
         } => {
             let mut sc = load(&file, duration)?;
             if pcap.is_some() && sc.measure.pcap_nodes.is_empty() {
-                sc.measure.pcap_nodes.push(0);
+                sc.measure.pcap_nodes.push(NodeRef::Index(0));
             }
             let t0 = Instant::now();
             let mut s = Sim::new(sc, seed, pcap.is_some()).map_err(|e| anyhow!(e))?;

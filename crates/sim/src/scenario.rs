@@ -460,9 +460,9 @@ pub struct MeasureSpec {
     /// Destinations used for the route stretch at the end (0: all).
     #[serde(default = "default_stretch")]
     pub stretch_destinations: u32,
-    /// Nodes whose traffic `--pcap` records.
+    /// Nodes whose traffic `--pcap` records, by number or by name like churn events.
     #[serde(default)]
-    pub pcap_nodes: Vec<u32>,
+    pub pcap_nodes: Vec<NodeRef>,
 }
 
 fn default_settle() -> f64 {

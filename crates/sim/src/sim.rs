@@ -20,7 +20,7 @@ use crate::net::{
 use crate::pcap::PcapWriter;
 use crate::rng::SimRng;
 use crate::scenario::{
-    node_names, Addressing, ChurnAction, IfaceKind, LinkMode, RandomKind, Scenario,
+    node_names, Addressing, ChurnAction, IfaceKind, LinkMode, NodeRef, RandomKind, Scenario,
 };
 use crate::topology::{unit_disk, Topology};
 
@@ -218,8 +218,16 @@ impl Sim {
         };
         iface_config.hello_interval = Duration::from_secs_f64(sc.babel.hello_interval_s);
         iface_config.update_interval = sc.babel.update_interval_s.map(Duration::from_secs_f64);
+        // Names left in a scenario not read by `Scenario::load` are resolved here.
+        let names = node_names(&topo.names);
         let mut pcap_nodes = vec![false; n as usize];
-        for &p in &sc.measure.pcap_nodes {
+        for r in &sc.measure.pcap_nodes {
+            let p = match r {
+                NodeRef::Index(i) => *i,
+                NodeRef::Name(s) => *names.get(s.as_str()).ok_or_else(|| {
+                    format!("measure.pcap_nodes: no node named {r} in the topology")
+                })?,
+            };
             if p >= n {
                 return Err(format!(
                     "measure.pcap_nodes: node {p} does not exist ({n} nodes)"
@@ -227,8 +235,6 @@ impl Sim {
             }
             pcap_nodes[p as usize] = true;
         }
-        // Names left in a scenario not read by `Scenario::load` are resolved here.
-        let names = node_names(&topo.names);
         let mut fixed_churn = Vec::with_capacity(sc.churn.events.len());
         for (k, e) in sc.churn.events.iter().enumerate() {
             let a = e.resolve(k, &names)?;

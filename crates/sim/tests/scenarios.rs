@@ -466,3 +466,32 @@ fn a_churn_event_naming_a_node_not_in_the_topology_is_rejected_at_load() {
     let err = sim::Sim::new(scenario(&text), None, false).err().unwrap();
     assert!(err.contains("node 5, but there are 5 nodes"), "{err}");
 }
+
+#[test]
+fn pcap_nodes_name_nodes_of_the_edge_list_like_numbers() {
+    let edges = format!("{:?}", data("hill.edges").display().to_string());
+    let base = std::fs::read_to_string(data("hill-names.toml"))
+        .unwrap()
+        .replace("\"hill.edges\"", &edges);
+    let capture = |nodes: &str| {
+        // `[measure]` goes before the churn tables so that it is not read as one of them.
+        let text = base.replacen(
+            "[topology]",
+            &format!("[measure]\npcap_nodes = {nodes}\n\n[topology]"),
+            1,
+        );
+        let mut s = sim::Sim::new(scenario(&text), None, true)?;
+        s.run(&mut |_, _| {});
+        Ok::<_, String>(s.pcap.as_ref().unwrap().bytes().to_vec())
+    };
+    let by_name = capture("[\"roof-1\", \"barn\"]").unwrap();
+    let by_number = capture("[1, 4]").unwrap();
+    assert!(by_name.len() > 1000, "{}", by_name.len());
+    assert_eq!(by_name, by_number);
+    assert_ne!(by_name, capture("[1]").unwrap());
+    let err = capture("[\"chimney\"]").unwrap_err();
+    assert_eq!(
+        err,
+        "measure.pcap_nodes: no node named \"chimney\" in the topology"
+    );
+}
