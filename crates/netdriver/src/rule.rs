@@ -95,11 +95,15 @@ impl SourceTables {
         self.first_table..self.first_table.saturating_add(self.count)
     }
 
-    /// The rule priorities it uses (IPv4 source prefixes /32 to /0), always before the main
-    /// table's rule (32766).
+    /// The rule priorities it uses (source prefixes /32 to /0 for IPv4, /128 to /0 for IPv6
+    /// without `ipv6-subtrees`), always before the main table's rule (32766).
     pub fn priorities(&self) -> Range<u32> {
         let first = self.first_priority.min(MAX_PRIORITY);
-        first..self.first_priority.saturating_add(33).min(MAX_PRIORITY + 1)
+        first
+            ..self
+                .first_priority
+                .saturating_add(129)
+                .min(MAX_PRIORITY + 1)
     }
 
     /// Whether a kernel rule looks like one of ours (priority and table in our ranges): what
@@ -359,6 +363,9 @@ mod tests {
         assert!(!t.is_ours(&t.rule(p("10.9.0.0/16"), 202)));
         assert_eq!(t.rule(p("0.0.0.0/0"), 200).priority, 1032);
         assert_eq!(t.rule(p("10.0.0.1/32"), 200).priority, 1000);
+        assert_eq!(t.rule(p("2001:db8::/32"), 200).priority, 1096);
+        assert!(t.is_ours(&t.rule(p("::/0"), 200)));
+        assert_eq!(t.priorities(), 1000..1129);
         // Never behind the main table.
         let late = SourceTables::new(10, 10, 32750);
         assert_eq!(late.rule(p("0.0.0.0/0"), 10).priority, 32765);

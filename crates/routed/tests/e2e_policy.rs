@@ -1,6 +1,6 @@
-//! Kernel installation beyond plain routes: IPv4 source-specific routes through policy
-//! routing (a table per source prefix, `from SRC lookup TABLE` rules), and the `pref-src`
-//! action of install filters.
+//! Kernel installation beyond plain routes: IPv4 source-specific routes (and IPv6 ones with
+//! `ipv6-subtrees false`) through policy routing (a table per source prefix, `from SRC
+//! lookup TABLE` rules), and the `pref-src` action of install filters.
 
 use std::time::Duration;
 
@@ -10,18 +10,30 @@ use nix::sys::signal::Signal;
 const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
 const PORT: u16 = 33123;
 
-/// `ip -j -4 rule` in `ns`.
-fn rules(lab: &Lab, ns: &str) -> Vec<serde_json::Value> {
-    let out = lab.ip(ns, "-j -4 rule show");
+/// `ip -j -4 rule` (or `-6` for an IPv6 source) in `ns`.
+fn rules_of(lab: &Lab, ns: &str, family: &str) -> Vec<serde_json::Value> {
+    let out = lab.ip(ns, &format!("-j {family} rule show"));
     match serde_json::from_str(&out) {
         Ok(serde_json::Value::Array(v)) => v,
         _ => panic!("ip -j rule: {out}"),
     }
 }
 
+fn rules(lab: &Lab, ns: &str) -> Vec<serde_json::Value> {
+    rules_of(lab, ns, "-4")
+}
+
+fn family_of(addr: &str) -> &'static str {
+    if addr.contains(':') {
+        "-6"
+    } else {
+        "-4"
+    }
+}
+
 /// The table of the rule for source `src` (address, length) at `priority`, if there is one.
 fn rule_table(lab: &Lab, ns: &str, src: (&str, u64), priority: u64) -> Option<String> {
-    rules(lab, ns)
+    rules_of(lab, ns, family_of(src.0))
         .into_iter()
         .find(|r| r["src"] == src.0 && r["srclen"] == src.1 && r["priority"] == priority)
         .and_then(|r| r["table"].as_str().map(str::to_string))
@@ -35,7 +47,8 @@ fn wait_source_route(lab: &Lab, ns: &str, dst: &str, src: (&str, u64), priority:
         let Some(t) = rule_table(lab, ns, src, priority) else {
             return false;
         };
-        let routes = lab.ip(ns, &format!("-4 route show table {t} proto 42"));
+        let family = family_of(dst);
+        let routes = lab.ip(ns, &format!("{family} route show table {t} proto 42"));
         let found = routes
             .lines()
             .any(|l| l.starts_with(&format!("{dst} ")) && !l.starts_with("unreachable"));
@@ -48,7 +61,7 @@ fn wait_source_route(lab: &Lab, ns: &str, dst: &str, src: (&str, u64), priority:
             "{ns}: no route to {dst} from {}/{} (rules {:?}):\n{}\n{}",
             src.0,
             src.1,
-            rules(lab, ns),
+            rules_of(lab, ns, family_of(dst)),
             lab.all_babel_routes(ns),
             lab.logs()
         ),
@@ -180,6 +193,68 @@ fn ipv4_source_specific_routes_go_through_source_tables_and_rules() {
         "rules left after exit: {r:?}"
     );
     assert_eq!(lab.ip(&b, "-4 route show table all proto 42"), "");
+}
+
+/// With `ipv6-subtrees false` (babeld's statement for kernels without IPv6 source routing),
+/// an IPv6 source-specific route from babeld goes into a source table behind a `from SRC
+/// lookup TABLE` rule like an IPv4 one: traffic from inside the source prefix crosses, from
+/// elsewhere it finds no route; the rule is gone after SIGTERM.
+#[test]
+fn without_ipv6_subtrees_ipv6_source_specific_routes_go_through_source_tables() {
+    let Some(mut lab) = Lab::new("policy6", true) else {
+        return;
+    };
+    let [a, b] = lab.chain([
+        ("a", &["2001:db8:aa::1/128"]),
+        ("b", &["2001:db8:77::2/128", "2001:db8:99::2/128"]),
+    ]);
+    lab.ip(&a, "-6 route add 2001:db8:aa::/48 dev lo proto static");
+    let port = PORT.to_string();
+    let babeld_a = args(
+        &["-g", &port],
+        &[
+            "redistribute ip 2001:db8:aa::/48 src-prefix 2001:db8:77::/48 metric 128",
+            "redistribute local ip 2001:db8:aa::/48 le 128 deny",
+        ],
+        &["eth-b"],
+    );
+    lab.babeld("babeld-a", &a, &babeld_a);
+    let routed_b = lab.routed(
+        ROUTED,
+        "routed-b",
+        &b,
+        &["-H", "1", "-C", "ipv6-subtrees false", "eth-a"],
+    );
+    // The /48 source: the first table, priority 100 + (128 - 48).
+    let t = wait_source_route(&lab, &b, "2001:db8:aa::/48", ("2001:db8:77::", 48), 180);
+    assert_eq!(t, "10");
+    let main = lab.babel_routes(&b, "-6");
+    assert!(!main.contains("2001:db8:aa:"), "{main}");
+    lab.wait_connect(
+        &b,
+        "2001:db8:77::2",
+        &a,
+        "2001:db8:aa::1",
+        Duration::from_secs(20),
+    );
+    let other = lab.connect(
+        &b,
+        "2001:db8:99::2".parse().unwrap(),
+        &a,
+        "2001:db8:aa::1".parse().unwrap(),
+    );
+    assert!(
+        other.is_err(),
+        "traffic from outside the source prefix crossed"
+    );
+    lab.signal(routed_b, Signal::SIGTERM);
+    assert!(lab.stop(routed_b, Duration::from_secs(10)).is_some());
+    let r = rules_of(&lab, &b, "-6");
+    assert!(
+        !r.iter().any(|x| x["priority"] == 180),
+        "rules left after exit: {r:?}"
+    );
+    assert_eq!(lab.ip(&b, "-6 route show table all proto 42"), "");
 }
 
 /// An install filter's `pref-src` reaches the kernel as the route's preferred source, for

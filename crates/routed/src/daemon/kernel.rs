@@ -28,6 +28,9 @@ pub struct KernelConfig {
     /// Where IPv4 source-specific routes go: tables from `first-table-number`, rules from
     /// `first-rule-priority`.
     pub source_tables: SourceTables,
+    /// babeld's `ipv6-subtrees`: IPv6 source-specific routes are native kernel routes with
+    /// a source prefix (true, the default) or go to source tables like IPv4 ones (false).
+    pub ipv6_subtrees: bool,
 }
 
 /// One operation and the table it applies to.
@@ -85,12 +88,13 @@ pub fn kernel_route(r: &InstalledRoute, priority: u32) -> KernelRoute {
     }
 }
 
-/// Whether a route needs a source table: source-specific IPv4.
-fn needs_source_table(r: &InstalledRoute) -> bool {
-    r.prefix.is_v4() && r.src_prefix.is_some()
-}
-
 impl KernelConfig {
+    /// Whether a route needs a source table: source-specific IPv4, and IPv6 too without
+    /// `ipv6-subtrees`.
+    fn needs_source_table(&self, r: &InstalledRoute) -> bool {
+        r.src_prefix.is_some() && (r.prefix.is_v4() || !self.ipv6_subtrees)
+    }
+
     fn priority(&self, r: &InstalledRoute) -> u32 {
         if self.reflect_metric && r.metric < INFINITY {
             self.priority.saturating_add(u32::from(r.metric))
@@ -323,7 +327,7 @@ impl Planner {
             RouteChange::Install(r) | RouteChange::Retract(r) => r,
             RouteChange::Change { new, .. } => new,
         };
-        let (Some(src), true) = (r.src_prefix, needs_source_table(r)) else {
+        let (Some(src), true) = (r.src_prefix, self.config.needs_source_table(r)) else {
             let mut v = Vec::new();
             self.config.ops(change, &mut v);
             out.extend(v.into_iter().map(|(t, op)| Op::Route(t, op)));
@@ -491,6 +495,7 @@ mod tests {
             priority: 0,
             reflect_metric: false,
             source_tables: SourceTables::default(),
+            ipv6_subtrees: true,
         };
         let mut ops = Vec::new();
         c.ops(&RouteChange::Install(route(96, None)), &mut ops);
@@ -536,6 +541,7 @@ mod tests {
             priority: 10,
             reflect_metric: true,
             source_tables: SourceTables::default(),
+            ipv6_subtrees: true,
         };
         let mut ops = Vec::new();
         c.ops(
@@ -570,12 +576,51 @@ mod tests {
     }
 
     #[test]
+    fn without_ipv6_subtrees_ipv6_source_specific_routes_use_a_source_table_too() {
+        let mut p = Planner::new(KernelConfig {
+            table: 254,
+            priority: 0,
+            reflect_metric: false,
+            source_tables: SourceTables::new(10, 2, 100),
+            ipv6_subtrees: false,
+        });
+        let mut ops = Vec::new();
+        let mut r = ss("2001:db8::/32", "2001:db8:1::/48", 96);
+        r.next_hop = "fe80::1".parse().unwrap();
+        p.ops(&RouteChange::Install(r.clone()), &mut ops);
+        assert!(
+            matches!(&ops[..], [Op::Route(10, RouteOp::Replace(k)), Op::AddRule(rule)]
+                if k.dst == r.prefix && k.src.is_none()
+                    && rule.src == r.src_prefix.unwrap() && rule.table == 10),
+            "{ops:?}"
+        );
+        ops.clear();
+        p.ops(&RouteChange::Retract(r), &mut ops);
+        assert!(
+            matches!(
+                ops[..],
+                [Op::RemoveRule(_), Op::Route(10, RouteOp::Remove(_))]
+            ),
+            "{ops:?}"
+        );
+        // A plain IPv6 route is unaffected.
+        ops.clear();
+        let plain = InstalledRoute {
+            prefix: "2001:db8:2::/48".parse().unwrap(),
+            ..route(96, None)
+        };
+        p.ops(&RouteChange::Install(plain), &mut ops);
+        assert!(matches!(ops[..], [Op::Route(254, _)]), "{ops:?}");
+    }
+
+    #[test]
     fn ipv4_source_specific_routes_use_a_source_table_and_a_rule() {
         let mut p = Planner::new(KernelConfig {
             table: 254,
             priority: 0,
             reflect_metric: false,
             source_tables: SourceTables::new(10, 2, 100),
+            ipv6_subtrees: true,
         });
         let mut ops = Vec::new();
         let a = ss("10.1.0.0/16", "192.168.1.0/24", 96);

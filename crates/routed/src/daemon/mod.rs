@@ -1303,6 +1303,7 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
             g.first_rule_priority
                 .unwrap_or(netdriver::DEFAULT_FIRST_RULE_PRIORITY),
         ),
+        ipv6_subtrees: g.ipv6_subtrees != Some(false),
     })
     .context("cannot start the route installer")?;
     let mut install_tables: Vec<u32> = config
