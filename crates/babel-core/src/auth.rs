@@ -336,6 +336,12 @@ impl Authenticator {
     /// `keys` are the interface's keys (the first one signs first); `seed` feeds the index
     /// and nonces and must come from the operating system's random source in a daemon; at
     /// most `max_neighbours` senders are tracked.
+    /// Changes the number of senders tracked. Senders already tracked stay; new ones are
+    /// refused while there are as many as the new bound.
+    pub fn set_max_neighbours(&mut self, max_neighbours: usize) {
+        self.max_neighbours = max_neighbours;
+    }
+
     pub fn new(keys: Vec<Key>, seed: [u8; 32], max_neighbours: usize) -> Self {
         let mut a = Authenticator {
             keys,
@@ -763,6 +769,32 @@ mod tests {
                 Ok(())
             );
         }
+    }
+
+    #[test]
+    fn a_raised_neighbour_bound_admits_new_senders() {
+        let mut b = Authenticator::new(keys(), [2; 32], 1);
+        let mut first = Authenticator::new(keys(), [10; 32], 4);
+        admit(&mut first, &mut b, 1, 0);
+        let mut second = Authenticator::new(keys(), [11; 32], 4);
+        let mut replies = Vec::new();
+        let p = second.seal(&hello_packet(0), &ph(2)).unwrap();
+        assert_eq!(
+            b.open(10, &p, &ph(2), true, &mut replies),
+            Err(Reject::TooManyNeighbours)
+        );
+        b.set_max_neighbours(2);
+        admit(&mut second, &mut b, 2, 20);
+        assert_eq!(b.tracked_neighbours(), 2);
+        // Lowered again: both stay, a third is refused.
+        b.set_max_neighbours(1);
+        let mut third = Authenticator::new(keys(), [12; 32], 4);
+        let p = third.seal(&hello_packet(0), &ph(3)).unwrap();
+        assert_eq!(
+            b.open(30, &p, &ph(3), true, &mut replies),
+            Err(Reject::TooManyNeighbours)
+        );
+        assert_eq!(b.tracked_neighbours(), 2);
     }
 
     #[test]

@@ -1026,6 +1026,13 @@ impl Daemon {
                         let now = self.now();
                         self.node
                             .handle_command(now, Command::SetLimit(limit, value));
+                        if limit == babel_core::Limit::Neighbours {
+                            // The authenticators track senders under the same bound.
+                            let max = self.config.globals.limit(limit);
+                            for (a, _) in self.auth.values_mut() {
+                                a.set_max_neighbours(max);
+                            }
+                        }
                         "ok\n".into()
                     }
                     Err(e) => {
