@@ -11,10 +11,11 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::lab::in_netns;
 
-const RTM_NEWROUTE: u16 = 24;
-const RTM_DELROUTE: u16 = 25;
-const RTMGRP_IPV4_ROUTE: u32 = 0x40;
-const RTMGRP_IPV6_ROUTE: u32 = 0x400;
+use libc::{RTM_DELROUTE, RTM_NEWROUTE};
+
+/// The rtnetlink groups of route changes.
+const ROUTE_GROUPS: u32 = (libc::RTMGRP_IPV4_ROUTE | libc::RTMGRP_IPV6_ROUTE) as u32;
+/// The protocol number of Babel routes (babeld's and routed's default).
 const RTPROT_BABEL: u8 = 42;
 
 /// What the route listener saw.
@@ -61,7 +62,7 @@ fn listen(
     ready: &std::sync::mpsc::Sender<()>,
 ) -> Result<RouteLog, String> {
     let mut sock = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink: {e}"))?;
-    sock.bind(&SocketAddr::new(0, RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE))
+    sock.bind(&SocketAddr::new(0, ROUTE_GROUPS))
         .map_err(|e| format!("netlink bind: {e}"))?;
     // A big buffer: the listener must not lose events while the daemons work flat out.
     let _ =
