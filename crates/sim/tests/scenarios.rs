@@ -229,7 +229,7 @@ fn pairs_unreachable_at_the_end_are_told_apart_from_stuck_ones() {
     let worked = r
         .all_pairs_worked_last_s
         .expect("all pairs worked before the crash");
-    assert!(worked <= 60.0 && worked >= 59.0, "{worked}");
+    assert!((59.0..=60.0).contains(&worked), "{worked}");
     let table = r.summary();
     let said = format!("all worked at {worked:.1} s; 1 event since 60.0 s still converging");
     assert!(table.contains(&said), "{table}");
