@@ -27,6 +27,9 @@ pub struct Report {
     pub blackholes: BlackHoles,
     pub unreachable_pairs_final: u64,
     pub connected_pairs_final: u64,
+    /// The last time every counted pair worked (`None`: never, or not after the boot). The
+    /// pairs unreachable at the end broke after it, in the events still converging.
+    pub all_pairs_worked_last_s: Option<f64>,
     pub stretch: Stretch,
     pub overhead: Overhead,
     pub routes: Routes,
@@ -52,6 +55,8 @@ pub struct Convergence {
     pub events: usize,
     pub converged: usize,
     pub unconverged: usize,
+    /// When the earliest event that had not converged by the end happened.
+    pub unconverged_since_s: Option<f64>,
     pub mean_s: f64,
     pub p50_s: f64,
     pub p95_s: f64,
@@ -256,6 +261,7 @@ impl Report {
                 events: sim.churn.len(),
                 converged: conv.len(),
                 unconverged: sim.pending_churn(),
+                unconverged_since_s: sim.pending_churn_since_us().map(|u| r6(u as f64 / 1e6)),
                 mean_s: if conv.is_empty() {
                     0.0
                 } else {
@@ -272,6 +278,7 @@ impl Report {
             },
             unreachable_pairs_final: last.broken(),
             connected_pairs_final: last.connected,
+            all_pairs_worked_last_s: sim.all_working_us.map(|u| r6(u as f64 / 1e6)),
             stretch: Stretch {
                 pairs: ratios.len() as u64,
                 mean: if ratios.is_empty() {
@@ -383,10 +390,32 @@ impl Report {
         ));
         rows.push((
             "unreachable at end",
-            format!(
-                "{} of {} connected pairs",
-                self.unreachable_pairs_final, self.connected_pairs_final
-            ),
+            if self.unreachable_pairs_final == 0 {
+                format!("0 of {} connected pairs", self.connected_pairs_final)
+            } else {
+                // Say whether these pairs are stuck or still converging: when every pair
+                // last worked, and since when events have not converged.
+                let worked = match self.all_pairs_worked_last_s {
+                    Some(t) => format!("all worked at {t:.1} s"),
+                    None => "never all worked".to_string(),
+                };
+                let pending = match self.convergence.unconverged_since_s {
+                    Some(t) => format!(
+                        "; {} event{} since {t:.1} s still converging",
+                        self.convergence.unconverged,
+                        if self.convergence.unconverged == 1 {
+                            ""
+                        } else {
+                            "s"
+                        }
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "{} of {} connected pairs ({worked}{pending})",
+                    self.unreachable_pairs_final, self.connected_pairs_final
+                )
+            },
         ));
         rows.push((
             "route stretch",

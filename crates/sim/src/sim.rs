@@ -132,6 +132,9 @@ pub struct Sim {
     pub churn: Vec<ChurnRecord>,
     pending: Vec<usize>,
     pub initial_convergence_us: Option<u64>,
+    /// The last sample at which every counted pair worked (every node booted): the pairs
+    /// still unreachable at the end of a run broke after it.
+    pub all_working_us: Option<u64>,
     pub samples: Vec<Sample>,
     next_sample: u64,
     last_counts: PairCounts,
@@ -268,6 +271,7 @@ impl Sim {
             churn: Vec::new(),
             pending: Vec::new(),
             initial_convergence_us: None,
+            all_working_us: None,
             samples: Vec::new(),
             next_sample: 0,
             last_counts: PairCounts::default(),
@@ -440,6 +444,11 @@ impl Sim {
         self.end
     }
 
+    /// Moves the end of the run (for stepping through a run with repeated `run` calls).
+    pub fn set_end_us(&mut self, end: u64) {
+        self.end = end;
+    }
+
     /// Runs to the end, calling `progress(now_us)` now and then.
     pub fn run(&mut self, progress: &mut dyn FnMut(u64, u64)) {
         let mut since = 0u64;
@@ -573,6 +582,7 @@ impl Sim {
             if self.initial_convergence_us.is_none() {
                 self.initial_convergence_us = Some(self.now);
             }
+            self.all_working_us = Some(self.now);
             for i in self.pending.drain(..) {
                 let c = &mut self.churn[i];
                 c.converged_after_us = Some(self.now - c.at_us);
@@ -935,6 +945,11 @@ impl Sim {
 
     pub fn pending_churn(&self) -> usize {
         self.pending.len()
+    }
+
+    /// When the earliest churn event that has not converged yet happened.
+    pub fn pending_churn_since_us(&self) -> Option<u64> {
+        self.pending.iter().map(|&i| self.churn[i].at_us).min()
     }
 
     pub fn warmup_us(&self) -> u64 {

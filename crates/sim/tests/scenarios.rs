@@ -195,6 +195,53 @@ node = 5
     assert!(cut.counts.connected < 16 * 15);
 }
 
+/// A 4x4 wireless grid whose router 5 crashes at 60 s; the run lasts `duration_s`.
+fn grid_crash_at_60(duration_s: u32) -> String {
+    format!(
+        r#"
+duration_s = {duration_s}
+[topology]
+kind = "grid"
+width = 4
+height = 4
+links = "shared"
+[link]
+loss = 0.01
+[[churn.events]]
+at_s = 60
+kind = "crash"
+node = 5
+"#
+    )
+}
+
+#[test]
+fn pairs_unreachable_at_the_end_are_told_apart_from_stuck_ones() {
+    // Issue 4: a run that ends a few seconds after a crash counts the pairs whose routes
+    // went through the dead router as unreachable (its neighbours notice it from missed
+    // hellos, over several hello intervals). The report says when every pair last worked
+    // and since when events are still converging, so they are not mistaken for stuck pairs.
+    let (sim, r) = run(&grid_crash_at_60(63), Some(1));
+    assert!(r.unreachable_pairs_final > 0, "{:?}", r.churn);
+    assert_eq!(r.connected_pairs_final, 15 * 14);
+    assert_eq!(r.convergence.unconverged, 1, "{:?}", r.churn);
+    assert_eq!(r.convergence.unconverged_since_s, Some(60.0));
+    let worked = r
+        .all_pairs_worked_last_s
+        .expect("all pairs worked before the crash");
+    assert!((59.0..=60.0).contains(&worked), "{worked}");
+    let table = r.summary();
+    let said = format!("all worked at {worked:.1} s; 1 event since 60.0 s still converging");
+    assert!(table.contains(&said), "{table}");
+    // The same run, given time: the very same pairs all work again, nothing was stuck.
+    let (later, r2) = run(&grid_crash_at_60(100), Some(1));
+    assert_eq!(r2.unreachable_pairs_final, 0, "{:?}", later.broken_pairs());
+    assert_eq!(r2.convergence.unconverged, 0, "{:?}", r2.churn);
+    assert_eq!(r2.convergence.unconverged_since_s, None);
+    assert_eq!(r2.all_pairs_worked_last_s, Some(100.0));
+    assert!(!sim.broken_pairs().is_empty());
+}
+
 #[test]
 fn ring_and_edge_list_topologies_converge() {
     let ring = "duration_s = 60\n[topology]\nkind = \"ring\"\nn = 10\n";
