@@ -2320,7 +2320,42 @@ impl Node {
         }))
     }
 
-    fn send_hello(&mut self, ifindex: u32) {
+    /// The hello timer of `ifindex` fired: its hello goes, and with it those of the other
+    /// interfaces with the same hello interval that are due within a quarter of it (a
+    /// little early, as jitter would have it), so that the node wakes up once for all of
+    /// them. They are all due again at the same time, with the same jitter.
+    fn hello_round(&mut self, ifindex: u32) {
+        let Some(c) = self
+            .interfaces
+            .get(&ifindex)
+            .map(|i| i.config.hello_interval)
+        else {
+            return;
+        };
+        let soon = self.now + c / 4;
+        let others: Vec<u32> = self
+            .interfaces
+            .iter()
+            .filter(|(&j, i)| {
+                j != ifindex
+                    && i.config.hello_interval == c
+                    && self
+                        .timers
+                        .get(TimerKey::Hello(j))
+                        .is_some_and(|t| t <= soon)
+            })
+            .map(|(&j, _)| j)
+            .collect();
+        let next = roughly(&mut self.rng, c);
+        self.send_hello(ifindex, next);
+        for j in others {
+            self.send_hello(j, next);
+        }
+    }
+
+    /// Sends a multicast hello (with IHUs, and the periodic dump when it is due soon) on
+    /// `ifindex`; the next one is due `next` from now.
+    fn send_hello(&mut self, ifindex: u32, next: Duration) {
         let now = self.now;
         let Some(iface) = self.interfaces.get_mut(&ifindex) else {
             return;
@@ -2383,7 +2418,6 @@ impl Node {
                 );
             }
         }
-        let next = roughly(&mut self.rng, c.hello_interval);
         // RFC 8966 §4: TLVs SHOULD be aggregated into as few packets as possible. The
         // periodic full dump due before the next hello goes with this one (a little early:
         // routes are refreshed before their neighbours' timers run out, never later), and
@@ -2782,7 +2816,7 @@ impl Node {
                 break;
             }
             match key {
-                TimerKey::Hello(i) => self.send_hello(i),
+                TimerKey::Hello(i) => self.hello_round(i),
                 TimerKey::Update(i) => {
                     // RFC 8966 §3.7.1: periodic full dumps.
                     let Some(iface) = self.interfaces.get_mut(&i) else {

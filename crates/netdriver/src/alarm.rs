@@ -90,6 +90,9 @@ impl Alarm {
                 .try_io(|fd| nix::unistd::read(fd.get_ref().0.as_fd(), &mut buf).map_err(nix_err))
             {
                 Ok(Ok(_)) => {
+                    // Nothing more to read until it is re-armed and fires again (that sets
+                    // the readiness anew): no extra read to find out.
+                    guard.clear_ready();
                     self.armed = None;
                     return Ok(());
                 }
