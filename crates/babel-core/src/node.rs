@@ -2418,7 +2418,7 @@ impl Node {
                 );
             }
         }
-        // RFC 8966 §4: TLVs SHOULD be aggregated into as few packets as possible. The
+        // RFC 8966 §4: a node SHOULD maximise the size of its packets (fewer of them). The
         // periodic full dump due before the next hello goes with this one (a little early:
         // routes are refreshed before their neighbours' timers run out, never later), and
         // the one after it is due an update interval after this one was: one packet per

@@ -1,5 +1,5 @@
 //! A mesh at rest: what a node sends and how often it wakes up once routes have converged
-//! (RFC 8966 §4: TLVs SHOULD be aggregated into as few packets as possible). The figures
+//! (RFC 8966 §4: a node SHOULD maximise the size of its packets, that is send few of them). The figures
 //! are counts over virtual time, not speed.
 
 use std::collections::BTreeMap;
