@@ -113,7 +113,7 @@ fn at_rest_a_node_wakes_up_about_once_per_hello_interval() {
     let window = Duration::from_secs(300);
     m.run_for(window);
     // A hello every 4 s - 25% at most.
-    let rounds = (window.as_secs() / 3) as u64;
+    let rounds = window.as_secs() / 3;
     for (i, n) in m.nodes.iter().enumerate() {
         let wakeups = n.wakeups - before[i];
         assert!(
