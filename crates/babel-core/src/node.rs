@@ -24,8 +24,15 @@ use crate::xroute::{Xroute, XrouteView};
 
 /// RFC 8966 Appendix B: source GC time.
 const SOURCE_GC_TIME: Duration = Duration::from_secs(180);
-/// How often routes are checked for expiry.
+/// The shortest time between two sweeps for route expiry (each walks every route).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// How late a sweep may run to go with another wake-up instead of one of its own (babeld
+/// expires routes every 30 s or so). A route is asked for again 1/8 of its hold time (at
+/// least 15 s) before it expires: late by this much, the request still has time.
+const SWEEP_SLACK: Duration = Duration::from_secs(1);
+/// Unused sources are collected at most this often (by a sweep that runs anyway; they are
+/// dead after [`SOURCE_GC_TIME`] whether collected or not).
+const GC_INTERVAL: Duration = Duration::from_secs(30);
 /// RFC 8966 Appendix B: urgent messages go out within 0.2 s (babeld: 20 ms jitter).
 const URGENT_JITTER: Duration = Duration::from_millis(20);
 /// RFC 8966 §3.6 hysteresis: another route replaces the selected one only when its smoothed
@@ -526,6 +533,9 @@ struct Interface {
     mtu: usize,
     hello_seqno: u16,
     hellos_sent: u32,
+    /// A periodic full dump went out since the interface came up or changed intervals:
+    /// the next ones ride with a hello.
+    dumped: bool,
     out: OutBuffer,
 }
 
@@ -716,6 +726,7 @@ impl Node {
                     mtu,
                     hello_seqno,
                     hellos_sent: 0,
+                    dumped: false,
                     out: OutBuffer::default(),
                 });
                 iface.name = name;
@@ -728,6 +739,7 @@ impl Node {
                 if existed && intervals_changed {
                     // New intervals apply from the next hello and dump, not after the old
                     // (possibly much longer) ones.
+                    iface.dumped = false;
                     let h = self.rng.between(Duration::ZERO, URGENT_JITTER);
                     self.timers.set(TimerKey::Hello(ifindex), now + h);
                     let u = self
@@ -1049,6 +1061,7 @@ impl Node {
         }
         self.stats.tlvs_ignored += tlvs_ignored;
         self.neighbour_maybe_changed(nid);
+        self.maybe_sweep();
     }
 
     /// Reads, without changing anything, the route and source table memory that the
@@ -2307,7 +2320,42 @@ impl Node {
         }))
     }
 
-    fn send_hello(&mut self, ifindex: u32) {
+    /// The hello timer of `ifindex` fired: its hello goes, and with it those of the other
+    /// interfaces with the same hello interval that are due within a quarter of it (a
+    /// little early, as jitter would have it), so that the node wakes up once for all of
+    /// them. They are all due again at the same time, with the same jitter.
+    fn hello_round(&mut self, ifindex: u32) {
+        let Some(c) = self
+            .interfaces
+            .get(&ifindex)
+            .map(|i| i.config.hello_interval)
+        else {
+            return;
+        };
+        let soon = self.now + c / 4;
+        let others: Vec<u32> = self
+            .interfaces
+            .iter()
+            .filter(|(&j, i)| {
+                j != ifindex
+                    && i.config.hello_interval == c
+                    && self
+                        .timers
+                        .get(TimerKey::Hello(j))
+                        .is_some_and(|t| t <= soon)
+            })
+            .map(|(&j, _)| j)
+            .collect();
+        let next = roughly(&mut self.rng, c);
+        self.send_hello(ifindex, next);
+        for j in others {
+            self.send_hello(j, next);
+        }
+    }
+
+    /// Sends a multicast hello (with IHUs, and the periodic dump when it is due soon) on
+    /// `ifindex`; the next one is due `next` from now.
+    fn send_hello(&mut self, ifindex: u32, next: Duration) {
         let now = self.now;
         let Some(iface) = self.interfaces.get_mut(&ifindex) else {
             return;
@@ -2370,8 +2418,24 @@ impl Node {
                 );
             }
         }
+        // RFC 8966 §4: a node SHOULD maximise the size of its packets (fewer of them). The
+        // periodic full dump due before the next hello goes with this one (a little early:
+        // routes are refreshed before their neighbours' timers run out, never later), and
+        // the one after it is due an update interval after this one was: one packet per
+        // hello at rest, and no wake-up of its own. The first dump after start, or when
+        // hellos are far apart, goes at its own time.
+        let d = c.update_interval();
+        if let Some(due) = self.timers.get(TimerKey::Update(ifindex)) {
+            let dumped = self.interfaces.get(&ifindex).is_some_and(|i| i.dumped);
+            if dumped && due <= now + next.min(d / 2) {
+                if let Some(i) = self.interfaces.get_mut(&ifindex) {
+                    i.out.full_dump = true;
+                }
+                let after = roughly(&mut self.rng, d);
+                self.timers.set(TimerKey::Update(ifindex), due + after);
+            }
+        }
         self.flush(ifindex);
-        let next = roughly(&mut self.rng, c.hello_interval);
         self.timers.set(TimerKey::Hello(ifindex), now + next);
     }
 
@@ -2752,13 +2816,16 @@ impl Node {
                 break;
             }
             match key {
-                TimerKey::Hello(i) => self.send_hello(i),
+                TimerKey::Hello(i) => self.hello_round(i),
                 TimerKey::Update(i) => {
                     // RFC 8966 §3.7.1: periodic full dumps.
                     let Some(iface) = self.interfaces.get_mut(&i) else {
                         continue;
                     };
+                    // (Once the first one is out, dumps usually go with a hello: see
+                    // send_hello.)
                     iface.out.full_dump = true;
+                    iface.dumped = true;
                     let d = iface.config.update_interval();
                     self.flush(i);
                     let next = roughly(&mut self.rng, d);
@@ -2768,10 +2835,20 @@ impl Node {
                 TimerKey::Neighbour(n) => self.check_neighbour(n),
                 TimerKey::Sweep => {
                     self.sweep();
-                    self.timers.set(TimerKey::Sweep, self.now + SWEEP_INTERVAL);
+                    self.schedule_sweep();
                 }
                 TimerKey::Resend => self.resend(),
             }
+        }
+        self.maybe_sweep();
+    }
+
+    /// A sweep that is wanted goes with whatever woke the node up (a timer, a packet)
+    /// rather than waking it up again a moment later.
+    fn maybe_sweep(&mut self) {
+        if self.now >= self.sweep_wanted() {
+            self.sweep();
+            self.schedule_sweep();
         }
     }
 
@@ -2876,7 +2953,7 @@ impl Node {
             self.route_changed(slot, before, false);
             self.routes.maybe_free(slot);
         }
-        if now - self.last_gc >= Duration::from_secs(10) {
+        if now - self.last_gc >= GC_INTERVAL {
             self.last_gc = now;
             self.sources.gc(now, SOURCE_GC_TIME);
         }
@@ -2902,6 +2979,24 @@ impl Node {
         self.sweep_due = self.sweep_due.min(at);
         let d = &mut self.routes.due[slot as usize];
         *d = (*d).min(at);
+        let at = at.max(self.last_sweep + SWEEP_INTERVAL) + SWEEP_SLACK;
+        self.timers.set_earlier(TimerKey::Sweep, at);
+    }
+
+    /// When the next sweep is wanted: when a route has something due (at most once a
+    /// second, since a sweep walks every route). Sources are collected by the sweeps that
+    /// happen anyway, or by one of their own when there has been none for a while.
+    fn sweep_wanted(&self) -> Timestamp {
+        self.sweep_due
+            .max(self.last_sweep + SWEEP_INTERVAL)
+            .min(self.last_gc + SOURCE_GC_TIME)
+    }
+
+    /// The sweep's own timer: [`SWEEP_SLACK`] after it is wanted, in case nothing else
+    /// wakes the node up before (an idle node does not wake up every second for nothing).
+    fn schedule_sweep(&mut self) {
+        let at = self.sweep_wanted() + SWEEP_SLACK;
+        self.timers.set(TimerKey::Sweep, at);
     }
 
     fn resend(&mut self) {

@@ -37,6 +37,8 @@ pub struct MeshNode {
     next_ifindex: u32,
     pub packets_sent: u64,
     pub bytes_sent: u64,
+    /// How many times the node's timer woke it up (`handle_timeout` calls).
+    pub wakeups: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +130,7 @@ impl Mesh {
             next_ifindex: 1,
             packets_sent: 0,
             bytes_sent: 0,
+            wakeups: 0,
         });
         idx
     }
@@ -391,6 +394,7 @@ impl Mesh {
                 self.drain(d.node);
             }
         } else if let Some((_, i)) = next_timer {
+            self.nodes[i].wakeups += 1;
             self.nodes[i].node.handle_timeout(now);
             self.drain(i);
         }

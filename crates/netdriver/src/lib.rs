@@ -12,13 +12,16 @@
 //!   errors reported per route.
 //! - [`SourceTables`] and [`RouteInstaller::add_rule`]: IPv4 source-specific routes through
 //!   policy routing (a table per source prefix and a `from SRC lookup TABLE` rule).
+//! - [`Alarm`]: the daemon loop's next deadline on a timerfd (one wake-up per deadline).
 
+mod alarm;
 mod install;
 mod monitor;
 mod nl;
 mod rule;
 mod socket;
 
+pub use alarm::Alarm;
 pub use install::{
     InstallerConfig, InstallerStats, KernelRoute, NextHop, RouteError, RouteErrorKind,
     RouteInstaller, RouteOp, RTPROT_BABEL,

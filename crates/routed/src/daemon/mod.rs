@@ -607,12 +607,23 @@ impl Daemon {
                 }
                 _ => &buf[..len],
             };
-            match tokio::time::timeout(
-                Duration::from_millis(100),
-                self.sock.send_to(bytes, tx.dst, tx.ifindex),
-            )
-            .await
-            {
+            // Most sends complete at once: no timer for them (a tokio timer wakes the
+            // reactor).
+            let sent = match self.sock.try_send_to(bytes, tx.dst, tx.ifindex) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+                r => Some(r),
+            };
+            let sent = match sent {
+                Some(r) => Ok(r),
+                None => {
+                    tokio::time::timeout(
+                        Duration::from_millis(100),
+                        self.sock.send_to(bytes, tx.dst, tx.ifindex),
+                    )
+                    .await
+                }
+            };
+            match sent {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::debug!("send to {} on ifindex {}: {e}", tx.dst, tx.ifindex),
                 Err(_) => {
@@ -1409,12 +1420,18 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
 
     let mut buf = vec![0u8; RECV_BUF];
     let mut ctl_open = true;
+    // The next deadline on a timerfd: one wake-up per deadline (see netdriver::Alarm).
+    let mut alarm = netdriver::Alarm::new().context("cannot create the timer")?;
     loop {
         let timeout = d.node.poll_timeout().map(|t| d.instant(t));
         let wake = [timeout, d.redist_at, d.state_deadline()]
             .into_iter()
             .flatten()
             .min();
+        if let Err(e) = alarm.set(wake.map(Instant::into_std)) {
+            tracing::error!("cannot arm the timer: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         tokio::select! {
             r = d.sock.recv(&mut buf) => match r {
                 Ok(r) => {
@@ -1439,7 +1456,11 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
                 Some(m) => d.handle_control(m),
                 None => ctl_open = false,
             },
-            _ = async { match wake { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+            r = alarm.wait() => {
+                if let Err(e) = r {
+                    tracing::error!("timer: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 let now = d.now();
                 d.node.handle_timeout(now);
                 if d.redist_at.is_some_and(|t| t <= Instant::now()) {
