@@ -103,13 +103,15 @@ impl KernelConfig {
         r.table.unwrap_or(self.table)
     }
 
-    /// The kernel operations for one change. A change of next hop is one atomic replace;
-    /// a change of table or priority installs the new route before removing the old one.
+    /// The kernel operations for one change. A new route is an add (CREATE|EXCL), so a
+    /// foreign route with the same key is never overwritten; a change of next hop is one
+    /// atomic replace; a change of table or priority adds the new route before removing the
+    /// old one.
     pub fn ops(&self, change: &RouteChange, out: &mut Vec<TableOp>) {
         match change {
             RouteChange::Install(r) => out.push((
                 self.table(r),
-                RouteOp::Replace(kernel_route(r, self.priority(r))),
+                RouteOp::Add(kernel_route(r, self.priority(r))),
             )),
             RouteChange::Retract(r) => out.push((
                 self.table(r),
@@ -118,9 +120,11 @@ impl KernelConfig {
             RouteChange::Change { old, new } => {
                 let (ot, op) = (self.table(old), self.priority(old));
                 let (nt, np) = (self.table(new), self.priority(new));
-                out.push((nt, RouteOp::Replace(kernel_route(new, np))));
                 if ot != nt || op != np {
+                    out.push((nt, RouteOp::Add(kernel_route(new, np))));
                     out.push((ot, RouteOp::Remove(kernel_route(old, op))));
+                } else {
+                    out.push((nt, RouteOp::Replace(kernel_route(new, np))));
                 }
             }
         }
@@ -149,14 +153,15 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
         }
     };
     get(default_table, &mut installers);
-    // Routes we installed, per table (destination, source, priority). A replace of a key
-    // not ours is sent as an add (CREATE|EXCL), so a foreign route is never overwritten.
-    // A 64-bit digest of each key under a per-process random key is kept, not the key: 8
-    // bytes a route instead of 48, and no one can make another route's key collide with
-    // ours on purpose.
+    // A new route comes as an add (CREATE|EXCL): a foreign route with its key (destination,
+    // source, priority) stays, and the add fails. Such keys are remembered per table, and a
+    // replace of one is sent as an add again, so it never overwrites the foreign route;
+    // they go when an add succeeds or the route is removed. Only these failures are kept,
+    // not every route we installed. A 64-bit digest of each key under a per-process random
+    // key is kept, not the key: no one can make another route's key collide on purpose.
     let digest = RandomState::new();
     let key = |k: &KernelRoute| -> u64 { digest.hash_one((k.dst, k.src, k.metric)) };
-    let mut ours: BTreeMap<u32, HashSet<u64>> = BTreeMap::new();
+    let mut not_ours: BTreeMap<u32, HashSet<u64>> = BTreeMap::new();
     while let Ok(msg) = rx.recv() {
         match msg {
             Msg::Ops(ops) => {
@@ -179,7 +184,7 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                     {
                         j += 1;
                     }
-                    let mine = ours.entry(table).or_default();
+                    let theirs = not_ours.entry(table).or_default();
                     let batch: Vec<RouteOp> = ops[i..j]
                         .iter()
                         .filter_map(|op| match op {
@@ -187,7 +192,11 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                             _ => None,
                         })
                         .map(|op| match op {
-                            RouteOp::Replace(k) if !mine.contains(&key(k)) => RouteOp::Add(*k),
+                            RouteOp::Replace(k)
+                                if !theirs.is_empty() && theirs.contains(&key(k)) =>
+                            {
+                                RouteOp::Add(*k)
+                            }
                             other => *other,
                         })
                         .collect();
@@ -212,14 +221,17 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                     }
                     for (op, bad) in batch.iter().zip(&failed) {
                         match op {
-                            RouteOp::Add(k) | RouteOp::Replace(k) if !bad => {
-                                mine.insert(key(k));
+                            RouteOp::Add(k) if *bad => {
+                                theirs.insert(key(k));
                             }
-                            RouteOp::Remove(k) => {
-                                mine.remove(&key(k));
+                            RouteOp::Add(k) | RouteOp::Remove(k) if !theirs.is_empty() => {
+                                theirs.remove(&key(k));
                             }
                             _ => {}
                         }
+                    }
+                    if theirs.is_empty() {
+                        theirs.shrink_to_fit();
                     }
                     for (k, e) in errors {
                         // A remove of a route that is already gone is harmless.
@@ -250,7 +262,7 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                         match inst.purge() {
                             Ok(k) => {
                                 n += k;
-                                ours.remove(&t);
+                                not_ours.remove(&t);
                             }
                             Err(e) => {
                                 tracing::error!("cannot remove our routes from table {t}: {e}")
@@ -336,7 +348,8 @@ impl Planner {
         };
         match change {
             RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
-                let (table, rule) = if self.source_routes.contains(&key) {
+                let known = self.source_routes.contains(&key);
+                let (table, rule) = if known {
                     match self.config.source_tables.table(src) {
                         Some(t) => (t, None),
                         None => return,
@@ -354,12 +367,21 @@ impl Planner {
                     }
                 };
                 let p = self.config.priority(r);
-                out.push(Op::Route(table, RouteOp::Replace(plain(r, p))));
-                if let RouteChange::Change { old, .. } = change {
-                    let op = self.config.priority(old);
-                    if op != p && rule.is_none() {
-                        out.push(Op::Route(table, RouteOp::Remove(plain(old, op))));
+                // A key new to the kernel is an add, as in `KernelConfig::ops`.
+                let old = match change {
+                    RouteChange::Change { old, .. } if known => {
+                        Some(self.config.priority(old)).filter(|&op| op != p)
                     }
+                    _ => None,
+                };
+                let op = if known && old.is_none() {
+                    RouteOp::Replace(plain(r, p))
+                } else {
+                    RouteOp::Add(plain(r, p))
+                };
+                out.push(Op::Route(table, op));
+                if let (Some(op), RouteChange::Change { old, .. }) = (old, change) {
+                    out.push(Op::Route(table, RouteOp::Remove(plain(old, op))));
                 }
                 if let Some(rule) = rule {
                     out.push(Op::AddRule(rule));
@@ -485,7 +507,7 @@ mod tests {
     }
 
     #[test]
-    fn changes_become_atomic_replaces() {
+    fn new_routes_are_adds_and_changes_atomic_replaces() {
         let c = KernelConfig {
             table: 254,
             priority: 0,
@@ -504,7 +526,7 @@ mod tests {
         c.ops(&RouteChange::Retract(route(INFINITY, None)), &mut ops);
         assert_eq!(ops.len(), 3, "{ops:?}");
         match ops[0] {
-            (254, RouteOp::Replace(k)) => {
+            (254, RouteOp::Add(k)) => {
                 assert_eq!(
                     k.next_hop,
                     NextHop::Gateway {
@@ -546,10 +568,7 @@ mod tests {
             &mut ops,
         );
         assert!(
-            matches!(
-                ops[0],
-                (100, RouteOp::Replace(KernelRoute { metric: 202, .. }))
-            ),
+            matches!(ops[0], (100, RouteOp::Add(KernelRoute { metric: 202, .. }))),
             "{ops:?}"
         );
         assert!(
@@ -584,7 +603,7 @@ mod tests {
         // The route first (without its source prefix), then the rule.
         assert_eq!(ops.len(), 2, "{ops:?}");
         match &ops[0] {
-            Op::Route(10, RouteOp::Replace(k)) => {
+            Op::Route(10, RouteOp::Add(k)) => {
                 assert_eq!((k.dst, k.src), (a.prefix, None));
             }
             o => panic!("{o:?}"),
@@ -602,7 +621,16 @@ mod tests {
         // route twice does not count it twice.
         p.ops(&RouteChange::Install(b.clone()), &mut ops);
         p.ops(&RouteChange::Install(b.clone()), &mut ops);
-        assert!(ops.iter().all(|o| matches!(o, Op::Route(10, _))), "{ops:?}");
+        assert!(
+            matches!(
+                ops[..],
+                [
+                    Op::Route(10, RouteOp::Add(_)),
+                    Op::Route(10, RouteOp::Replace(_))
+                ]
+            ),
+            "{ops:?}"
+        );
         ops.clear();
         p.ops(
             &RouteChange::Change {
@@ -642,7 +670,7 @@ mod tests {
             &mut ops,
         );
         assert!(
-            matches!(ops[..], [Op::Route(254, RouteOp::Replace(k))] if k.src.is_some()),
+            matches!(ops[..], [Op::Route(254, RouteOp::Add(k))] if k.src.is_some()),
             "{ops:?}"
         );
         ops.clear();
