@@ -72,12 +72,23 @@ fn init_logging(debug: u32, log_file: Option<&Path>) -> Result<(), String> {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // `Targets` takes RUST_LOG's `target=level,...` form without EnvFilter's regular
+    // expressions, whose code would be a quarter of the daemon's text pages.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| {
+            level
+                .parse::<tracing_subscriber::filter::Targets>()
+                .unwrap_or_default()
+        });
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_ansi(log_file.is_none())
         .with_writer(|| LogWriter)
+        .finish()
+        .with(filter)
         .init();
     Ok(())
 }
