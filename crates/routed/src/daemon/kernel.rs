@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use babel_core::wire::{Prefix, INFINITY};
@@ -48,11 +49,27 @@ enum Msg {
     Purge(Vec<u32>, SourceTables, mpsc::Sender<usize>),
 }
 
+/// Most route operations queued for the installer thread before the daemon stops taking
+/// route changes from the engine (about 750 KB of operations). The rest wait in the engine,
+/// 4 bytes each and merged per destination, until the thread catches up: a burst of a whole
+/// table is never copied into the queue.
+pub const IN_FLIGHT: usize = 8192;
+
+/// The installer thread's progress, shared with the daemon.
+#[derive(Default)]
+struct Progress {
+    /// Operations sent and not yet applied.
+    in_flight: AtomicUsize,
+    /// Signalled when `in_flight` falls below [`IN_FLIGHT`].
+    room: tokio::sync::Notify,
+}
+
 /// The kernel side: converts route changes, and sends them to the installer thread.
 pub struct Kernel {
     planner: Planner,
     tx: Option<mpsc::Sender<Msg>>,
     thread: Option<JoinHandle<()>>,
+    progress: Arc<Progress>,
     /// Every table we installed into, to purge at exit.
     tables: BTreeSet<u32>,
 }
@@ -131,7 +148,7 @@ impl KernelConfig {
     }
 }
 
-fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
+fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<Progress>) {
     let mut installers: BTreeMap<u32, RouteInstaller> = BTreeMap::new();
     let get = |table: u32, installers: &mut BTreeMap<u32, RouteInstaller>| -> bool {
         if installers.contains_key(&table) {
@@ -241,6 +258,12 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                         }
                         tracing::warn!("kernel route {e}");
                     }
+                }
+                let n = ops.len();
+                drop(ops);
+                let before = progress.in_flight.fetch_sub(n, Ordering::AcqRel);
+                if before.saturating_sub(n) < IN_FLIGHT {
+                    progress.room.notify_one();
                 }
             }
             Msg::Purge(tables, source_tables, done) => {
@@ -412,17 +435,32 @@ impl Kernel {
     pub fn start(config: KernelConfig) -> std::io::Result<Kernel> {
         let (tx, rx) = mpsc::channel();
         let table = config.table;
+        let progress = Arc::new(Progress::default());
+        let p = progress.clone();
         let thread = std::thread::Builder::new()
             .name("routed-kernel".into())
-            .spawn(move || installer_thread(rx, table))?;
+            .spawn(move || installer_thread(rx, table, p))?;
         let mut tables = BTreeSet::new();
         tables.insert(table);
         Ok(Kernel {
             planner: Planner::new(config),
             tx: Some(tx),
             thread: Some(thread),
+            progress,
             tables,
         })
+    }
+
+    /// Whether the installer thread has room for more operations (fewer than
+    /// [`IN_FLIGHT`] queued).
+    pub fn has_room(&self) -> bool {
+        self.progress.in_flight.load(Ordering::Acquire) < IN_FLIGHT
+    }
+
+    /// Completes when the installer thread has made room after [`Kernel::has_room`] said no
+    /// (possibly at once, if it made room in between).
+    pub async fn room(&self) {
+        self.progress.room.notified().await
     }
 
     pub fn config(&self) -> &KernelConfig {
@@ -444,7 +482,11 @@ impl Kernel {
             }
         }
         if let Some(tx) = &self.tx {
-            let _ = tx.send(Msg::Ops(ops));
+            let n = ops.len();
+            self.progress.in_flight.fetch_add(n, Ordering::AcqRel);
+            if tx.send(Msg::Ops(ops)).is_err() {
+                self.progress.in_flight.fetch_sub(n, Ordering::AcqRel);
+            }
         }
     }
 
