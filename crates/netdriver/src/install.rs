@@ -259,19 +259,10 @@ pub struct RouteInstaller {
 impl RouteInstaller {
     /// Opens the netlink socket.
     pub fn new(config: InstallerConfig) -> io::Result<Self> {
-        let mut sock = Socket::new(NETLINK_ROUTE)?;
-        sock.bind_auto()?;
+        let sock = open_socket()?;
         nl::set_rcvbuf(&sock, nl::SOCKET_RCVBUF);
         // Error acks carry only the request's header, not the whole request.
         let _ = sock.set_cap_ack(true);
-        sock.set_non_blocking(false)?;
-        let timeout = std::time::Duration::from_secs(5);
-        nix::sys::socket::setsockopt(
-            &sock,
-            nix::sys::socket::sockopt::ReceiveTimeout,
-            &nix::sys::time::TimeVal::new(timeout.as_secs() as _, 0),
-        )
-        .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
         let mut config = config;
         config.batch = config.batch.clamp(1, 4096);
         Ok(RouteInstaller {
@@ -379,45 +370,60 @@ impl RouteInstaller {
         self.purge_protocol(self.config.protocol)
     }
 
-    /// Removes every route of protocol `proto` in our table: dump, then delete in batches.
-    /// A dump that raced other changes is repeated (at most three passes).
+    /// Removes every route of protocol `proto` in our table. The dump is read on a socket of
+    /// its own and our routes are deleted as it goes, 1,024 at a time: the table is
+    /// never held in memory whole. Deleting while dumping makes Linux restart an IPv6 dump
+    /// and skip as many routes as it had sent, so passes are repeated until one finds
+    /// nothing (each pass sees at least half of what is left).
     pub fn purge_protocol(&mut self, proto: u8) -> Result<usize, RouteError> {
         let mut removed = 0;
-        for _ in 0..3 {
-            let found = self.dump_proto(proto)?;
-            if found.is_empty() {
+        let mut dumper = Dumper::new().map_err(|e| RouteError::io("dump", &e))?;
+        let mut chunk: Vec<Request> = Vec::with_capacity(PURGE_CHUNK);
+        for _ in 0..PURGE_PASSES {
+            let mut found = 0;
+            for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+                let mut req = RouteMessage::default();
+                req.header.address_family = family;
+                dumper.each(RouteNetlinkMessage::GetRoute(req), |m| {
+                    let RouteNetlinkMessage::NewRoute(m) = m else {
+                        return Ok(());
+                    };
+                    if !self.is_ours(&m, proto) {
+                        return Ok(());
+                    }
+                    found += 1;
+                    chunk.push(purge_request(m));
+                    if chunk.len() >= PURGE_CHUNK {
+                        removed += self.delete_all(&chunk)?;
+                        chunk.clear();
+                    }
+                    Ok(())
+                })?;
+            }
+            removed += self.delete_all(&chunk)?;
+            chunk.clear();
+            if found == 0 {
                 break;
             }
-            let reqs: Vec<Request> = found
-                .into_iter()
-                .map(|m| {
-                    let (dst, src) = match nl::route_prefixes(&m) {
-                        Some((d, s)) => (Some(d), s),
-                        None => (None, None),
-                    };
-                    Request {
-                        bytes: serialize(
-                            RouteNetlinkMessage::DelRoute(delete_message(m)),
-                            NLM_F_REQUEST | NLM_F_ACK,
-                        ),
-                        op: "purge",
-                        dst,
-                        src,
-                        remove: true,
-                    }
-                })
-                .collect();
-            let errors = self.run(&reqs);
-            // A route that vanished meanwhile (ESRCH) is as good as removed.
-            if let Some((_, e)) = errors
-                .into_iter()
-                .find(|(_, e)| e.errno() != Some(libc::ESRCH))
-            {
-                return Err(e);
-            }
-            removed += reqs.len();
         }
         Ok(removed)
+    }
+
+    /// Sends the delete requests; returns how many removed a route. A route that vanished
+    /// meanwhile (ESRCH) is as good as removed, but not counted; any other failure is
+    /// returned.
+    fn delete_all(&mut self, reqs: &[Request]) -> Result<usize, RouteError> {
+        if reqs.is_empty() {
+            return Ok(0);
+        }
+        let mut gone = 0;
+        for (_, e) in self.run(reqs) {
+            if e.errno() != Some(libc::ESRCH) {
+                return Err(e);
+            }
+            gone += 1;
+        }
+        Ok(reqs.len() - gone)
     }
 
     fn dump_own(&mut self) -> Result<Vec<RouteMessage>, RouteError> {
@@ -450,36 +456,12 @@ impl RouteInstaller {
         let seq = self.seq;
         self.send_buf.clear();
         nl::append(&mut self.send_buf, req, NLM_F_REQUEST | NLM_F_DUMP, seq);
-        self.send().map_err(|e| RouteError::io("dump", &e))?;
-        loop {
-            self.recv(0).map_err(|e| RouteError::io("dump", &e))?;
-            let (frames, _) = nl::frames(&self.recv_buf);
-            for f in frames {
-                if f.seq != seq {
-                    continue;
-                }
-                match f.msg.map(|m| m.payload) {
-                    Some(NetlinkPayload::Done(_)) => return Ok(out),
-                    Some(NetlinkPayload::Error(e)) => {
-                        if let Some(code) = e.code {
-                            let errno = -code.get();
-                            return Err(RouteError {
-                                op: "dump",
-                                dst: None,
-                                src: None,
-                                kind: RouteErrorKind::Kernel {
-                                    errno,
-                                    text: nl::errno_text(errno),
-                                },
-                            });
-                        }
-                        return Ok(out);
-                    }
-                    Some(NetlinkPayload::InnerMessage(m)) => out.push(m),
-                    _ => {}
-                }
-            }
-        }
+        send_on(&self.sock, &self.send_buf).map_err(|e| RouteError::io("dump", &e))?;
+        read_dump(&self.sock, &mut self.recv_buf, seq, |m| {
+            out.push(m);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     fn is_ours(&self, m: &RouteMessage, proto: u8) -> bool {
@@ -601,15 +583,11 @@ impl RouteInstaller {
     }
 
     fn send(&mut self) -> io::Result<()> {
-        self.sock
-            .send_to(&self.send_buf, &SocketAddr::new(0, 0), 0)
-            .map(|_| ())
+        send_on(&self.sock, &self.send_buf)
     }
 
     fn recv(&mut self, flags: libc::c_int) -> io::Result<()> {
-        self.recv_buf.clear();
-        self.recv_buf.reserve(nl::RECV_BUF);
-        self.sock.recv(&mut self.recv_buf, flags).map(|_| ())
+        recv_on(&self.sock, &mut self.recv_buf, flags)
     }
 
     /// Sends `reqs` in batches and collects one ack per request. Requests whose ack was lost
@@ -728,6 +706,127 @@ impl RouteInstaller {
             errors.push((i, fail(&reqs[i], kind)));
         }
         errors
+    }
+}
+
+/// Deletes found by one purge sent at a time: the purge holds at most this many requests.
+const PURGE_CHUNK: usize = 1024;
+
+/// Most dump-and-delete passes of one purge (each removes at least half of what is left).
+const PURGE_PASSES: usize = 32;
+
+/// Opens a blocking netlink route socket with a receive timeout, as the installer and the
+/// purge's dumps use.
+fn open_socket() -> io::Result<Socket> {
+    let mut sock = Socket::new(NETLINK_ROUTE)?;
+    sock.bind_auto()?;
+    sock.set_non_blocking(false)?;
+    let timeout = std::time::Duration::from_secs(5);
+    nix::sys::socket::setsockopt(
+        &sock,
+        nix::sys::socket::sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(timeout.as_secs() as _, 0),
+    )
+    .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    Ok(sock)
+}
+
+fn send_on(sock: &Socket, buf: &[u8]) -> io::Result<()> {
+    sock.send_to(buf, &SocketAddr::new(0, 0), 0).map(|_| ())
+}
+
+fn recv_on(sock: &Socket, buf: &mut Vec<u8>, flags: libc::c_int) -> io::Result<()> {
+    buf.clear();
+    buf.reserve(nl::RECV_BUF);
+    sock.recv(buf, flags).map(|_| ())
+}
+
+/// Reads the answer to dump request `seq`, one datagram at a time, handing each message to
+/// `f`; stops at the end of the dump, a kernel error, or the first error of `f`.
+fn read_dump(
+    sock: &Socket,
+    buf: &mut Vec<u8>,
+    seq: u32,
+    mut f: impl FnMut(RouteNetlinkMessage) -> Result<(), RouteError>,
+) -> Result<(), RouteError> {
+    loop {
+        recv_on(sock, buf, 0).map_err(|e| RouteError::io("dump", &e))?;
+        let (frames, _) = nl::frames(buf);
+        for fr in frames {
+            if fr.seq != seq {
+                continue;
+            }
+            match fr.msg.map(|m| m.payload) {
+                Some(NetlinkPayload::Done(_)) => return Ok(()),
+                Some(NetlinkPayload::Error(e)) => {
+                    if let Some(code) = e.code {
+                        let errno = -code.get();
+                        return Err(RouteError {
+                            op: "dump",
+                            dst: None,
+                            src: None,
+                            kind: RouteErrorKind::Kernel {
+                                errno,
+                                text: nl::errno_text(errno),
+                            },
+                        });
+                    }
+                    return Ok(());
+                }
+                Some(NetlinkPayload::InnerMessage(m)) => f(m)?,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A socket of its own for the dumps of a purge, so that deletes can go out on the
+/// installer's socket while a dump is half read.
+struct Dumper {
+    sock: Socket,
+    buf: Vec<u8>,
+    seq: u32,
+}
+
+impl Dumper {
+    fn new() -> io::Result<Self> {
+        Ok(Dumper {
+            sock: open_socket()?,
+            buf: Vec::with_capacity(nl::RECV_BUF),
+            seq: 0,
+        })
+    }
+
+    /// Sends one dump request and hands its messages to `f` as they arrive. If `f` fails
+    /// the rest of the dump is left unread: the socket is closed with the dumper.
+    fn each(
+        &mut self,
+        req: RouteNetlinkMessage,
+        f: impl FnMut(RouteNetlinkMessage) -> Result<(), RouteError>,
+    ) -> Result<(), RouteError> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut out = Vec::with_capacity(128);
+        nl::append(&mut out, req, NLM_F_REQUEST | NLM_F_DUMP, self.seq);
+        send_on(&self.sock, &out).map_err(|e| RouteError::io("dump", &e))?;
+        read_dump(&self.sock, &mut self.buf, self.seq, f)
+    }
+}
+
+/// The delete request for a dumped route of ours.
+fn purge_request(m: RouteMessage) -> Request {
+    let (dst, src) = match nl::route_prefixes(&m) {
+        Some((d, s)) => (Some(d), s),
+        None => (None, None),
+    };
+    Request {
+        bytes: serialize(
+            RouteNetlinkMessage::DelRoute(delete_message(m)),
+            NLM_F_REQUEST | NLM_F_ACK,
+        ),
+        op: "purge",
+        dst,
+        src,
+        remove: true,
     }
 }
 

@@ -315,6 +315,47 @@ fn purge_removes_our_routes_and_nothing_else() {
 }
 
 #[test]
+fn purge_of_a_large_table_removes_every_route_of_ours() {
+    // Many times the purge's chunk, in both families: the deletes go out while the dump is
+    // read, and Linux restarts an IPv6 dump that a delete interrupted, so the passes must
+    // still find every route and count each once.
+    let Some((ns, d0, _)) = setup() else { return };
+    ns.ip("-6 route add 2001:db8:9::/48 via fe80::9 dev d0 proto static");
+    let (v4, v6) = (3_000u32, 12_000u32);
+    let removed = ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        let mut ops = Vec::new();
+        for i in 0..v4 {
+            let dst = p(&format!("10.{}.{}.0/24", i / 256, i % 256));
+            ops.push(RouteOp::Add(KernelRoute::via(dst, ip("192.0.2.7"), d0, 0)));
+        }
+        for i in 0..v6 {
+            let dst = p(&format!(
+                "2001:db8:{:x}:{:x}::/64",
+                0x100 + i / 4096,
+                i % 4096
+            ));
+            ops.push(RouteOp::Add(KernelRoute::unreachable(dst, 0)));
+        }
+        let errors = inst.apply(&ops);
+        assert!(errors.is_empty(), "{:?}", errors.first());
+        assert_eq!(inst.dump().unwrap().len(), (v4 + v6) as usize);
+        let n = inst.purge().expect("purge");
+        assert!(inst.dump().unwrap().is_empty());
+        n
+    });
+    assert_eq!(removed, (v4 + v6) as usize);
+    assert!(routes(&ns, "-4", "main").is_empty());
+    assert!(routes(&ns, "-6", "main").is_empty());
+    let statics6 = ns.ip_json("-6 route show proto static");
+    assert_eq!(
+        statics6.as_array().unwrap().len(),
+        1,
+        "not ours: left alone"
+    );
+}
+
+#[test]
 fn purge_of_an_empty_table_removes_nothing() {
     let Some((ns, _, _)) = setup() else { return };
     let n = ns.block_on(|| async {

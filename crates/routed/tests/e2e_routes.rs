@@ -117,3 +117,53 @@ fn export_table_and_kernel_priority() {
         "export table not cleaned at exit"
     );
 }
+
+#[test]
+fn a_foreign_route_with_our_key_is_never_overwritten() {
+    let Some(mut lab) = Lab::new("foreign", true) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
+    let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128", "10.255.0.22/32"]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    // Someone else's route with the key routed would use (destination, metric 0, main).
+    lab.ip(&a, "route add 10.255.0.22/32 dev lo proto static");
+    let r = lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "eth-b"]);
+    lab.babeld("babeld-b", &b, &["eth-a"]);
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    let refused = |n: usize| {
+        lab.wait_for(e2e::CONVERGE, || {
+            lab.log(r)
+                .matches("add 10.255.0.22/32: File exists")
+                .count()
+                >= n
+        })
+    };
+    assert!(refused(1).is_some(), "no refused add:\n{}", lab.logs());
+    let foreign = |lab: &Lab| {
+        let main = lab.ip(&a, "-4 route show 10.255.0.22/32");
+        assert!(
+            main.contains("dev lo proto static") && !main.contains("unreachable"),
+            "the foreign route was overwritten: {main}"
+        );
+        assert!(
+            !lab.babel_routes(&a, "-4").contains("10.255.0.22"),
+            "{}",
+            lab.babel_routes(&a, "-4")
+        );
+    };
+    foreign(&lab);
+    // babeld retracts it: routed holds the route as unreachable, a replace of the same key,
+    // which must not replace the foreign route either.
+    lab.ip(&b, "addr del 10.255.0.22/32 dev lo");
+    assert!(
+        refused(2).is_some(),
+        "the held route was not tried:\n{}",
+        lab.logs()
+    );
+    foreign(&lab);
+    // Nor does the purge at exit remove it.
+    let status = lab.stop(r, Duration::from_secs(10)).expect("routed exits");
+    assert!(status.success());
+    foreign(&lab);
+}

@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use babel_core::wire::{Prefix, INFINITY};
@@ -51,11 +52,27 @@ enum Msg {
     Purge(Vec<u32>, SourceTables, mpsc::Sender<usize>),
 }
 
+/// Most route operations queued for the installer thread before the daemon stops taking
+/// route changes from the engine (with the chunk that crosses it, at most about 560 KB of
+/// operations). The rest wait in the engine, 4 bytes each and merged per destination, until
+/// the thread catches up: a burst of a whole table is never copied into the queue.
+pub const IN_FLIGHT: usize = 4096;
+
+/// The installer thread's progress, shared with the daemon.
+#[derive(Default)]
+struct Progress {
+    /// Operations sent and not yet applied.
+    in_flight: AtomicUsize,
+    /// Signalled when `in_flight` falls below [`IN_FLIGHT`].
+    room: tokio::sync::Notify,
+}
+
 /// The kernel side: converts route changes, and sends them to the installer thread.
 pub struct Kernel {
     planner: Planner,
     tx: Option<mpsc::Sender<Msg>>,
     thread: Option<JoinHandle<()>>,
+    progress: Arc<Progress>,
     /// Every table we installed into, to purge at exit.
     tables: BTreeSet<u32>,
 }
@@ -107,13 +124,15 @@ impl KernelConfig {
         r.table.unwrap_or(self.table)
     }
 
-    /// The kernel operations for one change. A change of next hop is one atomic replace;
-    /// a change of table or priority installs the new route before removing the old one.
+    /// The kernel operations for one change. A new route is an add (CREATE|EXCL), so a
+    /// foreign route with the same key is never overwritten; a change of next hop is one
+    /// atomic replace; a change of table or priority adds the new route before removing the
+    /// old one.
     pub fn ops(&self, change: &RouteChange, out: &mut Vec<TableOp>) {
         match change {
             RouteChange::Install(r) => out.push((
                 self.table(r),
-                RouteOp::Replace(kernel_route(r, self.priority(r))),
+                RouteOp::Add(kernel_route(r, self.priority(r))),
             )),
             RouteChange::Retract(r) => out.push((
                 self.table(r),
@@ -122,16 +141,18 @@ impl KernelConfig {
             RouteChange::Change { old, new } => {
                 let (ot, op) = (self.table(old), self.priority(old));
                 let (nt, np) = (self.table(new), self.priority(new));
-                out.push((nt, RouteOp::Replace(kernel_route(new, np))));
                 if ot != nt || op != np {
+                    out.push((nt, RouteOp::Add(kernel_route(new, np))));
                     out.push((ot, RouteOp::Remove(kernel_route(old, op))));
+                } else {
+                    out.push((nt, RouteOp::Replace(kernel_route(new, np))));
                 }
             }
         }
     }
 }
 
-fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
+fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<Progress>) {
     let mut installers: BTreeMap<u32, RouteInstaller> = BTreeMap::new();
     let get = |table: u32, installers: &mut BTreeMap<u32, RouteInstaller>| -> bool {
         if installers.contains_key(&table) {
@@ -153,14 +174,15 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
         }
     };
     get(default_table, &mut installers);
-    // Routes we installed, per table (destination, source, priority). A replace of a key
-    // not ours is sent as an add (CREATE|EXCL), so a foreign route is never overwritten.
-    // A 64-bit digest of each key under a per-process random key is kept, not the key: 8
-    // bytes a route instead of 48, and no one can make another route's key collide with
-    // ours on purpose.
+    // A new route comes as an add (CREATE|EXCL): a foreign route with its key (destination,
+    // source, priority) stays, and the add fails. Such keys are remembered per table, and a
+    // replace of one is sent as an add again, so it never overwrites the foreign route;
+    // they go when an add succeeds or the route is removed. Only these failures are kept,
+    // not every route we installed. A 64-bit digest of each key under a per-process random
+    // key is kept, not the key: no one can make another route's key collide on purpose.
     let digest = RandomState::new();
     let key = |k: &KernelRoute| -> u64 { digest.hash_one((k.dst, k.src, k.metric)) };
-    let mut ours: BTreeMap<u32, HashSet<u64>> = BTreeMap::new();
+    let mut not_ours: BTreeMap<u32, HashSet<u64>> = BTreeMap::new();
     while let Ok(msg) = rx.recv() {
         match msg {
             Msg::Ops(ops) => {
@@ -183,7 +205,7 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                     {
                         j += 1;
                     }
-                    let mine = ours.entry(table).or_default();
+                    let theirs = not_ours.entry(table).or_default();
                     let batch: Vec<RouteOp> = ops[i..j]
                         .iter()
                         .filter_map(|op| match op {
@@ -191,7 +213,11 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                             _ => None,
                         })
                         .map(|op| match op {
-                            RouteOp::Replace(k) if !mine.contains(&key(k)) => RouteOp::Add(*k),
+                            RouteOp::Replace(k)
+                                if !theirs.is_empty() && theirs.contains(&key(k)) =>
+                            {
+                                RouteOp::Add(*k)
+                            }
                             other => *other,
                         })
                         .collect();
@@ -216,14 +242,17 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                     }
                     for (op, bad) in batch.iter().zip(&failed) {
                         match op {
-                            RouteOp::Add(k) | RouteOp::Replace(k) if !bad => {
-                                mine.insert(key(k));
+                            RouteOp::Add(k) if *bad => {
+                                theirs.insert(key(k));
                             }
-                            RouteOp::Remove(k) => {
-                                mine.remove(&key(k));
+                            RouteOp::Add(k) | RouteOp::Remove(k) if !theirs.is_empty() => {
+                                theirs.remove(&key(k));
                             }
                             _ => {}
                         }
+                    }
+                    if theirs.is_empty() {
+                        theirs.shrink_to_fit();
                     }
                     for (k, e) in errors {
                         // A remove of a route that is already gone is harmless.
@@ -233,6 +262,12 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                         }
                         tracing::warn!("kernel route {e}");
                     }
+                }
+                let n = ops.len();
+                drop(ops);
+                let before = progress.in_flight.fetch_sub(n, Ordering::AcqRel);
+                if before.saturating_sub(n) < IN_FLIGHT {
+                    progress.room.notify_one();
                 }
             }
             Msg::Purge(tables, source_tables, done) => {
@@ -254,7 +289,7 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32) {
                         match inst.purge() {
                             Ok(k) => {
                                 n += k;
-                                ours.remove(&t);
+                                not_ours.remove(&t);
                             }
                             Err(e) => {
                                 tracing::error!("cannot remove our routes from table {t}: {e}")
@@ -340,7 +375,8 @@ impl Planner {
         };
         match change {
             RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
-                let (table, rule) = if self.source_routes.contains(&key) {
+                let known = self.source_routes.contains(&key);
+                let (table, rule) = if known {
                     match self.config.source_tables.table(src) {
                         Some(t) => (t, None),
                         None => return,
@@ -358,12 +394,21 @@ impl Planner {
                     }
                 };
                 let p = self.config.priority(r);
-                out.push(Op::Route(table, RouteOp::Replace(plain(r, p))));
-                if let RouteChange::Change { old, .. } = change {
-                    let op = self.config.priority(old);
-                    if op != p && rule.is_none() {
-                        out.push(Op::Route(table, RouteOp::Remove(plain(old, op))));
+                // A key new to the kernel is an add, as in `KernelConfig::ops`.
+                let old = match change {
+                    RouteChange::Change { old, .. } if known => {
+                        Some(self.config.priority(old)).filter(|&op| op != p)
                     }
+                    _ => None,
+                };
+                let op = if known && old.is_none() {
+                    RouteOp::Replace(plain(r, p))
+                } else {
+                    RouteOp::Add(plain(r, p))
+                };
+                out.push(Op::Route(table, op));
+                if let (Some(op), RouteChange::Change { old, .. }) = (old, change) {
+                    out.push(Op::Route(table, RouteOp::Remove(plain(old, op))));
                 }
                 if let Some(rule) = rule {
                     out.push(Op::AddRule(rule));
@@ -394,17 +439,32 @@ impl Kernel {
     pub fn start(config: KernelConfig) -> std::io::Result<Kernel> {
         let (tx, rx) = mpsc::channel();
         let table = config.table;
+        let progress = Arc::new(Progress::default());
+        let p = progress.clone();
         let thread = std::thread::Builder::new()
             .name("routed-kernel".into())
-            .spawn(move || installer_thread(rx, table))?;
+            .spawn(move || installer_thread(rx, table, p))?;
         let mut tables = BTreeSet::new();
         tables.insert(table);
         Ok(Kernel {
             planner: Planner::new(config),
             tx: Some(tx),
             thread: Some(thread),
+            progress,
             tables,
         })
+    }
+
+    /// Whether the installer thread has room for more operations (fewer than
+    /// [`IN_FLIGHT`] queued).
+    pub fn has_room(&self) -> bool {
+        self.progress.in_flight.load(Ordering::Acquire) < IN_FLIGHT
+    }
+
+    /// Completes when the installer thread has made room after [`Kernel::has_room`] said no
+    /// (possibly at once, if it made room in between).
+    pub async fn room(&self) {
+        self.progress.room.notified().await
     }
 
     pub fn config(&self) -> &KernelConfig {
@@ -426,7 +486,11 @@ impl Kernel {
             }
         }
         if let Some(tx) = &self.tx {
-            let _ = tx.send(Msg::Ops(ops));
+            let n = ops.len();
+            self.progress.in_flight.fetch_add(n, Ordering::AcqRel);
+            if tx.send(Msg::Ops(ops)).is_err() {
+                self.progress.in_flight.fetch_sub(n, Ordering::AcqRel);
+            }
         }
     }
 
@@ -489,7 +553,7 @@ mod tests {
     }
 
     #[test]
-    fn changes_become_atomic_replaces() {
+    fn new_routes_are_adds_and_changes_atomic_replaces() {
         let c = KernelConfig {
             table: 254,
             priority: 0,
@@ -509,7 +573,7 @@ mod tests {
         c.ops(&RouteChange::Retract(route(INFINITY, None)), &mut ops);
         assert_eq!(ops.len(), 3, "{ops:?}");
         match ops[0] {
-            (254, RouteOp::Replace(k)) => {
+            (254, RouteOp::Add(k)) => {
                 assert_eq!(
                     k.next_hop,
                     NextHop::Gateway {
@@ -552,10 +616,7 @@ mod tests {
             &mut ops,
         );
         assert!(
-            matches!(
-                ops[0],
-                (100, RouteOp::Replace(KernelRoute { metric: 202, .. }))
-            ),
+            matches!(ops[0], (100, RouteOp::Add(KernelRoute { metric: 202, .. }))),
             "{ops:?}"
         );
         assert!(
@@ -629,7 +690,7 @@ mod tests {
         // The route first (without its source prefix), then the rule.
         assert_eq!(ops.len(), 2, "{ops:?}");
         match &ops[0] {
-            Op::Route(10, RouteOp::Replace(k)) => {
+            Op::Route(10, RouteOp::Add(k)) => {
                 assert_eq!((k.dst, k.src), (a.prefix, None));
             }
             o => panic!("{o:?}"),
@@ -647,7 +708,16 @@ mod tests {
         // route twice does not count it twice.
         p.ops(&RouteChange::Install(b.clone()), &mut ops);
         p.ops(&RouteChange::Install(b.clone()), &mut ops);
-        assert!(ops.iter().all(|o| matches!(o, Op::Route(10, _))), "{ops:?}");
+        assert!(
+            matches!(
+                ops[..],
+                [
+                    Op::Route(10, RouteOp::Add(_)),
+                    Op::Route(10, RouteOp::Replace(_))
+                ]
+            ),
+            "{ops:?}"
+        );
         ops.clear();
         p.ops(
             &RouteChange::Change {
@@ -687,7 +757,7 @@ mod tests {
             &mut ops,
         );
         assert!(
-            matches!(ops[..], [Op::Route(254, RouteOp::Replace(k))] if k.src.is_some()),
+            matches!(ops[..], [Op::Route(254, RouteOp::Add(k))] if k.src.is_some()),
             "{ops:?}"
         );
         ops.clear();

@@ -216,6 +216,8 @@ struct Daemon {
     read_write: bool,
     warned_unsupported: std::collections::BTreeSet<String>,
     tx_buf: Vec<u8>,
+    /// Route changes wait in the engine until the kernel thread has room.
+    routes_waiting: bool,
 }
 
 impl Daemon {
@@ -545,8 +547,15 @@ impl Daemon {
     fn apply_routes(&mut self) {
         let monitoring = self.clients.values().any(|c| c.monitor);
         // A few thousand changes at a time: a full table's worth must not be copied whole.
+        // While the kernel thread is far behind, the rest stay in the engine (see
+        // `kernel::IN_FLIGHT`); the loop comes back when it has caught up.
         let mut changes = Vec::new();
+        self.routes_waiting = false;
         loop {
+            if changes.is_empty() && !self.kernel.has_room() {
+                self.routes_waiting = true;
+                break;
+            }
             let next = self.node.poll_route();
             let end = next.is_none();
             changes.extend(next);
@@ -1411,6 +1420,7 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         read_write,
         warned_unsupported: Default::default(),
         tx_buf: Vec::with_capacity(RECV_BUF),
+        routes_waiting: false,
     };
     // Persist the seqno we start with at once: a crash must not make it go backwards.
     d.maybe_write_state(true);
@@ -1452,6 +1462,7 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
                 }
                 None => anyhow::bail!("the netlink monitor stopped"),
             },
+            _ = d.kernel.room(), if d.routes_waiting => {}
             m = ctl_rx.recv(), if ctl_open => match m {
                 Some(m) => d.handle_control(m),
                 None => ctl_open = false,
