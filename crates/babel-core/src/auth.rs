@@ -336,12 +336,6 @@ impl Authenticator {
     /// `keys` are the interface's keys (the first one signs first); `seed` feeds the index
     /// and nonces and must come from the operating system's random source in a daemon; at
     /// most `max_neighbours` senders are tracked.
-    /// Changes the number of senders tracked. Senders already tracked stay; new ones are
-    /// refused while there are as many as the new bound.
-    pub fn set_max_neighbours(&mut self, max_neighbours: usize) {
-        self.max_neighbours = max_neighbours;
-    }
-
     pub fn new(keys: Vec<Key>, seed: [u8; 32], max_neighbours: usize) -> Self {
         let mut a = Authenticator {
             keys,
@@ -354,6 +348,12 @@ impl Authenticator {
         };
         a.new_index();
         a
+    }
+
+    /// Changes the number of senders tracked. Senders already tracked stay; new ones are
+    /// refused while there are as many as the new bound.
+    pub fn set_max_neighbours(&mut self, max_neighbours: usize) {
+        self.max_neighbours = max_neighbours;
     }
 
     /// RFC 8967 §4.2: a fresh random index, and the counter restarts.

@@ -379,7 +379,9 @@ impl RouteInstaller {
         let mut removed = 0;
         let mut dumper = Dumper::new().map_err(|e| RouteError::io("dump", &e))?;
         let mut chunk: Vec<Request> = Vec::with_capacity(PURGE_CHUNK);
+        let mut left = 0;
         for _ in 0..PURGE_PASSES {
+            let before = removed;
             let mut found = 0;
             for family in [AddressFamily::Inet, AddressFamily::Inet6] {
                 let mut req = RouteMessage::default();
@@ -402,9 +404,19 @@ impl RouteInstaller {
             }
             removed += self.delete_all(&chunk)?;
             chunk.clear();
-            if found == 0 {
+            left = found;
+            // Done, or a pass that removed nothing (routes that keep answering "no such
+            // route"): another dump would not do better.
+            if found == 0 || removed == before {
                 break;
             }
+        }
+        if left > 0 && removed == 0 {
+            tracing::warn!(
+                left,
+                table = self.config.table,
+                "purge: routes left in place"
+            );
         }
         Ok(removed)
     }

@@ -95,21 +95,22 @@ impl SourceTables {
         self.first_table..self.first_table.saturating_add(self.count)
     }
 
-    /// The rule priorities it uses (source prefixes /32 to /0 for IPv4, /128 to /0 for IPv6
-    /// without `ipv6-subtrees`), always before the main table's rule (32766).
-    pub fn priorities(&self) -> Range<u32> {
+    /// The rule priorities it uses for a family (source prefixes /32 to /0 for IPv4, /128 to
+    /// /0 for IPv6 without `ipv6-subtrees`), always before the main table's rule (32766).
+    pub fn priorities(&self, v4: bool) -> Range<u32> {
         let first = self.first_priority.min(MAX_PRIORITY);
+        let span = if v4 { 33 } else { 129 };
         first
             ..self
                 .first_priority
-                .saturating_add(129)
+                .saturating_add(span)
                 .min(MAX_PRIORITY + 1)
     }
 
-    /// Whether a kernel rule looks like one of ours (priority and table in our ranges): what
-    /// is purged at start and at exit.
+    /// Whether a kernel rule looks like one of ours (priority in our range for its family,
+    /// table in ours): what is purged at start and at exit.
     pub fn is_ours(&self, r: &SourceRule) -> bool {
-        self.priorities().contains(&r.priority) && self.tables().contains(&r.table)
+        self.priorities(r.src.is_v4()).contains(&r.priority) && self.tables().contains(&r.table)
     }
 
     /// The rule of `src` in `table`.
@@ -365,11 +366,18 @@ mod tests {
         assert_eq!(t.rule(p("10.0.0.1/32"), 200).priority, 1000);
         assert_eq!(t.rule(p("2001:db8::/32"), 200).priority, 1096);
         assert!(t.is_ours(&t.rule(p("::/0"), 200)));
-        assert_eq!(t.priorities(), 1000..1129);
+        assert_eq!(t.priorities(false), 1000..1129);
+        // An IPv4 rule past the IPv4 range is somebody else's.
+        assert_eq!(t.priorities(true), 1000..1033);
+        let v4_late = SourceRule {
+            priority: 1040,
+            ..t.rule(p("10.9.0.0/16"), 200)
+        };
+        assert!(!t.is_ours(&v4_late));
         // Never behind the main table.
         let late = SourceTables::new(10, 10, 32750);
         assert_eq!(late.rule(p("0.0.0.0/0"), 10).priority, 32765);
-        assert_eq!(late.priorities(), 32750..32766);
+        assert_eq!(late.priorities(true), 32750..32766);
     }
 
     #[test]

@@ -108,6 +108,12 @@ fn state_file_keeps_router_id_and_seqno_across_restarts() {
     let r1 = lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "eth-b"]);
     lab.wait_routes(&b, &["10.255.0.1"]);
     let (id1, seq1) = started_with(&lab.log(r1));
+    // The harness runs routed with `-d 2`: its debug lines reach the log.
+    assert!(
+        lab.log(r1).contains("configured interface eth-b"),
+        "no debug line with -d 2:\n{}",
+        lab.log(r1)
+    );
     assert!(lab
         .stop(r1, Duration::from_secs(10))
         .is_some_and(|s| s.success()));

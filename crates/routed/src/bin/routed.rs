@@ -76,7 +76,15 @@ fn init_logging(debug: u32, log_file: Option<&Path>) -> Result<(), String> {
     // expressions, whose code was about a tenth of the daemon's.
     let filter = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
+        .and_then(|v| match v.parse::<tracing_subscriber::filter::Targets>() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!(
+                    "routed: warning: RUST_LOG={v:?} ignored ({e}); it takes target=level,..."
+                );
+                None
+            }
+        })
         .unwrap_or_else(|| {
             level
                 .parse::<tracing_subscriber::filter::Targets>()
@@ -84,7 +92,9 @@ fn init_logging(debug: u32, log_file: Option<&Path>) -> Result<(), String> {
         });
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
+    // The builder's own ceiling is INFO; `filter` decides, up to TRACE.
     tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
         .with_ansi(log_file.is_none())
         .with_writer(|| LogWriter)
         .finish()

@@ -650,7 +650,7 @@ mod tests {
         r.next_hop = "fe80::1".parse().unwrap();
         p.ops(&RouteChange::Install(r.clone()), &mut ops);
         assert!(
-            matches!(&ops[..], [Op::Route(10, RouteOp::Replace(k)), Op::AddRule(rule)]
+            matches!(&ops[..], [Op::Route(10, RouteOp::Add(k)), Op::AddRule(rule)]
                 if k.dst == r.prefix && k.src.is_none()
                     && rule.src == r.src_prefix.unwrap() && rule.table == 10),
             "{ops:?}"
