@@ -32,13 +32,15 @@ pub const FRAME_OVERHEAD: u64 = 62;
 enum Ev {
     Start(u32),
     Wake(u32),
+    /// A packet from `from`'s interface `from_if` to `to`'s `ifindex`: the addresses
+    /// follow (the sender's link-local, and the group or the receiver's link-local).
     Deliver {
         to: u32,
         from: u32,
         edge: u32,
         ifindex: u32,
-        src: Ipv6Addr,
-        dst: Ipv6Addr,
+        from_if: u32,
+        multicast: bool,
         data: Rc<[u8]>,
     },
     Churn(ChurnAction),
@@ -46,11 +48,13 @@ enum Ev {
     Sample,
 }
 
+/// A queued event: the heap holds these small keys, the events wait in `Sim::events` (the
+/// heap moves entries around on every push and pop).
 #[derive(Debug)]
 struct Entry {
     time: u64,
     seq: u64,
-    ev: Ev,
+    ev: u32,
 }
 
 impl PartialEq for Entry {
@@ -122,6 +126,9 @@ pub struct Sim {
     end: u64,
     queue: BinaryHeap<Entry>,
     seq: u64,
+    /// The queued events, by the `ev` of their entry; `free` lists the empty places.
+    events: Vec<Option<Ev>>,
+    free: Vec<u32>,
     rng: SimRng,
     nodes: Vec<SimNode>,
     pub alive: Vec<bool>,
@@ -149,6 +156,10 @@ pub struct Sim {
     pub pcap: Option<PcapWriter>,
     pcap_nodes: Vec<bool>,
     scratch: Vec<(babel_core::Transmit, Rc<[u8]>)>,
+    /// Who hears a packet being sent (kept to spare an allocation per packet).
+    targets: Vec<(u32, u32)>,
+    /// The route changes being applied (likewise).
+    changes: Vec<RouteChange>,
     buf: Vec<u8>,
     pub route_changes: u64,
     pub packets_lost: u64,
@@ -244,6 +255,8 @@ impl Sim {
             end,
             queue: BinaryHeap::new(),
             seq: 0,
+            events: Vec::new(),
+            free: Vec::new(),
             nodes: (0..n)
                 .map(|_| SimNode {
                     node: None,
@@ -277,6 +290,8 @@ impl Sim {
             pcap: pcap.then(PcapWriter::new),
             pcap_nodes,
             scratch: Vec::new(),
+            targets: Vec::new(),
+            changes: Vec::new(),
             buf: Vec::new(),
             route_changes: 0,
             packets_lost: 0,
@@ -337,10 +352,20 @@ impl Sim {
 
     fn push(&mut self, time: u64, ev: Ev) {
         self.seq += 1;
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.events[i as usize] = Some(ev);
+                i
+            }
+            None => {
+                self.events.push(Some(ev));
+                (self.events.len() - 1) as u32
+            }
+        };
         self.queue.push(Entry {
             time,
             seq: self.seq,
-            ev,
+            ev: i,
         });
     }
 
@@ -426,6 +451,17 @@ impl Sim {
         }
     }
 
+    /// The node that announces `prefix`: read from the address with the compact layout
+    /// (one route change in a few hundred events), looked up otherwise.
+    fn owner(&self, prefix: &babel_core::wire::Prefix) -> Option<u32> {
+        if self.sc.babel.addressing == Addressing::Compact {
+            crate::net::decode_prefix(prefix)
+                .filter(|&d| self.prefixes.get(d as usize) == Some(prefix))
+        } else {
+            self.prefix_owner.get(prefix).copied()
+        }
+    }
+
     pub fn now_us(&self) -> u64 {
         self.now
     }
@@ -444,7 +480,11 @@ impl Sim {
                 break;
             }
             self.now = e.time;
-            self.step(e.ev);
+            let Some(ev) = self.events[e.ev as usize].take() else {
+                continue;
+            };
+            self.free.push(e.ev);
+            self.step(ev);
             since += 1;
             // At least every 20,000 events and every simulated second.
             if since >= 20_000 || self.now / 1_000_000 != last_sec {
@@ -480,13 +520,14 @@ impl Sim {
                 from,
                 edge,
                 ifindex,
-                src,
-                dst,
+                from_if,
+                multicast,
                 data,
             } => {
                 if !self.net.usable(edge) {
                     return;
                 }
+                let src = link_local(from, from_if);
                 let now = Timestamp::from_micros(self.now);
                 let sn = &mut self.nodes[to as usize];
                 let Some(node) = sn.node.as_mut() else { return };
@@ -498,8 +539,13 @@ impl Sim {
                     sn.window.recv_bytes += len;
                     sn.window.recv_packets += 1;
                 }
-                node.handle_packet(now, ifindex, src, dst.is_multicast(), &data);
+                node.handle_packet(now, ifindex, src, multicast, &data);
                 if self.pcap_nodes[to as usize] && !self.pcap_nodes[from as usize] {
+                    let dst = if multicast {
+                        MULTICAST
+                    } else {
+                        link_local(to, ifindex)
+                    };
                     if let Some(p) = self.pcap.as_mut() {
                         p.record(self.now, src, dst, &data);
                     }
@@ -652,7 +698,7 @@ impl Sim {
     fn drain(&mut self, i: u32) {
         let now = Timestamp::from_micros(self.now);
         let mut out = std::mem::take(&mut self.scratch);
-        let mut changes = Vec::new();
+        let mut changes = std::mem::take(&mut self.changes);
         {
             let Some(node) = self.nodes[i as usize].node.as_mut() else {
                 return;
@@ -678,7 +724,7 @@ impl Sim {
             self.send(i, tx, data);
         }
         self.scratch = out;
-        for c in changes {
+        for c in changes.drain(..) {
             self.route_changes += 1;
             let (prefix, nh, metric) = match &c {
                 RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
@@ -686,7 +732,7 @@ impl Sim {
                 }
                 RouteChange::Retract(r) => (r.prefix, None, INFINITY),
             };
-            let Some(&d) = self.prefix_owner.get(&prefix) else {
+            let Some(d) = self.owner(&prefix) else {
                 continue;
             };
             if d >= self.topo.n || d == i {
@@ -706,6 +752,7 @@ impl Sim {
                 self.checker.route_changed(d);
             }
         }
+        self.changes = changes;
         let sn = &mut self.nodes[i as usize];
         if let Some(t) = sn.node.as_ref().and_then(|n| n.poll_timeout()) {
             let t = t.as_micros().max(self.now);
@@ -736,12 +783,14 @@ impl Sim {
             }
         }
         // Who hears it: the other end of a point-to-point link, or every node in range.
-        let mut targets: Vec<(u32, u32)> = Vec::new();
+        let mut targets = std::mem::take(&mut self.targets);
+        targets.clear();
         match self.topo.mode {
             LinkMode::P2p => {
                 let Some(&edge) =
                     self.net.ifaces[i as usize].get(tx.ifindex.wrapping_sub(1) as usize)
                 else {
+                    self.targets = targets;
                     return;
                 };
                 targets.push((self.net.edges[edge as usize].peer(i), edge));
@@ -754,9 +803,10 @@ impl Sim {
             decode_link_local(&tx.dst)
         };
         if !tx.dst.is_multicast() && unicast.is_none() {
+            self.targets = targets;
             return;
         }
-        for (peer, edge) in targets {
+        for &(peer, edge) in &targets {
             let e = &self.net.edges[edge as usize];
             let peer_if = e.iface_of(peer);
             if let Some((un, uif)) = unicast {
@@ -776,8 +826,8 @@ impl Sim {
                             from: i,
                             edge,
                             ifindex: peer_if,
-                            src,
-                            dst: tx.dst,
+                            from_if: tx.ifindex,
+                            multicast: unicast.is_none(),
                             data: data.clone(),
                         },
                     );
@@ -785,6 +835,7 @@ impl Sim {
                 Err(_) => self.packets_lost += 1,
             }
         }
+        self.targets = targets;
     }
 
     fn apply_churn(&mut self, a: ChurnAction) {
