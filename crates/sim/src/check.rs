@@ -71,6 +71,9 @@ pub struct Checker {
     status: Vec<u8>,
     stack: Vec<u32>,
     connected: u64,
+    /// Bit `u * n + v`: the link from `u` to `v` is usable (what `hop_ok` asks of the
+    /// network, without the adjacency search), as of the last topology change.
+    usable: Vec<u64>,
 }
 
 const UNKNOWN: u8 = 0;
@@ -101,6 +104,7 @@ impl Checker {
             status: vec![UNKNOWN; n as usize],
             stack: Vec::new(),
             connected: 0,
+            usable: Vec::new(),
         }
     }
 
@@ -117,6 +121,16 @@ impl Checker {
 
     fn recompute_components(&mut self, net: &Net, alive: &[bool]) {
         let n = self.n as usize;
+        self.usable.clear();
+        self.usable.resize((n * n).div_ceil(64), 0);
+        for (id, e) in net.edges.iter().enumerate() {
+            if net.usable(id as u32) {
+                for (u, v) in [(e.a, e.b), (e.b, e.a)] {
+                    let bit = u as usize * n + v as usize;
+                    self.usable[bit / 64] |= 1 << (bit % 64);
+                }
+            }
+        }
         let mut parent: Vec<u32> = (0..self.n).collect();
         fn find(p: &mut [u32], mut x: u32) -> u32 {
             while p[x as usize] != x {
@@ -176,9 +190,17 @@ impl Checker {
                 self.status[u as usize] = VISITING;
                 self.stack.push(u);
                 let nh = fib.get(u, dest);
-                if !hop_ok(net, alive, u, nh) {
+                // `hop_ok`, with the usable links of the last topology change.
+                let bit = u as usize * n as usize + nh as usize;
+                if nh == NONE
+                    || nh >= n
+                    || !alive[nh as usize]
+                    || self.usable[bit / 64] & (1 << (bit % 64)) == 0
+                {
+                    debug_assert!(!hop_ok(net, alive, u, nh));
                     break HOLE;
                 }
+                debug_assert!(hop_ok(net, alive, u, nh));
                 u = nh;
             };
             for &v in &self.stack {

@@ -165,6 +165,8 @@ pub struct Sim {
     pub packets_lost: u64,
     /// Update TLVs received by the nodes that crashed since (the live ones keep count).
     updates_received_dead: u64,
+    /// Update TLVs received by all nodes when the warm-up ended.
+    updates_at_warmup: Option<u64>,
     /// The /128 each node announces, and the way back.
     pub prefixes: Vec<babel_core::wire::Prefix>,
     prefix_owner: std::collections::BTreeMap<babel_core::wire::Prefix, u32>,
@@ -296,6 +298,7 @@ impl Sim {
             route_changes: 0,
             packets_lost: 0,
             updates_received_dead: 0,
+            updates_at_warmup: None,
             prefixes: Vec::new(),
             prefix_owner: std::collections::BTreeMap::new(),
             fixed_churn,
@@ -478,6 +481,9 @@ impl Sim {
             if e.time > self.end {
                 self.queue.push(e);
                 break;
+            }
+            if self.updates_at_warmup.is_none() && e.time >= self.warmup_us {
+                self.updates_at_warmup = Some(self.updates_received());
             }
             self.now = e.time;
             let Some(ev) = self.events[e.ev as usize].take() else {
@@ -976,6 +982,12 @@ impl Sim {
                 .live_nodes()
                 .map(|n| n.stats().updates_received)
                 .sum::<u64>()
+    }
+
+    /// Update TLVs received by all nodes after the warm-up (None before its end).
+    pub fn updates_after_warmup(&self) -> Option<u64> {
+        self.updates_at_warmup
+            .map(|w| self.updates_received().saturating_sub(w))
     }
 
     pub fn pending_churn(&self) -> usize {
