@@ -2810,10 +2810,12 @@ impl Node {
         if walk {
             self.sweep_due = Timestamp::from_micros(u64::MAX);
         }
+        // In memory order: `due` is read in sequence (freed slots have no entries, and
+        // nothing due).
         let slots = if walk {
-            self.routes.live_slots()
+            0..self.routes.due.len() as u32
         } else {
-            Vec::new()
+            0..0
         };
         for slot in slots {
             let due = self.routes.due[slot as usize];
