@@ -7,30 +7,44 @@ use crate::net::{Net, NONE};
 
 /// Per node, per destination: the next-hop node of the installed route, or NONE.
 /// Stored by destination: the walks (loop tracking, pair checks) follow one destination
-/// from node to node, and stay within its row.
+/// from node to node, and stay within its row. 16 bits a hop (the simulator has at most
+/// 5000 nodes): n² of them are far beyond the caches, and every route change misses.
 #[derive(Debug, Clone)]
 pub struct Fib {
     pub n: u32,
-    next: Vec<u32>,
+    next: Vec<u16>,
 }
+
+const FIB_NONE: u16 = u16::MAX;
 
 impl Fib {
     pub fn new(n: u32) -> Fib {
+        assert!(
+            n < FIB_NONE as u32,
+            "the forwarding table holds 16-bit node numbers"
+        );
         Fib {
             n,
-            next: vec![NONE; (n as usize) * (n as usize)],
+            next: vec![FIB_NONE; (n as usize) * (n as usize)],
         }
     }
     #[inline]
     pub fn get(&self, node: u32, dest: u32) -> u32 {
-        self.next[dest as usize * self.n as usize + node as usize]
+        match self.next[dest as usize * self.n as usize + node as usize] {
+            FIB_NONE => NONE,
+            h => h as u32,
+        }
     }
-    /// Sets a next hop and returns the old one.
+    /// Sets a next hop (a node number or NONE) and returns the old one.
     pub fn set(&mut self, node: u32, dest: u32, nh: u32) -> u32 {
-        std::mem::replace(
+        let v = if nh < self.n { nh as u16 } else { FIB_NONE };
+        match std::mem::replace(
             &mut self.next[dest as usize * self.n as usize + node as usize],
-            nh,
-        )
+            v,
+        ) {
+            FIB_NONE => NONE,
+            h => h as u32,
+        }
     }
 }
 
