@@ -464,6 +464,41 @@ mod tests {
     }
 
     #[test]
+    fn a_link_taken_down_turns_the_paths_over_it_into_black_holes() {
+        // A ring 0-1-2-3-0; every node sends clockwise (u -> u + 1).
+        let ring = [(0, 1), (1, 2), (2, 3), (0, 3)];
+        let mut net = Net::new(4, &ring, LinkMode::P2p, LinkSpec::default());
+        let alive = vec![true; 4];
+        let mut fib = Fib::new(4);
+        for d in 0..4u32 {
+            for u in 0..4u32 {
+                if u != d {
+                    fib.set(u, d, (u + 1) % 4);
+                }
+            }
+        }
+        let mut c = Checker::new(4);
+        assert_eq!(c.check(&net, &fib, &alive).broken(), 0);
+        // Link 1-2 down, routes unchanged: the ring stays connected, and the pairs whose
+        // path crosses 1 -> 2 are black holes: 1 to 2, 3, 0; 0 to 2, 3; 3 to 2.
+        net.set_up(1, 2, false);
+        c.topology_changed();
+        let pc = c.check(&net, &fib, &alive);
+        assert_eq!(pc.connected, 12);
+        assert_eq!((pc.blackholes, pc.loops), (6, 0));
+        assert_eq!(Checker::fate(&net, &fib, &alive, 0, 3).0, Fate::BlackHole);
+        // Back up: everything works again.
+        net.set_up(1, 2, true);
+        c.topology_changed();
+        assert_eq!(c.check(&net, &fib, &alive).broken(), 0);
+        // A next hop that is no neighbour (0 sends to 2 directly) is a black hole too.
+        fib.set(0, 3, 2);
+        c.route_changed(3);
+        let pc = c.check(&net, &fib, &alive);
+        assert_eq!((pc.blackholes, pc.loops), (1, 0));
+    }
+
+    #[test]
     fn loop_tracker_opens_and_closes_episodes() {
         let mut fib = Fib::new(4);
         let mut t = LoopTracker::new(4);
