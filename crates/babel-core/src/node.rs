@@ -1300,6 +1300,7 @@ impl Node {
         if cost == n.cost {
             return;
         }
+        let old_cost = n.cost;
         if let Some(n) = self.neigh_mut(nid) {
             n.cost = cost;
             let (ifindex, address) = (n.ifindex, n.addr);
@@ -1309,12 +1310,26 @@ impl Node {
                 cost,
             });
         }
-        // Not per update: only when a link's cost changes.
-        for slot in self.routes.live_slots() {
+        // Not per update: only when a link's cost changes. The slots are walked in memory
+        // order (freed slots have no entries).
+        for slot in 0..self.routes.slots.len() as u32 {
             let s = &self.routes.slots[slot as usize];
             let Some(i) = s.find(nid) else { continue };
+            let unselected = s.selected as usize != i && !s.own;
             let before = self.sel_info(slot);
-            self.routes.slots[slot as usize].entries[i].cost = cost;
+            let e = &mut self.routes.slots[slot as usize].entries[i];
+            e.cost = cost;
+            // An entry that is not selected, and got worse or is still no better than the
+            // selected route, cannot be selected now (RFC 8966 §3.6: a switch needs a
+            // smaller metric), and nothing advertised changes: only its cost is updated,
+            // and the destination is reselected at its next update or expiry.
+            if unselected
+                && before.is_some_and(|b| {
+                    b.metric < INFINITY && (cost > old_cost || e.metric() >= b.metric)
+                })
+            {
+                continue;
+            }
             self.route_changed(slot, before, false);
         }
     }
@@ -1612,7 +1627,9 @@ impl Node {
                     // entry takes the update and is unselected below: a route through a
                     // neighbour we stopped hearing must not come back with its old seqno and
                     // metric, and a better alternative must not lose to a stale metric.
-                    self.send_unfeasible_request(nid, key, router_id, seqno, metric, true);
+                    let src = src_id;
+                    let u = (router_id, seqno, metric);
+                    self.send_unfeasible_request(nid, key, slot, src, u, true);
                     return;
                 }
                 let src = match src_id {
@@ -1681,7 +1698,8 @@ impl Node {
                     self.route_changed(slot, before, satisfied);
                 }
                 if !feasible {
-                    self.send_unfeasible_request(nid, key, router_id, seqno, metric, false);
+                    let u = (router_id, seqno, metric);
+                    self.send_unfeasible_request(nid, key, slot, Some(src), u, false);
                 }
             }
             None => {
@@ -1691,7 +1709,8 @@ impl Node {
                 }
                 if !feasible {
                     // RFC 8966 §3.5.3: an unfeasible update for a new entry is not kept.
-                    self.send_unfeasible_request(nid, key, router_id, seqno, metric, false);
+                    let u = (router_id, seqno, metric);
+                    self.send_unfeasible_request(nid, key, slot, src_id, u, false);
                     self.routes.maybe_free(slot);
                     return;
                 }
@@ -1956,20 +1975,20 @@ impl Node {
 
     /// babeld's rule for an unfeasible update: ask its source for a new seqno when the
     /// update would be useful (no route, or a much better one).
+    /// `slot` is the key's slot and `src` the index of the update's source (router-id and
+    /// key) if there is one: the caller has them at hand.
     fn send_unfeasible_request(
         &mut self,
         nid: u32,
         key: RouteKey,
-        router_id: RouterId,
-        seqno: u16,
-        metric: u16,
+        slot: u32,
+        src: Option<u32>,
+        (router_id, seqno, metric): (RouterId, u16, u16),
         force: bool,
     ) {
-        let Some(src) = self
-            .sources
-            .find(router_id, &key)
-            .and_then(|s| self.sources.get(s))
-        else {
+        debug_assert_eq!(src, self.sources.find(router_id, &key));
+        debug_assert_eq!(Some(slot), self.routes.find(&key));
+        let Some(src) = src.and_then(|s| self.sources.get(s)) else {
             return;
         };
         if crate::neighbour::seqno_minus(src.seqno, seqno) > 100 {
@@ -1979,7 +1998,7 @@ impl Node {
             // is the truth, as it is only sent when our route goes through the sender or we
             // have none (a poisoned reverse).
             let fd_seqno = src.seqno;
-            let sel = self.routes.find(&key).and_then(|s| self.sel_info(s));
+            let sel = self.sel_info(slot);
             if sel.is_none_or(|i| i.neigh == nid || i.metric == INFINITY) {
                 self.send_retraction_to(nid, key, router_id, fd_seqno);
             }
@@ -1990,7 +2009,7 @@ impl Node {
         } else {
             src.seqno.wrapping_add(1)
         };
-        let installed = self.routes.find(&key).and_then(|s| self.sel_info(s));
+        let installed = self.sel_info(slot);
         let useful = force || installed.is_none_or(|i| i.metric as u32 >= metric as u32 + 512);
         if useful && metric < INFINITY {
             self.request_seqno(key, router_id, want, REQUEST_HOP_COUNT, Some(nid), None);
@@ -2868,10 +2887,12 @@ impl Node {
         if walk {
             self.sweep_due = Timestamp::from_micros(u64::MAX);
         }
+        // In memory order: `due` is read in sequence (freed slots have no entries, and
+        // nothing due).
         let slots = if walk {
-            self.routes.live_slots()
+            0..self.routes.due.len() as u32
         } else {
-            Vec::new()
+            0..0
         };
         for slot in slots {
             let due = self.routes.due[slot as usize];

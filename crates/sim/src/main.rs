@@ -217,6 +217,13 @@ fn main() -> Result<()> {
                     c,
                     sim_s / c
                 );
+                if let Some(u) = s.updates_after_warmup() {
+                    println!(
+                        "after warm-up, upd  {} ({:.0} ns of CPU each)",
+                        u,
+                        c * 1e9 / u.max(1) as f64
+                    );
+                }
             }
             println!(
                 "memory per node     {:.0} B (RSS growth over nodes), {:.0} B (tables)",

@@ -32,13 +32,15 @@ pub const FRAME_OVERHEAD: u64 = 62;
 enum Ev {
     Start(u32),
     Wake(u32),
+    /// A packet from `from`'s interface `from_if` to `to`'s `ifindex`: the addresses
+    /// follow (the sender's link-local, and the group or the receiver's link-local).
     Deliver {
         to: u32,
         from: u32,
         edge: u32,
         ifindex: u32,
-        src: Ipv6Addr,
-        dst: Ipv6Addr,
+        from_if: u32,
+        multicast: bool,
         data: Rc<[u8]>,
     },
     Churn(ChurnAction),
@@ -46,11 +48,13 @@ enum Ev {
     Sample,
 }
 
+/// A queued event: the heap holds these small keys, the events wait in `Sim::events` (the
+/// heap moves entries around on every push and pop).
 #[derive(Debug)]
 struct Entry {
     time: u64,
     seq: u64,
-    ev: Ev,
+    ev: u32,
 }
 
 impl PartialEq for Entry {
@@ -122,6 +126,9 @@ pub struct Sim {
     end: u64,
     queue: BinaryHeap<Entry>,
     seq: u64,
+    /// The queued events, by the `ev` of their entry; `free` lists the empty places.
+    events: Vec<Option<Ev>>,
+    free: Vec<u32>,
     rng: SimRng,
     nodes: Vec<SimNode>,
     pub alive: Vec<bool>,
@@ -152,11 +159,17 @@ pub struct Sim {
     pub pcap: Option<PcapWriter>,
     pcap_nodes: Vec<bool>,
     scratch: Vec<(babel_core::Transmit, Rc<[u8]>)>,
+    /// Who hears a packet being sent (kept to spare an allocation per packet).
+    targets: Vec<(u32, u32)>,
+    /// The route changes being applied (likewise).
+    changes: Vec<RouteChange>,
     buf: Vec<u8>,
     pub route_changes: u64,
     pub packets_lost: u64,
     /// Update TLVs received by the nodes that crashed since (the live ones keep count).
     updates_received_dead: u64,
+    /// Update TLVs received by all nodes when the warm-up ended.
+    updates_at_warmup: Option<u64>,
     /// The /128 each node announces, and the way back.
     pub prefixes: Vec<babel_core::wire::Prefix>,
     prefix_owner: std::collections::BTreeMap<babel_core::wire::Prefix, u32>,
@@ -253,6 +266,8 @@ impl Sim {
             end,
             queue: BinaryHeap::new(),
             seq: 0,
+            events: Vec::new(),
+            free: Vec::new(),
             nodes: (0..n)
                 .map(|_| SimNode {
                     node: None,
@@ -287,10 +302,13 @@ impl Sim {
             pcap: pcap.then(PcapWriter::new),
             pcap_nodes,
             scratch: Vec::new(),
+            targets: Vec::new(),
+            changes: Vec::new(),
             buf: Vec::new(),
             route_changes: 0,
             packets_lost: 0,
             updates_received_dead: 0,
+            updates_at_warmup: None,
             prefixes: Vec::new(),
             prefix_owner: std::collections::BTreeMap::new(),
             fixed_churn,
@@ -347,10 +365,20 @@ impl Sim {
 
     fn push(&mut self, time: u64, ev: Ev) {
         self.seq += 1;
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.events[i as usize] = Some(ev);
+                i
+            }
+            None => {
+                self.events.push(Some(ev));
+                (self.events.len() - 1) as u32
+            }
+        };
         self.queue.push(Entry {
             time,
             seq: self.seq,
-            ev,
+            ev: i,
         });
     }
 
@@ -436,6 +464,17 @@ impl Sim {
         }
     }
 
+    /// The node that announces `prefix`: read from the address with the compact layout
+    /// (one route change in a few hundred events), looked up otherwise.
+    fn owner(&self, prefix: &babel_core::wire::Prefix) -> Option<u32> {
+        if self.sc.babel.addressing == Addressing::Compact {
+            crate::net::decode_prefix(prefix)
+                .filter(|&d| self.prefixes.get(d as usize) == Some(prefix))
+        } else {
+            self.prefix_owner.get(prefix).copied()
+        }
+    }
+
     pub fn now_us(&self) -> u64 {
         self.now
     }
@@ -458,8 +497,15 @@ impl Sim {
                 self.queue.push(e);
                 break;
             }
+            if self.updates_at_warmup.is_none() && e.time >= self.warmup_us {
+                self.updates_at_warmup = Some(self.updates_received());
+            }
             self.now = e.time;
-            self.step(e.ev);
+            let Some(ev) = self.events[e.ev as usize].take() else {
+                continue;
+            };
+            self.free.push(e.ev);
+            self.step(ev);
             since += 1;
             // At least every 20,000 events and every simulated second.
             if since >= 20_000 || self.now / 1_000_000 != last_sec {
@@ -495,13 +541,14 @@ impl Sim {
                 from,
                 edge,
                 ifindex,
-                src,
-                dst,
+                from_if,
+                multicast,
                 data,
             } => {
                 if !self.net.usable(edge) {
                     return;
                 }
+                let src = link_local(from, from_if);
                 let now = Timestamp::from_micros(self.now);
                 let sn = &mut self.nodes[to as usize];
                 let Some(node) = sn.node.as_mut() else { return };
@@ -513,8 +560,13 @@ impl Sim {
                     sn.window.recv_bytes += len;
                     sn.window.recv_packets += 1;
                 }
-                node.handle_packet(now, ifindex, src, dst.is_multicast(), &data);
+                node.handle_packet(now, ifindex, src, multicast, &data);
                 if self.pcap_nodes[to as usize] && !self.pcap_nodes[from as usize] {
+                    let dst = if multicast {
+                        MULTICAST
+                    } else {
+                        link_local(to, ifindex)
+                    };
                     if let Some(p) = self.pcap.as_mut() {
                         p.record(self.now, src, dst, &data);
                     }
@@ -668,7 +720,7 @@ impl Sim {
     fn drain(&mut self, i: u32) {
         let now = Timestamp::from_micros(self.now);
         let mut out = std::mem::take(&mut self.scratch);
-        let mut changes = Vec::new();
+        let mut changes = std::mem::take(&mut self.changes);
         {
             let Some(node) = self.nodes[i as usize].node.as_mut() else {
                 return;
@@ -694,7 +746,7 @@ impl Sim {
             self.send(i, tx, data);
         }
         self.scratch = out;
-        for c in changes {
+        for c in changes.drain(..) {
             self.route_changes += 1;
             let (prefix, nh, metric) = match &c {
                 RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
@@ -702,7 +754,7 @@ impl Sim {
                 }
                 RouteChange::Retract(r) => (r.prefix, None, INFINITY),
             };
-            let Some(&d) = self.prefix_owner.get(&prefix) else {
+            let Some(d) = self.owner(&prefix) else {
                 continue;
             };
             if d >= self.topo.n || d == i {
@@ -722,6 +774,7 @@ impl Sim {
                 self.checker.route_changed(d);
             }
         }
+        self.changes = changes;
         let sn = &mut self.nodes[i as usize];
         if let Some(t) = sn.node.as_ref().and_then(|n| n.poll_timeout()) {
             let t = t.as_micros().max(self.now);
@@ -752,12 +805,14 @@ impl Sim {
             }
         }
         // Who hears it: the other end of a point-to-point link, or every node in range.
-        let mut targets: Vec<(u32, u32)> = Vec::new();
+        let mut targets = std::mem::take(&mut self.targets);
+        targets.clear();
         match self.topo.mode {
             LinkMode::P2p => {
                 let Some(&edge) =
                     self.net.ifaces[i as usize].get(tx.ifindex.wrapping_sub(1) as usize)
                 else {
+                    self.targets = targets;
                     return;
                 };
                 targets.push((self.net.edges[edge as usize].peer(i), edge));
@@ -770,9 +825,10 @@ impl Sim {
             decode_link_local(&tx.dst)
         };
         if !tx.dst.is_multicast() && unicast.is_none() {
+            self.targets = targets;
             return;
         }
-        for (peer, edge) in targets {
+        for &(peer, edge) in &targets {
             let e = &self.net.edges[edge as usize];
             let peer_if = e.iface_of(peer);
             if let Some((un, uif)) = unicast {
@@ -792,8 +848,8 @@ impl Sim {
                             from: i,
                             edge,
                             ifindex: peer_if,
-                            src,
-                            dst: tx.dst,
+                            from_if: tx.ifindex,
+                            multicast: unicast.is_none(),
                             data: data.clone(),
                         },
                     );
@@ -801,6 +857,7 @@ impl Sim {
                 Err(_) => self.packets_lost += 1,
             }
         }
+        self.targets = targets;
     }
 
     fn apply_churn(&mut self, a: ChurnAction) {
@@ -941,6 +998,12 @@ impl Sim {
                 .live_nodes()
                 .map(|n| n.stats().updates_received)
                 .sum::<u64>()
+    }
+
+    /// Update TLVs received by all nodes after the warm-up (None before its end).
+    pub fn updates_after_warmup(&self) -> Option<u64> {
+        self.updates_at_warmup
+            .map(|w| self.updates_received().saturating_sub(w))
     }
 
     pub fn pending_churn(&self) -> usize {
