@@ -65,6 +65,8 @@ struct Progress {
     in_flight: AtomicUsize,
     /// Signalled when `in_flight` falls below [`IN_FLIGHT`].
     room: tokio::sync::Notify,
+    /// The daemon said that the installer thread is gone.
+    gone_reported: std::sync::atomic::AtomicBool,
 }
 
 /// The kernel side: converts route changes, and sends them to the installer thread.
@@ -456,9 +458,19 @@ impl Kernel {
     }
 
     /// Whether the installer thread has room for more operations (fewer than
-    /// [`IN_FLIGHT`] queued).
+    /// [`IN_FLIGHT`] queued). A thread that is gone has room: what is sent to it is
+    /// dropped (and said once) rather than holding the engine's route changes forever.
     pub fn has_room(&self) -> bool {
-        self.progress.in_flight.load(Ordering::Acquire) < IN_FLIGHT
+        if self.progress.in_flight.load(Ordering::Acquire) < IN_FLIGHT {
+            return true;
+        }
+        let gone = self.thread.as_ref().is_none_or(|t| t.is_finished());
+        if gone && !self.progress.gone_reported.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                "the kernel route installer stopped: routes no longer reach the kernel"
+            );
+        }
+        gone
     }
 
     /// Completes when the installer thread has made room after [`Kernel::has_room`] said no
