@@ -37,6 +37,7 @@ pub mod filter;
 mod hash;
 pub mod neighbour;
 mod node;
+mod paged;
 mod request;
 mod rng;
 pub mod route;

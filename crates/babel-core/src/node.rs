@@ -12,7 +12,7 @@ use crate::hash::{FxHashMap, FxHashSet};
 use crate::neighbour::{link_cost, rtt_cost, seqno_newer, CostKind, Neighbour};
 use crate::request::{Pending, Requests, REQUEST_RESENDS, REQUEST_TIMEOUT};
 use crate::rng::Rng;
-use crate::route::{Reported, RouteEntry, RouteKey, RouteTable, NONE};
+use crate::route::{FullReport, RouteEntry, RouteKey, RouteTable, NONE};
 use crate::source::{feasible_against, Distance, SourceTable, SourceView};
 use crate::time::{from_cs, to_cs, Timestamp};
 use crate::timer::{TimerKey, Timers};
@@ -3027,8 +3027,7 @@ impl Node {
             s.dirty = false;
             let key = self.routes.keys[slot as usize];
             let want = self.installed_route(slot);
-            let s = &mut self.routes.slots[slot as usize];
-            let had = s.reported.map(|r| InstalledRoute {
+            let had = self.routes.reported(slot).map(|r| InstalledRoute {
                 prefix: key.prefix,
                 src_prefix: key.src_prefix,
                 next_hop: r.next_hop,
@@ -3037,13 +3036,14 @@ impl Node {
                 table: r.table,
                 pref_src: r.pref_src,
             });
-            s.reported = want.as_ref().map(|w| Reported {
+            let report = want.as_ref().map(|w| FullReport {
                 next_hop: w.next_hop,
                 ifindex: w.ifindex,
                 metric: w.metric,
                 table: w.table,
                 pref_src: w.pref_src,
             });
+            self.routes.set_reported(slot, report);
             let change = match (had, want) {
                 (None, None) => None,
                 (None, Some(w)) => Some(RouteChange::Install(w)),

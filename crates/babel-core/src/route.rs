@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use smallvec::SmallVec;
 
+use hashbrown::HashTable;
+
 use crate::hash::FxHashMap;
+use crate::paged::Paged;
 use crate::time::Timestamp;
 use crate::wire::{Prefix, RouterId, INFINITY};
 
@@ -153,9 +156,21 @@ fn two_to_the_one_over(hl: u32) -> i64 {
     }
 }
 
-/// What was last reported to the installer for one destination.
+/// What was last reported to the installer for one destination. The rare parts (a table
+/// and a preferred source set by the `install` filter) live in [`RouteTable`]'s side map,
+/// so that the common case fits in 24 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Reported {
+    pub next_hop: IpAddr,
+    /// `table` or `pref_src` were set: see `RouteTable::reported_extra`.
+    extra: bool,
+    pub metric: u16,
+    pub ifindex: u32,
+}
+
+/// A full report, as [`RouteTable::reported`] gives it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FullReport {
     pub next_hop: IpAddr,
     pub ifindex: u32,
     pub metric: u16,
@@ -171,9 +186,9 @@ pub(crate) struct Slot {
     /// The first entry lives inline: a destination heard from one neighbour costs no extra
     /// allocation, and an update to it no extra cache miss.
     pub entries: SmallVec<[RouteEntry; 1]>,
+    reported: Option<Reported>,
     /// Index in `entries` of the selected (installed) route, or [`NONE`].
     pub selected: u16,
-    pub reported: Option<Reported>,
     /// Queued for `poll_route`.
     pub dirty: bool,
     /// The destination is one of our own (an xroute), which overrides what is learned: a
@@ -191,28 +206,45 @@ impl Slot {
     }
 }
 
+/// The hash of a destination, for the index tables (which store slot numbers only and hash
+/// the key where it is kept).
+#[inline]
+pub(crate) fn key_hash(key: &RouteKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = crate::hash::FxHasher::default();
+    key.hash(&mut h);
+    h.finish()
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct RouteTable {
-    pub slots: Vec<Slot>,
-    pub keys: Vec<RouteKey>,
+    pub slots: Paged<Slot>,
+    pub keys: Paged<RouteKey>,
     /// Per slot, a lower bound of the next time the sweep has something to do with one
     /// of its entries: the sweep reads this small array and skips the slots not due.
-    pub due: Vec<Timestamp>,
-    index: FxHashMap<RouteKey, u32>,
+    pub due: Paged<Timestamp>,
+    /// Live slot numbers, hashed by their key in `keys`.
+    index: HashTable<u32>,
     free: Vec<u32>,
     entries: usize,
     /// Entries per neighbour, indexed by the neighbour's index.
     per_neighbour: Vec<u32>,
+    /// The table and preferred source of the reports that have them, by slot.
+    reported_extra: FxHashMap<u32, (Option<u32>, Option<IpAddr>)>,
 }
 
 impl RouteTable {
+    #[inline]
     pub(crate) fn find(&self, key: &RouteKey) -> Option<u32> {
-        self.index.get(key).copied()
+        let keys = &self.keys;
+        self.index
+            .find(key_hash(key), |&i| keys[i as usize] == *key)
+            .copied()
     }
 
     #[cfg(test)]
     pub(crate) fn find_or_create(&mut self, key: &RouteKey) -> u32 {
-        if let Some(&i) = self.index.get(key) {
+        if let Some(i) = self.find(key) {
             return i;
         }
         self.create(key, false)
@@ -220,11 +252,11 @@ impl RouteTable {
 
     /// Adds a slot for a key known to be absent; `own` when it is one of our xroutes.
     pub(crate) fn create(&mut self, key: &RouteKey, own: bool) -> u32 {
-        debug_assert!(!self.index.contains_key(key));
+        debug_assert!(self.find(key).is_none());
         let slot = Slot {
             entries: SmallVec::new(),
-            selected: NONE,
             reported: None,
+            selected: NONE,
             dirty: false,
             own,
         };
@@ -242,7 +274,9 @@ impl RouteTable {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(*key, i);
+        let keys = &self.keys;
+        self.index
+            .insert_unique(key_hash(key), i, |&j| key_hash(&keys[j as usize]));
         i
     }
 
@@ -252,8 +286,9 @@ impl RouteTable {
             return;
         };
         if s.entries.is_empty() && s.reported.is_none() && !s.dirty {
-            let key = self.keys[i as usize];
-            if self.index.remove(&key).is_some() {
+            let h = key_hash(&self.keys[i as usize]);
+            if let Ok(e) = self.index.find_entry(h, |&j| j == i) {
+                e.remove();
                 self.slots[i as usize].entries = SmallVec::new();
                 self.free.push(i);
             }
@@ -263,7 +298,45 @@ impl RouteTable {
     pub(crate) fn is_live(&self, i: u32) -> bool {
         self.keys
             .get(i as usize)
-            .is_some_and(|k| self.index.get(k) == Some(&i))
+            .is_some_and(|k| self.index.find(key_hash(k), |&j| j == i).is_some())
+    }
+
+    /// What was last reported for slot `i`.
+    pub(crate) fn reported(&self, i: u32) -> Option<FullReport> {
+        let r = self.slots.get(i as usize)?.reported?;
+        let (table, pref_src) = if r.extra {
+            self.reported_extra.get(&i).copied().unwrap_or_default()
+        } else {
+            (None, None)
+        };
+        Some(FullReport {
+            next_hop: r.next_hop,
+            ifindex: r.ifindex,
+            metric: r.metric,
+            table,
+            pref_src,
+        })
+    }
+
+    pub(crate) fn set_reported(&mut self, i: u32, r: Option<FullReport>) {
+        let Some(s) = self.slots.get_mut(i as usize) else {
+            return;
+        };
+        if s.reported.is_some_and(|r| r.extra) {
+            self.reported_extra.remove(&i);
+        }
+        s.reported = r.map(|r| {
+            let extra = r.table.is_some() || r.pref_src.is_some();
+            if extra {
+                self.reported_extra.insert(i, (r.table, r.pref_src));
+            }
+            Reported {
+                next_hop: r.next_hop,
+                extra,
+                metric: r.metric,
+                ifindex: r.ifindex,
+            }
+        });
     }
 
     pub(crate) fn push_entry(&mut self, slot: u32, e: RouteEntry) {
@@ -317,7 +390,7 @@ impl RouteTable {
 
     /// Live slot indices, in no particular order.
     pub(crate) fn live_slots(&self) -> Vec<u32> {
-        self.index.values().copied().collect()
+        self.index.iter().copied().collect()
     }
 
     /// Approximate heap bytes held by the table, by capacity.
@@ -329,12 +402,13 @@ impl RouteTable {
             .map(|s| s.entries.capacity() * std::mem::size_of::<RouteEntry>())
             .sum();
         entries
-            + self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.keys.capacity() * std::mem::size_of::<RouteKey>()
-            + self.due.capacity() * std::mem::size_of::<Timestamp>()
-            + self.index.capacity() * (std::mem::size_of::<(RouteKey, u32)>() + 1)
+            + self.slots.heap_bytes()
+            + self.keys.heap_bytes()
+            + self.due.heap_bytes()
+            + self.index.allocation_size()
             + self.free.capacity() * 4
             + self.per_neighbour.capacity() * 4
+            + self.reported_extra.capacity() * 32
     }
 }
 

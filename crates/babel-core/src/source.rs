@@ -1,7 +1,9 @@
 //! Sources and feasibility distances (RFC 8966 §2.4, §3.5.1).
 
-use crate::hash::FxHashMap;
+use hashbrown::HashTable;
+
 use crate::neighbour::seqno_newer;
+use crate::paged::Paged;
 use crate::route::RouteKey;
 use crate::time::Timestamp;
 use crate::wire::{RouterId, INFINITY};
@@ -61,11 +63,22 @@ pub(crate) fn feasible_against(
     seqno_newer(seqno, s.seqno) || (seqno == s.seqno && refmetric < s.metric)
 }
 
+/// The hash of a source, for the index (which stores slab numbers only).
+#[inline]
+fn source_hash(id: RouterId, key: &RouteKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = crate::hash::FxHasher::default();
+    h.write_u64(u64::from_ne_bytes(id.0));
+    key.hash(&mut h);
+    h.finish()
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SourceTable {
-    slab: Vec<Option<Source>>,
+    slab: Paged<Option<Source>>,
     free: Vec<u32>,
-    index: FxHashMap<(RouterId, RouteKey), u32>,
+    /// Live slab numbers, hashed by the (router-id, key) of their source.
+    index: HashTable<u32>,
 }
 
 impl SourceTable {
@@ -73,8 +86,16 @@ impl SourceTable {
         self.index.len()
     }
 
+    #[inline]
     pub(crate) fn find(&self, id: RouterId, key: &RouteKey) -> Option<u32> {
-        self.index.get(&(id, *key)).copied()
+        let slab = &self.slab;
+        self.index
+            .find(source_hash(id, key), |&i| {
+                slab[i as usize]
+                    .as_ref()
+                    .is_some_and(|s| s.id == id && s.key == *key)
+            })
+            .copied()
     }
 
     pub(crate) fn get(&self, i: u32) -> Option<&Source> {
@@ -94,7 +115,7 @@ impl SourceTable {
         seqno: u16,
         now: Timestamp,
     ) -> u32 {
-        if let Some(&i) = self.index.get(&(id, *key)) {
+        if let Some(i) = self.find(id, key) {
             return i;
         }
         self.create(id, key, seqno, now)
@@ -108,7 +129,7 @@ impl SourceTable {
         seqno: u16,
         now: Timestamp,
     ) -> u32 {
-        debug_assert!(!self.index.contains_key(&(id, *key)));
+        debug_assert!(self.find(id, key).is_none());
         let src = Source {
             id,
             key: *key,
@@ -127,7 +148,12 @@ impl SourceTable {
                 (self.slab.len() - 1) as u32
             }
         };
-        self.index.insert((id, *key), i);
+        let slab = &self.slab;
+        self.index.insert_unique(source_hash(id, key), i, |&j| {
+            slab[j as usize]
+                .as_ref()
+                .map_or(0, |s| source_hash(s.id, &s.key))
+        });
         i
     }
 
@@ -213,11 +239,15 @@ impl SourceTable {
         for i in 0..self.slab.len() {
             let dead = matches!(&self.slab[i], Some(s) if s.refs == 0 && now - s.time > gc);
             if dead {
-                if let Some(s) = self.slab[i].take() {
-                    self.index.remove(&(s.id, s.key));
-                    self.free.push(i as u32);
-                    n += 1;
+                let h = self.slab[i]
+                    .as_ref()
+                    .map_or(0, |s| source_hash(s.id, &s.key));
+                if let Ok(e) = self.index.find_entry(h, |&j| j as usize == i) {
+                    e.remove();
                 }
+                self.slab[i] = None;
+                self.free.push(i as u32);
+                n += 1;
             }
         }
         n
@@ -228,9 +258,7 @@ impl SourceTable {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slab.capacity() * std::mem::size_of::<Option<Source>>()
-            + self.index.capacity() * (std::mem::size_of::<((RouterId, RouteKey), u32)>() + 1)
-            + self.free.capacity() * 4
+        self.slab.heap_bytes() + self.index.allocation_size() + self.free.capacity() * 4
     }
 }
 
