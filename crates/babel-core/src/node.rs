@@ -1551,7 +1551,7 @@ impl Node {
                             .feasible(Some(src), seqno, refmetric, now, SOURCE_GC_TIME);
                     (Some(src), f)
                 } else {
-                    let src = self.sources.find(router_id, &key);
+                    let src = self.sources.find(router_id, slot);
                     (
                         src,
                         self.sources
@@ -1560,7 +1560,7 @@ impl Node {
                 }
             }
             None => {
-                let src = self.sources.find(router_id, &key);
+                let src = self.sources.find(router_id, slot);
                 (
                     src,
                     self.sources
@@ -1609,7 +1609,13 @@ impl Node {
                             self.stats.refuse(Limit::Sources);
                             return;
                         }
-                        let s = self.sources.find_or_create(router_id, &key, seqno, now);
+                        let s = self.sources.find_or_create(
+                            router_id,
+                            slot,
+                            seqno,
+                            now,
+                            &mut self.routes,
+                        );
                         self.sources.retain(s);
                         self.sources.release(old_src);
                         s
@@ -1690,7 +1696,9 @@ impl Node {
                 let before = self.sel_info(slot);
                 let src = match src_id {
                     Some(s) => s,
-                    None => self.sources.create(router_id, &key, seqno, now),
+                    None => self
+                        .sources
+                        .create(router_id, slot, seqno, now, &mut self.routes),
                 };
                 self.sources.retain(src);
                 let entry = RouteEntry {
@@ -1953,8 +1961,9 @@ impl Node {
         force: bool,
     ) {
         let Some(src) = self
-            .sources
-            .find(router_id, &key)
+            .routes
+            .find(&key)
+            .and_then(|slot| self.sources.find(router_id, slot))
             .and_then(|s| self.sources.get(s))
         else {
             return;
@@ -2013,8 +2022,9 @@ impl Node {
     /// distance for this source.
     fn request_new_seqno(&mut self, key: RouteKey, router_id: RouterId, target: Option<u32>) {
         let want = match self
-            .sources
-            .find(router_id, &key)
+            .routes
+            .find(&key)
+            .and_then(|slot| self.sources.find(router_id, slot))
             .and_then(|s| self.sources.get(s))
         {
             Some(s) if s.metric == INFINITY => s.seqno,
@@ -2611,9 +2621,18 @@ impl Node {
     fn note_advertised(&mut self, advertised: Vec<Advertised>) {
         let now = self.now;
         for (id, k, seqno, metric, src) in advertised {
-            if id != self.id {
+            if id == self.id {
+                continue;
+            }
+            // The advertised route's source, or else its destination's slot (sources are
+            // only of learned destinations, which have one).
+            let slot = src
+                .and_then(|s| self.sources.get(s))
+                .map(|s| s.slot)
+                .or_else(|| self.routes.find(&k));
+            if let Some(slot) = slot {
                 self.sources
-                    .note_advertised(id, &k, seqno, metric, now, src);
+                    .note_advertised(id, slot, seqno, metric, now, src, &mut self.routes);
             }
         }
     }
@@ -2878,7 +2897,7 @@ impl Node {
         }
         if now - self.last_gc >= Duration::from_secs(10) {
             self.last_gc = now;
-            self.sources.gc(now, SOURCE_GC_TIME);
+            self.sources.gc(now, SOURCE_GC_TIME, &mut self.routes);
         }
     }
 
@@ -3200,10 +3219,11 @@ impl Node {
         let mut v: Vec<SourceView> = self
             .sources
             .iter()
-            .map(|s| SourceView {
+            .map(|s| (s, self.routes.keys[s.slot as usize]))
+            .map(|(s, key)| SourceView {
                 router_id: s.id,
-                prefix: s.key.prefix,
-                src_prefix: s.key.src_prefix,
+                prefix: key.prefix,
+                src_prefix: key.src_prefix,
                 seqno: s.seqno,
                 metric: s.metric,
             })

@@ -194,9 +194,17 @@ pub(crate) struct Slot {
     /// The destination is one of our own (an xroute), which overrides what is learned: a
     /// copy of that fact, so that an update need not look the key up among the xroutes.
     pub own: bool,
+    /// Sources that name this destination (and keep its key here): the slot is not freed
+    /// while there are any.
+    pins: u32,
 }
 
 impl Slot {
+    /// Nothing but pins keeps the slot: it is no destination of the table.
+    fn idle(&self) -> bool {
+        self.entries.is_empty() && self.reported.is_none() && !self.dirty
+    }
+
     pub(crate) fn selected(&self) -> Option<&RouteEntry> {
         self.entries.get(self.selected as usize)
     }
@@ -259,6 +267,7 @@ impl RouteTable {
             selected: NONE,
             dirty: false,
             own,
+            pins: 0,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -285,13 +294,28 @@ impl RouteTable {
         let Some(s) = self.slots.get(i as usize) else {
             return;
         };
-        if s.entries.is_empty() && s.reported.is_none() && !s.dirty {
+        if s.idle() && s.pins == 0 {
             let h = key_hash(&self.keys[i as usize]);
             if let Ok(e) = self.index.find_entry(h, |&j| j == i) {
                 e.remove();
                 self.slots[i as usize].entries = SmallVec::new();
                 self.free.push(i);
             }
+        }
+    }
+
+    /// A source names slot `i`: it stays until [`RouteTable::unpin`].
+    pub(crate) fn pin(&mut self, i: u32) {
+        if let Some(s) = self.slots.get_mut(i as usize) {
+            s.pins += 1;
+        }
+    }
+
+    /// A source of slot `i` is gone; the slot is freed if nothing else holds it.
+    pub(crate) fn unpin(&mut self, i: u32) {
+        if let Some(s) = self.slots.get_mut(i as usize) {
+            s.pins = s.pins.saturating_sub(1);
+            self.maybe_free(i);
         }
     }
 
@@ -384,8 +408,12 @@ impl RouteTable {
             .map_or(0, |&c| c as usize)
     }
 
+    /// Destinations: live slots that hold more than pins. Walks the table (for stats).
     pub(crate) fn prefix_count(&self) -> usize {
-        self.index.len()
+        self.index
+            .iter()
+            .filter(|&&i| !self.slots[i as usize].idle())
+            .count()
     }
 
     /// Live slot indices, in no particular order.
