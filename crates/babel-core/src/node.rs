@@ -1349,7 +1349,9 @@ impl Node {
         let set: FxHashSet<u32> = nids.iter().copied().collect();
         let mut slots = self.routes.live_slots();
         slots.sort_unstable_by(|a, b| {
-            self.routes.keys[*a as usize].cmp(&self.routes.keys[*b as usize])
+            self.routes.slots[*a as usize]
+                .key
+                .cmp(&self.routes.slots[*b as usize].key)
         });
         for slot in slots {
             if !self.routes.slots[slot as usize]
@@ -1389,7 +1391,7 @@ impl Node {
     }
 
     fn flush_entry(&mut self, slot: u32, i: usize) {
-        let key = self.routes.keys[slot as usize];
+        let key = self.routes.slots[slot as usize].key;
         let installed = self.routes.slots[slot as usize].selected as usize == i;
         let e = self.routes.remove_entry(slot, i);
         let router_id = self
@@ -1781,10 +1783,11 @@ impl Node {
         let s = self.routes.slots.get(slot as usize)?;
         debug_assert_eq!(
             s.own,
-            self.xroutes.contains_key(&self.routes.keys[slot as usize])
+            self.xroutes
+                .contains_key(&self.routes.slots[slot as usize].key)
         );
         if s.own {
-            if let Some(x) = self.xroutes.get(&self.routes.keys[slot as usize]) {
+            if let Some(x) = self.xroutes.get(&self.routes.slots[slot as usize].key) {
                 return Some(SelInfo {
                     router_id: self.id,
                     seqno: self.seqno,
@@ -1884,7 +1887,7 @@ impl Node {
                 self.route_queue.push_back(slot);
             }
         }
-        let key = self.routes.keys[slot as usize];
+        let key = self.routes.slots[slot as usize].key;
         self.triggered_update(key, before, after, satisfied);
     }
 
@@ -2586,7 +2589,7 @@ impl Node {
             // A selected entry means a live slot (freed slots have no entries).
             if s.selected().is_some() {
                 debug_assert!(self.routes.is_live(i as u32));
-                k.push((self.routes.keys[i], Some(i as u32)));
+                k.push((self.routes.slots[i].key, Some(i as u32)));
             }
         }
         k
@@ -2864,7 +2867,7 @@ impl Node {
             if expire.is_empty() && flush.is_empty() && refresh.is_none() {
                 continue;
             }
-            let key = self.routes.keys[slot as usize];
+            let key = self.routes.slots[slot as usize].key;
             if let Some(nid) = refresh {
                 if let Some((ifindex, addr)) = self.neigh(nid).map(|n| (n.ifindex, n.addr)) {
                     self.queue_control(
@@ -3007,7 +3010,7 @@ impl Node {
     }
 
     fn installed_route(&self, slot: u32) -> Option<InstalledRoute> {
-        let key = self.routes.keys[slot as usize];
+        let key = self.routes.slots[slot as usize].key;
         let e = self.routes.slots[slot as usize].selected()?;
         let n = self.neigh(e.neigh)?;
         let r = if self.config.filters.install.is_empty() {
@@ -3044,7 +3047,7 @@ impl Node {
                 continue;
             };
             s.dirty = false;
-            let key = self.routes.keys[slot as usize];
+            let key = self.routes.slots[slot as usize].key;
             let want = self.installed_route(slot);
             let had = self.routes.reported(slot).map(|r| InstalledRoute {
                 prefix: key.prefix,
@@ -3085,7 +3088,7 @@ impl Node {
     }
 
     fn refilter_slot(&mut self, slot: u32) {
-        let key = self.routes.keys[slot as usize];
+        let key = self.routes.slots[slot as usize].key;
         let before = self.sel_info(slot);
         let n = self.routes.slots[slot as usize].entries.len();
         for i in 0..n {
@@ -3180,7 +3183,7 @@ impl Node {
             .enumerate()
             .filter(|(i, _)| self.routes.is_live(*i as u32))
             .flat_map(move |(i, s)| {
-                let key = self.routes.keys[i];
+                let key = self.routes.slots[i].key;
                 s.entries
                     .iter()
                     .enumerate()
@@ -3219,7 +3222,7 @@ impl Node {
         let mut v: Vec<SourceView> = self
             .sources
             .iter()
-            .map(|s| (s, self.routes.keys[s.slot as usize]))
+            .map(|s| (s, self.routes.slots[s.slot as usize].key))
             .map(|(s, key)| SourceView {
                 router_id: s.id,
                 prefix: key.prefix,

@@ -183,6 +183,9 @@ pub(crate) const NONE: u16 = u16::MAX;
 /// All the entries of one destination.
 #[derive(Debug, Clone)]
 pub(crate) struct Slot {
+    /// The destination, here rather than in an array of its own: the index lookup that
+    /// compares it then brings the slot into the cache for the update that follows.
+    pub key: RouteKey,
     /// The first entry lives inline: a destination heard from one neighbour costs no extra
     /// allocation, and an update to it no extra cache miss.
     pub entries: SmallVec<[RouteEntry; 1]>,
@@ -227,11 +230,10 @@ pub(crate) fn key_hash(key: &RouteKey) -> u64 {
 #[derive(Debug, Default)]
 pub(crate) struct RouteTable {
     pub slots: Paged<Slot>,
-    pub keys: Paged<RouteKey>,
     /// Per slot, a lower bound of the next time the sweep has something to do with one
     /// of its entries: the sweep reads this small array and skips the slots not due.
     pub due: Paged<Timestamp>,
-    /// Live slot numbers, hashed by their key in `keys`.
+    /// Live slot numbers, hashed by the key in their slot.
     index: HashTable<u32>,
     free: Vec<u32>,
     entries: usize,
@@ -244,9 +246,9 @@ pub(crate) struct RouteTable {
 impl RouteTable {
     #[inline]
     pub(crate) fn find(&self, key: &RouteKey) -> Option<u32> {
-        let keys = &self.keys;
+        let slots = &self.slots;
         self.index
-            .find(key_hash(key), |&i| keys[i as usize] == *key)
+            .find(key_hash(key), |&i| slots[i as usize].key == *key)
             .copied()
     }
 
@@ -262,6 +264,7 @@ impl RouteTable {
     pub(crate) fn create(&mut self, key: &RouteKey, own: bool) -> u32 {
         debug_assert!(self.find(key).is_none());
         let slot = Slot {
+            key: *key,
             entries: SmallVec::new(),
             reported: None,
             selected: NONE,
@@ -272,20 +275,18 @@ impl RouteTable {
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = slot;
-                self.keys[i as usize] = *key;
                 self.due[i as usize] = Timestamp::from_micros(u64::MAX);
                 i
             }
             None => {
                 self.slots.push(slot);
-                self.keys.push(*key);
                 self.due.push(Timestamp::from_micros(u64::MAX));
                 (self.slots.len() - 1) as u32
             }
         };
-        let keys = &self.keys;
+        let slots = &self.slots;
         self.index
-            .insert_unique(key_hash(key), i, |&j| key_hash(&keys[j as usize]));
+            .insert_unique(key_hash(key), i, |&j| key_hash(&slots[j as usize].key));
         i
     }
 
@@ -295,7 +296,7 @@ impl RouteTable {
             return;
         };
         if s.idle() && s.pins == 0 {
-            let h = key_hash(&self.keys[i as usize]);
+            let h = key_hash(&s.key);
             if let Ok(e) = self.index.find_entry(h, |&j| j == i) {
                 e.remove();
                 self.slots[i as usize].entries = SmallVec::new();
@@ -320,9 +321,9 @@ impl RouteTable {
     }
 
     pub(crate) fn is_live(&self, i: u32) -> bool {
-        self.keys
+        self.slots
             .get(i as usize)
-            .is_some_and(|k| self.index.find(key_hash(k), |&j| j == i).is_some())
+            .is_some_and(|s| self.index.find(key_hash(&s.key), |&j| j == i).is_some())
     }
 
     /// What was last reported for slot `i`.
@@ -431,7 +432,6 @@ impl RouteTable {
             .sum();
         entries
             + self.slots.heap_bytes()
-            + self.keys.heap_bytes()
             + self.due.heap_bytes()
             + self.index.allocation_size()
             + self.free.capacity() * 4
