@@ -6,8 +6,8 @@
 //!
 //! - rates for every case below, timed by the CPU time of the bench thread (shared machines
 //!   are noisy: time on CPU is the closest to what one quiet core does).
-//!   `ENGINE_RATES_ONLY=1` stops there; `ENGINE_PROFILE_INSTALL=1` only repeats installs, for
-//!   `perf record`.
+//!   `ENGINE_RATES_ONLY=1` stops there; `ENGINE_PROFILE_INSTALL=1` only repeats installs,
+//!   `ENGINE_PROFILE_REFRESH=1` only shuffled refreshes, for `perf record`.
 //!
 //! Then criterion measures:
 //! - `engine/refresh_100k` and `engine/install_100k`: a neighbour's full dump of 100,000
@@ -411,6 +411,25 @@ fn main() {
             feed(&mut node, now, 0, &packets);
             drain(&mut node, now);
         }
+        return;
+    }
+    if std::env::var_os("ENGINE_PROFILE_REFRESH").is_some() {
+        // For `perf record`: nothing but refreshes of a known table, in random order.
+        let order: Vec<usize> = (0..100_000).collect();
+        let (mut node, now) = node_with_neighbours(1);
+        feed(&mut node, now, 0, &dump(0, &order, 10));
+        drain(&mut node, now);
+        let packets = dump(0, &shuffled(100_000, 99), 10);
+        let t = CpuClock::now();
+        for _ in 0..50 {
+            feed(&mut node, now, 0, &packets);
+            drain(&mut node, now);
+        }
+        let d = t.elapsed() / 50;
+        eprintln!(
+            "refresh 100k shuffled: {:.0} ns/update",
+            d.as_secs_f64() * 1e9 / 1e5
+        );
         return;
     }
     memory_report();

@@ -35,6 +35,7 @@ pub mod auth;
 pub mod diversity;
 pub mod filter;
 mod hash;
+mod index;
 pub mod neighbour;
 mod node;
 mod paged;

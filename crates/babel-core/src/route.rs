@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use smallvec::SmallVec;
 
-use hashbrown::HashTable;
-
 use crate::hash::FxHashMap;
+use crate::index::IndexTable;
 use crate::paged::Paged;
 use crate::time::Timestamp;
 use crate::wire::{Prefix, RouterId, INFINITY};
@@ -234,7 +233,7 @@ pub(crate) struct RouteTable {
     /// of its entries: the sweep reads this small array and skips the slots not due.
     pub due: Paged<Timestamp>,
     /// Live slot numbers, hashed by the key in their slot.
-    index: HashTable<u32>,
+    index: IndexTable,
     free: Vec<u32>,
     entries: usize,
     /// Entries per neighbour, indexed by the neighbour's index.
@@ -248,8 +247,7 @@ impl RouteTable {
     pub(crate) fn find(&self, key: &RouteKey) -> Option<u32> {
         let slots = &self.slots;
         self.index
-            .find(key_hash(key), |&i| slots[i as usize].key == *key)
-            .copied()
+            .find(key_hash(key), |i| slots[i as usize].key == *key)
     }
 
     #[cfg(test)]
@@ -284,9 +282,7 @@ impl RouteTable {
                 (self.slots.len() - 1) as u32
             }
         };
-        let slots = &self.slots;
-        self.index
-            .insert_unique(key_hash(key), i, |&j| key_hash(&slots[j as usize].key));
+        self.index.insert(key_hash(key), i);
         i
     }
 
@@ -296,9 +292,7 @@ impl RouteTable {
             return;
         };
         if s.idle() && s.pins == 0 {
-            let h = key_hash(&s.key);
-            if let Ok(e) = self.index.find_entry(h, |&j| j == i) {
-                e.remove();
+            if self.index.remove(key_hash(&s.key), i) {
                 self.slots[i as usize].entries = SmallVec::new();
                 self.free.push(i);
             }
@@ -323,7 +317,7 @@ impl RouteTable {
     pub(crate) fn is_live(&self, i: u32) -> bool {
         self.slots
             .get(i as usize)
-            .is_some_and(|s| self.index.find(key_hash(&s.key), |&j| j == i).is_some())
+            .is_some_and(|s| self.index.find(key_hash(&s.key), |j| j == i).is_some())
     }
 
     /// What was last reported for slot `i`.
@@ -413,13 +407,13 @@ impl RouteTable {
     pub(crate) fn prefix_count(&self) -> usize {
         self.index
             .iter()
-            .filter(|&&i| !self.slots[i as usize].idle())
+            .filter(|&i| !self.slots[i as usize].idle())
             .count()
     }
 
     /// Live slot indices, in no particular order.
     pub(crate) fn live_slots(&self) -> Vec<u32> {
-        self.index.iter().copied().collect()
+        self.index.iter().collect()
     }
 
     /// Approximate heap bytes held by the table, by capacity.
@@ -433,7 +427,7 @@ impl RouteTable {
         entries
             + self.slots.heap_bytes()
             + self.due.heap_bytes()
-            + self.index.allocation_size()
+            + self.index.heap_bytes()
             + self.free.capacity() * 4
             + self.per_neighbour.capacity() * 4
             + self.reported_extra.capacity() * 32

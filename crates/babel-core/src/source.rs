@@ -1,7 +1,6 @@
 //! Sources and feasibility distances (RFC 8966 §2.4, §3.5.1).
 
-use hashbrown::HashTable;
-
+use crate::index::IndexTable;
 use crate::neighbour::seqno_newer;
 use crate::paged::Paged;
 use crate::route::RouteTable;
@@ -84,7 +83,7 @@ pub(crate) struct SourceTable {
     slab: Paged<Source>,
     free: Vec<u32>,
     /// Live slab numbers, hashed by the (router-id, slot) of their source.
-    index: HashTable<u32>,
+    index: IndexTable,
 }
 
 impl SourceTable {
@@ -95,12 +94,10 @@ impl SourceTable {
     #[inline]
     pub(crate) fn find(&self, id: RouterId, slot: u32) -> Option<u32> {
         let slab = &self.slab;
-        self.index
-            .find(source_hash(id, slot), |&i| {
-                let s = &slab[i as usize];
-                s.id == id && s.slot == slot
-            })
-            .copied()
+        self.index.find(source_hash(id, slot), |i| {
+            let s = &slab[i as usize];
+            s.id == id && s.slot == slot
+        })
     }
 
     pub(crate) fn get(&self, i: u32) -> Option<&Source> {
@@ -157,11 +154,7 @@ impl SourceTable {
                 (self.slab.len() - 1) as u32
             }
         };
-        let slab = &self.slab;
-        self.index.insert_unique(source_hash(id, slot), i, |&j| {
-            let s = &slab[j as usize];
-            source_hash(s.id, s.slot)
-        });
+        self.index.insert(source_hash(id, slot), i);
         i
     }
 
@@ -258,12 +251,7 @@ impl SourceTable {
                 continue;
             }
             let (id, slot) = (s.id, s.slot);
-            if let Ok(e) = self
-                .index
-                .find_entry(source_hash(id, slot), |&j| j as usize == i)
-            {
-                e.remove();
-            }
+            self.index.remove(source_hash(id, slot), i as u32);
             self.slab[i].slot = FREE;
             self.free.push(i as u32);
             routes.unpin(slot);
@@ -277,7 +265,7 @@ impl SourceTable {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slab.heap_bytes() + self.index.allocation_size() + self.free.capacity() * 4
+        self.slab.heap_bytes() + self.index.heap_bytes() + self.free.capacity() * 4
     }
 }
 
