@@ -281,11 +281,9 @@ impl RouteTable {
         let Some(s) = self.slots.get(i as usize) else {
             return;
         };
-        if s.idle() && s.pins == 0 {
-            if self.index.remove(&s.key).is_some() {
-                self.slots[i as usize].entries = SmallVec::new();
-                self.free.push(i);
-            }
+        if s.idle() && s.pins == 0 && self.index.remove(&s.key).is_some() {
+            self.slots[i as usize].entries = SmallVec::new();
+            self.free.push(i);
         }
     }
 
