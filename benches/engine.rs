@@ -1,13 +1,13 @@
 //! The protocol engine under load: a `Node` taking full dumps from its neighbours.
 //!
 //! `cargo bench -p routed-benches --bench engine` prints, before the criterion runs:
-//! - the memory per route entry with 1,000,000 entries (100,000 prefixes × 10 neighbours),
-//!   measured with a counting global allocator.
+//! - the memory per route entry with 100,000 prefixes from 1 and from 10 neighbours, live
+//!   and peak (growth of the tables included), measured with a counting global allocator.
 //!
 //! - rates for every case below, timed by the CPU time of the bench thread (shared machines
 //!   are noisy: time on CPU is the closest to what one quiet core does).
-//!   `ENGINE_RATES_ONLY=1` stops there; `ENGINE_PROFILE_INSTALL=1` only repeats installs, for
-//!   `perf record`.
+//!   `ENGINE_RATES_ONLY=1` stops there; `ENGINE_PROFILE_INSTALL=1` only repeats installs,
+//!   `ENGINE_PROFILE_REFRESH=1` only shuffled refreshes, for `perf record`.
 //!
 //! Then criterion measures:
 //! - `engine/refresh_100k` and `engine/install_100k`: a neighbour's full dump of 100,000
@@ -32,11 +32,18 @@ use criterion::{BatchSize, Criterion, Throughput};
 struct Counting;
 
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+/// The highest value `ALLOCATED` reached since it was last reset.
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn count_alloc(n: usize) {
+    let now = ALLOCATED.fetch_add(n, Ordering::Relaxed) + n;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
 
 // SAFETY: forwards every call to the system allocator unchanged and only counts bytes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(l.size(), Ordering::Relaxed);
+        count_alloc(l.size());
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
@@ -44,7 +51,8 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(new, Ordering::Relaxed);
+        // Old and new blocks are both live while realloc copies.
+        count_alloc(new);
         ALLOCATED.fetch_sub(l.size(), Ordering::Relaxed);
         unsafe { System.realloc(p, l, new) }
     }
@@ -186,23 +194,48 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
     v
 }
 
-fn memory_report() {
+/// Heap of a node fed `prefixes` × `neighbours` routes: the bytes live at the end and the
+/// peak while it took them in (the dump packets themselves excluded), and its table stats.
+fn memory_of(prefixes: usize, neighbours: usize) -> (usize, usize, babel_core::TableStats) {
     let base = ALLOCATED.load(Ordering::Relaxed);
-    let (node, _, _) = populated(100_000, 10);
-    let used = ALLOCATED.load(Ordering::Relaxed) - base;
+    let (mut node, now) = node_with_neighbours(neighbours);
+    let order: Vec<usize> = (0..prefixes).collect();
+    let mut peak = 0;
+    for k in 0..neighbours {
+        let before = ALLOCATED.load(Ordering::Relaxed);
+        let packets = dump(k, &order, 10);
+        let packet_bytes = ALLOCATED.load(Ordering::Relaxed) - before;
+        PEAK.store(ALLOCATED.load(Ordering::Relaxed), Ordering::Relaxed);
+        feed(&mut node, now, k, &packets);
+        drain(&mut node, now);
+        peak = peak.max(PEAK.load(Ordering::Relaxed) - packet_bytes - base);
+    }
+    let live = ALLOCATED.load(Ordering::Relaxed) - base - order.capacity() * 8;
     let st = node.table_stats();
-    eprintln!(
-        "engine memory: {} route entries ({} destinations, {} sources): {} bytes allocated in all, \
-         {:.1} bytes per route entry (route table {:.1} B/entry, sources {:.1} B/entry)",
-        st.route_entries,
-        st.destinations,
-        st.sources,
-        used,
-        used as f64 / st.route_entries as f64,
-        st.route_bytes as f64 / st.route_entries as f64,
-        st.source_bytes as f64 / st.route_entries as f64,
-    );
+    assert_eq!(st.route_entries, prefixes * neighbours);
     drop(black_box(node));
+    (live, peak, st)
+}
+
+fn memory_report() {
+    for neighbours in [1, 10] {
+        let (live, peak, st) = memory_of(100_000, neighbours);
+        eprintln!(
+            "engine memory: {} prefixes x {} neighbours = {} route entries ({} sources): \
+             {} bytes live, {} peak; {:.1} B per entry live, {:.1} peak \
+             (route table {:.1} B/entry, sources {:.1} B/entry)",
+            st.destinations,
+            neighbours,
+            st.route_entries,
+            st.sources,
+            live,
+            peak,
+            live as f64 / st.route_entries as f64,
+            peak as f64 / st.route_entries as f64,
+            st.route_bytes as f64 / st.route_entries as f64,
+            st.source_bytes as f64 / st.route_entries as f64,
+        );
+    }
 }
 
 fn bench_engine(c: &mut Criterion) {
@@ -378,6 +411,25 @@ fn main() {
             feed(&mut node, now, 0, &packets);
             drain(&mut node, now);
         }
+        return;
+    }
+    if std::env::var_os("ENGINE_PROFILE_REFRESH").is_some() {
+        // For `perf record`: nothing but refreshes of a known table, in random order.
+        let order: Vec<usize> = (0..100_000).collect();
+        let (mut node, now) = node_with_neighbours(1);
+        feed(&mut node, now, 0, &dump(0, &order, 10));
+        drain(&mut node, now);
+        let packets = dump(0, &shuffled(100_000, 99), 10);
+        let t = CpuClock::now();
+        for _ in 0..50 {
+            feed(&mut node, now, 0, &packets);
+            drain(&mut node, now);
+        }
+        let d = t.elapsed() / 50;
+        eprintln!(
+            "refresh 100k shuffled: {:.0} ns/update",
+            d.as_secs_f64() * 1e9 / 1e5
+        );
         return;
     }
     memory_report();

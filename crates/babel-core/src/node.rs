@@ -12,7 +12,7 @@ use crate::hash::{FxHashMap, FxHashSet};
 use crate::neighbour::{link_cost, rtt_cost, seqno_newer, CostKind, Neighbour};
 use crate::request::{Pending, Requests, REQUEST_RESENDS, REQUEST_TIMEOUT};
 use crate::rng::Rng;
-use crate::route::{Reported, RouteEntry, RouteKey, RouteTable, NONE};
+use crate::route::{FullReport, RouteEntry, RouteKey, RouteTable, NONE};
 use crate::source::{feasible_against, Distance, SourceTable, SourceView};
 use crate::time::{from_cs, to_cs, Timestamp};
 use crate::timer::{TimerKey, Timers};
@@ -1377,7 +1377,9 @@ impl Node {
         let set: FxHashSet<u32> = nids.iter().copied().collect();
         let mut slots = self.routes.live_slots();
         slots.sort_unstable_by(|a, b| {
-            self.routes.keys[*a as usize].cmp(&self.routes.keys[*b as usize])
+            self.routes.slots[*a as usize]
+                .key
+                .cmp(&self.routes.slots[*b as usize].key)
         });
         for slot in slots {
             if !self.routes.slots[slot as usize]
@@ -1417,7 +1419,7 @@ impl Node {
     }
 
     fn flush_entry(&mut self, slot: u32, i: usize) {
-        let key = self.routes.keys[slot as usize];
+        let key = self.routes.slots[slot as usize].key;
         let installed = self.routes.slots[slot as usize].selected as usize == i;
         let e = self.routes.remove_entry(slot, i);
         let router_id = self
@@ -1579,7 +1581,7 @@ impl Node {
                             .feasible(Some(src), seqno, refmetric, now, SOURCE_GC_TIME);
                     (Some(src), f)
                 } else {
-                    let src = self.sources.find(router_id, &key);
+                    let src = self.sources.find(router_id, slot);
                     (
                         src,
                         self.sources
@@ -1588,7 +1590,7 @@ impl Node {
                 }
             }
             None => {
-                let src = self.sources.find(router_id, &key);
+                let src = self.sources.find(router_id, slot);
                 (
                     src,
                     self.sources
@@ -1639,7 +1641,13 @@ impl Node {
                             self.stats.refuse(Limit::Sources);
                             return;
                         }
-                        let s = self.sources.find_or_create(router_id, &key, seqno, now);
+                        let s = self.sources.find_or_create(
+                            router_id,
+                            slot,
+                            seqno,
+                            now,
+                            &mut self.routes,
+                        );
                         self.sources.retain(s);
                         self.sources.release(old_src);
                         s
@@ -1722,7 +1730,9 @@ impl Node {
                 let before = self.sel_info(slot);
                 let src = match src_id {
                     Some(s) => s,
-                    None => self.sources.create(router_id, &key, seqno, now),
+                    None => self
+                        .sources
+                        .create(router_id, slot, seqno, now, &mut self.routes),
                 };
                 self.sources.retain(src);
                 let entry = RouteEntry {
@@ -1805,10 +1815,11 @@ impl Node {
         let s = self.routes.slots.get(slot as usize)?;
         debug_assert_eq!(
             s.own,
-            self.xroutes.contains_key(&self.routes.keys[slot as usize])
+            self.xroutes
+                .contains_key(&self.routes.slots[slot as usize].key)
         );
         if s.own {
-            if let Some(x) = self.xroutes.get(&self.routes.keys[slot as usize]) {
+            if let Some(x) = self.xroutes.get(&self.routes.slots[slot as usize].key) {
                 return Some(SelInfo {
                     router_id: self.id,
                     seqno: self.seqno,
@@ -1908,7 +1919,7 @@ impl Node {
                 self.route_queue.push_back(slot);
             }
         }
-        let key = self.routes.keys[slot as usize];
+        let key = self.routes.slots[slot as usize].key;
         self.triggered_update(key, before, after, satisfied);
     }
 
@@ -1986,8 +1997,8 @@ impl Node {
         (router_id, seqno, metric): (RouterId, u16, u16),
         force: bool,
     ) {
-        debug_assert_eq!(src, self.sources.find(router_id, &key));
         debug_assert_eq!(Some(slot), self.routes.find(&key));
+        debug_assert_eq!(src, self.sources.find(router_id, slot));
         let Some(src) = src.and_then(|s| self.sources.get(s)) else {
             return;
         };
@@ -2045,8 +2056,9 @@ impl Node {
     /// distance for this source.
     fn request_new_seqno(&mut self, key: RouteKey, router_id: RouterId, target: Option<u32>) {
         let want = match self
-            .sources
-            .find(router_id, &key)
+            .routes
+            .find(&key)
+            .and_then(|slot| self.sources.find(router_id, slot))
             .and_then(|s| self.sources.get(s))
         {
             Some(s) if s.metric == INFINITY => s.seqno,
@@ -2659,7 +2671,7 @@ impl Node {
             // A selected entry means a live slot (freed slots have no entries).
             if s.selected().is_some() {
                 debug_assert!(self.routes.is_live(i as u32));
-                k.push((self.routes.keys[i], Some(i as u32)));
+                k.push((self.routes.slots[i].key, Some(i as u32)));
             }
         }
         k
@@ -2694,9 +2706,18 @@ impl Node {
     fn note_advertised(&mut self, advertised: Vec<Advertised>) {
         let now = self.now;
         for (id, k, seqno, metric, src) in advertised {
-            if id != self.id {
+            if id == self.id {
+                continue;
+            }
+            // The advertised route's source, or else its destination's slot (sources are
+            // only of learned destinations, which have one).
+            let slot = src
+                .and_then(|s| self.sources.get(s))
+                .map(|s| s.slot)
+                .or_else(|| self.routes.find(&k));
+            if let Some(slot) = slot {
                 self.sources
-                    .note_advertised(id, &k, seqno, metric, now, src);
+                    .note_advertised(id, slot, seqno, metric, now, src, &mut self.routes);
             }
         }
     }
@@ -2943,7 +2964,7 @@ impl Node {
             if expire.is_empty() && flush.is_empty() && refresh.is_none() {
                 continue;
             }
-            let key = self.routes.keys[slot as usize];
+            let key = self.routes.slots[slot as usize].key;
             if let Some(nid) = refresh {
                 if let Some((ifindex, addr)) = self.neigh(nid).map(|n| (n.ifindex, n.addr)) {
                     self.queue_control(
@@ -2976,7 +2997,7 @@ impl Node {
         }
         if now - self.last_gc >= GC_INTERVAL {
             self.last_gc = now;
-            self.sources.gc(now, SOURCE_GC_TIME);
+            self.sources.gc(now, SOURCE_GC_TIME, &mut self.routes);
         }
     }
 
@@ -3104,7 +3125,7 @@ impl Node {
     }
 
     fn installed_route(&self, slot: u32) -> Option<InstalledRoute> {
-        let key = self.routes.keys[slot as usize];
+        let key = self.routes.slots[slot as usize].key;
         let e = self.routes.slots[slot as usize].selected()?;
         let n = self.neigh(e.neigh)?;
         let r = if self.config.filters.install.is_empty() {
@@ -3141,10 +3162,9 @@ impl Node {
                 continue;
             };
             s.dirty = false;
-            let key = self.routes.keys[slot as usize];
+            let key = self.routes.slots[slot as usize].key;
             let want = self.installed_route(slot);
-            let s = &mut self.routes.slots[slot as usize];
-            let had = s.reported.map(|r| InstalledRoute {
+            let had = self.routes.reported(slot).map(|r| InstalledRoute {
                 prefix: key.prefix,
                 src_prefix: key.src_prefix,
                 next_hop: r.next_hop,
@@ -3153,13 +3173,14 @@ impl Node {
                 table: r.table,
                 pref_src: r.pref_src,
             });
-            s.reported = want.as_ref().map(|w| Reported {
+            let report = want.as_ref().map(|w| FullReport {
                 next_hop: w.next_hop,
                 ifindex: w.ifindex,
                 metric: w.metric,
                 table: w.table,
                 pref_src: w.pref_src,
             });
+            self.routes.set_reported(slot, report);
             let change = match (had, want) {
                 (None, None) => None,
                 (None, Some(w)) => Some(RouteChange::Install(w)),
@@ -3182,7 +3203,7 @@ impl Node {
     }
 
     fn refilter_slot(&mut self, slot: u32) {
-        let key = self.routes.keys[slot as usize];
+        let key = self.routes.slots[slot as usize].key;
         let before = self.sel_info(slot);
         let n = self.routes.slots[slot as usize].entries.len();
         for i in 0..n {
@@ -3277,7 +3298,7 @@ impl Node {
             .enumerate()
             .filter(|(i, _)| self.routes.is_live(*i as u32))
             .flat_map(move |(i, s)| {
-                let key = self.routes.keys[i];
+                let key = self.routes.slots[i].key;
                 s.entries
                     .iter()
                     .enumerate()
@@ -3316,10 +3337,11 @@ impl Node {
         let mut v: Vec<SourceView> = self
             .sources
             .iter()
-            .map(|s| SourceView {
+            .map(|s| (s, self.routes.slots[s.slot as usize].key))
+            .map(|(s, key)| SourceView {
                 router_id: s.id,
-                prefix: s.key.prefix,
-                src_prefix: s.key.src_prefix,
+                prefix: key.prefix,
+                src_prefix: key.src_prefix,
                 seqno: s.seqno,
                 metric: s.metric,
             })

@@ -8,6 +8,7 @@ use std::time::Duration;
 use smallvec::SmallVec;
 
 use crate::hash::FxHashMap;
+use crate::paged::Paged;
 use crate::time::Timestamp;
 use crate::wire::{Prefix, RouterId, INFINITY};
 
@@ -153,9 +154,21 @@ fn two_to_the_one_over(hl: u32) -> i64 {
     }
 }
 
-/// What was last reported to the installer for one destination.
+/// What was last reported to the installer for one destination. The rare parts (a table
+/// and a preferred source set by the `install` filter) live in [`RouteTable`]'s side map,
+/// so that the common case fits in 24 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Reported {
+    pub next_hop: IpAddr,
+    /// `table` or `pref_src` were set: see `RouteTable::reported_extra`.
+    extra: bool,
+    pub metric: u16,
+    pub ifindex: u32,
+}
+
+/// A full report, as [`RouteTable::reported`] gives it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FullReport {
     pub next_hop: IpAddr,
     pub ifindex: u32,
     pub metric: u16,
@@ -168,20 +181,31 @@ pub(crate) const NONE: u16 = u16::MAX;
 /// All the entries of one destination.
 #[derive(Debug, Clone)]
 pub(crate) struct Slot {
+    /// The destination (also the index's key), here rather than in an array of its own:
+    /// what reads it reads the slot too.
+    pub key: RouteKey,
     /// The first entry lives inline: a destination heard from one neighbour costs no extra
     /// allocation, and an update to it no extra cache miss.
     pub entries: SmallVec<[RouteEntry; 1]>,
+    reported: Option<Reported>,
     /// Index in `entries` of the selected (installed) route, or [`NONE`].
     pub selected: u16,
-    pub reported: Option<Reported>,
     /// Queued for `poll_route`.
     pub dirty: bool,
     /// The destination is one of our own (an xroute), which overrides what is learned: a
     /// copy of that fact, so that an update need not look the key up among the xroutes.
     pub own: bool,
+    /// Sources that name this destination (and keep its key here): the slot is not freed
+    /// while there are any.
+    pins: u32,
 }
 
 impl Slot {
+    /// Nothing but pins keeps the slot: it is no destination of the table.
+    fn idle(&self) -> bool {
+        self.entries.is_empty() && self.reported.is_none() && !self.dirty
+    }
+
     pub(crate) fn selected(&self) -> Option<&RouteEntry> {
         self.entries.get(self.selected as usize)
     }
@@ -193,26 +217,32 @@ impl Slot {
 
 #[derive(Debug, Default)]
 pub(crate) struct RouteTable {
-    pub slots: Vec<Slot>,
-    pub keys: Vec<RouteKey>,
+    pub slots: Paged<Slot>,
     /// Per slot, a lower bound of the next time the sweep has something to do with one
     /// of its entries: the sweep reads this small array and skips the slots not due.
-    pub due: Vec<Timestamp>,
+    pub due: Paged<Timestamp>,
+    /// Live slots by key. The key is kept here too (36 bytes more per destination than an
+    /// index of slot numbers): a lookup that compares keys in the map's own cells and then
+    /// loads the slot and its due time side by side measured faster on random refreshes
+    /// than one that must load the slot to compare (`IndexTable`, as for sources).
     index: FxHashMap<RouteKey, u32>,
     free: Vec<u32>,
     entries: usize,
     /// Entries per neighbour, indexed by the neighbour's index.
     per_neighbour: Vec<u32>,
+    /// The table and preferred source of the reports that have them, by slot.
+    reported_extra: FxHashMap<u32, (Option<u32>, Option<IpAddr>)>,
 }
 
 impl RouteTable {
+    #[inline]
     pub(crate) fn find(&self, key: &RouteKey) -> Option<u32> {
         self.index.get(key).copied()
     }
 
     #[cfg(test)]
     pub(crate) fn find_or_create(&mut self, key: &RouteKey) -> u32 {
-        if let Some(&i) = self.index.get(key) {
+        if let Some(i) = self.find(key) {
             return i;
         }
         self.create(key, false)
@@ -220,24 +250,24 @@ impl RouteTable {
 
     /// Adds a slot for a key known to be absent; `own` when it is one of our xroutes.
     pub(crate) fn create(&mut self, key: &RouteKey, own: bool) -> u32 {
-        debug_assert!(!self.index.contains_key(key));
+        debug_assert!(self.find(key).is_none());
         let slot = Slot {
+            key: *key,
             entries: SmallVec::new(),
-            selected: NONE,
             reported: None,
+            selected: NONE,
             dirty: false,
             own,
+            pins: 0,
         };
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = slot;
-                self.keys[i as usize] = *key;
                 self.due[i as usize] = Timestamp::from_micros(u64::MAX);
                 i
             }
             None => {
                 self.slots.push(slot);
-                self.keys.push(*key);
                 self.due.push(Timestamp::from_micros(u64::MAX));
                 (self.slots.len() - 1) as u32
             }
@@ -251,19 +281,69 @@ impl RouteTable {
         let Some(s) = self.slots.get(i as usize) else {
             return;
         };
-        if s.entries.is_empty() && s.reported.is_none() && !s.dirty {
-            let key = self.keys[i as usize];
-            if self.index.remove(&key).is_some() {
-                self.slots[i as usize].entries = SmallVec::new();
-                self.free.push(i);
-            }
+        if s.idle() && s.pins == 0 && self.index.remove(&s.key).is_some() {
+            self.slots[i as usize].entries = SmallVec::new();
+            self.free.push(i);
+        }
+    }
+
+    /// A source names slot `i`: it stays until [`RouteTable::unpin`].
+    pub(crate) fn pin(&mut self, i: u32) {
+        if let Some(s) = self.slots.get_mut(i as usize) {
+            s.pins += 1;
+        }
+    }
+
+    /// A source of slot `i` is gone; the slot is freed if nothing else holds it.
+    pub(crate) fn unpin(&mut self, i: u32) {
+        if let Some(s) = self.slots.get_mut(i as usize) {
+            s.pins = s.pins.saturating_sub(1);
+            self.maybe_free(i);
         }
     }
 
     pub(crate) fn is_live(&self, i: u32) -> bool {
-        self.keys
+        self.slots
             .get(i as usize)
-            .is_some_and(|k| self.index.get(k) == Some(&i))
+            .is_some_and(|s| self.index.get(&s.key) == Some(&i))
+    }
+
+    /// What was last reported for slot `i`.
+    pub(crate) fn reported(&self, i: u32) -> Option<FullReport> {
+        let r = self.slots.get(i as usize)?.reported?;
+        let (table, pref_src) = if r.extra {
+            self.reported_extra.get(&i).copied().unwrap_or_default()
+        } else {
+            (None, None)
+        };
+        Some(FullReport {
+            next_hop: r.next_hop,
+            ifindex: r.ifindex,
+            metric: r.metric,
+            table,
+            pref_src,
+        })
+    }
+
+    pub(crate) fn set_reported(&mut self, i: u32, r: Option<FullReport>) {
+        let Some(s) = self.slots.get_mut(i as usize) else {
+            return;
+        };
+        if s.reported.is_some_and(|r| r.extra) {
+            self.reported_extra.remove(&i);
+        }
+        s.reported = r.map(|r| {
+            let extra = r.table.is_some() || r.pref_src.is_some();
+            if extra {
+                self.reported_extra.insert(i, (r.table, r.pref_src));
+            }
+            Reported {
+                next_hop: r.next_hop,
+                extra,
+                metric: r.metric,
+                ifindex: r.ifindex,
+            }
+        });
     }
 
     pub(crate) fn push_entry(&mut self, slot: u32, e: RouteEntry) {
@@ -311,8 +391,12 @@ impl RouteTable {
             .map_or(0, |&c| c as usize)
     }
 
+    /// Destinations: live slots that hold more than pins. Walks the table (for stats).
     pub(crate) fn prefix_count(&self) -> usize {
-        self.index.len()
+        self.index
+            .values()
+            .filter(|&&i| !self.slots[i as usize].idle())
+            .count()
     }
 
     /// Live slot indices, in no particular order.
@@ -329,12 +413,12 @@ impl RouteTable {
             .map(|s| s.entries.capacity() * std::mem::size_of::<RouteEntry>())
             .sum();
         entries
-            + self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.keys.capacity() * std::mem::size_of::<RouteKey>()
-            + self.due.capacity() * std::mem::size_of::<Timestamp>()
-            + self.index.capacity() * (std::mem::size_of::<(RouteKey, u32)>() + 1)
+            + self.slots.heap_bytes()
+            + self.due.heap_bytes()
+            + self.index.capacity() * 41
             + self.free.capacity() * 4
             + self.per_neighbour.capacity() * 4
+            + self.reported_extra.capacity() * 32
     }
 }
 

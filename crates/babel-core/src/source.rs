@@ -1,17 +1,22 @@
 //! Sources and feasibility distances (RFC 8966 §2.4, §3.5.1).
 
-use crate::hash::FxHashMap;
+use crate::index::IndexTable;
 use crate::neighbour::seqno_newer;
-use crate::route::RouteKey;
+use crate::paged::Paged;
+use crate::route::RouteTable;
 use crate::time::Timestamp;
 use crate::wire::{RouterId, INFINITY};
 
 /// RFC 8966 §3.2.5: a source is a (prefix, source prefix, router-id) triple; its
 /// feasibility distance is the pair (seqno, metric) of the best update we advertised for it.
+/// The prefixes are those of route table slot `slot`, which the source keeps alive (pins):
+/// a source costs no copy of its key.
 #[derive(Debug, Clone)]
 pub(crate) struct Source {
     pub id: RouterId,
-    pub key: RouteKey,
+    /// The route table slot of the source's (prefix, source prefix); `FREE` in a free
+    /// place of the slab.
+    pub slot: u32,
     pub seqno: u16,
     pub metric: u16,
     /// Last time the feasibility distance was set.
@@ -61,11 +66,24 @@ pub(crate) fn feasible_against(
     seqno_newer(seqno, s.seqno) || (seqno == s.seqno && refmetric < s.metric)
 }
 
+const FREE: u32 = u32::MAX;
+
+/// The hash of a source, for the index (which stores slab numbers only).
+#[inline]
+fn source_hash(id: RouterId, slot: u32) -> u64 {
+    use std::hash::Hasher;
+    let mut h = crate::hash::FxHasher::default();
+    h.write_u64(u64::from_ne_bytes(id.0));
+    h.write_u32(slot);
+    h.finish()
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SourceTable {
-    slab: Vec<Option<Source>>,
+    slab: Paged<Source>,
     free: Vec<u32>,
-    index: FxHashMap<(RouterId, RouteKey), u32>,
+    /// Live slab numbers, hashed by the (router-id, slot) of their source.
+    index: IndexTable,
 }
 
 impl SourceTable {
@@ -73,16 +91,21 @@ impl SourceTable {
         self.index.len()
     }
 
-    pub(crate) fn find(&self, id: RouterId, key: &RouteKey) -> Option<u32> {
-        self.index.get(&(id, *key)).copied()
+    #[inline]
+    pub(crate) fn find(&self, id: RouterId, slot: u32) -> Option<u32> {
+        let slab = &self.slab;
+        self.index.find(source_hash(id, slot), |i| {
+            let s = &slab[i as usize];
+            s.id == id && s.slot == slot
+        })
     }
 
     pub(crate) fn get(&self, i: u32) -> Option<&Source> {
-        self.slab.get(i as usize).and_then(|s| s.as_ref())
+        self.slab.get(i as usize).filter(|s| s.slot != FREE)
     }
 
     pub(crate) fn get_mut(&mut self, i: u32) -> Option<&mut Source> {
-        self.slab.get_mut(i as usize).and_then(|s| s.as_mut())
+        self.slab.get_mut(i as usize).filter(|s| s.slot != FREE)
     }
 
     /// Finds or creates the source. A new source has an infinite feasibility distance, so
@@ -90,28 +113,32 @@ impl SourceTable {
     pub(crate) fn find_or_create(
         &mut self,
         id: RouterId,
-        key: &RouteKey,
+        slot: u32,
         seqno: u16,
         now: Timestamp,
+        routes: &mut RouteTable,
     ) -> u32 {
-        if let Some(&i) = self.index.get(&(id, *key)) {
+        if let Some(i) = self.find(id, slot) {
             return i;
         }
-        self.create(id, key, seqno, now)
+        self.create(id, slot, seqno, now, routes)
     }
 
-    /// Adds a source known to be absent, with an infinite feasibility distance.
+    /// Adds a source known to be absent, with an infinite feasibility distance, for the
+    /// destination of route table slot `slot`, which it pins.
     pub(crate) fn create(
         &mut self,
         id: RouterId,
-        key: &RouteKey,
+        slot: u32,
         seqno: u16,
         now: Timestamp,
+        routes: &mut RouteTable,
     ) -> u32 {
-        debug_assert!(!self.index.contains_key(&(id, *key)));
+        debug_assert!(self.find(id, slot).is_none());
+        routes.pin(slot);
         let src = Source {
             id,
-            key: *key,
+            slot,
             seqno,
             metric: INFINITY,
             time: now,
@@ -119,15 +146,15 @@ impl SourceTable {
         };
         let i = match self.free.pop() {
             Some(i) => {
-                self.slab[i as usize] = Some(src);
+                self.slab[i as usize] = src;
                 i
             }
             None => {
-                self.slab.push(Some(src));
+                self.slab.push(src);
                 (self.slab.len() - 1) as u32
             }
         };
-        self.index.insert((id, *key), i);
+        self.index.insert(source_hash(id, slot), i);
         i
     }
 
@@ -177,24 +204,26 @@ impl SourceTable {
     /// RFC 8966 §3.7.3: after advertising (seqno, metric) for a source, its feasibility
     /// distance becomes that pair if the seqno is newer or the metric smaller. `known` is
     /// the source's index when the caller has it (the announced route entry's source).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn note_advertised(
         &mut self,
         id: RouterId,
-        key: &RouteKey,
+        slot: u32,
         seqno: u16,
         metric: u16,
         now: Timestamp,
         known: Option<u32>,
+        routes: &mut RouteTable,
     ) {
         if metric == INFINITY {
             return;
         }
         let i = match known {
             Some(i) => {
-                debug_assert!(self.get(i).is_some_and(|s| s.id == id && s.key == *key));
+                debug_assert!(self.get(i).is_some_and(|s| s.id == id && s.slot == slot));
                 i
             }
-            None => self.find_or_create(id, key, seqno, now),
+            None => self.find_or_create(id, slot, seqno, now, routes),
         };
         if let Some(s) = self.get_mut(i) {
             if seqno_newer(seqno, s.seqno) || s.metric == INFINITY && seqno == s.seqno {
@@ -207,30 +236,36 @@ impl SourceTable {
         }
     }
 
-    /// RFC 8966 §3.5.1: sources no route refers to are forgotten after the GC time.
-    pub(crate) fn gc(&mut self, now: Timestamp, gc: std::time::Duration) -> usize {
+    /// RFC 8966 §3.5.1: sources no route refers to are forgotten after the GC time; the
+    /// route table slots they pinned are freed if nothing else holds them.
+    pub(crate) fn gc(
+        &mut self,
+        now: Timestamp,
+        gc: std::time::Duration,
+        routes: &mut RouteTable,
+    ) -> usize {
         let mut n = 0;
         for i in 0..self.slab.len() {
-            let dead = matches!(&self.slab[i], Some(s) if s.refs == 0 && now - s.time > gc);
-            if dead {
-                if let Some(s) = self.slab[i].take() {
-                    self.index.remove(&(s.id, s.key));
-                    self.free.push(i as u32);
-                    n += 1;
-                }
+            let s = &self.slab[i];
+            if s.slot == FREE || s.refs != 0 || now - s.time <= gc {
+                continue;
             }
+            let (id, slot) = (s.id, s.slot);
+            self.index.remove(source_hash(id, slot), i as u32);
+            self.slab[i].slot = FREE;
+            self.free.push(i as u32);
+            routes.unpin(slot);
+            n += 1;
         }
         n
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Source> {
-        self.slab.iter().flatten()
+        self.slab.iter().filter(|s| s.slot != FREE)
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slab.capacity() * std::mem::size_of::<Option<Source>>()
-            + self.index.capacity() * (std::mem::size_of::<((RouterId, RouteKey), u32)>() + 1)
-            + self.free.capacity() * 4
+        self.slab.heap_bytes() + self.index.heap_bytes() + self.free.capacity() * 4
     }
 }
 
@@ -239,22 +274,23 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn key(s: &str) -> RouteKey {
-        RouteKey::new(s.parse().unwrap(), None)
+    fn key(routes: &mut RouteTable, s: &str) -> u32 {
+        routes.find_or_create(&crate::route::RouteKey::new(s.parse().unwrap(), None))
     }
 
     const GC: Duration = Duration::from_secs(180);
 
     #[test]
     fn rfc8966_3_5_1_feasibility_condition() {
+        let mut r = RouteTable::default();
         let mut t = SourceTable::default();
         let id = RouterId([1; 8]);
-        let k = key("2001:db8::/48");
+        let k = key(&mut r, "2001:db8::/48");
         let now = Timestamp::from_secs(1);
         // No source: everything is feasible.
-        assert!(t.feasible(t.find(id, &k), 5, 300, now, GC));
-        t.note_advertised(id, &k, 5, 300, now, None);
-        let s = t.find(id, &k);
+        assert!(t.feasible(t.find(id, k), 5, 300, now, GC));
+        t.note_advertised(id, k, 5, 300, now, None, &mut r);
+        let s = t.find(id, k);
         assert!(t.feasible(s, 5, 299, now, GC), "smaller metric, same seqno");
         assert!(
             !t.feasible(s, 5, 300, now, GC),
@@ -270,32 +306,61 @@ mod tests {
 
     #[test]
     fn rfc8966_3_7_3_feasibility_distance_only_improves() {
+        let mut r = RouteTable::default();
         let mut t = SourceTable::default();
         let id = RouterId([1; 8]);
-        let k = key("10.0.0.0/8");
+        let k = key(&mut r, "10.0.0.0/8");
         let now = Timestamp::from_secs(1);
-        t.note_advertised(id, &k, 5, 300, now, None);
-        t.note_advertised(id, &k, 5, 400, now, None);
-        let s = t.get(t.find(id, &k).unwrap()).unwrap();
+        t.note_advertised(id, k, 5, 300, now, None, &mut r);
+        t.note_advertised(id, k, 5, 400, now, None, &mut r);
+        let s = t.get(t.find(id, k).unwrap()).unwrap();
         assert_eq!((s.seqno, s.metric), (5, 300));
-        t.note_advertised(id, &k, 6, 900, now, None);
-        let s = t.get(t.find(id, &k).unwrap()).unwrap();
+        t.note_advertised(id, k, 6, 900, now, None, &mut r);
+        let s = t.get(t.find(id, k).unwrap()).unwrap();
         assert_eq!((s.seqno, s.metric), (6, 900));
     }
 
     #[test]
     fn rfc8966_3_5_1_unreferenced_sources_are_collected() {
+        let mut r = RouteTable::default();
         let mut t = SourceTable::default();
         let id = RouterId([1; 8]);
         let now = Timestamp::from_secs(1);
-        let a = t.find_or_create(id, &key("10.0.0.0/8"), 1, now);
-        let _b = t.find_or_create(id, &key("10.1.0.0/16"), 1, now);
+        let (ka, kb) = (key(&mut r, "10.0.0.0/8"), key(&mut r, "10.1.0.0/16"));
+        let a = t.find_or_create(id, ka, 1, now, &mut r);
+        let _b = t.find_or_create(id, kb, 1, now, &mut r);
         t.retain(a);
-        assert_eq!(t.gc(now + Duration::from_secs(100), GC), 0);
-        assert_eq!(t.gc(now + Duration::from_secs(181), GC), 1);
+        assert_eq!(t.gc(now + Duration::from_secs(100), GC, &mut r), 0);
+        assert_eq!(t.gc(now + Duration::from_secs(181), GC, &mut r), 1);
         assert_eq!(t.len(), 1);
         t.release(a);
-        assert_eq!(t.gc(now + Duration::from_secs(181), GC), 1);
+        assert_eq!(t.gc(now + Duration::from_secs(181), GC, &mut r), 1);
         assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn a_source_keeps_its_destination_until_collected() {
+        let mut r = RouteTable::default();
+        let mut t = SourceTable::default();
+        let id = RouterId([1; 8]);
+        let now = Timestamp::from_secs(1);
+        let k = crate::route::RouteKey::new("10.0.0.0/8".parse().unwrap(), None);
+        let slot = r.find_or_create(&k);
+        let s = t.create(id, slot, 1, now, &mut r);
+        r.maybe_free(slot);
+        assert_eq!(r.find(&k), Some(slot), "the source pins the slot");
+        assert_eq!(
+            r.prefix_count(),
+            0,
+            "an empty pinned slot is no destination"
+        );
+        assert_eq!(t.find(id, slot), Some(s));
+        assert_eq!(t.gc(now + Duration::from_secs(181), GC, &mut r), 1);
+        assert_eq!(r.find(&k), None, "collecting the source frees the slot");
+        // The freed slot is reused, and its new key is the one sources see.
+        let k2 = crate::route::RouteKey::new("10.9.0.0/16".parse().unwrap(), None);
+        let slot2 = r.find_or_create(&k2);
+        assert_eq!(slot2, slot);
+        assert_eq!(t.find(id, slot2), None);
     }
 }

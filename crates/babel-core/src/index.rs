@@ -1,0 +1,186 @@
+//! A hash index of slot numbers: the keys live in the caller's slots, the index holds only
+//! each slot's number and 32 bits of its hash, 8 bytes a cell.
+//!
+//! Open addressing with linear probing: a lookup reads one run of cells, usually within
+//! one cache line, and compares the stored hash bits before it looks at a slot, so that a
+//! hit costs one miss here and one in the slot the caller then uses anyway. The home cell
+//! of an entry is given by the top bits of its stored hash bits: growing needs no key.
+//! Removal shifts the following cells back (no tombstones).
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IndexTable {
+    /// `tag << 32 | value`; 0 is an empty cell (tags are odd).
+    cells: Vec<u64>,
+    len: usize,
+    /// log2 of `cells.len()` (0 when empty).
+    bits: u32,
+}
+
+const MIN_BITS: u32 = 3;
+
+#[inline]
+fn tag_of(hash: u64) -> u32 {
+    (hash >> 32) as u32 | 1
+}
+
+impl IndexTable {
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn home(&self, tag: u32) -> usize {
+        (tag >> (32 - self.bits)) as usize
+    }
+
+    /// The value whose hash is `hash` and for which `eq` holds.
+    #[inline]
+    pub(crate) fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        if self.len == 0 {
+            return None;
+        }
+        let tag = tag_of(hash);
+        let mask = self.cells.len() - 1;
+        let mut i = self.home(tag);
+        loop {
+            let c = self.cells[i];
+            if c == 0 {
+                return None;
+            }
+            if (c >> 32) as u32 == tag && eq(c as u32) {
+                return Some(c as u32);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds `value` under `hash`; the caller knows it is absent.
+    pub(crate) fn insert(&mut self, hash: u64, value: u32) {
+        // At most 7/8 full.
+        if (self.len + 1) * 8 > self.cells.len() * 7 {
+            self.grow();
+        }
+        self.place((tag_of(hash) as u64) << 32 | value as u64);
+        self.len += 1;
+    }
+
+    fn place(&mut self, cell: u64) {
+        let mask = self.cells.len() - 1;
+        let mut i = self.home((cell >> 32) as u32);
+        while self.cells[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.cells[i] = cell;
+    }
+
+    fn grow(&mut self) {
+        let bits = (self.bits + 1).max(MIN_BITS);
+        let old = std::mem::replace(&mut self.cells, vec![0; 1 << bits]);
+        self.bits = bits;
+        for c in old.into_iter().filter(|&c| c != 0) {
+            self.place(c);
+        }
+    }
+
+    /// Removes `value`, stored under `hash`. Returns whether it was there.
+    pub(crate) fn remove(&mut self, hash: u64, value: u32) -> bool {
+        if self.len == 0 {
+            return false;
+        }
+        let want = (tag_of(hash) as u64) << 32 | value as u64;
+        let mask = self.cells.len() - 1;
+        let mut i = self.home(tag_of(hash));
+        loop {
+            let c = self.cells[i];
+            if c == 0 {
+                return false;
+            }
+            if c == want {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        // Shift back the cells of the run that may move into the hole.
+        let mut hole = i;
+        let mut j = (i + 1) & mask;
+        loop {
+            let c = self.cells[j];
+            if c == 0 {
+                break;
+            }
+            let home = self.home((c >> 32) as u32);
+            // `c` may fill the hole when the hole lies between its home and `j`.
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
+                self.cells[hole] = c;
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        self.cells[hole] = 0;
+        self.len -= 1;
+        true
+    }
+
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.cells.iter().filter(|&&c| c != 0).map(|&c| c as u32)
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.cells.capacity() * 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// A poor hash, so that runs are long and cross the end of the table.
+    fn h(k: u32) -> u64 {
+        ((k % 7) as u64) << 61 | (k as u64) << 33
+    }
+
+    #[test]
+    fn finds_what_was_inserted_and_forgets_what_was_removed() {
+        let mut t = IndexTable::default();
+        let mut model: HashSet<u32> = HashSet::new();
+        let mut x = 12345u64;
+        for step in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = (x % 3000) as u32;
+            if model.contains(&k) {
+                if step % 3 != 0 {
+                    assert!(t.remove(h(k), k));
+                    model.remove(&k);
+                }
+            } else {
+                t.insert(h(k), k);
+                model.insert(k);
+            }
+            if step % 997 == 0 {
+                for k in 0..3000 {
+                    assert_eq!(
+                        t.find(h(k), |v| v == k).is_some(),
+                        model.contains(&k),
+                        "key {k} at step {step}"
+                    );
+                }
+            }
+        }
+        assert_eq!(t.len(), model.len());
+        let mut all: Vec<u32> = t.iter().collect();
+        all.sort_unstable();
+        let mut want: Vec<u32> = model.iter().copied().collect();
+        want.sort_unstable();
+        assert_eq!(all, want);
+        assert!(!t.remove(h(5000), 5000));
+        assert!(
+            t.heap_bytes() <= 8 * 4096,
+            "7/8 full at most, no more than twice"
+        );
+    }
+}
