@@ -195,10 +195,11 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Heap of a node fed `prefixes` × `neighbours` routes: the bytes live at the end and the
-/// peak while it took them in (the dump packets themselves excluded), and its table stats.
+/// peak while it took them in and flushed the triggered updates they caused (the dump
+/// packets themselves excluded), and its table stats.
 fn memory_of(prefixes: usize, neighbours: usize) -> (usize, usize, babel_core::TableStats) {
     let base = ALLOCATED.load(Ordering::Relaxed);
-    let (mut node, now) = node_with_neighbours(neighbours);
+    let (mut node, mut now) = node_with_neighbours(neighbours);
     let order: Vec<usize> = (0..prefixes).collect();
     let mut peak = 0;
     for k in 0..neighbours {
@@ -207,6 +208,9 @@ fn memory_of(prefixes: usize, neighbours: usize) -> (usize, usize, babel_core::T
         let packet_bytes = ALLOCATED.load(Ordering::Relaxed) - before;
         PEAK.store(ALLOCATED.load(Ordering::Relaxed), Ordering::Relaxed);
         feed(&mut node, now, k, &packets);
+        drain(&mut node, now);
+        // The triggered updates the dump caused go out within half a second.
+        now += Duration::from_secs(1);
         drain(&mut node, now);
         peak = peak.max(PEAK.load(Ordering::Relaxed) - packet_bytes - base);
     }
