@@ -226,6 +226,7 @@ fn memory_of(
         drain(&mut node, now);
         // The triggered updates the dump caused go out within half a second.
         now += Duration::from_secs(1);
+        node.handle_timeout(now);
         drain(&mut node, now);
         peak = peak.max(PEAK.load(Ordering::Relaxed) - packet_bytes - base);
     }
