@@ -2,7 +2,9 @@
 //!
 //! `cargo bench -p routed-benches --bench engine` prints, before the criterion runs:
 //! - the memory per route entry with 100,000 prefixes from 1 and from 10 neighbours, live
-//!   and peak (growth of the tables included), measured with a counting global allocator.
+//!   and peak (growth of the tables and the flush of the triggered updates included),
+//!   measured with a counting global allocator; for 1 neighbour also with the routes and
+//!   events drained after every packet, as the daemon does.
 //!
 //! - rates for every case below, timed by the CPU time of the bench thread (shared machines
 //!   are noisy: time on CPU is the closest to what one quiet core does).
@@ -195,10 +197,17 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Heap of a node fed `prefixes` × `neighbours` routes: the bytes live at the end and the
-/// peak while it took them in (the dump packets themselves excluded), and its table stats.
-fn memory_of(prefixes: usize, neighbours: usize) -> (usize, usize, babel_core::TableStats) {
+/// peak while it took them in and flushed the triggered updates they caused (the dump
+/// packets themselves excluded), and its table stats. `per_packet`: routes and events are
+/// drained after every packet, as the daemon does after each read; else after the whole
+/// dump (the event queue then fills up to its bound).
+fn memory_of(
+    prefixes: usize,
+    neighbours: usize,
+    per_packet: bool,
+) -> (usize, usize, babel_core::TableStats) {
     let base = ALLOCATED.load(Ordering::Relaxed);
-    let (mut node, now) = node_with_neighbours(neighbours);
+    let (mut node, mut now) = node_with_neighbours(neighbours);
     let order: Vec<usize> = (0..prefixes).collect();
     let mut peak = 0;
     for k in 0..neighbours {
@@ -206,7 +215,18 @@ fn memory_of(prefixes: usize, neighbours: usize) -> (usize, usize, babel_core::T
         let packets = dump(k, &order, 10);
         let packet_bytes = ALLOCATED.load(Ordering::Relaxed) - before;
         PEAK.store(ALLOCATED.load(Ordering::Relaxed), Ordering::Relaxed);
-        feed(&mut node, now, k, &packets);
+        if per_packet {
+            for p in &packets {
+                feed(&mut node, now, k, std::slice::from_ref(p));
+                drain(&mut node, now);
+            }
+        } else {
+            feed(&mut node, now, k, &packets);
+        }
+        drain(&mut node, now);
+        // The triggered updates the dump caused go out within half a second.
+        now += Duration::from_secs(1);
+        node.handle_timeout(now);
         drain(&mut node, now);
         peak = peak.max(PEAK.load(Ordering::Relaxed) - packet_bytes - base);
     }
@@ -218,16 +238,17 @@ fn memory_of(prefixes: usize, neighbours: usize) -> (usize, usize, babel_core::T
 }
 
 fn memory_report() {
-    for neighbours in [1, 10] {
-        let (live, peak, st) = memory_of(100_000, neighbours);
+    for (neighbours, per_packet) in [(1, false), (1, true), (10, false)] {
+        let (live, peak, st) = memory_of(100_000, neighbours, per_packet);
         eprintln!(
-            "engine memory: {} prefixes x {} neighbours = {} route entries ({} sources): \
-             {} bytes live, {} peak; {:.1} B per entry live, {:.1} peak \
+            "engine memory: {} prefixes x {} neighbours = {} route entries ({} sources), \
+             drained {}: {} bytes live, {} peak; {:.1} B per entry live, {:.1} peak \
              (route table {:.1} B/entry, sources {:.1} B/entry)",
             st.destinations,
             neighbours,
             st.route_entries,
             st.sources,
+            if per_packet { "per packet" } else { "per dump" },
             live,
             peak,
             live as f64 / st.route_entries as f64,

@@ -39,6 +39,7 @@ mod index;
 pub mod neighbour;
 mod node;
 mod paged;
+mod pending;
 mod request;
 mod rng;
 pub mod route;

@@ -10,6 +10,7 @@ use crate::diversity::{self, Channel, Diversity};
 use crate::filter::{self, FilterInput, Filters};
 use crate::hash::{FxHashMap, FxHashSet};
 use crate::neighbour::{link_cost, rtt_cost, seqno_newer, CostKind, Neighbour};
+use crate::pending::PendingUpdates;
 use crate::request::{Pending, Requests, REQUEST_RESENDS, REQUEST_TIMEOUT};
 use crate::rng::Rng;
 use crate::route::{FullReport, RouteEntry, RouteKey, RouteTable, NONE};
@@ -508,7 +509,7 @@ impl Stats {
 struct OutBuffer {
     /// Hellos, IHUs, requests: sent first, in order.
     control: Vec<Tlv>,
-    updates: FxHashSet<RouteKey>,
+    updates: PendingUpdates,
     full_dump: bool,
     unicast: BTreeMap<Ipv6Addr, Vec<Tlv>>,
     /// Updates to be sent with an Acknowledgment Request (RFC 8966 §3.7.2).
@@ -769,9 +770,10 @@ impl Node {
                 }
             }
             InterfaceEvent::Down { ifindex } => {
-                if self.interfaces.remove(&ifindex).is_none() {
+                let Some(gone) = self.interfaces.remove(&ifindex) else {
                     return;
-                }
+                };
+                gone.out.updates.release(&mut self.routes);
                 for k in [
                     TimerKey::Hello(ifindex),
                     TimerKey::Update(ifindex),
@@ -2170,26 +2172,31 @@ impl Node {
         };
         // RFC 8966 §3.8.1.1: the reply goes over unicast or multicast; a request sent to us
         // alone is answered to the requester alone, one sent to the group to the group.
-        let (full_dump, updates) = if multicast {
-            (&mut i.out.full_dump, &mut i.out.updates)
+        let out = &mut i.out;
+        let (full_dump, keys) = if multicast {
+            (&mut out.full_dump, None)
         } else {
-            if !i.out.unicast_updates.contains_key(&src)
-                && i.out.unicast_updates.len() >= max_neighbours
+            if !out.unicast_updates.contains_key(&src)
+                && out.unicast_updates.len() >= max_neighbours
             {
                 self.stats.refuse(Limit::OutputBuffers);
                 return;
             }
-            let u = i.out.unicast_updates.entry(src).or_default();
-            (&mut u.full_dump, &mut u.keys)
+            let u = out.unicast_updates.entry(src).or_default();
+            (&mut u.full_dump, Some(&mut u.keys))
         };
+        let waiting = keys.as_ref().map_or(out.updates.len(), |k| k.len());
         match key {
             // RFC 8966 §3.8.1.1: a wildcard request is answered with a full dump.
             None => *full_dump = true,
             // RFC 8966 §3.8.1.1: a specific request is answered with an update for that
             // prefix, or a retraction when we have no route.
-            Some(k) if known || updates.len() < 4096 => {
-                updates.insert(k);
-            }
+            Some(k) if known || waiting < 4096 => match keys {
+                Some(keys) => {
+                    keys.insert(k);
+                }
+                None => out.updates.insert(k, &mut self.routes),
+            },
             Some(_) => self.stats.refuse(Limit::OutputBuffers),
         }
         self.schedule_flush(ifindex, false);
@@ -2204,7 +2211,7 @@ impl Node {
                 self.bump_seqno();
                 self.send_update_all(key, true, true);
             } else if let Some(i) = self.interfaces.get_mut(&ifindex) {
-                i.out.updates.insert(key);
+                i.out.updates.insert(key, &mut self.routes);
                 self.schedule_flush(ifindex, true);
             }
             return;
@@ -2221,7 +2228,7 @@ impl Node {
         if sel.router_id != r.router_id || !seqno_newer(r.seqno, sel.seqno) {
             // RFC 8966 §3.8.1.2: our route already satisfies the request: send an update.
             if let Some(i) = self.interfaces.get_mut(&ifindex) {
-                i.out.updates.insert(key);
+                i.out.updates.insert_slot(slot, &mut self.routes);
             }
             self.schedule_flush(ifindex, true);
             return;
@@ -2290,13 +2297,20 @@ impl Node {
     /// does not acknowledge them (RFC 8966 §3.7.2 asks for retractions and router-id
     /// changes to be sent reliably; babeld repeats them blindly instead).
     fn send_update_all(&mut self, key: RouteKey, urgent: bool, reliable: bool) {
+        let slot = if reliable {
+            None
+        } else {
+            self.routes.find(&key)
+        };
         let mut next = self.interfaces.keys().next().copied();
         while let Some(i) = next {
             if let Some(iface) = self.interfaces.get_mut(&i) {
                 if reliable {
                     iface.out.reliable.insert(key);
+                } else if let Some(s) = slot {
+                    iface.out.updates.insert_slot(s, &mut self.routes);
                 } else {
-                    iface.out.updates.insert(key);
+                    iface.out.updates.keys.insert(key);
                 }
             }
             self.schedule_flush(i, urgent);
@@ -2565,6 +2579,7 @@ impl Node {
         let mut out = std::mem::take(&mut iface.out);
         let Some(src) = iface.link_local else {
             // Nothing can be sent without a link-local address; keep nothing.
+            out.updates.release(&mut self.routes);
             return;
         };
         if out.unicast_updates.values().filter(|u| u.full_dump).count() >= 2 {
@@ -2579,26 +2594,19 @@ impl Node {
                 self.stats.tlvs_ignored += 1;
             }
         }
-        // Full dumps and buffered updates go out in prefix order (see DESIGN.md: babeld
-        // degrades badly on shuffled input).
-        // With the slot when it is known (a full dump walks the slots).
-        let mut keys: Vec<(RouteKey, Option<u32>)> = if out.full_dump {
-            self.dump_keys()
-        } else {
-            Vec::new()
-        };
-        keys.extend(out.updates.iter().map(|k| (*k, None)));
-        keys.sort_unstable_by_key(|k| k.0);
-        keys.dedup_by_key(|k| k.0);
-        if !out.reliable.is_empty() {
-            // Sent below, with an Acknowledgment Request.
-            keys.retain(|(k, _)| !out.reliable.contains(k));
-        }
-        let mut advertised: Vec<Advertised> = Vec::new();
-        self.stats.tlvs_ignored += self.push_updates(iface, &mut enc, &keys, &mut advertised);
-        let packets = enc.finish();
-        self.note_advertised(advertised);
-        for p in packets {
+        let pending = std::mem::take(&mut out.updates);
+        let keys: Vec<RouteKey> = pending.keys.iter().copied().collect();
+        // Those in `reliable` are sent below, with an Acknowledgment Request.
+        self.push_sorted(
+            ifindex,
+            &mut enc,
+            out.full_dump,
+            Some(&pending),
+            keys,
+            &out.reliable,
+        );
+        pending.release(&mut self.routes);
+        for p in enc.finish() {
             self.enqueue(ifindex, wire::MULTICAST_GROUP, Some(src), p);
         }
         self.flush_unicast(
@@ -2635,46 +2643,105 @@ impl Node {
         addrs.sort_unstable();
         addrs.dedup();
         let mut packets: Vec<(Ipv6Addr, Vec<u8>)> = Vec::new();
-        let mut advertised = Vec::new();
-        let mut ignored = 0;
+        let none = FxHashSet::default();
         for addr in addrs {
             let mut enc = Encoder::new(max, Some(src));
             for t in control.remove(&addr).unwrap_or_default() {
                 if enc.push(&t).is_err() {
-                    ignored += 1;
+                    self.stats.tlvs_ignored += 1;
                 }
             }
             if let Some(r) = replies.remove(&addr) {
-                let mut keys: Vec<(RouteKey, Option<u32>)> =
-                    r.keys.into_iter().map(|k| (k, None)).collect();
-                if r.full_dump && !dumped {
-                    keys.extend(self.dump_keys());
-                }
-                keys.sort_unstable_by_key(|k| k.0);
-                keys.dedup_by_key(|k| k.0);
-                ignored += self.push_updates(iface, &mut enc, &keys, &mut advertised);
+                let keys: Vec<RouteKey> = r.keys.into_iter().collect();
+                let full = r.full_dump && !dumped;
+                self.push_sorted(ifindex, &mut enc, full, None, keys, &none);
             }
             packets.extend(enc.finish().into_iter().map(|p| (addr, p)));
         }
-        self.stats.tlvs_ignored += ignored;
-        self.note_advertised(advertised);
         for (addr, p) in packets {
             self.enqueue(ifindex, addr, Some(src), p);
         }
     }
 
-    /// The destinations of a full dump: our own prefixes and every selected route, the
-    /// latter with their slot.
-    fn dump_keys(&self) -> Vec<(RouteKey, Option<u32>)> {
-        let mut k: Vec<(RouteKey, Option<u32>)> = self.xroutes.keys().map(|k| (*k, None)).collect();
-        for (i, s) in self.routes.slots.iter().enumerate() {
-            // A selected entry means a live slot (freed slots have no entries).
-            if s.selected().is_some() {
-                debug_assert!(self.routes.is_live(i as u32));
-                k.push((self.routes.slots[i].key, Some(i as u32)));
+    /// Pushes the updates of a flush in prefix order (see DESIGN.md: babeld degrades badly
+    /// on shuffled input), each destination once: the slots marked in `pending`, `keys`,
+    /// and for a `full` dump our own prefixes and every selected route; none of `skip`.
+    /// What is sent is recorded as advertised. The destinations are taken as slot numbers
+    /// sorted by key and made into updates a chunk at a time, so that a flush of the whole
+    /// table holds 4 bytes per destination beyond the packets themselves.
+    fn push_sorted(
+        &mut self,
+        ifindex: u32,
+        enc: &mut Encoder,
+        full: bool,
+        pending: Option<&PendingUpdates>,
+        mut keys: Vec<RouteKey>,
+        skip: &FxHashSet<RouteKey>,
+    ) {
+        const CHUNK: usize = 256;
+        let mut slots: Vec<u32> = match pending {
+            Some(p) if !full => p.marked_slots().collect(),
+            _ if !full => Vec::new(),
+            _ => {
+                // A selected entry means a live slot (freed slots have no entries).
+                let dumped = |(i, s): &(usize, &crate::route::Slot)| {
+                    s.selected().is_some() || pending.is_some_and(|p| p.has_slot(*i as u32))
+                };
+                let n = self.routes.slots.iter().enumerate().filter(dumped).count();
+                let mut v = Vec::with_capacity(n);
+                let it = self.routes.slots.iter().enumerate().filter(dumped);
+                v.extend(it.map(|(i, _)| i as u32));
+                keys.extend(self.xroutes.keys().copied());
+                v
+            }
+        };
+        let table = &self.routes.slots;
+        slots.sort_unstable_by(|&a, &b| table[a as usize].key.cmp(&table[b as usize].key));
+        keys.sort_unstable();
+        let (mut a, mut b) = (0, 0);
+        let mut chunk: Vec<(RouteKey, Option<u32>)> = Vec::with_capacity(CHUNK);
+        let mut advertised = Vec::with_capacity(CHUNK);
+        let mut last = None;
+        loop {
+            // The smaller of the next slot's key and the next key; a slot first on a tie.
+            let next = match (slots.get(a), keys.get(b)) {
+                (None, None) => None,
+                (Some(&s), k) => {
+                    let sk = self.routes.slots[s as usize].key;
+                    match k {
+                        Some(&k) if k < sk => {
+                            b += 1;
+                            Some((k, None))
+                        }
+                        _ => {
+                            a += 1;
+                            Some((sk, Some(s)))
+                        }
+                    }
+                }
+                (None, Some(&k)) => {
+                    b += 1;
+                    Some((k, None))
+                }
+            };
+            if let Some((k, s)) = next {
+                if last == Some(k) || skip.contains(&k) {
+                    continue;
+                }
+                last = Some(k);
+                chunk.push((k, s));
+                if chunk.len() < CHUNK {
+                    continue;
+                }
+            }
+            let iface = &self.interfaces[&ifindex];
+            self.stats.tlvs_ignored += self.push_updates(iface, enc, &chunk, &mut advertised);
+            self.note_advertised(advertised.drain(..));
+            chunk.clear();
+            if next.is_none() {
+                break;
             }
         }
-        k
     }
 
     /// Pushes the updates for `keys` (in that order; with the key's slot when the caller
@@ -2703,7 +2770,7 @@ impl Node {
 
     /// RFC 8966 §3.7.3: advertising an update sets the feasibility distance (our own
     /// prefixes need none: updates with our router-id are not routes on receipt).
-    fn note_advertised(&mut self, advertised: Vec<Advertised>) {
+    fn note_advertised(&mut self, advertised: impl IntoIterator<Item = Advertised>) {
         let now = self.now;
         for (id, k, seqno, metric, src) in advertised {
             if id == self.id {
@@ -3095,7 +3162,10 @@ impl Node {
     /// The next datagram to send, written into `buf` (cleared first).
     pub fn poll_transmit(&mut self, now: Timestamp, buf: &mut Vec<u8>) -> Option<Transmit> {
         self.advance(now);
-        let (ifindex, dst, src, bytes) = self.transmits.pop_front()?;
+        let Some((ifindex, dst, src, bytes)) = self.transmits.pop_front() else {
+            shrink_drained(&mut self.transmits);
+            return None;
+        };
         buf.clear();
         buf.extend_from_slice(&bytes);
         self.stats.packets_sent += 1;
@@ -3193,13 +3263,18 @@ impl Node {
                 return change;
             }
         }
+        shrink_drained(&mut self.route_queue);
         None
     }
 
     /// The next event (neighbours, routes, seqno). The queue is bounded: the oldest events
     /// are dropped, and counted, when it is not drained.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if e.is_none() {
+            shrink_drained(&mut self.events);
+        }
+        e
     }
 
     fn refilter_slot(&mut self, slot: u32) {
@@ -3380,4 +3455,12 @@ pub struct TableStats {
     pub timers: usize,
     pub route_bytes: usize,
     pub source_bytes: usize,
+}
+
+/// A queue drained after a burst (a full dump's routes and events) gives its memory back;
+/// a small one keeps it, so that the common case costs no reallocation.
+fn shrink_drained<T>(q: &mut VecDeque<T>) {
+    if q.is_empty() && q.capacity() > 1024 {
+        *q = VecDeque::new();
+    }
 }

@@ -8,6 +8,7 @@ use babel_core::testing::Mesh;
 use babel_core::wire::{self, Encoder, Hello, Ihu, RouterId, Tlv, Update, INFINITY};
 use babel_core::{
     Command, Config, Event, FilterAction, FilterMatch, FilterRule, Filters, InterfaceConfig,
+    Timestamp,
 };
 
 mod common;
@@ -955,4 +956,44 @@ fn better_route_learned_later_is_selected_promptly() {
     assert!(after <= Duration::from_secs(12), "{after:?}");
     assert_eq!(m.kernel_route(a, P_D, None).unwrap().metric, 192);
     m.assert_consistent();
+}
+
+/// A burst of learned routes (taken in in shuffled order) is passed on in triggered updates
+/// in prefix order, each destination once per flush, and every one arrives.
+#[test]
+fn triggered_updates_of_a_burst_go_out_sorted_and_once() {
+    let (mut m, [a, b, c], _) = line3(14, [1, 1, 1]);
+    m.run_for(Duration::from_secs(10));
+    let mut order: Vec<u16> = (0..500).collect();
+    let mut x = 777u32;
+    for i in (1..order.len()).rev() {
+        x = x.wrapping_mul(1103515245).wrapping_add(12345);
+        order.swap(i, (x as usize >> 8) % (i + 1));
+    }
+    for i in order {
+        m.announce(a, &format!("2001:db8:{i:x}::/48"), None);
+    }
+    m.capture = true;
+    m.run_for(Duration::from_secs(3));
+    // B's flushes: its packets on one interface at one instant.
+    let mut flushes: std::collections::BTreeMap<(Timestamp, u32), Vec<wire::Prefix>> =
+        Default::default();
+    for (t, n, ifindex, _, bytes) in &m.captured {
+        if *n != b {
+            continue;
+        }
+        let f = flushes.entry((*t, *ifindex)).or_default();
+        for tlv in wire::parse_packet(bytes, None).unwrap().tlvs {
+            if let Tlv::Update(u) = tlv {
+                f.extend(u.prefix);
+            }
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for f in flushes.values() {
+        assert!(f.windows(2).all(|w| w[0] < w[1]), "sorted, each once");
+        seen.extend(f.iter().copied());
+    }
+    assert_eq!(seen.len(), 500, "every prefix passed on");
+    assert_eq!(m.nodes[c].kernel.len(), 500);
 }
