@@ -1308,7 +1308,6 @@ impl Node {
             return;
         }
         let old_cost = n.cost;
-        let (now, hl) = (self.now, self.config.smoothing_half_life);
         if let Some(n) = self.neigh_mut(nid) {
             n.cost = cost;
             let (ifindex, address) = (n.ifindex, n.addr);
@@ -1326,8 +1325,6 @@ impl Node {
             let unselected = s.selected as usize != i && !s.own;
             let before = self.sel_info(slot);
             let e = &mut self.routes.slots[slot as usize].entries[i];
-            // The smoothed metric averages the old metric up to now (see `update_entry`).
-            e.smoothed_metric(e.metric(), now, hl);
             e.cost = cost;
             // An entry that is not selected, and got worse or is still no better than the
             // selected route, cannot be selected now (RFC 8966 §3.6: a switch needs a
@@ -1703,13 +1700,6 @@ impl Node {
                     || e.next_hop != next_hop
                     || e.src != src
                     || e.add_metric != add_metric;
-                if e.metric() != metric {
-                    // babeld's smoothing: the average takes the old metric up to now, the
-                    // new one from now, wherever selection last looked at it (the refresh
-                    // fast path does not select). RFC 8966 §3.6 leaves hysteresis to us.
-                    let hl = self.config.smoothing_half_life;
-                    e.smoothed_metric(e.metric(), now, hl);
-                }
                 e.src = src;
                 e.router_id = router_id;
                 e.seqno = seqno;
