@@ -1147,6 +1147,7 @@ impl Node {
         self.neighbours.get_mut(n as usize).and_then(|x| x.as_mut())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn handle_tlv(
         &mut self,
         nid: u32,
