@@ -1056,9 +1056,13 @@ impl Node {
                     }
                 }
             }
-            self.warm(nid, &batch);
-            for tlv in batch.drain(..) {
-                self.handle_tlv(nid, ifindex, src, multicast, &tlv, &mut hello_ts);
+            // The slots found by the warming pass are handed on, so that each update is
+            // looked up once; `epoch` tells whether they may have been freed meanwhile.
+            let slots = self.warm(nid, &batch);
+            let epoch = self.routes.epoch();
+            for (tlv, &hint) in batch.drain(..).zip(slots.iter()) {
+                let hint = (hint, epoch);
+                self.handle_tlv(nid, ifindex, src, multicast, &tlv, &mut hello_ts, hint);
             }
         }
         self.stats.tlvs_ignored += tlvs_ignored;
@@ -1068,9 +1072,10 @@ impl Node {
 
     /// Reads, without changing anything, the route and source table memory that the
     /// updates in `batch` (from neighbour `nid`) are about to use, so that it is in the
-    /// cache when they are handled. Only a matter of speed: the handling looks everything
-    /// up again.
-    fn warm(&self, nid: u32, batch: &[Tlv]) {
+    /// cache when they are handled. Only a matter of speed. Returns the slot of each
+    /// update's key (`u32::MAX`: none, or not an update), for
+    /// [`crate::route::RouteTable::find_hinted`].
+    fn warm(&self, nid: u32, batch: &[Tlv]) -> [u32; WARM_BATCH] {
         let mut slots = [u32::MAX; WARM_BATCH];
         // Each pass is a loop of independent lookups, so that their misses overlap.
         for (t, slot) in batch.iter().zip(slots.iter_mut()) {
@@ -1100,6 +1105,7 @@ impl Node {
             }
         }
         std::hint::black_box(sink);
+        slots
     }
 
     fn find_or_create_neighbour(&mut self, ifindex: u32, addr: Ipv6Addr) -> Option<u32> {
@@ -1143,6 +1149,7 @@ impl Node {
         self.neighbours.get_mut(n as usize).and_then(|x| x.as_mut())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn handle_tlv(
         &mut self,
         nid: u32,
@@ -1151,6 +1158,7 @@ impl Node {
         multicast: bool,
         tlv: &Tlv,
         hello_ts: &mut Option<u32>,
+        hint: (u32, u32),
     ) {
         let now = self.now;
         match tlv {
@@ -1172,7 +1180,7 @@ impl Node {
             }
             Tlv::Hello(h) => self.handle_hello(nid, ifindex, h, hello_ts),
             Tlv::Ihu(i) => self.handle_ihu(nid, ifindex, i, *hello_ts),
-            Tlv::Update(u) => self.handle_update(nid, ifindex, u),
+            Tlv::Update(u) => self.handle_update(nid, ifindex, u, hint),
             Tlv::RouteRequest(r) => self.handle_route_request(ifindex, src, multicast, r),
             Tlv::SeqnoRequest(r) => self.handle_seqno_request(nid, ifindex, src, r),
             _ => {
@@ -1447,7 +1455,9 @@ impl Node {
     // Updates and route selection
     // ------------------------------------------------------------------------------------
 
-    fn handle_update(&mut self, nid: u32, ifindex: u32, u: &Update) {
+    /// `hint`: the slot where the key was found, and the table's epoch then (see
+    /// [`crate::route::RouteTable::find_hinted`]).
+    fn handle_update(&mut self, nid: u32, ifindex: u32, u: &Update, hint: (u32, u32)) {
         self.stats.updates_received += 1;
         let Some(prefix) = u.prefix else {
             // RFC 8966 §4.6.9: a wildcard retraction retracts every route of the sender.
@@ -1513,8 +1523,9 @@ impl Node {
         };
         let hold = (interval * 7 / 2).max(Duration::from_secs(15));
         let channels = diversity::received_channels(&u.unknown_subtlvs, u.metric);
+        let found = self.routes.find_hinted(&key, hint.0, hint.1);
         self.apply_update(
-            nid, key, router_id, u.seqno, u.metric, hold, next_hop, add_metric, channels,
+            nid, key, found, router_id, u.seqno, u.metric, hold, next_hop, add_metric, channels,
         );
     }
 
@@ -1538,6 +1549,7 @@ impl Node {
         &mut self,
         nid: u32,
         key: RouteKey,
+        found: Option<u32>,
         router_id: RouterId,
         seqno: u16,
         refmetric: u16,
@@ -1547,7 +1559,7 @@ impl Node {
         channels: [u8; diversity::KEPT_CHANNELS],
     ) {
         let now = self.now;
-        let found = self.routes.find(&key);
+        debug_assert_eq!(found, self.routes.find(&key));
         let idx = found.and_then(|s| self.routes.slots[s as usize].find(nid));
         if idx.is_none() {
             if refmetric == INFINITY {
@@ -1610,6 +1622,30 @@ impl Node {
         }
         let hold_ms = hold.as_millis().min(u32::MAX as u128) as u32;
 
+        if let Some(i) = idx {
+            let u = (router_id, seqno, refmetric);
+            if feasible
+                && !satisfied
+                && refmetric < INFINITY
+                && self.refresh_only(slot, i, u, next_hop, cost, add_metric, channels)
+            {
+                // RFC 8966 §3.5.3: a feasible update refreshes the route's timer.
+                let hl = self.config.smoothing_half_life;
+                let lone = self.routes.slots[slot as usize].entries.len() == 1;
+                let e = &mut self.routes.slots[slot as usize].entries[i];
+                e.hold_ms = hold_ms;
+                e.time = now;
+                if !lone {
+                    // What `select` would do to it (it is feasible and unexpired); the
+                    // other entries are smoothed at the next selection.
+                    let m = e.metric();
+                    e.smoothed_metric(m, now, hl);
+                }
+                let due = e.sweep_at(now);
+                self.sweep_at(slot, due);
+                return;
+            }
+        }
         match idx {
             Some(i) => {
                 let before = self.sel_info(slot);
@@ -1770,6 +1806,57 @@ impl Node {
                 self.route_changed(slot, before, satisfied);
             }
         }
+    }
+
+    /// The refresh fast path of [`Node::apply_update`]: whether a feasible update of entry
+    /// `i` of `slot` (with a finite metric, and satisfying no pending request) repeats
+    /// what the entry holds, so that only its timers need to move: route selection, the
+    /// triggered updates and the route events would all do nothing. That is when:
+    /// - same router-id, seqno, refmetric, next hop, link cost, added metric and
+    ///   diversity channels: the entry's metric and source are unchanged, so is what
+    ///   would be announced (RFC 8966 §3.5.3: a feasible update then only refreshes the
+    ///   route's timer; a new hold time, from a new interval, is taken);
+    /// - the entry is not retracted (its refmetric is the update's, finite): a retracted
+    ///   route coming back goes through selection (§3.5.4);
+    /// - the destination is not one of our own, a route is selected with a finite metric
+    ///   and no entry has a smaller metric: §3.6 (and `select`'s hysteresis) switches
+    ///   only to a route with a smaller metric, and keeps the selected route while nothing
+    ///   is better, so selection would keep it whatever the smoothed metrics, expiry or
+    ///   feasibility of the others. The selection being the same, §3.7.2 asks for no
+    ///   triggered update, and the feasibility distance (set when the route is announced,
+    ///   §3.7.3) is untouched. An unfeasible update (§3.5.3's request for a new seqno), a
+    ///   retraction, and one that satisfies a pending seqno request (§3.8.1.2, forwarded
+    ///   urgently) never get here.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn refresh_only(
+        &self,
+        slot: u32,
+        i: usize,
+        (router_id, seqno, refmetric): (RouterId, u16, u16),
+        next_hop: IpAddr,
+        cost: u16,
+        add_metric: u16,
+        channels: [u8; diversity::KEPT_CHANNELS],
+    ) -> bool {
+        let s = &self.routes.slots[slot as usize];
+        let e = &s.entries[i];
+        if e.router_id != router_id
+            || e.seqno != seqno
+            || e.refmetric != refmetric
+            || e.next_hop != next_hop
+            || e.cost != cost
+            || e.add_metric != add_metric
+            || e.channels != channels
+            || s.own
+        {
+            return false;
+        }
+        let Some(sel) = s.selected() else {
+            return false;
+        };
+        let cm = sel.metric();
+        cm < INFINITY && s.entries.iter().all(|o| o.metric() >= cm)
     }
 
     /// Whether a feasible, unexpired entry of `slot` other than `except` has a metric

@@ -232,6 +232,9 @@ pub(crate) struct RouteTable {
     per_neighbour: Vec<u32>,
     /// The table and preferred source of the reports that have them, by slot.
     reported_extra: FxHashMap<u32, (Option<u32>, Option<IpAddr>)>,
+    /// Counts the slots freed: a slot number found by key stays that key's while this
+    /// has not moved (slots are never moved, only freed and reused).
+    frees: u32,
 }
 
 impl RouteTable {
@@ -284,7 +287,30 @@ impl RouteTable {
         if s.idle() && s.pins == 0 && self.index.remove(&s.key).is_some() {
             self.slots[i as usize].entries = SmallVec::new();
             self.free.push(i);
+            self.frees = self.frees.wrapping_add(1);
         }
+    }
+
+    /// An epoch for slot numbers: while it is unchanged, a slot found by key is still
+    /// that key's (see [`RouteTable::find_hinted`]).
+    #[inline]
+    pub(crate) fn epoch(&self) -> u32 {
+        self.frees
+    }
+
+    /// [`RouteTable::find`], sparing the hash lookup when `hint` is the slot the key was
+    /// found in while the table was at `epoch` (`u32::MAX`: it was not found then).
+    #[inline]
+    pub(crate) fn find_hinted(&self, key: &RouteKey, hint: u32, epoch: u32) -> Option<u32> {
+        if hint != u32::MAX && epoch == self.frees {
+            if let Some(s) = self.slots.get(hint as usize) {
+                if s.key == *key {
+                    debug_assert_eq!(self.find(key), Some(hint));
+                    return Some(hint);
+                }
+            }
+        }
+        self.find(key)
     }
 
     /// A source names slot `i`: it stays until [`RouteTable::unpin`].

@@ -997,3 +997,53 @@ fn triggered_updates_of_a_burst_go_out_sorted_and_once() {
     assert_eq!(seen.len(), 500, "every prefix passed on");
     assert_eq!(m.nodes[c].kernel.len(), 500);
 }
+
+/// RFC 8966 §3.6 with hysteresis: when the selected route gets much worse (a link on its
+/// path costs more), A goes over to the alternative once the worse route's smoothed metric
+/// has risen, although after the change its neighbours only repeat the same updates (the
+/// refresh fast path must still let selection see that a smaller metric exists), and it
+/// stays there.
+#[test]
+fn worse_selected_route_is_left_for_the_alternative_under_plain_refreshes() {
+    let (mut m, [a, b, c, d]) = mesh(27, [1, 1, 1, 1]);
+    let (_, ab, _) = m.connect(a, b, wired());
+    let (_, ac, _) = m.connect(a, c, wired_cost(200));
+    let (_, _, db) = m.connect(b, d, wired());
+    m.connect(c, d, wired());
+    m.announce(d, P_D, None);
+    m.run_for(Duration::from_secs(40));
+    assert_eq!(m.kernel_route(a, P_D, None).unwrap().ifindex, ab);
+    assert_eq!(m.kernel_route(a, P_D, None).unwrap().metric, 192);
+    // D–B now costs 400 (D's rxcost on that link): via B is 496, via C 296.
+    m.reconfigure(d, db, wired_cost(400));
+    let t0 = m.now;
+    let mut switched = None;
+    for _ in 0..120 {
+        m.run_for(Duration::from_millis(500));
+        let r = m.kernel_route(a, P_D, None).unwrap();
+        if r.ifindex == ac {
+            switched = Some(m.now - t0);
+            break;
+        }
+    }
+    let after = switched.expect("went over to the path through C");
+    assert!(after <= Duration::from_secs(40), "{after:?}");
+    let changes_before = m.nodes[a].events.len();
+    m.run_for(Duration::from_secs(60));
+    let r = m.kernel_route(a, P_D, None).unwrap();
+    assert_eq!((r.ifindex, r.metric), (ac, 296));
+    let back = m.nodes[a].events[changes_before..]
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Route {
+                    installed: true,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(back, 0, "no flap back");
+    m.assert_consistent();
+}
