@@ -453,18 +453,22 @@ fn v4_via_v6_routes_end_to_end() {
     assert_eq!(r.next_hop, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
 }
 
-/// Full dumps go out in prefix order, whatever the order routes were learned in.
-#[test]
-fn full_dumps_are_sorted_by_prefix() {
-    let (mut m, [a, b], _) = pair(13, [1, 1], wired());
-    let mut order: Vec<u16> = (0..300).collect();
-    // A fixed shuffle.
-    let mut x = 12345u32;
+/// 0..n in a fixed shuffled order given by `seed`.
+fn shuffled(n: u16, seed: u32) -> Vec<u16> {
+    let mut order: Vec<u16> = (0..n).collect();
+    let mut x = seed;
     for i in (1..order.len()).rev() {
         x = x.wrapping_mul(1103515245).wrapping_add(12345);
         order.swap(i, (x as usize >> 8) % (i + 1));
     }
-    for i in order {
+    order
+}
+
+/// Full dumps go out in prefix order, whatever the order routes were learned in.
+#[test]
+fn full_dumps_are_sorted_by_prefix() {
+    let (mut m, [a, b], _) = pair(13, [1, 1], wired());
+    for i in shuffled(300, 12345) {
         m.announce(a, &format!("2001:db8:{i:x}::/48"), None);
     }
     m.capture = true;
@@ -964,13 +968,7 @@ fn better_route_learned_later_is_selected_promptly() {
 fn triggered_updates_of_a_burst_go_out_sorted_and_once() {
     let (mut m, [a, b, c], _) = line3(14, [1, 1, 1]);
     m.run_for(Duration::from_secs(10));
-    let mut order: Vec<u16> = (0..500).collect();
-    let mut x = 777u32;
-    for i in (1..order.len()).rev() {
-        x = x.wrapping_mul(1103515245).wrapping_add(12345);
-        order.swap(i, (x as usize >> 8) % (i + 1));
-    }
-    for i in order {
+    for i in shuffled(500, 777) {
         m.announce(a, &format!("2001:db8:{i:x}::/48"), None);
     }
     m.capture = true;
