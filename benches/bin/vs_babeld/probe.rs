@@ -32,6 +32,8 @@ pub struct RouteLog {
 /// Counts the protocol-42 route messages of one namespace until stopped.
 pub struct RouteListener {
     stop: Arc<AtomicBool>,
+    /// Route messages seen so far (new, replaced or deleted), readable while it runs.
+    seen: Arc<std::sync::atomic::AtomicUsize>,
     thread: JoinHandle<Result<Result<RouteLog, String>, String>>,
 }
 
@@ -41,11 +43,18 @@ impl RouteListener {
         let start = Instant::now();
         let (tx, rx) = std::sync::mpsc::channel();
         let s = stop.clone();
-        let thread = in_netns(ns, move || listen(&s, start, &tx))?;
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = seen.clone();
+        let thread = in_netns(ns, move || listen(&s, &c, start, &tx))?;
         // Only return once the socket is subscribed.
         rx.recv_timeout(Duration::from_secs(5))
             .map_err(|_| "the route listener did not start".to_string())?;
-        Ok(RouteListener { stop, thread })
+        Ok(RouteListener { stop, seen, thread })
+    }
+
+    /// How many protocol-42 route messages it has seen so far.
+    pub fn seen(&self) -> usize {
+        self.seen.load(Ordering::Relaxed)
     }
 
     pub fn finish(self) -> Result<RouteLog, String> {
@@ -58,6 +67,7 @@ impl RouteListener {
 
 fn listen(
     stop: &AtomicBool,
+    seen: &std::sync::atomic::AtomicUsize,
     start: Instant,
     ready: &std::sync::mpsc::Sender<()>,
 ) -> Result<RouteLog, String> {
@@ -88,6 +98,7 @@ fn listen(
         }
         let at = start.elapsed().as_micros() as u64;
         count_messages(&buf, at, &mut log);
+        seen.store(log.new.len() + log.deleted as usize, Ordering::Relaxed);
     }
     Ok(log)
 }
