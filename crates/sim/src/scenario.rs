@@ -267,6 +267,16 @@ impl<'de> Deserialize<'de> for NodeRef {
     }
 }
 
+impl NodeRef {
+    /// The node's number, given the topology's node names by number (`None`: no such name).
+    pub fn index(&self, names: &NodeNames) -> Option<u32> {
+        match self {
+            NodeRef::Index(i) => Some(*i),
+            NodeRef::Name(s) => names.get(s.as_str()).copied(),
+        }
+    }
+}
+
 impl std::fmt::Display for NodeRef {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         match self {
@@ -386,16 +396,15 @@ impl ChurnEvent {
     /// The action with node numbers, given the topology's node names by number. `k` is the
     /// event's position in `churn.events`, for the error message.
     pub fn resolve(&self, k: usize, names: &NodeNames) -> Result<ChurnAction, String> {
-        self.action.try_map(|r| match r {
-            NodeRef::Index(i) => Ok(*i),
-            NodeRef::Name(s) => names.get(s.as_str()).copied().ok_or_else(|| {
+        self.action.try_map(|r| {
+            r.index(names).ok_or_else(|| {
                 format!(
                     "churn event {} (at_s = {}, kind = \"{}\"): no node named {r} in the topology",
                     k + 1,
                     self.at_s,
                     self.action.kind()
                 )
-            }),
+            })
         })
     }
 }

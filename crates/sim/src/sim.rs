@@ -20,7 +20,7 @@ use crate::net::{
 use crate::pcap::PcapWriter;
 use crate::rng::SimRng;
 use crate::scenario::{
-    node_names, Addressing, ChurnAction, IfaceKind, LinkMode, NodeRef, RandomKind, Scenario,
+    node_names, Addressing, ChurnAction, IfaceKind, LinkMode, RandomKind, Scenario,
 };
 use crate::topology::{unit_disk, Topology};
 
@@ -238,12 +238,9 @@ impl Sim {
         let names = node_names(&topo.names);
         let mut pcap_nodes = vec![false; n as usize];
         for r in &sc.measure.pcap_nodes {
-            let p = match r {
-                NodeRef::Index(i) => *i,
-                NodeRef::Name(s) => *names.get(s.as_str()).ok_or_else(|| {
-                    format!("measure.pcap_nodes: no node named {r} in the topology")
-                })?,
-            };
+            let p = r
+                .index(&names)
+                .ok_or_else(|| format!("measure.pcap_nodes: no node named {r} in the topology"))?;
             if p >= n {
                 return Err(format!(
                     "measure.pcap_nodes: node {p} does not exist ({n} nodes)"
