@@ -382,7 +382,7 @@ impl RouteInstaller {
         let mut left = 0;
         for _ in 0..PURGE_PASSES {
             let before = removed;
-            let mut found = 0;
+            let mut found: usize = 0;
             for family in [AddressFamily::Inet, AddressFamily::Inet6] {
                 let mut req = RouteMessage::default();
                 req.header.address_family = family;
@@ -404,14 +404,15 @@ impl RouteInstaller {
             }
             removed += self.delete_all(&chunk)?;
             chunk.clear();
-            left = found;
+            // What this pass found and could not remove.
+            left = found.saturating_sub(removed - before);
             // Done, or a pass that removed nothing (routes that keep answering "no such
             // route"): another dump would not do better.
             if found == 0 || removed == before {
                 break;
             }
         }
-        if left > 0 && removed == 0 {
+        if left > 0 {
             tracing::warn!(
                 left,
                 table = self.config.table,
