@@ -1,6 +1,7 @@
 //! The netlink monitor: links, addresses and routes, dumped once and then followed live.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::Hash;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -145,17 +146,56 @@ fn route_key(r: &RouteEvent) -> RouteKey {
     (r.prefix, r.src, r.table, r.metric)
 }
 
+/// One kind of object the monitor has reported and not withdrawn, and during a
+/// resynchronisation which of them the re-dump (or a live event) confirmed.
+struct Tracked<K, V> {
+    known: HashMap<K, V>,
+    seen: HashSet<K>,
+}
+
+impl<K, V> Default for Tracked<K, V> {
+    fn default() -> Self {
+        Tracked {
+            known: HashMap::new(),
+            seen: HashSet::new(),
+        }
+    }
+}
+
+impl<K: Copy + Eq + Hash + Ord, V> Tracked<K, V> {
+    fn insert(&mut self, k: K, v: V, resync: bool) {
+        self.known.insert(k, v);
+        if resync {
+            self.seen.insert(k);
+        }
+    }
+
+    fn remove(&mut self, k: &K) -> Option<V> {
+        self.seen.remove(k);
+        self.known.remove(k)
+    }
+
+    /// Takes out, in key order, what was not confirmed since the resynchronisation started.
+    fn take_stale(&mut self) -> Vec<V> {
+        let mut keys: Vec<K> = self
+            .known
+            .keys()
+            .filter(|k| !self.seen.contains(k))
+            .copied()
+            .collect();
+        keys.sort_unstable();
+        self.seen.clear();
+        keys.iter().filter_map(|k| self.known.remove(k)).collect()
+    }
+}
+
 /// What the monitor has reported and not withdrawn: what a consumer believes. After an
 /// overrun, entries the re-dump does not confirm are reported removed.
 #[derive(Default)]
 struct Known {
-    links: HashMap<u32, LinkEvent>,
-    addrs: HashMap<(u32, IpAddr, u8), AddrEvent>,
-    routes: HashMap<RouteKey, RouteEvent>,
-    /// During a resynchronisation: what the re-dump (or a live event) confirmed.
-    seen_links: HashSet<u32>,
-    seen_addrs: HashSet<(u32, IpAddr, u8)>,
-    seen_routes: HashSet<RouteKey>,
+    links: Tracked<u32, LinkEvent>,
+    addrs: Tracked<(u32, IpAddr, u8), AddrEvent>,
+    routes: Tracked<RouteKey, RouteEvent>,
 }
 
 impl Known {
@@ -163,38 +203,24 @@ impl Known {
         match ev {
             NetEvent::Link(l) if l.removed => {
                 self.links.remove(&l.ifindex);
-                self.seen_links.remove(&l.ifindex);
                 // The kernel removes a vanished link's addresses (it may not say so).
-                self.addrs.retain(|k, _| k.0 != l.ifindex);
+                self.addrs.known.retain(|k, _| k.0 != l.ifindex);
             }
-            NetEvent::Link(l) => {
-                self.links.insert(l.ifindex, l.clone());
-                if resync {
-                    self.seen_links.insert(l.ifindex);
-                }
-            }
+            NetEvent::Link(l) => self.links.insert(l.ifindex, l.clone(), resync),
             NetEvent::Addr(a) => {
                 let k = (a.ifindex, a.addr, a.plen);
                 if a.added {
-                    self.addrs.insert(k, *a);
-                    if resync {
-                        self.seen_addrs.insert(k);
-                    }
+                    self.addrs.insert(k, *a, resync);
                 } else {
                     self.addrs.remove(&k);
-                    self.seen_addrs.remove(&k);
                 }
             }
             NetEvent::Route(r) => {
                 let k = route_key(r);
                 if r.added {
-                    self.routes.insert(k, *r);
-                    if resync {
-                        self.seen_routes.insert(k);
-                    }
+                    self.routes.insert(k, *r, resync);
                 } else {
                     self.routes.remove(&k);
-                    self.seen_routes.remove(&k);
                 }
             }
             NetEvent::DumpDone | NetEvent::Overrun => {}
@@ -202,52 +228,27 @@ impl Known {
     }
 
     fn clear_seen(&mut self) {
-        self.seen_links.clear();
-        self.seen_addrs.clear();
-        self.seen_routes.clear();
+        self.links.seen.clear();
+        self.addrs.seen.clear();
+        self.routes.seen.clear();
     }
 
     /// Removal events for everything not confirmed since the resynchronisation started:
     /// addresses and routes first, then links.
     fn stale(&mut self, out: &mut VecDeque<NetEvent>) {
-        let mut addrs: Vec<_> = self
-            .addrs
-            .iter()
-            .filter(|(k, _)| !self.seen_addrs.contains(k))
-            .map(|(k, a)| (*k, *a))
-            .collect();
-        addrs.sort_by_key(|(k, _)| *k);
-        for (k, mut a) in addrs {
-            self.addrs.remove(&k);
+        for mut a in self.addrs.take_stale() {
             a.added = false;
             out.push_back(NetEvent::Addr(a));
         }
-        let routes: Vec<_> = self
-            .routes
-            .iter()
-            .filter(|(k, _)| !self.seen_routes.contains(k))
-            .map(|(k, r)| (*k, *r))
-            .collect();
-        for (k, mut r) in routes {
-            self.routes.remove(&k);
+        for mut r in self.routes.take_stale() {
             r.added = false;
             out.push_back(NetEvent::Route(r));
         }
-        let mut links: Vec<_> = self
-            .links
-            .keys()
-            .filter(|i| !self.seen_links.contains(i))
-            .copied()
-            .collect();
-        links.sort_unstable();
-        for i in links {
-            if let Some(mut l) = self.links.remove(&i) {
-                l.up = false;
-                l.removed = true;
-                out.push_back(NetEvent::Link(l));
-            }
+        for mut l in self.links.take_stale() {
+            l.up = false;
+            l.removed = true;
+            out.push_back(NetEvent::Link(l));
         }
-        self.clear_seen();
     }
 }
 
