@@ -68,6 +68,21 @@ fn wait_source_route(lab: &Lab, ns: &str, dst: &str, src: (&str, u64), priority:
     }
 }
 
+/// Traffic from namespace `from`'s address `inside` the source prefix reaches `dst` in `to`
+/// (waited for), and from its address `outside` it finds no route.
+fn assert_only_from_source(
+    lab: &Lab,
+    (from, inside, outside): (&str, &str, &str),
+    (to, dst): (&str, &str),
+) {
+    lab.wait_connect(from, inside, to, dst, Duration::from_secs(20));
+    let other = lab.connect(from, outside.parse().unwrap(), to, dst.parse().unwrap());
+    assert!(
+        other.is_err(),
+        "traffic from {outside}, outside the source prefix, crossed"
+    );
+}
+
 /// a (babeld) announces 203.0.113.0/24 from 192.168.77.0/24; b and c (routed) install it in
 /// a source table behind a rule, and traffic from inside the source prefix crosses while
 /// traffic from elsewhere finds no route. b announces 198.51.100.0/24 from 10.99.0.0/16 the
@@ -135,23 +150,7 @@ fn ipv4_source_specific_routes_go_through_source_tables_and_rules() {
         lab.babel_routes(&b, "-4")
     );
     // From the source prefix, traffic crosses; from elsewhere it has no route.
-    lab.wait_connect(
-        &b,
-        "192.168.77.2",
-        &a,
-        "203.0.113.1",
-        Duration::from_secs(20),
-    );
-    let other = lab.connect(
-        &b,
-        "10.99.0.2".parse().unwrap(),
-        &a,
-        "203.0.113.1".parse().unwrap(),
-    );
-    assert!(
-        other.is_err(),
-        "traffic from outside the source prefix crossed"
-    );
+    assert_only_from_source(&lab, (&b, "192.168.77.2", "10.99.0.2"), (&a, "203.0.113.1"));
 
     // c: a routed neighbour two hops away, tables from 30: both sources.
     let t1 = wait_source_route(&lab, &c, "203.0.113.0/24", ("192.168.77.0", 24), 108);
@@ -230,22 +229,10 @@ fn without_ipv6_subtrees_ipv6_source_specific_routes_go_through_source_tables() 
     assert_eq!(t, "10");
     let main = lab.babel_routes(&b, "-6");
     assert!(!main.contains("2001:db8:aa:"), "{main}");
-    lab.wait_connect(
-        &b,
-        "2001:db8:77::2",
-        &a,
-        "2001:db8:aa::1",
-        Duration::from_secs(20),
-    );
-    let other = lab.connect(
-        &b,
-        "2001:db8:99::2".parse().unwrap(),
-        &a,
-        "2001:db8:aa::1".parse().unwrap(),
-    );
-    assert!(
-        other.is_err(),
-        "traffic from outside the source prefix crossed"
+    assert_only_from_source(
+        &lab,
+        (&b, "2001:db8:77::2", "2001:db8:99::2"),
+        (&a, "2001:db8:aa::1"),
     );
     lab.signal(routed_b, Signal::SIGTERM);
     assert!(lab.stop(routed_b, Duration::from_secs(10)).is_some());

@@ -123,9 +123,10 @@ fn a_foreign_route_with_our_key_is_never_overwritten() {
     let Some(mut lab) = Lab::new("foreign", true) else {
         return;
     };
-    let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
-    let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128", "10.255.0.22/32"]);
-    lab.link(&a, "eth-b", &b, "eth-a");
+    let [a, b] = lab.chain([
+        ("a", &["10.255.0.1/32", "fd00:255::1/128"]),
+        ("b", &["10.255.0.2/32", "fd00:255::2/128", "10.255.0.22/32"]),
+    ]);
     // Someone else's route with the key routed would use (destination, metric 0, main).
     lab.ip(&a, "route add 10.255.0.22/32 dev lo proto static");
     let r = lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "eth-b"]);
