@@ -1,12 +1,14 @@
 //! The kernel route installer: protocol-42 routes, replaced atomically, pipelined in batches.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
 
 use babel_core::wire::Prefix;
 use netlink_packet_core::{
-    NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
+    NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
@@ -16,6 +18,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::monitor::RouteEvent;
+use crate::nexthop::{self, NLMSG_DONE, NLMSG_ERROR};
 use crate::nl;
 
 /// RTPROT_BABEL: the routing protocol number Linux reserves for Babel.
@@ -30,6 +33,10 @@ pub struct InstallerConfig {
     pub protocol: u8,
     /// Most route messages sent in one datagram before their acks are collected.
     pub batch: usize,
+    /// Routes through the same neighbour share one kernel nexthop object (Linux 5.3 and
+    /// later; without them every route carries its gateway, as it does anyway when this is
+    /// off).
+    pub nexthop_objects: bool,
 }
 
 impl Default for InstallerConfig {
@@ -38,6 +45,7 @@ impl Default for InstallerConfig {
             table: crate::RT_TABLE_MAIN,
             protocol: RTPROT_BABEL,
             batch: 512,
+            nexthop_objects: true,
         }
     }
 }
@@ -254,7 +262,18 @@ pub struct RouteInstaller {
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
     stats: InstallerStats,
+    /// Our nexthop objects, by neighbour (gateway, interface); `None` when not used.
+    nexthops: Option<HashMap<(IpAddr, u32), u32>>,
+    /// Neighbours whose nexthop object the kernel refused during this `apply`: their routes
+    /// carry the gateway (and get the kernel's error for it, if any).
+    nexthops_refused: HashSet<(IpAddr, u32)>,
 }
+
+/// Most nexthop objects one installer creates. They live until the purge (or until the
+/// kernel flushes them with their link): one per neighbour and interface seen, so the cap
+/// bounds the kernel memory a long run through many neighbours can leave behind. Routes
+/// through further neighbours carry their gateway.
+const MAX_NEXTHOPS: usize = 1024;
 
 impl RouteInstaller {
     /// Opens the netlink socket.
@@ -265,6 +284,7 @@ impl RouteInstaller {
         let _ = sock.set_cap_ack(true);
         let mut config = config;
         config.batch = config.batch.clamp(1, 4096);
+        let nexthop_objects = config.nexthop_objects;
         Ok(RouteInstaller {
             sock,
             config,
@@ -272,6 +292,8 @@ impl RouteInstaller {
             send_buf: Vec::with_capacity(64 * 1024),
             recv_buf: Vec::with_capacity(nl::RECV_BUF),
             stats: InstallerStats::default(),
+            nexthops: nexthop_objects.then(HashMap::new),
+            nexthops_refused: HashSet::new(),
         })
     }
 
@@ -324,9 +346,12 @@ impl RouteInstaller {
         let per = self.config.batch;
         let mut reqs = Vec::with_capacity(per.min(ops.len()));
         let mut index = Vec::with_capacity(per.min(ops.len()));
+        let mut nhs = Vec::with_capacity(per.min(ops.len()));
+        self.nexthops_refused.clear();
         for (c, chunk) in ops.chunks(per).enumerate() {
             reqs.clear();
             index.clear();
+            nhs.clear();
             for (k, op) in chunk.iter().enumerate() {
                 let i = c * per + k;
                 let r = op.route();
@@ -342,15 +367,253 @@ impl RouteInstaller {
                     ));
                     continue;
                 }
-                reqs.push(self.request(op));
+                let nh = match op {
+                    RouteOp::Add(r) | RouteOp::Replace(r) => self.nexthop(r),
+                    RouteOp::Remove(_) => None,
+                };
+                reqs.push(self.request(op, nh));
                 index.push(i);
+                nhs.push(nh);
             }
-            for (k, e) in self.run(&reqs) {
+            let mut errs = self.run(&reqs);
+            // A nexthop object the kernel flushed (its link went down or away, taking the
+            // routes through it along) fails the routes that name it: they are sent again
+            // through a new one.
+            let failed: BTreeSet<u32> = errs.iter().filter_map(|(k, _)| nhs[*k]).collect();
+            let gone: Vec<u32> = failed
+                .into_iter()
+                .filter(|&id| self.nexthop_gone(id))
+                .collect();
+            if !gone.is_empty() {
+                if let Some(ids) = self.nexthops.as_mut() {
+                    ids.retain(|_, id| !gone.contains(id));
+                }
+                let (again, kept): (Vec<_>, Vec<_>) = errs
+                    .into_iter()
+                    .partition(|(k, _)| nhs[*k].is_some_and(|id| gone.contains(&id)));
+                errs = kept;
+                let mut retry = Vec::with_capacity(again.len());
+                for (k, _) in &again {
+                    let op = &ops[index[*k]];
+                    let nh = self.nexthop(op.route());
+                    retry.push(self.request(op, nh));
+                }
+                for (j, e) in self.run(&retry) {
+                    errs.push((again[j].0, e));
+                }
+            }
+            for (k, e) in errs {
                 errors.push((index[k], e));
             }
         }
         errors.sort_by_key(|(i, _)| *i);
         errors
+    }
+
+    /// The nexthop object for `r`'s next hop, created on first use. `None` for a route that
+    /// carries its gateway itself: unreachable, source-specific (Linux refuses nexthop
+    /// objects there), with a preferred source, through a next hop of the other family or
+    /// without an interface, or when nexthop objects are off, unsupported or capped.
+    fn nexthop(&mut self, r: &KernelRoute) -> Option<u32> {
+        let NextHop::Gateway { gateway, ifindex } = r.next_hop else {
+            return None;
+        };
+        if r.src.is_some()
+            || r.pref_src.is_some()
+            || ifindex == 0
+            || gateway.is_ipv4() != r.dst.is_v4()
+        {
+            return None;
+        }
+        let key = (gateway, ifindex);
+        let ids = self.nexthops.as_ref()?;
+        if let Some(&id) = ids.get(&key) {
+            return Some(id);
+        }
+        if ids.len() >= MAX_NEXTHOPS || self.nexthops_refused.contains(&key) {
+            return None;
+        }
+        match self.create_nexthop(gateway, ifindex) {
+            Ok(id) => {
+                self.nexthops.as_mut()?.insert(key, id);
+                Some(id)
+            }
+            Err(errno) => {
+                if errno == libc::EOPNOTSUPP {
+                    tracing::info!("the kernel has no nexthop objects: routes carry their gateway");
+                    self.nexthops = None;
+                } else {
+                    tracing::debug!(
+                        "nexthop {gateway} on {ifindex}: {} (errno {errno})",
+                        nl::errno_text(errno)
+                    );
+                    self.nexthops_refused.insert(key);
+                }
+                None
+            }
+        }
+    }
+
+    /// Creates a nexthop object; the kernel picks its id and echoes it. Returns the id or
+    /// the errno.
+    fn create_nexthop(&mut self, gateway: IpAddr, ifindex: u32) -> Result<u32, i32> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        self.send_buf.clear();
+        nexthop::new_request(
+            &mut self.send_buf,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_ECHO,
+            seq,
+            self.config.protocol,
+            gateway,
+            ifindex,
+        );
+        let errno = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
+        self.send().map_err(errno)?;
+        let mut id = None;
+        loop {
+            match self.recv(0) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(errno(e)),
+            }
+            for f in nexthop::raw_frames(&self.recv_buf) {
+                if f.seq != seq {
+                    continue;
+                }
+                match f.kind {
+                    nexthop::RTM_NEWNEXTHOP => {
+                        id = nexthop::parse(f.payload)
+                            .filter(|&(p, _)| p == self.config.protocol)
+                            .map(|(_, i)| i)
+                    }
+                    NLMSG_ERROR => {
+                        return match nexthop::error_code(f.payload) {
+                            Some(0) => id.ok_or(libc::EPROTO),
+                            Some(code) => Err(code),
+                            None => Err(libc::EPROTO),
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Whether our nexthop object `id` is no longer in the kernel (or is no longer ours).
+    fn nexthop_gone(&mut self, id: u32) -> bool {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        self.send_buf.clear();
+        nexthop::id_request(
+            &mut self.send_buf,
+            nexthop::RTM_GETNEXTHOP,
+            NLM_F_REQUEST,
+            seq,
+            id,
+        );
+        if self.send().is_err() {
+            return false;
+        }
+        loop {
+            match self.recv(0) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+            for f in nexthop::raw_frames(&self.recv_buf) {
+                if f.seq != seq {
+                    continue;
+                }
+                match f.kind {
+                    nexthop::RTM_NEWNEXTHOP => {
+                        return nexthop::parse(f.payload)
+                            .is_none_or(|(p, _)| p != self.config.protocol)
+                    }
+                    NLMSG_ERROR => {
+                        return nexthop::error_code(f.payload) == Some(libc::ENOENT);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Removes every nexthop object of our protocol (after our routes: a nexthop object
+    /// still in use would take its routes along, in every table). Returns how many.
+    fn purge_nexthops(&mut self) -> Result<usize, RouteError> {
+        if let Some(ids) = self.nexthops.as_mut() {
+            ids.clear();
+        }
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        self.send_buf.clear();
+        nexthop::dump_request(&mut self.send_buf, NLM_F_REQUEST | NLM_F_DUMP, seq);
+        send_on(&self.sock, &self.send_buf).map_err(|e| RouteError::io("purge", &e))?;
+        let mut ours = Vec::new();
+        'dump: loop {
+            recv_on(&self.sock, &mut self.recv_buf, 0).map_err(|e| RouteError::io("purge", &e))?;
+            for f in nexthop::raw_frames(&self.recv_buf) {
+                if f.seq != seq {
+                    continue;
+                }
+                match f.kind {
+                    nexthop::RTM_NEWNEXTHOP => {
+                        if let Some((p, id)) = nexthop::parse(f.payload) {
+                            if p == self.config.protocol {
+                                ours.push(id);
+                            }
+                        }
+                    }
+                    NLMSG_DONE => break 'dump,
+                    NLMSG_ERROR => match nexthop::error_code(f.payload) {
+                        // A kernel without nexthop objects has none of ours.
+                        Some(0) | Some(libc::EOPNOTSUPP) => break 'dump,
+                        Some(errno) => {
+                            return Err(RouteError {
+                                op: "purge",
+                                dst: None,
+                                src: None,
+                                kind: RouteErrorKind::Kernel {
+                                    errno,
+                                    text: nl::errno_text(errno),
+                                },
+                            })
+                        }
+                        None => break 'dump,
+                    },
+                    _ => {}
+                }
+            }
+        }
+        let reqs: Vec<Request> = ours
+            .iter()
+            .map(|&id| {
+                let mut bytes = Vec::with_capacity(32);
+                nexthop::id_request(
+                    &mut bytes,
+                    nexthop::RTM_DELNEXTHOP,
+                    NLM_F_REQUEST | NLM_F_ACK,
+                    0,
+                    id,
+                );
+                Request {
+                    bytes,
+                    op: "purge",
+                    dst: None,
+                    src: None,
+                    remove: true,
+                }
+            })
+            .collect();
+        let mut gone = 0;
+        for (_, e) in self.run(&reqs) {
+            if e.errno() != Some(libc::ENOENT) {
+                return Err(e);
+            }
+            gone += 1;
+        }
+        Ok(reqs.len() - gone)
     }
 
     /// Our routes (this installer's protocol and table), both families.
@@ -366,8 +629,15 @@ impl RouteInstaller {
 
     /// Removes every route of our protocol in our table (leftovers of an earlier run, or
     /// everything at shutdown). Returns how many were removed.
+    /// Our nexthop objects go after the routes, whatever table those were in.
     pub fn purge(&mut self) -> Result<usize, RouteError> {
-        self.purge_protocol(self.config.protocol)
+        let n = self.purge_protocol(self.config.protocol)?;
+        match self.purge_nexthops() {
+            Ok(k) if k > 0 => tracing::debug!("removed {k} nexthop objects"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot remove our nexthop objects: {e}"),
+        }
+        Ok(n)
     }
 
     /// Removes every route of protocol `proto` in our table. The dump is read on a socket of
@@ -483,12 +753,13 @@ impl RouteInstaller {
             && !m.header.flags.contains(RouteFlags::Cloned)
     }
 
-    fn request(&self, op: &RouteOp) -> Request {
+    /// The request for `op`; an add or replace names nexthop object `nh` if given.
+    fn request(&self, op: &RouteOp, nh: Option<u32>) -> Request {
         let r = op.route();
         match op {
             RouteOp::Add(r) => Request {
                 bytes: serialize(
-                    RouteNetlinkMessage::NewRoute(self.route_message(r)),
+                    RouteNetlinkMessage::NewRoute(self.route_message(r, nh)),
                     NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
                 ),
                 op: "add",
@@ -499,7 +770,7 @@ impl RouteInstaller {
             RouteOp::Replace(r) => Request {
                 // Replace-or-create in one message: the kernel swaps the route in place.
                 bytes: serialize(
-                    RouteNetlinkMessage::NewRoute(self.route_message(r)),
+                    RouteNetlinkMessage::NewRoute(self.route_message(r, nh)),
                     NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE | NLM_F_CREATE,
                 ),
                 op: "replace",
@@ -545,12 +816,17 @@ impl RouteInstaller {
         m
     }
 
-    fn route_message(&self, r: &KernelRoute) -> RouteMessage {
+    fn route_message(&self, r: &KernelRoute, nh: Option<u32>) -> RouteMessage {
         let mut m = self.header(r);
         m.header.scope = RouteScope::Universe;
         m.attributes.push(RouteAttribute::Priority(r.metric));
         match r.next_hop {
             NextHop::Unreachable => m.header.kind = RouteType::Unreachable,
+            // The nexthop object holds gateway, interface and on-link flag.
+            NextHop::Gateway { .. } if nh.is_some() => {
+                m.header.kind = RouteType::Unicast;
+                m.attributes.push(RouteAttribute::NhId(nh.unwrap_or(0)));
+            }
             NextHop::Gateway { gateway, ifindex } => {
                 m.header.kind = RouteType::Unicast;
                 if ifindex != 0 {
@@ -863,20 +1139,24 @@ fn delete_message(dumped: RouteMessage) -> RouteMessage {
     let mut m = RouteMessage::default();
     m.header = dumped.header;
     m.header.flags = RouteFlags::empty();
+    // A route through a nexthop object is dumped with the object's gateway and interface
+    // too; Linux matches an IPv4 delete that names them against the route's own next hop,
+    // which it has none of, so the id identifies it instead.
+    let nh = dumped
+        .attributes
+        .iter()
+        .any(|a| matches!(a, RouteAttribute::NhId(_)));
     m.attributes = dumped
         .attributes
         .into_iter()
-        .filter(|a| {
-            matches!(
-                a,
-                RouteAttribute::Destination(_)
-                    | RouteAttribute::Source(_)
-                    | RouteAttribute::Priority(_)
-                    | RouteAttribute::Table(_)
-                    | RouteAttribute::Oif(_)
-                    | RouteAttribute::Gateway(_)
-                    | RouteAttribute::Via(_)
-            )
+        .filter(|a| match a {
+            RouteAttribute::Destination(_)
+            | RouteAttribute::Source(_)
+            | RouteAttribute::Priority(_)
+            | RouteAttribute::Table(_)
+            | RouteAttribute::NhId(_) => true,
+            RouteAttribute::Oif(_) | RouteAttribute::Gateway(_) | RouteAttribute::Via(_) => !nh,
+            _ => false,
         })
         .collect();
     m

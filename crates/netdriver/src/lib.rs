@@ -17,6 +17,7 @@
 mod alarm;
 mod install;
 mod monitor;
+mod nexthop;
 mod nl;
 mod rule;
 mod socket;

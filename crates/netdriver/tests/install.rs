@@ -643,3 +643,131 @@ fn preferred_source_address_is_installed() {
     let get = ns.ip_json("-4 route get 10.3.1.1");
     assert_eq!(get[0]["prefsrc"], "198.51.100.1", "{get}");
 }
+
+/// Our nexthop objects (protocol 42) as `ip -j nexthop` shows them.
+fn our_nexthops(ns: &Netns) -> Vec<Value> {
+    match ns.ip_json("nexthop show") {
+        Value::Array(v) => v.into_iter().filter(|n| n["protocol"] == "babel").collect(),
+        other => panic!("unexpected ip output {other}"),
+    }
+}
+
+#[test]
+fn routes_through_one_neighbour_share_a_nexthop_object_that_survives_a_carrier_loss() {
+    let Some((ns, d0, _)) = setup() else { return };
+    let name = ns.name.clone();
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        let mut ops: Vec<RouteOp> = (1..=3)
+            .map(|i| {
+                RouteOp::Add(KernelRoute::via(
+                    p(&format!("2001:db8:{i}::/48")),
+                    ip("fe80::1"),
+                    d0,
+                    0,
+                ))
+            })
+            .collect();
+        ops.extend((1..=2).map(|i| {
+            RouteOp::Add(KernelRoute::via(
+                p(&format!("10.{i}.0.0/16")),
+                ip("192.0.2.2"),
+                d0,
+                0,
+            ))
+        }));
+        // Routes that keep their own gateway: source-specific, and IPv4 via IPv6.
+        ops.push(RouteOp::Add(
+            KernelRoute::via(p("2001:db8:8::/48"), ip("fe80::1"), d0, 0)
+                .from_src(p("2001:db8:99::/48")),
+        ));
+        ops.push(RouteOp::Add(KernelRoute::via(
+            p("10.8.0.0/16"),
+            ip("fe80::1"),
+            d0,
+            0,
+        )));
+        assert_eq!(inst.apply(&ops), vec![]);
+        let r6 = routes_in(&name, "-6", "main");
+        let r4 = routes_in(&name, "-4", "main");
+        assert_eq!((r6.len(), r4.len()), (4, 3), "{r6:?} {r4:?}");
+        let nh6 = find(&r6, "2001:db8:1::/48")[0]["nhid"].clone();
+        let nh4 = find(&r4, "10.1.0.0/16")[0]["nhid"].clone();
+        assert!(nh6.is_u64() && nh4.is_u64() && nh6 != nh4, "{r6:?} {r4:?}");
+        for r in r6.iter().chain(&r4) {
+            let dst = r["dst"].as_str().unwrap();
+            if dst.starts_with("2001:db8:8:") || dst == "10.8.0.0/16" {
+                assert!(r["nhid"].is_null(), "{r}");
+            } else {
+                let want = if dst.contains(':') { &nh6 } else { &nh4 };
+                assert_eq!(&r["nhid"], want, "{r}");
+            }
+            assert_eq!(r["dev"], "d0", "{r}");
+        }
+        assert_eq!(find(&r6, "2001:db8:2::/48")[0]["gateway"], "fe80::1");
+        assert_eq!(find(&r4, "10.2.0.0/16")[0]["gateway"], "192.0.2.2");
+    });
+    assert_eq!(our_nexthops(&ns).len(), 2, "{:?}", our_nexthops(&ns));
+
+    // A carrier loss makes Linux flush the nexthop objects of the link with their routes.
+    // The installer's next route through the same neighbour gets a new one.
+    ns.ip("link set d0p down");
+    assert!(our_nexthops(&ns).is_empty());
+    ns.ip("link set d0p up");
+    let name = ns.name.clone();
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        inst.replace(&KernelRoute::via(
+            p("2001:db8:5::/48"),
+            ip("fe80::1"),
+            d0,
+            0,
+        ))
+        .unwrap();
+        let first = one_in(&name, "-6", "2001:db8:5::/48")["nhid"].clone();
+        // The object this installer knows is flushed behind its back.
+        common::run("ip", &["-n", &name, "link", "set", "d0p", "down"]);
+        common::run("ip", &["-n", &name, "link", "set", "d0p", "up"]);
+        inst.replace(&KernelRoute::via(
+            p("2001:db8:6::/48"),
+            ip("fe80::1"),
+            d0,
+            0,
+        ))
+        .unwrap();
+        let second = one_in(&name, "-6", "2001:db8:6::/48")["nhid"].clone();
+        assert!(second.is_u64() && second != first, "{first} {second}");
+        inst.replace(&KernelRoute::via(p("10.6.0.0/16"), ip("192.0.2.2"), d0, 0))
+            .unwrap();
+        // Not ours: a static nexthop object the purge must leave alone.
+        common::run(
+            "ip",
+            &[
+                "-n",
+                &name,
+                "nexthop",
+                "add",
+                "id",
+                "500",
+                "via",
+                "192.0.2.50",
+                "dev",
+                "d0",
+            ],
+        );
+        common::run(
+            "ip",
+            &["-n", &name, "route", "add", "10.50.0.0/16", "nhid", "500"],
+        );
+        // The purge takes our routes (IPv4 ones through an object too, and the two with
+        // their own gateway that the carrier loss left in place) and our objects.
+        assert_eq!(inst.purge().unwrap(), 4);
+    });
+    assert!(routes(&ns, "-6", "main").is_empty());
+    assert!(routes(&ns, "-4", "main").is_empty());
+    assert!(our_nexthops(&ns).is_empty());
+    let all = ns.ip_json("nexthop show");
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    assert_eq!(all[0]["id"], 500);
+    assert_eq!(ns.ip_json("route show 10.50.0.0/16")[0]["nhid"], 500);
+}
