@@ -186,6 +186,16 @@ pub struct Candidate<'a> {
 /// `proto` or `local` matches neither local addresses nor routes of protocol boot; when no
 /// filter matches, local addresses are announced (babeld's implicit final `redistribute local
 /// allow`) and kernel routes are not. Returns the metric and the source prefix to announce.
+/// Whether some `redistribute` filter can accept a kernel route (not a local address): only
+/// then does the daemon need to follow the kernel's routes. Without one, [`redistribute`]
+/// refuses every kernel route, and the daemon need not be told of (nor dump) any.
+pub fn redistributes_kernel_routes(filters: &[Filter]) -> bool {
+    filters.iter().any(|f| {
+        f.proto != Some(ProtoMatch::Local)
+            && !matches!(f.action.verdict, Verdict::Deny | Verdict::Metric(INFINITY))
+    })
+}
+
 pub fn redistribute(filters: &[Filter], c: &Candidate<'_>) -> Option<(u16, Option<Prefix>)> {
     let local = c.proto.is_none();
     let input = FilterInput {
@@ -242,6 +252,34 @@ mod tests {
             ifname: Some("eth0"),
             proto: Some(proto),
         }
+    }
+
+    #[test]
+    fn kernel_routes_are_followed_only_for_a_filter_that_can_take_one() {
+        let fs = |lines: &[&str]| -> Vec<Filter> { lines.iter().map(|l| filter(l)).collect() };
+        assert!(!redistributes_kernel_routes(&[]));
+        assert!(!redistributes_kernel_routes(&fs(&[
+            "redistribute local",
+            "redistribute local deny",
+            "redistribute ip 10.0.0.0/8 deny",
+            "redistribute metric 65535",
+        ])));
+        assert!(redistributes_kernel_routes(&fs(&["redistribute"])));
+        assert!(redistributes_kernel_routes(&fs(&[
+            "redistribute local deny",
+            "redistribute proto 4 metric 128",
+        ])));
+        // The predicate agrees with the filter: a kernel route it would take.
+        let f = fs(&["redistribute local", "redistribute ip 10.0.0.0/8 le 24"]);
+        assert!(redistributes_kernel_routes(&f));
+        let c = Candidate {
+            prefix: "10.1.0.0/16".parse().unwrap(),
+            src_prefix: None,
+            ifname: None,
+            proto: Some(4),
+        };
+        assert_eq!(redistribute(&f, &c), Some((0, None)));
+        assert_eq!(redistribute(&f[..1], &c), None);
     }
 
     #[test]

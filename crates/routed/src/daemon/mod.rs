@@ -1350,7 +1350,10 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         g.import_tables.iter().map(|&t| u32::from(t)).collect()
     };
     let mut monitor = Monitor::new(MonitorConfig {
-        routes: true,
+        // Without a redistribute filter that takes kernel routes, none are followed: no
+        // dump of the tables, and the kernel does not hand the socket a notification of
+        // each route we install, only to have it dropped.
+        routes: convert::redistributes_kernel_routes(&config.filters.redistribute),
         route_tables: import_tables,
         // Our own routes are not news; their notifications would flood the socket.
         ignore_protocol: Some(RTPROT_BABEL),
