@@ -284,6 +284,7 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
                     }
                 }
                 for t in tables {
+                    let open = installers.contains_key(&t);
                     if !get(t, &mut installers) {
                         continue;
                     }
@@ -297,6 +298,11 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
                                 tracing::error!("cannot remove our routes from table {t}: {e}")
                             }
                         }
+                    }
+                    // A table with no routes of ours yet (such as the ten source tables
+                    // purged at start) gives its socket and buffers back until it has one.
+                    if !open && t != default_table {
+                        installers.remove(&t);
                     }
                 }
                 let _ = done.send(n);
