@@ -53,10 +53,11 @@ enum Msg {
 }
 
 /// Most route operations queued for the installer thread before the daemon stops taking
-/// route changes from the engine (with the chunk that crosses it, at most about 560 KB of
-/// operations). The rest wait in the engine, 4 bytes each and merged per destination, until
-/// the thread catches up: a burst of a whole table is never copied into the queue.
-pub const IN_FLIGHT: usize = 4096;
+/// route changes from the engine (with the chunk that crosses it, at most about 280 KB of
+/// operations: four netlink datagrams' worth, enough to keep the thread busy). The rest wait
+/// in the engine, 4 bytes each and merged per destination, until the thread catches up: a
+/// burst of a whole table is never copied into the queue.
+pub const IN_FLIGHT: usize = 2048;
 
 /// The installer thread's progress, shared with the daemon.
 #[derive(Default)]
