@@ -53,10 +53,11 @@ enum Msg {
 }
 
 /// Most route operations queued for the installer thread before the daemon stops taking
-/// route changes from the engine (with the chunk that crosses it, at most about 560 KB of
-/// operations). The rest wait in the engine, 4 bytes each and merged per destination, until
-/// the thread catches up: a burst of a whole table is never copied into the queue.
-pub const IN_FLIGHT: usize = 4096;
+/// route changes from the engine (with the chunk that crosses it, at most about 280 KB of
+/// operations: four netlink datagrams' worth, enough to keep the thread busy). The rest wait
+/// in the engine, 4 bytes each and merged per destination, until the thread catches up: a
+/// burst of a whole table is never copied into the queue.
+pub const IN_FLIGHT: usize = 2048;
 
 /// The installer thread's progress, shared with the daemon.
 #[derive(Default)]
@@ -284,6 +285,7 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
                     }
                 }
                 for t in tables {
+                    let open = installers.contains_key(&t);
                     if !get(t, &mut installers) {
                         continue;
                     }
@@ -297,6 +299,11 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
                                 tracing::error!("cannot remove our routes from table {t}: {e}")
                             }
                         }
+                    }
+                    // A table with no routes of ours yet (such as the ten source tables
+                    // purged at start) gives its socket and buffers back until it has one.
+                    if !open && t != default_table {
+                        installers.remove(&t);
                     }
                 }
                 let _ = done.send(n);

@@ -39,8 +39,9 @@ const STATE_WRITE_INTERVAL: Duration = Duration::from_secs(1);
 const REDIST_DELAY: Duration = Duration::from_millis(50);
 /// Largest Babel datagram accepted.
 const RECV_BUF: usize = 65536;
-/// Route changes handed to the kernel thread at a time.
-const KERNEL_CHUNK: usize = 2048;
+/// Route changes handed to the kernel thread at a time (two netlink datagrams' worth; their
+/// operations, 92 bytes each, stay below glibc's mmap threshold).
+const KERNEL_CHUNK: usize = 1024;
 
 /// What the caller (the binary) hands the daemon besides the configuration.
 #[derive(Debug, Clone, Default)]
