@@ -295,6 +295,9 @@ pub(crate) struct Interner<T> {
     refs: Vec<u32>,
     index: FxHashMap<T, u16>,
     free: Vec<u16>,
+    /// The index last interned: consecutive updates (a neighbour's dump) mostly share
+    /// their router-id and next hop, and this spares them the hash lookup.
+    last: u16,
 }
 
 impl<T> Default for Interner<T> {
@@ -304,6 +307,7 @@ impl<T> Default for Interner<T> {
             refs: Vec::new(),
             index: FxHashMap::default(),
             free: Vec::new(),
+            last: 0,
         }
     }
 }
@@ -318,8 +322,14 @@ impl<T: Copy + Eq + std::hash::Hash> Interner<T> {
     /// The index of `v`, counting one more holder; `None` when 65,536 other values are
     /// held.
     pub(crate) fn intern(&mut self, v: T) -> Option<u16> {
+        let l = self.last as usize;
+        if l < self.values.len() && self.refs[l] > 0 && self.values[l] == v {
+            self.refs[l] += 1;
+            return Some(self.last);
+        }
         if let Some(&i) = self.index.get(&v) {
             self.refs[i as usize] += 1;
+            self.last = i;
             return Some(i);
         }
         let i = match self.free.pop() {
@@ -336,6 +346,7 @@ impl<T: Copy + Eq + std::hash::Hash> Interner<T> {
             }
         };
         self.index.insert(v, i);
+        self.last = i;
         Some(i)
     }
 
