@@ -681,6 +681,10 @@ impl Node {
     fn advance(&mut self, now: Timestamp) {
         // Time never goes backwards inside the engine.
         if now > self.now {
+            if now - self.now > crate::route::REBASE_GAP {
+                // Entry times are kept relative to the current time: move them with it.
+                self.routes.rebase(self.now, now);
+            }
             self.now = now;
         }
     }
@@ -1395,14 +1399,14 @@ impl Node {
             if !self.routes.slots[slot as usize]
                 .entries
                 .iter()
-                .any(|e| set.contains(&e.neigh))
+                .any(|e| set.contains(&e.neigh()))
             {
                 continue;
             }
             let before = self.sel_info(slot);
             let mut i = 0;
             while i < self.routes.slots[slot as usize].entries.len() {
-                if set.contains(&self.routes.slots[slot as usize].entries[i].neigh) {
+                if set.contains(&self.routes.slots[slot as usize].entries[i].neigh()) {
                     self.flush_entry(slot, i);
                 } else {
                     i += 1;
@@ -1438,7 +1442,7 @@ impl Node {
             .map_or(RouterId::default(), |s| s.id);
         self.sources.release(e.src);
         let neighbour = self
-            .neigh(e.neigh)
+            .neigh(e.neigh())
             .map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
         self.push_event(Event::Route {
             kind: RouteEventKind::Flush,
@@ -1579,7 +1583,7 @@ impl Node {
             Some(i) => {
                 let s = &self.routes.slots[slot as usize];
                 let e = &s.entries[i];
-                if e.router_id == router_id {
+                if self.routes.router_id(e) == router_id {
                     // The refresh of the selected route, unchanged, is feasible: it was when
                     // it was selected, and since then the feasibility distance of its source
                     // was only set from it, with a metric above its refmetric (costs are
@@ -1633,8 +1637,8 @@ impl Node {
                 let hl = self.config.smoothing_half_life;
                 let lone = self.routes.slots[slot as usize].entries.len() == 1;
                 let e = &mut self.routes.slots[slot as usize].entries[i];
-                e.hold_ms = hold_ms;
-                e.time = now;
+                e.set_hold_ms(hold_ms);
+                e.set_time(now);
                 if !lone {
                     // What `select` would do to it (it is feasible and unexpired); the
                     // other entries are smoothed at the next selection.
@@ -1651,8 +1655,10 @@ impl Node {
                 let before = self.sel_info(slot);
                 let is_selected = self.routes.slots[slot as usize].selected as usize == i;
                 let old_src = self.routes.slots[slot as usize].entries[i].src;
-                let same_router =
-                    self.routes.slots[slot as usize].entries[i].router_id == router_id;
+                let same_router = self
+                    .routes
+                    .router_id(&self.routes.slots[slot as usize].entries[i])
+                    == router_id;
                 let usable = before.is_some_and(|b| b.metric < INFINITY);
                 if !feasible
                     && is_selected
@@ -1691,6 +1697,19 @@ impl Node {
                         s
                     }
                 };
+                let new_nh = self
+                    .routes
+                    .next_hop(&self.routes.slots[slot as usize].entries[i])
+                    != next_hop;
+                if !self.routes.set_origin(slot, i, router_id, next_hop) {
+                    // A new router-id or next hop while 65,536 are held (see `Interner`).
+                    self.stats.refuse(Limit::Routes);
+                    if src != old_src {
+                        self.sources.release(src);
+                        self.sources.retain(old_src);
+                    }
+                    return;
+                }
                 let s = &mut self.routes.slots[slot as usize];
                 if !feasible && is_selected {
                     // RFC 8966 §3.5.3: the selected route turned unfeasible by a change of
@@ -1700,17 +1719,15 @@ impl Node {
                 let e = &mut s.entries[i];
                 let changed = e.seqno != seqno
                     || e.refmetric != refmetric
-                    || e.next_hop != next_hop
+                    || new_nh
                     || e.src != src
                     || e.add_metric != add_metric;
                 e.src = src;
-                e.router_id = router_id;
                 e.seqno = seqno;
                 e.refmetric = refmetric;
-                e.next_hop = next_hop;
                 e.add_metric = add_metric;
                 e.cost = cost;
-                e.hold_ms = hold_ms;
+                e.set_hold_ms(hold_ms);
                 e.channels = channels;
                 if (feasible && refmetric < INFINITY) || refmetric == INFINITY {
                     // RFC 8966 §3.5.3: only a feasible update refreshes the route; a
@@ -1718,7 +1735,7 @@ impl Node {
                     if refmetric == INFINITY && !changed {
                         // A repeated retraction does not extend the hold time.
                     } else {
-                        e.time = now;
+                        e.set_time(now);
                     }
                 }
                 let due = e.sweep_at(now);
@@ -1773,26 +1790,19 @@ impl Node {
                         .create(router_id, slot, seqno, now, &mut self.routes),
                 };
                 self.sources.retain(src);
-                let entry = RouteEntry {
-                    neigh: nid,
-                    src,
-                    router_id,
-                    next_hop,
-                    seqno,
-                    refmetric,
-                    cost,
-                    add_metric,
-                    // RFC 8966 §3.6: a new route is compared by what it is worth now (babeld
-                    // starts it at INFINITY / 2, which delays a better route by half a minute
-                    // per hop); `select` keeps the hysteresis with a margin instead.
-                    smoothed: metric,
-                    smoothed_time: now.as_secs().min(u32::MAX as u64) as u32,
-                    time: now,
-                    hold_ms,
-                    channels,
-                };
-                self.sweep_at(slot, entry.sweep_at(now));
-                self.routes.push_entry(slot, entry);
+                // RFC 8966 §3.6: the new entry's smoothed metric starts at its metric.
+                let entry = RouteEntry::new(
+                    nid, src, seqno, refmetric, cost, add_metric, hold_ms, channels, now,
+                );
+                let due = entry.sweep_at(now);
+                if !self.routes.push_entry(slot, entry, router_id, next_hop) {
+                    // A new router-id or next hop while 65,536 are held (see `Interner`).
+                    self.stats.refuse(Limit::Routes);
+                    self.sources.release(src);
+                    self.routes.maybe_free(slot);
+                    return;
+                }
+                self.sweep_at(slot, due);
                 let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
                 self.push_event(Event::Route {
                     kind: RouteEventKind::Add,
@@ -1841,10 +1851,10 @@ impl Node {
     ) -> bool {
         let s = &self.routes.slots[slot as usize];
         let e = &s.entries[i];
-        if e.router_id != router_id
+        if self.routes.router_id(e) != router_id
             || e.seqno != seqno
             || e.refmetric != refmetric
-            || e.next_hop != next_hop
+            || self.routes.next_hop(e) != next_hop
             || e.cost != cost
             || e.add_metric != add_metric
             || e.channels != channels
@@ -1871,7 +1881,7 @@ impl Node {
                 j != except
                     && e.metric() < metric
                     && e.metric() < INFINITY
-                    && now < e.expires()
+                    && now < e.expires(now)
                     && self.entry_feasible(e)
             })
     }
@@ -1888,7 +1898,7 @@ impl Node {
             let before = self.sel_info(slot);
             let e = &mut self.routes.slots[slot as usize].entries[i];
             e.refmetric = INFINITY;
-            e.time = now;
+            e.set_time(now);
             let due = e.sweep_at(now);
             self.sweep_at(slot, due);
             self.route_changed(slot, before, false);
@@ -1920,11 +1930,11 @@ impl Node {
         }
         let e = s.selected()?;
         Some(SelInfo {
-            router_id: e.router_id,
+            router_id: self.routes.router_id(e),
             seqno: e.seqno,
             metric: e.metric(),
-            neigh: e.neigh,
-            next_hop: Some(e.next_hop),
+            neigh: e.neigh(),
+            next_hop: Some(self.routes.next_hop(e)),
         })
     }
 
@@ -1948,7 +1958,7 @@ impl Node {
             let e = &self.routes.slots[slot as usize].entries[i];
             let m = e.metric();
             // RFC 8966 §3.6: a route with infinite metric, or unfeasible, is never selected.
-            if m == INFINITY || now >= e.expires() {
+            if m == INFINITY || now >= e.expires(now) {
                 continue;
             }
             let d = match dist {
@@ -2333,9 +2343,9 @@ impl Node {
             let alt = s
                 .entries
                 .iter()
-                .filter(|e| e.neigh != nid && e.metric() < INFINITY && self.entry_feasible(e))
+                .filter(|e| e.neigh() != nid && e.metric() < INFINITY && self.entry_feasible(e))
                 .min_by_key(|e| e.metric())
-                .map(|e| e.neigh);
+                .map(|e| e.neigh());
             match alt {
                 Some(a) => target = a,
                 None => return,
@@ -2594,9 +2604,9 @@ impl Node {
             .or_else(|| self.routes.find(key))
             .and_then(|s| self.routes.slots[s as usize].selected())
         {
-            let id = e.router_id;
+            let id = self.routes.router_id(e);
             src = Some(e.src);
-            let via = self.neigh(e.neigh).map(|n| n.ifindex);
+            let via = self.neigh(e.neigh()).map(|n| n.ifindex);
             let mut metric = e.metric();
             // babeld's diversity routing: cheaper through an interface that does not
             // interfere with the one the route came from.
@@ -3086,22 +3096,22 @@ impl Node {
                 let s = &self.routes.slots[slot as usize];
                 let sel = s.selected as usize;
                 for (i, e) in s.entries.iter().enumerate() {
-                    if now < e.time {
+                    if now < e.time(now) {
                         due = due.min(e.sweep_at(now));
                         continue;
                     }
-                    let exp = e.expires();
+                    let exp = e.expires(now);
                     if e.refmetric < INFINITY {
                         if now >= exp {
                             expire.push(i);
                             // Retracted below: flushed at the end of its hold time.
-                            due = due.min(now + Duration::from_millis(e.hold_ms as u64));
+                            due = due.min(now + Duration::from_millis(e.hold_ms() as u64));
                         } else if i == sel {
                             // RFC 8966 §3.8.2.3 (babeld's timing): a selected route about
                             // to expire (7/8 of its time) is asked for again.
-                            let old_at = e.time + Duration::from_millis(e.hold_ms as u64 * 7 / 8);
+                            let old_at = e.refresh_at(now);
                             if old_at > last && old_at <= now {
-                                refresh = Some(e.neigh);
+                                refresh = Some(e.neigh());
                             }
                         }
                     } else if now >= exp {
@@ -3141,7 +3151,7 @@ impl Node {
                 // RFC 8966 §3.5.4: an expired route is retracted and held.
                 let e = &mut self.routes.slots[slot as usize].entries[i];
                 e.refmetric = INFINITY;
-                e.time = now;
+                e.set_time(now);
             }
             for &i in flush.iter().rev() {
                 self.flush_entry(slot, i);
@@ -3160,10 +3170,10 @@ impl Node {
     fn check_sweep_skip(&self, slot: u32, last: Timestamp) {
         let now = self.now;
         for e in self.routes.slots[slot as usize].entries.iter() {
-            let refresh = e.refresh_at();
+            let refresh = e.refresh_at(now);
             debug_assert!(
-                now < e.time
-                    || now < e.expires()
+                now < e.time(now)
+                    || now < e.expires(now)
                         && !(e.refmetric < INFINITY && refresh > last && refresh <= now),
                 "sweep skipped a slot with work due: now {now:?} last {last:?} e {e:?}"
             );
@@ -3284,7 +3294,7 @@ impl Node {
     fn installed_route(&self, slot: u32) -> Option<InstalledRoute> {
         let key = self.routes.slots[slot as usize].key;
         let e = self.routes.slots[slot as usize].selected()?;
-        let n = self.neigh(e.neigh)?;
+        let n = self.neigh(e.neigh())?;
         let r = if self.config.filters.install.is_empty() {
             filter::FilterResult {
                 allow: true,
@@ -3293,7 +3303,7 @@ impl Node {
         } else {
             filter::apply(
                 &self.config.filters.install,
-                &self.learned_route_input(key, n, e.router_id),
+                &self.learned_route_input(key, n, self.routes.router_id(e)),
                 true,
             )
         };
@@ -3303,7 +3313,7 @@ impl Node {
         Some(InstalledRoute {
             prefix: key.prefix,
             src_prefix: key.src_prefix,
-            next_hop: e.next_hop,
+            next_hop: self.routes.next_hop(e),
             ifindex: n.ifindex,
             metric: e.metric(),
             table: r.table,
@@ -3370,12 +3380,12 @@ impl Node {
         let n = self.routes.slots[slot as usize].entries.len();
         for i in 0..n {
             let e = &self.routes.slots[slot as usize].entries[i];
-            let Some(nb) = self.neigh(e.neigh) else {
+            let Some(nb) = self.neigh(e.neigh()) else {
                 continue;
             };
             let r = filter::apply(
                 &self.config.filters.input,
-                &self.learned_route_input(key, nb, e.router_id),
+                &self.learned_route_input(key, nb, self.routes.router_id(e)),
                 true,
             );
             self.routes.slots[slot as usize].entries[i].add_metric = r.add_metric();
@@ -3436,15 +3446,15 @@ impl Node {
     }
 
     fn route_view(&self, key: &RouteKey, e: &RouteEntry, installed: bool) -> RouteView {
-        let n = self.neigh(e.neigh);
+        let n = self.neigh(e.neigh());
         RouteView {
             prefix: key.prefix,
             src_prefix: key.src_prefix,
-            router_id: e.router_id,
+            router_id: self.routes.router_id(e),
             seqno: e.seqno,
             metric: e.metric(),
             refmetric: e.refmetric,
-            next_hop: e.next_hop,
+            next_hop: self.routes.next_hop(e),
             ifindex: n.map_or(0, |n| n.ifindex),
             neighbour: n.map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr),
             installed,

@@ -49,16 +49,39 @@ impl RouteKey {
     }
 }
 
-/// One route entry: what one neighbour advertised for one destination.
+/// The smoothed metric's time is kept as the low 16 bits of a time in seconds: its age is
+/// held at most this (by [`RouteEntry::set_time`], which every live entry goes through at
+/// least once per hold time, and [`RouteTable::rebase`] after a gap in time), so that the
+/// 16 bits never wrap. An age this long is as good as infinite: smoothing converges within
+/// 15 half-lives, and half-lives are at most 3,600 s (babeld's `-M` bound).
+const SMOOTHED_AGE_MAX: u16 = 54_000;
+/// An age beyond this (and the largest possible, [`SMOOTHED_AGE_MAX`] plus a hold time and
+/// some lateness of the sweep) is a time in the future.
+const SMOOTHED_AGE_FUTURE: u16 = 62_000;
+/// The longest hold time an entry keeps (24 bits of milliseconds, 4.6 hours; the wire's
+/// longest interval gives 38 minutes).
+const HOLD_MS_MAX: u32 = (1 << 24) - 1;
+
+/// One route entry: what one neighbour advertised for one destination, in 32 bytes. The
+/// router-id and next hop are shared by many entries: they are stored once in the table's
+/// [`Interner`]s and named here by 16-bit indices (see [`RouteTable::router_id`],
+/// [`RouteTable::next_hop`]); the times are kept in 32 bits relative to the current time
+/// (see [`RouteEntry::time`]).
 #[derive(Debug, Clone)]
 pub(crate) struct RouteEntry {
-    /// Index of the neighbour in the node's neighbour table.
-    pub neigh: u32,
     /// Index of the source in the source table.
     pub src: u32,
-    /// The source's router-id, kept here to spare a lookup on every update.
-    pub router_id: RouterId,
-    pub next_hop: IpAddr,
+    /// Last feasible update (RFC 8966 §3.5.3 refreshes the timer only then): the low 32
+    /// bits of its time in milliseconds, read back relative to the current time (entries
+    /// live for their hold time, far less than the 49 days 32 bits wrap in).
+    time: u32,
+    /// Index of the neighbour in the node's neighbour table.
+    neigh: u16,
+    /// The router-id, as an index in [`RouteTable::router_id`]'s interner: a refresh checks
+    /// it without a lookup in the (large, cache-cold) source table.
+    rid: u16,
+    /// The next hop, as an index in [`RouteTable::next_hop`]'s interner.
+    nh: u16,
     pub seqno: u16,
     pub refmetric: u16,
     /// The link cost of the neighbour, kept up to date when it changes.
@@ -67,70 +90,149 @@ pub(crate) struct RouteEntry {
     pub add_metric: u16,
     /// babeld's smoothed metric, for hysteresis.
     pub smoothed: u16,
-    /// Seconds since the epoch of the last smoothing step.
-    pub smoothed_time: u32,
-    /// Last feasible update (RFC 8966 §3.5.3 refreshes the timer only then).
-    pub time: Timestamp,
-    /// Route expiry, in milliseconds after `time` (3.5 × the advertised interval).
-    pub hold_ms: u32,
-    /// Diversity routing: the channels of the hops before the neighbour (0: none). Fits in
-    /// the entry's padding.
+    /// The low 16 bits of the time in seconds of the last smoothing step (see
+    /// [`SMOOTHED_AGE_MAX`]).
+    smoothed_time: u16,
+    /// Route expiry, in milliseconds after `time` (3.5 × the advertised interval), 24 bits.
+    hold: [u8; 3],
+    /// Diversity routing: the channels of the hops before the neighbour (0: none).
     pub channels: [u8; crate::diversity::KEPT_CHANNELS],
 }
 
 impl RouteEntry {
+    /// A new entry; its router-id and next hop are set by [`RouteTable::push_entry`].
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        neigh: u32,
+        src: u32,
+        seqno: u16,
+        refmetric: u16,
+        cost: u16,
+        add_metric: u16,
+        hold_ms: u32,
+        channels: [u8; crate::diversity::KEPT_CHANNELS],
+        now: Timestamp,
+    ) -> Self {
+        let mut e = RouteEntry {
+            src,
+            time: 0,
+            neigh: u16::try_from(neigh).unwrap_or(u16::MAX),
+            rid: 0,
+            nh: 0,
+            seqno,
+            refmetric,
+            cost,
+            add_metric,
+            smoothed: INFINITY,
+            smoothed_time: now.as_secs() as u16,
+            hold: [0; 3],
+            channels,
+        };
+        e.set_time(now);
+        e.set_hold_ms(hold_ms);
+        // RFC 8966 §3.6: a new route is compared by what it is worth now (babeld starts it
+        // at INFINITY / 2, which delays a better route by half a minute per hop); `select`
+        // keeps the hysteresis with a margin instead.
+        e.smoothed = e.metric();
+        e
+    }
+
+    /// Index of the neighbour in the node's neighbour table.
+    #[inline]
+    pub(crate) fn neigh(&self) -> u32 {
+        self.neigh as u32
+    }
+
     pub(crate) fn metric(&self) -> u16 {
         (self.refmetric as u32 + self.cost as u32 + self.add_metric as u32).min(INFINITY as u32)
             as u16
     }
 
-    pub(crate) fn expires(&self) -> Timestamp {
-        self.time + Duration::from_millis(self.hold_ms as u64)
+    /// The time of the last feasible update, `now` being the current time.
+    #[inline]
+    pub(crate) fn time(&self, now: Timestamp) -> Timestamp {
+        let now_ms = now.as_millis();
+        let age = (now_ms as u32).wrapping_sub(self.time) as i32 as i64;
+        Timestamp::from_millis((now_ms as i64 - age).max(0) as u64)
+    }
+
+    /// Sets the time of the last feasible update to `now`. Also keeps the age of the
+    /// smoothed metric's time within [`SMOOTHED_AGE_MAX`].
+    #[inline]
+    pub(crate) fn set_time(&mut self, now: Timestamp) {
+        self.time = now.as_millis() as u32;
+        let now_s = now.as_secs() as u16;
+        if now_s.wrapping_sub(self.smoothed_time) > SMOOTHED_AGE_MAX {
+            self.smoothed_time = now_s.wrapping_sub(SMOOTHED_AGE_MAX);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn hold_ms(&self) -> u32 {
+        u32::from_le_bytes([self.hold[0], self.hold[1], self.hold[2], 0])
+    }
+
+    /// Sets the hold time, at most [`HOLD_MS_MAX`].
+    #[inline]
+    pub(crate) fn set_hold_ms(&mut self, ms: u32) {
+        let b = ms.min(HOLD_MS_MAX).to_le_bytes();
+        self.hold = [b[0], b[1], b[2]];
+    }
+
+    pub(crate) fn expires(&self, now: Timestamp) -> Timestamp {
+        self.time(now) + Duration::from_millis(self.hold_ms() as u64)
     }
 
     /// When the route is asked for again if it is still selected (7/8 of its hold time,
     /// RFC 8966 §3.8.2.3 with babeld's timing): the first time the sweep may act on it.
-    pub(crate) fn refresh_at(&self) -> Timestamp {
-        self.time + Duration::from_millis(self.hold_ms as u64 * 7 / 8)
+    pub(crate) fn refresh_at(&self, now: Timestamp) -> Timestamp {
+        self.time(now) + Duration::from_millis(self.hold_ms() as u64 * 7 / 8)
     }
 
     /// The next time after `now` the sweep has something to do with this entry: the
     /// refresh request if it is still ahead, else the expiry (a retracted entry is
     /// flushed at its expiry).
     pub(crate) fn sweep_at(&self, now: Timestamp) -> Timestamp {
-        let refresh = self.refresh_at();
+        let refresh = self.refresh_at(now);
         if self.refmetric < INFINITY && refresh > now {
             refresh
         } else {
-            self.expires()
+            self.expires(now)
         }
+    }
+
+    /// Starts the smoothed metric afresh at `metric`, as of `now`.
+    pub(crate) fn reset_smoothed(&mut self, metric: u16, now: Timestamp) {
+        self.smoothed = metric;
+        self.smoothed_time = now.as_secs() as u16;
     }
 
     /// babeld's route smoothing: an exponential average of the metric with a half-life in
     /// seconds, used only to add hysteresis to route selection (RFC 8966 §3.6).
     pub(crate) fn smoothed_metric(&mut self, metric: u16, now: Timestamp, half_life: u32) -> u16 {
-        let now_s = now.as_secs().min(u32::MAX as u64) as u32;
+        let age = (now.as_secs() as u16).wrapping_sub(self.smoothed_time);
         // A route that was unreachable starts afresh at its metric, like a new one.
         if half_life == 0
             || metric == INFINITY
             || self.smoothed == INFINITY
-            || self.smoothed_time > now_s
+            || age > SMOOTHED_AGE_FUTURE
             || self.smoothed == metric
         {
-            self.smoothed = metric;
-            self.smoothed_time = now_s;
+            self.reset_smoothed(metric, now);
             return metric;
         }
+        let age = age as u32;
         let mut sm = self.smoothed as i64;
         let target = metric as i64;
-        let mut t = self.smoothed_time;
+        // Seconds since the last step, counted up to `age`.
+        let mut t = 0u32;
         // Whole half-lives first, then the remaining seconds at 2^(1/hl) per second.
-        while t.saturating_add(half_life) <= now_s && (target - sm).abs() >= 4 {
+        while t.saturating_add(half_life) <= age && (target - sm).abs() >= 4 {
             sm += (target - sm) / 2;
             t += half_life;
         }
         let per_sec = two_to_the_one_over(half_life) - 0x10000;
-        while t < now_s && (target - sm).abs() >= 4 {
+        while t < age && (target - sm).abs() >= 4 {
             sm += (target - sm) * per_sec / 0x10000;
             t += 1;
         }
@@ -138,8 +240,24 @@ impl RouteEntry {
             sm = target;
         }
         self.smoothed = sm.clamp(0, INFINITY as i64) as u16;
-        self.smoothed_time = now_s;
+        self.smoothed_time = now.as_secs() as u16;
         self.smoothed
+    }
+
+    /// Moves the entry's times from being read relative to `old` to being read relative
+    /// to `now` (see [`RouteTable::rebase`]).
+    fn rebase(&mut self, old: Timestamp, now: Timestamp) {
+        let time = self.time(old);
+        let age_s = (old.as_secs() as u16).wrapping_sub(self.smoothed_time) as u64;
+        let smoothed_at = old.as_secs().saturating_sub(age_s);
+        let age_s = now
+            .as_secs()
+            .saturating_sub(smoothed_at)
+            .min(SMOOTHED_AGE_MAX as u64) as u16;
+        self.smoothed_time = (now.as_secs() as u16).wrapping_sub(age_s);
+        // Anything older than 2^30 ms (12 days) long expired: kept that old.
+        let floor = now.saturating_sub(Duration::from_millis(1 << 30));
+        self.time = time.max(floor).as_millis() as u32;
     }
 }
 
@@ -154,16 +272,106 @@ fn two_to_the_one_over(hl: u32) -> i64 {
     }
 }
 
-/// What was last reported to the installer for one destination. The rare parts (a table
-/// and a preferred source set by the `install` filter) live in [`RouteTable`]'s side map,
-/// so that the common case fits in 24 bytes.
+/// What was last reported to the installer for one destination, in 12 bytes: the next
+/// hop is an index in the table's next-hop [`Interner`] (which it holds a count of), and
+/// the rare parts (a table and a preferred source set by the `install` filter) live in
+/// [`RouteTable`]'s side map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Reported {
-    pub next_hop: IpAddr,
+    pub ifindex: u32,
+    nh: u16,
+    pub metric: u16,
     /// `table` or `pref_src` were set: see `RouteTable::reported_extra`.
     extra: bool,
-    pub metric: u16,
-    pub ifindex: u32,
+}
+
+/// Values that many route entries share (router-ids, next hops), stored once and named by
+/// a 16-bit index, with a count of the entries naming each: a value is dropped when its
+/// last entry goes. At most 65,536 values are held at once (a new one beyond that is
+/// refused: see [`RouteTable::push_entry`]).
+#[derive(Debug)]
+pub(crate) struct Interner<T> {
+    values: Vec<T>,
+    refs: Vec<u32>,
+    index: FxHashMap<T, u16>,
+    free: Vec<u16>,
+    /// The index last interned: consecutive updates (a neighbour's dump) mostly share
+    /// their router-id and next hop, and this spares them the hash lookup.
+    last: u16,
+}
+
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            values: Vec::new(),
+            refs: Vec::new(),
+            index: FxHashMap::default(),
+            free: Vec::new(),
+            last: 0,
+        }
+    }
+}
+
+impl<T: Copy + Eq + std::hash::Hash> Interner<T> {
+    /// The value of index `i`.
+    #[inline]
+    pub(crate) fn get(&self, i: u16) -> T {
+        self.values[i as usize]
+    }
+
+    /// The index of `v`, counting one more holder; `None` when 65,536 other values are
+    /// held.
+    pub(crate) fn intern(&mut self, v: T) -> Option<u16> {
+        let l = self.last as usize;
+        if l < self.values.len() && self.refs[l] > 0 && self.values[l] == v {
+            self.refs[l] += 1;
+            return Some(self.last);
+        }
+        if let Some(&i) = self.index.get(&v) {
+            self.refs[i as usize] += 1;
+            self.last = i;
+            return Some(i);
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.values[i as usize] = v;
+                self.refs[i as usize] = 1;
+                i
+            }
+            None => {
+                let i = u16::try_from(self.values.len()).ok()?;
+                self.values.push(v);
+                self.refs.push(1);
+                i
+            }
+        };
+        self.index.insert(v, i);
+        self.last = i;
+        Some(i)
+    }
+
+    /// One holder of index `i` less: the value goes with the last.
+    pub(crate) fn release(&mut self, i: u16) {
+        let r = &mut self.refs[i as usize];
+        debug_assert!(*r > 0);
+        *r = r.saturating_sub(1);
+        if *r == 0 {
+            self.index.remove(&self.values[i as usize]);
+            self.free.push(i);
+        }
+    }
+
+    /// Values held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.values.capacity() * (std::mem::size_of::<T>() + 4)
+            + self.index.capacity() * (std::mem::size_of::<T>() + 3)
+            + self.free.capacity() * 2
+    }
 }
 
 /// A full report, as [`RouteTable::reported`] gives it back.
@@ -177,6 +385,11 @@ pub(crate) struct FullReport {
 }
 
 pub(crate) const NONE: u16 = u16::MAX;
+
+/// A jump of the current time longer than this moves the entries' times (see
+/// [`RouteTable::rebase`]): they are read relative to the current time, in 16 bits of
+/// seconds for the smoothed metric.
+pub(crate) const REBASE_GAP: Duration = Duration::from_secs(3600);
 
 /// All the entries of one destination.
 #[derive(Debug, Clone)]
@@ -211,7 +424,7 @@ impl Slot {
     }
 
     pub(crate) fn find(&self, neigh: u32) -> Option<usize> {
-        self.entries.iter().position(|e| e.neigh == neigh)
+        self.entries.iter().position(|e| e.neigh as u32 == neigh)
     }
 }
 
@@ -232,6 +445,10 @@ pub(crate) struct RouteTable {
     per_neighbour: Vec<u32>,
     /// The table and preferred source of the reports that have them, by slot.
     reported_extra: FxHashMap<u32, (Option<u32>, Option<IpAddr>)>,
+    /// The router-ids of the entries.
+    ids: Interner<RouterId>,
+    /// The next hops of the entries and of the reports.
+    hops: Interner<IpAddr>,
     /// Counts the slots freed: a slot number found by key stays that key's while this
     /// has not moved (slots are never moved, only freed and reused).
     frees: u32,
@@ -277,6 +494,83 @@ impl RouteTable {
         };
         self.index.insert(*key, i);
         i
+    }
+
+    /// The router-id of entry `e`.
+    #[inline]
+    pub(crate) fn router_id(&self, e: &RouteEntry) -> RouterId {
+        self.ids.get(e.rid)
+    }
+
+    /// The next hop of entry `e`.
+    #[inline]
+    pub(crate) fn next_hop(&self, e: &RouteEntry) -> IpAddr {
+        self.hops.get(e.nh)
+    }
+
+    /// Sets the router-id and next hop of entry `idx` of `slot`. False (and nothing
+    /// changed) when one of them is new and its interner is full.
+    pub(crate) fn set_origin(
+        &mut self,
+        slot: u32,
+        idx: usize,
+        router_id: RouterId,
+        next_hop: IpAddr,
+    ) -> bool {
+        let e = &self.slots[slot as usize].entries[idx];
+        let (rid, nh) = (e.rid, e.nh);
+        let same_id = self.ids.get(rid) == router_id;
+        let same_nh = self.hops.get(nh) == next_hop;
+        if same_id && same_nh {
+            return true;
+        }
+        let new_rid = if same_id {
+            rid
+        } else {
+            match self.ids.intern(router_id) {
+                Some(r) => r,
+                None => return false,
+            }
+        };
+        let new_nh = if same_nh {
+            nh
+        } else {
+            match self.hops.intern(next_hop) {
+                Some(n) => n,
+                None => {
+                    if !same_id {
+                        self.ids.release(new_rid);
+                    }
+                    return false;
+                }
+            }
+        };
+        if !same_id {
+            self.ids.release(rid);
+        }
+        if !same_nh {
+            self.hops.release(nh);
+        }
+        let e = &mut self.slots[slot as usize].entries[idx];
+        e.rid = new_rid;
+        e.nh = new_nh;
+        true
+    }
+
+    /// The router-ids and the next hops held.
+    #[cfg(test)]
+    pub(crate) fn interned(&self) -> (usize, usize) {
+        (self.ids.len(), self.hops.len())
+    }
+
+    /// The current time jumped from `old` to `now` (by more than [`REBASE_GAP`]): entry
+    /// times, kept relative to the current time, are moved so that they read the same.
+    pub(crate) fn rebase(&mut self, old: Timestamp, now: Timestamp) {
+        for i in 0..self.slots.len() {
+            for e in self.slots[i].entries.iter_mut() {
+                e.rebase(old, now);
+            }
+        }
     }
 
     /// Frees a slot that has no entries and nothing left to report.
@@ -343,7 +637,7 @@ impl RouteTable {
             (None, None)
         };
         Some(FullReport {
-            next_hop: r.next_hop,
+            next_hop: self.hops.get(r.nh),
             ifindex: r.ifindex,
             metric: r.metric,
             table,
@@ -351,28 +645,60 @@ impl RouteTable {
         })
     }
 
+    /// Records what was reported for slot `i`. A report whose next hop is new while
+    /// 65,536 are held (which takes as many neighbours or IPv4 next hops) is recorded as
+    /// none: the next one is then reported as an addition.
     pub(crate) fn set_reported(&mut self, i: u32, r: Option<FullReport>) {
         let Some(s) = self.slots.get_mut(i as usize) else {
             return;
         };
-        if s.reported.is_some_and(|r| r.extra) {
-            self.reported_extra.remove(&i);
+        let old = s.reported.take();
+        let new = r.and_then(|r| {
+            let nh = self.hops.intern(r.next_hop)?;
+            Some((r, nh))
+        });
+        if let Some(o) = old {
+            if o.extra {
+                self.reported_extra.remove(&i);
+            }
+            self.hops.release(o.nh);
         }
-        s.reported = r.map(|r| {
+        self.slots[i as usize].reported = new.map(|(r, nh)| {
             let extra = r.table.is_some() || r.pref_src.is_some();
             if extra {
                 self.reported_extra.insert(i, (r.table, r.pref_src));
             }
             Reported {
-                next_hop: r.next_hop,
-                extra,
-                metric: r.metric,
                 ifindex: r.ifindex,
+                nh,
+                metric: r.metric,
+                extra,
             }
         });
     }
 
-    pub(crate) fn push_entry(&mut self, slot: u32, e: RouteEntry) {
+    /// Adds entry `e` with its router-id and next hop. False (and nothing added) when its
+    /// neighbour's index does not fit the entry's 16 bits or the router-id or next hop is new
+    /// while 65,536 are held: the caller refuses the route.
+    pub(crate) fn push_entry(
+        &mut self,
+        slot: u32,
+        mut e: RouteEntry,
+        router_id: RouterId,
+        next_hop: IpAddr,
+    ) -> bool {
+        if e.neigh == u16::MAX {
+            return false;
+        }
+        let Some(rid) = self.ids.intern(router_id) else {
+            return false;
+        };
+        let Some(nh) = self.hops.intern(next_hop) else {
+            self.ids.release(rid);
+            return false;
+        };
+        e.rid = rid;
+        e.nh = nh;
         let v = &mut self.slots[slot as usize].entries;
         if v.len() == v.capacity() {
             // Most destinations have a handful of entries: grow one at a time up to 16, then
@@ -387,6 +713,7 @@ impl RouteTable {
             self.per_neighbour.resize(n + 1, 0);
         }
         self.per_neighbour[n] += 1;
+        true
     }
 
     /// Removes entry `idx` of `slot`, keeping the selected index right. Returns it.
@@ -403,6 +730,8 @@ impl RouteTable {
         if let Some(c) = self.per_neighbour.get_mut(e.neigh as usize) {
             *c = c.saturating_sub(1);
         }
+        self.ids.release(e.rid);
+        self.hops.release(e.nh);
         e
     }
 
@@ -445,6 +774,8 @@ impl RouteTable {
             + self.free.capacity() * 4
             + self.per_neighbour.capacity() * 4
             + self.reported_extra.capacity() * 32
+            + self.ids.heap_bytes()
+            + self.hops.heap_bytes()
     }
 }
 
@@ -453,26 +784,135 @@ mod tests {
     use super::*;
 
     fn entry(neigh: u32) -> RouteEntry {
-        RouteEntry {
+        RouteEntry::new(
             neigh,
-            src: 0,
-            router_id: RouterId([1; 8]),
-            next_hop: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-            seqno: 0,
-            refmetric: 100,
-            cost: 96,
-            add_metric: 0,
-            smoothed: 100,
-            smoothed_time: 0,
-            time: Timestamp::ZERO,
-            hold_ms: 56_000,
-            channels: [0; crate::diversity::KEPT_CHANNELS],
-        }
+            0,
+            0,
+            100,
+            96,
+            0,
+            56_000,
+            [0; crate::diversity::KEPT_CHANNELS],
+            Timestamp::ZERO,
+        )
+    }
+
+    fn id(b: u8) -> RouterId {
+        RouterId([b; 8])
+    }
+
+    fn ll(b: u8) -> IpAddr {
+        IpAddr::V6(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, b as u16))
     }
 
     #[test]
-    fn diversity_channels_do_not_grow_the_entry() {
-        assert!(std::mem::size_of::<RouteEntry>() <= 64);
+    fn print_sizes() {
+        // Shown with `--nocapture`: what a destination and an entry cost.
+        println!(
+            "size_of: Slot {} RouteEntry {} Reported {} Option<Reported> {} RouteKey {} Source {}",
+            std::mem::size_of::<Slot>(),
+            std::mem::size_of::<RouteEntry>(),
+            std::mem::size_of::<Reported>(),
+            std::mem::size_of::<Option<Reported>>(),
+            std::mem::size_of::<RouteKey>(),
+            std::mem::size_of::<crate::source::Source>(),
+        );
+    }
+
+    #[test]
+    fn route_entry_fits_half_a_cache_line() {
+        assert!(std::mem::size_of::<RouteEntry>() <= 32);
+    }
+
+    #[test]
+    fn router_ids_and_next_hops_are_shared_and_dropped_with_their_last_entry() {
+        let mut t = RouteTable::default();
+        let a = t.find_or_create(&RouteKey::new("2001:db8::/32".parse().unwrap(), None));
+        let b = t.find_or_create(&RouteKey::new("2001:db8:1::/48".parse().unwrap(), None));
+        assert!(t.push_entry(a, entry(1), id(1), ll(1)));
+        assert!(t.push_entry(b, entry(1), id(1), ll(1)));
+        assert!(t.push_entry(b, entry(2), id(2), ll(2)));
+        assert_eq!(t.interned(), (2, 2));
+        let e = &t.slots[b as usize].entries[1];
+        assert_eq!((t.router_id(e), t.next_hop(e)), (id(2), ll(2)));
+        // A new next hop for the entry of neighbour 1 in `a`: the old one is still b's.
+        assert!(t.set_origin(a, 0, id(1), ll(3)));
+        assert_eq!(t.interned(), (2, 3));
+        let e = &t.slots[a as usize].entries[0];
+        assert_eq!((t.router_id(e), t.next_hop(e)), (id(1), ll(3)));
+        t.set_reported(
+            a,
+            Some(FullReport {
+                next_hop: ll(3),
+                ifindex: 7,
+                metric: 196,
+                table: None,
+                pref_src: None,
+            }),
+        );
+        t.remove_entry(a, 0);
+        assert_eq!(t.interned(), (2, 3), "the report still names ll(3)");
+        assert_eq!(
+            t.reported(a).map(|r| (r.next_hop, r.ifindex)),
+            Some((ll(3), 7))
+        );
+        t.set_reported(a, None);
+        assert_eq!(t.interned(), (2, 2));
+        t.remove_entry(b, 1);
+        assert_eq!(t.interned(), (1, 1));
+        t.remove_entry(b, 0);
+        assert_eq!(t.interned(), (0, 0));
+        // Freed indices are reused.
+        assert!(t.push_entry(b, entry(3), id(9), ll(9)));
+        assert_eq!(t.interned(), (1, 1));
+        let e = &t.slots[b as usize].entries[0];
+        assert_eq!((t.router_id(e), t.next_hop(e)), (id(9), ll(9)));
+    }
+
+    #[test]
+    fn a_full_interner_refuses_new_values_only() {
+        let mut t = RouteTable::default();
+        let a = t.find_or_create(&RouteKey::new("2001:db8::/32".parse().unwrap(), None));
+        for n in 0..=u16::MAX as u32 {
+            let e = entry(n % 1000);
+            let nh = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+            assert!(t.push_entry(a, e, id(1), nh), "{n}");
+        }
+        let extra = IpAddr::V4(std::net::Ipv4Addr::new(11, 0, 0, 1));
+        assert!(!t.push_entry(a, entry(1), id(1), extra));
+        assert!(!t.set_origin(a, 0, id(2), extra));
+        assert_eq!(t.router_id(&t.slots[a as usize].entries[0]), id(1));
+        assert!(t.set_origin(a, 0, id(2), IpAddr::V4([10, 0, 0, 1].into())));
+        assert_eq!(t.interned(), (2, 65_535), "10.0.0.0 went with its entry");
+        assert_eq!(t.entry_count(), 65_536);
+    }
+
+    #[test]
+    fn entry_times_read_back_across_the_32_bit_wrap_and_a_rebase() {
+        let mut e = entry(1);
+        // 2^32 ms plus a bit: the stored low bits wrapped.
+        let t0 = Timestamp::from_millis((1u64 << 32) + 5_000);
+        e.set_time(t0);
+        e.set_hold_ms(56_000);
+        let now = t0 + Duration::from_secs(20);
+        assert_eq!(e.time(now), t0);
+        assert_eq!(e.expires(now), t0 + Duration::from_secs(56));
+        assert_eq!(e.refresh_at(now), t0 + Duration::from_secs(49));
+        // A jump of 60 days: the node rebases its entries.
+        let later = now + Duration::from_secs(60 * 86_400);
+        e.rebase(now, later);
+        assert!(e.expires(later) < later, "an old entry stays expired");
+        let age = later - e.time(later);
+        assert!(age >= Duration::from_secs(12 * 86_400), "{age:?}");
+    }
+
+    #[test]
+    fn hold_time_keeps_24_bits_of_milliseconds() {
+        let mut e = entry(1);
+        e.set_hold_ms(2_293_725);
+        assert_eq!(e.hold_ms(), 2_293_725);
+        e.set_hold_ms(u32::MAX);
+        assert_eq!(e.hold_ms(), (1 << 24) - 1);
     }
 
     #[test]
@@ -491,8 +931,8 @@ mod tests {
         let a = t.find_or_create(&k1);
         let b = t.find_or_create(&k2);
         assert_ne!(a, b);
-        t.push_entry(a, entry(1));
-        t.push_entry(a, entry(2));
+        assert!(t.push_entry(a, entry(1), id(1), ll(1)));
+        assert!(t.push_entry(a, entry(2), id(1), ll(2)));
         t.slots[a as usize].selected = 1;
         assert_eq!(t.slots[a as usize].find(2), Some(1));
         t.remove_entry(a, 0);
@@ -512,8 +952,7 @@ mod tests {
     #[test]
     fn rfc8966_3_6_smoothed_metric_converges_with_half_life() {
         let mut e = entry(1);
-        e.smoothed = 1000;
-        e.smoothed_time = 0;
+        e.reset_smoothed(1000, Timestamp::ZERO);
         let s4 = e.smoothed_metric(200, Timestamp::from_secs(4), 4);
         assert!(
             (590..=610).contains(&s4),
@@ -525,5 +964,25 @@ mod tests {
             e.smoothed_metric(INFINITY, Timestamp::from_secs(61), 4),
             INFINITY
         );
+    }
+
+    #[test]
+    fn smoothed_metric_time_survives_16_bit_wrap_of_seconds() {
+        // Smoothing that starts just before the 16-bit seconds wrap continues after it.
+        let t0 = Timestamp::from_secs(65_534);
+        let mut e = entry(1);
+        e.reset_smoothed(1000, t0);
+        let s = e.smoothed_metric(200, t0 + Duration::from_secs(4), 4);
+        assert!((590..=610).contains(&s), "{s}");
+        // An entry refreshed but not smoothed for a day: its smoothing age is held, and
+        // the next step converges as it would after a day.
+        e.reset_smoothed(1000, t0);
+        let mut t = t0;
+        for _ in 0..(86_400 / 50) {
+            t += Duration::from_secs(50);
+            e.set_time(t);
+        }
+        assert_eq!(e.smoothed_metric(200, t, 4), 200);
+        assert_eq!(e.smoothed_metric(200, t, 3600), 200);
     }
 }
