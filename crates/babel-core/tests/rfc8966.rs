@@ -828,9 +828,11 @@ fn rfc8966_3_8_1_1_unicast_requests_get_unicast_replies_multicast_ones_multicast
         );
     }
     // Two neighbours asking for a full dump at once get one, sent to the group.
+    // (More than a hello interval after the last dump to the group, which FAKE heard and
+    // would not be sent again so soon.)
     greet(&mut m, a, i, FAKE);
     greet(&mut m, a, i, FAKE2);
-    m.run_for(Duration::from_secs(1));
+    m.run_for(Duration::from_secs(5));
     let from = m.captured.len();
     m.inject(a, i, FAKE, &packet(std::slice::from_ref(&wildcard), FAKE));
     m.inject(a, i, FAKE2, &packet(std::slice::from_ref(&wildcard), FAKE2));
