@@ -183,6 +183,8 @@ pub(crate) struct Neighbour {
     pub rtt_time: Timestamp,
     /// Seqno of our unicast hellos to this neighbour.
     pub uhello_seqno: u16,
+    /// When we first heard it.
+    pub since: Timestamp,
 }
 
 impl Neighbour {
@@ -200,6 +202,7 @@ impl Neighbour {
             rtt: None,
             rtt_time: now,
             uhello_seqno: seed,
+            since: now,
         }
     }
 

@@ -491,6 +491,46 @@ pub struct Stats {
     pub ack_resends: u64,
     /// Batches given up after the last retransmission went unacknowledged.
     pub acks_missed: u64,
+    /// What was sent, and why (see [`SentStats`]).
+    pub sent: SentStats,
+}
+
+/// Update TLVs and requests sent, by cause: where the traffic of a node comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SentStats {
+    /// Update TLVs in periodic full dumps (RFC 8966 §3.7.1).
+    pub dump_updates: u64,
+    /// Update TLVs in full dumps that answered wildcard route requests (§3.8.1.1), to
+    /// the group or to one neighbour.
+    pub requested_dump_updates: u64,
+    /// Update TLVs sent one by one: triggered updates (§3.7.2) and answers to
+    /// specific route requests and seqno requests (§3.8.1).
+    pub single_updates: u64,
+    /// Update TLVs sent with an Acknowledgment Request (retractions and router-id
+    /// changes, §3.7.2), first sends.
+    pub reliable_updates: u64,
+    /// The same, sent again to a neighbour that did not acknowledge them (§3.3).
+    pub resent_updates: u64,
+    /// Wildcard route requests received, and those ignored because a full dump had
+    /// just gone out on the interface.
+    pub wildcard_requests: u64,
+    pub wildcard_requests_ignored: u64,
+    /// Wildcard route requests sent (interface up, new neighbours).
+    pub wildcard_requests_sent: u64,
+    /// Seqno requests originated (§3.8.2.1, unfeasible updates), and forwarded
+    /// (§3.8.1.2).
+    pub seqno_requests: u64,
+    pub seqno_requests_forwarded: u64,
+    /// Triggered updates queued (§3.7.2), by cause: a new route; a switch of
+    /// router-id; a route lost (retraction); a metric much worse; a pending seqno
+    /// request satisfied; a metric much better; another large metric change (worse).
+    pub triggered_new: u64,
+    pub triggered_switch: u64,
+    pub triggered_retraction: u64,
+    pub triggered_worse: u64,
+    pub triggered_satisfied: u64,
+    pub triggered_better: u64,
+    pub triggered_other: u64,
 }
 
 impl Stats {
@@ -511,6 +551,9 @@ struct OutBuffer {
     control: Vec<Tlv>,
     updates: PendingUpdates,
     full_dump: bool,
+    /// The full dump is a periodic one (or one of ours), not only asked for by a
+    /// neighbour (for [`SentStats`]).
+    periodic: bool,
     unicast: BTreeMap<Ipv6Addr, Vec<Tlv>>,
     /// Updates to be sent with an Acknowledgment Request (RFC 8966 §3.7.2).
     reliable: FxHashSet<RouteKey>,
@@ -537,6 +580,8 @@ struct Interface {
     /// A periodic full dump went out since the interface came up or changed intervals:
     /// the next ones ride with a hello.
     dumped: bool,
+    /// When the last full dump went to the group on this interface.
+    last_dump: Option<Timestamp>,
     out: OutBuffer,
 }
 
@@ -732,6 +777,7 @@ impl Node {
                     hello_seqno,
                     hellos_sent: 0,
                     dumped: false,
+                    last_dump: None,
                     out: OutBuffer::default(),
                 });
                 iface.name = name;
@@ -761,6 +807,7 @@ impl Node {
                         .rng
                         .between(Duration::from_millis(100), Duration::from_millis(600));
                     self.timers.set(TimerKey::Update(ifindex), now + upd);
+                    self.stats.sent.wildcard_requests_sent += 1;
                     self.queue_control(
                         ifindex,
                         None,
@@ -807,6 +854,7 @@ impl Node {
                     i.ipv4 = ipv4;
                     if changed {
                         i.out.full_dump = true;
+                        i.out.periodic = true;
                         self.schedule_flush(ifindex, false);
                     }
                 }
@@ -1185,7 +1233,7 @@ impl Node {
             Tlv::Hello(h) => self.handle_hello(nid, ifindex, h, hello_ts),
             Tlv::Ihu(i) => self.handle_ihu(nid, ifindex, i, *hello_ts),
             Tlv::Update(u) => self.handle_update(nid, ifindex, u, hint),
-            Tlv::RouteRequest(r) => self.handle_route_request(ifindex, src, multicast, r),
+            Tlv::RouteRequest(r) => self.handle_route_request(nid, ifindex, src, multicast, r),
             Tlv::SeqnoRequest(r) => self.handle_seqno_request(nid, ifindex, src, r),
             _ => {
                 let _ = now;
@@ -1233,6 +1281,7 @@ impl Node {
         }
         if reach & 0xFC00 == 0xC000 {
             // The second hello of a newish neighbour: ask it for a full dump (babeld).
+            self.stats.sent.wildcard_requests_sent += 1;
             self.queue_control(
                 ifindex,
                 Some(addr),
@@ -2039,6 +2088,7 @@ impl Node {
                 // The route is lost and nothing feasible replaces it. RFC 8966 §3.7.2:
                 // the retraction is sent urgently and reliably; §3.8.2.1: ask for a new
                 // seqno at once to end the starvation.
+                self.stats.sent.triggered_retraction += 1;
                 self.send_update_all(key, true, true);
                 if old_metric <= INFINITY / 2 {
                     if let Some(b) = before {
@@ -2050,24 +2100,38 @@ impl Node {
             Some(a) => {
                 let diff = a.metric.abs_diff(old_metric);
                 // `reliable`: sent with an Acknowledgment Request (RFC 8966 §3.7.2).
-                let (send, urgent, reliable) = match before {
-                    None => (true, satisfied, false),
-                    Some(b) if b.router_id != a.router_id => (true, true, true),
-                    Some(b) if b.metric < INFINITY && a.metric == INFINITY => (true, true, true),
+                // `why` counts the cause in `SentStats` (1 new, 2 switch, 3 retraction,
+                // 4 worse, 5 satisfied, 7 other).
+                let (send, urgent, reliable, why) = match before {
+                    None => (true, satisfied, false, 1),
+                    Some(b) if b.router_id != a.router_id => (true, true, true, 2),
+                    Some(b) if b.metric < INFINITY && a.metric == INFINITY => (true, true, true, 3),
                     Some(b) if a.metric > b.metric && b.metric < 6 * 256 && diff >= 512 => {
-                        (true, true, false)
+                        (true, true, false, 4)
                     }
-                    _ if satisfied => (true, true, false),
-                    Some(b) if b.metric == INFINITY && a.metric < INFINITY => (true, false, false),
-                    // A newer seqno from the same source is passed on promptly: it is what
-                    // makes routes feasible again elsewhere.
-                    Some(b) if seqno_newer(a.seqno, b.seqno) && a.metric < INFINITY => {
-                        (true, false, false)
+                    _ if satisfied => (true, true, false, 5),
+                    Some(b) if b.metric == INFINITY && a.metric < INFINITY => {
+                        (true, false, false, 1)
                     }
-                    Some(b) if a.metric < b.metric && diff < 1024 => (false, false, false),
-                    _ if diff < 384 => (false, false, false),
-                    _ => (true, false, false),
+                    // RFC 8966 §3.7.2: no triggered update "to propagate a new sequence
+                    // number (except to satisfy a request, as specified in Section 3.8)":
+                    // the nodes that asked for it are `satisfied` above, the others hear
+                    // it in the next periodic dump (babeld does the same).
+                    Some(b) if a.metric < b.metric && diff < 1024 => (false, false, false, 0),
+                    _ if diff < 384 => (false, false, false, 0),
+                    _ => (true, false, false, 7),
                 };
+                let st = &mut self.stats.sent;
+                match why {
+                    1 => st.triggered_new += 1,
+                    2 => st.triggered_switch += 1,
+                    3 => st.triggered_retraction += 1,
+                    4 => st.triggered_worse += 1,
+                    5 => st.triggered_satisfied += 1,
+                    7 if a.metric < old_metric => st.triggered_better += 1,
+                    7 => st.triggered_other += 1,
+                    _ => {}
+                }
                 if send {
                     self.send_update_all(key, urgent, reliable);
                 }
@@ -2212,6 +2276,11 @@ impl Node {
                 next: now + REQUEST_TIMEOUT,
             },
         );
+        if requester.is_some() {
+            self.stats.sent.seqno_requests_forwarded += 1;
+        } else {
+            self.stats.sent.seqno_requests += 1;
+        }
         self.emit_seqno_request(key, router_id, seqno, hop_count, target);
         self.timers
             .set_earlier(TimerKey::Resend, now + REQUEST_TIMEOUT);
@@ -2253,6 +2322,7 @@ impl Node {
 
     fn handle_route_request(
         &mut self,
+        nid: u32,
         ifindex: u32,
         src: Ipv6Addr,
         multicast: bool,
@@ -2264,9 +2334,26 @@ impl Node {
         let known =
             key.is_none_or(|k| self.xroutes.contains_key(&k) || self.routes.find(&k).is_some());
         let max_neighbours = self.config.max_neighbours;
+        let since = self.neigh(nid).map(|n| n.since);
+        let now = self.now;
         let Some(i) = self.interfaces.get_mut(&ifindex) else {
             return;
         };
+        if key.is_none() {
+            self.stats.sent.wildcard_requests += 1;
+            // Booting many nodes at once makes a storm of full dumps: every node asks
+            // each new neighbour for one. A wildcard request from a neighbour that was
+            // there when a full dump went to the group, less than a hello interval ago,
+            // is already answered (babeld ignores any wildcard request within a hello
+            // interval of a full dump; we still answer a neighbour that came up since).
+            let window = i.config.hello_interval.max(Duration::from_secs(1));
+            if let (Some(t), Some(since)) = (i.last_dump, since) {
+                if t >= since && now - t < window {
+                    self.stats.sent.wildcard_requests_ignored += 1;
+                    return;
+                }
+            }
+        }
         // RFC 8966 §3.8.1.1: the reply goes over unicast or multicast; a request sent to us
         // alone is answered to the requester alone, one sent to the group to the group.
         let out = &mut i.out;
@@ -2572,6 +2659,7 @@ impl Node {
             if dumped && due <= now + next.min(d / 2) {
                 if let Some(i) = self.interfaces.get_mut(&ifindex) {
                     i.out.full_dump = true;
+                    i.out.periodic = true;
                 }
                 let after = roughly(&mut self.rng, d);
                 self.timers.set(TimerKey::Update(ifindex), due + after);
@@ -2694,7 +2782,7 @@ impl Node {
         let pending = std::mem::take(&mut out.updates);
         let keys: Vec<RouteKey> = pending.keys.iter().copied().collect();
         // Those in `reliable` are sent below, with an Acknowledgment Request.
-        self.push_sorted(
+        let sent = self.push_sorted(
             ifindex,
             &mut enc,
             out.full_dump,
@@ -2702,6 +2790,17 @@ impl Node {
             keys,
             &out.reliable,
         );
+        if out.full_dump {
+            if let Some(i) = self.interfaces.get_mut(&ifindex) {
+                i.last_dump = Some(self.now);
+            }
+        }
+        let st = &mut self.stats.sent;
+        match (out.full_dump, out.periodic) {
+            (true, true) => st.dump_updates += sent,
+            (true, false) => st.requested_dump_updates += sent,
+            (false, _) => st.single_updates += sent,
+        }
         pending.release(&mut self.routes);
         for p in enc.finish() {
             self.enqueue(ifindex, wire::MULTICAST_GROUP, Some(src), p);
@@ -2751,7 +2850,12 @@ impl Node {
             if let Some(r) = replies.remove(&addr) {
                 let keys: Vec<RouteKey> = r.keys.into_iter().collect();
                 let full = r.full_dump && !dumped;
-                self.push_sorted(ifindex, &mut enc, full, None, keys, &none);
+                let sent = self.push_sorted(ifindex, &mut enc, full, None, keys, &none);
+                if full {
+                    self.stats.sent.requested_dump_updates += sent;
+                } else {
+                    self.stats.sent.single_updates += sent;
+                }
             }
             packets.extend(enc.finish().into_iter().map(|p| (addr, p)));
         }
@@ -2774,7 +2878,7 @@ impl Node {
         pending: Option<&PendingUpdates>,
         mut keys: Vec<RouteKey>,
         skip: &FxHashSet<RouteKey>,
-    ) {
+    ) -> u64 {
         const CHUNK: usize = 256;
         let mut slots: Vec<u32> = match pending {
             Some(p) if !full => p.marked_slots().collect(),
@@ -2799,6 +2903,7 @@ impl Node {
         let mut chunk: Vec<(RouteKey, Option<u32>)> = Vec::with_capacity(CHUNK);
         let mut advertised = Vec::with_capacity(CHUNK);
         let mut last = None;
+        let mut sent = 0;
         loop {
             // The smaller of the next slot's key and the next key; a slot first on a tie.
             let next = match (slots.get(a), keys.get(b)) {
@@ -2833,12 +2938,14 @@ impl Node {
             }
             let iface = &self.interfaces[&ifindex];
             self.stats.tlvs_ignored += self.push_updates(iface, enc, &chunk, &mut advertised);
+            sent += advertised.len() as u64;
             self.note_advertised(advertised.drain(..));
             chunk.clear();
             if next.is_none() {
                 break;
             }
         }
+        sent
     }
 
     /// Pushes the updates for `keys` (in that order; with the key's slot when the caller
@@ -2953,6 +3060,11 @@ impl Node {
             batches.push((p, batch));
         }
         self.stats.tlvs_ignored += ignored;
+        if sends == 0 {
+            self.stats.sent.reliable_updates += advertised.len() as u64;
+        } else {
+            self.stats.sent.resent_updates += advertised.len() as u64;
+        }
         self.note_advertised(advertised);
         let now = self.now;
         let rtt = waiting
@@ -3029,6 +3141,7 @@ impl Node {
                     // (Once the first one is out, dumps usually go with a hello: see
                     // send_hello.)
                     iface.out.full_dump = true;
+                    iface.out.periodic = true;
                     iface.dumped = true;
                     let d = iface.config.update_interval();
                     self.flush(i);

@@ -589,6 +589,36 @@ fn rfc8966_3_8_1_1_wildcard_request_gets_a_full_dump_and_specific_one_an_update(
     assert_eq!(got, vec![pfx(P)]);
 }
 
+/// RFC 8966 §3.8.1.1 answers a wildcard request with a full dump; a node need not send a
+/// second one to a neighbour that heard the first a moment ago (nodes booting together
+/// all ask each other, babeld ignores them too). One who came up since is answered, and
+/// so is the same neighbour a hello interval later.
+#[test]
+fn wildcard_request_right_after_a_dump_the_requester_heard_is_not_answered_again() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    m.announce(a, P, None);
+    m.announce(a, "2001:db8:79::/48", None);
+    m.run_for(Duration::from_secs(2));
+    let dumped = |m: &mut Mesh, who: Ipv6Addr, multicast: bool| {
+        let from = m.captured.len();
+        m.inject_to(a, i, who, multicast, &packet(&[route_request(None)], who));
+        m.run_for(Duration::from_millis(700));
+        sent(m, a, from)
+            .iter()
+            .filter(|(_, _, t)| matches!(t, Tlv::Update(u) if u.metric == 0))
+            .count()
+    };
+    // As at boot: a new neighbour asks the group, then asks us alone at our second hello.
+    assert_eq!(dumped(&mut m, FAKE, true), 2);
+    assert_eq!(dumped(&mut m, FAKE, false), 0);
+    assert_eq!(m.node(a).stats().sent.wildcard_requests_ignored, 1);
+    // A neighbour heard for the first time now did not hear that dump.
+    assert_eq!(dumped(&mut m, FAKE2, false), 2);
+    // A hello interval (4 s) after the dump to the group, FAKE is answered again.
+    m.run_for(Duration::from_secs(4));
+    assert_eq!(dumped(&mut m, FAKE, true), 2);
+}
+
 #[test]
 fn rfc8966_3_8_1_2_request_for_own_prefix_bumps_seqno() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
@@ -798,9 +828,11 @@ fn rfc8966_3_8_1_1_unicast_requests_get_unicast_replies_multicast_ones_multicast
         );
     }
     // Two neighbours asking for a full dump at once get one, sent to the group.
+    // (More than a hello interval after the last dump to the group, which FAKE heard and
+    // would not be sent again so soon.)
     greet(&mut m, a, i, FAKE);
     greet(&mut m, a, i, FAKE2);
-    m.run_for(Duration::from_secs(1));
+    m.run_for(Duration::from_secs(5));
     let from = m.captured.len();
     m.inject(a, i, FAKE, &packet(std::slice::from_ref(&wildcard), FAKE));
     m.inject(a, i, FAKE2, &packet(std::slice::from_ref(&wildcard), FAKE2));
