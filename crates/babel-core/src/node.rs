@@ -3052,7 +3052,8 @@ impl Node {
     }
 
     /// RFC 8966 §3.5.4: routes whose timer ran out are retracted (kept with an infinite
-    /// metric for the hold time), then flushed. Also collects unused sources.
+    /// metric for the hold time), then flushed; unselected, unfeasible ones are flushed at
+    /// once. Also collects unused sources.
     fn sweep(&mut self) {
         let now = self.now;
         let last = self.last_sweep;
@@ -3092,6 +3093,30 @@ impl Node {
                     }
                     let exp = e.expires();
                     if e.refmetric < INFINITY {
+                        if now >= exp
+                            && i != sel
+                            && !self.sources.feasible(
+                                Some(e.src),
+                                e.seqno,
+                                e.refmetric,
+                                now,
+                                SOURCE_GC_TIME,
+                            )
+                        {
+                            // RFC 8966 §3.5.4 retracts an expired route and holds it before
+                            // flushing it; an entry that is unselected and unfeasible is
+                            // flushed at once, as babeld flushes a route its timer ran out
+                            // on. Held, it would be worth nothing: never selected (§3.6), so
+                            // nothing is installed or retracted for it (§3.7.2); and every
+                            // unfeasible update revived it with its old timer (only
+                            // feasible updates refresh it, §3.5.3), so that an entry hearing
+                            // only unfeasible updates expired again every hold time and was
+                            // never flushed. Flushed, it stays away: an unfeasible update
+                            // for a missing entry MAY be ignored (§3.5.3), and is (with its
+                            // seqno request, `send_unfeasible_request`).
+                            flush.push(i);
+                            continue;
+                        }
                         if now >= exp {
                             expire.push(i);
                             // Retracted below: flushed at the end of its hold time.
