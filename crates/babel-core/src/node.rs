@@ -1604,7 +1604,17 @@ impl Node {
                 }
             }
             None => {
-                let src = self.sources.find(router_id, slot);
+                // Another neighbour's entry from the same router-id has the source (sources
+                // are per router-id and destination): mostly the case of an unfeasible
+                // update, which creates no entry (RFC 8966 §3.5.3) and comes again every
+                // interval. This spares the source table a lookup.
+                let src = self.routes.slots[slot as usize]
+                    .entries
+                    .iter()
+                    .find(|e| e.router_id == router_id)
+                    .map(|e| e.src)
+                    .or_else(|| self.sources.find(router_id, slot));
+                debug_assert_eq!(src, self.sources.find(router_id, slot));
                 (
                     src,
                     self.sources
@@ -1641,8 +1651,18 @@ impl Node {
                     let m = e.metric();
                     e.smoothed_metric(m, now, hl);
                 }
-                let due = e.sweep_at(now);
-                self.sweep_at(slot, due);
+                // The slot's due time is recomputed, not only lowered: the refresh moved
+                // this entry's work 16 s on, and a due time left at its old refresh point
+                // would have the sweep visit the slot for nothing (most of its visits, in a
+                // steady state). The entries are at hand (`refresh_only` read them).
+                let last = self.last_sweep;
+                let due = self.routes.slots[slot as usize]
+                    .entries
+                    .iter()
+                    .map(|e| e.sweep_at(last))
+                    .min()
+                    .unwrap_or(Timestamp::from_micros(u64::MAX));
+                self.set_sweep_due(slot, due);
                 return;
             }
         }
@@ -3197,9 +3217,28 @@ impl Node {
 
     /// An entry of `slot` has something for the sweep to do at `at` (see `sweep_at`).
     fn sweep_at(&mut self, slot: u32, at: Timestamp) {
-        self.sweep_due = self.sweep_due.min(at);
         let d = &mut self.routes.due[slot as usize];
         *d = (*d).min(at);
+        self.sweep_wanted_at(at);
+    }
+
+    /// The entries of `slot` next have something for the sweep to do at `at`: the earliest
+    /// [`RouteEntry::sweep_at`] of its entries as of the last sweep (a refresh point passed
+    /// since then is still to be acted on).
+    fn set_sweep_due(&mut self, slot: u32, at: Timestamp) {
+        self.routes.due[slot as usize] = at;
+        self.sweep_wanted_at(at);
+    }
+
+    /// A slot has something due at `at`: the sweep is wanted then.
+    fn sweep_wanted_at(&mut self, at: Timestamp) {
+        if at >= self.sweep_due {
+            // The sweep's timer is already no later than it would be set here (it is set
+            // for `sweep_wanted`, at most `sweep_due`, whenever either moves): this spares
+            // the timer lookup on nearly every refresh.
+            return;
+        }
+        self.sweep_due = at;
         let at = at.max(self.last_sweep + SWEEP_INTERVAL) + SWEEP_SLACK;
         self.timers.set_earlier(TimerKey::Sweep, at);
     }
