@@ -1741,7 +1741,10 @@ impl Node {
                         e.time = now;
                     }
                 }
-                let due = e.sweep_at(now);
+                // As of the last sweep: an entry whose timer was not refreshed may be past a
+                // refresh point that sweep did not watch (it was retracted, or its hold
+                // time just shrank); the next sweep looks at it.
+                let due = e.sweep_at(self.last_sweep);
                 self.sweep_at(slot, due);
                 // Reconsider even when nothing changed: smoothed metrics move with time, and
                 // a better route may now pass the hysteresis (babeld does the same). A lone

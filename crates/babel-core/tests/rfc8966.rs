@@ -349,6 +349,64 @@ fn rfc8966_3_5_4_an_entry_hearing_only_unfeasible_updates_is_flushed_and_stays_a
     assert_eq!((r.len(), r[0].seqno, r[0].feasible), (1, 6, true));
 }
 
+/// RFC 8966 §3.5.3/§3.5.4: a retracted entry brought back by an unfeasible update after
+/// its refresh point (7/8 of its hold time, RFC 8966 §3.8.2.3), which the sweep did not
+/// watch while the entry was retracted, still times out at its expiry, and the sweep's due
+/// times stay right meanwhile (debug builds check every destination a sweep skips).
+#[test]
+fn rfc8966_3_5_4_an_entry_revived_past_its_refresh_point_still_times_out() {
+    const Q: &str = "2001:db8:78::/48";
+    let (mut m, a, i) = single(InterfaceConfig {
+        split_horizon: Some(false),
+        ..InterfaceConfig::wired()
+    });
+    let ll = m.address(a, i);
+    greet(&mut m, a, i, FAKE);
+    let mut hello_seqno = 3;
+    let mut run = |m: &mut Mesh, ms: u64| {
+        // Keep the neighbour alive (4 s hellos) while time passes.
+        let mut left = ms;
+        while left > 0 {
+            let step = left.min(2000);
+            m.inject(
+                a,
+                i,
+                FAKE,
+                &packet(&[hello(hello_seqno, false), ihu(ll, 96)], FAKE),
+            );
+            hello_seqno += 1;
+            m.run_for(Duration::from_millis(step));
+            left -= step;
+        }
+    };
+    // t = 0: a route (16 s interval: refresh point at 49 s, expiry at 56 s after an update).
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
+    run(&mut m, 1000);
+    assert!(m
+        .node(a)
+        .sources()
+        .iter()
+        .any(|s| s.router_id == ORIGIN && (s.seqno, s.metric) == (5, 196)));
+    // t = 1: retracted, held until t = 57 (its refresh point, t = 50, means nothing now).
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, INFINITY, 1600)], FAKE));
+    run(&mut m, 2000);
+    // t = 3: another destination, with a refresh point at t = 52 (a sweep then).
+    m.inject(a, i, FAKE, &packet(&[update(Q, 5, 100, 1600)], FAKE));
+    run(&mut m, 47_500);
+    // t = 50.5: the neighbour says P again, unfeasibly (300 > 196): the entry takes it
+    // (§3.5.3), with its timer as it was, past its refresh point.
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 300, 1600)], FAKE));
+    let r = m.node(a).routes_for(pfx(P), None);
+    assert_eq!((r.len(), r[0].metric, r[0].installed), (1, 396, false));
+    // The sweep at t = 52 for Q passes P by only if nothing is due there.
+    run(&mut m, 3000);
+    assert_eq!(m.node(a).routes_for(pfx(P), None).len(), 1);
+    // It times out at t = 57 (flushed: unselected and unfeasible).
+    run(&mut m, 5000);
+    assert!(m.node(a).routes_for(pfx(P), None).is_empty());
+    assert!(m.kernel_route(a, Q, None).is_some());
+}
+
 #[test]
 fn rfc8966_3_5_3_route_expires_when_not_refreshed() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
