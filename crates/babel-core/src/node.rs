@@ -1485,6 +1485,13 @@ impl Node {
         let key = self.routes.slots[slot as usize].key;
         let installed = self.routes.slots[slot as usize].selected as usize == i;
         let e = self.routes.remove_entry(slot, i);
+        // Give back the room of flushed entries (issue 7: the entries that only heard
+        // unfeasible updates are flushed for good, a third of them in a grid); a lone entry
+        // goes back inline.
+        let v = &mut self.routes.slots[slot as usize].entries;
+        if v.spilled() && v.len() * 2 <= v.capacity() {
+            v.shrink_to_fit();
+        }
         let router_id = self
             .sources
             .get(e.src)
@@ -1657,7 +1664,17 @@ impl Node {
                 }
             }
             None => {
-                let src = self.sources.find(router_id, slot);
+                // Another neighbour's entry from the same router-id has the source (sources
+                // are per router-id and destination): mostly the case of an unfeasible
+                // update, which creates no entry (RFC 8966 §3.5.3) and comes again every
+                // interval. This spares the source table a lookup.
+                let src = self.routes.slots[slot as usize]
+                    .entries
+                    .iter()
+                    .find(|e| e.router_id == router_id)
+                    .map(|e| e.src)
+                    .or_else(|| self.sources.find(router_id, slot));
+                debug_assert_eq!(src, self.sources.find(router_id, slot));
                 (
                     src,
                     self.sources
@@ -1694,8 +1711,18 @@ impl Node {
                     let m = e.metric();
                     e.smoothed_metric(m, now, hl);
                 }
-                let due = e.sweep_at(now);
-                self.sweep_at(slot, due);
+                // The slot's due time is recomputed, not only lowered: the refresh moved
+                // this entry's work 16 s on, and a due time left at its old refresh point
+                // would have the sweep visit the slot for nothing (most of its visits, in a
+                // steady state). The entries are at hand (`refresh_only` read them).
+                let last = self.last_sweep;
+                let due = self.routes.slots[slot as usize]
+                    .entries
+                    .iter()
+                    .map(|e| e.sweep_at(last))
+                    .min()
+                    .unwrap_or(Timestamp::from_micros(u64::MAX));
+                self.set_sweep_due(slot, due);
                 return;
             }
         }
@@ -1787,7 +1814,10 @@ impl Node {
                         e.set_time(now);
                     }
                 }
-                let due = e.sweep_at(now);
+                // As of the last sweep: an entry whose timer was not refreshed may be past a
+                // refresh point that sweep did not watch (it was retracted, or its hold
+                // time just shrank); the next sweep looks at it.
+                let due = e.sweep_at(self.last_sweep);
                 self.sweep_at(slot, due);
                 // Reconsider even when nothing changed: smoothed metrics move with time, and
                 // a better route may now pass the hysteresis (babeld does the same). A lone
@@ -3175,7 +3205,8 @@ impl Node {
     }
 
     /// RFC 8966 §3.5.4: routes whose timer ran out are retracted (kept with an infinite
-    /// metric for the hold time), then flushed. Also collects unused sources.
+    /// metric for the hold time), then flushed; unselected, unfeasible ones are flushed at
+    /// once. Also collects unused sources.
     fn sweep(&mut self) {
         let now = self.now;
         let last = self.last_sweep;
@@ -3215,6 +3246,30 @@ impl Node {
                     }
                     let exp = e.expires(now);
                     if e.refmetric < INFINITY {
+                        if now >= exp
+                            && i != sel
+                            && !self.sources.feasible(
+                                Some(e.src),
+                                e.seqno,
+                                e.refmetric,
+                                now,
+                                SOURCE_GC_TIME,
+                            )
+                        {
+                            // RFC 8966 §3.5.4 retracts an expired route and holds it before
+                            // flushing it; an entry that is unselected and unfeasible is
+                            // flushed at once, as babeld flushes a route its timer ran out
+                            // on. Held, it would be worth nothing: never selected (§3.6), so
+                            // nothing is installed or retracted for it (§3.7.2); and every
+                            // unfeasible update revived it with its old timer (only
+                            // feasible updates refresh it, §3.5.3), so that an entry hearing
+                            // only unfeasible updates expired again every hold time and was
+                            // never flushed. Flushed, it stays away: an unfeasible update
+                            // for a missing entry MAY be ignored (§3.5.3), and is (with its
+                            // seqno request, `send_unfeasible_request`).
+                            flush.push(i);
+                            continue;
+                        }
                         if now >= exp {
                             expire.push(i);
                             // Retracted below: flushed at the end of its hold time.
@@ -3295,9 +3350,28 @@ impl Node {
 
     /// An entry of `slot` has something for the sweep to do at `at` (see `sweep_at`).
     fn sweep_at(&mut self, slot: u32, at: Timestamp) {
-        self.sweep_due = self.sweep_due.min(at);
         let d = &mut self.routes.due[slot as usize];
         *d = (*d).min(at);
+        self.sweep_wanted_at(at);
+    }
+
+    /// The entries of `slot` next have something for the sweep to do at `at`: the earliest
+    /// [`RouteEntry::sweep_at`] of its entries as of the last sweep (a refresh point passed
+    /// since then is still to be acted on).
+    fn set_sweep_due(&mut self, slot: u32, at: Timestamp) {
+        self.routes.due[slot as usize] = at;
+        self.sweep_wanted_at(at);
+    }
+
+    /// A slot has something due at `at`: the sweep is wanted then.
+    fn sweep_wanted_at(&mut self, at: Timestamp) {
+        if at >= self.sweep_due {
+            // The sweep's timer is already no later than it would be set here (it is set
+            // for `sweep_wanted`, at most `sweep_due`, whenever either moves): this spares
+            // the timer lookup on nearly every refresh.
+            return;
+        }
+        self.sweep_due = at;
         let at = at.max(self.last_sweep + SWEEP_INTERVAL) + SWEEP_SLACK;
         self.timers.set_earlier(TimerKey::Sweep, at);
     }

@@ -286,6 +286,127 @@ fn rfc8966_3_5_4_retracted_route_is_held_unreachable_then_flushed() {
     );
 }
 
+/// RFC 8966 §3.5.3/§3.5.4: an entry that only hears unfeasible updates is not refreshed by
+/// them; when its timer runs out it is flushed (babeld's rule) instead of being retracted,
+/// held and brought back by the next unfeasible update again and again, and the unfeasible
+/// updates that follow do not recreate it. A feasible update brings it back.
+#[test]
+fn rfc8966_3_5_4_an_entry_hearing_only_unfeasible_updates_is_flushed_and_stays_away() {
+    // No split horizon, so that A advertises its route and sets its feasibility distance.
+    let (mut m, a, i) = single(InterfaceConfig {
+        split_horizon: Some(false),
+        ..InterfaceConfig::wired()
+    });
+    let ll = m.address(a, i);
+    greet(&mut m, a, i, FAKE);
+    greet(&mut m, a, i, FAKE2);
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
+    m.run_for(Duration::from_secs(1));
+    assert!(m
+        .node(a)
+        .sources()
+        .iter()
+        .any(|s| s.router_id == ORIGIN && (s.seqno, s.metric) == (5, 196)));
+    // FAKE2's route is feasible (150 < 196) but worse than FAKE's: an unselected entry.
+    m.inject(a, i, FAKE2, &packet(&[update(P, 5, 150, 1600)], FAKE2));
+    let from_fake2 = |m: &Mesh| {
+        m.node(a)
+            .routes_for(pfx(P), None)
+            .into_iter()
+            .filter(|r| r.neighbour == FAKE2)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(from_fake2(&m).len(), 1);
+    // From now on FAKE2 only says (5, 300): unfeasible. FAKE keeps its route fresh.
+    let mut present = Vec::new();
+    for t in 0..60u16 {
+        for who in [FAKE, FAKE2] {
+            m.inject(a, i, who, &packet(&[hello(3 + t, false), ihu(ll, 96)], who));
+        }
+        if t % 4 == 0 {
+            m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
+            m.inject(a, i, FAKE2, &packet(&[update(P, 5, 300, 1600)], FAKE2));
+        }
+        m.run_for(Duration::from_secs(4));
+        present.push(!from_fake2(&m).is_empty());
+        let k = m.kernel_route(a, P, None).unwrap();
+        assert_eq!((k.next_hop, k.metric), (IpAddr::V6(FAKE), 196));
+    }
+    // 3.5 × 16 s after its last feasible update (plus the sweep's slack), the entry is gone,
+    // and the unfeasible updates that keep coming do not bring it back.
+    let gone = present
+        .iter()
+        .position(|p| !p)
+        .expect("the entry is flushed");
+    assert!(gone * 4 <= 64, "flushed after {} s", gone * 4 + 4);
+    assert!(
+        present[gone..].iter().all(|p| !p),
+        "the entry came back: {present:?}"
+    );
+    // A feasible update (a newer seqno) creates it again.
+    m.inject(a, i, FAKE2, &packet(&[update(P, 6, 300, 1600)], FAKE2));
+    let r = from_fake2(&m);
+    assert_eq!((r.len(), r[0].seqno, r[0].feasible), (1, 6, true));
+}
+
+/// RFC 8966 §3.5.3/§3.5.4: a retracted entry brought back by an unfeasible update after
+/// its refresh point (7/8 of its hold time, RFC 8966 §3.8.2.3), which the sweep did not
+/// watch while the entry was retracted, still times out at its expiry, and the sweep's due
+/// times stay right meanwhile (debug builds check every destination a sweep skips).
+#[test]
+fn rfc8966_3_5_4_an_entry_revived_past_its_refresh_point_still_times_out() {
+    const Q: &str = "2001:db8:78::/48";
+    let (mut m, a, i) = single(InterfaceConfig {
+        split_horizon: Some(false),
+        ..InterfaceConfig::wired()
+    });
+    let ll = m.address(a, i);
+    greet(&mut m, a, i, FAKE);
+    let mut hello_seqno = 3;
+    let mut run = |m: &mut Mesh, ms: u64| {
+        // Keep the neighbour alive (4 s hellos) while time passes.
+        let mut left = ms;
+        while left > 0 {
+            let step = left.min(2000);
+            m.inject(
+                a,
+                i,
+                FAKE,
+                &packet(&[hello(hello_seqno, false), ihu(ll, 96)], FAKE),
+            );
+            hello_seqno += 1;
+            m.run_for(Duration::from_millis(step));
+            left -= step;
+        }
+    };
+    // t = 0: a route (16 s interval: refresh point at 49 s, expiry at 56 s after an update).
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
+    run(&mut m, 1000);
+    assert!(m
+        .node(a)
+        .sources()
+        .iter()
+        .any(|s| s.router_id == ORIGIN && (s.seqno, s.metric) == (5, 196)));
+    // t = 1: retracted, held until t = 57 (its refresh point, t = 50, means nothing now).
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, INFINITY, 1600)], FAKE));
+    run(&mut m, 2000);
+    // t = 3: another destination, with a refresh point at t = 52 (a sweep then).
+    m.inject(a, i, FAKE, &packet(&[update(Q, 5, 100, 1600)], FAKE));
+    run(&mut m, 47_500);
+    // t = 50.5: the neighbour says P again, unfeasibly (300 > 196): the entry takes it
+    // (§3.5.3), with its timer as it was, past its refresh point.
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 300, 1600)], FAKE));
+    let r = m.node(a).routes_for(pfx(P), None);
+    assert_eq!((r.len(), r[0].metric, r[0].installed), (1, 396, false));
+    // The sweep at t = 52 for Q passes P by only if nothing is due there.
+    run(&mut m, 3000);
+    assert_eq!(m.node(a).routes_for(pfx(P), None).len(), 1);
+    // It times out at t = 57 (flushed: unselected and unfeasible).
+    run(&mut m, 5000);
+    assert!(m.node(a).routes_for(pfx(P), None).is_empty());
+    assert!(m.kernel_route(a, Q, None).is_some());
+}
+
 #[test]
 fn rfc8966_3_5_3_route_expires_when_not_refreshed() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
