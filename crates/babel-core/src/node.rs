@@ -1671,7 +1671,7 @@ impl Node {
                 let src = self.routes.slots[slot as usize]
                     .entries
                     .iter()
-                    .find(|e| e.router_id == router_id)
+                    .find(|e| self.routes.router_id(e) == router_id)
                     .map(|e| e.src)
                     .or_else(|| self.sources.find(router_id, slot));
                 debug_assert_eq!(src, self.sources.find(router_id, slot));
