@@ -26,13 +26,14 @@ fn sum(s: &sim::Sim) -> SentStats {
         t.triggered_retraction += x.triggered_retraction;
         t.triggered_worse += x.triggered_worse;
         t.triggered_satisfied += x.triggered_satisfied;
+        t.triggered_seqno += x.triggered_seqno;
         t.triggered_better += x.triggered_better;
         t.triggered_other += x.triggered_other;
     }
     t
 }
 
-fn row(s: &SentStats) -> [u64; 17] {
+fn row(s: &SentStats) -> [u64; 18] {
     [
         s.dump_updates,
         s.requested_dump_updates,
@@ -44,6 +45,7 @@ fn row(s: &SentStats) -> [u64; 17] {
         s.triggered_retraction,
         s.triggered_worse,
         s.triggered_satisfied,
+        s.triggered_seqno,
         s.triggered_better,
         s.triggered_other,
         s.wildcard_requests_sent,
@@ -54,7 +56,7 @@ fn row(s: &SentStats) -> [u64; 17] {
     ]
 }
 
-const NAMES: [&str; 17] = [
+const NAMES: [&str; 18] = [
     "sent:dump",
     "sent:req-dump",
     "sent:single",
@@ -65,6 +67,7 @@ const NAMES: [&str; 17] = [
     "trig:retract",
     "trig:worse",
     "trig:satisf",
+    "trig:seqno",
     "trig:better",
     "trig:other",
     "wild:sent",
