@@ -107,8 +107,8 @@ fn main() {
         print!(" {n:>13}");
     }
     println!();
-    let (mut ev0, mut rx0, mut prev) = (0u64, 0u64, [0u64; 17]);
-    let mut total = [0u64; 17];
+    let (mut ev0, mut rx0, mut prev) = (0u64, 0u64, [0u64; NAMES.len()]);
+    let mut total = [0u64; NAMES.len()];
     let mut t = 0;
     while t < end {
         t = (t + step_us).min(end);
