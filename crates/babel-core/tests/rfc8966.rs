@@ -65,6 +65,26 @@ fn greet(m: &mut Mesh, a: usize, i: u32, who: Ipv6Addr) {
         .any(|n| n.address == who && n.cost < INFINITY));
 }
 
+/// One node with neighbours FAKE and FAKE2 and no split horizon, so that it advertises
+/// the route to P it selected through FAKE (seqno 5, metric 100 + 96) and sets its
+/// feasibility distance to it.
+fn selected_through_fake() -> (Mesh, usize, u32) {
+    let (mut m, a, i) = single(InterfaceConfig {
+        split_horizon: Some(false),
+        ..InterfaceConfig::wired()
+    });
+    greet(&mut m, a, i, FAKE);
+    greet(&mut m, a, i, FAKE2);
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
+    m.run_for(Duration::from_secs(1));
+    assert!(m
+        .node(a)
+        .sources()
+        .iter()
+        .any(|s| s.router_id == ORIGIN && (s.seqno, s.metric) == (5, 196)));
+    (m, a, i)
+}
+
 /// TLVs sent by node `a` from capture index `from`, with their destination.
 fn sent(m: &Mesh, a: usize, from: usize) -> Vec<(Timestamp, Ipv6Addr, Tlv)> {
     m.captured[from..]
@@ -292,21 +312,8 @@ fn rfc8966_3_5_4_retracted_route_is_held_unreachable_then_flushed() {
 /// updates that follow do not recreate it. A feasible update brings it back.
 #[test]
 fn rfc8966_3_5_4_an_entry_hearing_only_unfeasible_updates_is_flushed_and_stays_away() {
-    // No split horizon, so that A advertises its route and sets its feasibility distance.
-    let (mut m, a, i) = single(InterfaceConfig {
-        split_horizon: Some(false),
-        ..InterfaceConfig::wired()
-    });
+    let (mut m, a, i) = selected_through_fake();
     let ll = m.address(a, i);
-    greet(&mut m, a, i, FAKE);
-    greet(&mut m, a, i, FAKE2);
-    m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
-    m.run_for(Duration::from_secs(1));
-    assert!(m
-        .node(a)
-        .sources()
-        .iter()
-        .any(|s| s.router_id == ORIGIN && (s.seqno, s.metric) == (5, 196)));
     // FAKE2's route is feasible (150 < 196) but worse than FAKE's: an unselected entry.
     m.inject(a, i, FAKE2, &packet(&[update(P, 5, 150, 1600)], FAKE2));
     let from_fake2 = |m: &Mesh| {
@@ -848,20 +855,7 @@ fn rfc8966_3_5_3_an_unreachable_selected_route_takes_an_unfeasible_update_and_is
 
 #[test]
 fn rfc8966_3_5_3_an_unfeasible_update_for_the_selected_route_loses_to_a_better_alternative() {
-    // No split horizon, so that A advertises its route and sets its feasibility distance.
-    let (mut m, a, i) = single(InterfaceConfig {
-        split_horizon: Some(false),
-        ..InterfaceConfig::wired()
-    });
-    greet(&mut m, a, i, FAKE);
-    greet(&mut m, a, i, FAKE2);
-    m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
-    m.run_for(Duration::from_secs(1));
-    assert!(m
-        .node(a)
-        .sources()
-        .iter()
-        .any(|s| s.router_id == ORIGIN && (s.seqno, s.metric) == (5, 196)));
+    let (mut m, a, i) = selected_through_fake();
     m.inject(a, i, FAKE2, &packet(&[update(P, 6, 300, 1600)], FAKE2));
     assert_eq!(
         m.kernel_route(a, P, None).unwrap().next_hop,
