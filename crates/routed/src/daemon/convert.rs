@@ -182,10 +182,6 @@ pub struct Candidate<'a> {
     pub proto: Option<u8>,
 }
 
-/// babeld's `redistribute` decision: the first filter that matches decides; a filter without
-/// `proto` or `local` matches neither local addresses nor routes of protocol boot; when no
-/// filter matches, local addresses are announced (babeld's implicit final `redistribute local
-/// allow`) and kernel routes are not. Returns the metric and the source prefix to announce.
 /// Whether some `redistribute` filter can accept a kernel route (not a local address): only
 /// then does the daemon need to follow the kernel's routes. Without one, [`redistribute`]
 /// refuses every kernel route, and the daemon need not be told of (nor dump) any.
@@ -196,6 +192,10 @@ pub fn redistributes_kernel_routes(filters: &[Filter]) -> bool {
     })
 }
 
+/// babeld's `redistribute` decision: the first filter that matches decides; a filter without
+/// `proto` or `local` matches neither local addresses nor routes of protocol boot; when no
+/// filter matches, local addresses are announced (babeld's implicit final `redistribute local
+/// allow`) and kernel routes are not. Returns the metric and the source prefix to announce.
 pub fn redistribute(filters: &[Filter], c: &Candidate<'_>) -> Option<(u16, Option<Prefix>)> {
     let local = c.proto.is_none();
     let input = FilterInput {
