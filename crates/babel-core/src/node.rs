@@ -1488,13 +1488,6 @@ impl Node {
         let key = self.routes.slots[slot as usize].key;
         let installed = self.routes.slots[slot as usize].selected as usize == i;
         let e = self.routes.remove_entry(slot, i);
-        // Give back the room of flushed entries (issue 7: the entries that only heard
-        // unfeasible updates are flushed for good, a third of them in a grid); a lone entry
-        // goes back inline.
-        let v = &mut self.routes.slots[slot as usize].entries;
-        if v.spilled() && v.len() * 2 <= v.capacity() {
-            v.shrink_to_fit();
-        }
         let router_id = self
             .sources
             .get(e.src)
