@@ -536,6 +536,36 @@ pub struct SentStats {
     pub triggered_other: u64,
 }
 
+/// Why a triggered update was queued (RFC 8966 §3.7.2), for [`SentStats`].
+#[derive(Clone, Copy)]
+enum Trigger {
+    New,
+    Switch,
+    Retraction,
+    Worse,
+    Satisfied,
+    Seqno,
+    /// Another large metric change: counted as better or other by its direction.
+    Change {
+        better: bool,
+    },
+}
+
+impl SentStats {
+    fn triggered(&mut self, why: Trigger) {
+        *match why {
+            Trigger::New => &mut self.triggered_new,
+            Trigger::Switch => &mut self.triggered_switch,
+            Trigger::Retraction => &mut self.triggered_retraction,
+            Trigger::Worse => &mut self.triggered_worse,
+            Trigger::Satisfied => &mut self.triggered_satisfied,
+            Trigger::Seqno => &mut self.triggered_seqno,
+            Trigger::Change { better: true } => &mut self.triggered_better,
+            Trigger::Change { better: false } => &mut self.triggered_other,
+        } += 1;
+    }
+}
+
 impl Stats {
     fn refuse(&mut self, limit: Limit) {
         self.over_limit += 1;
@@ -2114,7 +2144,7 @@ impl Node {
                 // The route is lost and nothing feasible replaces it. RFC 8966 §3.7.2:
                 // the retraction is sent urgently and reliably; §3.8.2.1: ask for a new
                 // seqno at once to end the starvation.
-                self.stats.sent.triggered_retraction += 1;
+                self.stats.sent.triggered(Trigger::Retraction);
                 self.send_update_all(key, true, true);
                 if old_metric <= INFINITY / 2 {
                     if let Some(b) = before {
@@ -2125,19 +2155,20 @@ impl Node {
             None => {}
             Some(a) => {
                 let diff = a.metric.abs_diff(old_metric);
-                // `reliable`: sent with an Acknowledgment Request (RFC 8966 §3.7.2).
-                // `why` counts the cause in `SentStats` (1 new, 2 switch, 3 retraction,
-                // 4 worse, 5 satisfied, 6 newer seqno, 7 other).
-                let (send, urgent, reliable, why) = match before {
-                    None => (true, satisfied, false, 1),
-                    Some(b) if b.router_id != a.router_id => (true, true, true, 2),
-                    Some(b) if b.metric < INFINITY && a.metric == INFINITY => (true, true, true, 3),
-                    Some(b) if a.metric > b.metric && b.metric < 6 * 256 && diff >= 512 => {
-                        (true, true, false, 4)
+                // What to send: (urgent, `reliable` (with an Acknowledgment Request, RFC
+                // 8966 §3.7.2), why), or nothing.
+                let send = match before {
+                    None => Some((satisfied, false, Trigger::New)),
+                    Some(b) if b.router_id != a.router_id => Some((true, true, Trigger::Switch)),
+                    Some(b) if b.metric < INFINITY && a.metric == INFINITY => {
+                        Some((true, true, Trigger::Retraction))
                     }
-                    _ if satisfied => (true, true, false, 5),
+                    Some(b) if a.metric > b.metric && b.metric < 6 * 256 && diff >= 512 => {
+                        Some((true, false, Trigger::Worse))
+                    }
+                    _ if satisfied => Some((true, false, Trigger::Satisfied)),
                     Some(b) if b.metric == INFINITY && a.metric < INFINITY => {
-                        (true, false, false, 1)
+                        Some((false, false, Trigger::New))
                     }
                     // A newer seqno from the same source is passed on at once, though not
                     // urgently. RFC 8966 §3.7.2 says SHOULD NOT ("except to satisfy a
@@ -2147,25 +2178,20 @@ impl Node {
                     // (86 s against 49 s): the new seqno is what makes the alternatives
                     // of nodes that did not ask for it feasible again.
                     Some(b) if seqno_newer(a.seqno, b.seqno) && a.metric < INFINITY => {
-                        (true, false, false, 6)
+                        Some((false, false, Trigger::Seqno))
                     }
-                    Some(b) if a.metric < b.metric && diff < 1024 => (false, false, false, 0),
-                    _ if diff < 384 => (false, false, false, 0),
-                    _ => (true, false, false, 7),
+                    Some(b) if a.metric < b.metric && diff < 1024 => None,
+                    _ if diff < 384 => None,
+                    _ => Some((
+                        false,
+                        false,
+                        Trigger::Change {
+                            better: a.metric < old_metric,
+                        },
+                    )),
                 };
-                let st = &mut self.stats.sent;
-                match why {
-                    1 => st.triggered_new += 1,
-                    2 => st.triggered_switch += 1,
-                    3 => st.triggered_retraction += 1,
-                    4 => st.triggered_worse += 1,
-                    5 => st.triggered_satisfied += 1,
-                    6 => st.triggered_seqno += 1,
-                    7 if a.metric < old_metric => st.triggered_better += 1,
-                    7 => st.triggered_other += 1,
-                    _ => {}
-                }
-                if send {
+                if let Some((urgent, reliable, why)) = send {
+                    self.stats.sent.triggered(why);
                     self.send_update_all(key, urgent, reliable);
                 }
                 if let Some(b) = before {
