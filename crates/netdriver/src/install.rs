@@ -820,14 +820,14 @@ impl RouteInstaller {
         let mut m = self.header(r);
         m.header.scope = RouteScope::Universe;
         m.attributes.push(RouteAttribute::Priority(r.metric));
-        match r.next_hop {
-            NextHop::Unreachable => m.header.kind = RouteType::Unreachable,
+        match (r.next_hop, nh) {
+            (NextHop::Unreachable, _) => m.header.kind = RouteType::Unreachable,
             // The nexthop object holds gateway, interface and on-link flag.
-            NextHop::Gateway { .. } if nh.is_some() => {
+            (NextHop::Gateway { .. }, Some(id)) => {
                 m.header.kind = RouteType::Unicast;
-                m.attributes.push(RouteAttribute::NhId(nh.unwrap_or(0)));
+                m.attributes.push(RouteAttribute::NhId(id));
             }
-            NextHop::Gateway { gateway, ifindex } => {
+            (NextHop::Gateway { gateway, ifindex }, None) => {
                 m.header.kind = RouteType::Unicast;
                 if ifindex != 0 {
                     m.attributes.push(RouteAttribute::Oif(ifindex));
