@@ -3184,12 +3184,12 @@ impl Node {
     /// Runs every timer due at `now`. Calling it early or twice is harmless.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.advance(now);
-        let mut budget = 100_000u32;
-        while let Some(key) = self.timers.pop_due(self.now) {
-            budget -= 1;
-            if budget == 0 {
+        // A bound on the work of one call (timers that keep re-arming at `now` cannot spin
+        // it forever); what is left stays due, and `poll_timeout` says so at once.
+        for _ in 0..100_000u32 {
+            let Some(key) = self.timers.pop_due(self.now) else {
                 break;
-            }
+            };
             match key {
                 TimerKey::Hello(i) => self.hello_round(i),
                 TimerKey::Update(i) => {
