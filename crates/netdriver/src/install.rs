@@ -6,20 +6,14 @@ use std::io;
 use std::net::IpAddr;
 
 use babel_core::wire::Prefix;
-use netlink_packet_core::{
-    NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE,
-    NLM_F_REQUEST,
-};
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
-    RouteType, RouteVia,
-};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::monitor::RouteEvent;
-use crate::nexthop::{self, NLMSG_DONE, NLMSG_ERROR};
-use crate::nl;
+use crate::nexthop;
+use crate::nl::{
+    self, RouteHeader, RouteMsg, AF_INET, AF_INET6, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK,
+    NLM_F_CREATE, NLM_F_DUMP, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
+};
 
 /// RTPROT_BABEL: the routing protocol number Linux reserves for Babel.
 pub const RTPROT_BABEL: u8 = 42;
@@ -477,7 +471,7 @@ impl RouteInstaller {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(errno(e)),
             }
-            for f in nexthop::raw_frames(&self.recv_buf) {
+            for f in nl::frames(&self.recv_buf).0 {
                 if f.seq != seq {
                     continue;
                 }
@@ -488,7 +482,7 @@ impl RouteInstaller {
                             .map(|(_, i)| i)
                     }
                     NLMSG_ERROR => {
-                        return match nexthop::error_code(f.payload) {
+                        return match nl::error_code(f.payload) {
                             Some(0) => id.ok_or(libc::EPROTO),
                             Some(code) => Err(code),
                             None => Err(libc::EPROTO),
@@ -521,7 +515,7 @@ impl RouteInstaller {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return false,
             }
-            for f in nexthop::raw_frames(&self.recv_buf) {
+            for f in nl::frames(&self.recv_buf).0 {
                 if f.seq != seq {
                     continue;
                 }
@@ -531,7 +525,7 @@ impl RouteInstaller {
                             .is_none_or(|(p, _)| p != self.config.protocol)
                     }
                     NLMSG_ERROR => {
-                        return nexthop::error_code(f.payload) == Some(libc::ENOENT);
+                        return nl::error_code(f.payload) == Some(libc::ENOENT);
                     }
                     _ => {}
                 }
@@ -553,7 +547,7 @@ impl RouteInstaller {
         let mut ours = Vec::new();
         'dump: loop {
             recv_on(&self.sock, &mut self.recv_buf, 0).map_err(|e| RouteError::io("purge", &e))?;
-            for f in nexthop::raw_frames(&self.recv_buf) {
+            for f in nl::frames(&self.recv_buf).0 {
                 if f.seq != seq {
                     continue;
                 }
@@ -566,7 +560,7 @@ impl RouteInstaller {
                         }
                     }
                     NLMSG_DONE => break 'dump,
-                    NLMSG_ERROR => match nexthop::error_code(f.payload) {
+                    NLMSG_ERROR => match nl::error_code(f.payload) {
                         // A kernel without nexthop objects has none of ours.
                         Some(0) | Some(libc::EOPNOTSUPP) => break 'dump,
                         Some(errno) => {
@@ -653,11 +647,12 @@ impl RouteInstaller {
         for _ in 0..PURGE_PASSES {
             let before = removed;
             let mut found: usize = 0;
-            for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-                let mut req = RouteMessage::default();
-                req.header.address_family = family;
-                dumper.each(RouteNetlinkMessage::GetRoute(req), |m| {
-                    let RouteNetlinkMessage::NewRoute(m) = m else {
+            for family in [AF_INET, AF_INET6] {
+                dumper.each(nl::RTM_GETROUTE, family, nl::RTMSG_HDRLEN, |kind, p| {
+                    if kind != nl::RTM_NEWROUTE {
+                        return Ok(());
+                    }
+                    let Some(m) = RouteMsg::parse(p) else {
                         return Ok(());
                     };
                     if !self.is_ours(&m, proto) {
@@ -709,48 +704,46 @@ impl RouteInstaller {
         Ok(reqs.len() - gone)
     }
 
-    fn dump_own(&mut self) -> Result<Vec<RouteMessage>, RouteError> {
-        self.dump_proto(self.config.protocol)
-    }
-
-    fn dump_proto(&mut self, proto: u8) -> Result<Vec<RouteMessage>, RouteError> {
+    fn dump_own(&mut self) -> Result<Vec<RouteMsg>, RouteError> {
         let mut out = Vec::new();
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let mut req = RouteMessage::default();
-            req.header.address_family = family;
-            for m in self.dump_raw(RouteNetlinkMessage::GetRoute(req))? {
-                if let RouteNetlinkMessage::NewRoute(m) = m {
-                    if self.is_ours(&m, proto) {
-                        out.push(m);
+        for family in [AF_INET, AF_INET6] {
+            let proto = self.config.protocol;
+            let table = self.config.table;
+            self.dump_raw(nl::RTM_GETROUTE, family, nl::RTMSG_HDRLEN, |kind, p| {
+                if kind == nl::RTM_NEWROUTE {
+                    if let Some(m) = RouteMsg::parse(p) {
+                        if is_ours(&m, proto, table) {
+                            out.push(m);
+                        }
                     }
                 }
-            }
+            })?;
         }
         Ok(out)
     }
 
-    /// Sends one dump request and collects the messages of its answer.
+    /// Sends one dump request (message type `kind`, a family header of `hdr_len` bytes for
+    /// `family`) and hands each message of its answer to `f` (type and payload).
     pub(crate) fn dump_raw(
         &mut self,
-        req: RouteNetlinkMessage,
-    ) -> Result<Vec<RouteNetlinkMessage>, RouteError> {
-        let mut out = Vec::new();
+        kind: u16,
+        family: u8,
+        hdr_len: usize,
+        mut f: impl FnMut(u16, &[u8]),
+    ) -> Result<(), RouteError> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         self.send_buf.clear();
-        nl::append(&mut self.send_buf, req, NLM_F_REQUEST | NLM_F_DUMP, seq);
+        nl::dump_request(&mut self.send_buf, kind, family, hdr_len, seq);
         send_on(&self.sock, &self.send_buf).map_err(|e| RouteError::io("dump", &e))?;
-        read_dump(&self.sock, &mut self.recv_buf, seq, |m| {
-            out.push(m);
+        read_dump(&self.sock, &mut self.recv_buf, seq, |k, p| {
+            f(k, p);
             Ok(())
-        })?;
-        Ok(out)
+        })
     }
 
-    fn is_ours(&self, m: &RouteMessage, proto: u8) -> bool {
-        u8::from(m.header.protocol) == proto
-            && nl::route_table(m) == self.config.table
-            && !m.header.flags.contains(RouteFlags::Cloned)
+    fn is_ours(&self, m: &RouteMsg, proto: u8) -> bool {
+        is_ours(m, proto, self.config.table)
     }
 
     /// The request for `op`; an add or replace names nexthop object `nh` if given.
@@ -758,8 +751,9 @@ impl RouteInstaller {
         let r = op.route();
         match op {
             RouteOp::Add(r) => Request {
-                bytes: serialize(
-                    RouteNetlinkMessage::NewRoute(self.route_message(r, nh)),
+                bytes: serialize_route(
+                    &self.route_message(r, nh),
+                    nl::RTM_NEWROUTE,
                     NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
                 ),
                 op: "add",
@@ -769,8 +763,9 @@ impl RouteInstaller {
             },
             RouteOp::Replace(r) => Request {
                 // Replace-or-create in one message: the kernel swaps the route in place.
-                bytes: serialize(
-                    RouteNetlinkMessage::NewRoute(self.route_message(r, nh)),
+                bytes: serialize_route(
+                    &self.route_message(r, nh),
+                    nl::RTM_NEWROUTE,
                     NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE | NLM_F_CREATE,
                 ),
                 op: "replace",
@@ -779,8 +774,9 @@ impl RouteInstaller {
                 remove: false,
             },
             RouteOp::Remove(_) => Request {
-                bytes: serialize(
-                    RouteNetlinkMessage::DelRoute(self.remove_message(r)),
+                bytes: serialize_route(
+                    &self.remove_message(r),
+                    nl::RTM_DELROUTE,
                     NLM_F_REQUEST | NLM_F_ACK,
                 ),
                 op: "remove",
@@ -791,82 +787,66 @@ impl RouteInstaller {
         }
     }
 
-    fn header(&self, r: &KernelRoute) -> RouteMessage {
-        let mut m = RouteMessage::default();
-        let h = &mut m.header;
-        h.address_family = if r.dst.is_v4() {
-            AddressFamily::Inet
-        } else {
-            AddressFamily::Inet6
-        };
-        h.destination_prefix_length = r.dst.plen();
-        h.source_prefix_length = r.src.map_or(0, |s| s.plen());
-        // Tables above 255 only fit in RTA_TABLE.
-        h.table = u8::try_from(self.config.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
-        h.protocol = RouteProtocol::from(self.config.protocol);
-        m.attributes
-            .push(RouteAttribute::Destination(RouteAddress::from(
-                r.dst.addr(),
-            )));
-        if let Some(src) = r.src {
-            m.attributes
-                .push(RouteAttribute::Source(RouteAddress::from(src.addr())));
+    fn header(&self, r: &KernelRoute) -> RouteMsg {
+        RouteMsg {
+            header: RouteHeader {
+                family: if r.dst.is_v4() { AF_INET } else { AF_INET6 },
+                dst_len: r.dst.plen(),
+                src_len: r.src.map_or(0, |s| s.plen()),
+                // Tables above 255 only fit in RTA_TABLE (0 is RT_TABLE_UNSPEC).
+                table: u8::try_from(self.config.table).unwrap_or(0),
+                protocol: self.config.protocol,
+                ..RouteHeader::default()
+            },
+            dst: Some(r.dst.addr()),
+            src: r.src.map(|s| s.addr()),
+            table: Some(self.config.table),
+            ..RouteMsg::default()
         }
-        m.attributes.push(RouteAttribute::Table(self.config.table));
-        m
     }
 
-    fn route_message(&self, r: &KernelRoute, nh: Option<u32>) -> RouteMessage {
+    fn route_message(&self, r: &KernelRoute, nh: Option<u32>) -> RouteMsg {
         let mut m = self.header(r);
-        m.header.scope = RouteScope::Universe;
-        m.attributes.push(RouteAttribute::Priority(r.metric));
+        m.header.scope = nl::RT_SCOPE_UNIVERSE;
+        m.priority = Some(r.metric);
         match (r.next_hop, nh) {
-            (NextHop::Unreachable, _) => m.header.kind = RouteType::Unreachable,
+            (NextHop::Unreachable, _) => m.header.kind = nl::RTN_UNREACHABLE,
             // The nexthop object holds gateway, interface and on-link flag.
             (NextHop::Gateway { .. }, Some(id)) => {
-                m.header.kind = RouteType::Unicast;
-                m.attributes.push(RouteAttribute::NhId(id));
+                m.header.kind = nl::RTN_UNICAST;
+                m.nh_id = Some(id);
             }
             (NextHop::Gateway { gateway, ifindex }, None) => {
-                m.header.kind = RouteType::Unicast;
+                m.header.kind = nl::RTN_UNICAST;
                 if ifindex != 0 {
-                    m.attributes.push(RouteAttribute::Oif(ifindex));
+                    m.oif = Some(ifindex);
                 }
                 match (r.dst.addr(), gateway) {
                     // RFC 9229 §3: an IPv4 prefix through an IPv6 next hop; Linux takes the
                     // next hop of the other family as RTA_VIA.
-                    (IpAddr::V4(_), IpAddr::V6(gw)) => {
-                        m.attributes.push(RouteAttribute::Via(RouteVia::Inet6(gw)));
-                    }
-                    (IpAddr::V4(_), IpAddr::V4(gw)) => {
+                    (IpAddr::V4(_), gw @ IpAddr::V6(_)) => m.via = Some(gw),
+                    (IpAddr::V4(_), gw @ IpAddr::V4(_)) => {
                         // Like babeld: the neighbour is on the link even when no local
                         // address covers it (e.g. /32 addresses on mesh interfaces).
-                        m.header.flags |= RouteFlags::Onlink;
-                        m.attributes
-                            .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+                        m.header.flags |= nl::RTNH_F_ONLINK;
+                        m.gateway = Some(gw);
                     }
-                    (_, gw) => {
-                        m.attributes
-                            .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
-                    }
+                    (_, gw) => m.gateway = Some(gw),
                 }
-                if let Some(a) = r.pref_src {
-                    m.attributes
-                        .push(RouteAttribute::PrefSource(RouteAddress::from(a)));
-                }
+                m.pref_src = r.pref_src;
             }
         }
         m
     }
 
-    fn remove_message(&self, r: &KernelRoute) -> RouteMessage {
+    fn remove_message(&self, r: &KernelRoute) -> RouteMsg {
         let mut m = self.header(r);
         // Any scope and any type: the destination, source, table, protocol and metric
         // identify our route.
-        m.header.scope = RouteScope::NoWhere;
-        m.header.kind = RouteType::Unspec;
+        m.header.scope = nl::RT_SCOPE_NOWHERE;
+        m.header.kind = nl::RTN_UNSPEC;
         if r.metric != 0 {
-            m.attributes.push(RouteAttribute::Priority(r.metric));
+            m.priority = Some(r.metric);
         }
         m
     }
@@ -940,17 +920,18 @@ impl RouteInstaller {
                     let (frames, _) = nl::frames(&self.recv_buf);
                     for f in frames {
                         let k = f.seq.wrapping_sub(base) as usize;
-                        if k >= chunk.len() || known[k] {
+                        if k >= chunk.len() || known[k] || f.kind != NLMSG_ERROR {
                             continue;
                         }
-                        let Some(NetlinkPayload::Error(e)) = f.msg.map(|m| m.payload) else {
+                        let Some(errno) = nl::error_code(f.payload) else {
                             continue;
                         };
                         let req = &reqs[chunk[k]];
-                        match e.code {
-                            Some(code) => {
+                        match errno {
+                            0 if k == last => known[k] = true,
+                            0 => {}
+                            errno => {
                                 known[k] = true;
-                                let errno = -code.get();
                                 if attempt > 0 && req.remove && errno == libc::ESRCH {
                                     continue;
                                 }
@@ -960,8 +941,6 @@ impl RouteInstaller {
                                 };
                                 errors.push((chunk[k], fail(req, kind)));
                             }
-                            None if k == last => known[k] = true,
-                            None => {}
                         }
                     }
                 }
@@ -1030,13 +1009,14 @@ fn recv_on(sock: &Socket, buf: &mut Vec<u8>, flags: libc::c_int) -> io::Result<(
     sock.recv(buf, flags).map(|_| ())
 }
 
-/// Reads the answer to dump request `seq`, one datagram at a time, handing each message to
-/// `f`; stops at the end of the dump, a kernel error, or the first error of `f`.
+/// Reads the answer to dump request `seq`, one datagram at a time, handing each message
+/// (type and payload) to `f`; stops at the end of the dump, a kernel error, or the first
+/// error of `f`.
 fn read_dump(
     sock: &Socket,
     buf: &mut Vec<u8>,
     seq: u32,
-    mut f: impl FnMut(RouteNetlinkMessage) -> Result<(), RouteError>,
+    mut f: impl FnMut(u16, &[u8]) -> Result<(), RouteError>,
 ) -> Result<(), RouteError> {
     loop {
         recv_on(sock, buf, 0).map_err(|e| RouteError::io("dump", &e))?;
@@ -1045,12 +1025,11 @@ fn read_dump(
             if fr.seq != seq {
                 continue;
             }
-            match fr.msg.map(|m| m.payload) {
-                Some(NetlinkPayload::Done(_)) => return Ok(()),
-                Some(NetlinkPayload::Error(e)) => {
-                    if let Some(code) = e.code {
-                        let errno = -code.get();
-                        return Err(RouteError {
+            match fr.kind {
+                NLMSG_DONE => return Ok(()),
+                NLMSG_ERROR => {
+                    return match nl::error_code(fr.payload) {
+                        Some(errno) if errno != 0 => Err(RouteError {
                             op: "dump",
                             dst: None,
                             src: None,
@@ -1058,12 +1037,12 @@ fn read_dump(
                                 errno,
                                 text: nl::errno_text(errno),
                             },
-                        });
-                    }
-                    return Ok(());
+                        }),
+                        _ => Ok(()),
+                    };
                 }
-                Some(NetlinkPayload::InnerMessage(m)) => f(m)?,
-                _ => {}
+                nl::NLMSG_OVERRUN => {}
+                kind => f(kind, fr.payload)?,
             }
         }
     }
@@ -1090,26 +1069,29 @@ impl Dumper {
     /// the rest of the dump is left unread: the socket is closed with the dumper.
     fn each(
         &mut self,
-        req: RouteNetlinkMessage,
-        f: impl FnMut(RouteNetlinkMessage) -> Result<(), RouteError>,
+        kind: u16,
+        family: u8,
+        hdr_len: usize,
+        f: impl FnMut(u16, &[u8]) -> Result<(), RouteError>,
     ) -> Result<(), RouteError> {
         self.seq = self.seq.wrapping_add(1);
         let mut out = Vec::with_capacity(128);
-        nl::append(&mut out, req, NLM_F_REQUEST | NLM_F_DUMP, self.seq);
+        nl::dump_request(&mut out, kind, family, hdr_len, self.seq);
         send_on(&self.sock, &out).map_err(|e| RouteError::io("dump", &e))?;
         read_dump(&self.sock, &mut self.buf, self.seq, f)
     }
 }
 
 /// The delete request for a dumped route of ours.
-fn purge_request(m: RouteMessage) -> Request {
+fn purge_request(m: RouteMsg) -> Request {
     let (dst, src) = match nl::route_prefixes(&m) {
         Some((d, s)) => (Some(d), s),
         None => (None, None),
     };
     Request {
-        bytes: serialize(
-            RouteNetlinkMessage::DelRoute(delete_message(m)),
+        bytes: serialize_route(
+            &delete_message(m),
+            nl::RTM_DELROUTE,
             NLM_F_REQUEST | NLM_F_ACK,
         ),
         op: "purge",
@@ -1119,10 +1101,15 @@ fn purge_request(m: RouteMessage) -> Request {
     }
 }
 
-pub(crate) fn serialize(msg: RouteNetlinkMessage, flags: u16) -> Vec<u8> {
+pub(crate) fn serialize_route(m: &RouteMsg, kind: u16, flags: u16) -> Vec<u8> {
     let mut buf = Vec::with_capacity(128);
-    nl::append(&mut buf, msg, flags, 0);
+    m.append(&mut buf, kind, flags, 0);
     buf
+}
+
+/// Whether a dumped route is one of ours: protocol `proto`, table `table`, not a clone.
+fn is_ours(m: &RouteMsg, proto: u8, table: u32) -> bool {
+    m.header.protocol == proto && m.table() == table && m.header.flags & nl::RTM_F_CLONED == 0
 }
 
 fn fail(req: &Request, kind: RouteErrorKind) -> RouteError {
@@ -1135,31 +1122,25 @@ fn fail(req: &Request, kind: RouteErrorKind) -> RouteError {
 }
 
 /// A delete request for a dumped route: its identifying fields, nothing else.
-fn delete_message(dumped: RouteMessage) -> RouteMessage {
-    let mut m = RouteMessage::default();
-    m.header = dumped.header;
-    m.header.flags = RouteFlags::empty();
+fn delete_message(dumped: RouteMsg) -> RouteMsg {
+    let mut header = dumped.header;
+    header.flags = 0;
     // A route through a nexthop object is dumped with the object's gateway and interface
     // too; Linux matches an IPv4 delete that names them against the route's own next hop,
     // which it has none of, so the id identifies it instead.
-    let nh = dumped
-        .attributes
-        .iter()
-        .any(|a| matches!(a, RouteAttribute::NhId(_)));
-    m.attributes = dumped
-        .attributes
-        .into_iter()
-        .filter(|a| match a {
-            RouteAttribute::Destination(_)
-            | RouteAttribute::Source(_)
-            | RouteAttribute::Priority(_)
-            | RouteAttribute::Table(_)
-            | RouteAttribute::NhId(_) => true,
-            RouteAttribute::Oif(_) | RouteAttribute::Gateway(_) | RouteAttribute::Via(_) => !nh,
-            _ => false,
-        })
-        .collect();
-    m
+    let nh = dumped.nh_id.is_some();
+    RouteMsg {
+        header,
+        dst: dumped.dst,
+        src: dumped.src,
+        priority: dumped.priority,
+        table: dumped.table,
+        nh_id: dumped.nh_id,
+        oif: dumped.oif.filter(|_| !nh),
+        gateway: dumped.gateway.filter(|_| !nh),
+        via: dumped.via.filter(|_| !nh),
+        pref_src: None,
+    }
 }
 
 #[cfg(test)]

@@ -9,14 +9,9 @@ use std::task::{ready, Context, Poll};
 
 use babel_core::wire::Prefix;
 use futures::Stream;
-use netlink_packet_core::{NetlinkPayload, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST};
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::route::{RouteFlags, RouteMessage, RouteType};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, AsyncSocket, SocketAddr, TokioSocket};
 
-use crate::nl;
+use crate::nl::{self, RouteMsg, AF_INET, AF_INET6, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR};
 
 // Multicast group bits (RTMGRP_*) of rtnetlink.
 const RTMGRP_LINK: u32 = libc::RTMGRP_LINK as u32;
@@ -90,19 +85,6 @@ pub enum RouteKind {
     Prohibit,
     Local,
     Other(u8),
-}
-
-impl From<RouteType> for RouteKind {
-    fn from(t: RouteType) -> Self {
-        match t {
-            RouteType::Unicast => RouteKind::Unicast,
-            RouteType::Unreachable => RouteKind::Unreachable,
-            RouteType::BlackHole => RouteKind::Blackhole,
-            RouteType::Prohibit => RouteKind::Prohibit,
-            RouteType::Local => RouteKind::Local,
-            other => RouteKind::Other(u8::from(other)),
-        }
-    }
 }
 
 /// A kernel route was added, replaced or removed.
@@ -350,21 +332,14 @@ impl Monitor {
             return Ok(());
         };
         self.seq = self.seq.wrapping_add(1);
-        let msg = match step {
-            Step::Links => RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            Step::Addrs => RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            Step::Routes4 | Step::Routes6 => {
-                let mut r = RouteMessage::default();
-                r.header.address_family = if matches!(step, Step::Routes4) {
-                    AddressFamily::Inet
-                } else {
-                    AddressFamily::Inet6
-                };
-                RouteNetlinkMessage::GetRoute(r)
-            }
+        let (kind, family, hdr_len) = match step {
+            Step::Links => (nl::RTM_GETLINK, 0, IFINFOMSG_LEN),
+            Step::Addrs => (nl::RTM_GETADDR, 0, IFADDRMSG_LEN),
+            Step::Routes4 => (nl::RTM_GETROUTE, AF_INET, nl::RTMSG_HDRLEN),
+            Step::Routes6 => (nl::RTM_GETROUTE, AF_INET6, nl::RTMSG_HDRLEN),
         };
         let mut buf = Vec::with_capacity(64);
-        nl::append(&mut buf, msg, NLM_F_REQUEST | NLM_F_DUMP, self.seq);
+        nl::dump_request(&mut buf, kind, family, hdr_len, self.seq);
         self.sock
             .socket_ref()
             .send_to(&buf, &SocketAddr::new(0, 0), 0)?;
@@ -420,53 +395,57 @@ impl Monitor {
                 // The dump was interrupted by a change: its result may be inconsistent.
                 self.resync_pending = true;
             }
-            let Some(msg) = f.msg else {
-                self.stats.malformed += 1;
-                continue;
-            };
-            match msg.payload {
-                NetlinkPayload::Done(_) if in_dump => self.step_done()?,
-                NetlinkPayload::Error(e) if in_dump => {
-                    if e.code.is_some() {
+            match f.kind {
+                NLMSG_DONE if in_dump => self.step_done()?,
+                NLMSG_ERROR if in_dump => {
+                    if nl::error_code(f.payload) != Some(0) {
                         self.stats.malformed += 1;
                     }
                     self.step_done()?;
                 }
-                NetlinkPayload::Overrun(_) => self.overrun()?,
-                NetlinkPayload::InnerMessage(inner) => {
-                    if let Some(ev) = self.convert(inner) {
+                nl::NLMSG_OVERRUN => self.overrun()?,
+                kind => match self.convert(kind, f.payload) {
+                    Ok(Some(ev)) => {
                         self.known.record(&ev, self.resyncing);
                         self.queue.push_back(ev);
                     }
-                }
-                _ => {}
+                    Ok(None) => {}
+                    Err(Malformed) => self.stats.malformed += 1,
+                },
             }
         }
         self.buf = buf;
         Ok(())
     }
 
-    fn convert(&self, msg: RouteNetlinkMessage) -> Option<NetEvent> {
-        match msg {
-            RouteNetlinkMessage::NewLink(l) => link_event(&l, false).map(NetEvent::Link),
-            RouteNetlinkMessage::DelLink(l) => link_event(&l, true).map(NetEvent::Link),
-            RouteNetlinkMessage::NewAddress(a) => addr_event(&a, true).map(NetEvent::Addr),
-            RouteNetlinkMessage::DelAddress(a) => addr_event(&a, false).map(NetEvent::Addr),
-            RouteNetlinkMessage::NewRoute(r) => self.route_event(&r, true).map(NetEvent::Route),
-            RouteNetlinkMessage::DelRoute(r) => self.route_event(&r, false).map(NetEvent::Route),
+    /// The event of a message of type `kind`: `Ok(None)` for a message that is not
+    /// reported (another type, a bridge port, a route of another table...).
+    fn convert(&self, kind: u16, p: &[u8]) -> Result<Option<NetEvent>, Malformed> {
+        Ok(match kind {
+            nl::RTM_NEWLINK | nl::RTM_DELLINK => {
+                link_event(p, kind == nl::RTM_DELLINK)?.map(NetEvent::Link)
+            }
+            nl::RTM_NEWADDR | nl::RTM_DELADDR => {
+                addr_event(p, kind == nl::RTM_NEWADDR)?.map(NetEvent::Addr)
+            }
+            nl::RTM_NEWROUTE | nl::RTM_DELROUTE => {
+                let m = RouteMsg::parse(p).ok_or(Malformed)?;
+                self.route_event(&m, kind == nl::RTM_NEWROUTE)
+                    .map(NetEvent::Route)
+            }
             _ => None,
-        }
+        })
     }
 
-    fn route_event(&self, m: &RouteMessage, added: bool) -> Option<RouteEvent> {
+    fn route_event(&self, m: &RouteMsg, added: bool) -> Option<RouteEvent> {
         if !self.config.routes
-            || m.header.flags.contains(RouteFlags::Cloned)
+            || m.header.flags & nl::RTM_F_CLONED != 0
             // Dump replies are not filtered in the kernel.
-            || self.config.ignore_protocol == Some(u8::from(m.header.protocol))
+            || self.config.ignore_protocol == Some(m.header.protocol)
         {
             return None;
         }
-        let table = nl::route_table(m);
+        let table = m.table();
         if !self.config.route_tables.is_empty() && !self.config.route_tables.contains(&table) {
             return None;
         }
@@ -474,57 +453,94 @@ impl Monitor {
     }
 }
 
-fn link_event(m: &LinkMessage, removed: bool) -> Option<LinkEvent> {
-    // Bridge-port (AF_BRIDGE) notifications describe the same links again; skip them.
-    if m.header.interface_family != AddressFamily::Unspec {
-        return None;
-    }
-    let flags = m.header.flags;
-    let mut ev = LinkEvent {
-        ifindex: m.header.index,
-        name: String::new(),
-        up: !removed && flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::Running),
-        mtu: 0,
-        removed,
-    };
-    for a in &m.attributes {
-        match a {
-            LinkAttribute::IfName(n) => ev.name = n.clone(),
-            LinkAttribute::Mtu(mtu) => ev.mtu = *mtu,
-            _ => {}
+/// A message that does not parse (counted in [`MonitorStats::malformed`]).
+#[derive(Debug, PartialEq, Eq)]
+struct Malformed;
+
+/// Size of struct ifinfomsg: family, pad, type (16 bits), index, flags, change (32 bits).
+const IFINFOMSG_LEN: usize = 16;
+/// Size of struct ifaddrmsg: family, prefix length, flags, scope, index (32 bits).
+const IFADDRMSG_LEN: usize = 8;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_FLAGS: u16 = 8;
+const IFA_F_DADFAILED: u32 = 0x08;
+const IFA_F_TENTATIVE: u32 = 0x40;
+
+/// An RTM_NEWLINK/RTM_DELLINK payload as a link event.
+fn link_event(p: &[u8], removed: bool) -> Result<Option<LinkEvent>, Malformed> {
+    let h = p.get(0..IFINFOMSG_LEN).ok_or(Malformed)?;
+    let mut name = String::new();
+    let mut mtu = 0;
+    nl::each_attr(p, IFINFOMSG_LEN, |kind, v| match kind {
+        IFLA_IFNAME => {
+            let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+            name = String::from_utf8_lossy(&v[..end]).into_owned();
         }
+        IFLA_MTU => mtu = nl::u32_of(v).unwrap_or(0),
+        _ => {}
+    })
+    .ok_or(Malformed)?;
+    // Bridge-port (AF_BRIDGE) notifications describe the same links again; skip them.
+    if h[0] != libc::AF_UNSPEC as u8 {
+        return Ok(None);
     }
-    Some(ev)
+    let flags = nl::u32_of(&h[8..12]).ok_or(Malformed)?;
+    let up_running = (libc::IFF_UP | libc::IFF_RUNNING) as u32;
+    Ok(Some(LinkEvent {
+        ifindex: nl::u32_of(&h[4..8]).ok_or(Malformed)?,
+        name,
+        up: !removed && flags & up_running == up_running,
+        mtu,
+        removed,
+    }))
 }
 
-fn addr_event(m: &AddressMessage, added: bool) -> Option<AddrEvent> {
+/// An RTM_NEWADDR/RTM_DELADDR payload as an address event (`None` for a family other than
+/// IPv4 and IPv6, or a message without an address).
+fn addr_event(p: &[u8], added: bool) -> Result<Option<AddrEvent>, Malformed> {
+    let h = p.get(0..IFADDRMSG_LEN).ok_or(Malformed)?;
+    let family = h[0];
     let mut addr = None;
     let mut local = None;
-    let mut flags = AddressFlags::from_bits_retain(u32::from(m.header.flags.bits()));
-    for a in &m.attributes {
-        match a {
-            AddressAttribute::Address(x) => addr = Some(*x),
-            AddressAttribute::Local(x) => local = Some(*x),
-            // IFA_FLAGS carries all 32 bits; the header only the low 8.
-            AddressAttribute::Flags(f) => flags = *f,
-            _ => {}
-        }
-    }
-    // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point).
-    let addr = match m.header.family {
-        AddressFamily::Inet => local.or(addr)?,
-        AddressFamily::Inet6 => addr.or(local)?,
-        _ => return None,
+    let mut flags = u32::from(h[2]);
+    let mut bad = false;
+    let mut ip = |v: &[u8]| {
+        let a = nl::ip_of(family, v);
+        bad |= a.is_none();
+        a
     };
-    let dad_failed = flags.contains(AddressFlags::Dadfailed);
-    Some(AddrEvent {
-        ifindex: m.header.index,
-        addr,
-        plen: m.header.prefix_len,
-        added,
-        tentative: flags.contains(AddressFlags::Tentative) || dad_failed,
-        dad_failed,
+    nl::each_attr(p, IFADDRMSG_LEN, |kind, v| match kind {
+        IFA_ADDRESS => addr = ip(v),
+        IFA_LOCAL => local = ip(v),
+        // IFA_FLAGS carries all 32 bits; the header only the low 8.
+        IFA_FLAGS => flags = nl::u32_of(v).unwrap_or(flags),
+        _ => {}
     })
+    .ok_or(Malformed)?;
+    // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point).
+    let addr = match family {
+        AF_INET => local.or(addr),
+        AF_INET6 => addr.or(local),
+        _ => return Ok(None),
+    };
+    if bad {
+        return Err(Malformed);
+    }
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let dad_failed = flags & IFA_F_DADFAILED != 0;
+    Ok(Some(AddrEvent {
+        ifindex: nl::u32_of(&h[4..8]).ok_or(Malformed)?,
+        addr,
+        plen: h[1],
+        added,
+        tentative: flags & IFA_F_TENTATIVE != 0 || dad_failed,
+        dad_failed,
+    }))
 }
 
 impl Stream for Monitor {
@@ -588,32 +604,88 @@ pub(crate) fn ignore_protocol_filter(proto: u8) -> Vec<socket2::SockFilter> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_route::address::AddressHeaderFlags;
+    use crate::nl::MsgBuilder;
+
+    fn addr_msg(header_flags: u8, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut b = MsgBuilder::new(
+            &mut buf,
+            nl::RTM_NEWADDR,
+            0,
+            1,
+            &[AF_INET6, 64, header_flags, 0, 3, 0, 0, 0],
+        );
+        for (k, v) in attrs {
+            b.attr(*k, v);
+        }
+        b.finish();
+        nl::frames(&buf).0[0].payload.to_vec()
+    }
 
     #[test]
     fn tentative_from_header_or_ifa_flags() {
-        let mut m = AddressMessage::default();
-        m.header.family = AddressFamily::Inet6;
-        m.header.prefix_len = 64;
-        m.header.index = 3;
-        m.header.flags = AddressHeaderFlags::Tentative;
-        m.attributes
-            .push(AddressAttribute::Address("fe80::1".parse().unwrap()));
-        let ev = addr_event(&m, true).unwrap();
+        let a: std::net::Ipv6Addr = "fe80::1".parse().unwrap();
+        let a = a.octets();
+        let tentative = IFA_F_TENTATIVE as u8;
+        let ev = addr_event(&addr_msg(tentative, &[(IFA_ADDRESS, &a)]), true)
+            .unwrap()
+            .unwrap();
         assert!(ev.tentative && !ev.dad_failed);
-        // IFA_FLAGS wins over the header byte.
-        m.attributes
-            .push(AddressAttribute::Flags(AddressFlags::Permanent));
-        let ev = addr_event(&m, true).unwrap();
-        assert!(!ev.tentative);
-        m.attributes.pop();
-        m.attributes.push(AddressAttribute::Flags(
-            AddressFlags::Tentative | AddressFlags::Dadfailed,
-        ));
-        let ev = addr_event(&m, true).unwrap();
+        assert_eq!((ev.ifindex, ev.plen, ev.addr), (3, 64, IpAddr::from(a)));
+        // IFA_FLAGS wins over the header byte (0x80: IFA_F_PERMANENT).
+        let p = addr_msg(
+            tentative,
+            &[(IFA_ADDRESS, &a), (IFA_FLAGS, &0x80u32.to_ne_bytes())],
+        );
+        assert!(!addr_event(&p, true).unwrap().unwrap().tentative);
+        let both = (IFA_F_TENTATIVE | IFA_F_DADFAILED).to_ne_bytes();
+        let p = addr_msg(0, &[(IFA_ADDRESS, &a), (IFA_FLAGS, &both)]);
+        let ev = addr_event(&p, true).unwrap().unwrap();
         assert!(ev.tentative && ev.dad_failed);
         // An address message without an address is dropped, not a panic.
-        m.attributes.clear();
-        assert_eq!(addr_event(&m, true), None);
+        assert_eq!(addr_event(&addr_msg(0, &[]), true), Ok(None));
+        // An address of the wrong size, or a truncated message, is malformed.
+        assert_eq!(
+            addr_event(&addr_msg(0, &[(IFA_ADDRESS, &a[..4])]), true),
+            Err(Malformed)
+        );
+        assert_eq!(addr_event(&addr_msg(0, &[])[..5], true), Err(Malformed));
+    }
+
+    #[test]
+    fn link_messages_give_name_mtu_and_state() {
+        let mut header = [0u8; IFINFOMSG_LEN];
+        header[4..8].copy_from_slice(&7u32.to_ne_bytes());
+        let flags = (libc::IFF_UP | libc::IFF_RUNNING) as u32;
+        header[8..12].copy_from_slice(&flags.to_ne_bytes());
+        let mut buf = Vec::new();
+        let mut b = MsgBuilder::new(&mut buf, nl::RTM_NEWLINK, 0, 1, &header);
+        b.attr(IFLA_IFNAME, b"veth0\0").u32(IFLA_MTU, 1400);
+        b.finish();
+        let p = nl::frames(&buf).0[0].payload.to_vec();
+        let ev = link_event(&p, false).unwrap().unwrap();
+        assert_eq!(
+            ev,
+            LinkEvent {
+                ifindex: 7,
+                name: "veth0".into(),
+                up: true,
+                mtu: 1400,
+                removed: false
+            }
+        );
+        assert!(!link_event(&p, true).unwrap().unwrap().up);
+        // Up but without carrier: not up.
+        let mut down = p.clone();
+        down[8..12].copy_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
+        assert!(!link_event(&down, false).unwrap().unwrap().up);
+        // A bridge port's copy is skipped; garbage is malformed.
+        let mut bridge = p.clone();
+        bridge[0] = libc::AF_BRIDGE as u8;
+        assert_eq!(link_event(&bridge, false), Ok(None));
+        assert_eq!(link_event(&p[..10], false), Err(Malformed));
+        let mut long = p.clone();
+        long[IFINFOMSG_LEN] = 250;
+        assert_eq!(link_event(&long, false), Err(Malformed));
     }
 }

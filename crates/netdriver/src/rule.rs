@@ -14,13 +14,30 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
+use crate::install::{Request, RouteError, RouteInstaller};
+use crate::nl::{
+    self, MsgBuilder, AF_INET, AF_INET6, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+};
 use babel_core::wire::Prefix;
-use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
-use netlink_packet_route::route::RouteProtocol;
-use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::install::{serialize, Request, RouteError, RouteInstaller};
+// Rule attributes (linux/fib_rules.h).
+const FRA_DST: u16 = 1;
+const FRA_SRC: u16 = 2;
+const FRA_IIFNAME: u16 = 3;
+const FRA_PRIORITY: u16 = 6;
+const FRA_FWMARK: u16 = 10;
+const FRA_TABLE: u16 = 15;
+const FRA_OIFNAME: u16 = 17;
+const FRA_UID_RANGE: u16 = 20;
+const FRA_PROTOCOL: u16 = 21;
+const FRA_IP_PROTO: u16 = 22;
+const FRA_SPORT_RANGE: u16 = 23;
+const FRA_DPORT_RANGE: u16 = 24;
+/// fib_rule_hdr action FR_ACT_TO_TBL: look up a table.
+const FR_ACT_TO_TBL: u8 = 1;
+/// Size of struct fib_rule_hdr: family, dst_len, src_len, tos, table, two reserved bytes,
+/// action, flags (32 bits).
+const RULE_HDRLEN: usize = 12;
 
 /// babeld's defaults: `first-table-number` 10, `first-rule-priority` 100, 10 source tables.
 pub const DEFAULT_FIRST_TABLE: u32 = 10;
@@ -172,64 +189,60 @@ impl SourceTables {
     }
 }
 
-fn family(p: &Prefix) -> AddressFamily {
-    if p.is_v4() {
-        AddressFamily::Inet
-    } else {
-        AddressFamily::Inet6
-    }
-}
-
-/// A rule message: the identifying fields (family, source, priority, table) and the action.
-fn rule_message(r: &SourceRule, protocol: u8) -> RuleMessage {
-    let mut m = RuleMessage::default();
-    m.header.family = family(&r.src);
-    m.header.src_len = r.src.plen();
-    m.header.action = RuleAction::ToTable;
+/// A rule message for `r` (type `kind`): the identifying fields (family, source, priority,
+/// table) and the action; with `protocol`, FRA_PROTOCOL too.
+fn rule_message(r: &SourceRule, kind: u16, flags: u16, protocol: Option<u8>) -> Vec<u8> {
+    let mut header = [0u8; RULE_HDRLEN];
+    header[0] = if r.src.is_v4() { AF_INET } else { AF_INET6 };
+    header[2] = r.src.plen();
     // Tables above 255 only fit in FRA_TABLE.
-    m.header.table = u8::try_from(r.table).unwrap_or(0);
-    m.attributes.push(RuleAttribute::Priority(r.priority));
+    header[4] = u8::try_from(r.table).unwrap_or(0);
+    header[7] = FR_ACT_TO_TBL;
+    let mut buf = Vec::with_capacity(64);
+    let mut b = MsgBuilder::new(&mut buf, kind, flags, 0, &header);
+    b.u32(FRA_PRIORITY, r.priority);
     if r.src.plen() > 0 {
-        m.attributes.push(RuleAttribute::Source(r.src.addr()));
+        b.ip(FRA_SRC, r.src.addr());
     }
-    m.attributes.push(RuleAttribute::Table(r.table));
-    m.attributes
-        .push(RuleAttribute::Protocol(RouteProtocol::from(protocol)));
-    m
+    b.u32(FRA_TABLE, r.table);
+    if let Some(p) = protocol {
+        b.attr(FRA_PROTOCOL, &[p]);
+    }
+    b.finish();
+    buf
 }
 
-/// A kernel rule as a [`SourceRule`], when it is a plain `from SRC lookup TABLE` rule.
-fn source_rule(m: &RuleMessage) -> Option<SourceRule> {
-    if m.header.action != RuleAction::ToTable || m.header.dst_len != 0 {
+/// A kernel rule (RTM_NEWRULE payload) as a [`SourceRule`], when it is a plain
+/// `from SRC lookup TABLE` rule.
+fn source_rule(p: &[u8]) -> Option<SourceRule> {
+    let h = p.get(0..RULE_HDRLEN)?;
+    let (family, dst_len, src_len) = (h[0], h[1], h[2]);
+    if h[7] != FR_ACT_TO_TBL || dst_len != 0 {
         return None;
     }
     let mut priority = 0;
-    let mut table = u32::from(m.header.table);
+    let mut table = u32::from(h[4]);
     let mut src = None;
-    for a in &m.attributes {
-        match a {
-            RuleAttribute::Priority(p) => priority = *p,
-            RuleAttribute::Table(t) => table = *t,
-            RuleAttribute::Source(s) => src = Some(*s),
-            // Rules with other selectors (interfaces, marks, ports...) are not ours.
-            RuleAttribute::Iifname(_)
-            | RuleAttribute::Oifname(_)
-            | RuleAttribute::FwMark(_)
-            | RuleAttribute::Destination(_)
-            | RuleAttribute::IpProtocol(_)
-            | RuleAttribute::SourcePortRange(_)
-            | RuleAttribute::DestinationPortRange(_)
-            | RuleAttribute::UidRange(_) => return None,
-            _ => {}
-        }
+    let mut plain = true;
+    nl::each_attr(p, RULE_HDRLEN, |kind, v| match kind {
+        FRA_PRIORITY => priority = nl::u32_of(v).unwrap_or(priority),
+        FRA_TABLE => table = nl::u32_of(v).unwrap_or(table),
+        FRA_SRC => src = Some(nl::ip_of(family, v)),
+        // Rules with other selectors (interfaces, marks, ports...) are not ours.
+        FRA_IIFNAME | FRA_OIFNAME | FRA_FWMARK | FRA_DST | FRA_IP_PROTO | FRA_SPORT_RANGE
+        | FRA_DPORT_RANGE | FRA_UID_RANGE => plain = false,
+        _ => {}
+    })?;
+    if !plain {
+        return None;
     }
-    let addr = match (src, m.header.family) {
-        (Some(a), _) => a,
-        (None, AddressFamily::Inet) => std::net::Ipv4Addr::UNSPECIFIED.into(),
-        (None, AddressFamily::Inet6) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    let addr = match (src, family) {
+        (Some(a), _) => a?,
+        (None, AF_INET) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        (None, AF_INET6) => std::net::Ipv6Addr::UNSPECIFIED.into(),
         _ => return None,
     };
-    let src = Prefix::new(addr, m.header.src_len).ok()?;
+    let src = Prefix::new(addr, src_len).ok()?;
     Some(SourceRule {
         priority,
         src,
@@ -240,38 +253,30 @@ fn source_rule(m: &RuleMessage) -> Option<SourceRule> {
 impl RouteInstaller {
     /// Adds rule `r` (fails with EEXIST when the same rule is there).
     pub fn add_rule(&mut self, r: &SourceRule) -> Result<(), RouteError> {
-        let msg = RouteNetlinkMessage::NewRule(rule_message(r, self.config().protocol));
-        self.rule_request(
-            msg,
-            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-            "add rule",
+        let bytes = rule_message(
             r,
-        )
+            nl::RTM_NEWRULE,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            Some(self.config().protocol),
+        );
+        self.rule_request(bytes, "add rule", r)
     }
 
     /// Removes rule `r` (ENOENT when it is not there).
     pub fn remove_rule(&mut self, r: &SourceRule) -> Result<(), RouteError> {
-        let mut m = rule_message(r, self.config().protocol);
-        // Match whoever installed it.
-        m.attributes
-            .retain(|a| !matches!(a, RuleAttribute::Protocol(_)));
-        self.rule_request(
-            RouteNetlinkMessage::DelRule(m),
-            NLM_F_REQUEST | NLM_F_ACK,
-            "remove rule",
-            r,
-        )
+        // Without a protocol: match whoever installed it.
+        let bytes = rule_message(r, nl::RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK, None);
+        self.rule_request(bytes, "remove rule", r)
     }
 
     fn rule_request(
         &mut self,
-        msg: RouteNetlinkMessage,
-        flags: u16,
+        bytes: Vec<u8>,
         op: &'static str,
         r: &SourceRule,
     ) -> Result<(), RouteError> {
         let req = Request {
-            bytes: serialize(msg, flags),
+            bytes,
             op,
             dst: None,
             src: Some(r.src),
@@ -286,14 +291,12 @@ impl RouteInstaller {
     /// The plain source rules (`from SRC lookup TABLE`) of both families.
     pub fn dump_rules(&mut self) -> Result<Vec<SourceRule>, RouteError> {
         let mut out = Vec::new();
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let mut req = RuleMessage::default();
-            req.header.family = family;
-            for m in self.dump_raw(RouteNetlinkMessage::GetRule(req))? {
-                if let RouteNetlinkMessage::NewRule(m) = m {
-                    out.extend(source_rule(&m));
+        for family in [AF_INET, AF_INET6] {
+            self.dump_raw(nl::RTM_GETRULE, family, RULE_HDRLEN, |kind, p| {
+                if kind == nl::RTM_NEWRULE {
+                    out.extend(source_rule(p));
                 }
-            }
+            })?;
         }
         Ok(out)
     }
@@ -387,11 +390,28 @@ mod tests {
             src: p("192.168.1.0/24"),
             table: 300,
         };
-        let m = rule_message(&r, 42);
-        assert_eq!(m.header.table, 0, "table 300 only fits in FRA_TABLE");
-        assert_eq!(source_rule(&m), Some(r));
-        let mut other = m.clone();
-        other.attributes.push(RuleAttribute::FwMark(1));
-        assert_eq!(source_rule(&other), None);
+        let m = rule_message(&r, nl::RTM_NEWRULE, 0, Some(42));
+        let (f, complete) = nl::frames(&m);
+        assert!(complete && f.len() == 1);
+        let pl = f[0].payload;
+        assert_eq!(pl[4], 0, "table 300 only fits in FRA_TABLE");
+        assert_eq!(source_rule(pl), Some(r));
+        // Another selector: not a plain source rule.
+        let mut with_mark = pl.to_vec();
+        with_mark.extend_from_slice(&8u16.to_ne_bytes());
+        with_mark.extend_from_slice(&FRA_FWMARK.to_ne_bytes());
+        with_mark.extend_from_slice(&1u32.to_ne_bytes());
+        assert_eq!(source_rule(&with_mark), None);
+        // Truncated: refused, no panic.
+        assert_eq!(source_rule(&pl[..pl.len() - 10]), None);
+        assert_eq!(source_rule(&pl[..5]), None);
+        // An IPv6 rule from an IPv6 source.
+        let r6 = SourceRule {
+            priority: 120,
+            src: p("2001:db8::/48"),
+            table: 11,
+        };
+        let m = rule_message(&r6, nl::RTM_NEWRULE, 0, None);
+        assert_eq!(source_rule(nl::frames(&m).0[0].payload), Some(r6));
     }
 }

@@ -1,0 +1,22 @@
+//! Release builds of the daemon on Linux link with `hot-text.ld`: the functions a running
+//! daemon executes are put together at the start of its code (see that file).
+
+use std::env;
+use std::path::Path;
+
+fn main() {
+    println!("cargo:rerun-if-changed=hot-text.ld");
+    println!("cargo:rerun-if-changed=build.rs");
+    let linux = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
+    let release = env::var("PROFILE").is_ok_and(|p| p == "release");
+    let Ok(dir) = env::var("CARGO_MANIFEST_DIR") else {
+        return;
+    };
+    if linux && release {
+        let script = Path::new(&dir).join("hot-text.ld");
+        println!(
+            "cargo:rustc-link-arg-bin=routed=-Wl,-T,{}",
+            script.display()
+        );
+    }
+}
