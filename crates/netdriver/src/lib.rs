@@ -15,6 +15,8 @@
 //! - [`Alarm`]: the daemon loop's next deadline on a timerfd (one wake-up per deadline).
 
 mod alarm;
+#[cfg(test)]
+mod garbage;
 mod install;
 mod monitor;
 mod nexthop;

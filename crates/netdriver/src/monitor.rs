@@ -455,7 +455,7 @@ impl Monitor {
 
 /// A message that does not parse (counted in [`MonitorStats::malformed`]).
 #[derive(Debug, PartialEq, Eq)]
-struct Malformed;
+pub(crate) struct Malformed;
 
 /// Size of struct ifinfomsg: family, pad, type (16 bits), index, flags, change (32 bits).
 const IFINFOMSG_LEN: usize = 16;
@@ -470,7 +470,7 @@ const IFA_F_DADFAILED: u32 = 0x08;
 const IFA_F_TENTATIVE: u32 = 0x40;
 
 /// An RTM_NEWLINK/RTM_DELLINK payload as a link event.
-fn link_event(p: &[u8], removed: bool) -> Result<Option<LinkEvent>, Malformed> {
+pub(crate) fn link_event(p: &[u8], removed: bool) -> Result<Option<LinkEvent>, Malformed> {
     let h = p.get(0..IFINFOMSG_LEN).ok_or(Malformed)?;
     let mut name = String::new();
     let mut mtu = 0;
@@ -500,7 +500,7 @@ fn link_event(p: &[u8], removed: bool) -> Result<Option<LinkEvent>, Malformed> {
 
 /// An RTM_NEWADDR/RTM_DELADDR payload as an address event (`None` for a family other than
 /// IPv4 and IPv6, or a message without an address).
-fn addr_event(p: &[u8], added: bool) -> Result<Option<AddrEvent>, Malformed> {
+pub(crate) fn addr_event(p: &[u8], added: bool) -> Result<Option<AddrEvent>, Malformed> {
     let h = p.get(0..IFADDRMSG_LEN).ok_or(Malformed)?;
     let family = h[0];
     let mut addr = None;

@@ -214,7 +214,7 @@ fn rule_message(r: &SourceRule, kind: u16, flags: u16, protocol: Option<u8>) -> 
 
 /// A kernel rule (RTM_NEWRULE payload) as a [`SourceRule`], when it is a plain
 /// `from SRC lookup TABLE` rule.
-fn source_rule(p: &[u8]) -> Option<SourceRule> {
+pub(crate) fn source_rule(p: &[u8]) -> Option<SourceRule> {
     let h = p.get(0..RULE_HDRLEN)?;
     let (family, dst_len, src_len) = (h[0], h[1], h[2]);
     if h[7] != FR_ACT_TO_TBL || dst_len != 0 {
