@@ -768,7 +768,7 @@ impl Sim {
             if old != hop {
                 self.loops
                     .next_hop_changed(&self.fib, self.now, i, d, old, hop);
-                self.checker.route_changed(d);
+                self.checker.route_changed(i, d);
             }
         }
         self.changes = changes;
