@@ -163,6 +163,8 @@ pub struct Sim {
     targets: Vec<(u32, u32)>,
     /// The route changes being applied (likewise).
     changes: Vec<RouteChange>,
+    /// Their destinations and next hops (likewise).
+    hops: Vec<(u32, u32)>,
     buf: Vec<u8>,
     pub route_changes: u64,
     pub packets_lost: u64,
@@ -301,6 +303,7 @@ impl Sim {
             scratch: Vec::new(),
             targets: Vec::new(),
             changes: Vec::new(),
+            hops: Vec::new(),
             buf: Vec::new(),
             route_changes: 0,
             packets_lost: 0,
@@ -743,6 +746,10 @@ impl Sim {
             self.send(i, tx, data);
         }
         self.scratch = out;
+        // The next hops first, and their places in the forwarding table read together:
+        // a node's changes are to as many rows of it, and the misses overlap.
+        let mut hops = std::mem::take(&mut self.hops);
+        let mut warm = 0u32;
         for c in changes.drain(..) {
             self.route_changes += 1;
             let (prefix, nh, metric) = match &c {
@@ -764,6 +771,11 @@ impl Sim {
                 _ => NONE,
             };
             let hop = if hop < self.topo.n { hop } else { NONE };
+            warm ^= self.fib.get(i, d);
+            hops.push((d, hop));
+        }
+        std::hint::black_box(warm);
+        for (d, hop) in hops.drain(..) {
             let old = self.fib.set(i, d, hop);
             if old != hop {
                 self.loops
@@ -771,6 +783,7 @@ impl Sim {
                 self.checker.route_changed(i, d);
             }
         }
+        self.hops = hops;
         self.changes = changes;
         let sn = &mut self.nodes[i as usize];
         if let Some(t) = sn.node.as_ref().and_then(|n| n.poll_timeout()) {
