@@ -71,30 +71,45 @@ impl PairCounts {
     }
 }
 
-/// Checks all pairs, incrementally: only destinations whose routes changed are walked
-/// again, unless the topology changed.
+/// Checks all pairs, incrementally: only destinations whose routes changed are looked at
+/// again, unless the topology changed, and a destination whose changed next hops all still
+/// lead towards it (each to a working node nearer to it, by the walk of the last check) keeps
+/// its counts without a walk.
 #[derive(Debug, Clone)]
 pub struct Checker {
     n: u32,
     pub comp: Vec<u32>,
     comp_size: Vec<u32>,
+    /// Per destination: the nodes whose next hop changed since the last check (`dirty`
+    /// says whether the destination is listed in `dirty_list`; an overflowing list is
+    /// cleared and `all_nodes` set: the destination is walked again).
     dirty: Vec<bool>,
     dirty_list: Vec<u32>,
+    changed: Vec<Vec<u16>>,
+    all_nodes: Vec<bool>,
     all_dirty: bool,
     per_dest: Vec<(u32, u32)>,
-    status: Vec<u8>,
+    /// Per destination, per node (`dest * n + node`), as of the walk of the last check:
+    /// the hops to the destination of a working path, or HOLE, LOOP or UNKNOWN (a node not
+    /// walked). The working nodes' values only need to decrease along their paths.
+    pot: Vec<u16>,
     stack: Vec<u32>,
     connected: u64,
     /// Bit `u * n + v`: the link from `u` to `v` is usable (what `hop_ok` asks of the
     /// network, without the adjacency search), as of the last topology change.
     usable: Vec<u64>,
+    /// Destinations checked by walking, and kept by the short cut (for the bench).
+    pub walked: u64,
+    pub kept: u64,
 }
 
-const UNKNOWN: u8 = 0;
-const VISITING: u8 = 1;
-const OK: u8 = 2;
-const HOLE: u8 = 3;
-const LOOP: u8 = 4;
+// Values of `Checker::pot` other than a hop count (the simulator has at most 5000 nodes).
+const UNKNOWN: u16 = u16::MAX;
+const VISITING: u16 = u16::MAX - 1;
+const HOLE: u16 = u16::MAX - 2;
+const LOOP: u16 = u16::MAX - 3;
+/// A changed-node list longer than n / CHANGED_SHARE (and 16) walks the destination again.
+const CHANGED_SHARE: usize = 8;
 
 /// Whether `u` can forward to `nh` right now.
 #[inline]
@@ -113,12 +128,16 @@ impl Checker {
             comp_size: vec![0; n as usize],
             dirty: vec![false; n as usize],
             dirty_list: Vec::new(),
+            changed: vec![Vec::new(); n as usize],
+            all_nodes: vec![false; n as usize],
             all_dirty: true,
             per_dest: vec![(0, 0); n as usize],
-            status: vec![UNKNOWN; n as usize],
+            pot: vec![UNKNOWN; n as usize * n as usize],
             stack: Vec::new(),
             connected: 0,
             usable: Vec::new(),
+            walked: 0,
+            kept: 0,
         }
     }
 
@@ -126,11 +145,48 @@ impl Checker {
         self.all_dirty = true;
     }
 
-    pub fn route_changed(&mut self, dest: u32) {
-        if !self.all_dirty && !self.dirty[dest as usize] {
-            self.dirty[dest as usize] = true;
+    /// `node`'s next hop towards `dest` changed.
+    pub fn route_changed(&mut self, node: u32, dest: u32) {
+        if self.all_dirty {
+            return;
+        }
+        let d = dest as usize;
+        if !self.dirty[d] {
+            self.dirty[d] = true;
             self.dirty_list.push(dest);
         }
+        if !self.all_nodes[d] {
+            let list = &mut self.changed[d];
+            if list.len() >= (self.n as usize / CHANGED_SHARE).max(16) {
+                list.clear();
+                self.all_nodes[d] = true;
+            } else {
+                list.push(node as u16);
+            }
+        }
+    }
+
+    /// Whether the changes to `dest`'s routes since the last check leave every node's fate
+    /// as it was: every changed node worked, and now forwards over a usable link to a node
+    /// that worked and was nearer. Then every path still descends the old hop counts to the
+    /// destination (the unchanged hops did, the topology is the same), and the hop counts
+    /// stay valid for the next check.
+    fn unchanged(&self, fib: &Fib, alive: &[bool], dest: u32) -> bool {
+        let n = self.n as usize;
+        if self.all_nodes[dest as usize] || !alive[dest as usize] {
+            return false;
+        }
+        let row = &self.pot[dest as usize * n..][..n];
+        self.changed[dest as usize].iter().all(|&u| {
+            let u = u as u32;
+            let nh = fib.get(u, dest);
+            if nh >= self.n || !alive[nh as usize] {
+                return false;
+            }
+            let bit = u as usize * n + nh as usize;
+            let (pu, pnh) = (row[u as usize], row[nh as usize]);
+            self.usable[bit / 64] & (1 << (bit % 64)) != 0 && pu < LOOP && pnh < pu
+        })
     }
 
     fn recompute_components(&mut self, net: &Net, alive: &[bool]) {
@@ -180,12 +236,13 @@ impl Checker {
     /// Walks every live source towards `dest`, memoized: O(n) per destination.
     fn check_dest(&mut self, net: &Net, fib: &Fib, alive: &[bool], dest: u32) -> (u32, u32) {
         let n = self.n;
+        let row = &mut self.pot[dest as usize * n as usize..][..n as usize];
+        row.fill(UNKNOWN);
         if !alive[dest as usize] {
             return (0, 0);
         }
         let cd = self.comp[dest as usize];
-        self.status.iter_mut().for_each(|s| *s = UNKNOWN);
-        self.status[dest as usize] = OK;
+        row[dest as usize] = 0;
         let (mut holes, mut loops) = (0u32, 0u32);
         for s in 0..n {
             if s == dest || self.comp[s as usize] != cd {
@@ -194,14 +251,12 @@ impl Checker {
             let mut u = s;
             self.stack.clear();
             let fate = loop {
-                match self.status[u as usize] {
-                    OK => break OK,
-                    HOLE => break HOLE,
-                    LOOP => break LOOP,
+                match row[u as usize] {
+                    UNKNOWN => {}
                     VISITING => break LOOP,
-                    _ => {}
+                    p => break p,
                 }
-                self.status[u as usize] = VISITING;
+                row[u as usize] = VISITING;
                 self.stack.push(u);
                 let nh = fib.get(u, dest);
                 // `hop_ok`, with the usable links of the last topology change.
@@ -217,13 +272,21 @@ impl Checker {
                 debug_assert!(hop_ok(net, alive, u, nh));
                 u = nh;
             };
-            for &v in &self.stack {
-                self.status[v as usize] = fate;
-            }
-            match fate {
-                HOLE => holes += 1,
-                LOOP => loops += 1,
-                _ => {}
+            if fate < LOOP {
+                // A working path: the hop counts back along the stack.
+                let len = self.stack.len() as u16;
+                for (k, &v) in self.stack.iter().enumerate() {
+                    row[v as usize] = fate + len - k as u16;
+                }
+            } else {
+                for &v in &self.stack {
+                    row[v as usize] = fate;
+                }
+                if fate == HOLE {
+                    holes += 1;
+                } else {
+                    loops += 1;
+                }
             }
         }
         (holes, loops)
@@ -236,20 +299,32 @@ impl Checker {
             for d in 0..self.n {
                 self.per_dest[d as usize] = self.check_dest(net, fib, alive, d);
             }
+            self.walked += self.n as u64;
             for &d in &self.dirty_list {
                 self.dirty[d as usize] = false;
+                self.all_nodes[d as usize] = false;
+                self.changed[d as usize].clear();
             }
             self.dirty_list.clear();
             self.all_dirty = false;
         } else {
             let list = std::mem::take(&mut self.dirty_list);
             for &d in &list {
+                if self.unchanged(fib, alive, d) {
+                    self.kept += 1;
+                } else {
+                    self.walked += 1;
+                    self.per_dest[d as usize] = self.check_dest(net, fib, alive, d);
+                }
                 self.dirty[d as usize] = false;
-                self.per_dest[d as usize] = self.check_dest(net, fib, alive, d);
+                self.all_nodes[d as usize] = false;
+                self.changed[d as usize].clear();
             }
             self.dirty_list = list;
             self.dirty_list.clear();
         }
+        #[cfg(debug_assertions)]
+        self.cross_check(net, fib, alive);
         let (h, l) = self
             .per_dest
             .iter()
@@ -258,6 +333,17 @@ impl Checker {
             connected: self.connected,
             blackholes: h,
             loops: l,
+        }
+    }
+
+    /// Debug builds: the counts kept by the short cut are those of a walk of every
+    /// destination.
+    #[cfg(debug_assertions)]
+    fn cross_check(&self, net: &Net, fib: &Fib, alive: &[bool]) {
+        let mut full = self.clone();
+        for d in 0..self.n {
+            let counts = full.check_dest(net, fib, alive, d);
+            assert_eq!(counts, self.per_dest[d as usize], "destination {d}");
         }
     }
 
@@ -450,7 +536,7 @@ mod tests {
         assert_eq!(pc.loops, 0);
         // A loop between 1 and 2 for destination 3.
         fib.set(2, 3, 1);
-        c.route_changed(3);
+        c.route_changed(2, 3);
         let pc2 = c.check(&net, &fib, &alive);
         assert_eq!(pc2.loops, 3);
         assert_eq!(Checker::fate(&net, &fib, &alive, 0, 3).0, Fate::Loop);
@@ -493,9 +579,51 @@ mod tests {
         assert_eq!(c.check(&net, &fib, &alive).broken(), 0);
         // A next hop that is no neighbour (0 sends to 2 directly) is a black hole too.
         fib.set(0, 3, 2);
-        c.route_changed(3);
+        c.route_changed(0, 3);
         let pc = c.check(&net, &fib, &alive);
         assert_eq!((pc.blackholes, pc.loops), (1, 0));
+    }
+
+    #[test]
+    fn next_hop_changes_are_counted_with_or_without_a_walk() {
+        // A 3x3 grid (0 1 2 / 3 4 5 / 6 7 8), every node routing towards 8 along the
+        // rows first: 0 -> 1 -> 2 -> 5 -> 8.
+        let grid = crate::topology::grid(3, 3);
+        let net = Net::new(9, &grid, LinkMode::P2p, LinkSpec::default());
+        let alive = vec![true; 9];
+        let mut fib = Fib::new(9);
+        for u in 0..8u32 {
+            fib.set(u, 8, if u % 3 < 2 { u + 1 } else { u + 3 });
+        }
+        let mut c = Checker::new(9);
+        let full = |fib: &Fib| {
+            let mut f = Checker::new(9);
+            f.check(&net, fib, &alive)
+        };
+        // Only the 8 pairs towards 8 work.
+        assert_eq!(c.check(&net, &fib, &alive).broken(), 72 - 8);
+        // 0 and 4 switch to their other neighbour nearer to 8: nothing is walked.
+        for (u, nh) in [(0, 3), (4, 7)] {
+            fib.set(u, 8, nh);
+            c.route_changed(u, 8);
+        }
+        let walked = c.walked;
+        assert_eq!(c.check(&net, &fib, &alive), full(&fib));
+        assert_eq!((c.walked, c.kept), (walked, 1));
+        // 7 sends back to 4, which sends to 7: a loop for 7 and 4, and for 3, 6 and 0 that
+        // lead into it.
+        fib.set(7, 8, 4);
+        c.route_changed(7, 8);
+        let pc = c.check(&net, &fib, &alive);
+        assert_eq!((c.walked, c.kept), (walked + 1, 1));
+        assert_eq!(pc, full(&fib));
+        assert_eq!((pc.blackholes, pc.loops), (64, 5));
+        // 5 drops its route: 5, 2 and 1 become black holes.
+        fib.set(5, 8, NONE);
+        c.route_changed(5, 8);
+        let pc = c.check(&net, &fib, &alive);
+        assert_eq!(pc, full(&fib));
+        assert_eq!((pc.blackholes, pc.loops), (67, 5));
     }
 
     #[test]

@@ -238,6 +238,10 @@ fn main() -> Result<()> {
                 "churn events        {} (p95 convergence {:.2} s)",
                 r.churn_events, r.convergence.p95_s
             );
+            println!(
+                "pair checks         {} destinations walked, {} kept unwalked",
+                s.checker.walked, s.checker.kept
+            );
         }
     }
     Ok(())

@@ -163,6 +163,8 @@ pub struct Sim {
     targets: Vec<(u32, u32)>,
     /// The route changes being applied (likewise).
     changes: Vec<RouteChange>,
+    /// Their destinations and next hops (likewise).
+    hops: Vec<(u32, u32)>,
     buf: Vec<u8>,
     pub route_changes: u64,
     pub packets_lost: u64,
@@ -301,6 +303,7 @@ impl Sim {
             scratch: Vec::new(),
             targets: Vec::new(),
             changes: Vec::new(),
+            hops: Vec::new(),
             buf: Vec::new(),
             route_changes: 0,
             packets_lost: 0,
@@ -743,34 +746,50 @@ impl Sim {
             self.send(i, tx, data);
         }
         self.scratch = out;
+        // The next hops first, then their places in the forwarding table read together (a
+        // node's changes are to as many rows of it, and the misses overlap), then the
+        // changes applied. A change that keeps the next hop (most of them: a new metric)
+        // leaves the table alone: the core's `old` is the route it reported last, whose
+        // next hop the table holds.
+        let mut hops = std::mem::take(&mut self.hops);
+        let n = self.topo.n;
+        let hop_of = |r: &babel_core::InstalledRoute| match r.next_hop {
+            IpAddr::V6(a) if r.metric < INFINITY => {
+                decode_link_local(&a).map_or(NONE, |(h, _)| if h < n { h } else { NONE })
+            }
+            _ => NONE,
+        };
         for c in changes.drain(..) {
             self.route_changes += 1;
-            let (prefix, nh, metric) = match &c {
-                RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
-                    (r.prefix, Some(r.next_hop), r.metric)
-                }
-                RouteChange::Retract(r) => (r.prefix, None, INFINITY),
+            let (r, hop, old) = match &c {
+                RouteChange::Install(r) => (r, hop_of(r), None),
+                RouteChange::Change { old, new } => (new, hop_of(new), Some(hop_of(old))),
+                RouteChange::Retract(r) => (r, NONE, None),
             };
-            let Some(d) = self.owner(&prefix) else {
+            let Some(d) = self.owner(&r.prefix) else {
                 continue;
             };
-            if d >= self.topo.n || d == i {
+            if d >= n || d == i {
                 continue;
             }
-            let hop = match nh {
-                Some(IpAddr::V6(a)) if metric < INFINITY => {
-                    decode_link_local(&a).map_or(NONE, |(n, _)| n)
-                }
-                _ => NONE,
-            };
-            let hop = if hop < self.topo.n { hop } else { NONE };
+            if old == Some(hop) {
+                debug_assert_eq!(self.fib.get(i, d), hop, "node {i}, destination {d}");
+                continue;
+            }
+            hops.push((d, hop));
+        }
+        let warm = hops.iter().fold(0, |w, &(d, _)| w ^ self.fib.get(i, d));
+        std::hint::black_box(warm);
+        for &(d, hop) in &hops {
             let old = self.fib.set(i, d, hop);
             if old != hop {
                 self.loops
                     .next_hop_changed(&self.fib, self.now, i, d, old, hop);
-                self.checker.route_changed(d);
+                self.checker.route_changed(i, d);
             }
         }
+        hops.clear();
+        self.hops = hops;
         self.changes = changes;
         let sn = &mut self.nodes[i as usize];
         if let Some(t) = sn.node.as_ref().and_then(|n| n.poll_timeout()) {
