@@ -122,7 +122,7 @@ impl IndexTable {
         true
     }
 
-    #[cfg(test)]
+    /// The values, in cell order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.cells.iter().filter(|&&c| c != 0).map(|&c| c as u32)
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use smallvec::SmallVec;
 
 use crate::hash::FxHashMap;
+use crate::index::IndexTable;
 use crate::paged::Paged;
 use crate::time::Timestamp;
 use crate::wire::{Prefix, RouterId, INFINITY};
@@ -41,6 +42,15 @@ impl std::hash::Hash for RouteKey {
 }
 
 impl RouteKey {
+    /// The hash of the key for the route table's index.
+    #[inline]
+    fn index_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = crate::hash::FxHasher::default();
+        self.hash(&mut h);
+        h.finish()
+    }
+
     pub fn new(prefix: Prefix, src_prefix: Option<Prefix>) -> Self {
         RouteKey {
             prefix,
@@ -434,11 +444,11 @@ pub(crate) struct RouteTable {
     /// Per slot, a lower bound of the next time the sweep has something to do with one
     /// of its entries: the sweep reads this small array and skips the slots not due.
     pub due: Paged<Timestamp>,
-    /// Live slots by key. The key is kept here too (36 bytes more per destination than an
-    /// index of slot numbers): a lookup that compares keys in the map's own cells and then
-    /// loads the slot and its due time side by side measured faster on random refreshes
-    /// than one that must load the slot to compare (`IndexTable`, as for sources).
-    index: FxHashMap<RouteKey, u32>,
+    /// Live slots, hashed by their key (which only the slot holds): 8 bytes a cell, where
+    /// a map holding the keys took 40 and a control byte (see docs/performance.md,
+    /// 2026-11-26 "route index of slot numbers"). A lookup reads one run of cells and then
+    /// the slot, which the caller reads anyway.
+    index: IndexTable,
     free: Vec<u32>,
     entries: usize,
     /// Entries per neighbour, indexed by the neighbour's index.
@@ -457,7 +467,9 @@ pub(crate) struct RouteTable {
 impl RouteTable {
     #[inline]
     pub(crate) fn find(&self, key: &RouteKey) -> Option<u32> {
-        self.index.get(key).copied()
+        let slots = &self.slots;
+        self.index
+            .find(key.index_hash(), |i| slots[i as usize].key == *key)
     }
 
     #[cfg(test)]
@@ -492,7 +504,7 @@ impl RouteTable {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(*key, i);
+        self.index.insert(key.index_hash(), i);
         i
     }
 
@@ -578,7 +590,7 @@ impl RouteTable {
         let Some(s) = self.slots.get(i as usize) else {
             return;
         };
-        if s.idle() && s.pins == 0 && self.index.remove(&s.key).is_some() {
+        if s.idle() && s.pins == 0 && self.index.remove(s.key.index_hash(), i) {
             self.slots[i as usize].entries = SmallVec::new();
             self.free.push(i);
             self.frees = self.frees.wrapping_add(1);
@@ -625,7 +637,7 @@ impl RouteTable {
     pub(crate) fn is_live(&self, i: u32) -> bool {
         self.slots
             .get(i as usize)
-            .is_some_and(|s| self.index.get(&s.key) == Some(&i))
+            .is_some_and(|s| self.find(&s.key) == Some(i))
     }
 
     /// What was last reported for slot `i`.
@@ -756,14 +768,14 @@ impl RouteTable {
     /// Destinations: live slots that hold more than pins. Walks the table (for stats).
     pub(crate) fn prefix_count(&self) -> usize {
         self.index
-            .values()
-            .filter(|&&i| !self.slots[i as usize].idle())
+            .iter()
+            .filter(|&i| !self.slots[i as usize].idle())
             .count()
     }
 
     /// Live slot indices, in no particular order.
     pub(crate) fn live_slots(&self) -> Vec<u32> {
-        self.index.values().copied().collect()
+        self.index.iter().collect()
     }
 
     /// Approximate heap bytes held by the table, by capacity.
@@ -777,7 +789,7 @@ impl RouteTable {
         entries
             + self.slots.heap_bytes()
             + self.due.heap_bytes()
-            + self.index.capacity() * 41
+            + self.index.heap_bytes()
             + self.free.capacity() * 4
             + self.per_neighbour.capacity() * 4
             + self.reported_extra.capacity() * 32
@@ -824,6 +836,75 @@ mod tests {
             sizes.0 <= 96 && sizes.1 <= 32 && sizes.2 <= 12,
             "Slot, RouteEntry, Reported: {sizes:?}"
         );
+    }
+
+    #[test]
+    fn the_index_finds_every_live_slot_by_key_through_creates_and_frees() {
+        // The index holds slot numbers only and compares the keys in the slots: keys
+        // that differ only in length, family or source prefix must not be confused, and a
+        // freed slot (kept, with its old key, for reuse) must not be found.
+        let key = |n: u32| {
+            let v6 = Prefix::new(
+                IpAddr::V6(std::net::Ipv6Addr::from(
+                    (0x2001_0db8u128 << 96) | (n as u128 / 4) << 64,
+                )),
+                64 + (n % 2) as u8,
+            )
+            .unwrap();
+            let v4 = Prefix::new(
+                IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + (n / 4) * 256)),
+                24,
+            )
+            .unwrap();
+            match n % 4 {
+                0 | 1 => RouteKey::new(v6, None),
+                2 => RouteKey::new(v4, None),
+                _ => RouteKey::new(
+                    v6,
+                    Some(Prefix::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 128).unwrap()),
+                ),
+            }
+        };
+        let mut t = RouteTable::default();
+        let mut model: std::collections::BTreeMap<u32, u32> = Default::default();
+        let mut x = 7u64;
+        for step in 0..6000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % 1500) as u32;
+            match model.get(&n) {
+                Some(&slot) if step % 3 != 0 => {
+                    // Its last entry goes: the slot is freed.
+                    t.remove_entry(slot, 0);
+                    t.maybe_free(slot);
+                    assert!(!t.is_live(slot));
+                    model.remove(&n);
+                }
+                Some(_) => {}
+                None => {
+                    let slot = t.find_or_create(&key(n));
+                    assert!(t.push_entry(slot, entry(1), id(1), ll(1)));
+                    model.insert(n, slot);
+                }
+            }
+            if step % 500 == 0 {
+                for k in 0..1500 {
+                    assert_eq!(
+                        t.find(&key(k)),
+                        model.get(&k).copied(),
+                        "key {k}, step {step}"
+                    );
+                }
+            }
+        }
+        let mut live = t.live_slots();
+        live.sort_unstable();
+        let mut want: Vec<u32> = model.values().copied().collect();
+        want.sort_unstable();
+        assert_eq!(live, want);
+        assert_eq!(t.prefix_count(), model.len());
+        assert!(want.iter().all(|&s| t.is_live(s)));
     }
 
     #[test]
