@@ -2158,7 +2158,12 @@ impl Node {
                 // What to send: (urgent, `reliable` (with an Acknowledgment Request, RFC
                 // 8966 §3.7.2), why), or nothing.
                 let send = match before {
-                    None => Some((satisfied, false, Trigger::New)),
+                    // A destination we had no route to is announced at once, as babeld
+                    // does (`consider_route` sends a newly installed route urgently): each
+                    // hop of a route's first propagation waits at most the urgent jitter,
+                    // not the 0.5 s of other triggered updates. It is sent once per
+                    // destination and node, so it adds packets only while routes appear.
+                    None => Some((true, false, Trigger::New)),
                     Some(b) if b.router_id != a.router_id => Some((true, true, Trigger::Switch)),
                     Some(b) if b.metric < INFINITY && a.metric == INFINITY => {
                         Some((true, true, Trigger::Retraction))

