@@ -17,9 +17,6 @@ const NHA_ID: u16 = 1;
 const NHA_OIF: u16 = 5;
 const NHA_GATEWAY: u16 = 6;
 
-/// RTNH_F_ONLINK: the gateway is on the link even if no local address covers it.
-const RTNH_F_ONLINK: u32 = 4;
-
 /// struct nhmsg: family, scope, protocol, reserved, flags.
 const NHMSG_LEN: usize = 8;
 
@@ -52,7 +49,11 @@ pub(crate) fn new_request(
 ) {
     // Like the routes: an IPv4 neighbour is on the link even when no local address covers
     // it (e.g. /32 addresses on mesh interfaces).
-    let nh_flags = if gateway.is_ipv4() { RTNH_F_ONLINK } else { 0 };
+    let nh_flags = if gateway.is_ipv4() {
+        nl::RTNH_F_ONLINK
+    } else {
+        0
+    };
     let f = nh_flags.to_ne_bytes();
     let header = [nl::family_of(&gateway), 0, proto, 0, f[0], f[1], f[2], f[3]];
     let gw: Vec<u8> = match gateway {
@@ -121,7 +122,7 @@ mod tests {
         assert_eq!(f[0].payload[0], libc::AF_INET as u8);
         assert_eq!(
             u32::from_ne_bytes(f[0].payload[4..8].try_into().unwrap()),
-            RTNH_F_ONLINK
+            nl::RTNH_F_ONLINK
         );
     }
 
