@@ -294,21 +294,15 @@ impl Checker {
 
     /// Brings the counts up to date and returns them.
     pub fn check(&mut self, net: &Net, fib: &Fib, alive: &[bool]) -> PairCounts {
+        let list = std::mem::take(&mut self.dirty_list);
         if self.all_dirty {
             self.recompute_components(net, alive);
             for d in 0..self.n {
                 self.per_dest[d as usize] = self.check_dest(net, fib, alive, d);
             }
             self.walked += self.n as u64;
-            for &d in &self.dirty_list {
-                self.dirty[d as usize] = false;
-                self.all_nodes[d as usize] = false;
-                self.changed[d as usize].clear();
-            }
-            self.dirty_list.clear();
             self.all_dirty = false;
         } else {
-            let list = std::mem::take(&mut self.dirty_list);
             for &d in &list {
                 if self.unchanged(fib, alive, d) {
                     self.kept += 1;
@@ -316,13 +310,16 @@ impl Checker {
                     self.walked += 1;
                     self.per_dest[d as usize] = self.check_dest(net, fib, alive, d);
                 }
-                self.dirty[d as usize] = false;
-                self.all_nodes[d as usize] = false;
-                self.changed[d as usize].clear();
             }
-            self.dirty_list = list;
-            self.dirty_list.clear();
         }
+        // The changes listed since the last check are all accounted for.
+        for &d in &list {
+            self.dirty[d as usize] = false;
+            self.all_nodes[d as usize] = false;
+            self.changed[d as usize].clear();
+        }
+        self.dirty_list = list;
+        self.dirty_list.clear();
         #[cfg(debug_assertions)]
         self.cross_check(net, fib, alive);
         let (h, l) = self
