@@ -648,7 +648,7 @@ impl RouteInstaller {
             let before = removed;
             let mut found: usize = 0;
             for family in [AF_INET, AF_INET6] {
-                dumper.each(nl::RTM_GETROUTE, family, nl::RTMSG_HDRLEN, |kind, p| {
+                dumper.each(nl::RTM_GETROUTE, family, nl::RTMSG_LEN, |kind, p| {
                     if kind != nl::RTM_NEWROUTE {
                         return Ok(());
                     }
@@ -709,7 +709,7 @@ impl RouteInstaller {
         for family in [AF_INET, AF_INET6] {
             let proto = self.config.protocol;
             let table = self.config.table;
-            self.dump_raw(nl::RTM_GETROUTE, family, nl::RTMSG_HDRLEN, |kind, p| {
+            self.dump_raw(nl::RTM_GETROUTE, family, nl::RTMSG_LEN, |kind, p| {
                 if kind == nl::RTM_NEWROUTE {
                     if let Some(m) = RouteMsg::parse(p) {
                         if is_ours(&m, proto, table) {

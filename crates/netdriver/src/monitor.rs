@@ -335,8 +335,8 @@ impl Monitor {
         let (kind, family, hdr_len) = match step {
             Step::Links => (nl::RTM_GETLINK, 0, IFINFOMSG_LEN),
             Step::Addrs => (nl::RTM_GETADDR, 0, IFADDRMSG_LEN),
-            Step::Routes4 => (nl::RTM_GETROUTE, AF_INET, nl::RTMSG_HDRLEN),
-            Step::Routes6 => (nl::RTM_GETROUTE, AF_INET6, nl::RTMSG_HDRLEN),
+            Step::Routes4 => (nl::RTM_GETROUTE, AF_INET, nl::RTMSG_LEN),
+            Step::Routes6 => (nl::RTM_GETROUTE, AF_INET6, nl::RTMSG_LEN),
         };
         let mut buf = Vec::with_capacity(64);
         nl::dump_request(&mut buf, kind, family, hdr_len, self.seq);

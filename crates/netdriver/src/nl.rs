@@ -234,7 +234,7 @@ pub(crate) struct RouteHeader {
 }
 
 /// Size of struct rtmsg.
-const RTMSG_LEN: usize = 12;
+pub(crate) const RTMSG_LEN: usize = 12;
 
 impl RouteHeader {
     fn parse(p: &[u8]) -> Option<Self> {
@@ -377,9 +377,6 @@ pub(crate) fn dump_request(buf: &mut Vec<u8>, kind: u16, family: u8, hdr_len: us
     h[0] = family;
     MsgBuilder::new(buf, kind, NLM_F_REQUEST | NLM_F_DUMP, seq, &h[..hdr_len]).finish();
 }
-
-/// Size of struct rtmsg and struct fib_rule_hdr, for dump requests.
-pub(crate) const RTMSG_HDRLEN: usize = RTMSG_LEN;
 
 impl From<u8> for RouteKind {
     fn from(t: u8) -> Self {
