@@ -26,3 +26,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace --no-fail-fast
+echo "== the static routed (scripts/static-routed.sh)"
+scripts/static-routed.sh

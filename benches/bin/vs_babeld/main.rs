@@ -58,11 +58,25 @@ pub fn sibling(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
+/// The routed that runs on routers, `target/static/routed` (scripts/static-routed.sh), when it
+/// has been built; otherwise the ordinary release build beside this program.
+fn default_routed() -> PathBuf {
+    let built = sibling("routed");
+    let stat = built
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|t| t.join("static").join("routed"));
+    match stat {
+        Some(p) if p.exists() => p,
+        _ => built,
+    }
+}
+
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         sections: Vec::new(),
         sizes: vec![10_000, 100_000],
-        routed: sibling("routed"),
+        routed: default_routed(),
         babeld: PathBuf::from("babeld"),
         shuffled: false,
         timeout: Duration::from_secs(120),
@@ -377,11 +391,12 @@ fn main() -> ExitCode {
     };
     if !args.routed.exists() {
         eprintln!(
-            "vs_babeld: routed binary {} not found (build it with `cargo build --release -p routed`)",
+            "vs_babeld: routed binary {} not found (build it with scripts/static-routed.sh)",
             args.routed.display()
         );
         return ExitCode::FAILURE;
     }
+    println!("routed: {}", args.routed.display());
     let mut table = Table::default();
     let mut status = ExitCode::SUCCESS;
     for s in &args.sections {
