@@ -1155,22 +1155,40 @@ impl Node {
         self.maybe_sweep();
     }
 
-    /// Reads, without changing anything, the route and source table memory that the
-    /// updates in `batch` (from neighbour `nid`) are about to use, so that it is in the
-    /// cache when they are handled. Only a matter of speed. Returns the slot of each
-    /// update's key (`u32::MAX`: none, or not an update), for
+    /// Asks the memory system, without changing anything, for the route and source table
+    /// memory that the updates in `batch` (from neighbour `nid`) are about to use, so that
+    /// it is in the cache when they are handled. Only a matter of speed. Returns the slot
+    /// of each update's key (`u32::MAX`: none, or not an update), for
     /// [`crate::route::RouteTable::find_hinted`].
+    ///
+    /// A lookup is a chain of dependent reads (index cell, slot, spilled entries,
+    /// source), each a likely cache miss in a large table. The batch goes through the chain
+    /// one link at a time: each stage is a loop that prefetches, for every update, what
+    /// the next stage reads, so that the batch's misses of one link are in flight together
+    /// instead of one after the other.
     fn warm(&self, nid: u32, batch: &[Tlv]) -> [u32; WARM_BATCH] {
-        let mut slots = [u32::MAX; WARM_BATCH];
-        // Each pass is a loop of independent lookups, so that their misses overlap.
-        for (t, slot) in batch.iter().zip(slots.iter_mut()) {
+        let mut keys: [Option<(RouteKey, u64)>; WARM_BATCH] = [None; WARM_BATCH];
+        for (t, k) in batch.iter().zip(keys.iter_mut()) {
             if let Tlv::Update(Update {
                 prefix: Some(p),
                 src_prefix,
                 ..
             }) = t
             {
-                if let Some(s) = self.routes.find(&RouteKey::new(*p, *src_prefix)) {
+                let key = RouteKey::new(*p, *src_prefix);
+                let hash = key.index_hash();
+                self.routes.prefetch_cells(hash);
+                *k = Some((key, hash));
+            }
+        }
+        for (_, hash) in keys.iter().flatten() {
+            self.routes.prefetch_slot(*hash);
+        }
+        let mut slots = [u32::MAX; WARM_BATCH];
+        for (k, slot) in keys.iter().zip(slots.iter_mut()) {
+            if let Some((key, hash)) = k {
+                if let Some(s) = self.routes.find_hashed(key, *hash) {
+                    self.routes.prefetch_entries(s);
                     *slot = s;
                 }
             }
@@ -1187,17 +1205,14 @@ impl Node {
         slots
     }
 
-    /// Reads the feasibility distances of sources `srcs` (`u32::MAX` for none) in one
-    /// loop of independent loads, so that their cache misses overlap; only a matter of
-    /// speed, for [`Node::warm`] and [`Node::warm_dump`].
+    /// Prefetches the sources `srcs` (`u32::MAX` for none), for [`Node::warm`] and
+    /// [`Node::warm_dump`].
     fn warm_sources(&self, srcs: &[u32]) {
-        let mut sink = 0u16;
         for &src in srcs {
-            if let Some(d) = self.sources.distance(src) {
-                sink = sink.wrapping_add(d.seqno);
+            if src != u32::MAX {
+                self.sources.prefetch(src);
             }
         }
-        std::hint::black_box(sink);
     }
 
     fn find_or_create_neighbour(&mut self, ifindex: u32, addr: Ipv6Addr) -> Option<u32> {
@@ -3046,10 +3061,20 @@ impl Node {
         ignored
     }
 
-    /// Reads, without changing anything, the selected entries of the slots of `keys` and
-    /// their sources, which the dump is about to read one after the other (see
-    /// [`Node::warm`]): the cache misses of a batch overlap. Only a matter of speed.
+    /// Asks the memory system, without changing anything, for the slots of `keys`, their
+    /// entries and the selected entries' sources, which the dump is about to read one
+    /// after the other (in stages, as [`Node::warm`]). Only a matter of speed.
     fn warm_dump(&self, keys: &[(RouteKey, Option<u32>)]) {
+        for &(_, slot) in keys {
+            if let Some(s) = slot {
+                self.routes.slots.prefetch(s as usize);
+            }
+        }
+        for &(_, slot) in keys {
+            if let Some(s) = slot {
+                self.routes.prefetch_entries(s);
+            }
+        }
         let mut srcs = [u32::MAX; WARM_BATCH];
         for (&(_, slot), src) in keys.iter().zip(srcs.iter_mut()) {
             let e = slot

@@ -57,6 +57,17 @@ impl<T> Paged<T> {
         self.pages.get(i >> PAGE_BITS)?.get(i & MASK)
     }
 
+    /// Asks the memory system for the first cache line of element `i` (nothing when there
+    /// is no such element), without waiting for it: only a matter of speed.
+    #[inline]
+    pub(crate) fn prefetch(&self, i: usize) {
+        if let Some(p) = self.pages.get(i >> PAGE_BITS) {
+            if i & MASK < p.len() {
+                prefetch_index::prefetch_index(p, i & MASK);
+            }
+        }
+    }
+
     #[inline]
     pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut T> {
         self.pages.get_mut(i >> PAGE_BITS)?.get_mut(i & MASK)

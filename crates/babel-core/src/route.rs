@@ -44,7 +44,7 @@ impl std::hash::Hash for RouteKey {
 impl RouteKey {
     /// The hash of the key for the route table's index.
     #[inline]
-    fn index_hash(&self) -> u64 {
+    pub(crate) fn index_hash(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = crate::hash::FxHasher::default();
         self.hash(&mut h);
@@ -467,9 +467,43 @@ pub(crate) struct RouteTable {
 impl RouteTable {
     #[inline]
     pub(crate) fn find(&self, key: &RouteKey) -> Option<u32> {
+        self.find_hashed(key, key.index_hash())
+    }
+
+    /// [`RouteTable::find`] with the key's [`RouteKey::index_hash`] already computed.
+    #[inline]
+    pub(crate) fn find_hashed(&self, key: &RouteKey, hash: u64) -> Option<u32> {
         let slots = &self.slots;
-        self.index
-            .find(key.index_hash(), |i| slots[i as usize].key == *key)
+        self.index.find(hash, |i| slots[i as usize].key == *key)
+    }
+
+    /// The stages of a batch of lookups whose cache misses overlap (see `Node::warm`):
+    /// each asks for memory that the next one reads, without waiting for it. Only a matter
+    /// of speed. First the index cells of a key's hash,
+    #[inline]
+    pub(crate) fn prefetch_cells(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// then the slot those cells most likely name (its first cache line, with the key),
+    #[inline]
+    pub(crate) fn prefetch_slot(&self, hash: u64) {
+        if let Some(i) = self.index.first_candidate(hash) {
+            self.slots.prefetch(i as usize);
+        }
+    }
+
+    /// and, once the slot is found, its entries when they do not live in the slot.
+    #[inline]
+    pub(crate) fn prefetch_entries(&self, slot: u32) {
+        if let Some(s) = self.slots.get(slot as usize) {
+            if s.entries.spilled() {
+                // 32-byte entries: two to a cache line.
+                for i in (0..s.entries.len()).step_by(2) {
+                    prefetch_index::prefetch_index(&s.entries[..], i);
+                }
+            }
+        }
     }
 
     #[cfg(test)]

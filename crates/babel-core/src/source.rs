@@ -100,6 +100,12 @@ impl SourceTable {
         })
     }
 
+    /// Asks the memory system for source `i`, without waiting for it (see `Node::warm`).
+    #[inline]
+    pub(crate) fn prefetch(&self, i: u32) {
+        self.slab.prefetch(i as usize);
+    }
+
     pub(crate) fn get(&self, i: u32) -> Option<&Source> {
         self.slab.get(i as usize).filter(|s| s.slot != FREE)
     }
