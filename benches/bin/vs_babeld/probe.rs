@@ -204,10 +204,18 @@ impl Stream {
         let sender = in_netns(src_ns, move || -> Result<u64, String> {
             let sock = UdpSocket::bind(SocketAddrV6::new(src, 0, 0, 0))
                 .map_err(|e| format!("probe bind [{src}]: {e}"))?;
-            // Never wait for room in the send buffer: datagrams queued behind a neighbour
-            // that no longer answers (a route left on a dead link) fill it, and a blocked
-            // sender would stop the stream for seconds, after the route has moved too. A
-            // datagram that finds no room is lost, like one dropped on the way.
+            // Datagrams routed to a neighbour that no longer answers (a route left on a dead
+            // link) wait in its queue, charged to this socket, until address resolution
+            // fails 3 s later; Linux caps that queue at 208 KiB, the default send buffer
+            // size. With no more room than that the sender would block for seconds, even
+            // after the route has moved: a send buffer above the cap (the queue drops its
+            // oldest datagram instead), and never waiting for room (a datagram that finds
+            // none is lost, like one dropped on the way).
+            let _ = nix::sys::socket::setsockopt(
+                &sock,
+                nix::sys::socket::sockopt::SndBufForce,
+                &(4 << 20),
+            );
             sock.set_nonblocking(true).map_err(|e| e.to_string())?;
             let to = SocketAddrV6::new(dst, PROBE_PORT, 0, 0);
             let mut seq: u64 = 0;
