@@ -13,7 +13,9 @@
 //!   reaching the kernel, from a netlink listener in the daemon's namespace.
 //! - `failover`: a diamond of four daemons with 1 s hellos and a 1 ms UDP stream across it;
 //!   the outage when the used link is cut silently (100% loss) or loses its carrier
-//!   (median of `--runs`).
+//!   (median of `--runs`; `--cut silent|carrier` for one kind only). Both daemons' diamonds
+//!   run side by side and take turns, alternating which is cut first (`--turns sequential`:
+//!   all of babeld's runs, then routed's).
 //! - `grid`: a k×k grid of daemons started at once: time until every node reaches every
 //!   other node's address, then steady-state bytes and packets sent per node per second.
 
@@ -43,13 +45,16 @@ struct Args {
     runs: u32,
     grid: usize,
     window: Duration,
+    cuts: Vec<failover::Cut>,
+    /// Failover: the two diamonds take turns cut by cut (else all of babeld's cuts first).
+    turns: bool,
 }
 
 const SECTIONS: [&str; 4] = ["ingest", "flap", "failover", "grid"];
 
 const USAGE: &str = "usage: vs_babeld [ingest] [flap] [failover] [grid] [--prefixes N,M] \
 [--order sorted|shuffled] [--timeout SECONDS] [--flap-prefixes N] [--flaps N] \
-[--flap-interval SECONDS] [--runs N] [--grid K] [--window SECONDS] [--routed PATH] [--babeld PATH]";
+[--flap-interval SECONDS] [--runs N] [--cut silent|carrier|both] [--turns alternate|sequential] [--grid K] [--window SECONDS] [--routed PATH] [--babeld PATH]";
 
 pub fn sibling(name: &str) -> PathBuf {
     std::env::current_exe()
@@ -86,6 +91,8 @@ fn parse_args() -> Result<Args, String> {
         runs: 5,
         grid: 5,
         window: Duration::from_secs(30),
+        cuts: vec![failover::Cut::Silent, failover::Cut::Carrier],
+        turns: true,
     };
     let mut it = std::env::args().skip(1);
     fn num<T: std::str::FromStr>(k: &str, v: String) -> Result<T, String>
@@ -117,6 +124,21 @@ fn parse_args() -> Result<Args, String> {
             "--runs" => a.runs = num::<u32>(&k, v()?)?.max(1),
             "--grid" => a.grid = num::<usize>(&k, v()?)?.clamp(2, 10),
             "--window" => a.window = Duration::from_secs(num(&k, v()?)?),
+            "--turns" => {
+                a.turns = match v()?.as_str() {
+                    "alternate" => true,
+                    "sequential" => false,
+                    o => return Err(format!("--turns {o:?}: alternate or sequential")),
+                }
+            }
+            "--cut" => {
+                a.cuts = match v()?.as_str() {
+                    "silent" => vec![failover::Cut::Silent],
+                    "carrier" => vec![failover::Cut::Carrier],
+                    "both" => vec![failover::Cut::Silent, failover::Cut::Carrier],
+                    o => return Err(format!("--cut {o:?}: silent, carrier or both")),
+                }
+            }
             "--help" | "-h" => return Err(USAGE.into()),
             o => return Err(format!("unknown argument {o:?}\n{USAGE}")),
         }
@@ -324,20 +346,41 @@ fn section(args: &Args, name: &str, t: &mut Table) -> Result<(), String> {
             );
         }
         "failover" => {
-            for (cut, what) in [
-                (failover::Cut::Silent, "silent drop"),
-                (failover::Cut::Carrier, "carrier loss"),
-            ] {
+            for &cut in &args.cuts {
+                let what = match cut {
+                    failover::Cut::Silent => "silent drop",
+                    failover::Cut::Carrier => "carrier loss",
+                };
+                // Both diamonds live side by side: neither runs after the other's teardown.
+                // They take turns, the first cut of each run going to babeld and routed
+                // alternately (or, with `--turns sequential`, babeld's cuts come first, and
+                // each diamond is cut about 5 s after its previous heal, not 15 s).
+                let mut labs = Vec::new();
+                for (slot, (_, d)) in both.iter().enumerate() {
+                    labs.push(failover::Diamond::new(d, slot)?);
+                }
+                let mut v = [Vec::new(), Vec::new()];
+                let runs = args.runs as usize;
+                for i in 0..2 * runs {
+                    let k = if !args.turns {
+                        i / runs
+                    } else if (i / 2) % 2 == 0 {
+                        i % 2
+                    } else {
+                        1 - i % 2
+                    };
+                    v[k].push(labs[k].run_once(cut, Duration::from_secs(30))?);
+                }
+                drop(labs);
                 let mut med = Vec::new();
-                for (name, d) in both {
-                    let v = failover::run(d, cut, args.runs, Duration::from_secs(30))?;
-                    println!("  failover {what}, {name}: outages (ms) {v:.0?}");
-                    if v.iter().any(|x| x.is_nan()) {
+                for (k, (name, _)) in both.iter().enumerate() {
+                    println!("  failover {what}, {name}: outages (ms) {:.1?}", v[k]);
+                    if v[k].iter().any(|x| x.is_nan()) {
                         t.notes.push(format!(
                             "failover {what}: under {name} the stream did not come back in some runs"
                         ));
                     }
-                    med.push(median(&v));
+                    med.push(median(&v[k]));
                 }
                 t.row(
                     format!("failover, {what}: outage (ms), median of {}", args.runs),

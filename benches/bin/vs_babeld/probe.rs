@@ -144,12 +144,22 @@ pub fn flap_windows(times: &[u64], from: u64, step: u64) -> Vec<(u64, u64, usize
 }
 
 /// A stream of small UDP datagrams every `gap`, from `src` in one namespace to `dst` in
-/// another, with every arrival timestamped.
+/// another. Each carries its sequence number and its send time, so losses are told from the
+/// receiving thread's own scheduling delays.
 pub struct Stream {
     stop: Arc<AtomicBool>,
-    sender: JoinHandle<Result<Result<(), String>, String>>,
-    receiver: JoinHandle<Result<Result<Vec<u64>, String>, String>>,
+    sender: JoinHandle<Result<Result<u64, String>, String>>,
+    receiver: JoinHandle<Result<Result<Vec<Arrival>, String>, String>>,
     pub start: Instant,
+}
+
+/// One datagram received: its sequence number (from 1) and its send and arrival times, in
+/// µs since the stream started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    pub seq: u64,
+    pub sent: u64,
+    pub at: u64,
 }
 
 pub const PROBE_PORT: u16 = 47_999;
@@ -166,7 +176,7 @@ impl Stream {
         let start = Instant::now();
         let (tx, rx) = std::sync::mpsc::channel();
         let s = stop.clone();
-        let receiver = in_netns(dst_ns, move || -> Result<Vec<u64>, String> {
+        let receiver = in_netns(dst_ns, move || -> Result<Vec<Arrival>, String> {
             let sock = UdpSocket::bind(SocketAddrV6::new(dst, PROBE_PORT, 0, 0))
                 .map_err(|e| format!("probe bind [{dst}]: {e}"))?;
             sock.set_read_timeout(Some(Duration::from_millis(50)))
@@ -175,8 +185,15 @@ impl Stream {
             let mut arrivals = Vec::new();
             let mut b = [0u8; 64];
             while !s.load(Ordering::Relaxed) {
-                if sock.recv(&mut b).is_ok() {
-                    arrivals.push(start.elapsed().as_micros() as u64);
+                if let Ok(16) = sock.recv(&mut b) {
+                    let at = start.elapsed().as_micros() as u64;
+                    let word =
+                        |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().unwrap_or_default());
+                    arrivals.push(Arrival {
+                        seq: word(0),
+                        sent: word(8),
+                        at,
+                    });
                 }
             }
             Ok(arrivals)
@@ -184,16 +201,32 @@ impl Stream {
         rx.recv_timeout(Duration::from_secs(5))
             .map_err(|_| "the probe receiver did not start".to_string())?;
         let s = stop.clone();
-        let sender = in_netns(src_ns, move || -> Result<(), String> {
+        let sender = in_netns(src_ns, move || -> Result<u64, String> {
             let sock = UdpSocket::bind(SocketAddrV6::new(src, 0, 0, 0))
                 .map_err(|e| format!("probe bind [{src}]: {e}"))?;
+            // Datagrams routed to a neighbour that no longer answers (a route left on a dead
+            // link) wait in its queue, charged to this socket, until address resolution
+            // fails 3 s later; Linux caps that queue at 208 KiB, the default send buffer
+            // size. With no more room than that the sender would block for seconds, even
+            // after the route has moved: a send buffer above the cap (the queue drops its
+            // oldest datagram instead), and never waiting for room (a datagram that finds
+            // none is lost, like one dropped on the way).
+            let _ = nix::sys::socket::setsockopt(
+                &sock,
+                nix::sys::socket::sockopt::SndBufForce,
+                &(4 << 20),
+            );
+            sock.set_nonblocking(true).map_err(|e| e.to_string())?;
             let to = SocketAddrV6::new(dst, PROBE_PORT, 0, 0);
             let mut seq: u64 = 0;
             let mut next = Instant::now();
+            let mut b = [0u8; 16];
             while !s.load(Ordering::Relaxed) {
                 seq += 1;
+                b[..8].copy_from_slice(&seq.to_be_bytes());
+                b[8..].copy_from_slice(&(start.elapsed().as_micros() as u64).to_be_bytes());
                 // No route for a moment is what is being measured: errors are expected.
-                let _ = sock.send_to(&seq.to_be_bytes(), to);
+                let _ = sock.send_to(&b, to);
                 next += gap;
                 let now = Instant::now();
                 if next > now {
@@ -202,7 +235,7 @@ impl Stream {
                     next = now;
                 }
             }
-            Ok(())
+            Ok(seq)
         })?;
         Ok(Stream {
             stop,
@@ -212,31 +245,63 @@ impl Stream {
         })
     }
 
-    /// Stops the stream; the arrival times in µs since the start.
-    pub fn finish(self) -> Result<Vec<u64>, String> {
+    /// Stops the stream; what arrived, and how many datagrams were sent.
+    pub fn finish(self) -> Result<(Vec<Arrival>, u64), String> {
         self.stop.store(true, Ordering::Relaxed);
-        self.sender
+        let sent = self
+            .sender
             .join()
             .map_err(|_| "probe sender panicked".to_string())???;
-        self.receiver
+        let arrivals = self
+            .receiver
             .join()
-            .map_err(|_| "probe receiver panicked".to_string())??
+            .map_err(|_| "probe receiver panicked".to_string())???;
+        Ok((arrivals, sent))
     }
 }
 
-/// The outage around `event` (µs): the longest silence between two arrivals, the later of
-/// which came after `event`. `None` if nothing arrived after it.
-pub fn outage(arrivals: &[u64], event: u64) -> Option<u64> {
-    let mut best = None;
-    for w in arrivals.windows(2) {
-        if w[1] > event {
-            let g = w[1] - w[0];
-            if best.is_none_or(|b| g > b) {
-                best = Some(g);
+/// The worst loss of a stream after an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outage {
+    /// µs from the send time of the last datagram delivered before the longest run of lost
+    /// ones to that of the first delivered after it; 0 when none was lost.
+    pub span: u64,
+    /// Datagrams lost in that run.
+    pub lost: u64,
+    /// Send time of the last datagram delivered before it (µs since the stream started).
+    pub from: u64,
+}
+
+/// The outage after `event` (µs since the stream started): the run of lost datagrams,
+/// ending after `event`, with the longest span of send times (the sender's clock: the
+/// receiving thread's scheduling delays do not count, nor does reordering). `None` if no
+/// datagram sent after `event` arrived (the stream did not come back).
+pub fn outage(arrivals: &[Arrival], event: u64) -> Option<Outage> {
+    let mut got: Vec<(u64, u64)> = arrivals.iter().map(|a| (a.seq, a.sent)).collect();
+    got.sort_unstable();
+    got.dedup_by_key(|x| x.0);
+    if got.last()?.1 <= event {
+        return None;
+    }
+    let mut best = Outage {
+        span: 0,
+        lost: 0,
+        from: event,
+    };
+    for w in got.windows(2) {
+        let ((p, ps), (q, qs)) = (w[0], w[1]);
+        if q > p + 1 && qs > event {
+            let span = qs.saturating_sub(ps);
+            if best.lost == 0 || span > best.span {
+                best = Outage {
+                    span,
+                    lost: q - p - 1,
+                    from: ps,
+                };
             }
         }
     }
-    best
+    Some(best)
 }
 
 #[cfg(test)]
@@ -258,15 +323,36 @@ mod tests {
         assert!(flap_windows(&[], 0, 1).is_empty());
     }
 
+    fn arrivals(seqs: impl IntoIterator<Item = u64>) -> Vec<Arrival> {
+        // One datagram a millisecond; each arrives 50 µs after it was sent.
+        seqs.into_iter()
+            .map(|q| Arrival {
+                seq: q,
+                sent: q * 1000,
+                at: q * 1000 + 50,
+            })
+            .collect()
+    }
+
     #[test]
-    fn outage_is_the_longest_silence_ending_after_the_event() {
-        // A 1 ms stream with a 300 ms hole after the event at 10 ms, and a longer hole
-        // before it that must not count.
-        let mut a: Vec<u64> = vec![0, 900_000];
-        a.extend((0..10).map(|i| 1_000_000 + i * 1000));
-        a.extend((0..10).map(|i| 1_309_000 + i * 1000));
-        assert_eq!(outage(&a, 1_005_000), Some(300_000));
-        assert_eq!(outage(&a, 2_000_000), None);
+    fn outage_is_the_longest_loss_ending_after_the_event() {
+        // 300 datagrams lost after the event at 10 ms, and a longer loss before it that
+        // must not count.
+        let mut a = arrivals((1..=2).chain(500..=510).chain(811..=820));
+        // Late arrivals (the receiver was not scheduled) and a duplicate are no loss.
+        for x in &mut a[5..9] {
+            x.at += 7_000;
+        }
+        a.push(a[3]);
+        a.reverse();
+        let o = outage(&a, 505_000).unwrap();
+        assert_eq!((o.span, o.lost, o.from), (301_000, 300, 510_000));
+        // Nothing sent after the event arrived: the stream did not come back.
+        assert_eq!(outage(&a, 820_000), None);
+        // No loss after the event: no outage, however late the arrivals.
+        let mut a = arrivals(1..=50);
+        a[20].at += 30_000;
+        assert_eq!(outage(&a, 10_000).map(|o| (o.span, o.lost)), Some((0, 0)));
     }
 
     #[test]
