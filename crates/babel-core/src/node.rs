@@ -47,6 +47,9 @@ const SEQNO_RESUME_HOLDOFF: Duration = Duration::from_secs(10);
 type Advertised = (RouterId, RouteKey, u16, u16, Option<u32>);
 /// How many TLVs of a packet are parsed, and their table memory warmed, at a time.
 const WARM_BATCH: usize = 32;
+/// How many slots ahead a walk of the whole route table asks for the spilled entries of
+/// the slot it will reach (see `RouteTable::prefetch_entries`).
+const WALK_AHEAD: u32 = 8;
 /// The hop count of the seqno requests we originate.
 const REQUEST_HOP_COUNT: u8 = 127;
 
@@ -1429,8 +1432,10 @@ impl Node {
             });
         }
         // Not per update: only when a link's cost changes. The slots are walked in memory
-        // order (freed slots have no entries).
+        // order (freed slots have no entries), which the CPU reads ahead by itself; their
+        // spilled entries are elsewhere, and are asked for a few slots ahead.
         for slot in 0..self.routes.slots.len() as u32 {
+            self.routes.prefetch_entries(slot + WALK_AHEAD);
             let s = &self.routes.slots[slot as usize];
             let Some(i) = s.find(nid) else { continue };
             let unselected = s.selected as usize != i && !s.own;
@@ -3309,6 +3314,18 @@ impl Node {
             0..0
         };
         for slot in slots {
+            // The slots due a little further on are asked for ahead: the slot first, then
+            // (once it has had time to arrive) its spilled entries.
+            for (ahead, stage) in [(2 * WALK_AHEAD, 0), (WALK_AHEAD, 1)] {
+                let a = slot + ahead;
+                if self.routes.due.get(a as usize).is_some_and(|&d| now >= d) {
+                    if stage == 0 {
+                        self.routes.slots.prefetch(a as usize);
+                    } else {
+                        self.routes.prefetch_entries(a);
+                    }
+                }
+            }
             let due = self.routes.due[slot as usize];
             if now < due {
                 // Nothing is due in this slot: skip its (cache-cold) entries.
