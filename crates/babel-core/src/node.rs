@@ -517,6 +517,9 @@ pub struct SentStats {
     pub wildcard_requests_ignored: u64,
     /// Wildcard route requests sent (interface up, new neighbours).
     pub wildcard_requests_sent: u64,
+    /// Specific route requests sent to the group (§3.8.1.1, a route much worse), one
+    /// per interface.
+    pub route_requests: u64,
     /// Seqno requests originated (§3.8.2.1, unfeasible updates), and forwarded
     /// (§3.8.1.2).
     pub seqno_requests: u64,
@@ -2202,16 +2205,25 @@ impl Node {
                         },
                     )),
                 };
-                if let Some((urgent, reliable, why)) = send {
-                    self.stats.sent.triggered(why);
-                    self.send_update_all(key, urgent, reliable);
-                }
+                let Some((urgent, reliable, why)) = send else {
+                    return;
+                };
+                self.stats.sent.triggered(why);
+                self.send_update_all(key, urgent, reliable);
+                // A route much worse than before: ask the neighbours for their routes to
+                // the prefix (a multicast route request, RFC 8966 §3.8.1.1), which may
+                // offer a better feasible one. babeld since 1.7.0 does this from +288 on;
+                // older babeld sent a seqno request from +512 on, and a new seqno from the
+                // source floods the whole mesh: on grid-1000-churn that rule was most of
+                // the boot's seqno requests (docs/simulator.md). A route lost altogether
+                // still asks for a new seqno (above). As in babeld, only along with an
+                // update.
                 if let Some(b) = before {
                     if b.metric < INFINITY
                         && a.metric < INFINITY
-                        && a.metric as u32 >= b.metric as u32 + 512
+                        && a.metric as u32 >= b.metric as u32 + 288
                     {
-                        self.request_new_seqno(key, a.router_id, None);
+                        self.send_route_request_all(key);
                     }
                 }
             }
@@ -2258,6 +2270,25 @@ impl Node {
         let useful = force || installed.is_none_or(|i| i.metric as u32 >= metric as u32 + 512);
         if useful && metric < INFINITY {
             self.request_seqno(key, router_id, want, REQUEST_HOP_COUNT, Some(nid), None);
+        }
+    }
+
+    /// A route request for `key` to every neighbour (RFC 8966 §3.8.1.1: each answers with
+    /// an update for the prefix).
+    fn send_route_request_all(&mut self, key: RouteKey) {
+        let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
+        for ifindex in ifs {
+            self.stats.sent.route_requests += 1;
+            self.queue_control(
+                ifindex,
+                None,
+                Tlv::RouteRequest(RouteRequest {
+                    prefix: Some(key.prefix),
+                    src_prefix: key.src_prefix,
+                    unknown_subtlvs: Vec::new(),
+                }),
+                false,
+            );
         }
     }
 

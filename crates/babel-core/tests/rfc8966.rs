@@ -1001,6 +1001,58 @@ fn rfc8966_3_8_1_2_request_with_hop_count_one_is_not_forwarded() {
     );
 }
 
+/// A selected route whose metric gets much worse (a newer seqno from the same neighbour
+/// with a metric 600 higher, the kind of jump an ETX link cost makes) is announced at
+/// once, and the node asks its neighbours for their routes to the prefix with a multicast
+/// route request (RFC 8966 §3.8.1.1), as babeld does since 1.7.0 from +288 on. It does not
+/// send a seqno request to the source (RFC 8966 §3.8.2.1 asks for one when a route is
+/// lost, not when it gets worse): a new seqno floods the whole mesh.
+#[test]
+fn rfc8966_3_8_2_1_a_much_worse_route_asks_the_neighbours_for_routes_not_a_new_seqno() {
+    for (worse_by, asks) in [(600, true), (300, true), (200, false)] {
+        let (mut m, a, i) = selected_through_fake();
+        let from = m.captured.len();
+        m.inject(
+            a,
+            i,
+            FAKE,
+            &packet(&[update(P, 6, 100 + worse_by, 1600)], FAKE),
+        );
+        m.run_for(Duration::from_secs(2));
+        let sel = m.node(a).selected_route(pfx(P), None).unwrap();
+        assert_eq!(
+            (sel.seqno, sel.metric),
+            (6, 196 + worse_by),
+            "still selected"
+        );
+        let out = sent(&m, a, from);
+        let route_requests = out
+            .iter()
+            .filter(|(_, dst, t)| {
+                *dst == MULTICAST_GROUP
+                    && matches!(t, Tlv::RouteRequest(r) if r.prefix == Some(pfx(P)))
+            })
+            .count();
+        assert_eq!(
+            route_requests,
+            usize::from(asks),
+            "worse by {worse_by}: {out:?}"
+        );
+        assert!(
+            !out.iter()
+                .any(|(_, _, t)| matches!(t, Tlv::SeqnoRequest(r) if r.router_id == ORIGIN)),
+            "worse by {worse_by}: no seqno request: {out:?}"
+        );
+        if worse_by >= 512 {
+            assert!(
+                out.iter().any(|(_, _, t)| matches!(t, Tlv::Update(u)
+                    if u.prefix == Some(pfx(P)) && u.metric == 196 + worse_by)),
+                "worse by {worse_by}: the worse route is announced: {out:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn rfc8966_3_8_2_1_starvation_requests_are_resent_with_backoff_then_dropped() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
