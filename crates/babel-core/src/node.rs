@@ -2210,24 +2210,42 @@ impl Node {
                 };
                 self.stats.sent.triggered(why);
                 self.send_update_all(key, urgent, reliable);
-                // A route much worse than before: ask the neighbours for their routes to
-                // the prefix (a multicast route request, RFC 8966 §3.8.1.1), which may
-                // offer a better feasible one. babeld since 1.7.0 does this from +288 on;
-                // older babeld sent a seqno request from +512 on, and a new seqno from the
-                // source floods the whole mesh: on grid-1000-churn that rule was most of
-                // the boot's seqno requests (docs/simulator.md). A route lost altogether
-                // still asks for a new seqno (above). As in babeld, only along with an
-                // update.
+                // A route much worse than before. babeld up to 1.6 asked the source for a
+                // new seqno from +512 on (and its neighbours for their routes from +288 on);
+                // babeld since 1.7.0 only sends a multicast route request (RFC 8966
+                // §3.8.1.1) from +288 on. A new seqno floods the whole mesh, and during a
+                // boot the link costs of new neighbours are still settling: on
+                // grid-1000-churn the +512 rule was most of the boot's seqno requests, but
+                // without it recovery from churn was much slower (docs/simulator.md, "Much
+                // worse routes"). So a route through a neighbour heard for less than an
+                // update interval gets babeld 1.7's route request; any other the seqno
+                // request. A route lost altogether asks for a new seqno (above). As in
+                // babeld, only along with an update.
                 if let Some(b) = before {
-                    if b.metric < INFINITY
-                        && a.metric < INFINITY
-                        && a.metric as u32 >= b.metric as u32 + 288
-                    {
-                        self.send_route_request_all(key);
+                    if b.metric < INFINITY && a.metric < INFINITY {
+                        let worse = (a.metric as u32).saturating_sub(b.metric as u32);
+                        if worse >= 512 && !self.newish(a.neigh) {
+                            self.request_new_seqno(key, a.router_id, None);
+                        } else if worse >= 288 {
+                            self.send_route_request_all(key);
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// A neighbour first heard less than an update interval ago: its link cost is still
+    /// settling.
+    fn newish(&self, nid: u32) -> bool {
+        let Some(n) = self.neigh(nid) else {
+            return false;
+        };
+        let window = self
+            .interfaces
+            .get(&n.ifindex)
+            .map_or(Duration::from_secs(16), |i| i.config.update_interval());
+        self.now - n.since < window
     }
 
     /// babeld's rule for an unfeasible update: ask its source for a new seqno when the
