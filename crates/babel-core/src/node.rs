@@ -517,9 +517,6 @@ pub struct SentStats {
     pub wildcard_requests_ignored: u64,
     /// Wildcard route requests sent (interface up, new neighbours).
     pub wildcard_requests_sent: u64,
-    /// Specific route requests sent to the group (§3.8.1.1, a route much worse), one
-    /// per interface.
-    pub route_requests: u64,
     /// Seqno requests originated (§3.8.2.1, unfeasible updates), and forwarded
     /// (§3.8.1.2).
     pub seqno_requests: u64,
@@ -2205,47 +2202,20 @@ impl Node {
                         },
                     )),
                 };
-                let Some((urgent, reliable, why)) = send else {
-                    return;
-                };
-                self.stats.sent.triggered(why);
-                self.send_update_all(key, urgent, reliable);
-                // A route much worse than before. babeld up to 1.6 asked the source for a
-                // new seqno from +512 on (and its neighbours for their routes from +288 on);
-                // babeld since 1.7.0 only sends a multicast route request (RFC 8966
-                // §3.8.1.1) from +288 on. A new seqno floods the whole mesh, and during a
-                // boot the link costs of new neighbours are still settling: on
-                // grid-1000-churn the +512 rule was most of the boot's seqno requests, but
-                // without it recovery from churn was much slower (docs/simulator.md, "Much
-                // worse routes"). So a route through a neighbour heard for less than an
-                // update interval gets babeld 1.7's route request; any other the seqno
-                // request. A route lost altogether asks for a new seqno (above). As in
-                // babeld, only along with an update.
+                if let Some((urgent, reliable, why)) = send {
+                    self.stats.sent.triggered(why);
+                    self.send_update_all(key, urgent, reliable);
+                }
                 if let Some(b) = before {
-                    if b.metric < INFINITY && a.metric < INFINITY {
-                        let worse = (a.metric as u32).saturating_sub(b.metric as u32);
-                        if worse >= 512 && !self.newish(a.neigh) {
-                            self.request_new_seqno(key, a.router_id, None);
-                        } else if worse >= 288 {
-                            self.send_route_request_all(key);
-                        }
+                    if b.metric < INFINITY
+                        && a.metric < INFINITY
+                        && a.metric as u32 >= b.metric as u32 + 512
+                    {
+                        self.request_new_seqno(key, a.router_id, None);
                     }
                 }
             }
         }
-    }
-
-    /// A neighbour first heard less than an update interval ago: its link cost is still
-    /// settling.
-    fn newish(&self, nid: u32) -> bool {
-        let Some(n) = self.neigh(nid) else {
-            return false;
-        };
-        let window = self
-            .interfaces
-            .get(&n.ifindex)
-            .map_or(Duration::from_secs(16), |i| i.config.update_interval());
-        self.now - n.since < window
     }
 
     /// babeld's rule for an unfeasible update: ask its source for a new seqno when the
@@ -2288,25 +2258,6 @@ impl Node {
         let useful = force || installed.is_none_or(|i| i.metric as u32 >= metric as u32 + 512);
         if useful && metric < INFINITY {
             self.request_seqno(key, router_id, want, REQUEST_HOP_COUNT, Some(nid), None);
-        }
-    }
-
-    /// A route request for `key` to every neighbour (RFC 8966 §3.8.1.1: each answers with
-    /// an update for the prefix).
-    fn send_route_request_all(&mut self, key: RouteKey) {
-        let ifs: Vec<u32> = self.interfaces.keys().copied().collect();
-        for ifindex in ifs {
-            self.stats.sent.route_requests += 1;
-            self.queue_control(
-                ifindex,
-                None,
-                Tlv::RouteRequest(RouteRequest {
-                    prefix: Some(key.prefix),
-                    src_prefix: key.src_prefix,
-                    unknown_subtlvs: Vec::new(),
-                }),
-                false,
-            );
         }
     }
 

@@ -1001,25 +1001,22 @@ fn rfc8966_3_8_1_2_request_with_hop_count_one_is_not_forwarded() {
     );
 }
 
-/// A selected route whose metric gets much worse (a newer seqno from the same neighbour
-/// with a higher metric, the kind of jump an ETX link cost makes) is announced, and the
-/// node asks for something better. Through a neighbour heard for less than an update
-/// interval (a link cost still settling, as everywhere during a boot) it asks its
-/// neighbours for their routes with a multicast route request from +288 on (RFC 8966
-/// §3.8.1.1; babeld since 1.7.0), not the source for a new seqno, which would flood the
-/// mesh. Through a settled neighbour it keeps asking the source for a new seqno from +512
-/// on (babeld 1.6's rule; babeld 1.7's route request alone made recovery from churn much
-/// slower, docs/simulator.md), and sends the route request between +288 and +511.
+/// A selected route whose metric gets 512 or more worse (a newer seqno from the same
+/// neighbour with a higher metric, the kind of jump an ETX link cost makes) is announced
+/// and the source is asked for a new seqno (babeld 1.6's rule), which makes the better
+/// alternatives of every node feasible again. RFC 8966 §3.8.2.1 asks for one only when the
+/// route is lost; babeld since 1.7.0 sends a multicast route request from +288 on instead.
+/// Kept on purpose: babeld 1.7's rule, tried on grid-1000-churn, cut the boot's seqno
+/// requests 20-fold but made recovery from churn slower (docs/simulator.md, "Much worse
+/// routes"). Smaller increases ask for nothing.
 #[test]
-fn rfc8966_3_8_2_1_a_much_worse_route_asks_for_routes_or_through_a_settled_neighbour_a_seqno() {
-    // (settled neighbour, worse by, route request sent, seqno request sent)
-    for (settled, worse_by, route_request, seqno_request) in [
-        (false, 600, true, false),
-        (false, 300, true, false),
-        (false, 200, false, false),
-        (true, 600, false, true),
-        (true, 300, true, false),
-        (true, 200, false, false),
+fn rfc8966_3_8_2_1_a_route_much_worse_asks_the_source_for_a_new_seqno() {
+    // (settled neighbour, worse by, seqno request sent)
+    for (settled, worse_by, seqno_request) in [
+        (false, 600, true),
+        (false, 300, false),
+        (true, 600, true),
+        (true, 300, false),
     ] {
         let case = format!("settled {settled}, worse by {worse_by}");
         let (mut m, a, i) = selected_through_fake();
@@ -1045,26 +1042,22 @@ fn rfc8966_3_8_2_1_a_much_worse_route_asks_for_routes_or_through_a_settled_neigh
         let sel = m.node(a).selected_route(pfx(P), None).unwrap();
         assert_eq!((sel.seqno, sel.metric), (6, 196 + worse_by), "{case}");
         let out = sent(&m, a, from);
-        let route_requests = out
+        let seqno_requests = out
             .iter()
             .filter(|(_, dst, t)| {
                 *dst == MULTICAST_GROUP
-                    && matches!(t, Tlv::RouteRequest(r) if r.prefix == Some(pfx(P)))
+                    && matches!(t, Tlv::SeqnoRequest(r) if r.router_id == ORIGIN && r.seqno == 6)
             })
-            .count();
-        assert_eq!(
-            route_requests,
-            usize::from(route_request),
-            "{case}: {out:?}"
-        );
-        let seqno_requests = out
-            .iter()
-            .filter(|(_, _, t)| matches!(t, Tlv::SeqnoRequest(r) if r.router_id == ORIGIN))
             .count();
         assert_eq!(
             seqno_requests,
             usize::from(seqno_request),
             "{case}: {out:?}"
+        );
+        assert!(
+            !out.iter()
+                .any(|(_, _, t)| matches!(t, Tlv::RouteRequest(r) if r.prefix.is_some())),
+            "{case}: no route request: {out:?}"
         );
         if worse_by >= 512 {
             assert!(

@@ -9,7 +9,7 @@ use babel_core::SentStats;
 
 /// The columns: a name and the counter it shows.
 type Col = (&'static str, fn(&SentStats) -> u64);
-const COLS: [Col; 19] = [
+const COLS: [Col; 18] = [
     ("sent:dump", |s| s.dump_updates),
     ("sent:req-dump", |s| s.requested_dump_updates),
     ("sent:single", |s| s.single_updates),
@@ -26,7 +26,6 @@ const COLS: [Col; 19] = [
     ("wild:sent", |s| s.wildcard_requests_sent),
     ("wild:recv", |s| s.wildcard_requests),
     ("wild:ignored", |s| s.wildcard_requests_ignored),
-    ("routereq:sent", |s| s.route_requests),
     ("seqreq:orig", |s| s.seqno_requests),
     ("seqreq:fwd", |s| s.seqno_requests_forwarded),
 ];
