@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 BIN=${ROUTED:-target/static/routed}
 FEEDER=${FEEDER:-target/release/babel_feeder}
 OUT=${OUT:-crates/routed/hot-text.ld}
-# The archives a static routed takes its C code from, to find the object of each function.
+# The archive a static routed takes its C code from, to find the object of each function.
 LIBC_A=${LIBC_A:-$(cc -print-file-name=libc.a)}
 W=$(mktemp -d)
 NS="hot$$"

@@ -2,9 +2,8 @@
 # Builds the routed that runs on routers: linked statically (glibc included, no ld.so, not
 # position-independent), so that only the code it executes is resident. The C library's
 # functions are then ordered by crates/routed/hot-text.ld like routed's own (see
-# docs/performance.md, "Fixed cost"). Writes target/static/routed (and babelctl beside it).
-#
-#   scripts/static-routed.sh            # then: target/release/vs_babeld --routed target/static/routed
+# docs/performance.md, "The static routed"). Writes target/static/routed (and babelctl
+# beside it), which target/release/vs_babeld then runs by default.
 #
 # Cargo applies RUSTFLAGS to host code too unless a target is named, and proc-macros cannot
 # be linked statically, hence the explicit --target (the host's own triple).

@@ -55,7 +55,6 @@ impl IndexTable {
         }
     }
 
-    /// Adds `value` under `hash`; the caller knows it is absent.
     /// Asks the memory system for the cell where a lookup of `hash` starts, without
     /// waiting for it: only a matter of speed (see [`IndexTable::first_candidate`]).
     #[inline]
@@ -75,6 +74,7 @@ impl IndexTable {
         self.find(hash, |_| true)
     }
 
+    /// Adds `value` under `hash`; the caller knows it is absent.
     pub(crate) fn insert(&mut self, hash: u64, value: u32) {
         // At most 7/8 full.
         if (self.len + 1) * 8 > self.cells.len() * 7 {
@@ -165,12 +165,9 @@ mod tests {
     fn finds_what_was_inserted_and_forgets_what_was_removed() {
         let mut t = IndexTable::default();
         let mut model: HashSet<u32> = HashSet::new();
-        let mut x = 12345u64;
+        let mut rng = crate::rng::Rng::new(12345);
         for step in 0..20_000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let k = (x % 3000) as u32;
+            let k = rng.below(3000) as u32;
             if model.contains(&k) {
                 if step % 3 != 0 {
                     assert!(t.remove(h(k), k));

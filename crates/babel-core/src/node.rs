@@ -3316,15 +3316,12 @@ impl Node {
         for slot in slots {
             // The slots due a little further on are asked for ahead: the slot first, then
             // (once it has had time to arrive) its spilled entries.
-            for (ahead, stage) in [(2 * WALK_AHEAD, 0), (WALK_AHEAD, 1)] {
-                let a = slot + ahead;
-                if self.routes.due.get(a as usize).is_some_and(|&d| now >= d) {
-                    if stage == 0 {
-                        self.routes.slots.prefetch(a as usize);
-                    } else {
-                        self.routes.prefetch_entries(a);
-                    }
-                }
+            let due_at = |a: u32| self.routes.due.get(a as usize).is_some_and(|&d| now >= d);
+            if due_at(slot + 2 * WALK_AHEAD) {
+                self.routes.slots.prefetch((slot + 2 * WALK_AHEAD) as usize);
+            }
+            if due_at(slot + WALK_AHEAD) {
+                self.routes.prefetch_entries(slot + WALK_AHEAD);
             }
             let due = self.routes.due[slot as usize];
             if now < due {

@@ -901,12 +901,9 @@ mod tests {
         };
         let mut t = RouteTable::default();
         let mut model: std::collections::BTreeMap<u32, u32> = Default::default();
-        let mut x = 7u64;
+        let mut rng = crate::rng::Rng::new(7);
         for step in 0..6000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let n = (x % 1500) as u32;
+            let n = rng.below(1500) as u32;
             match model.get(&n) {
                 Some(&slot) if step % 3 != 0 => {
                     // Its last entry goes: the slot is freed.

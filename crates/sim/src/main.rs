@@ -125,7 +125,7 @@ fn load(file: &std::path::Path, duration: Option<f64>) -> Result<Scenario> {
 /// allocator backs its heap with transparent huge pages when the `glibc.malloc.hugetlb`
 /// tunable is set (glibc 2.35 and later; nothing happens where the kernel has them off),
 /// but tunables are read only when a process starts. So the simulator starts itself again
-/// once with it (measured in docs/simulator.md, "Huge pages": 10-20% less CPU on
+/// once with it (measured in docs/simulator.md, "Prefetching and huge pages": 10-20% less CPU on
 /// grid-1000-churn). `BABEL_SIM_SMALL_PAGES=1`, or a `GLIBC_TUNABLES` that already names
 /// the tunable, leaves it alone. Reports do not depend on it.
 fn restart_with_huge_pages() {
