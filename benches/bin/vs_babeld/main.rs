@@ -48,13 +48,15 @@ struct Args {
     cuts: Vec<failover::Cut>,
     /// Failover: the two diamonds take turns cut by cut (else all of babeld's cuts first).
     turns: bool,
+    /// Ingest: copy each daemon's /proc/PID/smaps here once it holds the whole table.
+    smaps: Option<PathBuf>,
 }
 
 const SECTIONS: [&str; 4] = ["ingest", "flap", "failover", "grid"];
 
 const USAGE: &str = "usage: vs_babeld [ingest] [flap] [failover] [grid] [--prefixes N,M] \
 [--order sorted|shuffled] [--timeout SECONDS] [--flap-prefixes N] [--flaps N] \
-[--flap-interval SECONDS] [--runs N] [--cut silent|carrier|both] [--turns alternate|sequential] [--grid K] [--window SECONDS] [--routed PATH] [--babeld PATH]";
+[--flap-interval SECONDS] [--runs N] [--cut silent|carrier|both] [--turns alternate|sequential] [--grid K] [--window SECONDS] [--routed PATH] [--babeld PATH] [--smaps DIR]";
 
 pub fn sibling(name: &str) -> PathBuf {
     std::env::current_exe()
@@ -93,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
         window: Duration::from_secs(30),
         cuts: vec![failover::Cut::Silent, failover::Cut::Carrier],
         turns: true,
+        smaps: None,
     };
     let mut it = std::env::args().skip(1);
     fn num<T: std::str::FromStr>(k: &str, v: String) -> Result<T, String>
@@ -115,6 +118,7 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?
             }
             "--routed" => a.routed = v()?.into(),
+            "--smaps" => a.smaps = Some(v()?.into()),
             "--babeld" => a.babeld = v()?.into(),
             "--order" => a.shuffled = v()? == "shuffled",
             "--timeout" => a.timeout = Duration::from_secs(num(&k, v()?)?),
@@ -175,7 +179,13 @@ struct Ingest {
     installed: usize,
 }
 
-fn ingest(daemon: &Path, n: u32, shuffled: bool, timeout: Duration) -> Result<Ingest, String> {
+fn ingest(
+    daemon: &Path,
+    n: u32,
+    shuffled: bool,
+    timeout: Duration,
+    smaps: Option<&Path>,
+) -> Result<Ingest, String> {
     let tag = daemon
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
@@ -221,6 +231,12 @@ fn ingest(daemon: &Path, n: u32, shuffled: bool, timeout: Duration) -> Result<In
     let seconds = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid).unwrap_or(f64::NAN);
     let rss = peak_rss_mib(pid).unwrap_or(f64::NAN);
+    // Where the memory is, mapping by mapping, as the daemon holds the whole table.
+    if let Some(dir) = smaps {
+        let to = dir.join(format!("{tag}-{n}.smaps"));
+        std::fs::copy(format!("/proc/{pid}/smaps"), &to)
+            .map_err(|e| format!("{}: {e}", to.display()))?;
+    }
     let _ = listener.finish();
     if installed < n as usize {
         installed = lab.babel_routes(&dut).len();
@@ -275,8 +291,8 @@ fn section(args: &Args, name: &str, t: &mut Table) -> Result<(), String> {
     match name {
         "ingest" => {
             for &n in &args.sizes {
-                let b = ingest(&args.babeld, n, args.shuffled, args.timeout)?;
-                let r = ingest(&args.routed, n, args.shuffled, args.timeout)?;
+                let b = ingest(&args.babeld, n, args.shuffled, args.timeout, args.smaps.as_deref())?;
+                let r = ingest(&args.routed, n, args.shuffled, args.timeout, args.smaps.as_deref())?;
                 let o = if args.shuffled { " shuffled" } else { "" };
                 t.row(
                     format!("ingest {n}{o}: time to install all (s)"),
