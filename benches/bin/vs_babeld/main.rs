@@ -234,7 +234,8 @@ fn ingest(
     // Where the memory is, mapping by mapping, as the daemon holds the whole table.
     if let Some(dir) = smaps {
         let to = dir.join(format!("{tag}-{n}.smaps"));
-        std::fs::copy(format!("/proc/{pid}/smaps"), &to)
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::copy(format!("/proc/{pid}/smaps"), &to))
             .map_err(|e| format!("{}: {e}", to.display()))?;
     }
     let _ = listener.finish();
@@ -291,8 +292,20 @@ fn section(args: &Args, name: &str, t: &mut Table) -> Result<(), String> {
     match name {
         "ingest" => {
             for &n in &args.sizes {
-                let b = ingest(&args.babeld, n, args.shuffled, args.timeout, args.smaps.as_deref())?;
-                let r = ingest(&args.routed, n, args.shuffled, args.timeout, args.smaps.as_deref())?;
+                let b = ingest(
+                    &args.babeld,
+                    n,
+                    args.shuffled,
+                    args.timeout,
+                    args.smaps.as_deref(),
+                )?;
+                let r = ingest(
+                    &args.routed,
+                    n,
+                    args.shuffled,
+                    args.timeout,
+                    args.smaps.as_deref(),
+                )?;
                 let o = if args.shuffled { " shuffled" } else { "" };
                 t.row(
                     format!("ingest {n}{o}: time to install all (s)"),

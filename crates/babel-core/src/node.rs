@@ -1063,12 +1063,12 @@ impl Node {
         for k in changed {
             let withdrawn = !self.xroutes.contains_key(&k);
             if let Some(slot) = self.routes.find(&k) {
-                self.routes.slots[slot as usize].own = !withdrawn;
+                self.routes.slots[slot as usize].set_own(!withdrawn);
                 // The learned routes for this prefix take over, or stop being overridden.
                 self.select(slot);
                 let s = &mut self.routes.slots[slot as usize];
-                if !s.dirty {
-                    s.dirty = true;
+                if !s.dirty() {
+                    s.set_dirty(true);
                     self.route_queue.push_back(slot);
                 }
             }
@@ -1438,7 +1438,7 @@ impl Node {
             self.routes.prefetch_entries(slot + WALK_AHEAD);
             let s = &self.routes.slots[slot as usize];
             let Some(i) = s.find(nid) else { continue };
-            let unselected = s.selected as usize != i && !s.own;
+            let unselected = s.selected as usize != i && !s.own();
             let before = self.sel_info(slot);
             let e = &mut self.routes.slots[slot as usize].entries[i];
             e.cost = cost;
@@ -1499,11 +1499,7 @@ impl Node {
         }
         let set: FxHashSet<u32> = nids.iter().copied().collect();
         let mut slots = self.routes.live_slots();
-        slots.sort_unstable_by(|a, b| {
-            self.routes.slots[*a as usize]
-                .key
-                .cmp(&self.routes.slots[*b as usize].key)
-        });
+        slots.sort_unstable_by(|&a, &b| self.routes.cmp_keys(a, b));
         for slot in slots {
             if !self.routes.slots[slot as usize]
                 .entries
@@ -1542,7 +1538,7 @@ impl Node {
     }
 
     fn flush_entry(&mut self, slot: u32, i: usize) {
-        let key = self.routes.slots[slot as usize].key;
+        let key = self.routes.key(slot);
         let installed = self.routes.slots[slot as usize].selected as usize == i;
         let e = self.routes.remove_entry(slot, i);
         let router_id = self
@@ -1990,7 +1986,7 @@ impl Node {
             || e.cost != cost
             || e.add_metric != add_metric
             || e.channels != channels
-            || s.own
+            || s.own()
         {
             return false;
         }
@@ -2044,13 +2040,9 @@ impl Node {
 
     fn sel_info(&self, slot: u32) -> Option<SelInfo> {
         let s = self.routes.slots.get(slot as usize)?;
-        debug_assert_eq!(
-            s.own,
-            self.xroutes
-                .contains_key(&self.routes.slots[slot as usize].key)
-        );
-        if s.own {
-            if let Some(x) = self.xroutes.get(&self.routes.slots[slot as usize].key) {
+        debug_assert_eq!(s.own(), self.xroutes.contains_key(&self.routes.key(slot)));
+        if s.own() {
+            if let Some(x) = self.xroutes.get(&self.routes.key(slot)) {
                 return Some(SelInfo {
                     router_id: self.id,
                     seqno: self.seqno,
@@ -2077,7 +2069,7 @@ impl Node {
     fn select(&mut self, slot: u32) {
         let now = self.now;
         let hl = self.config.smoothing_half_life;
-        if self.routes.slots[slot as usize].own {
+        if self.routes.slots[slot as usize].own() {
             // Our own announcement wins over anything learned.
             self.routes.slots[slot as usize].selected = NONE;
             return;
@@ -2145,12 +2137,12 @@ impl Node {
         let after = self.sel_info(slot);
         if before != after {
             let s = &mut self.routes.slots[slot as usize];
-            if !s.dirty {
-                s.dirty = true;
+            if !s.dirty() {
+                s.set_dirty(true);
                 self.route_queue.push_back(slot);
             }
         }
-        let key = self.routes.slots[slot as usize].key;
+        let key = self.routes.key(slot);
         self.triggered_update(key, before, after, satisfied);
     }
 
@@ -2770,7 +2762,7 @@ impl Node {
     ) -> Option<(Update, Option<u32>)> {
         let xroute = match slot {
             // A known slot says whether the key is ours without searching the xroutes.
-            Some(s) if !self.routes.slots[s as usize].own => None,
+            Some(s) if !self.routes.slots[s as usize].own() => None,
             _ => self.xroutes.get(key),
         };
         let div = self.config.diversity;
@@ -2987,8 +2979,7 @@ impl Node {
                 v
             }
         };
-        let table = &self.routes.slots;
-        slots.sort_unstable_by(|&a, &b| table[a as usize].key.cmp(&table[b as usize].key));
+        slots.sort_unstable_by(|&a, &b| self.routes.cmp_keys(a, b));
         keys.sort_unstable();
         let (mut a, mut b) = (0, 0);
         let mut chunk: Vec<(RouteKey, Option<u32>)> = Vec::with_capacity(CHUNK);
@@ -3000,7 +2991,7 @@ impl Node {
             let next = match (slots.get(a), keys.get(b)) {
                 (None, None) => None,
                 (Some(&s), k) => {
-                    let sk = self.routes.slots[s as usize].key;
+                    let sk = self.routes.key(s);
                     match k {
                         Some(&k) if k < sk => {
                             b += 1;
@@ -3395,7 +3386,7 @@ impl Node {
             if expire.is_empty() && flush.is_empty() && refresh.is_none() {
                 continue;
             }
-            let key = self.routes.slots[slot as usize].key;
+            let key = self.routes.key(slot);
             if let Some(nid) = refresh {
                 if let Some((ifindex, addr)) = self.neigh(nid).map(|n| (n.ifindex, n.addr)) {
                     self.queue_control(
@@ -3578,7 +3569,7 @@ impl Node {
     }
 
     fn installed_route(&self, slot: u32) -> Option<InstalledRoute> {
-        let key = self.routes.slots[slot as usize].key;
+        let key = self.routes.key(slot);
         let e = self.routes.slots[slot as usize].selected()?;
         let n = self.neigh(e.neigh())?;
         let r = if self.config.filters.install.is_empty() {
@@ -3614,8 +3605,8 @@ impl Node {
             let Some(s) = self.routes.slots.get_mut(slot as usize) else {
                 continue;
             };
-            s.dirty = false;
-            let key = self.routes.slots[slot as usize].key;
+            s.set_dirty(false);
+            let key = self.routes.key(slot);
             let want = self.installed_route(slot);
             let had = self.routes.reported(slot).map(|r| InstalledRoute {
                 prefix: key.prefix,
@@ -3661,7 +3652,7 @@ impl Node {
     }
 
     fn refilter_slot(&mut self, slot: u32) {
-        let key = self.routes.slots[slot as usize].key;
+        let key = self.routes.key(slot);
         let before = self.sel_info(slot);
         let n = self.routes.slots[slot as usize].entries.len();
         for i in 0..n {
@@ -3677,8 +3668,8 @@ impl Node {
             self.routes.slots[slot as usize].entries[i].add_metric = r.add_metric();
         }
         let s = &mut self.routes.slots[slot as usize];
-        if !s.dirty {
-            s.dirty = true;
+        if !s.dirty() {
+            s.set_dirty(true);
             self.route_queue.push_back(slot);
         }
         self.route_changed(slot, before, false);
@@ -3756,7 +3747,7 @@ impl Node {
             .enumerate()
             .filter(|(i, _)| self.routes.is_live(*i as u32))
             .flat_map(move |(i, s)| {
-                let key = self.routes.slots[i].key;
+                let key = self.routes.key(i as u32);
                 s.entries
                     .iter()
                     .enumerate()
@@ -3795,7 +3786,7 @@ impl Node {
         let mut v: Vec<SourceView> = self
             .sources
             .iter()
-            .map(|s| (s, self.routes.slots[s.slot as usize].key))
+            .map(|s| (s, self.routes.key(s.slot)))
             .map(|(s, key)| SourceView {
                 router_id: s.id,
                 prefix: key.prefix,

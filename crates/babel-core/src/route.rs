@@ -3,9 +3,8 @@
 //! and a walk over the few entries of its prefix — never a scan of the table.
 
 use std::net::IpAddr;
+use std::num::NonZeroU16;
 use std::time::Duration;
-
-use smallvec::SmallVec;
 
 use crate::hash::FxHashMap;
 use crate::index::IndexTable;
@@ -72,12 +71,19 @@ const SMOOTHED_AGE_FUTURE: u16 = 62_000;
 /// longest interval gives 38 minutes).
 const HOLD_MS_MAX: u32 = (1 << 24) - 1;
 
+/// The largest neighbour index an entry holds (see [`RouteEntry::new`]).
+const NEIGH_MAX: u32 = u16::MAX as u32 - 2;
+
 /// One route entry: what one neighbour advertised for one destination, in 32 bytes. The
 /// router-id and next hop are shared by many entries: they are stored once in the table's
 /// [`Interner`]s and named here by 16-bit indices (see [`RouteTable::router_id`],
 /// [`RouteTable::next_hop`]); the times are kept in 32 bits relative to the current time
 /// (see [`RouteEntry::time`]).
+///
+/// The layout is fixed (`repr(C)`) for [`Entries`]: the neighbour field, which is never
+/// zero, comes after the first 24 bytes, where a `Vec` of entries fits instead.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct RouteEntry {
     /// Index of the source in the source table.
     pub src: u32,
@@ -85,8 +91,6 @@ pub(crate) struct RouteEntry {
     /// bits of its time in milliseconds, read back relative to the current time (entries
     /// live for their hold time, far less than the 49 days 32 bits wrap in).
     time: u32,
-    /// Index of the neighbour in the node's neighbour table.
-    neigh: u16,
     /// The router-id, as an index in [`RouteTable::router_id`]'s interner: a refresh checks
     /// it without a lookup in the (large, cache-cold) source table.
     rid: u16,
@@ -103,6 +107,8 @@ pub(crate) struct RouteEntry {
     /// The low 16 bits of the time in seconds of the last smoothing step (see
     /// [`SMOOTHED_AGE_MAX`]).
     smoothed_time: u16,
+    /// Index of the neighbour in the node's neighbour table, plus one.
+    neigh: NonZeroU16,
     /// Route expiry, in milliseconds after `time` (3.5 × the advertised interval), 24 bits.
     hold: [u8; 3],
     /// Diversity routing: the channels of the hops before the neighbour (0: none).
@@ -110,7 +116,9 @@ pub(crate) struct RouteEntry {
 }
 
 impl RouteEntry {
-    /// A new entry; its router-id and next hop are set by [`RouteTable::push_entry`].
+    /// A new entry; its router-id and next hop are set by [`RouteTable::push_entry`]. A
+    /// neighbour index beyond [`NEIGH_MAX`] is held as one more, which `push_entry`
+    /// refuses.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         neigh: u32,
@@ -126,7 +134,7 @@ impl RouteEntry {
         let mut e = RouteEntry {
             src,
             time: 0,
-            neigh: u16::try_from(neigh).unwrap_or(u16::MAX),
+            neigh: NonZeroU16::MIN.saturating_add(neigh.min(NEIGH_MAX + 1) as u16),
             rid: 0,
             nh: 0,
             seqno,
@@ -150,7 +158,7 @@ impl RouteEntry {
     /// Index of the neighbour in the node's neighbour table.
     #[inline]
     pub(crate) fn neigh(&self) -> u32 {
-        self.neigh as u32
+        self.neigh.get() as u32 - 1
     }
 
     pub(crate) fn metric(&self) -> u16 {
@@ -282,19 +290,6 @@ fn two_to_the_one_over(hl: u32) -> i64 {
     }
 }
 
-/// What was last reported to the installer for one destination, in 12 bytes: the next
-/// hop is an index in the table's next-hop [`Interner`] (which it holds a count of), and
-/// the rare parts (a table and a preferred source set by the `install` filter) live in
-/// [`RouteTable`]'s side map.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Reported {
-    pub ifindex: u32,
-    nh: u16,
-    pub metric: u16,
-    /// `table` or `pref_src` were set: see `RouteTable::reported_extra`.
-    extra: bool,
-}
-
 /// Values that many route entries share (router-ids, next hops), stored once and named by
 /// a 16-bit index, with a count of the entries naming each: a value is dropped when its
 /// last entry goes. At most 65,536 values are held at once (a new one beyond that is
@@ -401,23 +396,135 @@ pub(crate) const NONE: u16 = u16::MAX;
 /// seconds for the smoothed metric.
 pub(crate) const REBASE_GAP: Duration = Duration::from_secs(3600);
 
-/// All the entries of one destination.
+/// All the entries of one destination, in 32 bytes: the first lives inline, so that a
+/// destination heard from one neighbour costs no extra allocation and an update to it no
+/// extra cache miss; two or more live in a vector. The vector takes the place of the inline
+/// entry's first 24 bytes and the variant is told by the entry's neighbour field, which is
+/// never zero (see [`RouteEntry`]). No entries is an empty vector, which allocates nothing.
 #[derive(Debug, Clone)]
+pub(crate) enum Entries {
+    One(RouteEntry),
+    Many(Vec<RouteEntry>),
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries::Many(Vec::new())
+    }
+}
+
+impl std::ops::Deref for Entries {
+    type Target = [RouteEntry];
+    #[inline]
+    fn deref(&self) -> &[RouteEntry] {
+        match self {
+            Entries::One(e) => std::slice::from_ref(e),
+            Entries::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Entries {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [RouteEntry] {
+        match self {
+            Entries::One(e) => std::slice::from_mut(e),
+            Entries::Many(v) => v,
+        }
+    }
+}
+
+impl Entries {
+    /// The entries live outside the slot.
+    #[inline]
+    pub(crate) fn spilled(&self) -> bool {
+        matches!(self, Entries::Many(v) if v.capacity() > 0)
+    }
+
+    fn push(&mut self, e: RouteEntry) {
+        match self {
+            Entries::Many(v) if v.is_empty() => *self = Entries::One(e),
+            Entries::Many(v) => {
+                if v.len() == v.capacity() {
+                    // Most destinations have a handful of entries: grow one at a time up to
+                    // 16, then by half, so that a million entries do not carry a million
+                    // empty ones.
+                    let extra = if v.len() < 16 { 1 } else { v.len() / 2 };
+                    v.reserve_exact(extra);
+                }
+                v.push(e);
+            }
+            Entries::One(first) => {
+                let mut v = Vec::with_capacity(2);
+                v.push(first.clone());
+                v.push(e);
+                *self = Entries::Many(v);
+            }
+        }
+    }
+
+    /// Removes entry `idx`, the last one taking its place. A vector at most half used
+    /// gives its room back and a lone entry goes back inline: entries that only hear
+    /// unfeasible updates are flushed for good, and their room should go with them.
+    fn swap_remove(&mut self, idx: usize) -> RouteEntry {
+        match std::mem::take(self) {
+            Entries::One(e) => e,
+            Entries::Many(mut v) => {
+                let e = v.swap_remove(idx);
+                *self = if v.len() == 1 {
+                    Entries::One(v.swap_remove(0))
+                } else {
+                    if v.len() * 2 <= v.capacity() {
+                        v.shrink_to_fit();
+                    }
+                    Entries::Many(v)
+                };
+                e
+            }
+        }
+    }
+
+    /// Room for entries outside the slot.
+    fn heap_capacity(&self) -> usize {
+        match self {
+            Entries::One(_) => 0,
+            Entries::Many(v) => v.capacity(),
+        }
+    }
+}
+
+/// [`Slot`] flags: the key is an IPv4 prefix;
+const V4: u8 = 1;
+/// it has a source prefix, kept in [`RouteTable`]'s side map (RFC 9079 routes are rare);
+const HAS_SRC: u8 = 2;
+/// the slot is queued for `poll_route`;
+const DIRTY: u8 = 4;
+/// the destination is one of our own;
+const OWN: u8 = 8;
+/// a route was reported for it;
+const REPORTED: u8 = 16;
+/// and that report has a table or preferred source (see `RouteTable::reported_extra`).
+const EXTRA: u8 = 32;
+
+/// All the entries of one destination, with its key and what was reported for it, in one
+/// cache line.
+#[derive(Debug, Clone)]
+#[repr(align(64))]
 pub(crate) struct Slot {
-    /// The destination (also the index's key), here rather than in an array of its own:
-    /// what reads it reads the slot too.
-    pub key: RouteKey,
-    /// The first entry lives inline: a destination heard from one neighbour costs no extra
-    /// allocation, and an update to it no extra cache miss.
-    pub entries: SmallVec<[RouteEntry; 1]>,
-    reported: Option<Reported>,
+    pub entries: Entries,
+    /// The destination's address (IPv4 in the first 4 bytes) and length; the source
+    /// prefix, if any, is in the table's side map. Here rather than in an array of its own:
+    /// what reads the key reads the slot too.
+    addr: [u8; 16],
+    plen: u8,
+    flags: u8,
     /// Index in `entries` of the selected (installed) route, or [`NONE`].
     pub selected: u16,
-    /// Queued for `poll_route`.
-    pub dirty: bool,
-    /// The destination is one of our own (an xroute), which overrides what is learned: a
-    /// copy of that fact, so that an update need not look the key up among the xroutes.
-    pub own: bool,
+    /// What was last reported to the installer (when `REPORTED`): the next hop is an index
+    /// in the table's next-hop [`Interner`], which it holds a count of.
+    rep_ifindex: u32,
+    rep_nh: u16,
+    rep_metric: u16,
     /// Sources that name this destination (and keep its key here): the slot is not freed
     /// while there are any.
     pins: u32,
@@ -426,7 +533,7 @@ pub(crate) struct Slot {
 impl Slot {
     /// Nothing but pins keeps the slot: it is no destination of the table.
     fn idle(&self) -> bool {
-        self.entries.is_empty() && self.reported.is_none() && !self.dirty
+        self.entries.is_empty() && self.flags & (REPORTED | DIRTY) == 0
     }
 
     pub(crate) fn selected(&self) -> Option<&RouteEntry> {
@@ -434,7 +541,52 @@ impl Slot {
     }
 
     pub(crate) fn find(&self, neigh: u32) -> Option<usize> {
-        self.entries.iter().position(|e| e.neigh as u32 == neigh)
+        self.entries.iter().position(|e| e.neigh() == neigh)
+    }
+
+    /// Queued for `poll_route`.
+    #[inline]
+    pub(crate) fn dirty(&self) -> bool {
+        self.flags & DIRTY != 0
+    }
+
+    #[inline]
+    pub(crate) fn set_dirty(&mut self, on: bool) {
+        self.set_flag(DIRTY, on);
+    }
+
+    /// The destination is one of our own (an xroute), which overrides what is learned: a
+    /// copy of that fact, so that an update need not look the key up among the xroutes.
+    #[inline]
+    pub(crate) fn own(&self) -> bool {
+        self.flags & OWN != 0
+    }
+
+    #[inline]
+    pub(crate) fn set_own(&mut self, on: bool) {
+        self.set_flag(OWN, on);
+    }
+
+    #[inline]
+    fn set_flag(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
+
+    /// The slot's key is `key`, whose source prefix the side map `srcs` holds.
+    #[inline]
+    fn has_key(&self, key: &RouteKey, srcs: &FxHashMap<u32, Prefix>, i: u32) -> bool {
+        let (addr, _) = key.prefix.octets();
+        self.addr == addr
+            && self.plen == key.prefix.plen()
+            && (self.flags & V4 != 0) == key.prefix.is_v4()
+            && match key.src_prefix {
+                None => self.flags & HAS_SRC == 0,
+                Some(sp) => self.flags & HAS_SRC != 0 && srcs.get(&i) == Some(&sp),
+            }
     }
 }
 
@@ -455,6 +607,8 @@ pub(crate) struct RouteTable {
     per_neighbour: Vec<u32>,
     /// The table and preferred source of the reports that have them, by slot.
     reported_extra: FxHashMap<u32, (Option<u32>, Option<IpAddr>)>,
+    /// The source prefixes of the slots that have one (RFC 9079), by slot.
+    src_prefixes: FxHashMap<u32, Prefix>,
     /// The router-ids of the entries.
     ids: Interner<RouterId>,
     /// The next hops of the entries and of the reports.
@@ -473,8 +627,40 @@ impl RouteTable {
     /// [`RouteTable::find`] with the key's [`RouteKey::index_hash`] already computed.
     #[inline]
     pub(crate) fn find_hashed(&self, key: &RouteKey, hash: u64) -> Option<u32> {
-        let slots = &self.slots;
-        self.index.find(hash, |i| slots[i as usize].key == *key)
+        let (slots, srcs) = (&self.slots, &self.src_prefixes);
+        self.index
+            .find(hash, |i| slots[i as usize].has_key(key, srcs, i))
+    }
+
+    /// The order of the keys of slots `a` and `b` (that of [`RouteKey`]), without building
+    /// them.
+    pub(crate) fn cmp_keys(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        let (x, y) = (&self.slots[a as usize], &self.slots[b as usize]);
+        let raw = |s: &Slot| (s.flags & V4 == 0, s.addr, s.plen, s.flags & HAS_SRC);
+        raw(x).cmp(&raw(y)).then_with(|| {
+            if x.flags & HAS_SRC != 0 {
+                self.key(a).cmp(&self.key(b))
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+    }
+
+    /// The destination of slot `i`.
+    pub(crate) fn key(&self, i: u32) -> RouteKey {
+        let s = &self.slots[i as usize];
+        let prefix = if s.flags & V4 != 0 {
+            let a = [s.addr[0], s.addr[1], s.addr[2], s.addr[3]];
+            Prefix::from_masked(IpAddr::V4(a.into()), s.plen)
+        } else {
+            Prefix::from_masked(IpAddr::V6(s.addr.into()), s.plen)
+        };
+        let src_prefix = if s.flags & HAS_SRC != 0 {
+            self.src_prefixes.get(&i).copied()
+        } else {
+            None
+        };
+        RouteKey { prefix, src_prefix }
     }
 
     /// The stages of a batch of lookups whose cache misses overlap (see `Node::warm`):
@@ -517,13 +703,23 @@ impl RouteTable {
     /// Adds a slot for a key known to be absent; `own` when it is one of our xroutes.
     pub(crate) fn create(&mut self, key: &RouteKey, own: bool) -> u32 {
         debug_assert!(self.find(key).is_none());
+        let (addr, _) = key.prefix.octets();
+        let mut flags = if own { OWN } else { 0 };
+        if key.prefix.is_v4() {
+            flags |= V4;
+        }
+        if key.src_prefix.is_some() {
+            flags |= HAS_SRC;
+        }
         let slot = Slot {
-            key: *key,
-            entries: SmallVec::new(),
-            reported: None,
+            entries: Entries::default(),
+            addr,
+            plen: key.prefix.plen(),
+            flags,
             selected: NONE,
-            dirty: false,
-            own,
+            rep_ifindex: 0,
+            rep_nh: 0,
+            rep_metric: 0,
             pins: 0,
         };
         let i = match self.free.pop() {
@@ -538,6 +734,9 @@ impl RouteTable {
                 (self.slots.len() - 1) as u32
             }
         };
+        if let Some(sp) = key.src_prefix {
+            self.src_prefixes.insert(i, sp);
+        }
         self.index.insert(key.index_hash(), i);
         i
     }
@@ -624,8 +823,11 @@ impl RouteTable {
         let Some(s) = self.slots.get(i as usize) else {
             return;
         };
-        if s.idle() && s.pins == 0 && self.index.remove(s.key.index_hash(), i) {
-            self.slots[i as usize].entries = SmallVec::new();
+        if s.idle() && s.pins == 0 && self.index.remove(self.key(i).index_hash(), i) {
+            self.slots[i as usize].entries = Entries::default();
+            if self.src_prefixes.remove(&i).is_some() {
+                self.src_prefixes.shrink_to_fit();
+            }
             self.free.push(i);
             self.frees = self.frees.wrapping_add(1);
         }
@@ -644,7 +846,7 @@ impl RouteTable {
     pub(crate) fn find_hinted(&self, key: &RouteKey, hint: u32, epoch: u32) -> Option<u32> {
         if hint != u32::MAX && epoch == self.frees {
             if let Some(s) = self.slots.get(hint as usize) {
-                if s.key == *key {
+                if s.has_key(key, &self.src_prefixes, hint) {
                     debug_assert_eq!(self.find(key), Some(hint));
                     return Some(hint);
                 }
@@ -671,21 +873,24 @@ impl RouteTable {
     pub(crate) fn is_live(&self, i: u32) -> bool {
         self.slots
             .get(i as usize)
-            .is_some_and(|s| self.find(&s.key) == Some(i))
+            .is_some_and(|_| self.find(&self.key(i)) == Some(i))
     }
 
     /// What was last reported for slot `i`.
     pub(crate) fn reported(&self, i: u32) -> Option<FullReport> {
-        let r = self.slots.get(i as usize)?.reported?;
-        let (table, pref_src) = if r.extra {
+        let s = self.slots.get(i as usize)?;
+        if s.flags & REPORTED == 0 {
+            return None;
+        }
+        let (table, pref_src) = if s.flags & EXTRA != 0 {
             self.reported_extra.get(&i).copied().unwrap_or_default()
         } else {
             (None, None)
         };
         Some(FullReport {
-            next_hop: self.hops.get(r.nh),
-            ifindex: r.ifindex,
-            metric: r.metric,
+            next_hop: self.hops.get(s.rep_nh),
+            ifindex: s.rep_ifindex,
+            metric: s.rep_metric,
             table,
             pref_src,
         })
@@ -698,29 +903,30 @@ impl RouteTable {
         let Some(s) = self.slots.get_mut(i as usize) else {
             return;
         };
-        let old = s.reported.take();
+        let (old, old_nh) = (s.flags, s.rep_nh);
+        s.flags &= !(REPORTED | EXTRA);
         let new = r.and_then(|r| {
             let nh = self.hops.intern(r.next_hop)?;
             Some((r, nh))
         });
-        if let Some(o) = old {
-            if o.extra {
+        if old & REPORTED != 0 {
+            if old & EXTRA != 0 {
                 self.reported_extra.remove(&i);
             }
-            self.hops.release(o.nh);
+            self.hops.release(old_nh);
         }
-        self.slots[i as usize].reported = new.map(|(r, nh)| {
-            let extra = r.table.is_some() || r.pref_src.is_some();
-            if extra {
+        if let Some((r, nh)) = new {
+            let mut flags = REPORTED;
+            if r.table.is_some() || r.pref_src.is_some() {
                 self.reported_extra.insert(i, (r.table, r.pref_src));
+                flags |= EXTRA;
             }
-            Reported {
-                ifindex: r.ifindex,
-                nh,
-                metric: r.metric,
-                extra,
-            }
-        });
+            let s = &mut self.slots[i as usize];
+            s.flags |= flags;
+            s.rep_ifindex = r.ifindex;
+            s.rep_nh = nh;
+            s.rep_metric = r.metric;
+        }
     }
 
     /// Adds entry `e` with its router-id and next hop. False (and nothing added) when its
@@ -733,7 +939,7 @@ impl RouteTable {
         router_id: RouterId,
         next_hop: IpAddr,
     ) -> bool {
-        if e.neigh == u16::MAX {
+        if e.neigh() > NEIGH_MAX {
             return false;
         }
         let Some(rid) = self.ids.intern(router_id) else {
@@ -745,15 +951,8 @@ impl RouteTable {
         };
         e.rid = rid;
         e.nh = nh;
-        let v = &mut self.slots[slot as usize].entries;
-        if v.len() == v.capacity() {
-            // Most destinations have a handful of entries: grow one at a time up to 16, then
-            // by half, so that a million entries do not carry a million empty ones.
-            let extra = if v.len() < 16 { 1 } else { v.len() / 2 };
-            v.reserve_exact(extra);
-        }
-        let n = e.neigh as usize;
-        v.push(e);
+        let n = e.neigh() as usize;
+        self.slots[slot as usize].entries.push(e);
         self.entries += 1;
         if self.per_neighbour.len() <= n {
             self.per_neighbour.resize(n + 1, 0);
@@ -773,18 +972,11 @@ impl RouteTable {
             s.selected = idx as u16;
         }
         self.entries -= 1;
-        if let Some(c) = self.per_neighbour.get_mut(e.neigh as usize) {
+        if let Some(c) = self.per_neighbour.get_mut(e.neigh() as usize) {
             *c = c.saturating_sub(1);
         }
         self.ids.release(e.rid);
         self.hops.release(e.nh);
-        // The other side of `push_entry`'s growth: a spilled vector at most half used gives
-        // its room back (a lone entry goes back inline), since entries that only hear
-        // unfeasible updates are flushed for good.
-        let v = &mut self.slots[slot as usize].entries;
-        if v.spilled() && v.len() * 2 <= v.capacity() {
-            v.shrink_to_fit();
-        }
         e
     }
 
@@ -817,8 +1009,7 @@ impl RouteTable {
         let entries: usize = self
             .slots
             .iter()
-            .filter(|s| s.entries.spilled())
-            .map(|s| s.entries.capacity() * std::mem::size_of::<RouteEntry>())
+            .map(|s| s.entries.heap_capacity() * std::mem::size_of::<RouteEntry>())
             .sum();
         entries
             + self.slots.heap_bytes()
@@ -827,6 +1018,7 @@ impl RouteTable {
             + self.free.capacity() * 4
             + self.per_neighbour.capacity() * 4
             + self.reported_extra.capacity() * 32
+            + self.src_prefixes.capacity() * 24
             + self.ids.heap_bytes()
             + self.hops.heap_bytes()
     }
@@ -863,13 +1055,10 @@ mod tests {
         // What a destination and an entry cost (docs/performance.md, issue 7).
         let sizes = (
             std::mem::size_of::<Slot>(),
+            std::mem::size_of::<Entries>(),
             std::mem::size_of::<RouteEntry>(),
-            std::mem::size_of::<Reported>(),
         );
-        assert!(
-            sizes.0 <= 96 && sizes.1 <= 32 && sizes.2 <= 12,
-            "Slot, RouteEntry, Reported: {sizes:?}"
-        );
+        assert_eq!(sizes, (64, 32, 32), "Slot, Entries, RouteEntry");
     }
 
     #[test]
@@ -936,6 +1125,15 @@ mod tests {
         assert_eq!(live, want);
         assert_eq!(t.prefix_count(), model.len());
         assert!(want.iter().all(|&s| t.is_live(s)));
+        // The slots give their keys back, and sort as their keys do (updates are sent in
+        // that order).
+        for (&n, &slot) in &model {
+            assert_eq!(t.key(slot), key(n));
+        }
+        let mut by_slot = live.clone();
+        by_slot.sort_unstable_by(|&a, &b| t.cmp_keys(a, b));
+        live.sort_unstable_by_key(|&s| t.key(s));
+        assert_eq!(by_slot, live);
     }
 
     #[test]
