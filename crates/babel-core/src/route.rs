@@ -442,9 +442,10 @@ impl Entries {
     }
 
     fn push(&mut self, e: RouteEntry) {
-        match self {
-            Entries::Many(v) if v.is_empty() => *self = Entries::One(e),
-            Entries::Many(v) => {
+        *self = match std::mem::take(self) {
+            Entries::One(first) => Entries::Many(vec![first, e]),
+            Entries::Many(v) if v.is_empty() => Entries::One(e),
+            Entries::Many(mut v) => {
                 if v.len() == v.capacity() {
                     // Most destinations have a handful of entries: grow one at a time up to
                     // 16, then by half, so that a million entries do not carry a million
@@ -453,14 +454,9 @@ impl Entries {
                     v.reserve_exact(extra);
                 }
                 v.push(e);
+                Entries::Many(v)
             }
-            Entries::One(first) => {
-                let mut v = Vec::with_capacity(2);
-                v.push(first.clone());
-                v.push(e);
-                *self = Entries::Many(v);
-            }
-        }
+        };
     }
 
     /// Removes entry `idx`, the last one taking its place. A vector at most half used
