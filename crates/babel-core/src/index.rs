@@ -24,7 +24,7 @@ fn tag_of(hash: u64) -> u32 {
 }
 
 impl IndexTable {
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -1704,7 +1704,7 @@ impl Node {
                             .feasible(Some(src), seqno, refmetric, now, SOURCE_GC_TIME);
                     (Some(src), f)
                 } else {
-                    let src = self.sources.find(router_id, slot);
+                    let src = self.sources.find(router_id, slot, &self.routes);
                     (
                         src,
                         self.sources
@@ -1722,8 +1722,8 @@ impl Node {
                     .iter()
                     .find(|e| self.routes.router_id(e) == router_id)
                     .map(|e| e.src)
-                    .or_else(|| self.sources.find(router_id, slot));
-                debug_assert_eq!(src, self.sources.find(router_id, slot));
+                    .or_else(|| self.sources.find(router_id, slot, &self.routes));
+                debug_assert_eq!(src, self.sources.find(router_id, slot, &self.routes));
                 (
                     src,
                     self.sources
@@ -2244,7 +2244,7 @@ impl Node {
         force: bool,
     ) {
         debug_assert_eq!(Some(slot), self.routes.find(&key));
-        debug_assert_eq!(src, self.sources.find(router_id, slot));
+        debug_assert_eq!(src, self.sources.find(router_id, slot, &self.routes));
         let Some(src) = src.and_then(|s| self.sources.get(s)) else {
             return;
         };
@@ -2304,7 +2304,7 @@ impl Node {
         let want = match self
             .routes
             .find(&key)
-            .and_then(|slot| self.sources.find(router_id, slot))
+            .and_then(|slot| self.sources.find(router_id, slot, &self.routes))
             .and_then(|s| self.sources.get(s))
         {
             Some(s) if s.metric == INFINITY => s.seqno,

@@ -516,15 +516,22 @@ pub(crate) struct Slot {
     flags: u8,
     /// Index in `entries` of the selected (installed) route, or [`NONE`].
     pub selected: u16,
-    /// What was last reported to the installer (when `REPORTED`): the next hop is an index
-    /// in the table's next-hop [`Interner`], which it holds a count of.
-    rep_ifindex: u32,
-    rep_nh: u16,
+    /// What was last reported to the installer (when `REPORTED`): the next hop and
+    /// interface, as an index in the table's [`Interner`] of them (which it holds a count
+    /// of), and the metric.
+    rep_hop: u16,
     rep_metric: u16,
-    /// Sources that name this destination (and keep its key here): the slot is not freed
+    /// Marks that keep this destination's key (pending updates): the slot is not freed
     /// while there are any.
     pins: u32,
+    /// The first of the sources (RFC 8966 §3.2.5) of this destination, which keep its key
+    /// here too: the others follow from it (see `SourceTable::find`). [`NO_SOURCE`] when
+    /// there is none.
+    sources: u32,
 }
+
+/// No source: see [`Slot::sources`].
+pub(crate) const NO_SOURCE: u32 = u32::MAX;
 
 impl Slot {
     /// Nothing but pins keeps the slot: it is no destination of the table.
@@ -607,8 +614,10 @@ pub(crate) struct RouteTable {
     src_prefixes: FxHashMap<u32, Prefix>,
     /// The router-ids of the entries.
     ids: Interner<RouterId>,
-    /// The next hops of the entries and of the reports.
+    /// The next hops of the entries.
     hops: Interner<IpAddr>,
+    /// The next hops and interfaces of the reports.
+    report_hops: Interner<(IpAddr, u32)>,
     /// Counts the slots freed: a slot number found by key stays that key's while this
     /// has not moved (slots are never moved, only freed and reused).
     frees: u32,
@@ -713,10 +722,10 @@ impl RouteTable {
             plen: key.prefix.plen(),
             flags,
             selected: NONE,
-            rep_ifindex: 0,
-            rep_nh: 0,
+            rep_hop: 0,
             rep_metric: 0,
             pins: 0,
+            sources: NO_SOURCE,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -798,10 +807,10 @@ impl RouteTable {
         true
     }
 
-    /// The router-ids and the next hops held.
+    /// The router-ids, the entries' next hops and the reports' next hops held.
     #[cfg(test)]
-    pub(crate) fn interned(&self) -> (usize, usize) {
-        (self.ids.len(), self.hops.len())
+    pub(crate) fn interned(&self) -> (usize, usize, usize) {
+        (self.ids.len(), self.hops.len(), self.report_hops.len())
     }
 
     /// The current time jumped from `old` to `now` (by more than [`REBASE_GAP`]): entry
@@ -819,7 +828,11 @@ impl RouteTable {
         let Some(s) = self.slots.get(i as usize) else {
             return;
         };
-        if s.idle() && s.pins == 0 && self.index.remove(self.key(i).index_hash(), i) {
+        if s.idle()
+            && s.pins == 0
+            && s.sources == NO_SOURCE
+            && self.index.remove(self.key(i).index_hash(), i)
+        {
             self.slots[i as usize].entries = Entries::default();
             if self.src_prefixes.remove(&i).is_some() {
                 self.src_prefixes.shrink_to_fit();
@@ -851,14 +864,31 @@ impl RouteTable {
         self.find(key)
     }
 
-    /// A source names slot `i`: it stays until [`RouteTable::unpin`].
+    /// The first source of slot `i` ([`NO_SOURCE`]: none).
+    #[inline]
+    pub(crate) fn first_source(&self, i: u32) -> u32 {
+        self.slots.get(i as usize).map_or(NO_SOURCE, |s| s.sources)
+    }
+
+    /// Makes `src` the first source of slot `i`; with [`NO_SOURCE`], the slot is freed if
+    /// nothing else holds it.
+    pub(crate) fn set_first_source(&mut self, i: u32, src: u32) {
+        if let Some(s) = self.slots.get_mut(i as usize) {
+            s.sources = src;
+            if src == NO_SOURCE {
+                self.maybe_free(i);
+            }
+        }
+    }
+
+    /// A mark names slot `i`: it stays until [`RouteTable::unpin`].
     pub(crate) fn pin(&mut self, i: u32) {
         if let Some(s) = self.slots.get_mut(i as usize) {
             s.pins += 1;
         }
     }
 
-    /// A source of slot `i` is gone; the slot is freed if nothing else holds it.
+    /// A mark of slot `i` is gone; the slot is freed if nothing else holds it.
     pub(crate) fn unpin(&mut self, i: u32) {
         if let Some(s) = self.slots.get_mut(i as usize) {
             s.pins = s.pins.saturating_sub(1);
@@ -883,35 +913,36 @@ impl RouteTable {
         } else {
             (None, None)
         };
+        let (next_hop, ifindex) = self.report_hops.get(s.rep_hop);
         Some(FullReport {
-            next_hop: self.hops.get(s.rep_nh),
-            ifindex: s.rep_ifindex,
+            next_hop,
+            ifindex,
             metric: s.rep_metric,
             table,
             pref_src,
         })
     }
 
-    /// Records what was reported for slot `i`. A report whose next hop is new while
-    /// 65,536 are held (which takes as many neighbours or IPv4 next hops) is recorded as
-    /// none: the next one is then reported as an addition.
+    /// Records what was reported for slot `i`. A report whose next hop and interface are
+    /// new while 65,536 pairs are held (which takes as many neighbours or IPv4 next hops) is
+    /// recorded as none: the next one is then reported as an addition.
     pub(crate) fn set_reported(&mut self, i: u32, r: Option<FullReport>) {
         let Some(s) = self.slots.get_mut(i as usize) else {
             return;
         };
-        let (old, old_nh) = (s.flags, s.rep_nh);
+        let (old, old_hop) = (s.flags, s.rep_hop);
         s.flags &= !(REPORTED | EXTRA);
         let new = r.and_then(|r| {
-            let nh = self.hops.intern(r.next_hop)?;
-            Some((r, nh))
+            let hop = self.report_hops.intern((r.next_hop, r.ifindex))?;
+            Some((r, hop))
         });
         if old & REPORTED != 0 {
             if old & EXTRA != 0 {
                 self.reported_extra.remove(&i);
             }
-            self.hops.release(old_nh);
+            self.report_hops.release(old_hop);
         }
-        if let Some((r, nh)) = new {
+        if let Some((r, hop)) = new {
             let mut flags = REPORTED;
             if r.table.is_some() || r.pref_src.is_some() {
                 self.reported_extra.insert(i, (r.table, r.pref_src));
@@ -919,8 +950,7 @@ impl RouteTable {
             }
             let s = &mut self.slots[i as usize];
             s.flags |= flags;
-            s.rep_ifindex = r.ifindex;
-            s.rep_nh = nh;
+            s.rep_hop = hop;
             s.rep_metric = r.metric;
         }
     }
@@ -1017,6 +1047,7 @@ impl RouteTable {
             + self.src_prefixes.capacity() * 24
             + self.ids.heap_bytes()
             + self.hops.heap_bytes()
+            + self.report_hops.heap_bytes()
     }
 }
 
@@ -1140,12 +1171,12 @@ mod tests {
         assert!(t.push_entry(a, entry(1), id(1), ll(1)));
         assert!(t.push_entry(b, entry(1), id(1), ll(1)));
         assert!(t.push_entry(b, entry(2), id(2), ll(2)));
-        assert_eq!(t.interned(), (2, 2));
+        assert_eq!(t.interned(), (2, 2, 0));
         let e = &t.slots[b as usize].entries[1];
         assert_eq!((t.router_id(e), t.next_hop(e)), (id(2), ll(2)));
         // A new next hop for the entry of neighbour 1 in `a`: the old one is still b's.
         assert!(t.set_origin(a, 0, id(1), ll(3)));
-        assert_eq!(t.interned(), (2, 3));
+        assert_eq!(t.interned(), (2, 3, 0));
         let e = &t.slots[a as usize].entries[0];
         assert_eq!((t.router_id(e), t.next_hop(e)), (id(1), ll(3)));
         t.set_reported(
@@ -1159,20 +1190,24 @@ mod tests {
             }),
         );
         t.remove_entry(a, 0);
-        assert_eq!(t.interned(), (2, 3), "the report still names ll(3)");
+        assert_eq!(
+            t.interned(),
+            (2, 2, 1),
+            "the report keeps ll(3) with its interface"
+        );
         assert_eq!(
             t.reported(a).map(|r| (r.next_hop, r.ifindex)),
             Some((ll(3), 7))
         );
         t.set_reported(a, None);
-        assert_eq!(t.interned(), (2, 2));
+        assert_eq!(t.interned(), (2, 2, 0));
         t.remove_entry(b, 1);
-        assert_eq!(t.interned(), (1, 1));
+        assert_eq!(t.interned(), (1, 1, 0));
         t.remove_entry(b, 0);
-        assert_eq!(t.interned(), (0, 0));
+        assert_eq!(t.interned(), (0, 0, 0));
         // Freed indices are reused.
         assert!(t.push_entry(b, entry(3), id(9), ll(9)));
-        assert_eq!(t.interned(), (1, 1));
+        assert_eq!(t.interned(), (1, 1, 0));
         let e = &t.slots[b as usize].entries[0];
         assert_eq!((t.router_id(e), t.next_hop(e)), (id(9), ll(9)));
     }
@@ -1191,7 +1226,7 @@ mod tests {
         assert!(!t.set_origin(a, 0, id(2), extra));
         assert_eq!(t.router_id(&t.slots[a as usize].entries[0]), id(1));
         assert!(t.set_origin(a, 0, id(2), IpAddr::V4([10, 0, 0, 1].into())));
-        assert_eq!(t.interned(), (2, 65_535), "10.0.0.0 went with its entry");
+        assert_eq!(t.interned(), (2, 65_535, 0), "10.0.0.0 went with its entry");
         assert_eq!(t.entry_count(), 65_536);
     }
 

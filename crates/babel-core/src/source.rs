@@ -1,6 +1,5 @@
 //! Sources and feasibility distances (RFC 8966 §2.4, §3.5.1).
 
-use crate::index::IndexTable;
 use crate::neighbour::seqno_newer;
 use crate::paged::Paged;
 use crate::route::RouteTable;
@@ -9,14 +8,18 @@ use crate::wire::{RouterId, INFINITY};
 
 /// RFC 8966 §3.2.5: a source is a (prefix, source prefix, router-id) triple; its
 /// feasibility distance is the pair (seqno, metric) of the best update we advertised for it.
-/// The prefixes are those of route table slot `slot`, which the source keeps alive (pins):
-/// a source costs no copy of its key.
+/// The prefixes are those of route table slot `slot`, which the source keeps alive: a
+/// source costs no copy of its key. The sources of one slot are a list that starts in the
+/// slot (`RouteTable::first_source`), so that finding one costs no index: the slot is at
+/// hand whenever a source is looked for, and most destinations have one source.
 #[derive(Debug, Clone)]
 pub(crate) struct Source {
     pub id: RouterId,
     /// The route table slot of the source's (prefix, source prefix); `FREE` in a free
     /// place of the slab.
     pub slot: u32,
+    /// The next source of the same slot ([`crate::route::NO_SOURCE`]: the last).
+    next: u32,
     pub seqno: u16,
     pub metric: u16,
     /// Last time the feasibility distance was set.
@@ -68,36 +71,31 @@ pub(crate) fn feasible_against(
 
 const FREE: u32 = u32::MAX;
 
-/// The hash of a source, for the index (which stores slab numbers only).
-#[inline]
-fn source_hash(id: RouterId, slot: u32) -> u64 {
-    use std::hash::Hasher;
-    let mut h = crate::hash::FxHasher::default();
-    h.write_u64(u64::from_ne_bytes(id.0));
-    h.write_u32(slot);
-    h.finish()
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct SourceTable {
     slab: Paged<Source>,
     free: Vec<u32>,
-    /// Live slab numbers, hashed by the (router-id, slot) of their source.
-    index: IndexTable,
+    /// Live sources.
+    live: usize,
 }
 
 impl SourceTable {
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.live
     }
 
+    /// The source of `id` for the destination of route table slot `slot`.
     #[inline]
-    pub(crate) fn find(&self, id: RouterId, slot: u32) -> Option<u32> {
-        let slab = &self.slab;
-        self.index.find(source_hash(id, slot), |i| {
-            let s = &slab[i as usize];
-            s.id == id && s.slot == slot
-        })
+    pub(crate) fn find(&self, id: RouterId, slot: u32, routes: &RouteTable) -> Option<u32> {
+        let mut i = routes.first_source(slot);
+        while let Some(s) = self.slab.get(i as usize) {
+            debug_assert_eq!(s.slot, slot);
+            if s.id == id {
+                return Some(i);
+            }
+            i = s.next;
+        }
+        None
     }
 
     /// Asks the memory system for source `i`, without waiting for it (see `Node::warm`).
@@ -124,14 +122,14 @@ impl SourceTable {
         now: Timestamp,
         routes: &mut RouteTable,
     ) -> u32 {
-        if let Some(i) = self.find(id, slot) {
+        if let Some(i) = self.find(id, slot, routes) {
             return i;
         }
         self.create(id, slot, seqno, now, routes)
     }
 
     /// Adds a source known to be absent, with an infinite feasibility distance, for the
-    /// destination of route table slot `slot`, which it pins.
+    /// destination of route table slot `slot`, which it holds.
     pub(crate) fn create(
         &mut self,
         id: RouterId,
@@ -140,11 +138,11 @@ impl SourceTable {
         now: Timestamp,
         routes: &mut RouteTable,
     ) -> u32 {
-        debug_assert!(self.find(id, slot).is_none());
-        routes.pin(slot);
+        debug_assert!(self.find(id, slot, routes).is_none());
         let src = Source {
             id,
             slot,
+            next: routes.first_source(slot),
             seqno,
             metric: INFINITY,
             time: now,
@@ -160,7 +158,8 @@ impl SourceTable {
                 (self.slab.len() - 1) as u32
             }
         };
-        self.index.insert(source_hash(id, slot), i);
+        routes.set_first_source(slot, i);
+        self.live += 1;
         i
     }
 
@@ -256,14 +255,31 @@ impl SourceTable {
             if s.slot == FREE || s.refs != 0 || now - s.time <= gc {
                 continue;
             }
-            let (id, slot) = (s.id, s.slot);
-            self.index.remove(source_hash(id, slot), i as u32);
+            let (slot, next) = (s.slot, s.next);
+            self.unlink(i as u32, slot, next, routes);
             self.slab[i].slot = FREE;
             self.free.push(i as u32);
-            routes.unpin(slot);
+            self.live -= 1;
             n += 1;
         }
         n
+    }
+
+    /// Takes source `i` (followed by `next`) out of the list of slot `slot`.
+    fn unlink(&mut self, i: u32, slot: u32, next: u32, routes: &mut RouteTable) {
+        let mut at = routes.first_source(slot);
+        if at == i {
+            routes.set_first_source(slot, next);
+            return;
+        }
+        while let Some(s) = self.slab.get_mut(at as usize) {
+            if s.next == i {
+                s.next = next;
+                return;
+            }
+            at = s.next;
+        }
+        debug_assert!(false, "source {i} not in the list of slot {slot}");
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Source> {
@@ -271,7 +287,7 @@ impl SourceTable {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slab.heap_bytes() + self.index.heap_bytes() + self.free.capacity() * 4
+        self.slab.heap_bytes() + self.free.capacity() * 4
     }
 }
 
@@ -294,9 +310,9 @@ mod tests {
         let k = key(&mut r, "2001:db8::/48");
         let now = Timestamp::from_secs(1);
         // No source: everything is feasible.
-        assert!(t.feasible(t.find(id, k), 5, 300, now, GC));
+        assert!(t.feasible(t.find(id, k, &r), 5, 300, now, GC));
         t.note_advertised(id, k, 5, 300, now, None, &mut r);
-        let s = t.find(id, k);
+        let s = t.find(id, k, &r);
         assert!(t.feasible(s, 5, 299, now, GC), "smaller metric, same seqno");
         assert!(
             !t.feasible(s, 5, 300, now, GC),
@@ -319,10 +335,10 @@ mod tests {
         let now = Timestamp::from_secs(1);
         t.note_advertised(id, k, 5, 300, now, None, &mut r);
         t.note_advertised(id, k, 5, 400, now, None, &mut r);
-        let s = t.get(t.find(id, k).unwrap()).unwrap();
+        let s = t.get(t.find(id, k, &r).unwrap()).unwrap();
         assert_eq!((s.seqno, s.metric), (5, 300));
         t.note_advertised(id, k, 6, 900, now, None, &mut r);
-        let s = t.get(t.find(id, k).unwrap()).unwrap();
+        let s = t.get(t.find(id, k, &r).unwrap()).unwrap();
         assert_eq!((s.seqno, s.metric), (6, 900));
     }
 
@@ -360,13 +376,59 @@ mod tests {
             0,
             "an empty pinned slot is no destination"
         );
-        assert_eq!(t.find(id, slot), Some(s));
+        assert_eq!(t.find(id, slot, &r), Some(s));
         assert_eq!(t.gc(now + Duration::from_secs(181), GC, &mut r), 1);
         assert_eq!(r.find(&k), None, "collecting the source frees the slot");
         // The freed slot is reused, and its new key is the one sources see.
         let k2 = crate::route::RouteKey::new("10.9.0.0/16".parse().unwrap(), None);
         let slot2 = r.find_or_create(&k2);
         assert_eq!(slot2, slot);
-        assert_eq!(t.find(id, slot2), None);
+        assert_eq!(t.find(id, slot2, &r), None);
+    }
+
+    #[test]
+    fn sources_of_one_destination_are_found_and_collected_in_any_order() {
+        // Several router-ids announce one prefix: each is found, and collecting one (the
+        // first, one in the middle, the last of the slot's list) keeps the others.
+        let mut r = RouteTable::default();
+        let mut t = SourceTable::default();
+        let now = Timestamp::from_secs(1);
+        let k = crate::route::RouteKey::new("10.0.0.0/8".parse().unwrap(), None);
+        let other = key(&mut r, "10.1.0.0/16");
+        let slot = r.find_or_create(&k);
+        let ids: Vec<RouterId> = (1..=5).map(|b| RouterId([b; 8])).collect();
+        let srcs: Vec<u32> = ids
+            .iter()
+            .map(|&id| t.find_or_create(id, slot, 1, now, &mut r))
+            .collect();
+        let o = t.find_or_create(ids[0], other, 1, now, &mut r);
+        assert_ne!(o, srcs[0], "same router-id, other destination");
+        for (id, s) in ids.iter().zip(&srcs) {
+            assert_eq!(t.find(*id, slot, &r), Some(*s));
+        }
+        assert_eq!(t.find(RouterId([9; 8]), slot, &r), None);
+        let later = now + Duration::from_secs(181);
+        for (round, keep) in [[0, 2, 4], [0, 4, 4], [4, 4, 4]].iter().enumerate() {
+            for (n, &s) in srcs.iter().enumerate() {
+                if keep.contains(&n) && t.get(s).is_some_and(|x| x.refs == 0) {
+                    t.retain(s);
+                } else if !keep.contains(&n) && t.get(s).is_some_and(|x| x.refs > 0) {
+                    t.release(s);
+                }
+            }
+            t.retain(o);
+            t.gc(later, GC, &mut r);
+            for (n, id) in ids.iter().enumerate() {
+                let want = keep.contains(&n).then_some(srcs[n]);
+                assert_eq!(t.find(*id, slot, &r), want, "round {round}, source {n}");
+            }
+            assert_eq!(t.find(ids[0], other, &r), Some(o));
+            assert_eq!(r.find(&k), Some(slot), "sources hold the slot");
+        }
+        t.release(srcs[4]);
+        t.gc(later, GC, &mut r);
+        assert_eq!(t.find(ids[4], slot, &r), None);
+        assert_eq!(r.find(&k), None, "the last source gone, the slot is freed");
+        assert_eq!(t.len(), 1);
     }
 }
