@@ -44,7 +44,9 @@ const SWITCH_HYSTERESIS: u16 = 16;
 const SEQNO_RESUME_HOLDOFF: Duration = Duration::from_secs(10);
 /// An update pushed into a packet: its router-id, destination, seqno and metric, and the
 /// index of the announced route's source when known (for its feasibility distance).
-type Advertised = (RouterId, RouteKey, u16, u16, Option<u32>);
+/// An update sent: router-id, destination, seqno, metric, the source of the route
+/// announced, and the destination's slot.
+type Advertised = (RouterId, RouteKey, u16, u16, Option<u32>, Option<u32>);
 /// How many TLVs of a packet are parsed, and their table memory warmed, at a time.
 const WARM_BATCH: usize = 32;
 /// How many slots ahead a walk of the whole route table asks for the spilled entries of
@@ -661,6 +663,8 @@ pub struct Node {
     /// `RouteTable::due`), so that the sweep walks the table only when something is due.
     sweep_due: Timestamp,
     last_gc: Timestamp,
+    /// When the sources' ages were last held (see `SourceTable::rebase`).
+    sources_checked: Timestamp,
     stats: Stats,
 }
 
@@ -740,6 +744,7 @@ impl Node {
             last_sweep: now,
             sweep_due: now,
             last_gc: now,
+            sources_checked: now,
             stats: Stats::default(),
         }
     }
@@ -765,6 +770,11 @@ impl Node {
             if now - self.now > crate::route::REBASE_GAP {
                 // Entry times are kept relative to the current time: move them with it.
                 self.routes.rebase(self.now, now);
+            }
+            if now - self.sources_checked > crate::source::SOURCE_CHECK {
+                // Source times too, should the sweep not have collected them in a while.
+                self.sources.rebase(self.now, now, SOURCE_GC_TIME);
+                self.sources_checked = now;
             }
             self.now = now;
         }
@@ -2088,12 +2098,12 @@ impl Node {
             let d = match dist {
                 Some((src, d)) if src == e.src => d,
                 _ => {
-                    let d = self.sources.distance(e.src);
+                    let d = self.sources.distance(e.src, now);
                     dist = Some((e.src, d));
                     d
                 }
             };
-            if !feasible_against(d, e.seqno, e.refmetric, now, SOURCE_GC_TIME) {
+            if !feasible_against(d, e.seqno, e.refmetric, SOURCE_GC_TIME) {
                 continue;
             }
             let e = &mut self.routes.slots[slot as usize].entries[i];
@@ -3048,7 +3058,7 @@ impl Node {
                 };
                 let (id, seqno, metric) = (u.router_id.unwrap_or(self.id), u.seqno, u.metric);
                 if enc.push(&Tlv::Update(u)).is_ok() {
-                    advertised.push((id, *k, seqno, metric, src));
+                    advertised.push((id, *k, seqno, metric, src, *slot));
                 } else {
                     ignored += 1;
                 }
@@ -3087,16 +3097,16 @@ impl Node {
     /// prefixes need none: updates with our router-id are not routes on receipt).
     fn note_advertised(&mut self, advertised: impl IntoIterator<Item = Advertised>) {
         let now = self.now;
-        for (id, k, seqno, metric, src) in advertised {
+        for (id, k, seqno, metric, src, slot) in advertised {
             if id == self.id {
                 continue;
             }
-            // The advertised route's source, or else its destination's slot (sources are
-            // only of learned destinations, which have one).
-            let slot = src
-                .and_then(|s| self.sources.get(s))
-                .map(|s| s.slot)
-                .or_else(|| self.routes.find(&k));
+            // The slot that holds the advertised route's source, or else its destination's
+            // slot (sources are only of learned destinations, which have one).
+            let slot = match (src, slot) {
+                (Some(s), Some(slot)) if self.sources.get(s).is_some() => Some(slot),
+                _ => self.routes.find(&k),
+            };
             if let Some(slot) = slot {
                 self.sources
                     .note_advertised(id, slot, seqno, metric, now, src, &mut self.routes);
@@ -3419,6 +3429,7 @@ impl Node {
         }
         if now - self.last_gc >= GC_INTERVAL {
             self.last_gc = now;
+            self.sources_checked = now;
             self.sources.gc(now, SOURCE_GC_TIME, &mut self.routes);
         }
     }
@@ -3785,8 +3796,8 @@ impl Node {
     pub fn sources(&self) -> Vec<SourceView> {
         let mut v: Vec<SourceView> = self
             .sources
-            .iter()
-            .map(|s| (s, self.routes.key(s.slot)))
+            .iter(&self.routes)
+            .map(|(slot, s)| (s, self.routes.key(slot)))
             .map(|(s, key)| SourceView {
                 router_id: s.id,
                 prefix: key.prefix,

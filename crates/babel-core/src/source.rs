@@ -1,5 +1,7 @@
 //! Sources and feasibility distances (RFC 8966 §2.4, §3.5.1).
 
+use std::time::Duration;
+
 use crate::neighbour::seqno_newer;
 use crate::paged::Paged;
 use crate::route::RouteTable;
@@ -8,25 +10,51 @@ use crate::wire::{RouterId, INFINITY};
 
 /// RFC 8966 §3.2.5: a source is a (prefix, source prefix, router-id) triple; its
 /// feasibility distance is the pair (seqno, metric) of the best update we advertised for it.
-/// The prefixes are those of route table slot `slot`, which the source keeps alive: a
-/// source costs no copy of its key. The sources of one slot are a list that starts in the
-/// slot (`RouteTable::first_source`), so that finding one costs no index: the slot is at
-/// hand whenever a source is looked for, and most destinations have one source.
+/// The prefixes are those of a route table slot, which the source keeps alive: a source
+/// costs no copy of its key. The sources of one slot are a list that starts in the slot
+/// (`RouteTable::first_source`), so that finding one costs no index: the slot is at hand
+/// whenever a source is looked for, and most destinations have one source. 24 bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Source {
     pub id: RouterId,
-    /// The route table slot of the source's (prefix, source prefix); `FREE` in a free
-    /// place of the slab.
-    pub slot: u32,
-    /// The next source of the same slot ([`crate::route::NO_SOURCE`]: the last).
+    /// The next source of the same slot ([`crate::route::NO_SOURCE`]: the last; [`FREE`]: this is a free
+    /// place of the slab).
     next: u32,
     pub seqno: u16,
     pub metric: u16,
-    /// Last time the feasibility distance was set.
-    pub time: Timestamp,
     /// Route entries that point at this source.
     pub refs: u32,
+    /// When the feasibility distance was last set: the low 32 bits of that time in
+    /// microseconds, read back relative to the current time (see [`Source::age`]).
+    time: u32,
 }
+
+impl Source {
+    /// Time since the feasibility distance was set. The 32 bits of microseconds wrap
+    /// after 71 minutes; an age beyond the GC time is held just past it by
+    /// [`SourceTable::gc`] (every [`SOURCE_CHECK`] at most) and [`SourceTable::rebase`]:
+    /// every use of the age only asks whether it is beyond the GC time.
+    #[inline]
+    fn age(&self, now: Timestamp) -> Duration {
+        Duration::from_micros((now.as_micros() as u32).wrapping_sub(self.time) as u64)
+    }
+
+    #[inline]
+    fn set_time(&mut self, now: Timestamp) {
+        self.time = now.as_micros() as u32;
+    }
+
+    /// Holds the age at just past `gc`, as of `now`.
+    fn hold_stale(&mut self, now: Timestamp, gc: Duration) {
+        let past = gc.as_micros().min(u32::MAX as u128 / 2) as u32 + 1;
+        self.time = (now.as_micros() as u32).wrapping_sub(past);
+    }
+}
+
+/// The longest the engine lets its sources go without [`SourceTable::gc`] or
+/// [`SourceTable::rebase`] holding their ages (see [`Source::age`]), well within the 71
+/// minutes their times wrap in.
+pub(crate) const SOURCE_CHECK: Duration = Duration::from_secs(20 * 60);
 
 /// A read-only view of a source, for `dump` and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,12 +66,12 @@ pub struct SourceView {
     pub metric: u16,
 }
 
-/// A source's feasibility distance and when it was set.
+/// A source's feasibility distance and how long ago it was set.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Distance {
     pub seqno: u16,
     pub metric: u16,
-    pub time: Timestamp,
+    pub age: Duration,
 }
 
 /// RFC 8966 §3.5.1: the feasibility condition of [`SourceTable::feasible`], against a
@@ -53,8 +81,7 @@ pub(crate) fn feasible_against(
     d: Option<Distance>,
     seqno: u16,
     refmetric: u16,
-    now: Timestamp,
-    gc: std::time::Duration,
+    gc: Duration,
 ) -> bool {
     if refmetric == INFINITY {
         return true;
@@ -63,13 +90,14 @@ pub(crate) fn feasible_against(
         return true;
     };
     // babeld: a feasibility distance older than the GC time is stale and ignored.
-    if now - s.time > gc {
+    if s.age > gc {
         return true;
     }
     seqno_newer(seqno, s.seqno) || (seqno == s.seqno && refmetric < s.metric)
 }
 
-const FREE: u32 = u32::MAX;
+/// [`Source::next`] of a free place of the slab.
+const FREE: u32 = u32::MAX - 1;
 
 #[derive(Debug, Default)]
 pub(crate) struct SourceTable {
@@ -89,7 +117,7 @@ impl SourceTable {
     pub(crate) fn find(&self, id: RouterId, slot: u32, routes: &RouteTable) -> Option<u32> {
         let mut i = routes.first_source(slot);
         while let Some(s) = self.slab.get(i as usize) {
-            debug_assert_eq!(s.slot, slot);
+            debug_assert_ne!(s.next, FREE);
             if s.id == id {
                 return Some(i);
             }
@@ -105,11 +133,11 @@ impl SourceTable {
     }
 
     pub(crate) fn get(&self, i: u32) -> Option<&Source> {
-        self.slab.get(i as usize).filter(|s| s.slot != FREE)
+        self.slab.get(i as usize).filter(|s| s.next != FREE)
     }
 
     pub(crate) fn get_mut(&mut self, i: u32) -> Option<&mut Source> {
-        self.slab.get_mut(i as usize).filter(|s| s.slot != FREE)
+        self.slab.get_mut(i as usize).filter(|s| s.next != FREE)
     }
 
     /// Finds or creates the source. A new source has an infinite feasibility distance, so
@@ -141,12 +169,11 @@ impl SourceTable {
         debug_assert!(self.find(id, slot, routes).is_none());
         let src = Source {
             id,
-            slot,
             next: routes.first_source(slot),
             seqno,
             metric: INFINITY,
-            time: now,
             refs: 0,
+            time: now.as_micros() as u32,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -184,13 +211,12 @@ impl SourceTable {
         seqno: u16,
         refmetric: u16,
         now: Timestamp,
-        gc: std::time::Duration,
+        gc: Duration,
     ) -> bool {
         feasible_against(
-            src.and_then(|i| self.distance(i)),
+            src.and_then(|i| self.distance(i, now)),
             seqno,
             refmetric,
-            now,
             gc,
         )
     }
@@ -198,11 +224,11 @@ impl SourceTable {
     /// The feasibility distance of source `i`, copied out, so that a route selection over
     /// several entries of one source looks the source up once.
     #[inline]
-    pub(crate) fn distance(&self, i: u32) -> Option<Distance> {
+    pub(crate) fn distance(&self, i: u32, now: Timestamp) -> Option<Distance> {
         self.get(i).map(|s| Distance {
             seqno: s.seqno,
             metric: s.metric,
-            time: s.time,
+            age: s.age(now),
         })
     }
 
@@ -225,7 +251,7 @@ impl SourceTable {
         }
         let i = match known {
             Some(i) => {
-                debug_assert!(self.get(i).is_some_and(|s| s.id == id && s.slot == slot));
+                debug_assert_eq!(self.find(id, slot, routes), Some(i));
                 i
             }
             None => self.find_or_create(id, slot, seqno, now, routes),
@@ -237,32 +263,52 @@ impl SourceTable {
             } else if seqno == s.seqno && metric < s.metric {
                 s.metric = metric;
             }
-            s.time = now;
+            s.set_time(now);
         }
     }
 
     /// RFC 8966 §3.5.1: sources no route refers to are forgotten after the GC time; the
-    /// route table slots they pinned are freed if nothing else holds them.
-    pub(crate) fn gc(
-        &mut self,
-        now: Timestamp,
-        gc: std::time::Duration,
-        routes: &mut RouteTable,
-    ) -> usize {
-        let mut n = 0;
-        for i in 0..self.slab.len() {
-            let s = &self.slab[i];
-            if s.slot == FREE || s.refs != 0 || now - s.time <= gc {
-                continue;
+    /// route table slots they held are freed if nothing else holds them. The ages of the
+    /// sources kept are held (see [`Source::age`]).
+    pub(crate) fn gc(&mut self, now: Timestamp, gc: Duration, routes: &mut RouteTable) -> usize {
+        let mut dead = Vec::new();
+        for slot in 0..routes.slots.len() as u32 {
+            let mut i = routes.first_source(slot);
+            while let Some(s) = self.slab.get_mut(i as usize) {
+                if s.age(now) > gc {
+                    if s.refs == 0 {
+                        dead.push((i, slot));
+                    } else {
+                        s.hold_stale(now, gc);
+                    }
+                }
+                i = s.next;
             }
-            let (slot, next) = (s.slot, s.next);
-            self.unlink(i as u32, slot, next, routes);
-            self.slab[i].slot = FREE;
-            self.free.push(i as u32);
-            self.live -= 1;
-            n += 1;
         }
-        n
+        // In slab order, so that the places (and the slots) are reused in the same order
+        // whatever the slots' order.
+        dead.sort_unstable();
+        for &(i, slot) in &dead {
+            let next = self.slab[i as usize].next;
+            self.unlink(i, slot, next, routes);
+            self.slab[i as usize].next = FREE;
+            self.free.push(i);
+            self.live -= 1;
+        }
+        dead.len()
+    }
+
+    /// The current time jumped from `old` to `now`, or the sources went unchecked for
+    /// [`SOURCE_CHECK`]: every age that has gone past `gc` is held just past it (the others
+    /// still read right).
+    pub(crate) fn rebase(&mut self, old: Timestamp, now: Timestamp, gc: Duration) {
+        let jump = now - old;
+        for i in 0..self.slab.len() {
+            let s = &mut self.slab[i];
+            if s.next != FREE && s.age(old).saturating_add(jump) > gc {
+                s.hold_stale(now, gc);
+            }
+        }
     }
 
     /// Takes source `i` (followed by `next`) out of the list of slot `slot`.
@@ -282,8 +328,19 @@ impl SourceTable {
         debug_assert!(false, "source {i} not in the list of slot {slot}");
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Source> {
-        self.slab.iter().filter(|s| s.slot != FREE)
+    /// The live sources with their slots, in no particular order.
+    pub(crate) fn iter<'a>(
+        &'a self,
+        routes: &'a RouteTable,
+    ) -> impl Iterator<Item = (u32, &'a Source)> + 'a {
+        (0..routes.slots.len() as u32).flat_map(move |slot| {
+            let mut i = routes.first_source(slot);
+            std::iter::from_fn(move || {
+                let s = self.slab.get(i as usize)?;
+                i = s.next;
+                Some((slot, s))
+            })
+        })
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -430,5 +487,45 @@ mod tests {
         assert_eq!(t.find(ids[4], slot, &r), None);
         assert_eq!(r.find(&k), None, "the last source gone, the slot is freed");
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_source_is_24_bytes() {
+        // What a destination's source costs (docs/performance.md, issue 7).
+        assert_eq!(std::mem::size_of::<Source>(), 24);
+    }
+
+    #[test]
+    fn rfc8966_3_5_1_a_stale_distance_stays_stale_though_its_32_bit_time_wraps() {
+        // A feasibility distance older than the GC time is ignored. Source times are 32
+        // bits of microseconds (71 minutes): the collection every 30 s, and a rebase after
+        // a jump of the clock, keep an old distance old.
+        let mut r = RouteTable::default();
+        let mut t = SourceTable::default();
+        let id = RouterId([1; 8]);
+        let k = key(&mut r, "10.0.0.0/8");
+        let t0 = Timestamp::from_secs(1);
+        t.note_advertised(id, k, 5, 300, t0, None, &mut r);
+        let s = t.find(id, k, &r);
+        t.retain(s.unwrap());
+        let mut at = t0;
+        for _ in 0..(3 * 3600 / 30) {
+            at += Duration::from_secs(30);
+            t.gc(at, GC, &mut r);
+            assert_eq!(
+                t.feasible(s, 5, 1000, at, GC),
+                at - t0 > GC,
+                "{:?} after",
+                at - t0
+            );
+        }
+        // Fresh again once advertised; then the clock jumps by exactly 2^32 microseconds,
+        // which the low 32 bits of the time do not see.
+        t.note_advertised(id, k, 6, 300, at, s, &mut r);
+        assert!(!t.feasible(s, 6, 1000, at + Duration::from_secs(60), GC));
+        let before = at + Duration::from_secs(60);
+        let after = before + Duration::from_micros(1 << 32);
+        t.rebase(before, after, GC);
+        assert!(t.feasible(s, 6, 1000, after, GC), "stale after the jump");
     }
 }
