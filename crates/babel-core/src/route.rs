@@ -579,17 +579,44 @@ impl Slot {
         }
     }
 
-    /// The slot's key is `key`, whose source prefix the side map `srcs` holds.
+    /// The slot's key is `key` (packed as `packed`), whose source prefix the side map
+    /// `srcs` holds.
     #[inline]
-    fn has_key(&self, key: &RouteKey, srcs: &FxHashMap<u32, Prefix>, i: u32) -> bool {
+    fn has_key(
+        &self,
+        packed: &PackedKey,
+        key: &RouteKey,
+        srcs: &FxHashMap<u32, Prefix>,
+        i: u32,
+    ) -> bool {
+        self.addr == packed.addr
+            && self.plen == packed.plen
+            && self.flags & (V4 | HAS_SRC) == packed.flags
+            && key.src_prefix.is_none_or(|sp| srcs.get(&i) == Some(&sp))
+    }
+}
+
+/// What a slot holds of a key, to compare slots with it.
+struct PackedKey {
+    addr: [u8; 16],
+    plen: u8,
+    /// [`V4`] and [`HAS_SRC`].
+    flags: u8,
+}
+
+impl PackedKey {
+    #[inline]
+    fn of(key: &RouteKey) -> Self {
         let (addr, _) = key.prefix.octets();
-        self.addr == addr
-            && self.plen == key.prefix.plen()
-            && (self.flags & V4 != 0) == key.prefix.is_v4()
-            && match key.src_prefix {
-                None => self.flags & HAS_SRC == 0,
-                Some(sp) => self.flags & HAS_SRC != 0 && srcs.get(&i) == Some(&sp),
-            }
+        let mut flags = if key.prefix.is_v4() { V4 } else { 0 };
+        if key.src_prefix.is_some() {
+            flags |= HAS_SRC;
+        }
+        PackedKey {
+            addr,
+            plen: key.prefix.plen(),
+            flags,
+        }
     }
 }
 
@@ -633,8 +660,9 @@ impl RouteTable {
     #[inline]
     pub(crate) fn find_hashed(&self, key: &RouteKey, hash: u64) -> Option<u32> {
         let (slots, srcs) = (&self.slots, &self.src_prefixes);
+        let packed = PackedKey::of(key);
         self.index
-            .find(hash, |i| slots[i as usize].has_key(key, srcs, i))
+            .find(hash, |i| slots[i as usize].has_key(&packed, key, srcs, i))
     }
 
     /// The order of the keys of slots `a` and `b` (that of [`RouteKey`]), without building
@@ -708,19 +736,12 @@ impl RouteTable {
     /// Adds a slot for a key known to be absent; `own` when it is one of our xroutes.
     pub(crate) fn create(&mut self, key: &RouteKey, own: bool) -> u32 {
         debug_assert!(self.find(key).is_none());
-        let (addr, _) = key.prefix.octets();
-        let mut flags = if own { OWN } else { 0 };
-        if key.prefix.is_v4() {
-            flags |= V4;
-        }
-        if key.src_prefix.is_some() {
-            flags |= HAS_SRC;
-        }
+        let packed = PackedKey::of(key);
         let slot = Slot {
             entries: Entries::default(),
-            addr,
-            plen: key.prefix.plen(),
-            flags,
+            addr: packed.addr,
+            plen: packed.plen,
+            flags: packed.flags | if own { OWN } else { 0 },
             selected: NONE,
             rep_hop: 0,
             rep_metric: 0,
@@ -855,7 +876,7 @@ impl RouteTable {
     pub(crate) fn find_hinted(&self, key: &RouteKey, hint: u32, epoch: u32) -> Option<u32> {
         if hint != u32::MAX && epoch == self.frees {
             if let Some(s) = self.slots.get(hint as usize) {
-                if s.has_key(key, &self.src_prefixes, hint) {
+                if s.has_key(&PackedKey::of(key), key, &self.src_prefixes, hint) {
                     debug_assert_eq!(self.find(key), Some(hint));
                     return Some(hint);
                 }
