@@ -1688,6 +1688,9 @@ impl Node {
             } else if !self.room_for_entry(nid) {
                 // Refused and counted; the entries already held keep working.
                 return;
+            } else if found.is_none() && self.routes.full() {
+                self.stats.refuse(Limit::Routes);
+                return;
             }
         }
         let slot = match found {

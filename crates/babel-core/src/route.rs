@@ -530,6 +530,23 @@ pub(crate) struct Slot {
     sources: u32,
 }
 
+/// The destination of slot `i` of `slots`, whose source prefix, if any, is in `srcs`.
+fn key_of(slots: &Paged<Slot>, srcs: &FxHashMap<u32, Prefix>, i: u32) -> RouteKey {
+    let s = &slots[i as usize];
+    let prefix = if s.flags & V4 != 0 {
+        let a = [s.addr[0], s.addr[1], s.addr[2], s.addr[3]];
+        Prefix::from_masked(IpAddr::V4(a.into()), s.plen)
+    } else {
+        Prefix::from_masked(IpAddr::V6(s.addr.into()), s.plen)
+    };
+    let src_prefix = if s.flags & HAS_SRC != 0 {
+        srcs.get(&i).copied()
+    } else {
+        None
+    };
+    RouteKey { prefix, src_prefix }
+}
+
 /// No source: see [`Slot::sources`].
 pub(crate) const NO_SOURCE: u32 = u32::MAX;
 
@@ -680,20 +697,15 @@ impl RouteTable {
     }
 
     /// The destination of slot `i`.
+    #[inline]
     pub(crate) fn key(&self, i: u32) -> RouteKey {
-        let s = &self.slots[i as usize];
-        let prefix = if s.flags & V4 != 0 {
-            let a = [s.addr[0], s.addr[1], s.addr[2], s.addr[3]];
-            Prefix::from_masked(IpAddr::V4(a.into()), s.plen)
-        } else {
-            Prefix::from_masked(IpAddr::V6(s.addr.into()), s.plen)
-        };
-        let src_prefix = if s.flags & HAS_SRC != 0 {
-            self.src_prefixes.get(&i).copied()
-        } else {
-            None
-        };
-        RouteKey { prefix, src_prefix }
+        key_of(&self.slots, &self.src_prefixes, i)
+    }
+
+    /// No slot can be added: the index holds 24-bit slot numbers (16.7 million
+    /// destinations, a gigabyte of slots).
+    pub(crate) fn full(&self) -> bool {
+        self.free.is_empty() && self.slots.len() > crate::index::MAX_VALUE as usize
     }
 
     /// The stages of a batch of lookups whose cache misses overlap (see `Node::warm`):
@@ -763,7 +775,9 @@ impl RouteTable {
         if let Some(sp) = key.src_prefix {
             self.src_prefixes.insert(i, sp);
         }
-        self.index.insert(key.index_hash(), i);
+        let (slots, srcs) = (&self.slots, &self.src_prefixes);
+        self.index
+            .insert(key.index_hash(), i, |v| key_of(slots, srcs, v).index_hash());
         i
     }
 
@@ -852,7 +866,9 @@ impl RouteTable {
         if s.idle()
             && s.pins == 0
             && s.sources == NO_SOURCE
-            && self.index.remove(self.key(i).index_hash(), i)
+            && self.index.remove(self.key(i).index_hash(), i, |v| {
+                key_of(&self.slots, &self.src_prefixes, v).index_hash()
+            })
         {
             self.slots[i as usize].entries = Entries::default();
             if self.src_prefixes.remove(&i).is_some() {
