@@ -1553,8 +1553,8 @@ impl Node {
         let e = self.routes.remove_entry(slot, i);
         let router_id = self
             .sources
-            .get(e.src)
-            .map_or(RouterId::default(), |s| s.id);
+            .router_id(e.src, &self.routes)
+            .unwrap_or_default();
         self.sources.release(e.src);
         let neighbour = self
             .neigh(e.neigh())
@@ -1823,13 +1823,17 @@ impl Node {
                             self.stats.refuse(Limit::Sources);
                             return;
                         }
-                        let s = self.sources.find_or_create(
+                        let Some(s) = self.sources.find_or_create(
                             router_id,
                             slot,
                             seqno,
                             now,
                             &mut self.routes,
-                        );
+                        ) else {
+                            // A new router-id while 65,536 are held (see `Interner`).
+                            self.stats.refuse(Limit::Sources);
+                            return;
+                        };
                         self.sources.retain(s);
                         self.sources.release(old_src);
                         s
@@ -1926,9 +1930,18 @@ impl Node {
                 let before = self.sel_info(slot);
                 let src = match src_id {
                     Some(s) => s,
-                    None => self
-                        .sources
-                        .create(router_id, slot, seqno, now, &mut self.routes),
+                    None => {
+                        let new =
+                            self.sources
+                                .create(router_id, slot, seqno, now, &mut self.routes);
+                        let Some(s) = new else {
+                            // A new router-id while 65,536 are held (see `Interner`).
+                            self.stats.refuse(Limit::Sources);
+                            self.routes.maybe_free(slot);
+                            return;
+                        };
+                        s
+                    }
                 };
                 self.sources.retain(src);
                 // RFC 8966 §3.6: the new entry's smoothed metric starts at its metric.
@@ -3802,7 +3815,7 @@ impl Node {
             .iter(&self.routes)
             .map(|(slot, s)| (s, self.routes.key(slot)))
             .map(|(s, key)| SourceView {
-                router_id: s.id,
+                router_id: s.id(&self.routes),
                 prefix: key.prefix,
                 src_prefix: key.src_prefix,
                 seqno: s.seqno,

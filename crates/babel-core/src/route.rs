@@ -355,6 +355,16 @@ impl<T: Copy + Eq + std::hash::Hash> Interner<T> {
         Some(i)
     }
 
+    /// The index of `v` if it is held, without counting a holder.
+    #[inline]
+    pub(crate) fn lookup(&self, v: T) -> Option<u16> {
+        let l = self.last as usize;
+        if l < self.values.len() && self.refs[l] > 0 && self.values[l] == v {
+            return Some(self.last);
+        }
+        self.index.get(&v).copied()
+    }
+
     /// One holder of index `i` less: the value goes with the last.
     pub(crate) fn release(&mut self, i: u16) {
         let r = &mut self.refs[i as usize];
@@ -785,6 +795,29 @@ impl RouteTable {
     #[inline]
     pub(crate) fn router_id(&self, e: &RouteEntry) -> RouterId {
         self.ids.get(e.rid)
+    }
+
+    /// The index of router-id `id` for one more holder (a source); `None` when 65,536
+    /// others are held.
+    pub(crate) fn hold_id(&mut self, id: RouterId) -> Option<u16> {
+        self.ids.intern(id)
+    }
+
+    /// One holder of router-id index `i` less.
+    pub(crate) fn release_id(&mut self, i: u16) {
+        self.ids.release(i);
+    }
+
+    /// The index of router-id `id`, if anything holds it.
+    #[inline]
+    pub(crate) fn id_index(&self, id: RouterId) -> Option<u16> {
+        self.ids.lookup(id)
+    }
+
+    /// The router-id of index `i`.
+    #[inline]
+    pub(crate) fn id_at(&self, i: u16) -> RouterId {
+        self.ids.get(i)
     }
 
     /// The next hop of entry `e`.

@@ -13,10 +13,12 @@ use crate::wire::{RouterId, INFINITY};
 /// The prefixes are those of a route table slot, which the source keeps alive: a source
 /// costs no copy of its key. The sources of one slot are a list that starts in the slot
 /// (`RouteTable::first_source`), so that finding one costs no index: the slot is at hand
-/// whenever a source is looked for, and most destinations have one source. 24 bytes.
+/// whenever a source is looked for, and most destinations have one source. 20 bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Source {
-    pub id: RouterId,
+    /// The router-id, as an index in the route table's router-id interner, which the
+    /// source holds a count of (`RouteTable::id_at`).
+    rid: u16,
     /// The next source of the same slot ([`crate::route::NO_SOURCE`]: the last; [`FREE`]: this is a free
     /// place of the slab).
     next: u32,
@@ -37,6 +39,11 @@ impl Source {
     #[inline]
     fn age(&self, now: Timestamp) -> Duration {
         Duration::from_micros((now.as_micros() as u32).wrapping_sub(self.time) as u64)
+    }
+
+    /// The router-id.
+    pub(crate) fn id(&self, routes: &RouteTable) -> RouterId {
+        routes.id_at(self.rid)
     }
 
     #[inline]
@@ -116,9 +123,14 @@ impl SourceTable {
     #[inline]
     pub(crate) fn find(&self, id: RouterId, slot: u32, routes: &RouteTable) -> Option<u32> {
         let mut i = routes.first_source(slot);
+        if i == crate::route::NO_SOURCE {
+            return None;
+        }
+        // Every source holds its router-id in the interner.
+        let rid = routes.id_index(id)?;
         while let Some(s) = self.slab.get(i as usize) {
             debug_assert_ne!(s.next, FREE);
-            if s.id == id {
+            if s.rid == rid {
                 return Some(i);
             }
             i = s.next;
@@ -141,7 +153,8 @@ impl SourceTable {
     }
 
     /// Finds or creates the source. A new source has an infinite feasibility distance, so
-    /// that any update for it is feasible (RFC 8966 §3.5.1).
+    /// that any update for it is feasible (RFC 8966 §3.5.1). `None` when it is new and its
+    /// router-id is too (see [`SourceTable::create`]).
     pub(crate) fn find_or_create(
         &mut self,
         id: RouterId,
@@ -149,15 +162,16 @@ impl SourceTable {
         seqno: u16,
         now: Timestamp,
         routes: &mut RouteTable,
-    ) -> u32 {
+    ) -> Option<u32> {
         if let Some(i) = self.find(id, slot, routes) {
-            return i;
+            return Some(i);
         }
         self.create(id, slot, seqno, now, routes)
     }
 
     /// Adds a source known to be absent, with an infinite feasibility distance, for the
-    /// destination of route table slot `slot`, which it holds.
+    /// destination of route table slot `slot`, which it holds. `None` (and nothing added)
+    /// when its router-id is new while 65,536 are held.
     pub(crate) fn create(
         &mut self,
         id: RouterId,
@@ -165,10 +179,10 @@ impl SourceTable {
         seqno: u16,
         now: Timestamp,
         routes: &mut RouteTable,
-    ) -> u32 {
+    ) -> Option<u32> {
         debug_assert!(self.find(id, slot, routes).is_none());
         let src = Source {
-            id,
+            rid: routes.hold_id(id)?,
             next: routes.first_source(slot),
             seqno,
             metric: INFINITY,
@@ -187,7 +201,12 @@ impl SourceTable {
         };
         routes.set_first_source(slot, i);
         self.live += 1;
-        i
+        Some(i)
+    }
+
+    /// The router-id of source `i`.
+    pub(crate) fn router_id(&self, i: u32, routes: &RouteTable) -> Option<RouterId> {
+        self.get(i).map(|s| routes.id_at(s.rid))
     }
 
     pub(crate) fn retain(&mut self, i: u32) {
@@ -254,7 +273,10 @@ impl SourceTable {
                 debug_assert_eq!(self.find(id, slot, routes), Some(i));
                 i
             }
-            None => self.find_or_create(id, slot, seqno, now, routes),
+            None => match self.find_or_create(id, slot, seqno, now, routes) {
+                Some(i) => i,
+                None => return,
+            },
         };
         if let Some(s) = self.get_mut(i) {
             if seqno_newer(seqno, s.seqno) || s.metric == INFINITY && seqno == s.seqno {
@@ -289,8 +311,9 @@ impl SourceTable {
         // whatever the slots' order.
         dead.sort_unstable();
         for &(i, slot) in &dead {
-            let next = self.slab[i as usize].next;
+            let (next, rid) = (self.slab[i as usize].next, self.slab[i as usize].rid);
             self.unlink(i, slot, next, routes);
+            routes.release_id(rid);
             self.slab[i as usize].next = FREE;
             self.free.push(i);
             self.live -= 1;
@@ -406,8 +429,8 @@ mod tests {
         let id = RouterId([1; 8]);
         let now = Timestamp::from_secs(1);
         let (ka, kb) = (key(&mut r, "10.0.0.0/8"), key(&mut r, "10.1.0.0/16"));
-        let a = t.find_or_create(id, ka, 1, now, &mut r);
-        let _b = t.find_or_create(id, kb, 1, now, &mut r);
+        let a = t.find_or_create(id, ka, 1, now, &mut r).unwrap();
+        let _b = t.find_or_create(id, kb, 1, now, &mut r).unwrap();
         t.retain(a);
         assert_eq!(t.gc(now + Duration::from_secs(100), GC, &mut r), 0);
         assert_eq!(t.gc(now + Duration::from_secs(181), GC, &mut r), 1);
@@ -425,7 +448,7 @@ mod tests {
         let now = Timestamp::from_secs(1);
         let k = crate::route::RouteKey::new("10.0.0.0/8".parse().unwrap(), None);
         let slot = r.find_or_create(&k);
-        let s = t.create(id, slot, 1, now, &mut r);
+        let s = t.create(id, slot, 1, now, &mut r).unwrap();
         r.maybe_free(slot);
         assert_eq!(r.find(&k), Some(slot), "the source pins the slot");
         assert_eq!(
@@ -456,9 +479,9 @@ mod tests {
         let ids: Vec<RouterId> = (1..=5).map(|b| RouterId([b; 8])).collect();
         let srcs: Vec<u32> = ids
             .iter()
-            .map(|&id| t.find_or_create(id, slot, 1, now, &mut r))
+            .map(|&id| t.find_or_create(id, slot, 1, now, &mut r).unwrap())
             .collect();
-        let o = t.find_or_create(ids[0], other, 1, now, &mut r);
+        let o = t.find_or_create(ids[0], other, 1, now, &mut r).unwrap();
         assert_ne!(o, srcs[0], "same router-id, other destination");
         for (id, s) in ids.iter().zip(&srcs) {
             assert_eq!(t.find(*id, slot, &r), Some(*s));
@@ -490,9 +513,9 @@ mod tests {
     }
 
     #[test]
-    fn a_source_is_24_bytes() {
+    fn a_source_is_20_bytes() {
         // What a destination's source costs (docs/performance.md, issue 7).
-        assert_eq!(std::mem::size_of::<Source>(), 24);
+        assert_eq!(std::mem::size_of::<Source>(), 20);
     }
 
     #[test]
