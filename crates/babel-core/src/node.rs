@@ -2168,14 +2168,14 @@ impl Node {
                 self.route_queue.push_back(slot);
             }
         }
-        let key = self.routes.key(slot);
-        self.triggered_update(key, before, after, satisfied);
+        self.triggered_update(slot, before, after, satisfied);
     }
 
-    /// RFC 8966 §3.7.2, with babeld's thresholds.
+    /// RFC 8966 §3.7.2, with babeld's thresholds, for the destination of `slot` (whose key
+    /// is only built when something is sent: most updates change nothing).
     fn triggered_update(
         &mut self,
-        key: RouteKey,
+        slot: u32,
         before: Option<SelInfo>,
         after: Option<SelInfo>,
         satisfied: bool,
@@ -2190,6 +2190,7 @@ impl Node {
                 // the retraction is sent urgently and reliably; §3.8.2.1: ask for a new
                 // seqno at once to end the starvation.
                 self.stats.sent.triggered(Trigger::Retraction);
+                let key = self.routes.key(slot);
                 self.send_update_all(key, true, true);
                 if old_metric <= INFINITY / 2 {
                     if let Some(b) = before {
@@ -2242,14 +2243,14 @@ impl Node {
                 };
                 if let Some((urgent, reliable, why)) = send {
                     self.stats.sent.triggered(why);
-                    self.send_update_all(key, urgent, reliable);
+                    self.send_update_all(self.routes.key(slot), urgent, reliable);
                 }
                 if let Some(b) = before {
                     if b.metric < INFINITY
                         && a.metric < INFINITY
                         && a.metric as u32 >= b.metric as u32 + 512
                     {
-                        self.request_new_seqno(key, a.router_id, None);
+                        self.request_new_seqno(self.routes.key(slot), a.router_id, None);
                     }
                 }
             }
