@@ -5,7 +5,12 @@
 //! for IPv6 two per-CPU allocations and a device lookup per route, about half of what adding
 //! a route costs. A route that names a nexthop object (RTA_NH_ID) only takes a reference.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use babel_core::wire::Prefix;
 
 use crate::nl::{self, MsgBuilder};
 
@@ -92,6 +97,223 @@ pub(crate) fn parse(payload: &[u8]) -> Option<(u8, u32)> {
         }
     })?;
     Some((proto, id?))
+}
+
+/// Size of struct ifinfomsg: family, pad, type (16 bits), index, flags, change (32 bits).
+const IFINFOMSG_LEN: usize = 16;
+
+/// The interface whose nexthop objects Linux has flushed, if link notification `kind`
+/// (RTM_NEWLINK or RTM_DELLINK) with payload `p` says so. Linux removes a device's objects
+/// when it goes away (NETDEV_UNREGISTER), goes down (NETDEV_DOWN), or changes state with
+/// neither IFF_RUNNING nor IFF_LOWER_UP (NETDEV_CHANGE: carrier loss), and the RTM_NEWLINK
+/// sent after it carries the same flags. A dormant link (carrier, not running) keeps them.
+pub(crate) fn flushed_link(kind: u16, p: &[u8]) -> Option<u32> {
+    if kind != nl::RTM_NEWLINK && kind != nl::RTM_DELLINK {
+        return None;
+    }
+    let h = p.get(0..IFINFOMSG_LEN)?;
+    // Bridge-port (AF_BRIDGE) notifications describe the same links again.
+    if h[0] != libc::AF_UNSPEC as u8 {
+        return None;
+    }
+    let ifindex = nl::u32_of(&h[4..8])?;
+    let flags = nl::u32_of(&h[8..12])?;
+    let up = flags & libc::IFF_UP as u32 != 0;
+    let lower = flags & (libc::IFF_RUNNING | libc::IFF_LOWER_UP) as u32 != 0;
+    (kind == nl::RTM_DELLINK || !up || !lower).then_some(ifindex)
+}
+
+/// A neighbour: gateway and interface index.
+pub(crate) type Neighbour = (IpAddr, u32);
+
+/// One of our nexthop objects.
+#[derive(Clone, Debug)]
+struct Object {
+    neighbour: Neighbour,
+    /// Our routes that name it.
+    refs: u32,
+    /// When `refs` last fell to 0 (or when it was created, before a route named it).
+    unused_since: Option<Instant>,
+    /// A route op naming it (or naming the object it replaced) had an unknown outcome: it is
+    /// never deleted, since a route may use it that `refs` does not count.
+    pinned: bool,
+}
+
+/// The installer's nexthop objects and which of its routes name which object, so that an
+/// object no route names any more can be deleted (after a grace period) and an object the
+/// kernel flushed with its link is forgotten.
+///
+/// A route is known by a 64-bit digest of its key (destination, source, metric) under a
+/// per-process random key, 12 bytes a route (about 17 in the hash table), not by the key:
+/// no one can make two routes' digests collide on purpose.
+pub(crate) struct Objects {
+    by_neighbour: HashMap<Neighbour, u32>,
+    objects: HashMap<u32, Object>,
+    routes: HashMap<u64, u32>,
+    digest: RandomState,
+}
+
+impl Objects {
+    pub(crate) fn new() -> Self {
+        Objects {
+            by_neighbour: HashMap::new(),
+            objects: HashMap::new(),
+            routes: HashMap::new(),
+            digest: RandomState::new(),
+        }
+    }
+
+    /// The digest of a route key.
+    pub(crate) fn route_digest(&self, dst: Prefix, src: Option<Prefix>, metric: u32) -> u64 {
+        self.digest.hash_one((dst, src, metric))
+    }
+
+    /// The object for `n`, if we have one.
+    pub(crate) fn get(&self, n: &Neighbour) -> Option<u32> {
+        self.by_neighbour.get(n).copied()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.objects.keys().copied()
+    }
+
+    /// A new object `id` for `n`, named by no route yet.
+    pub(crate) fn created(&mut self, n: Neighbour, id: u32, now: Instant) {
+        self.by_neighbour.insert(n, id);
+        self.objects.insert(
+            id,
+            Object {
+                neighbour: n,
+                refs: 0,
+                unused_since: Some(now),
+                pinned: false,
+            },
+        );
+    }
+
+    /// Forgets object `id` (deleted, or flushed by the kernel). Routes that named it are
+    /// gone with it; their entries are dropped when those routes are next replaced or
+    /// removed.
+    pub(crate) fn forget(&mut self, id: u32) -> bool {
+        match self.objects.remove(&id) {
+            Some(o) => {
+                self.by_neighbour.remove(&o.neighbour);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets every object on interface `ifindex` (the kernel flushed them with the link);
+    /// returns how many.
+    pub(crate) fn forget_link(&mut self, ifindex: u32) -> usize {
+        let ids: Vec<u32> = self
+            .objects
+            .iter()
+            .filter(|(_, o)| o.neighbour.1 == ifindex)
+            .map(|(&id, _)| id)
+            .collect();
+        for &id in &ids {
+            self.forget(id);
+        }
+        ids.len()
+    }
+
+    /// Route `route` (a digest) now names object `nh`, or no object (`None`: it carries its
+    /// gateway, or was removed).
+    pub(crate) fn set_route(&mut self, route: u64, nh: Option<u32>, now: Instant) {
+        let prev = match nh {
+            Some(id) => self.routes.insert(route, id),
+            None => self.routes.remove(&route),
+        };
+        if prev == nh {
+            return;
+        }
+        if let Some(id) = nh {
+            if let Some(o) = self.objects.get_mut(&id) {
+                o.refs += 1;
+                o.unused_since = None;
+            }
+        }
+        if let Some(id) = prev {
+            if let Some(o) = self.objects.get_mut(&id) {
+                o.refs = o.refs.saturating_sub(1);
+                if o.refs == 0 {
+                    o.unused_since = Some(now);
+                }
+            }
+        }
+    }
+
+    /// An operation on `route` naming `nh` had an unknown outcome: the object it named and
+    /// the one it may have replaced are kept until the purge.
+    pub(crate) fn pin_route(&mut self, route: u64, nh: Option<u32>) {
+        let prev = self.routes.get(&route).copied();
+        for id in [prev, nh].into_iter().flatten() {
+            if let Some(o) = self.objects.get_mut(&id) {
+                o.pinned = true;
+                o.unused_since = None;
+            }
+        }
+    }
+
+    fn unused(&self) -> impl Iterator<Item = (u32, Instant)> + '_ {
+        self.objects
+            .iter()
+            .filter(|(_, o)| o.refs == 0 && !o.pinned)
+            .filter_map(|(&id, o)| o.unused_since.map(|t| (id, t)))
+    }
+
+    /// Objects no route has named for `grace` or longer.
+    pub(crate) fn expired(&self, now: Instant, grace: Duration) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .unused()
+            .filter(|&(_, t)| now.saturating_duration_since(t) >= grace)
+            .map(|(id, _)| id)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The object no route has named for longest.
+    pub(crate) fn oldest_unused(&self) -> Option<u32> {
+        self.unused()
+            .min_by_key(|&(id, t)| (t, id))
+            .map(|(id, _)| id)
+    }
+
+    /// When the next object will have been unused for `grace`.
+    pub(crate) fn next_expiry(&self, grace: Duration) -> Option<Instant> {
+        self.unused().map(|(_, t)| t + grace).min()
+    }
+
+    /// Objects `ids` count as unused from `now` on (a failed deletion is tried again after
+    /// another grace period).
+    pub(crate) fn touch(&mut self, ids: &[u32], now: Instant) {
+        for id in ids {
+            if let Some(o) = self.objects.get_mut(id) {
+                if o.refs == 0 {
+                    o.unused_since = Some(now);
+                }
+            }
+        }
+    }
+
+    /// Routes known to name an object (entries of flushed objects included until those
+    /// routes are touched).
+    pub(crate) fn routes_len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.by_neighbour.clear();
+        self.objects.clear();
+        self.routes = HashMap::new();
+    }
 }
 
 #[cfg(test)]

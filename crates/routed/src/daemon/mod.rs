@@ -979,6 +979,7 @@ impl Daemon {
                     }
                     control::Request::Counters => {
                         let mut s = control::counters(self.node.stats(), &self.auth_counters());
+                        s.push_str(&self.kernel.counters());
                         s.push_str("ok\n");
                         s
                     }
