@@ -348,6 +348,89 @@ mod tests {
         );
     }
 
+    fn link_msg(flags: u32, ifindex: u32, family: u8) -> Vec<u8> {
+        let mut p = vec![family, 0, 0, 0];
+        p.extend_from_slice(&ifindex.to_ne_bytes());
+        p.extend_from_slice(&flags.to_ne_bytes());
+        p.extend_from_slice(&0u32.to_ne_bytes());
+        p
+    }
+
+    #[test]
+    fn links_whose_objects_linux_flushes() {
+        let (up, running, lower) = (
+            libc::IFF_UP as u32,
+            libc::IFF_RUNNING as u32,
+            libc::IFF_LOWER_UP as u32,
+        );
+        let new = |f| flushed_link(nl::RTM_NEWLINK, &link_msg(f, 7, 0));
+        assert_eq!(new(up | running | lower), None);
+        // Dormant: carrier without IFF_RUNNING keeps its objects.
+        assert_eq!(new(up | lower), None);
+        assert_eq!(new(up), Some(7), "carrier loss");
+        assert_eq!(new(running | lower), Some(7), "administratively down");
+        assert_eq!(
+            flushed_link(nl::RTM_DELLINK, &link_msg(up | running, 7, 0)),
+            Some(7)
+        );
+        // Bridge ports, other messages and short payloads are not links going down.
+        assert_eq!(flushed_link(nl::RTM_NEWLINK, &link_msg(0, 7, 7)), None);
+        assert_eq!(flushed_link(RTM_DELNEXTHOP, &link_msg(0, 7, 0)), None);
+        assert_eq!(
+            flushed_link(nl::RTM_NEWLINK, &link_msg(0, 7, 0)[..12]),
+            None
+        );
+    }
+
+    #[test]
+    fn objects_count_the_routes_naming_them() {
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(30);
+        let later = |s| t0 + Duration::from_secs(s);
+        let mut o = Objects::new();
+        let (na, nb) = (
+            ("fe80::a".parse().unwrap(), 2),
+            ("fe80::b".parse().unwrap(), 3),
+        );
+        o.created(na, 10, t0);
+        o.created(nb, 11, t0);
+        assert_eq!(o.get(&na), Some(10));
+        // Created and not named yet: unused from creation.
+        assert_eq!(o.next_expiry(grace), Some(later(30)));
+        let r1 = o.route_digest("2001:db8:1::/48".parse().unwrap(), None, 0);
+        let r2 = o.route_digest("2001:db8:2::/48".parse().unwrap(), None, 0);
+        assert_ne!(r1, r2);
+        o.set_route(r1, Some(10), t0);
+        o.set_route(r2, Some(10), t0);
+        assert_eq!(o.expired(later(60), grace), vec![11]);
+        // r1 moves to b, then away from objects (an unreachable route): a keeps r2.
+        o.set_route(r1, Some(11), later(1));
+        o.set_route(r1, Some(11), later(2));
+        assert_eq!(o.expired(later(60), grace), Vec::<u32>::new());
+        o.set_route(r1, None, later(5));
+        assert_eq!(o.expired(later(34), grace), Vec::<u32>::new());
+        assert_eq!(o.expired(later(35), grace), vec![11]);
+        assert_eq!(o.oldest_unused(), Some(11));
+        // r2 goes: a is unused from then on, b stays the longest unused.
+        o.set_route(r2, None, later(8));
+        assert_eq!(o.expired(later(36), grace), vec![11]);
+        assert_eq!(o.oldest_unused(), Some(11));
+        assert_eq!(o.next_expiry(grace), Some(later(35)));
+        // An unknown outcome pins both objects it may involve.
+        o.set_route(r1, Some(10), later(9));
+        o.pin_route(r1, Some(11));
+        o.set_route(r1, None, later(10));
+        assert_eq!(o.expired(later(100), grace), Vec::<u32>::new());
+        assert_eq!(o.next_expiry(grace), None);
+        // A flushed link's objects are forgotten; routes naming them count for nothing.
+        assert_eq!(o.forget_link(2), 1);
+        assert_eq!((o.get(&na), o.len()), (None, 1));
+        o.set_route(r2, Some(10), later(11));
+        o.set_route(r2, None, later(12));
+        o.clear();
+        assert_eq!((o.len(), o.routes_len()), (0, 0));
+    }
+
     #[test]
     fn garbage_is_refused_without_panic() {
         assert!(nl::frames(&[0xff; 15]).0.is_empty());
