@@ -143,3 +143,118 @@ fn diamond_fails_over_and_back() {
     lab.wait_connect(&a, "10.255.0.1", &d, "10.255.0.4", Duration::from_secs(10));
     eprintln!("recovery: a's routes back through b in {t:?}");
 }
+
+/// `counter NAME VALUE` of a `counters` answer.
+fn counter(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        (w.next() == Some("counter") && w.next() == Some(name))
+            .then(|| w.next()?.parse().ok())
+            .flatten()
+    })
+}
+
+/// A triangle of routed nodes: a reaches b directly (eth-b) and, for more, through c. b's
+/// end of the a–b link goes down, so a's eth-b loses its carrier and Linux flushes the
+/// nexthop objects on it with their routes; a moves to c, and back to eth-b when the carrier
+/// returns, without first naming the flushed object (a failed replace, a lookup and a resend:
+/// `kernel-nexthops-stale` would count it).
+#[test]
+fn carrier_loss_and_recovery_reinstall_routes_without_a_failed_replace() {
+    let Some(mut lab) = Lab::new("carrier", false) else {
+        return;
+    };
+    let a = lab.host("a", 1);
+    let b = lab.host("b", 2);
+    let c = lab.host("c", 3);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    lab.link(&a, "eth-c", &c, "eth-a");
+    lab.link(&b, "eth-c", &c, "eth-b");
+    let port = 33124;
+    let routed_a = e2e::args(
+        &["-H", "1", "-M", "0", "-g", "33124"],
+        &["interface eth-c rxcost 300"],
+        &["eth-b", "eth-c"],
+    );
+    lab.routed(ROUTED, "routed-a", &a, &routed_a);
+    lab.routed(
+        ROUTED,
+        "routed-b",
+        &b,
+        &e2e::args(&["-H", "1", "-M", "0"], &[], &["eth-a", "eth-c"]),
+    );
+    lab.routed(
+        ROUTED,
+        "routed-c",
+        &c,
+        &e2e::args(&["-H", "1", "-M", "0"], &[], &["eth-a", "eth-b"]),
+    );
+    let via = |dev: &str| {
+        route_dev(&lab, &a, "-4", "10.255.0.2").as_deref() == Some(dev)
+            && route_dev(&lab, &a, "-6", "fd00:255::2").as_deref() == Some(dev)
+    };
+    assert!(
+        lab.wait_for(CONVERGE, || via("eth-b")).is_some(),
+        "a never reached b directly\n{}",
+        lab.all_babel_routes(&a)
+    );
+    let before = lab.wait_control(&a, port, "counters");
+    assert_eq!(
+        counter(&before, "kernel-nexthops-flushed"),
+        Some(0),
+        "{before}"
+    );
+    let created = counter(&before, "kernel-nexthops-created").expect("counter");
+    assert!(created >= 2, "{before}");
+
+    lab.ip(&b, "link set eth-a down");
+    assert!(
+        lab.wait_for(CONVERGE, || via("eth-c")).is_some(),
+        "a did not move to c\n{}",
+        lab.all_babel_routes(&a)
+    );
+    lab.ip(&b, "link set eth-a up");
+    assert!(
+        lab.wait_for(CONVERGE, || via("eth-b")).is_some(),
+        "a did not come back to eth-b\n{}",
+        lab.all_babel_routes(&a)
+    );
+    let mut after = String::new();
+    lab.wait_for(CONVERGE, || {
+        after = lab.wait_control(&a, port, "counters");
+        counter(&after, "kernel-nexthops-created").unwrap_or(0) > created
+    });
+    // The objects on eth-b were forgotten when its carrier went, and new ones made for the
+    // routes back: no route named a flushed object.
+    assert!(
+        counter(&after, "kernel-nexthops-flushed").unwrap_or(0) >= 1,
+        "{after}"
+    );
+    assert!(
+        counter(&after, "kernel-nexthops-created").unwrap_or(0) > created,
+        "{after}"
+    );
+    assert_eq!(
+        counter(&after, "kernel-nexthops-stale"),
+        Some(0),
+        "{after}\n{}",
+        lab.logs()
+    );
+    // The IPv6 route names an object that exists (an IPv4 route through an IPv6 next hop
+    // carries its gateway).
+    let nhs = lab.ip(&a, "nexthop show");
+    let routes = lab.babel_routes(&a, "-6");
+    let line = routes
+        .lines()
+        .find(|l| l.starts_with("fd00:255::2 "))
+        .expect("route");
+    let id = line
+        .split_whitespace()
+        .skip_while(|w| *w != "nhid")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no nexthop object: {line}"));
+    assert!(
+        nhs.lines().any(|l| l.starts_with(&format!("id {id} "))),
+        "{line}\n{nhs}"
+    );
+}
