@@ -250,6 +250,9 @@ pub struct InstallerStats {
     pub acks_lost: u64,
     /// Nexthop objects created.
     pub nexthops_created: u64,
+    /// Nexthop objects made again when their link came back, before routes named them
+    /// (counted in `nexthops_created` too).
+    pub nexthops_restored: u64,
     /// Nexthop objects forgotten because their link went down or away (the kernel flushes
     /// them with it), as told by the link notifications.
     pub nexthops_flushed: u64,
@@ -628,14 +631,23 @@ impl RouteInstaller {
 
     /// Reads the link notifications queued since the last call and forgets the nexthop
     /// objects of every link that went down, lost its carrier or went away: Linux flushed
-    /// them (and the routes that named them) before telling. After an overrun, which may
-    /// have dropped some of those notifications, the objects are checked against a dump.
-    fn follow_links(&mut self) {
+    /// them (and the routes that named them) before telling, and sends no RTM_DELNEXTHOP.
+    /// After an overrun, which may have dropped some of those notifications, the objects are
+    /// checked against a dump. When a link comes back, the objects that routes named when it
+    /// went (within the grace period) are made again, ready for those routes' return.
+    ///
+    /// [`RouteInstaller::apply`] does this first; a daemon can also call it as soon as its
+    /// monitor reports a link change, so that this work is done before the route changes
+    /// that follow, not on their path.
+    pub fn follow_links(&mut self) {
         let Some(sock) = self.links.as_ref() else {
             return;
         };
         let mut overrun = false;
         let mut flushed = 0;
+        let now = Instant::now();
+        // Links up again after a flush, latest state last.
+        let mut came_up: Vec<u32> = Vec::new();
         loop {
             match recv_on(sock, &mut self.recv_buf, libc::MSG_DONTWAIT) {
                 Ok(()) => {}
@@ -650,12 +662,49 @@ impl RouteInstaller {
                 continue;
             };
             for f in nl::frames(&self.recv_buf).0 {
-                if let Some(ifindex) = nexthop::flushed_link(f.kind, f.payload) {
-                    flushed += objs.forget_link(ifindex);
+                match nexthop::link_change(f.kind, f.payload) {
+                    Some((ifindex, true)) => {
+                        flushed += objs.forget_link(ifindex, now, MAX_NEXTHOPS);
+                        came_up.retain(|&i| i != ifindex);
+                    }
+                    Some((ifindex, false)) if !came_up.contains(&ifindex) => came_up.push(ifindex),
+                    _ => {}
                 }
             }
         }
         self.stats.nexthops_flushed += flushed as u64;
+        for ifindex in came_up {
+            let grace = self.config.nexthop_grace;
+            let Some(back) = self
+                .nexthops
+                .as_mut()
+                .map(|o| o.take_flushed(ifindex, now, grace))
+            else {
+                break;
+            };
+            for (gateway, ifindex) in back {
+                if self
+                    .nexthops
+                    .as_ref()
+                    .is_none_or(|o| o.len() >= MAX_NEXTHOPS)
+                {
+                    break;
+                }
+                match self.create_nexthop(gateway, ifindex) {
+                    Ok(id) => {
+                        self.stats.nexthops_created += 1;
+                        self.stats.nexthops_restored += 1;
+                        if let Some(o) = self.nexthops.as_mut() {
+                            o.created((gateway, ifindex), id, now);
+                        }
+                    }
+                    Err(errno) => tracing::debug!(
+                        "nexthop {gateway} on {ifindex} not made again: {} (errno {errno})",
+                        nl::errno_text(errno)
+                    ),
+                }
+            }
+        }
         if overrun && self.nexthops.as_ref().is_some_and(|o| o.len() > 0) {
             match self.our_nexthop_ids() {
                 Ok(present) => {

@@ -102,12 +102,12 @@ pub(crate) fn parse(payload: &[u8]) -> Option<(u8, u32)> {
 /// Size of struct ifinfomsg: family, pad, type (16 bits), index, flags, change (32 bits).
 const IFINFOMSG_LEN: usize = 16;
 
-/// The interface whose nexthop objects Linux has flushed, if link notification `kind`
-/// (RTM_NEWLINK or RTM_DELLINK) with payload `p` says so. Linux removes a device's objects
-/// when it goes away (NETDEV_UNREGISTER), goes down (NETDEV_DOWN), or changes state with
-/// neither IFF_RUNNING nor IFF_LOWER_UP (NETDEV_CHANGE: carrier loss), and the RTM_NEWLINK
-/// sent after it carries the same flags. A dormant link (carrier, not running) keeps them.
-pub(crate) fn flushed_link(kind: u16, p: &[u8]) -> Option<u32> {
+/// The interface of link notification `kind` (RTM_NEWLINK or RTM_DELLINK) with payload `p`,
+/// and whether Linux has flushed its nexthop objects. Linux removes a device's objects when
+/// it goes away (NETDEV_UNREGISTER), goes down (NETDEV_DOWN), or changes state with neither
+/// IFF_RUNNING nor IFF_LOWER_UP (NETDEV_CHANGE: carrier loss), and the RTM_NEWLINK sent
+/// after it carries the same flags. A dormant link (carrier, not running) keeps them.
+pub(crate) fn link_change(kind: u16, p: &[u8]) -> Option<(u32, bool)> {
     if kind != nl::RTM_NEWLINK && kind != nl::RTM_DELLINK {
         return None;
     }
@@ -120,7 +120,7 @@ pub(crate) fn flushed_link(kind: u16, p: &[u8]) -> Option<u32> {
     let flags = nl::u32_of(&h[8..12])?;
     let up = flags & libc::IFF_UP as u32 != 0;
     let lower = flags & (libc::IFF_RUNNING | libc::IFF_LOWER_UP) as u32 != 0;
-    (kind == nl::RTM_DELLINK || !up || !lower).then_some(ifindex)
+    Some((ifindex, kind == nl::RTM_DELLINK || !up || !lower))
 }
 
 /// A neighbour: gateway and interface index.
@@ -151,6 +151,9 @@ pub(crate) struct Objects {
     objects: HashMap<u32, Object>,
     routes: HashMap<u64, u32>,
     digest: RandomState,
+    /// Neighbours whose object, named by routes, Linux flushed with its link, and when: made
+    /// again when the link comes back, before the routes return.
+    flushed: Vec<(Neighbour, Instant)>,
 }
 
 impl Objects {
@@ -160,6 +163,7 @@ impl Objects {
             objects: HashMap::new(),
             routes: HashMap::new(),
             digest: RandomState::new(),
+            flushed: Vec::new(),
         }
     }
 
@@ -209,8 +213,9 @@ impl Objects {
     }
 
     /// Forgets every object on interface `ifindex` (the kernel flushed them with the link);
-    /// returns how many.
-    pub(crate) fn forget_link(&mut self, ifindex: u32) -> usize {
+    /// returns how many. The neighbours of those that routes named are remembered (at most
+    /// `keep` of them, the latest) for [`Objects::take_flushed`].
+    pub(crate) fn forget_link(&mut self, ifindex: u32, now: Instant, keep: usize) -> usize {
         let ids: Vec<u32> = self
             .objects
             .iter()
@@ -218,9 +223,42 @@ impl Objects {
             .map(|(&id, _)| id)
             .collect();
         for &id in &ids {
+            if let Some(o) = self.objects.get(&id) {
+                if o.refs > 0 {
+                    let n = o.neighbour;
+                    self.flushed.retain(|(m, _)| *m != n);
+                    self.flushed.push((n, now));
+                }
+            }
             self.forget(id);
         }
+        if self.flushed.len() > keep {
+            let extra = self.flushed.len() - keep;
+            self.flushed.drain(..extra);
+        }
         ids.len()
+    }
+
+    /// The neighbours on `ifindex` whose objects were flushed less than `within` ago and that
+    /// have none now; forgets them, and every one flushed longer ago.
+    pub(crate) fn take_flushed(
+        &mut self,
+        ifindex: u32,
+        now: Instant,
+        within: Duration,
+    ) -> Vec<Neighbour> {
+        self.flushed
+            .retain(|(_, t)| now.saturating_duration_since(*t) < within);
+        let mut out = Vec::new();
+        self.flushed.retain(|(n, _)| {
+            if n.1 != ifindex {
+                return true;
+            }
+            out.push(*n);
+            false
+        });
+        out.retain(|n| !self.by_neighbour.contains_key(n));
+        out
     }
 
     /// Route `route` (a digest) now names object `nh`, or no object (`None`: it carries its
@@ -313,6 +351,7 @@ impl Objects {
         self.by_neighbour.clear();
         self.objects.clear();
         self.routes = HashMap::new();
+        self.flushed.clear();
     }
 }
 
@@ -363,23 +402,22 @@ mod tests {
             libc::IFF_RUNNING as u32,
             libc::IFF_LOWER_UP as u32,
         );
-        let new = |f| flushed_link(nl::RTM_NEWLINK, &link_msg(f, 7, 0));
-        assert_eq!(new(up | running | lower), None);
+        let new = |f| link_change(nl::RTM_NEWLINK, &link_msg(f, 7, 0));
+        assert_eq!(new(up | running | lower), Some((7, false)));
         // Dormant: carrier without IFF_RUNNING keeps its objects.
-        assert_eq!(new(up | lower), None);
-        assert_eq!(new(up), Some(7), "carrier loss");
-        assert_eq!(new(running | lower), Some(7), "administratively down");
+        assert_eq!(new(up | lower), Some((7, false)));
+        assert_eq!(new(up), Some((7, true)), "carrier loss");
         assert_eq!(
-            flushed_link(nl::RTM_DELLINK, &link_msg(up | running, 7, 0)),
-            Some(7)
+            new(running | lower),
+            Some((7, true)),
+            "administratively down"
         );
-        // Bridge ports, other messages and short payloads are not links going down.
-        assert_eq!(flushed_link(nl::RTM_NEWLINK, &link_msg(0, 7, 7)), None);
-        assert_eq!(flushed_link(RTM_DELNEXTHOP, &link_msg(0, 7, 0)), None);
-        assert_eq!(
-            flushed_link(nl::RTM_NEWLINK, &link_msg(0, 7, 0)[..12]),
-            None
-        );
+        let gone = link_change(nl::RTM_DELLINK, &link_msg(up | running, 7, 0));
+        assert_eq!(gone, Some((7, true)));
+        // Bridge ports, other messages and short payloads are not link changes.
+        assert_eq!(link_change(nl::RTM_NEWLINK, &link_msg(0, 7, 7)), None);
+        assert_eq!(link_change(RTM_DELNEXTHOP, &link_msg(0, 7, 0)), None);
+        assert_eq!(link_change(nl::RTM_NEWLINK, &link_msg(0, 7, 0)[..12]), None);
     }
 
     #[test]
@@ -423,10 +461,21 @@ mod tests {
         assert_eq!(o.expired(later(100), grace), Vec::<u32>::new());
         assert_eq!(o.next_expiry(grace), None);
         // A flushed link's objects are forgotten; routes naming them count for nothing.
-        assert_eq!(o.forget_link(2), 1);
+        o.set_route(r2, Some(10), later(10));
+        assert_eq!(o.forget_link(2, later(11), 8), 1);
         assert_eq!((o.get(&na), o.len()), (None, 1));
-        o.set_route(r2, Some(10), later(11));
         o.set_route(r2, None, later(12));
+        // The neighbour comes back with its link, within the grace period; not twice.
+        assert_eq!(o.take_flushed(3, later(12), grace), vec![]);
+        assert_eq!(o.take_flushed(2, later(12), grace), vec![na]);
+        assert_eq!(o.take_flushed(2, later(12), grace), vec![]);
+        // An unused object's neighbour is not remembered; one flushed long ago is dropped.
+        o.created(na, 12, later(13));
+        assert_eq!(o.forget_link(2, later(14), 8), 1);
+        assert_eq!(o.take_flushed(2, later(14), grace), vec![]);
+        o.set_route(r1, Some(11), later(15));
+        assert_eq!(o.forget_link(3, later(15), 8), 1);
+        assert_eq!(o.take_flushed(3, later(45), grace), vec![]);
         o.clear();
         assert_eq!((o.len(), o.routes_len()), (0, 0));
     }

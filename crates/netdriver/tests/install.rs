@@ -29,6 +29,10 @@ fn setup() -> Option<(Netns, u32, u32)> {
     common::local_link(&ns, "d1");
     ns.ip("addr add 192.0.2.1/24 dev d0");
     ns.ip("addr add 198.51.100.1/24 dev d1");
+    // With their carriers (Linux reports them a moment later): IPv6 addresses added meanwhile
+    // are tentative until then, and refused as preferred sources.
+    wait_link(&ns.name, "d0", true);
+    wait_link(&ns.name, "d1", true);
     let (d0, d1) = (ns.ifindex("d0"), ns.ifindex("d1"));
     Some((ns, d0, d1))
 }
@@ -605,6 +609,19 @@ fn ipv4_source_specific_routes_through_a_source_table_and_rule() {
 fn preferred_source_address_is_installed() {
     let Some((ns, d0, _)) = setup() else { return };
     ns.ip("addr add 2001:db8:ff::1/128 dev d0");
+    // Usable as a preferred source once Linux's address work (run a moment later, even
+    // without duplicate address detection) has cleared its tentative flag.
+    for _ in 0..200 {
+        let a = ns.ip_json("-6 addr show dev d0");
+        let tentative = a[0]["addr_info"].as_array().is_some_and(|v| {
+            v.iter()
+                .any(|x| x["local"] == "2001:db8:ff::1" && x["tentative"] == true)
+        });
+        if !tentative {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     ns.block_on(move || async move {
         let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
         inst.replace(
@@ -712,8 +729,11 @@ fn routes_through_one_neighbour_share_a_nexthop_object_that_survives_a_carrier_l
     // A carrier loss makes Linux flush the nexthop objects of the link with their routes.
     // The installer's next route through the same neighbour gets a new one.
     ns.ip("link set d0p down");
+    // Linux's link-watch work flushes them a moment later.
+    wait_link(&ns.name, "d0", false);
     assert!(our_nexthops(&ns).is_empty());
     ns.ip("link set d0p up");
+    wait_link(&ns.name, "d0", true);
     let name = ns.name.clone();
     ns.block_on(move || async move {
         let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
@@ -727,7 +747,9 @@ fn routes_through_one_neighbour_share_a_nexthop_object_that_survives_a_carrier_l
         let first = one_in(&name, "-6", "2001:db8:5::/48")["nhid"].clone();
         // The object this installer knows is flushed behind its back.
         common::run("ip", &["-n", &name, "link", "set", "d0p", "down"]);
+        wait_link(&name, "d0", false);
         common::run("ip", &["-n", &name, "link", "set", "d0p", "up"]);
+        wait_link(&name, "d0", true);
         inst.replace(&KernelRoute::via(
             p("2001:db8:6::/48"),
             ip("fe80::1"),
@@ -772,6 +794,26 @@ fn routes_through_one_neighbour_share_a_nexthop_object_that_survives_a_carrier_l
     assert_eq!(ns.ip_json("route show 10.50.0.0/16")[0]["nhid"], 500);
 }
 
+/// Waits until `dev` has its carrier (`up`) or has lost it and its nexthop objects.
+fn wait_link(name: &str, dev: &str, up: bool) {
+    for _ in 0..200 {
+        let l = common::ip_json_in(name, &format!("link show dev {dev}"));
+        let carrier = l[0]["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "LOWER_UP"));
+        let objects = common::ip_json_in(name, &format!("nexthop show dev {dev}"));
+        let flushed = objects.as_array().is_some_and(|a| a.is_empty());
+        if carrier == up && (up || flushed) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!(
+        "{dev} in {name} did not go {}",
+        if up { "up" } else { "down" }
+    );
+}
+
 /// Moves `routes` (IPv6 /48s) to `gateway` on `ifindex` in one batch; returns the installer's
 /// route messages sent for it.
 fn move_routes(inst: &mut RouteInstaller, routes: &[Prefix], gateway: &str, ifindex: u32) -> u64 {
@@ -800,12 +842,14 @@ fn after_a_carrier_loss_and_recovery_routes_go_back_without_a_failed_replace() {
         // Carrier loss on d0: Linux flushes its nexthop objects and the routes naming them,
         // and sends no RTM_DELNEXTHOP. The routes fail over to d1 in one message each.
         common::run("ip", &["-n", &name, "link", "set", "d0p", "down"]);
+        wait_link(&name, "d0", false);
         assert_eq!(move_routes(&mut inst, &dsts, "fe80::2", d1), 3);
         assert_eq!(one_in(&name, "-6", "2001:db8:1::/48")["dev"], "d1");
 
         // The carrier comes back and the routes go back through the same neighbour: still
         // one message each (no replace naming the flushed object, no lookup, no resend).
         common::run("ip", &["-n", &name, "link", "set", "d0p", "up"]);
+        wait_link(&name, "d0", true);
         assert_eq!(move_routes(&mut inst, &dsts, "fe80::1", d0), 3);
         let before = inst.stats().sent;
         inst.replace(&v4).unwrap();
@@ -813,8 +857,10 @@ fn after_a_carrier_loss_and_recovery_routes_go_back_without_a_failed_replace() {
         let s = inst.stats();
         assert_eq!(s.nexthops_stale, 0, "{s:?}");
         assert_eq!(s.nexthops_flushed, 2, "{s:?}");
-        // fe80::1 and 192.0.2.2 on d0, fe80::2 on d1, then fe80::1 and 192.0.2.2 again.
+        // fe80::1 and 192.0.2.2 on d0, fe80::2 on d1, then fe80::1 and 192.0.2.2 again
+        // (made when d0's carrier came back, as both were in use when it went).
         assert_eq!(s.nexthops_created, 5, "{s:?}");
+        assert_eq!(s.nexthops_restored, 2, "{s:?}");
         for d in &dsts {
             let r = one_in(&name, "-6", &d.to_string());
             assert_eq!(r["dev"], "d0", "{r}");

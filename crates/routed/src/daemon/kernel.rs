@@ -51,6 +51,9 @@ enum Msg {
     /// Remove every protocol-42 route in these tables and the source rules of this
     /// allocator's ranges, then answer.
     Purge(Vec<u32>, SourceTables, mpsc::Sender<usize>),
+    /// A link changed: read the link notifications now (nexthop objects flushed with a link
+    /// are forgotten, and made again when it returns), ahead of the route changes.
+    Links,
 }
 
 /// Most route operations queued for the installer thread before the daemon stops taking
@@ -71,28 +74,30 @@ struct Progress {
     gone_reported: std::sync::atomic::AtomicBool,
     /// The installers' nexthop object counters, summed: created, flushed with their link,
     /// found gone by a failed route, deleted unused.
-    nexthops: [AtomicU64; 4],
+    nexthops: [AtomicU64; 5],
 }
 
 /// Names of [`Progress::nexthops`] in `babelctl counters`.
-const NEXTHOP_COUNTERS: [&str; 4] = [
+const NEXTHOP_COUNTERS: [&str; 5] = [
     "kernel-nexthops-created",
     "kernel-nexthops-flushed",
+    "kernel-nexthops-restored",
     "kernel-nexthops-stale",
     "kernel-nexthops-collected",
 ];
 
-fn nexthop_counters(s: &InstallerStats) -> [u64; 4] {
+fn nexthop_counters(s: &InstallerStats) -> [u64; 5] {
     [
         s.nexthops_created,
         s.nexthops_flushed,
+        s.nexthops_restored,
         s.nexthops_stale,
         s.nexthops_collected,
     ]
 }
 
 /// Publishes the nexthop counters of the open installers plus those of closed ones.
-fn publish(installers: &BTreeMap<u32, RouteInstaller>, closed: &[u64; 4], progress: &Progress) {
+fn publish(installers: &BTreeMap<u32, RouteInstaller>, closed: &[u64; 5], progress: &Progress) {
     let mut sum = *closed;
     for i in installers.values() {
         for (a, b) in sum.iter_mut().zip(nexthop_counters(&i.stats())) {
@@ -241,7 +246,7 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
     let key = |k: &KernelRoute| -> u64 { digest.hash_one((k.dst, k.src, k.metric)) };
     let mut not_ours: BTreeMap<u32, HashSet<u64>> = BTreeMap::new();
     // Counters of installers closed since.
-    let mut closed = [0u64; 4];
+    let mut closed = [0u64; 5];
     // Unused nexthop objects are deleted after their grace period, between messages.
     let mut collect_at: Option<std::time::Instant> = None;
     loop {
@@ -387,6 +392,11 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
                     }
                 }
                 let _ = done.send(n);
+            }
+            Msg::Links => {
+                for inst in installers.values_mut() {
+                    inst.follow_links();
+                }
             }
         }
         collect_at = collect_nexthops(&mut installers);
@@ -570,6 +580,15 @@ impl Kernel {
 
     pub fn config(&self) -> &KernelConfig {
         &self.planner.config
+    }
+
+    /// A link changed (the monitor said so): the installer thread reads the kernel's link
+    /// notifications now, in parallel with the engine's reaction, rather than when its route
+    /// changes arrive.
+    pub fn links_changed(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Msg::Links);
+        }
     }
 
     /// `counter NAME VALUE` lines of the installer thread's nexthop object counters.

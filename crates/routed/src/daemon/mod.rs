@@ -386,6 +386,7 @@ impl Daemon {
     fn handle_net(&mut self, ev: NetEvent) {
         match ev {
             NetEvent::Link(l) => {
+                self.kernel.links_changed();
                 if l.removed {
                     self.links.remove(&l.ifindex);
                 } else {
