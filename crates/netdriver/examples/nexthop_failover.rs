@@ -8,6 +8,9 @@
 //! each batch per route change (best and median of the cycles) and the route messages sent
 //! per route: more than 1 means that routes first named a flushed object and were sent again.
 //!
+//! With `FOLLOW=1` the installer reads the link notifications (`follow_links`) as soon as
+//! the carrier has changed, as routed does when its monitor reports it.
+//!
 //! `cargo run -p netdriver --release --example nexthop_failover [-- ROUTES [CYCLES]]`
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -30,6 +33,30 @@ fn ip(args: &[&str]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Waits until Linux has handled r0's carrier change: its nexthop objects flushed (down) or
+/// its operational state up again.
+fn settle(up: bool) -> Result<(), String> {
+    for _ in 0..1000 {
+        let out = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .map_err(|e| format!("cannot run ip: {e}"))
+        };
+        let done = if up {
+            out(&["link", "show", "r0"])?.contains("state UP")
+        } else {
+            out(&["nexthop", "show", "dev", "r0"])?.trim().is_empty()
+        };
+        if done {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Err("r0 did not settle".into())
 }
 
 fn ifindex(dev: &str) -> Result<u32, String> {
@@ -97,16 +124,30 @@ fn main() -> Result<(), String> {
     let dsts: Vec<Prefix> = (0..n)
         .map(|i| Prefix::v6(Ipv6Addr::new(0x2001, 0xdb8, i, 0, 0, 0, 0, 0), 48).expect("prefix"))
         .collect();
+    // FOLLOW=1: the link notifications are read as soon as the carrier has changed, as routed
+    // does when its monitor reports the change, not by the next batch.
+    let follow = std::env::var_os("FOLLOW").is_some();
     let mut inst = RouteInstaller::new(InstallerConfig::default()).map_err(|e| e.to_string())?;
     move_all(&mut inst, &dsts, gw0, r0)?;
     let (mut failover, mut recovery) = (Vec::new(), Vec::new());
     for _ in 0..cycles {
         ip(&["link", "set", "r0p", "down"])?;
+        settle(false)?;
+        if follow {
+            inst.follow_links();
+        }
         failover.push(move_all(&mut inst, &dsts, gw1, r1)?);
         ip(&["link", "set", "r0p", "up"])?;
+        settle(true)?;
+        if follow {
+            inst.follow_links();
+        }
         recovery.push(move_all(&mut inst, &dsts, gw0, r0)?);
     }
-    println!("{n} IPv6 routes, {cycles} carrier losses");
+    println!(
+        "{n} IPv6 routes, {cycles} carrier losses{}",
+        if follow { ", link notifications read ahead" } else { "" }
+    );
     summary("failover", failover);
     summary("recovery", recovery);
     Ok(())
