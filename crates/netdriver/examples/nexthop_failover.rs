@@ -146,7 +146,11 @@ fn main() -> Result<(), String> {
     }
     println!(
         "{n} IPv6 routes, {cycles} carrier losses{}",
-        if follow { ", link notifications read ahead" } else { "" }
+        if follow {
+            ", link notifications read ahead"
+        } else {
+            ""
+        }
     );
     summary("failover", failover);
     summary("recovery", recovery);
