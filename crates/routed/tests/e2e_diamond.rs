@@ -303,8 +303,9 @@ fn carrier_loss_and_recovery_reinstall_routes_without_a_failed_replace() {
         Some(0),
         "{before}"
     );
+    // At least b's (c's may still be on its way).
     let created = counter(&before, "kernel-nexthops-created").expect("counter");
-    assert!(created >= 2, "{before}");
+    assert!(created >= 1, "{before}");
 
     lab.ip(&b, "link set eth-a down");
     assert!(
