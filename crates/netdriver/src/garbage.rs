@@ -44,6 +44,7 @@ fn read_all(p: &[u8]) {
     let _ = monitor::addr_event(p, true);
     let _ = rule::source_rule(p);
     let _ = nexthop::parse(p);
+    let _ = nexthop::link_change(nl::RTM_NEWLINK, p);
     let _ = nl::error_code(p);
 }
 

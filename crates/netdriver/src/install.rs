@@ -1,9 +1,10 @@
 //! The kernel route installer: protocol-42 routes, replaced atomically, pipelined in batches.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use babel_core::wire::Prefix;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -31,6 +32,10 @@ pub struct InstallerConfig {
     /// later; without them every route carries its gateway, as it does anyway when this is
     /// off).
     pub nexthop_objects: bool,
+    /// How long a nexthop object no route names any more is kept before it is deleted
+    /// ([`RouteInstaller::collect_nexthops`]): a route that flaps back within it finds its
+    /// object still there.
+    pub nexthop_grace: Duration,
 }
 
 impl Default for InstallerConfig {
@@ -40,6 +45,7 @@ impl Default for InstallerConfig {
             protocol: RTPROT_BABEL,
             batch: 512,
             nexthop_objects: true,
+            nexthop_grace: Duration::from_secs(30),
         }
     }
 }
@@ -242,6 +248,19 @@ pub struct InstallerStats {
     pub datagrams: u64,
     /// Acks lost to a receive-buffer overrun (those requests were sent again).
     pub acks_lost: u64,
+    /// Nexthop objects created.
+    pub nexthops_created: u64,
+    /// Nexthop objects made again when their link came back, before routes named them
+    /// (counted in `nexthops_created` too).
+    pub nexthops_restored: u64,
+    /// Nexthop objects forgotten because their link went down or away (the kernel flushes
+    /// them with it), as told by the link notifications.
+    pub nexthops_flushed: u64,
+    /// Nexthop objects found gone only when routes naming them failed (a failed batch, a
+    /// lookup and a resend: the slow path the link notifications avoid).
+    pub nexthops_stale: u64,
+    /// Nexthop objects deleted because no route named them any more.
+    pub nexthops_collected: u64,
 }
 
 /// Installs and removes kernel routes over its own netlink socket.
@@ -256,17 +275,21 @@ pub struct RouteInstaller {
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
     stats: InstallerStats,
-    /// Our nexthop objects, by neighbour (gateway, interface); `None` when not used.
-    nexthops: Option<HashMap<(IpAddr, u32), u32>>,
+    /// Our nexthop objects and the routes that name them; `None` when not used.
+    nexthops: Option<nexthop::Objects>,
+    /// Subscribed to link notifications while nexthop objects are used: Linux flushes a
+    /// link's objects when it goes down, loses its carrier or goes away, and says so only
+    /// in the link's RTM_NEWLINK/RTM_DELLINK (no RTM_DELNEXTHOP).
+    links: Option<Socket>,
     /// Neighbours whose nexthop object the kernel refused during this `apply`: their routes
     /// carry the gateway (and get the kernel's error for it, if any).
     nexthops_refused: HashSet<(IpAddr, u32)>,
 }
 
-/// Most nexthop objects one installer creates. They live until the purge (or until the
-/// kernel flushes them with their link): one per neighbour and interface seen, so the cap
-/// bounds the kernel memory a long run through many neighbours can leave behind. Routes
-/// through further neighbours carry their gateway.
+/// Most nexthop objects one installer keeps: one per neighbour and interface in use. An
+/// object no route names is deleted after the grace period, or at once (the longest unused
+/// first) when a new one is needed at the cap; with all of them in use, routes through
+/// further neighbours carry their gateway.
 const MAX_NEXTHOPS: usize = 1024;
 
 impl RouteInstaller {
@@ -279,6 +302,17 @@ impl RouteInstaller {
         let mut config = config;
         config.batch = config.batch.clamp(1, 4096);
         let nexthop_objects = config.nexthop_objects;
+        let links = if nexthop_objects {
+            match open_link_socket() {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::debug!("no link notifications for the nexthop objects: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(RouteInstaller {
             sock,
             config,
@@ -286,7 +320,8 @@ impl RouteInstaller {
             send_buf: Vec::with_capacity(64 * 1024),
             recv_buf: Vec::with_capacity(nl::RECV_BUF),
             stats: InstallerStats::default(),
-            nexthops: nexthop_objects.then(HashMap::new),
+            nexthops: nexthop_objects.then(nexthop::Objects::new),
+            links,
             nexthops_refused: HashSet::new(),
         })
     }
@@ -342,6 +377,9 @@ impl RouteInstaller {
         let mut index = Vec::with_capacity(per.min(ops.len()));
         let mut nhs = Vec::with_capacity(per.min(ops.len()));
         self.nexthops_refused.clear();
+        // Objects the kernel flushed since the last call are forgotten before any route
+        // names them.
+        self.follow_links();
         for (c, chunk) in ops.chunks(per).enumerate() {
             reqs.clear();
             index.clear();
@@ -379,8 +417,11 @@ impl RouteInstaller {
                 .filter(|&id| self.nexthop_gone(id))
                 .collect();
             if !gone.is_empty() {
-                if let Some(ids) = self.nexthops.as_mut() {
-                    ids.retain(|_, id| !gone.contains(id));
+                self.stats.nexthops_stale += gone.len() as u64;
+                if let Some(objs) = self.nexthops.as_mut() {
+                    for &id in &gone {
+                        objs.forget(id);
+                    }
                 }
                 let (again, kept): (Vec<_>, Vec<_>) = errs
                     .into_iter()
@@ -390,12 +431,14 @@ impl RouteInstaller {
                 for (k, _) in &again {
                     let op = &ops[index[*k]];
                     let nh = self.nexthop(op.route());
+                    nhs[*k] = nh;
                     retry.push(self.request(op, nh));
                 }
                 for (j, e) in self.run(&retry) {
                     errs.push((again[j].0, e));
                 }
             }
+            self.count_routes(ops, &index, &nhs, &errs);
             for (k, e) in errs {
                 errors.push((index[k], e));
             }
@@ -420,22 +463,31 @@ impl RouteInstaller {
             return None;
         }
         let key = (gateway, ifindex);
-        let ids = self.nexthops.as_ref()?;
-        if let Some(&id) = ids.get(&key) {
+        let objs = self.nexthops.as_ref()?;
+        if let Some(id) = objs.get(&key) {
             return Some(id);
         }
-        if ids.len() >= MAX_NEXTHOPS || self.nexthops_refused.contains(&key) {
+        if self.nexthops_refused.contains(&key) {
             return None;
+        }
+        if objs.len() >= MAX_NEXTHOPS {
+            // At the cap: the object unused for longest makes room, if there is one.
+            let oldest = objs.oldest_unused()?;
+            if !self.delete_nexthops(&[oldest]) {
+                return None;
+            }
         }
         match self.create_nexthop(gateway, ifindex) {
             Ok(id) => {
-                self.nexthops.as_mut()?.insert(key, id);
+                self.stats.nexthops_created += 1;
+                self.nexthops.as_mut()?.created(key, id, Instant::now());
                 Some(id)
             }
             Err(errno) => {
                 if errno == libc::EOPNOTSUPP {
                     tracing::info!("the kernel has no nexthop objects: routes carry their gateway");
                     self.nexthops = None;
+                    self.links = None;
                 } else {
                     tracing::debug!(
                         "nexthop {gateway} on {ifindex}: {} (errno {errno})",
@@ -533,19 +585,15 @@ impl RouteInstaller {
         }
     }
 
-    /// Removes every nexthop object of our protocol (after our routes: a nexthop object
-    /// still in use would take its routes along, in every table). Returns how many.
-    fn purge_nexthops(&mut self) -> Result<usize, RouteError> {
-        if let Some(ids) = self.nexthops.as_mut() {
-            ids.clear();
-        }
+    /// The ids of every nexthop object of our protocol in the kernel.
+    fn our_nexthop_ids(&mut self) -> Result<Vec<u32>, RouteError> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         self.send_buf.clear();
         nexthop::dump_request(&mut self.send_buf, NLM_F_REQUEST | NLM_F_DUMP, seq);
         send_on(&self.sock, &self.send_buf).map_err(|e| RouteError::io("purge", &e))?;
         let mut ours = Vec::new();
-        'dump: loop {
+        loop {
             recv_on(&self.sock, &mut self.recv_buf, 0).map_err(|e| RouteError::io("purge", &e))?;
             for f in nl::frames(&self.recv_buf).0 {
                 if f.seq != seq {
@@ -559,10 +607,10 @@ impl RouteInstaller {
                             }
                         }
                     }
-                    NLMSG_DONE => break 'dump,
+                    NLMSG_DONE => return Ok(ours),
                     NLMSG_ERROR => match nl::error_code(f.payload) {
                         // A kernel without nexthop objects has none of ours.
-                        Some(0) | Some(libc::EOPNOTSUPP) => break 'dump,
+                        Some(0) | Some(libc::EOPNOTSUPP) | None => return Ok(ours),
                         Some(errno) => {
                             return Err(RouteError {
                                 op: "purge",
@@ -574,12 +622,259 @@ impl RouteInstaller {
                                 },
                             })
                         }
-                        None => break 'dump,
                     },
                     _ => {}
                 }
             }
         }
+    }
+
+    /// Reads the link notifications queued since the last call and forgets the nexthop
+    /// objects of every link that went down, lost its carrier or went away: Linux flushed
+    /// them (and the routes that named them) before telling, and sends no RTM_DELNEXTHOP.
+    /// After an overrun, which may have dropped some of those notifications, the objects are
+    /// checked against a dump. When a link comes back, the objects that routes named when it
+    /// went (within the grace period) are made again, ready for those routes' return.
+    ///
+    /// [`RouteInstaller::apply`] does this first; a daemon can also call it as soon as its
+    /// monitor reports a link change, so that this work is done before the route changes
+    /// that follow, not on their path.
+    pub fn follow_links(&mut self) {
+        let Some(sock) = self.links.as_ref() else {
+            return;
+        };
+        let mut overrun = false;
+        let mut flushed = 0;
+        let now = Instant::now();
+        // Links up again after a flush, latest state last.
+        let mut came_up: Vec<u32> = Vec::new();
+        loop {
+            match recv_on(sock, &mut self.recv_buf, libc::MSG_DONTWAIT) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    overrun = true;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+            let Some(objs) = self.nexthops.as_mut() else {
+                continue;
+            };
+            for f in nl::frames(&self.recv_buf).0 {
+                match nexthop::link_change(f.kind, f.payload) {
+                    Some((ifindex, true)) => {
+                        flushed += objs.forget_link(ifindex, now, MAX_NEXTHOPS);
+                        came_up.retain(|&i| i != ifindex);
+                    }
+                    Some((ifindex, false)) if !came_up.contains(&ifindex) => came_up.push(ifindex),
+                    _ => {}
+                }
+            }
+        }
+        self.stats.nexthops_flushed += flushed as u64;
+        for ifindex in came_up {
+            let grace = self.config.nexthop_grace;
+            let Some(back) = self
+                .nexthops
+                .as_mut()
+                .map(|o| o.take_flushed(ifindex, now, grace))
+            else {
+                break;
+            };
+            for (gateway, ifindex) in back {
+                if self
+                    .nexthops
+                    .as_ref()
+                    .is_none_or(|o| o.len() >= MAX_NEXTHOPS)
+                {
+                    break;
+                }
+                match self.create_nexthop(gateway, ifindex) {
+                    Ok(id) => {
+                        self.stats.nexthops_created += 1;
+                        self.stats.nexthops_restored += 1;
+                        if let Some(o) = self.nexthops.as_mut() {
+                            o.created((gateway, ifindex), id, now);
+                        }
+                    }
+                    Err(errno) => tracing::debug!(
+                        "nexthop {gateway} on {ifindex} not made again: {} (errno {errno})",
+                        nl::errno_text(errno)
+                    ),
+                }
+            }
+        }
+        if overrun && self.nexthops.as_ref().is_some_and(|o| o.len() > 0) {
+            match self.our_nexthop_ids() {
+                Ok(present) => {
+                    let present: HashSet<u32> = present.into_iter().collect();
+                    if let Some(objs) = self.nexthops.as_mut() {
+                        let gone: Vec<u32> =
+                            objs.ids().filter(|id| !present.contains(id)).collect();
+                        for id in gone {
+                            objs.forget(id);
+                            self.stats.nexthops_flushed += 1;
+                        }
+                    }
+                }
+                // The routes naming a vanished object fail and are sent again.
+                Err(e) => tracing::debug!("nexthop objects not checked after an overrun: {e}"),
+            }
+        }
+    }
+
+    /// Records which object each route of a batch now names: `nhs[k]` for `ops[index[k]]`,
+    /// unless it failed (`errs`).
+    fn count_routes(
+        &mut self,
+        ops: &[RouteOp],
+        index: &[usize],
+        nhs: &[Option<u32>],
+        errs: &[(usize, RouteError)],
+    ) {
+        let Some(objs) = self.nexthops.as_mut() else {
+            return;
+        };
+        if objs.len() == 0 && objs.routes_len() == 0 {
+            return;
+        }
+        let mut failed: Vec<Option<&RouteError>> = vec![None; index.len()];
+        for (k, e) in errs {
+            failed[*k] = Some(e);
+        }
+        let now = Instant::now();
+        for (k, &i) in index.iter().enumerate() {
+            let op = &ops[i];
+            let r = op.route();
+            let d = objs.route_digest(r.dst, r.src, r.metric);
+            match (op, failed[k]) {
+                (RouteOp::Remove(_), None) => objs.set_route(d, None, now),
+                // No such route: it names nothing.
+                (RouteOp::Remove(_), Some(e)) if matches!(e.kind, RouteErrorKind::Kernel { errno, .. } if errno == libc::ESRCH) => {
+                    objs.set_route(d, None, now)
+                }
+                // Sent, outcome unknown: whatever it may name is kept.
+                (_, Some(e)) if matches!(e.kind, RouteErrorKind::Io { .. }) => {
+                    objs.pin_route(d, nhs[k])
+                }
+                // Refused: the kernel's route (if any) is unchanged.
+                (_, Some(_)) => {}
+                (_, None) => objs.set_route(d, nhs[k], now),
+            }
+        }
+    }
+
+    /// Deletes our nexthop objects `ids` (named by no route of ours). Returns whether all
+    /// are gone.
+    fn delete_nexthops(&mut self, ids: &[u32]) -> bool {
+        let reqs: Vec<Request> = ids
+            .iter()
+            .map(|&id| {
+                let mut bytes = Vec::with_capacity(32);
+                nexthop::id_request(
+                    &mut bytes,
+                    nexthop::RTM_DELNEXTHOP,
+                    NLM_F_REQUEST | NLM_F_ACK,
+                    0,
+                    id,
+                );
+                Request {
+                    bytes,
+                    op: "nexthop delete",
+                    dst: None,
+                    src: None,
+                    remove: true,
+                }
+            })
+            .collect();
+        let mut kept = vec![false; ids.len()];
+        let mut deleted = vec![true; ids.len()];
+        for (k, e) in self.run(&reqs) {
+            deleted[k] = false;
+            if e.errno() != Some(libc::ENOENT) {
+                tracing::debug!("nexthop {}: {e}", ids[k]);
+                kept[k] = true;
+            }
+        }
+        let mut all = true;
+        if let Some(objs) = self.nexthops.as_mut() {
+            for (k, &id) in ids.iter().enumerate() {
+                if kept[k] {
+                    all = false;
+                } else {
+                    objs.forget(id);
+                    if deleted[k] {
+                        self.stats.nexthops_collected += 1;
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    /// Deletes the nexthop objects that no route of ours has named for the grace period
+    /// ([`InstallerConfig::nexthop_grace`]); returns how many. A route that flaps away and
+    /// back within the grace period finds its object still there. Call it at
+    /// [`RouteInstaller::next_nexthop_collection`].
+    pub fn collect_nexthops(&mut self) -> usize {
+        self.follow_links();
+        let now = Instant::now();
+        let Some(mut due) = self
+            .nexthops
+            .as_ref()
+            .map(|o| o.expired(now, self.config.nexthop_grace))
+        else {
+            return 0;
+        };
+        if due.is_empty() {
+            return 0;
+        }
+        // Only ids still ours in the kernel are deleted: one the kernel flushed behind our
+        // back (and might have given to another object since) is only forgotten.
+        match self.our_nexthop_ids() {
+            Ok(present) => {
+                let present: HashSet<u32> = present.into_iter().collect();
+                if let Some(objs) = self.nexthops.as_mut() {
+                    for id in due.iter().filter(|id| !present.contains(id)) {
+                        objs.forget(*id);
+                    }
+                }
+                due.retain(|id| present.contains(id));
+            }
+            Err(e) => {
+                tracing::debug!("nexthop objects not collected: {e}");
+                if let Some(objs) = self.nexthops.as_mut() {
+                    objs.touch(&due, now);
+                }
+                return 0;
+            }
+        }
+        let before = self.stats.nexthops_collected;
+        if !self.delete_nexthops(&due) {
+            // Left in place: tried again after another grace period.
+            if let Some(objs) = self.nexthops.as_mut() {
+                objs.touch(&due, now);
+            }
+        }
+        (self.stats.nexthops_collected - before) as usize
+    }
+
+    /// When [`RouteInstaller::collect_nexthops`] has objects to delete next (`None`: no
+    /// object is unused).
+    pub fn next_nexthop_collection(&self) -> Option<Instant> {
+        self.nexthops
+            .as_ref()?
+            .next_expiry(self.config.nexthop_grace)
+    }
+
+    /// Removes every nexthop object of our protocol (after our routes: a nexthop object
+    /// still in use would take its routes along, in every table). Returns how many.
+    fn purge_nexthops(&mut self) -> Result<usize, RouteError> {
+        if let Some(objs) = self.nexthops.as_mut() {
+            objs.clear();
+        }
+        let ours = self.our_nexthop_ids()?;
         let reqs: Vec<Request> = ours
             .iter()
             .map(|&id| {
@@ -996,6 +1291,13 @@ fn open_socket() -> io::Result<Socket> {
         &nix::sys::time::TimeVal::new(timeout.as_secs() as _, 0),
     )
     .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    Ok(sock)
+}
+
+/// A netlink route socket subscribed to link notifications (read without blocking).
+fn open_link_socket() -> io::Result<Socket> {
+    let mut sock = Socket::new(NETLINK_ROUTE)?;
+    sock.bind(&SocketAddr::new(0, libc::RTMGRP_LINK as u32))?;
     Ok(sock)
 }
 

@@ -9,7 +9,8 @@
 //! - [`Monitor`]: a [`futures::Stream`] of link, address and route events: an initial dump,
 //!   then live events; after a netlink overrun, a re-dump and removals for what vanished.
 //! - [`RouteInstaller`]: atomic route replace and remove with protocol 42, pipelined in batches,
-//!   errors reported per route.
+//!   errors reported per route; routes through one neighbour share a kernel nexthop object,
+//!   forgotten when Linux flushes it with its link and deleted once no route names it.
 //! - [`SourceTables`] and [`RouteInstaller::add_rule`]: IPv4 source-specific routes through
 //!   policy routing (a table per source prefix and a `from SRC lookup TABLE` rule).
 //! - [`Alarm`]: the daemon loop's next deadline on a timerfd (one wake-up per deadline).

@@ -29,6 +29,10 @@ fn setup() -> Option<(Netns, u32, u32)> {
     common::local_link(&ns, "d1");
     ns.ip("addr add 192.0.2.1/24 dev d0");
     ns.ip("addr add 198.51.100.1/24 dev d1");
+    // With their carriers (Linux reports them a moment later): IPv6 addresses added meanwhile
+    // are tentative until then, and refused as preferred sources.
+    wait_link(&ns.name, "d0", true);
+    wait_link(&ns.name, "d1", true);
     let (d0, d1) = (ns.ifindex("d0"), ns.ifindex("d1"));
     Some((ns, d0, d1))
 }
@@ -605,6 +609,19 @@ fn ipv4_source_specific_routes_through_a_source_table_and_rule() {
 fn preferred_source_address_is_installed() {
     let Some((ns, d0, _)) = setup() else { return };
     ns.ip("addr add 2001:db8:ff::1/128 dev d0");
+    // Usable as a preferred source once Linux's address work (run a moment later, even
+    // without duplicate address detection) has cleared its tentative flag.
+    for _ in 0..200 {
+        let a = ns.ip_json("-6 addr show dev d0");
+        let tentative = a[0]["addr_info"].as_array().is_some_and(|v| {
+            v.iter()
+                .any(|x| x["local"] == "2001:db8:ff::1" && x["tentative"] == true)
+        });
+        if !tentative {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     ns.block_on(move || async move {
         let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
         inst.replace(
@@ -712,8 +729,11 @@ fn routes_through_one_neighbour_share_a_nexthop_object_that_survives_a_carrier_l
     // A carrier loss makes Linux flush the nexthop objects of the link with their routes.
     // The installer's next route through the same neighbour gets a new one.
     ns.ip("link set d0p down");
+    // Linux's link-watch work flushes them a moment later.
+    wait_link(&ns.name, "d0", false);
     assert!(our_nexthops(&ns).is_empty());
     ns.ip("link set d0p up");
+    wait_link(&ns.name, "d0", true);
     let name = ns.name.clone();
     ns.block_on(move || async move {
         let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
@@ -727,7 +747,9 @@ fn routes_through_one_neighbour_share_a_nexthop_object_that_survives_a_carrier_l
         let first = one_in(&name, "-6", "2001:db8:5::/48")["nhid"].clone();
         // The object this installer knows is flushed behind its back.
         common::run("ip", &["-n", &name, "link", "set", "d0p", "down"]);
+        wait_link(&name, "d0", false);
         common::run("ip", &["-n", &name, "link", "set", "d0p", "up"]);
+        wait_link(&name, "d0", true);
         inst.replace(&KernelRoute::via(
             p("2001:db8:6::/48"),
             ip("fe80::1"),
@@ -770,4 +792,214 @@ fn routes_through_one_neighbour_share_a_nexthop_object_that_survives_a_carrier_l
     assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
     assert_eq!(all[0]["id"], 500);
     assert_eq!(ns.ip_json("route show 10.50.0.0/16")[0]["nhid"], 500);
+}
+
+/// Waits until `dev` has its carrier (`up`) or has lost it and its nexthop objects.
+fn wait_link(name: &str, dev: &str, up: bool) {
+    for _ in 0..200 {
+        let l = common::ip_json_in(name, &format!("link show dev {dev}"));
+        let carrier = l[0]["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "LOWER_UP"));
+        let objects = common::ip_json_in(name, &format!("nexthop show dev {dev}"));
+        let flushed = objects.as_array().is_some_and(|a| a.is_empty());
+        if carrier == up && (up || flushed) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!(
+        "{dev} in {name} did not go {}",
+        if up { "up" } else { "down" }
+    );
+}
+
+/// Moves `routes` (IPv6 /48s) to `gateway` on `ifindex` in one batch; returns the installer's
+/// route messages sent for it.
+fn move_routes(inst: &mut RouteInstaller, routes: &[Prefix], gateway: &str, ifindex: u32) -> u64 {
+    let before = inst.stats().sent;
+    let ops: Vec<RouteOp> = routes
+        .iter()
+        .map(|&d| RouteOp::Replace(KernelRoute::via(d, ip(gateway), ifindex, 0)))
+        .collect();
+    assert_eq!(inst.apply(&ops), vec![]);
+    inst.stats().sent - before
+}
+
+#[test]
+fn after_a_carrier_loss_and_recovery_routes_go_back_without_a_failed_replace() {
+    let Some((ns, d0, d1)) = setup() else { return };
+    let name = ns.name.clone();
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        let dsts: Vec<Prefix> = (1..=3).map(|i| p(&format!("2001:db8:{i}::/48"))).collect();
+        assert_eq!(move_routes(&mut inst, &dsts, "fe80::1", d0), 3);
+        let v4 = KernelRoute::via(p("10.1.0.0/16"), ip("192.0.2.2"), d0, 0);
+        inst.replace(&v4).unwrap();
+        let first = one_in(&name, "-6", "2001:db8:1::/48")["nhid"].clone();
+        assert!(first.is_u64(), "{first}");
+
+        // Carrier loss on d0: Linux flushes its nexthop objects and the routes naming them,
+        // and sends no RTM_DELNEXTHOP. The routes fail over to d1 in one message each.
+        common::run("ip", &["-n", &name, "link", "set", "d0p", "down"]);
+        wait_link(&name, "d0", false);
+        assert_eq!(move_routes(&mut inst, &dsts, "fe80::2", d1), 3);
+        assert_eq!(one_in(&name, "-6", "2001:db8:1::/48")["dev"], "d1");
+
+        // The carrier comes back and the routes go back through the same neighbour: still
+        // one message each (no replace naming the flushed object, no lookup, no resend).
+        common::run("ip", &["-n", &name, "link", "set", "d0p", "up"]);
+        wait_link(&name, "d0", true);
+        assert_eq!(move_routes(&mut inst, &dsts, "fe80::1", d0), 3);
+        let before = inst.stats().sent;
+        inst.replace(&v4).unwrap();
+        assert_eq!(inst.stats().sent - before, 1);
+        let s = inst.stats();
+        assert_eq!(s.nexthops_stale, 0, "{s:?}");
+        assert_eq!(s.nexthops_flushed, 2, "{s:?}");
+        // fe80::1 and 192.0.2.2 on d0, fe80::2 on d1, then fe80::1 and 192.0.2.2 again
+        // (made when d0's carrier came back, as both were in use when it went).
+        assert_eq!(s.nexthops_created, 5, "{s:?}");
+        assert_eq!(s.nexthops_restored, 2, "{s:?}");
+        for d in &dsts {
+            let r = one_in(&name, "-6", &d.to_string());
+            assert_eq!(r["dev"], "d0", "{r}");
+            assert!(r["nhid"].is_u64() && r["nhid"] != first, "{r} {first}");
+        }
+        assert_eq!(one_in(&name, "-4", "10.1.0.0/16")["dev"], "d0");
+    });
+}
+
+/// The ids of our nexthop objects.
+fn our_nexthop_ids(name: &str) -> Vec<u64> {
+    let mut ids: Vec<u64> = match common::ip_json_in(name, "nexthop show") {
+        Value::Array(v) => v
+            .into_iter()
+            .filter(|n| n["protocol"] == "babel")
+            .filter_map(|n| n["id"].as_u64())
+            .collect(),
+        other => panic!("unexpected ip output {other}"),
+    };
+    ids.sort_unstable();
+    ids
+}
+
+fn nhid(name: &str, family: &str, dst: &str) -> u64 {
+    one_in(name, family, dst)["nhid"].as_u64().expect("nhid")
+}
+
+#[test]
+fn unused_nexthop_objects_are_deleted_after_the_grace_period_and_used_ones_stay() {
+    let Some((ns, d0, _)) = setup() else { return };
+    let name = ns.name.clone();
+    ns.block_on(move || async move {
+        let grace = Duration::from_millis(600);
+        let mut inst = RouteInstaller::new(InstallerConfig {
+            nexthop_grace: grace,
+            ..InstallerConfig::default()
+        })
+        .expect("installer");
+        let (a1, a2, b) = (
+            p("2001:db8:1::/48"),
+            p("2001:db8:2::/48"),
+            p("2001:db8:3::/48"),
+        );
+        let c = KernelRoute::via(p("10.3.0.0/16"), ip("192.0.2.3"), d0, 0);
+        let ops = vec![
+            RouteOp::Add(KernelRoute::via(a1, ip("fe80::a"), d0, 0)),
+            RouteOp::Add(KernelRoute::via(a2, ip("fe80::a"), d0, 0)),
+            RouteOp::Add(KernelRoute::via(b, ip("fe80::b"), d0, 0)),
+            RouteOp::Add(c),
+        ];
+        assert_eq!(inst.apply(&ops), vec![]);
+        let (nh_a, nh_b, nh_c) = (
+            nhid(&name, "-6", "2001:db8:1::/48"),
+            nhid(&name, "-6", "2001:db8:3::/48"),
+            nhid(&name, "-4", "10.3.0.0/16"),
+        );
+        let mut all = vec![nh_a, nh_b, nh_c];
+        all.sort_unstable();
+        assert_eq!(our_nexthop_ids(&name), all);
+        assert_eq!(
+            inst.next_nexthop_collection(),
+            None,
+            "every object is in use"
+        );
+
+        // b moves to a's neighbour and c is withdrawn: b's and c's objects are unused, but
+        // kept for the grace period.
+        inst.replace(&KernelRoute::via(b, ip("fe80::a"), d0, 0))
+            .unwrap();
+        inst.remove(&c).unwrap();
+        assert!(inst.next_nexthop_collection().is_some());
+        assert_eq!(inst.collect_nexthops(), 0);
+        assert_eq!(our_nexthop_ids(&name), all);
+
+        // b flaps back within the grace period: through the same object, none created.
+        let created = inst.stats().nexthops_created;
+        inst.replace(&KernelRoute::via(b, ip("fe80::b"), d0, 0))
+            .unwrap();
+        assert_eq!(nhid(&name, "-6", "2001:db8:3::/48"), nh_b);
+        assert_eq!(inst.stats().nexthops_created, created);
+
+        // After the grace period only c's object goes; the routes all stay.
+        std::thread::sleep(grace + Duration::from_millis(100));
+        assert_eq!(inst.collect_nexthops(), 1);
+        let mut left = vec![nh_a, nh_b];
+        left.sort_unstable();
+        assert_eq!(our_nexthop_ids(&name), left);
+        assert_eq!(routes_in(&name, "-6", "main").len(), 3);
+        assert_eq!(inst.next_nexthop_collection(), None);
+
+        // b is withdrawn for good: its object goes after the grace period, a's (used by two
+        // routes) stays, and so do they.
+        inst.remove(&KernelRoute::via(b, ip("fe80::b"), d0, 0))
+            .unwrap();
+        let at = inst
+            .next_nexthop_collection()
+            .expect("b's object is unused");
+        std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+        assert_eq!(inst.collect_nexthops(), 1);
+        assert_eq!(our_nexthop_ids(&name), vec![nh_a]);
+        assert_eq!(nhid(&name, "-6", "2001:db8:1::/48"), nh_a);
+        assert_eq!(nhid(&name, "-6", "2001:db8:2::/48"), nh_a);
+        assert_eq!(inst.stats().nexthops_collected, 2);
+    });
+}
+
+#[test]
+fn at_the_cap_the_longest_unused_nexthop_object_makes_room() {
+    let Some((ns, d0, _)) = setup() else { return };
+    let name = ns.name.clone();
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        // 1,024 neighbours (the cap), one route through each.
+        let route = |i: u32| {
+            KernelRoute::via(
+                p(&format!("2001:db8:{i:x}::/48")),
+                ip(&format!("fe80::{:x}", i + 1)),
+                d0,
+                0,
+            )
+        };
+        let ops: Vec<RouteOp> = (0..1024).map(|i| RouteOp::Add(route(i))).collect();
+        assert_eq!(inst.apply(&ops), vec![]);
+        assert_eq!(our_nexthop_ids(&name).len(), 1024);
+        // A neighbour more while every object is in use: the route carries its gateway.
+        inst.add(&route(1024)).unwrap();
+        assert!(one_in(&name, "-6", "2001:db8:400::/48")["nhid"].is_null());
+        // Routes 7 and then 3 are withdrawn: at the next new neighbour, 7's object (unused
+        // for longest) is deleted to make room, grace period or not.
+        let nh7 = nhid(&name, "-6", "2001:db8:7::/48");
+        let nh3 = nhid(&name, "-6", "2001:db8:3::/48");
+        inst.remove(&route(7)).unwrap();
+        inst.remove(&route(3)).unwrap();
+        inst.add(&route(1025)).unwrap();
+        let ids = our_nexthop_ids(&name);
+        assert_eq!(ids.len(), 1024);
+        assert!(!ids.contains(&nh7) && ids.contains(&nh3));
+        let new = nhid(&name, "-6", "2001:db8:401::/48");
+        assert!(ids.contains(&new));
+        assert_eq!(routes_in(&name, "-6", "main").len(), 1024);
+    });
 }

@@ -143,3 +143,218 @@ fn diamond_fails_over_and_back() {
     lab.wait_connect(&a, "10.255.0.1", &d, "10.255.0.4", Duration::from_secs(10));
     eprintln!("recovery: a's routes back through b in {t:?}");
 }
+
+/// `counter NAME VALUE` of a `counters` answer.
+fn counter(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        (w.next() == Some("counter") && w.next() == Some(name))
+            .then(|| w.next()?.parse().ok())
+            .flatten()
+    })
+}
+
+/// Three routed nodes a, b and c, each linked to the other two (`eth-X` towards X); a's
+/// link to c costs more, and a's control socket is on `port`. Returns the namespaces and the
+/// daemons' indices.
+fn triangle(lab: &mut Lab, port: u16) -> ([String; 3], [usize; 3]) {
+    let a = lab.host("a", 1);
+    let b = lab.host("b", 2);
+    let c = lab.host("c", 3);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    lab.link(&a, "eth-c", &c, "eth-a");
+    lab.link(&b, "eth-c", &c, "eth-b");
+    let port = port.to_string();
+    let routed_a = e2e::args(
+        &["-H", "1", "-M", "0", "-g", &port],
+        &["interface eth-c rxcost 300"],
+        &["eth-b", "eth-c"],
+    );
+    let ia = lab.routed(ROUTED, "routed-a", &a, &routed_a);
+    let ib = lab.routed(
+        ROUTED,
+        "routed-b",
+        &b,
+        &e2e::args(&["-H", "1", "-M", "0"], &[], &["eth-a", "eth-c"]),
+    );
+    let ic = lab.routed(
+        ROUTED,
+        "routed-c",
+        &c,
+        &e2e::args(&["-H", "1", "-M", "0"], &[], &["eth-a", "eth-b"]),
+    );
+    ([a, b, c], [ia, ib, ic])
+}
+
+/// Our nexthop objects in `ns`: (id, device).
+fn babel_nexthops(lab: &Lab, ns: &str) -> Vec<(String, String)> {
+    lab.ip(ns, "nexthop show proto 42")
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let at = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1));
+            Some((at("id")?.to_string(), at("dev")?.to_string()))
+        })
+        .collect()
+}
+
+/// The nexthop object a route of a names (`nhid`), if any.
+fn route_nhid(lab: &Lab, ns: &str, family: &str, dst: &str) -> Option<String> {
+    let routes = lab.babel_routes(ns, family);
+    let line = routes
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(dst))?
+        .to_string();
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let i = w.iter().position(|x| *x == "nhid")?;
+    w.get(i + 1).map(|s| s.to_string())
+}
+
+/// When c goes away for good, a's routes through c go, and so does c's nexthop object once
+/// the installer's grace period (30 s) is over; b's, still named by a's route to b, stays.
+#[test]
+fn an_unused_nexthop_object_is_deleted_after_the_grace_period() {
+    let Some(mut lab) = Lab::new("nhgc", false) else {
+        return;
+    };
+    let port = 33125;
+    let ([a, _, _], [_, _, ic]) = triangle(&mut lab, port);
+    // Each directly, through its own object.
+    let both = |lab: &Lab| {
+        route_dev(lab, &a, "-6", "fd00:255::2").as_deref() == Some("eth-b")
+            && route_dev(lab, &a, "-6", "fd00:255::3").as_deref() == Some("eth-c")
+            && route_nhid(lab, &a, "-6", "fd00:255::2").is_some()
+            && route_nhid(lab, &a, "-6", "fd00:255::3").is_some()
+    };
+    assert!(
+        lab.wait_for(CONVERGE, || both(&lab)).is_some(),
+        "a has no routes through objects to b and c\n{}",
+        lab.all_babel_routes(&a)
+    );
+    let to_b = route_nhid(&lab, &a, "-6", "fd00:255::2").expect("route to b");
+    let to_c = route_nhid(&lab, &a, "-6", "fd00:255::3").expect("route to c");
+    let objects = babel_nexthops(&lab, &a);
+    assert!(
+        objects
+            .iter()
+            .any(|(id, dev)| *id == to_b && dev == "eth-b")
+            && objects
+                .iter()
+                .any(|(id, dev)| *id == to_c && dev == "eth-c"),
+        "{objects:?}"
+    );
+    // c stops (its links stay up: no flush); a drops it after a few lost hellos.
+    lab.stop(ic, Duration::from_secs(10));
+    assert!(
+        lab.wait_for(CONVERGE, || route_nhid(&lab, &a, "-6", "fd00:255::3")
+            .is_none())
+            .is_some(),
+        "a kept its route to c\n{}",
+        lab.all_babel_routes(&a)
+    );
+    // Unused, c's object stays for the grace period, then goes; b's stays with its route.
+    assert!(babel_nexthops(&lab, &a).iter().any(|(id, _)| *id == to_c));
+    let gone = lab.wait_for(Duration::from_secs(30) + CONVERGE, || {
+        !babel_nexthops(&lab, &a).iter().any(|(id, _)| *id == to_c)
+    });
+    assert!(
+        gone.is_some(),
+        "c's nexthop object is still there: {:?}\n{}",
+        babel_nexthops(&lab, &a),
+        lab.logs()
+    );
+    assert!(babel_nexthops(&lab, &a).iter().any(|(id, _)| *id == to_b));
+    assert_eq!(
+        route_nhid(&lab, &a, "-6", "fd00:255::2").as_deref(),
+        Some(to_b.as_str())
+    );
+    let counters = lab.wait_control(&a, port, "counters");
+    assert_eq!(
+        counter(&counters, "kernel-nexthops-collected"),
+        Some(1),
+        "{counters}"
+    );
+}
+
+/// A triangle of routed nodes: a reaches b directly (eth-b) and, for more, through c. b's
+/// end of the a–b link goes down, so a's eth-b loses its carrier and Linux flushes the
+/// nexthop objects on it with their routes; a moves to c, and back to eth-b when the carrier
+/// returns, without first naming the flushed object (a failed replace, a lookup and a resend:
+/// `kernel-nexthops-stale` would count it).
+#[test]
+fn carrier_loss_and_recovery_reinstall_routes_without_a_failed_replace() {
+    let Some(mut lab) = Lab::new("carrier", false) else {
+        return;
+    };
+    let port = 33124;
+    let ([a, b, _], _) = triangle(&mut lab, port);
+    let via = |dev: &str| {
+        route_dev(&lab, &a, "-4", "10.255.0.2").as_deref() == Some(dev)
+            && route_dev(&lab, &a, "-6", "fd00:255::2").as_deref() == Some(dev)
+    };
+    assert!(
+        lab.wait_for(CONVERGE, || via("eth-b")).is_some(),
+        "a never reached b directly\n{}",
+        lab.all_babel_routes(&a)
+    );
+    let before = lab.wait_control(&a, port, "counters");
+    assert_eq!(
+        counter(&before, "kernel-nexthops-flushed"),
+        Some(0),
+        "{before}"
+    );
+    // At least b's (c's may still be on its way).
+    let created = counter(&before, "kernel-nexthops-created").expect("counter");
+    assert!(created >= 1, "{before}");
+
+    lab.ip(&b, "link set eth-a down");
+    assert!(
+        lab.wait_for(CONVERGE, || via("eth-c")).is_some(),
+        "a did not move to c\n{}",
+        lab.all_babel_routes(&a)
+    );
+    lab.ip(&b, "link set eth-a up");
+    assert!(
+        lab.wait_for(CONVERGE, || via("eth-b")).is_some(),
+        "a did not come back to eth-b\n{}",
+        lab.all_babel_routes(&a)
+    );
+    let mut after = String::new();
+    lab.wait_for(CONVERGE, || {
+        after = lab.wait_control(&a, port, "counters");
+        counter(&after, "kernel-nexthops-created").unwrap_or(0) > created
+    });
+    // The objects on eth-b were forgotten when its carrier went, and new ones made for the
+    // routes back: no route named a flushed object.
+    assert!(
+        counter(&after, "kernel-nexthops-flushed").unwrap_or(0) >= 1,
+        "{after}"
+    );
+    assert!(
+        counter(&after, "kernel-nexthops-created").unwrap_or(0) > created,
+        "{after}"
+    );
+    assert_eq!(
+        counter(&after, "kernel-nexthops-stale"),
+        Some(0),
+        "{after}\n{}",
+        lab.logs()
+    );
+    // The IPv6 route names an object that exists (an IPv4 route through an IPv6 next hop
+    // carries its gateway).
+    let nhs = lab.ip(&a, "nexthop show");
+    let routes = lab.babel_routes(&a, "-6");
+    let line = routes
+        .lines()
+        .find(|l| l.starts_with("fd00:255::2 "))
+        .expect("route");
+    let id = line
+        .split_whitespace()
+        .skip_while(|w| *w != "nhid")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no nexthop object: {line}"));
+    assert!(
+        nhs.lines().any(|l| l.starts_with(&format!("id {id} "))),
+        "{line}\n{nhs}"
+    );
+}

@@ -7,14 +7,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use babel_core::wire::{Prefix, INFINITY};
 use babel_core::{InstalledRoute, RouteChange};
 use netdriver::{
-    InstallerConfig, KernelRoute, RouteInstaller, RouteOp, SourceRule, SourceTables, RTPROT_BABEL,
+    InstallerConfig, InstallerStats, KernelRoute, RouteInstaller, RouteOp, SourceRule,
+    SourceTables, RTPROT_BABEL,
 };
 
 /// How routes are put in the kernel.
@@ -50,6 +51,9 @@ enum Msg {
     /// Remove every protocol-42 route in these tables and the source rules of this
     /// allocator's ranges, then answer.
     Purge(Vec<u32>, SourceTables, mpsc::Sender<usize>),
+    /// A link changed: read the link notifications now (nexthop objects flushed with a link
+    /// are forgotten, and made again when it returns), ahead of the route changes.
+    Links,
 }
 
 /// Most route operations queued for the installer thread before the daemon stops taking
@@ -68,6 +72,61 @@ struct Progress {
     room: tokio::sync::Notify,
     /// The daemon said that the installer thread is gone.
     gone_reported: std::sync::atomic::AtomicBool,
+    /// The installers' nexthop object counters, summed: created, flushed with their link,
+    /// found gone by a failed route, deleted unused.
+    nexthops: [AtomicU64; 5],
+}
+
+/// Names of [`Progress::nexthops`] in `babelctl counters`.
+const NEXTHOP_COUNTERS: [&str; 5] = [
+    "kernel-nexthops-created",
+    "kernel-nexthops-flushed",
+    "kernel-nexthops-restored",
+    "kernel-nexthops-stale",
+    "kernel-nexthops-collected",
+];
+
+fn nexthop_counters(s: &InstallerStats) -> [u64; 5] {
+    [
+        s.nexthops_created,
+        s.nexthops_flushed,
+        s.nexthops_restored,
+        s.nexthops_stale,
+        s.nexthops_collected,
+    ]
+}
+
+/// Publishes the nexthop counters of the open installers plus those of closed ones.
+fn publish(installers: &BTreeMap<u32, RouteInstaller>, closed: &[u64; 5], progress: &Progress) {
+    let mut sum = *closed;
+    for i in installers.values() {
+        for (a, b) in sum.iter_mut().zip(nexthop_counters(&i.stats())) {
+            *a += b;
+        }
+    }
+    for (c, v) in progress.nexthops.iter().zip(sum) {
+        c.store(v, Ordering::Relaxed);
+    }
+}
+
+/// Deletes the nexthop objects that have been unused for the grace period, in every
+/// installer where some are due; returns the next time some will be.
+fn collect_nexthops(installers: &mut BTreeMap<u32, RouteInstaller>) -> Option<std::time::Instant> {
+    let now = std::time::Instant::now();
+    let mut next = None;
+    for (t, inst) in installers.iter_mut() {
+        if inst.next_nexthop_collection().is_some_and(|at| at <= now) {
+            let n = inst.collect_nexthops();
+            if n > 0 {
+                tracing::debug!("kernel: deleted {n} unused nexthop objects (table {t})");
+            }
+        }
+        next = match (next, inst.next_nexthop_collection()) {
+            (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+            (a, b) => a.or(b),
+        };
+    }
+    next
 }
 
 /// The kernel side: converts route changes, and sends them to the installer thread.
@@ -186,7 +245,29 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
     let digest = RandomState::new();
     let key = |k: &KernelRoute| -> u64 { digest.hash_one((k.dst, k.src, k.metric)) };
     let mut not_ours: BTreeMap<u32, HashSet<u64>> = BTreeMap::new();
-    while let Ok(msg) = rx.recv() {
+    // Counters of installers closed since.
+    let mut closed = [0u64; 5];
+    // Unused nexthop objects are deleted after their grace period, between messages.
+    let mut collect_at: Option<std::time::Instant> = None;
+    loop {
+        let msg = match collect_at {
+            None => match rx.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            },
+            Some(at) => {
+                let wait = at.saturating_duration_since(std::time::Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(m) => m,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        collect_at = collect_nexthops(&mut installers);
+                        publish(&installers, &closed, &progress);
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
         match msg {
             Msg::Ops(ops) => {
                 // Runs of the same table go out as one pipelined batch, in order.
@@ -303,12 +384,23 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
                     // A table with no routes of ours yet (such as the ten source tables
                     // purged at start) gives its socket and buffers back until it has one.
                     if !open && t != default_table {
-                        installers.remove(&t);
+                        if let Some(i) = installers.remove(&t) {
+                            for (a, b) in closed.iter_mut().zip(nexthop_counters(&i.stats())) {
+                                *a += b;
+                            }
+                        }
                     }
                 }
                 let _ = done.send(n);
             }
+            Msg::Links => {
+                for inst in installers.values_mut() {
+                    inst.follow_links();
+                }
+            }
         }
+        collect_at = collect_nexthops(&mut installers);
+        publish(&installers, &closed, &progress);
     }
 }
 
@@ -488,6 +580,24 @@ impl Kernel {
 
     pub fn config(&self) -> &KernelConfig {
         &self.planner.config
+    }
+
+    /// A link changed (the monitor said so): the installer thread reads the kernel's link
+    /// notifications now, in parallel with the engine's reaction, rather than when its route
+    /// changes arrive.
+    pub fn links_changed(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Msg::Links);
+        }
+    }
+
+    /// `counter NAME VALUE` lines of the installer thread's nexthop object counters.
+    pub fn counters(&self) -> String {
+        let mut out = String::new();
+        for (name, c) in NEXTHOP_COUNTERS.iter().zip(&self.progress.nexthops) {
+            out.push_str(&format!("counter {name} {}\n", c.load(Ordering::Relaxed)));
+        }
+        out
     }
 
     /// Queues a batch of changes (in order) for the installer thread.

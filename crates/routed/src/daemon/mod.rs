@@ -386,6 +386,7 @@ impl Daemon {
     fn handle_net(&mut self, ev: NetEvent) {
         match ev {
             NetEvent::Link(l) => {
+                self.kernel.links_changed();
                 if l.removed {
                     self.links.remove(&l.ifindex);
                 } else {
@@ -979,6 +980,7 @@ impl Daemon {
                     }
                     control::Request::Counters => {
                         let mut s = control::counters(self.node.stats(), &self.auth_counters());
+                        s.push_str(&self.kernel.counters());
                         s.push_str("ok\n");
                         s
                     }
