@@ -2732,8 +2732,17 @@ impl Node {
                     .is_some_and(|n| n.reach() & 0xE000 != 0xE000);
             if lossy || count % 3 == 1 || c.timestamps() {
                 if let Some(ihu) = self.make_ihu(nid, ifindex) {
+                    let addr = self.neigh(nid).map(|n| n.addr);
                     if let Some(i) = self.interfaces.get_mut(&ifindex) {
                         i.out.control.push(ihu);
+                        // An IHU still queued for this neighbour alone (the one that
+                        // answers its first hello) is older than this one and would go
+                        // out after it, in the unicast packet: the neighbour would take
+                        // its older rxcost last and see its link cost jump up for a hello
+                        // interval (RFC 8966 §3.4.2 keeps the last IHU's rxcost).
+                        if let Some(q) = addr.and_then(|a| i.out.unicast.get_mut(&a)) {
+                            q.retain(|t| !matches!(t, Tlv::Ihu(_)));
+                        }
                     }
                 }
             }

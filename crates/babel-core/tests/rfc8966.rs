@@ -196,6 +196,41 @@ fn rfc8966_3_4_2_ihu_for_another_node_is_ignored_and_txcost_needs_an_ihu() {
     assert_eq!((n.txcost, n.cost), (96, 96));
 }
 
+/// RFC 8966 §3.4.2: the txcost is the rxcost of the neighbour's last IHU. A node answers
+/// a new neighbour's first hello with an IHU of its own at once, unicast; if a second
+/// hello arrives before that IHU is flushed, the IHU of its next multicast hello is newer,
+/// and the older one must not go out after it (it did, in the unicast packet that follows
+/// the multicast one, and made the neighbour's link cost jump up during a boot, each jump
+/// starting seqno requests; docs/simulator.md, "Stale IHUs and the boot's seqno floods").
+/// Whatever the order of the node's timers (several seeds), the last IHU it sends to the
+/// neighbour carries its current rxcost.
+#[test]
+fn rfc8966_3_4_2_the_last_ihu_sent_carries_the_current_rxcost() {
+    for seed in 1..=12 {
+        let mut m = Mesh::new(seed);
+        let a = m.add_node(Config::default(), 100);
+        let l = m.add_link();
+        let i = m.attach(a, l, InterfaceConfig::wired(), None);
+        m.capture = true;
+        m.run_for(Duration::from_millis(50));
+        let from = m.captured.len();
+        // Two hellos at once: after the first the rxcost is infinite (2-out-of-3), after
+        // the second it is 96.
+        m.inject(a, i, FAKE, &packet(&[hello(1, false)], FAKE));
+        m.inject(a, i, FAKE, &packet(&[hello(2, false)], FAKE));
+        assert_eq!(m.node(a).neighbours()[0].rxcost, 96, "seed {seed}");
+        m.run_for(Duration::from_millis(200));
+        let ihus: Vec<u16> = sent(&m, a, from)
+            .into_iter()
+            .filter_map(|(_, _, t)| match t {
+                Tlv::Ihu(h) if h.addr == Some(IpAddr::V6(FAKE)) => Some(h.rxcost),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ihus.last(), Some(&96), "seed {seed}: IHUs sent {ihus:?}");
+    }
+}
+
 #[test]
 fn rfc8966_3_4_3_cost_infinite_when_hellos_stop_and_neighbour_dropped() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
