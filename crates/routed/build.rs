@@ -18,5 +18,6 @@ fn main() {
             "cargo:rustc-link-arg-bin=routed=-Wl,-T,{}",
             script.display()
         );
+        println!("cargo:rustc-link-arg-bin=routed=-Wl,-z,max-page-size=2097152");
     }
 }
