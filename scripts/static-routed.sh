@@ -11,10 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
-    cargo build --release -p routed --bins --target "$HOST"
+    cargo build --profile router -p routed --bins --target "$HOST"
 mkdir -p target/static
 for b in routed babelctl; do
-    cp "target/$HOST/release/$b" "target/static/$b.tmp"
+    cp "target/$HOST/router/$b" "target/static/$b.tmp"
     mv "target/static/$b.tmp" "target/static/$b"
 done
 # It must start on its own (no loader, no shared C library).

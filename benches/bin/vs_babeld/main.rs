@@ -291,8 +291,20 @@ fn section(args: &Args, name: &str, t: &mut Table) -> Result<(), String> {
     match name {
         "ingest" => {
             for &n in &args.sizes {
-                let b = ingest(&args.babeld, n, args.shuffled, args.timeout, args.smaps.as_deref())?;
-                let r = ingest(&args.routed, n, args.shuffled, args.timeout, args.smaps.as_deref())?;
+                let b = ingest(
+                    &args.babeld,
+                    n,
+                    args.shuffled,
+                    args.timeout,
+                    args.smaps.as_deref(),
+                )?;
+                let r = ingest(
+                    &args.routed,
+                    n,
+                    args.shuffled,
+                    args.timeout,
+                    args.smaps.as_deref(),
+                )?;
                 let o = if args.shuffled { " shuffled" } else { "" };
                 t.row(
                     format!("ingest {n}{o}: time to install all (s)"),
