@@ -29,8 +29,9 @@ total=0
 found=0
 while read -r pat; do
     total=$((total + 1))
-    # In the list, `?` stands for any one character.
-    if grep -qx -- "${pat//\?/.}" "$SYMS"; then
+    # In the list, `?` stands for any one character and `*` for any characters.
+    re=${pat//\?/.}
+    if grep -qx -- "${re//\*/.*}" "$SYMS"; then
         found=$((found + 1))
     fi
 done < <(sed -n 's/^ *\*(\.text\.\([^ ]*\) .*/\1/p' crates/routed/hot-text.ld)
