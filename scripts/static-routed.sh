@@ -3,7 +3,9 @@
 # position-independent), so that only the code it executes is resident. The C library's
 # functions are then ordered by crates/routed/hot-text.ld like routed's own (see
 # docs/performance.md, "The static routed"). Writes target/static/routed (and babelctl
-# beside it), which target/release/vs_babeld then runs by default.
+# beside it), which target/release/vs_babeld then runs by default. It builds with the
+# `router` profile (Cargo.toml: the release profile with the protocol engine and the Linux
+# driver optimised for size; docs/performance.md, "Resident code").
 #
 # Cargo applies RUSTFLAGS to host code too unless a target is named, and proc-macros cannot
 # be linked statically, hence the explicit --target (the host's own triple).
