@@ -3,7 +3,9 @@
 # position-independent), so that only the code it executes is resident. The C library's
 # functions are then ordered by crates/routed/hot-text.ld like routed's own (see
 # docs/performance.md, "The static routed"). Writes target/static/routed (and babelctl
-# beside it), which target/release/vs_babeld then runs by default.
+# beside it), which target/release/vs_babeld then runs by default. It builds with the
+# `router` profile (Cargo.toml: the release profile with the protocol engine and the Linux
+# driver optimised for size; docs/performance.md, "Resident code").
 #
 # Cargo applies RUSTFLAGS to host code too unless a target is named, and proc-macros cannot
 # be linked statically, hence the explicit --target (the host's own triple).
@@ -11,10 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
-    cargo build --release -p routed --bins --target "$HOST"
+    cargo build --profile router -p routed --bins --target "$HOST"
 mkdir -p target/static
 for b in routed babelctl; do
-    cp "target/$HOST/release/$b" "target/static/$b.tmp"
+    cp "target/$HOST/router/$b" "target/static/$b.tmp"
     mv "target/static/$b.tmp" "target/static/$b"
 done
 # It must start on its own (no loader, no shared C library).
@@ -29,8 +31,9 @@ total=0
 found=0
 while read -r pat; do
     total=$((total + 1))
-    # In the list, `?` stands for any one character.
-    if grep -qx -- "${pat//\?/.}" "$SYMS"; then
+    # In the list, `?` stands for any one character and `*` for any characters.
+    re=${pat//\?/.}
+    if grep -qx -- "${re//\*/.*}" "$SYMS"; then
         found=$((found + 1))
     fi
 done < <(sed -n 's/^ *\*(\.text\.\([^ ]*\) .*/\1/p' crates/routed/hot-text.ld)
