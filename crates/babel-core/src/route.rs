@@ -696,7 +696,10 @@ impl RouteTable {
     /// them.
     pub(crate) fn cmp_keys(&self, a: u32, b: u32) -> std::cmp::Ordering {
         let (x, y) = (&self.slots[a as usize], &self.slots[b as usize]);
-        let raw = |s: &Slot| (s.flags & V4 == 0, s.addr, s.plen, s.flags & HAS_SRC);
+        let raw = |s: &Slot| {
+            let addr = u128::from_be_bytes(s.addr);
+            (s.flags & V4 == 0, addr, s.plen, s.flags & HAS_SRC)
+        };
         raw(x).cmp(&raw(y)).then_with(|| {
             if x.flags & HAS_SRC != 0 {
                 self.key(a).cmp(&self.key(b))
