@@ -692,6 +692,23 @@ impl RouteTable {
             .find(hash, |i| slots[i as usize].has_key(&packed, key, srcs, i))
     }
 
+    /// The order of the keys of slots `a` and `b` (that of [`RouteKey`]), without building
+    /// them.
+    pub(crate) fn cmp_keys(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        let (x, y) = (&self.slots[a as usize], &self.slots[b as usize]);
+        let raw = |s: &Slot| {
+            let addr = u128::from_be_bytes(s.addr);
+            (s.flags & V4 == 0, addr, s.plen, s.flags & HAS_SRC)
+        };
+        raw(x).cmp(&raw(y)).then_with(|| {
+            if x.flags & HAS_SRC != 0 {
+                self.key(a).cmp(&self.key(b))
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+    }
+
     /// The destination of slot `i`.
     #[inline]
     pub(crate) fn key(&self, i: u32) -> RouteKey {
@@ -1208,10 +1225,15 @@ mod tests {
         assert_eq!(live, want);
         assert_eq!(t.prefix_count(), model.len());
         assert!(want.iter().all(|&s| t.is_live(s)));
-        // The slots give their keys back.
+        // The slots give their keys back, and sort as their keys do (updates are sent in
+        // that order).
         for (&n, &slot) in &model {
             assert_eq!(t.key(slot), key(n));
         }
+        let mut by_slot = live.clone();
+        by_slot.sort_unstable_by(|&a, &b| t.cmp_keys(a, b));
+        live.sort_unstable_by_key(|&s| t.key(s));
+        assert_eq!(by_slot, live);
     }
 
     #[test]
