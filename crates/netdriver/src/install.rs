@@ -768,26 +768,7 @@ impl RouteInstaller {
     /// Deletes our nexthop objects `ids` (named by no route of ours). Returns whether all
     /// are gone.
     fn delete_nexthops(&mut self, ids: &[u32]) -> bool {
-        let reqs: Vec<Request> = ids
-            .iter()
-            .map(|&id| {
-                let mut bytes = Vec::with_capacity(32);
-                nexthop::id_request(
-                    &mut bytes,
-                    nexthop::RTM_DELNEXTHOP,
-                    NLM_F_REQUEST | NLM_F_ACK,
-                    0,
-                    id,
-                );
-                Request {
-                    bytes,
-                    op: "nexthop delete",
-                    dst: None,
-                    src: None,
-                    remove: true,
-                }
-            })
-            .collect();
+        let reqs = delete_requests(ids, "nexthop delete");
         let mut kept = vec![false; ids.len()];
         let mut deleted = vec![true; ids.len()];
         for (k, e) in self.run(&reqs) {
@@ -875,26 +856,7 @@ impl RouteInstaller {
             objs.clear();
         }
         let ours = self.our_nexthop_ids()?;
-        let reqs: Vec<Request> = ours
-            .iter()
-            .map(|&id| {
-                let mut bytes = Vec::with_capacity(32);
-                nexthop::id_request(
-                    &mut bytes,
-                    nexthop::RTM_DELNEXTHOP,
-                    NLM_F_REQUEST | NLM_F_ACK,
-                    0,
-                    id,
-                );
-                Request {
-                    bytes,
-                    op: "purge",
-                    dst: None,
-                    src: None,
-                    remove: true,
-                }
-            })
-            .collect();
+        let reqs = delete_requests(&ours, "purge");
         let mut gone = 0;
         for (_, e) in self.run(&reqs) {
             if e.errno() != Some(libc::ENOENT) {
@@ -1445,6 +1407,28 @@ fn delete_message(dumped: RouteMsg) -> RouteMsg {
     }
 }
 
+/// One RTM_DELNEXTHOP request per object id, reported as `op` when it fails.
+fn delete_requests(ids: &[u32], op: &'static str) -> Vec<Request> {
+    ids.iter()
+        .map(|&id| {
+            let mut bytes = Vec::with_capacity(32);
+            nexthop::id_request(
+                &mut bytes,
+                nexthop::RTM_DELNEXTHOP,
+                NLM_F_REQUEST | NLM_F_ACK,
+                0,
+                id,
+            );
+            Request {
+                bytes,
+                op,
+                dst: None,
+                src: None,
+                remove: true,
+            }
+        })
+        .collect()
+}
 #[cfg(test)]
 mod tests {
     use super::*;
