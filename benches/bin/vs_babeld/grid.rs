@@ -7,7 +7,7 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use crate::lab::{cpu_seconds, exec, peak_rss_mib, Lab};
+use crate::lab::{cpu_seconds_exact, exec, peak_rss_mib, Lab};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Grid {
@@ -139,7 +139,7 @@ pub fn run(
             let (x, y) = tx_totals(&exec(ns, &["cat", "/proc/net/dev"])?);
             b += x;
             p += y;
-            cpu += cpu_seconds(pids[i]).unwrap_or(0.0);
+            cpu += cpu_seconds_exact(pids[i]).unwrap_or(0.0);
         }
         Ok((b, p, cpu))
     };

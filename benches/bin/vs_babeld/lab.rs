@@ -177,6 +177,22 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// CPU time of a process's live threads in seconds, exact: the scheduler's nanosecond
+/// count of each thread (`/proc/PID/task/TID/schedstat`). `cpu_seconds` counts 10 ms ticks
+/// sampled at timer interrupts, too coarse for a daemon that runs a few milliseconds in a
+/// measuring window; this one misses the time of threads that have exited.
+pub fn cpu_seconds_exact(pid: u32) -> Option<f64> {
+    let mut ns = 0u64;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 / 1e9)
+}
+
 /// Peak resident set size in MiB, from /proc.
 pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
