@@ -179,13 +179,9 @@ struct Ingest {
     installed: usize,
 }
 
-fn ingest(
-    daemon: &Path,
-    n: u32,
-    shuffled: bool,
-    timeout: Duration,
-    smaps: Option<&Path>,
-) -> Result<Ingest, String> {
+/// `daemon` takes a dump of `n` prefixes, ordered, timed and recorded as `args` say.
+fn ingest(daemon: &Path, n: u32, args: &Args) -> Result<Ingest, String> {
+    let (shuffled, timeout) = (args.shuffled, args.timeout);
     let tag = daemon
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
@@ -232,7 +228,7 @@ fn ingest(
     let cpu = cpu_seconds(pid).unwrap_or(f64::NAN);
     let rss = peak_rss_mib(pid).unwrap_or(f64::NAN);
     // Where the memory is, mapping by mapping, as the daemon holds the whole table.
-    if let Some(dir) = smaps {
+    if let Some(dir) = args.smaps.as_deref() {
         let to = dir.join(format!("{tag}-{n}.smaps"));
         std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::copy(format!("/proc/{pid}/smaps"), &to))
@@ -292,20 +288,8 @@ fn section(args: &Args, name: &str, t: &mut Table) -> Result<(), String> {
     match name {
         "ingest" => {
             for &n in &args.sizes {
-                let b = ingest(
-                    &args.babeld,
-                    n,
-                    args.shuffled,
-                    args.timeout,
-                    args.smaps.as_deref(),
-                )?;
-                let r = ingest(
-                    &args.routed,
-                    n,
-                    args.shuffled,
-                    args.timeout,
-                    args.smaps.as_deref(),
-                )?;
+                let b = ingest(&args.babeld, n, args)?;
+                let r = ingest(&args.routed, n, args)?;
                 let o = if args.shuffled { " shuffled" } else { "" };
                 t.row(
                     format!("ingest {n}{o}: time to install all (s)"),

@@ -42,10 +42,9 @@ const SWITCH_HYSTERESIS: u16 = 16;
 /// Resuming our seqno from an update that carries our router-id happens at most this often
 /// (two nodes misconfigured with one router-id must not drive each other's seqno up).
 const SEQNO_RESUME_HOLDOFF: Duration = Duration::from_secs(10);
-/// An update pushed into a packet: its router-id, destination, seqno and metric, and the
-/// index of the announced route's source when known (for its feasibility distance).
-/// An update sent: router-id, destination, seqno, metric, the source of the route
-/// announced, and the destination's slot.
+/// An update pushed into a packet: its router-id, destination, seqno and metric, the index
+/// of the announced route's source when known (for its feasibility distance), and the
+/// destination's slot when known.
 type Advertised = (RouterId, RouteKey, u16, u16, Option<u32>, Option<u32>);
 /// How many TLVs of a packet are parsed, and their table memory warmed, at a time.
 const WARM_BATCH: usize = 32;
@@ -1931,10 +1930,9 @@ impl Node {
                 let src = match src_id {
                     Some(s) => s,
                     None => {
-                        let new =
-                            self.sources
-                                .create(router_id, slot, seqno, now, &mut self.routes);
-                        let Some(s) = new else {
+                        let routes = &mut self.routes;
+                        let Some(s) = self.sources.create(router_id, slot, seqno, now, routes)
+                        else {
                             // A new router-id while 65,536 are held (see `Interner`).
                             self.stats.refuse(Limit::Sources);
                             self.routes.maybe_free(slot);
@@ -3823,13 +3821,15 @@ impl Node {
         let mut v: Vec<SourceView> = self
             .sources
             .iter(&self.routes)
-            .map(|(slot, s)| (s, self.routes.key(slot)))
-            .map(|(s, key)| SourceView {
-                router_id: s.id(&self.routes),
-                prefix: key.prefix,
-                src_prefix: key.src_prefix,
-                seqno: s.seqno,
-                metric: s.metric,
+            .map(|(slot, s)| {
+                let key = self.routes.key(slot);
+                SourceView {
+                    router_id: s.id(&self.routes),
+                    prefix: key.prefix,
+                    src_prefix: key.src_prefix,
+                    seqno: s.seqno,
+                    metric: s.metric,
+                }
             })
             .collect();
         v.sort_by(|a, b| {

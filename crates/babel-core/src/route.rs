@@ -907,9 +907,7 @@ impl RouteTable {
             })
         {
             self.slots[i as usize].entries = Entries::default();
-            if self.src_prefixes.remove(&i).is_some() {
-                self.src_prefixes.shrink_to_fit();
-            }
+            self.src_prefixes.remove(&i);
             self.free.push(i);
             self.frees = self.frees.wrapping_add(1);
         }

@@ -19,8 +19,8 @@ pub(crate) struct Source {
     /// The router-id, as an index in the route table's router-id interner, which the
     /// source holds a count of (`RouteTable::id_at`).
     rid: u16,
-    /// The next source of the same slot ([`crate::route::NO_SOURCE`]: the last; [`FREE`]: this is a free
-    /// place of the slab).
+    /// The next source of the same slot ([`crate::route::NO_SOURCE`]: the last; [`FREE`]:
+    /// this is a free place of the slab).
     next: u32,
     pub seqno: u16,
     pub metric: u16,
@@ -122,20 +122,31 @@ impl SourceTable {
     /// The source of `id` for the destination of route table slot `slot`.
     #[inline]
     pub(crate) fn find(&self, id: RouterId, slot: u32, routes: &RouteTable) -> Option<u32> {
-        let mut i = routes.first_source(slot);
-        if i == crate::route::NO_SOURCE {
+        if routes.first_source(slot) == crate::route::NO_SOURCE {
             return None;
         }
         // Every source holds its router-id in the interner.
         let rid = routes.id_index(id)?;
-        while let Some(s) = self.slab.get(i as usize) {
+        self.list(slot, routes)
+            .find(|(_, s)| s.rid == rid)
+            .map(|(i, _)| i)
+    }
+
+    /// The sources of slot `slot`, with their places in the slab.
+    #[inline]
+    fn list<'a>(
+        &'a self,
+        slot: u32,
+        routes: &RouteTable,
+    ) -> impl Iterator<Item = (u32, &'a Source)> + 'a {
+        let mut i = routes.first_source(slot);
+        std::iter::from_fn(move || {
+            let s = self.slab.get(i as usize)?;
             debug_assert_ne!(s.next, FREE);
-            if s.rid == rid {
-                return Some(i);
-            }
+            let at = i;
             i = s.next;
-        }
-        None
+            Some((at, s))
+        })
     }
 
     /// Asks the memory system for source `i`, without waiting for it (see `Node::warm`).
@@ -206,7 +217,7 @@ impl SourceTable {
 
     /// The router-id of source `i`.
     pub(crate) fn router_id(&self, i: u32, routes: &RouteTable) -> Option<RouterId> {
-        self.get(i).map(|s| routes.id_at(s.rid))
+        self.get(i).map(|s| s.id(routes))
     }
 
     pub(crate) fn retain(&mut self, i: u32) {
@@ -356,14 +367,8 @@ impl SourceTable {
         &'a self,
         routes: &'a RouteTable,
     ) -> impl Iterator<Item = (u32, &'a Source)> + 'a {
-        (0..routes.slots.len() as u32).flat_map(move |slot| {
-            let mut i = routes.first_source(slot);
-            std::iter::from_fn(move || {
-                let s = self.slab.get(i as usize)?;
-                i = s.next;
-                Some((slot, s))
-            })
-        })
+        (0..routes.slots.len() as u32)
+            .flat_map(move |slot| self.list(slot, routes).map(move |(_, s)| (slot, s)))
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {

@@ -1429,6 +1429,7 @@ fn delete_requests(ids: &[u32], op: &'static str) -> Vec<Request> {
         })
         .collect()
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
