@@ -1075,11 +1075,7 @@ impl Node {
                 self.routes.slots[slot as usize].set_own(!withdrawn);
                 // The learned routes for this prefix take over, or stop being overridden.
                 self.select(slot);
-                let s = &mut self.routes.slots[slot as usize];
-                if !s.dirty() {
-                    s.set_dirty(true);
-                    self.route_queue.push_back(slot);
-                }
+                self.queue_route(slot);
             }
             let replaced = self
                 .routes
@@ -2160,11 +2156,7 @@ impl Node {
         self.select(slot);
         let after = self.sel_info(slot);
         if before != after {
-            let s = &mut self.routes.slots[slot as usize];
-            if !s.dirty() {
-                s.set_dirty(true);
-                self.route_queue.push_back(slot);
-            }
+            self.queue_route(slot);
         }
         self.triggered_update(slot, before, after, satisfied);
     }
@@ -3633,6 +3625,16 @@ impl Node {
         })
     }
 
+    /// Marks destination `slot` for [`Node::poll_route`] (once, however often it changes
+    /// before the next poll).
+    fn queue_route(&mut self, slot: u32) {
+        let s = &mut self.routes.slots[slot as usize];
+        if !s.dirty() {
+            s.set_dirty(true);
+            self.route_queue.push_back(slot);
+        }
+    }
+
     /// The next change for the route installer. Changes to one destination between two
     /// polls are merged; a table of any size is never copied.
     pub fn poll_route(&mut self) -> Option<RouteChange> {
@@ -3702,11 +3704,7 @@ impl Node {
             );
             self.routes.slots[slot as usize].entries[i].add_metric = r.add_metric();
         }
-        let s = &mut self.routes.slots[slot as usize];
-        if !s.dirty() {
-            s.set_dirty(true);
-            self.route_queue.push_back(slot);
-        }
+        self.queue_route(slot);
         self.route_changed(slot, before, false);
     }
 
