@@ -90,6 +90,10 @@ pub struct Dir {
     pub loss: f64,
     /// In the Gilbert-Elliott bad state.
     pub bad: bool,
+    /// When the last packet sent this way arrives (µs of virtual time): a link delivers in
+    /// the order it was given, as a radio's or an interface's queue does, so jitter delays
+    /// a packet but never lets it overtake the one before it.
+    pub last_arrival: u64,
 }
 
 /// An undirected link between `a < b`.
@@ -183,6 +187,7 @@ impl Net {
         Dir {
             loss: loss.min(1.0),
             bad: false,
+            last_arrival: 0,
         }
     }
 
@@ -281,9 +286,10 @@ impl Net {
         self.usable(id) && e.ab.loss < 1.0 && e.ba.loss < 1.0
     }
 
-    /// Decides the fate of one packet over `id` from `from`: its delay in microseconds, or
-    /// lost.
-    pub fn transit(&mut self, id: u32, from: u32, rng: &mut SimRng) -> Result<u64, Drop> {
+    /// Decides the fate of one packet sent over `id` from `from` at `now` (µs): its delay in
+    /// microseconds, or lost. Packets over one direction of a link arrive in the order they
+    /// were sent.
+    pub fn transit(&mut self, id: u32, from: u32, now: u64, rng: &mut SimRng) -> Result<u64, Drop> {
         let spec = self.spec;
         let e = &mut self.edges[id as usize];
         let d = e.dir_mut(from);
@@ -308,7 +314,10 @@ impl Net {
         } else {
             0.0
         };
-        Ok(((spec.delay_ms + jitter) * 1000.0).round() as u64)
+        let delay = ((spec.delay_ms + jitter) * 1000.0).round() as u64;
+        let at = (now + delay).max(d.last_arrival);
+        d.last_arrival = at;
+        Ok(at - now)
     }
 
     pub fn set_loss(&mut self, a: u32, b: u32, loss: f64, one_way: bool) -> bool {
@@ -357,10 +366,13 @@ mod tests {
         let mut net = Net::new(2, &[(0, 1)], LinkMode::P2p, spec);
         let mut rng = SimRng::new(1);
         let lost = (0..10_000)
-            .filter(|_| net.transit(0, 0, &mut rng).is_err())
+            .filter(|_| net.transit(0, 0, 0, &mut rng).is_err())
             .count();
         assert!((1700..2300).contains(&lost), "{lost}");
-        assert_eq!(net.transit(0, 0, &mut SimRng::new(5)).unwrap_or(1000), 1000);
+        assert_eq!(
+            net.transit(0, 0, 0, &mut SimRng::new(5)).unwrap_or(1000),
+            1000
+        );
 
         let spec = LinkSpec {
             burst_enter: 0.05,
@@ -369,7 +381,7 @@ mod tests {
         };
         let mut net = Net::new(2, &[(0, 1)], LinkMode::P2p, spec);
         let fates: Vec<bool> = (0..20_000)
-            .map(|_| net.transit(0, 1, &mut rng).is_err())
+            .map(|_| net.transit(0, 1, 0, &mut rng).is_err())
             .collect();
         let lost = fates.iter().filter(|&&l| l).count() as f64 / fates.len() as f64;
         // Stationary bad-state probability 0.05 / (0.05 + 0.2) = 0.2.
@@ -378,6 +390,42 @@ mod tests {
         let pairs = fates.windows(2).filter(|w| w[0]).count() as f64;
         let both = fates.windows(2).filter(|w| w[0] && w[1]).count() as f64;
         assert!(both / pairs > 0.6, "{}", both / pairs);
+    }
+
+    #[test]
+    fn jitter_never_lets_a_packet_overtake_the_one_sent_before_it() {
+        let spec = LinkSpec {
+            delay_ms: 1.0,
+            jitter_ms: 5.0,
+            ..LinkSpec::default()
+        };
+        let mut net = Net::new(2, &[(0, 1)], LinkMode::P2p, spec);
+        let mut rng = SimRng::new(3);
+        // A packet every 0.5 ms each way, for 2 s.
+        let mut last = [0u64; 2];
+        let mut delays = Vec::new();
+        for k in 0..4000u64 {
+            let now = k * 500;
+            for from in 0..2 {
+                let delay = net.transit(0, from, now, &mut rng).expect("no loss");
+                assert!(delay >= 1000, "{delay}");
+                let at = now + delay;
+                assert!(at >= last[from as usize], "packet {k} from {from} overtook");
+                last[from as usize] = at;
+                delays.push(delay);
+            }
+        }
+        // The jitter still spreads the delays (in order, not all at the maximum).
+        let (lo, hi) = (delays.iter().min().unwrap(), delays.iter().max().unwrap());
+        assert!(*lo < 2000 && *hi > 5000, "{lo}..{hi}");
+        // The two directions queue separately: a quiet direction is not held back by a
+        // busy one.
+        let mut net = Net::new(2, &[(0, 1)], LinkMode::P2p, spec);
+        for k in 0..100 {
+            net.transit(0, 0, k * 100, &mut rng).expect("no loss");
+        }
+        let d = net.transit(0, 1, 0, &mut rng).expect("no loss");
+        assert!(d <= 6000, "{d}");
     }
 
     #[test]
@@ -390,8 +438,8 @@ mod tests {
         assert_eq!(net.ifaces[1], vec![0, 1]);
         assert_eq!(net.edges[1].if_a, 2);
         let mut rng = SimRng::new(1);
-        assert!(net.transit(0, 0, &mut rng).is_ok());
-        assert!(net.transit(0, 1, &mut rng).is_err());
+        assert!(net.transit(0, 0, 0, &mut rng).is_ok());
+        assert!(net.transit(0, 1, 0, &mut rng).is_err());
         assert!(!net.connects(0));
         net.side[2] = 1;
         assert!(!net.usable(1));

@@ -855,7 +855,7 @@ impl Sim {
             if !self.net.usable(edge) || !self.alive[peer as usize] {
                 continue;
             }
-            match self.net.transit(edge, i, &mut self.rng) {
+            match self.net.transit(edge, i, self.now, &mut self.rng) {
                 Ok(delay) => {
                     self.push(
                         self.now + delay,
