@@ -33,9 +33,11 @@ pub struct InstallerConfig {
     /// later; without them every route carries its gateway, as it does anyway when this is
     /// off).
     pub nexthop_objects: bool,
-    /// How long a nexthop object no route names any more is kept before it is deleted
-    /// ([`RouteInstaller::collect_nexthops`]): a route that flaps back within it finds its
-    /// object still there.
+    /// How long a nexthop object no route names any more is kept at least before it is
+    /// deleted ([`RouteInstaller::collect_nexthops`]: two checks this far apart must find it
+    /// unused), so that a route that flaps back within it finds its object still there; also
+    /// the first interval between the checks of an object in use, and the least time between
+    /// a route's removal or replacement and a check.
     pub nexthop_grace: Duration,
 }
 
@@ -255,7 +257,8 @@ pub struct InstallerStats {
     /// (counted in `nexthops_created` too).
     pub nexthops_restored: u64,
     /// Nexthop objects forgotten because their link went down or away (the kernel flushes
-    /// them with it), as told by the link notifications.
+    /// them with it), as told by the link notifications, or because a dump no longer had
+    /// them.
     pub nexthops_flushed: u64,
     /// Nexthop objects found gone only when routes naming them failed (a failed batch, a
     /// lookup and a resend: the slow path the link notifications avoid).
@@ -815,10 +818,10 @@ impl RouteInstaller {
         let due: Vec<u32> = due.into_iter().map(|(id, _)| id).collect();
         let seen = self.nexthops_in_use(v6);
         let now = Instant::now();
-        let (present, used) = match seen {
+        let seen = match seen {
             Ok(Some(seen)) => seen,
-            Ok(None) | Err(_) => {
-                match seen {
+            failed => {
+                match failed {
                     Err(e) => tracing::debug!("nexthop objects not checked: {e}"),
                     _ => tracing::debug!("nexthop objects not checked: a dump was interrupted"),
                 }
@@ -830,11 +833,11 @@ impl RouteInstaller {
         };
         // Only ids still ours in the kernel are deleted: one the kernel flushed behind our
         // back (and might have given to another object since) is only forgotten.
-        self.forget_vanished_nexthops(&present);
+        self.forget_vanished_nexthops(&seen.ours);
         let Some(objs) = self.nexthops.as_mut() else {
             return 0;
         };
-        let unused = objs.checked(n, &due, |id| used.contains(&id), now);
+        let unused = objs.checked(n, &due, |id| seen.named.contains(&id), now);
         if unused.is_empty() {
             return 0;
         }
@@ -847,11 +850,7 @@ impl RouteInstaller {
     /// Our nexthop objects in the kernel, and the ids that routes or groups name: the
     /// routes of every table and protocol, IPv4 and (if `v6`) IPv6. `None` if a dump was
     /// interrupted (the kernel's tables changed while it ran).
-    #[allow(clippy::type_complexity)]
-    fn nexthops_in_use(
-        &mut self,
-        v6: bool,
-    ) -> Result<Option<(HashSet<u32>, HashSet<u32>)>, RouteError> {
+    fn nexthops_in_use(&mut self, v6: bool) -> Result<Option<InUse>, RouteError> {
         let d = self.nexthop_dump()?;
         let mut used: HashSet<u32> = d.members;
         let mut intact = !d.interrupted;
@@ -885,7 +884,10 @@ impl RouteInstaller {
                 Ok(())
             })?;
         }
-        Ok(intact.then_some((d.ours, used)))
+        Ok(intact.then_some(InUse {
+            ours: d.ours,
+            named: used,
+        }))
     }
 
     /// When [`RouteInstaller::collect_nexthops`] has objects to check next (`None`: no
@@ -1371,6 +1373,14 @@ struct NexthopDump {
     members: HashSet<u32>,
     /// NLM_F_DUMP_INTR: the objects changed while the dump ran.
     interrupted: bool,
+}
+
+/// What a check found.
+struct InUse {
+    /// The ids of our protocol's objects.
+    ours: HashSet<u32>,
+    /// The ids that routes (of any table and protocol) or groups name.
+    named: HashSet<u32>,
 }
 
 /// A socket of its own for the dumps of a purge, so that deletes can go out on the
