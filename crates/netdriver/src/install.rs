@@ -13,7 +13,8 @@ use crate::monitor::RouteEvent;
 use crate::nexthop;
 use crate::nl::{
     self, RouteHeader, RouteMsg, AF_INET, AF_INET6, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK,
-    NLM_F_CREATE, NLM_F_DUMP, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
+    NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE,
+    NLM_F_REQUEST,
 };
 
 /// RTPROT_BABEL: the routing protocol number Linux reserves for Babel.
@@ -32,9 +33,11 @@ pub struct InstallerConfig {
     /// later; without them every route carries its gateway, as it does anyway when this is
     /// off).
     pub nexthop_objects: bool,
-    /// How long a nexthop object no route names any more is kept before it is deleted
-    /// ([`RouteInstaller::collect_nexthops`]): a route that flaps back within it finds its
-    /// object still there.
+    /// How long a nexthop object no route names any more is kept at least before it is
+    /// deleted ([`RouteInstaller::collect_nexthops`]: two checks this far apart must find it
+    /// unused), so that a route that flaps back within it finds its object still there; also
+    /// the first interval between the checks of an object in use, and the least time between
+    /// a route's removal or replacement and a check.
     pub nexthop_grace: Duration,
 }
 
@@ -254,13 +257,17 @@ pub struct InstallerStats {
     /// (counted in `nexthops_created` too).
     pub nexthops_restored: u64,
     /// Nexthop objects forgotten because their link went down or away (the kernel flushes
-    /// them with it), as told by the link notifications.
+    /// them with it), as told by the link notifications, or because a dump no longer had
+    /// them.
     pub nexthops_flushed: u64,
     /// Nexthop objects found gone only when routes naming them failed (a failed batch, a
     /// lookup and a resend: the slow path the link notifications avoid).
     pub nexthops_stale: u64,
     /// Nexthop objects deleted because no route named them any more.
     pub nexthops_collected: u64,
+    /// Checks of the nexthop objects that may be unused: dumps of the kernel's routes
+    /// ([`RouteInstaller::collect_nexthops`]).
+    pub nexthops_checks: u64,
 }
 
 /// Installs and removes kernel routes over its own netlink socket.
@@ -275,7 +282,7 @@ pub struct RouteInstaller {
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
     stats: InstallerStats,
-    /// Our nexthop objects and the routes that name them; `None` when not used.
+    /// Our nexthop objects; `None` when not used.
     nexthops: Option<nexthop::Objects>,
     /// Subscribed to link notifications while nexthop objects are used: Linux flushes a
     /// link's objects when it goes down, loses its carrier or goes away, and says so only
@@ -286,10 +293,10 @@ pub struct RouteInstaller {
     nexthops_refused: HashSet<(IpAddr, u32)>,
 }
 
-/// Most nexthop objects one installer keeps: one per neighbour and interface in use. An
-/// object no route names is deleted after the grace period, or at once (the longest unused
-/// first) when a new one is needed at the cap; with all of them in use, routes through
-/// further neighbours carry their gateway.
+/// Most nexthop objects one installer keeps: one per neighbour and interface in use. At the
+/// cap, routes through further neighbours carry their gateway, and the objects that may be
+/// unused are checked within the grace period (however long their intervals have grown),
+/// so that those no route names make room.
 const MAX_NEXTHOPS: usize = 1024;
 
 impl RouteInstaller {
@@ -302,6 +309,7 @@ impl RouteInstaller {
         let mut config = config;
         config.batch = config.batch.clamp(1, 4096);
         let nexthop_objects = config.nexthop_objects;
+        let grace = config.nexthop_grace;
         let links = if nexthop_objects {
             match open_link_socket() {
                 Ok(s) => Some(s),
@@ -320,7 +328,7 @@ impl RouteInstaller {
             send_buf: Vec::with_capacity(64 * 1024),
             recv_buf: Vec::with_capacity(nl::RECV_BUF),
             stats: InstallerStats::default(),
-            nexthops: nexthop_objects.then(nexthop::Objects::new),
+            nexthops: nexthop_objects.then(|| nexthop::Objects::new(grace)),
             links,
             nexthops_refused: HashSet::new(),
         })
@@ -380,6 +388,8 @@ impl RouteInstaller {
         // Objects the kernel flushed since the last call are forgotten before any route
         // names them.
         self.follow_links();
+        // A remove or replace may leave the object its route named unused.
+        let moved = ops.iter().any(|op| !matches!(op, RouteOp::Add(_)));
         for (c, chunk) in ops.chunks(per).enumerate() {
             reqs.clear();
             index.clear();
@@ -438,9 +448,13 @@ impl RouteInstaller {
                     errs.push((again[j].0, e));
                 }
             }
-            self.count_routes(ops, &index, &nhs, &errs);
             for (k, e) in errs {
                 errors.push((index[k], e));
+            }
+        }
+        if moved {
+            if let Some(objs) = self.nexthops.as_mut() {
+                objs.moved(Instant::now());
             }
         }
         errors.sort_by_key(|(i, _)| *i);
@@ -463,25 +477,25 @@ impl RouteInstaller {
             return None;
         }
         let key = (gateway, ifindex);
-        let objs = self.nexthops.as_ref()?;
-        if let Some(id) = objs.get(&key) {
+        let objs = self.nexthops.as_mut()?;
+        if let Some(id) = objs.name(&key) {
             return Some(id);
         }
         if self.nexthops_refused.contains(&key) {
             return None;
         }
         if objs.len() >= MAX_NEXTHOPS {
-            // At the cap: the object unused for longest makes room, if there is one.
-            let oldest = objs.oldest_unused()?;
-            if !self.delete_nexthops(&[oldest]) {
-                return None;
-            }
+            // At the cap: the route carries its gateway (no object in use is deleted to
+            // make room), and the objects that may be unused are checked soon.
+            objs.hurry(Instant::now() + self.config.nexthop_grace);
+            return None;
         }
         match self.create_nexthop(gateway, ifindex) {
             Ok(id) => {
                 self.stats.nexthops_created += 1;
-                self.nexthops.as_mut()?.created(key, id, Instant::now());
-                Some(id)
+                let objs = self.nexthops.as_mut()?;
+                objs.created(key, id, Instant::now());
+                objs.name(&key)
             }
             Err(errno) => {
                 if errno == libc::EOPNOTSUPP {
@@ -585,35 +599,39 @@ impl RouteInstaller {
         }
     }
 
-    /// The ids of every nexthop object of our protocol in the kernel.
-    fn our_nexthop_ids(&mut self) -> Result<Vec<u32>, RouteError> {
+    /// Every nexthop object of our protocol in the kernel, and the members of every group.
+    fn nexthop_dump(&mut self) -> Result<NexthopDump, RouteError> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         self.send_buf.clear();
         nexthop::dump_request(&mut self.send_buf, NLM_F_REQUEST | NLM_F_DUMP, seq);
-        send_on(&self.sock, &self.send_buf).map_err(|e| RouteError::io("purge", &e))?;
-        let mut ours = Vec::new();
+        send_on(&self.sock, &self.send_buf).map_err(|e| RouteError::io("dump", &e))?;
+        let mut d = NexthopDump::default();
         loop {
-            recv_on(&self.sock, &mut self.recv_buf, 0).map_err(|e| RouteError::io("purge", &e))?;
+            recv_on(&self.sock, &mut self.recv_buf, 0).map_err(|e| RouteError::io("dump", &e))?;
             for f in nl::frames(&self.recv_buf).0 {
                 if f.seq != seq {
                     continue;
                 }
+                d.interrupted |= f.flags & NLM_F_DUMP_INTR != 0;
                 match f.kind {
                     nexthop::RTM_NEWNEXTHOP => {
                         if let Some((p, id)) = nexthop::parse(f.payload) {
                             if p == self.config.protocol {
-                                ours.push(id);
+                                d.ours.insert(id);
                             }
                         }
+                        nexthop::group_members(f.payload, |id| {
+                            d.members.insert(id);
+                        });
                     }
-                    NLMSG_DONE => return Ok(ours),
+                    NLMSG_DONE => return Ok(d),
                     NLMSG_ERROR => match nl::error_code(f.payload) {
                         // A kernel without nexthop objects has none of ours.
-                        Some(0) | Some(libc::EOPNOTSUPP) | None => return Ok(ours),
+                        Some(0) | Some(libc::EOPNOTSUPP) | None => return Ok(d),
                         Some(errno) => {
                             return Err(RouteError {
-                                op: "purge",
+                                op: "dump",
                                 dst: None,
                                 src: None,
                                 kind: RouteErrorKind::Kernel {
@@ -706,61 +724,14 @@ impl RouteInstaller {
             }
         }
         if overrun && self.nexthops.as_ref().is_some_and(|o| o.len() > 0) {
-            match self.our_nexthop_ids() {
-                Ok(present) => {
-                    let present: HashSet<u32> = present.into_iter().collect();
-                    if let Some(objs) = self.nexthops.as_mut() {
-                        let gone: Vec<u32> =
-                            objs.ids().filter(|id| !present.contains(id)).collect();
-                        for id in gone {
-                            objs.forget(id);
-                            self.stats.nexthops_flushed += 1;
-                        }
-                    }
+            match self.nexthop_dump() {
+                // An interrupted dump may miss objects that are there.
+                Ok(d) if !d.interrupted => {
+                    self.forget_vanished_nexthops(&d.ours);
                 }
+                Ok(_) => tracing::debug!("nexthop objects not checked: the dump was interrupted"),
                 // The routes naming a vanished object fail and are sent again.
                 Err(e) => tracing::debug!("nexthop objects not checked after an overrun: {e}"),
-            }
-        }
-    }
-
-    /// Records which object each route of a batch now names: `nhs[k]` for `ops[index[k]]`,
-    /// unless it failed (`errs`).
-    fn count_routes(
-        &mut self,
-        ops: &[RouteOp],
-        index: &[usize],
-        nhs: &[Option<u32>],
-        errs: &[(usize, RouteError)],
-    ) {
-        let Some(objs) = self.nexthops.as_mut() else {
-            return;
-        };
-        if objs.len() == 0 && objs.routes_len() == 0 {
-            return;
-        }
-        let mut failed: Vec<Option<&RouteError>> = vec![None; index.len()];
-        for (k, e) in errs {
-            failed[*k] = Some(e);
-        }
-        let now = Instant::now();
-        for (k, &i) in index.iter().enumerate() {
-            let op = &ops[i];
-            let r = op.route();
-            let d = objs.route_digest(r.dst, r.src, r.metric);
-            match (op, failed[k]) {
-                (RouteOp::Remove(_), None) => objs.set_route(d, None, now),
-                // No such route: it names nothing.
-                (RouteOp::Remove(_), Some(e)) if matches!(e.kind, RouteErrorKind::Kernel { errno, .. } if errno == libc::ESRCH) => {
-                    objs.set_route(d, None, now)
-                }
-                // Sent, outcome unknown: whatever it may name is kept.
-                (_, Some(e)) if matches!(e.kind, RouteErrorKind::Io { .. }) => {
-                    objs.pin_route(d, nhs[k])
-                }
-                // Refused: the kernel's route (if any) is unchanged.
-                (_, Some(_)) => {}
-                (_, None) => objs.set_route(d, nhs[k], now),
             }
         }
     }
@@ -794,59 +765,135 @@ impl RouteInstaller {
         all
     }
 
-    /// Deletes the nexthop objects that no route of ours has named for the grace period
-    /// ([`InstallerConfig::nexthop_grace`]); returns how many. A route that flaps away and
-    /// back within the grace period finds its object still there. Call it at
-    /// [`RouteInstaller::next_nexthop_collection`].
+    /// Forgets our objects that are not in `present` (the ids of our protocol in a nexthop
+    /// dump): the kernel flushed them behind our back, and may give their ids to other
+    /// objects, so they are never deleted. Returns how many (counted as flushed).
+    fn forget_vanished_nexthops(&mut self, present: &HashSet<u32>) -> usize {
+        let Some(objs) = self.nexthops.as_mut() else {
+            return 0;
+        };
+        let gone: Vec<u32> = objs.ids().filter(|id| !present.contains(id)).collect();
+        for &id in &gone {
+            objs.forget(id);
+        }
+        self.stats.nexthops_flushed += gone.len() as u64;
+        gone.len()
+    }
+
+    /// Checks the nexthop objects that may be unused, if a check is due
+    /// ([`RouteInstaller::next_nexthop_collection`]), and deletes those that no route named
+    /// at this check nor at the one before (at least the grace period earlier), and that no
+    /// route op of ours named since that one. Returns how many were deleted.
+    ///
+    /// A check dumps the kernel's routes, IPv4 and (for IPv6 objects) IPv6, of every table
+    /// and protocol: a route of any kind that names one of our objects would be deleted with
+    /// it, so it keeps the object. No route is recorded per object: the dump is the truth.
+    /// A route that flaps away and back within the grace period finds its object still
+    /// there. An interrupted dump (NLM_F_DUMP_INTR) tells nothing; two checks in a row are
+    /// needed all the same, in case one missed a route without saying so.
     pub fn collect_nexthops(&mut self) -> usize {
         self.follow_links();
         let now = Instant::now();
-        let Some(mut due) = self
+        if self
             .nexthops
             .as_ref()
-            .map(|o| o.expired(now, self.config.nexthop_grace))
-        else {
+            .and_then(|o| o.next_check())
+            .is_none_or(|at| at > now)
+        {
+            return 0;
+        }
+        self.check_nexthops(now)
+    }
+
+    fn check_nexthops(&mut self, now: Instant) -> usize {
+        let Some(objs) = self.nexthops.as_mut() else {
             return 0;
         };
+        let (n, due) = objs.begin_check(now);
         if due.is_empty() {
             return 0;
         }
-        // Only ids still ours in the kernel are deleted: one the kernel flushed behind our
-        // back (and might have given to another object since) is only forgotten.
-        match self.our_nexthop_ids() {
-            Ok(present) => {
-                let present: HashSet<u32> = present.into_iter().collect();
-                if let Some(objs) = self.nexthops.as_mut() {
-                    for id in due.iter().filter(|id| !present.contains(id)) {
-                        objs.forget(*id);
-                    }
+        self.stats.nexthops_checks += 1;
+        let v6 = due.iter().any(|&(_, v6)| v6);
+        let due: Vec<u32> = due.into_iter().map(|(id, _)| id).collect();
+        let seen = self.nexthops_in_use(v6);
+        let now = Instant::now();
+        let seen = match seen {
+            Ok(Some(seen)) => seen,
+            failed => {
+                match failed {
+                    Err(e) => tracing::debug!("nexthop objects not checked: {e}"),
+                    _ => tracing::debug!("nexthop objects not checked: a dump was interrupted"),
                 }
-                due.retain(|id| present.contains(id));
-            }
-            Err(e) => {
-                tracing::debug!("nexthop objects not collected: {e}");
                 if let Some(objs) = self.nexthops.as_mut() {
-                    objs.touch(&due, now);
+                    objs.check_failed(&due, now);
                 }
                 return 0;
             }
+        };
+        // Only ids still ours in the kernel are deleted: one the kernel flushed behind our
+        // back (and might have given to another object since) is only forgotten.
+        self.forget_vanished_nexthops(&seen.ours);
+        let Some(objs) = self.nexthops.as_mut() else {
+            return 0;
+        };
+        let unused = objs.checked(n, &due, |id| seen.named.contains(&id), now);
+        if unused.is_empty() {
+            return 0;
         }
+        // One that cannot be deleted is tried again at a later check.
         let before = self.stats.nexthops_collected;
-        if !self.delete_nexthops(&due) {
-            // Left in place: tried again after another grace period.
-            if let Some(objs) = self.nexthops.as_mut() {
-                objs.touch(&due, now);
-            }
-        }
+        self.delete_nexthops(&unused);
         (self.stats.nexthops_collected - before) as usize
     }
 
-    /// When [`RouteInstaller::collect_nexthops`] has objects to delete next (`None`: no
-    /// object is unused).
+    /// Our nexthop objects in the kernel, and the ids that routes or groups name: the
+    /// routes of every table and protocol, IPv4 and (if `v6`) IPv6. `None` if a dump was
+    /// interrupted (the kernel's tables changed while it ran).
+    fn nexthops_in_use(&mut self, v6: bool) -> Result<Option<InUse>, RouteError> {
+        let d = self.nexthop_dump()?;
+        let mut used: HashSet<u32> = d.members;
+        let mut intact = !d.interrupted;
+        let families: &[u8] = if v6 { &[AF_INET, AF_INET6] } else { &[AF_INET] };
+        for &family in families {
+            self.seq = self.seq.wrapping_add(1);
+            let seq = self.seq;
+            self.send_buf.clear();
+            nl::dump_request(
+                &mut self.send_buf,
+                nl::RTM_GETROUTE,
+                family,
+                nl::RTMSG_LEN,
+                seq,
+            );
+            send_on(&self.sock, &self.send_buf).map_err(|e| RouteError::io("dump", &e))?;
+            // Consecutive routes mostly name the same object: one set lookup per run.
+            let mut last = None;
+            intact &= read_dump(&self.sock, &mut self.recv_buf, seq, |kind, p| {
+                if kind == nl::RTM_NEWROUTE {
+                    nl::each_attr(p, nl::RTMSG_LEN, |k, v| {
+                        if k == nl::RTA_NH_ID {
+                            let id = nl::u32_of(v);
+                            if id != last {
+                                last = id;
+                                used.extend(id);
+                            }
+                        }
+                    });
+                }
+                Ok(())
+            })?;
+        }
+        Ok(intact.then_some(InUse {
+            ours: d.ours,
+            named: used,
+        }))
+    }
+
+    /// When [`RouteInstaller::collect_nexthops`] has objects to check next (`None`: no
+    /// object may be unused).
     pub fn next_nexthop_collection(&self) -> Option<Instant> {
-        self.nexthops
-            .as_ref()?
-            .next_expiry(self.config.nexthop_grace)
+        self.nexthops.as_ref()?.next_check()
     }
 
     /// Removes every nexthop object of our protocol (after our routes: a nexthop object
@@ -855,7 +902,8 @@ impl RouteInstaller {
         if let Some(objs) = self.nexthops.as_mut() {
             objs.clear();
         }
-        let ours = self.our_nexthop_ids()?;
+        let mut ours: Vec<u32> = self.nexthop_dump()?.ours.into_iter().collect();
+        ours.sort_unstable();
         let reqs = delete_requests(&ours, "purge");
         let mut gone = 0;
         for (_, e) in self.run(&reqs) {
@@ -997,6 +1045,7 @@ impl RouteInstaller {
             f(k, p);
             Ok(())
         })
+        .map(|_| ())
     }
 
     fn is_ours(&self, m: &RouteMsg, proto: u8) -> bool {
@@ -1275,13 +1324,15 @@ fn recv_on(sock: &Socket, buf: &mut Vec<u8>, flags: libc::c_int) -> io::Result<(
 
 /// Reads the answer to dump request `seq`, one datagram at a time, handing each message
 /// (type and payload) to `f`; stops at the end of the dump, a kernel error, or the first
-/// error of `f`.
+/// error of `f`. Returns whether the dump was consistent: false if the kernel marked a
+/// message NLM_F_DUMP_INTR (the tables changed while it ran).
 fn read_dump(
     sock: &Socket,
     buf: &mut Vec<u8>,
     seq: u32,
     mut f: impl FnMut(u16, &[u8]) -> Result<(), RouteError>,
-) -> Result<(), RouteError> {
+) -> Result<bool, RouteError> {
+    let mut intact = true;
     loop {
         recv_on(sock, buf, 0).map_err(|e| RouteError::io("dump", &e))?;
         let (frames, _) = nl::frames(buf);
@@ -1289,8 +1340,9 @@ fn read_dump(
             if fr.seq != seq {
                 continue;
             }
+            intact &= fr.flags & NLM_F_DUMP_INTR == 0;
             match fr.kind {
-                NLMSG_DONE => return Ok(()),
+                NLMSG_DONE => return Ok(intact),
                 NLMSG_ERROR => {
                     return match nl::error_code(fr.payload) {
                         Some(errno) if errno != 0 => Err(RouteError {
@@ -1302,7 +1354,7 @@ fn read_dump(
                                 text: nl::errno_text(errno),
                             },
                         }),
-                        _ => Ok(()),
+                        _ => Ok(intact),
                     };
                 }
                 nl::NLMSG_OVERRUN => {}
@@ -1310,6 +1362,25 @@ fn read_dump(
             }
         }
     }
+}
+
+/// What a nexthop dump found.
+#[derive(Default)]
+struct NexthopDump {
+    /// The ids of our protocol's objects.
+    ours: HashSet<u32>,
+    /// The ids that groups name (a group of any protocol may name one of our objects).
+    members: HashSet<u32>,
+    /// NLM_F_DUMP_INTR: the objects changed while the dump ran.
+    interrupted: bool,
+}
+
+/// What a check found.
+struct InUse {
+    /// The ids of our protocol's objects.
+    ours: HashSet<u32>,
+    /// The ids that routes (of any table and protocol) or groups name.
+    named: HashSet<u32>,
 }
 
 /// A socket of its own for the dumps of a purge, so that deletes can go out on the
@@ -1342,7 +1413,7 @@ impl Dumper {
         let mut out = Vec::with_capacity(128);
         nl::dump_request(&mut out, kind, family, hdr_len, self.seq);
         send_on(&self.sock, &out).map_err(|e| RouteError::io("dump", &e))?;
-        read_dump(&self.sock, &mut self.buf, self.seq, f)
+        read_dump(&self.sock, &mut self.buf, self.seq, f).map(|_| ())
     }
 }
 

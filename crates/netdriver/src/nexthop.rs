@@ -6,12 +6,9 @@
 //! a route costs. A route that names a nexthop object (RTA_NH_ID) only takes a reference.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
-
-use babel_core::wire::Prefix;
-use hashbrown::HashTable;
 
 use crate::nl::{self, MsgBuilder};
 
@@ -20,6 +17,7 @@ pub(crate) const RTM_DELNEXTHOP: u16 = 105;
 pub(crate) const RTM_GETNEXTHOP: u16 = 106;
 
 const NHA_ID: u16 = 1;
+const NHA_GROUP: u16 = 2;
 const NHA_OIF: u16 = 5;
 const NHA_GATEWAY: u16 = 6;
 
@@ -100,6 +98,20 @@ pub(crate) fn parse(payload: &[u8]) -> Option<(u8, u32)> {
     Some((proto, id?))
 }
 
+/// The ids of the members of a nexthop group (NHA_GROUP: struct nexthop_grp, an id, a weight
+/// and padding, 8 bytes each), handed to `f`; nothing for an object that is not a group.
+pub(crate) fn group_members(payload: &[u8], mut f: impl FnMut(u32)) {
+    nl::each_attr(payload, NHMSG_LEN, |kind, v| {
+        if kind == NHA_GROUP {
+            for m in v.chunks_exact(8) {
+                if let Some(id) = nl::u32_of(m) {
+                    f(id);
+                }
+            }
+        }
+    });
+}
+
 /// Size of struct ifinfomsg: family, pad, type (16 bits), index, flags, change (32 bits).
 const IFINFOMSG_LEN: usize = 16;
 
@@ -126,7 +138,7 @@ pub(crate) fn link_change(kind: u16, p: &[u8]) -> Option<(u32, bool)> {
 
 /// Hashes a kernel object id (the kernel picks them, one after the other: nothing for an
 /// attacker to choose) with one multiplication, where SipHash would cost a route change
-/// three times more than the rest of its bookkeeping.
+/// more than the rest of its bookkeeping.
 #[derive(Default)]
 struct IdHasher(u64);
 
@@ -149,159 +161,92 @@ type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 /// A neighbour: gateway and interface index.
 pub(crate) type Neighbour = (IpAddr, u32);
 
-/// One of our nexthop objects.
+/// Longest interval between two checks of an object that keeps being found in use.
+pub(crate) const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(600);
+
+/// One of our nexthop objects. Which routes name it is not kept: a check (a dump of the
+/// kernel's routes) tells whether any does.
 #[derive(Clone, Debug)]
 struct Object {
     neighbour: Neighbour,
-    /// Our routes that name it.
-    refs: u32,
-    /// When `refs` last fell to 0 (or when it was created, before a route named it).
-    unused_since: Option<Instant>,
-    /// A route op naming it (or naming the object it replaced) had an unknown outcome: it is
-    /// never deleted, since a route may use it that `refs` does not count.
-    pinned: bool,
-    /// Its number in the route table's entries (`None`: none was free; then it is pinned).
-    slot: Option<u16>,
+    /// The number of checks begun when a route op last named it (`None`: none has).
+    named_at: Option<u64>,
+    /// It may be named by no route: made and not checked yet, or a route was removed or
+    /// replaced since the check that last found it in use (see also [`Objects::moved`]).
+    maybe_unused: bool,
+    /// The check that found it unused, with every check since: the next one that finds it
+    /// unused too deletes it, if no route op named it meanwhile.
+    unused_at: Option<u64>,
+    /// When it is checked next (if it may be unused).
+    check_at: Instant,
+    /// How long after the next check that finds it in use it is checked again: the grace
+    /// period at first, doubled by each such check up to [`MAX_CHECK_INTERVAL`].
+    interval: Duration,
 }
 
-/// Bits of a route table entry that hold the object's slot.
-const SLOT_BITS: u32 = 11;
-const SLOTS: usize = 1 << SLOT_BITS;
-const SLOT_MASK: u64 = SLOTS as u64 - 1;
-
-/// Which object each route names: one 64-bit word a route (9 bytes in the table, against 17
-/// for a map from a 64-bit digest to a 32-bit id): the route's digest less its low 11 bits,
-/// and the object's slot in them. Two routes of 100,000 share their 53 bits with a
-/// probability of about 5e-7; a slot freed by a forgotten object is given out again only
-/// after the entries that name it are dropped.
-struct RouteTable {
-    t: HashTable<u64>,
-}
-
-impl RouteTable {
-    fn hash_key(k: u64) -> u64 {
-        // The digest's bits, random, both low (bucket) and high (tag).
-        k ^ (k << SLOT_BITS)
-    }
-
-    fn hash_entry(e: &u64) -> u64 {
-        Self::hash_key(e >> SLOT_BITS)
-    }
-
-    fn get(&self, digest: u64) -> Option<u16> {
-        let k = digest >> SLOT_BITS;
-        self.t
-            .find(Self::hash_key(k), |&e| e >> SLOT_BITS == k)
-            .map(|&e| (e & SLOT_MASK) as u16)
-    }
-
-    /// Sets the slot of route `digest` (`None`: no object); returns the previous one.
-    fn set(&mut self, digest: u64, slot: Option<u16>) -> Option<u16> {
-        let k = digest >> SLOT_BITS;
-        let h = Self::hash_key(k);
-        match self.t.find_entry(h, |&e| e >> SLOT_BITS == k) {
-            Ok(mut entry) => {
-                let prev = (*entry.get() & SLOT_MASK) as u16;
-                match slot {
-                    Some(s) => *entry.get_mut() = (k << SLOT_BITS) | u64::from(s),
-                    None => {
-                        entry.remove();
-                    }
-                }
-                Some(prev)
-            }
-            Err(_) => {
-                if let Some(s) = slot {
-                    self.t
-                        .insert_unique(h, (k << SLOT_BITS) | u64::from(s), Self::hash_entry);
-                }
-                None
-            }
-        }
-    }
-}
-
-/// The installer's nexthop objects and which of its routes name which object, so that an
-/// object no route names any more can be deleted (after a grace period) and an object the
-/// kernel flushed with its link is forgotten.
+/// The installer's nexthop objects, with what it takes to delete those no route names any
+/// more, and to forget those the kernel flushed with their link.
 ///
-/// A route is known by a 64-bit digest of its key (destination, source, metric) under a
-/// per-process random key, not by the key: no one can make two routes' digests collide on
-/// purpose.
+/// No route is recorded. An object that a route op named, or that a removal or replacement
+/// may have left unused, is checked against the kernel's routes (a dump of every table,
+/// both families: a route of any table or protocol that names it would go with it), and
+/// deleted only when two checks at least a grace period apart found it unused and no route
+/// op named it since the first. An object found in use is checked again later and later
+/// (from the grace period, doubling up to [`MAX_CHECK_INTERVAL`]), and only if a route was
+/// removed or replaced meanwhile.
 pub(crate) struct Objects {
     by_neighbour: HashMap<Neighbour, u32>,
     objects: IdMap<Object>,
-    routes: RouteTable,
-    /// The object of each slot; `None` for a slot that is free or dead.
-    slots: Vec<Option<u32>>,
-    /// Slots no entry names.
-    free: Vec<u16>,
-    /// Slots of forgotten objects that entries may still name.
-    dead: Vec<u16>,
-    digest: RandomState,
+    /// Checks begun so far.
+    checks: u64,
+    /// When a route was first removed or replaced since the last check began (any object
+    /// may have lost its last route: cheaper, at a route op, than finding which one). The
+    /// objects found in use are checked again no sooner than the grace period after it, so
+    /// that a burst of changes is over before a check.
+    moved: Option<Instant>,
+    /// How long an object stays unused before it is deleted, at least.
+    grace: Duration,
+    /// New objects are wanted at the cap: the objects that may be unused are checked by then,
+    /// however long their intervals have grown.
+    hurry: Option<Instant>,
     /// Neighbours whose object, named by routes, Linux flushed with its link, and when: made
     /// again when the link comes back, before the routes return.
     flushed: Vec<(Neighbour, Instant)>,
 }
 
 impl Objects {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(grace: Duration) -> Self {
         Objects {
             by_neighbour: HashMap::new(),
             objects: IdMap::default(),
-            routes: RouteTable {
-                t: HashTable::new(),
-            },
-            slots: vec![None; SLOTS],
-            free: (0..SLOTS as u16).rev().collect(),
-            dead: Vec::new(),
-            digest: RandomState::new(),
+            checks: 0,
+            moved: None,
+            grace,
+            hurry: None,
             flushed: Vec::new(),
         }
     }
 
-    /// A free slot for `id`; when none is left, the entries that name dead slots are dropped
-    /// first (a pass over the table, once per 1,000 or so forgotten objects).
-    fn take_slot(&mut self, id: u32) -> Option<u16> {
-        if self.free.is_empty() && !self.dead.is_empty() {
-            let mut dead = vec![false; SLOTS];
-            for &s in &self.dead {
-                dead[usize::from(s)] = true;
-            }
-            self.routes.t.retain(|e| !dead[(*e & SLOT_MASK) as usize]);
-            self.free.append(&mut self.dead);
-        }
-        let s = self.free.pop()?;
-        self.slots[usize::from(s)] = Some(id);
-        Some(s)
-    }
-
-    /// The object of a slot.
-    fn at(&mut self, slot: Option<u16>) -> Option<&mut Object> {
-        let id = (*self.slots.get(usize::from(slot?))?)?;
-        self.objects.get_mut(&id)
-    }
-
-    /// The digest of a route key.
-    pub(crate) fn route_digest(&self, dst: Prefix, src: Option<Prefix>, metric: u32) -> u64 {
-        // Three fixed-size words (IPv4 as IPv4-mapped, the lengths and the metric in the
-        // third): fewer, longer writes than the derived Hash of the tuple.
-        let word = |a: IpAddr| match a {
-            IpAddr::V4(v) => u128::from(v.to_ipv6_mapped()),
-            IpAddr::V6(v) => u128::from(v),
-        };
-        let lengths = u64::from(dst.plen())
-            | u64::from(dst.is_v4()) << 8
-            | u64::from(src.map_or(0, |s| s.plen())) << 16
-            | u64::from(src.is_some()) << 24
-            | u64::from(metric) << 32;
-        let src = src.map_or(0, |s| word(s.addr()));
-        self.digest.hash_one((word(dst.addr()), src, lengths))
-    }
-
     /// The object for `n`, if we have one.
+    #[cfg(test)]
     pub(crate) fn get(&self, n: &Neighbour) -> Option<u32> {
         self.by_neighbour.get(n).copied()
+    }
+
+    /// The object for `n`, if we have one, which a route op is about to name.
+    pub(crate) fn name(&mut self, n: &Neighbour) -> Option<u32> {
+        let id = *self.by_neighbour.get(n)?;
+        if let Some(o) = self.objects.get_mut(&id) {
+            o.named_at = Some(self.checks);
+        }
+        Some(id)
+    }
+
+    /// A route was removed or replaced at `now` (whatever it named before may be unused).
+    pub(crate) fn moved(&mut self, now: Instant) {
+        if self.moved.is_none() {
+            self.moved = Some(now);
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -312,35 +257,30 @@ impl Objects {
         self.objects.keys().copied()
     }
 
-    /// A new object `id` for `n`, named by no route yet.
+    /// A new object `id` for `n`, named by no route yet: checked after the grace period.
     pub(crate) fn created(&mut self, n: Neighbour, id: u32, now: Instant) {
+        let grace = self.grace;
         self.forget(id);
-        let slot = self.take_slot(id);
         self.by_neighbour.insert(n, id);
         self.objects.insert(
             id,
             Object {
                 neighbour: n,
-                refs: 0,
-                unused_since: Some(now),
-                pinned: slot.is_none(),
-                slot,
+                named_at: None,
+                maybe_unused: true,
+                unused_at: None,
+                check_at: now + grace,
+                interval: grace,
             },
         );
     }
 
-    /// Forgets object `id` (deleted, or flushed by the kernel). Routes that named it are
-    /// gone with it; their entries are dropped when those routes are next replaced or
-    /// removed.
+    /// Forgets object `id` (deleted, or flushed by the kernel).
     pub(crate) fn forget(&mut self, id: u32) -> bool {
         match self.objects.remove(&id) {
             Some(o) => {
                 if self.by_neighbour.get(&o.neighbour) == Some(&id) {
                     self.by_neighbour.remove(&o.neighbour);
-                }
-                if let Some(s) = o.slot {
-                    self.slots[usize::from(s)] = None;
-                    self.dead.push(s);
                 }
                 true
             }
@@ -349,8 +289,9 @@ impl Objects {
     }
 
     /// Forgets every object on interface `ifindex` (the kernel flushed them with the link);
-    /// returns how many. The neighbours of those that routes named are remembered (at most
-    /// `keep` of them, the latest) for [`Objects::take_flushed`].
+    /// returns how many. The neighbours of those in use as far as is known (named by a
+    /// route op, and not found unused since) are remembered (at most `keep` of them, the
+    /// latest) for [`Objects::take_flushed`].
     pub(crate) fn forget_link(&mut self, ifindex: u32, now: Instant, keep: usize) -> usize {
         let ids: Vec<u32> = self
             .objects
@@ -360,7 +301,11 @@ impl Objects {
             .collect();
         for &id in &ids {
             if let Some(o) = self.objects.get(&id) {
-                if o.refs > 0 {
+                let used = match (o.named_at, o.unused_at) {
+                    (Some(named), Some(unused)) => named >= unused,
+                    (named, _) => named.is_some(),
+                };
+                if used {
                     let n = o.neighbour;
                     self.flushed.retain(|(m, _)| *m != n);
                     self.flushed.push((n, now));
@@ -397,97 +342,118 @@ impl Objects {
         out
     }
 
-    /// Route `route` (a digest) now names object `nh`, or no object (`None`: it carries its
-    /// gateway, or was removed).
-    pub(crate) fn set_route(&mut self, route: u64, nh: Option<u32>, now: Instant) {
-        // An object we do not know (or without a slot) is not counted.
-        let slot = nh.and_then(|id| self.objects.get(&id)).and_then(|o| o.slot);
-        let prev = self.routes.set(route, slot);
-        if prev == slot {
-            return;
-        }
-        if let Some(o) = self.at(slot) {
-            o.refs += 1;
-            o.unused_since = None;
-        }
-        if let Some(o) = self.at(prev) {
-            o.refs = o.refs.saturating_sub(1);
-            if o.refs == 0 {
-                o.unused_since = Some(now);
-            }
+    /// New objects are wanted but the cap is reached: the objects that may be unused are
+    /// checked at `at` at the latest.
+    pub(crate) fn hurry(&mut self, at: Instant) {
+        if self.hurry.is_none_or(|h| h > at) {
+            self.hurry = Some(at);
         }
     }
 
-    /// An operation on `route` naming `nh` had an unknown outcome: the object it named and
-    /// the one it may have replaced are kept until the purge.
-    pub(crate) fn pin_route(&mut self, route: u64, nh: Option<u32>) {
-        let prev = self.routes.get(route);
-        let prev = prev.and_then(|s| self.slots[usize::from(s)]);
-        for id in [prev, nh].into_iter().flatten() {
-            if let Some(o) = self.objects.get_mut(&id) {
-                o.pinned = true;
-                o.unused_since = None;
-            }
+    /// Whether `o` may be unused, and when it is to be checked then.
+    fn check_at(&self, o: &Object) -> Option<Instant> {
+        if o.maybe_unused {
+            Some(o.check_at)
+        } else {
+            self.moved.map(|t| o.check_at.max(t + self.grace))
         }
     }
 
-    fn unused(&self) -> impl Iterator<Item = (u32, Instant)> + '_ {
-        self.objects
+    /// When the next check is due (`None`: no object may be unused). A check looks at
+    /// every object that may be unused, except those waiting for the grace period to end
+    /// since a check found them unused: objects found in use keep being checked together.
+    pub(crate) fn next_check(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut waiting = false;
+        for o in &self.objects {
+            let Some(at) = self.check_at(o.1) else {
+                continue;
+            };
+            next = Some(next.map_or(at, |t| t.min(at)));
+            waiting |= o.1.unused_at.is_none();
+        }
+        match (next, self.hurry) {
+            // A hurry shortens the intervals of objects found in use, never the grace
+            // period between the two checks that find an object unused.
+            (Some(t), Some(h)) if waiting => Some(t.min(h)),
+            (t, _) => t,
+        }
+    }
+
+    /// Begins a check at `now`: returns its number and the objects it looks at, with
+    /// whether each is IPv6 (an IPv4 route may name an IPv6 object, not the reverse: IPv6
+    /// routes are dumped only for IPv6 objects). Any route op from here on names objects
+    /// after this check began.
+    pub(crate) fn begin_check(&mut self, now: Instant) -> (u64, Vec<(u32, bool)>) {
+        let mut due: Vec<(u32, bool)> = self
+            .objects
             .iter()
-            .filter(|(_, o)| o.refs == 0 && !o.pinned)
-            .filter_map(|(&id, o)| o.unused_since.map(|t| (id, t)))
-    }
-
-    /// Objects no route has named for `grace` or longer.
-    pub(crate) fn expired(&self, now: Instant, grace: Duration) -> Vec<u32> {
-        let mut v: Vec<u32> = self
-            .unused()
-            .filter(|&(_, t)| now.saturating_duration_since(t) >= grace)
-            .map(|(id, _)| id)
+            .filter(|(_, o)| {
+                self.check_at(o).is_some() && (o.unused_at.is_none() || o.check_at <= now)
+            })
+            .map(|(&id, o)| (id, o.neighbour.0.is_ipv6()))
             .collect();
-        v.sort_unstable();
-        v
-    }
-
-    /// The object no route has named for longest.
-    pub(crate) fn oldest_unused(&self) -> Option<u32> {
-        self.unused()
-            .min_by_key(|&(id, t)| (t, id))
-            .map(|(id, _)| id)
-    }
-
-    /// When the next object will have been unused for `grace`.
-    pub(crate) fn next_expiry(&self, grace: Duration) -> Option<Instant> {
-        self.unused().map(|(_, t)| t + grace).min()
-    }
-
-    /// Objects `ids` count as unused from `now` on (a failed deletion is tried again after
-    /// another grace period).
-    pub(crate) fn touch(&mut self, ids: &[u32], now: Instant) {
-        for id in ids {
-            if let Some(o) = self.objects.get_mut(id) {
-                if o.refs == 0 {
-                    o.unused_since = Some(now);
-                }
+        due.sort_unstable();
+        if self.moved.take().is_some() {
+            for o in self.objects.values_mut() {
+                o.maybe_unused = true;
             }
         }
+        self.checks += 1;
+        (self.checks, due)
     }
 
-    /// Routes known to name an object (entries of flushed objects included until those
-    /// routes are touched).
-    pub(crate) fn routes_len(&self) -> usize {
-        self.routes.t.len()
+    /// Check `n` of objects `due` is done: `in_use` tells which ids routes name. Returns the
+    /// ids to delete: found unused by this check and by an earlier one, and named by no
+    /// route op since that one. An object found in use is checked again after a longer
+    /// interval (if a route moves meanwhile); one found unused for the first time, after
+    /// `grace`.
+    pub(crate) fn checked(
+        &mut self,
+        n: u64,
+        due: &[u32],
+        in_use: impl Fn(u32) -> bool,
+        now: Instant,
+    ) -> Vec<u32> {
+        self.hurry = None;
+        let grace = self.grace;
+        let mut delete = Vec::new();
+        for &id in due {
+            let Some(o) = self.objects.get_mut(&id) else {
+                continue;
+            };
+            if in_use(id) {
+                o.maybe_unused = false;
+                o.unused_at = None;
+                o.interval = (o.interval * 2).min(MAX_CHECK_INTERVAL);
+                o.check_at = now + o.interval;
+                continue;
+            }
+            o.check_at = now + grace;
+            match o.unused_at {
+                Some(first) if o.named_at.is_none_or(|named| named < first) => delete.push(id),
+                _ => o.unused_at = Some(n),
+            }
+        }
+        delete
+    }
+
+    /// A check of objects `due` told nothing (the dump failed or was interrupted): they are
+    /// checked again after `grace`.
+    pub(crate) fn check_failed(&mut self, due: &[u32], now: Instant) {
+        self.hurry = None;
+        for id in due {
+            if let Some(o) = self.objects.get_mut(id) {
+                o.check_at = now + self.grace;
+            }
+        }
     }
 
     pub(crate) fn clear(&mut self) {
         self.by_neighbour.clear();
         self.objects.clear();
-        self.routes = RouteTable {
-            t: HashTable::new(),
-        };
-        self.slots.iter_mut().for_each(|s| *s = None);
-        self.free = (0..SLOTS as u16).rev().collect();
-        self.dead.clear();
+        self.moved = None;
+        self.hurry = None;
         self.flushed.clear();
     }
 }
@@ -557,105 +523,149 @@ mod tests {
         assert_eq!(link_change(nl::RTM_NEWLINK, &link_msg(0, 7, 0)[..12]), None);
     }
 
+    fn neighbours() -> (Neighbour, Neighbour) {
+        (
+            ("fe80::a".parse().unwrap(), 2),
+            ("fe80::b".parse().unwrap(), 3),
+        )
+    }
+
+    fn ids(due: &[(u32, bool)]) -> Vec<u32> {
+        due.iter().map(|&(id, _)| id).collect()
+    }
+
+    /// Begins a check at `now` and ends it with `in_use`; returns the ids looked at and
+    /// those to delete.
+    fn check(o: &mut Objects, now: Instant, in_use: impl Fn(u32) -> bool) -> (Vec<u32>, Vec<u32>) {
+        let (n, due) = o.begin_check(now);
+        let due = ids(&due);
+        let delete = o.checked(n, &due, in_use, now);
+        (due, delete)
+    }
+
     #[test]
-    fn objects_count_the_routes_naming_them() {
+    fn an_object_found_unused_by_two_checks_a_grace_period_apart_is_deleted() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut o = Objects::new(Duration::from_secs(30));
+        let (na, nb) = neighbours();
+        o.created(na, 10, t0);
+        o.created(nb, 11, t0);
+        assert_eq!(o.name(&na), Some(10));
+        assert_eq!(o.name(&nb), Some(11));
+        // New objects are checked after the grace period.
+        assert_eq!(o.next_check(), Some(at(30)));
+        let (n, due) = o.begin_check(at(30));
+        assert_eq!(due, vec![(10, true), (11, true)]);
+        assert_eq!(o.checked(n, &[10, 11], |_| true, at(30)), vec![]);
+        // Both in use, and no route moved: no check.
+        assert_eq!(o.next_check(), None);
+        // A route moves at 40: a check at 90, the grace period after the move and the
+        // doubled interval (60 s) after the last check. b is unused for the first time.
+        o.moved(at(40));
+        assert_eq!(o.next_check(), Some(at(90)));
+        assert_eq!(check(&mut o, at(90), |id| id == 10), (vec![10, 11], vec![]));
+        // b is checked again the grace period later, and deleted; a is not looked at.
+        assert_eq!(o.next_check(), Some(at(120)));
+        assert_eq!(check(&mut o, at(120), |id| id == 10), (vec![11], vec![11]));
+        assert!(o.forget(11));
+        assert_eq!((o.get(&nb), o.len()), (None, 1));
+        assert_eq!(o.next_check(), None);
+    }
+
+    #[test]
+    fn an_object_named_since_the_first_check_that_found_it_unused_is_kept() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut o = Objects::new(Duration::from_secs(30));
+        let (na, _) = neighbours();
+        // Made, but the route op naming it failed: unused at the first check.
+        o.created(na, 10, t0);
+        assert_eq!(check(&mut o, at(30), |_| false), (vec![10], vec![]));
+        // A route flaps back through it and away again; a dump that misses the route
+        // (interrupted, say) must not delete it.
+        assert_eq!(o.name(&na), Some(10));
+        o.moved(at(50));
+        assert_eq!(o.next_check(), Some(at(60)));
+        assert_eq!(check(&mut o, at(60), |_| false), (vec![10], vec![]));
+        // Unused at two checks with no route op between: deleted.
+        assert_eq!(o.next_check(), Some(at(90)));
+        assert_eq!(check(&mut o, at(90), |_| false), (vec![10], vec![10]));
+        assert!(o.forget(10));
+        // A failed check changes nothing but the time of the next one.
+        o.created(na, 12, at(100));
+        let (_, due) = o.begin_check(at(130));
+        assert_eq!(ids(&due), vec![12]);
+        o.check_failed(&[12], at(130));
+        assert_eq!(o.next_check(), Some(at(160)));
+        assert_eq!(check(&mut o, at(160), |_| false), (vec![12], vec![]));
+    }
+
+    #[test]
+    fn objects_in_use_are_checked_less_and_less_often_while_routes_move() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut o = Objects::new(Duration::from_secs(30));
+        let (na, nb) = neighbours();
+        o.created(na, 10, t0);
+        assert_eq!(check(&mut o, at(30), |_| true), (vec![10], vec![]));
+        // Intervals of 60, 120, 240, 480 s, then 600 s (the most).
+        // A route moves the grace period before each.
+        for when in [90, 210, 450, 930, 1530, 2130] {
+            o.moved(at(when - 30));
+            assert_eq!(o.next_check(), Some(at(when)));
+            assert_eq!(check(&mut o, at(when), |_| true), (vec![10], vec![]));
+        }
+        // At the cap, new objects are wanted: the objects in use are checked by the time
+        // given, not the one found unused, which waits for its grace period.
+        o.created(nb, 11, at(2130));
+        o.moved(at(2140));
+        assert_eq!(
+            check(&mut o, at(2160), |id| id == 10),
+            (vec![10, 11], vec![])
+        );
+        o.moved(at(2170));
+        o.hurry(at(2175));
+        assert_eq!(o.next_check(), Some(at(2175)));
+        assert_eq!(check(&mut o, at(2175), |id| id == 10), (vec![10], vec![]));
+        assert_eq!(o.next_check(), Some(at(2190)));
+        o.hurry(at(2180));
+        assert_eq!(o.next_check(), Some(at(2190)), "only b may be unused");
+        assert_eq!(check(&mut o, at(2190), |id| id == 10), (vec![11], vec![11]));
+        o.clear();
+        assert_eq!((o.len(), o.next_check()), (0, None));
+    }
+
+    #[test]
+    fn objects_flushed_with_their_link_are_forgotten_and_the_used_ones_remembered() {
         let t0 = Instant::now();
         let grace = Duration::from_secs(30);
         let later = |s| t0 + Duration::from_secs(s);
-        let mut o = Objects::new();
-        let (na, nb) = (
-            ("fe80::a".parse().unwrap(), 2),
-            ("fe80::b".parse().unwrap(), 3),
-        );
+        let mut o = Objects::new(grace);
+        let (na, nb) = neighbours();
         o.created(na, 10, t0);
         o.created(nb, 11, t0);
-        assert_eq!(o.get(&na), Some(10));
-        // Created and not named yet: unused from creation.
-        assert_eq!(o.next_expiry(grace), Some(later(30)));
-        let r1 = o.route_digest("2001:db8:1::/48".parse().unwrap(), None, 0);
-        let r2 = o.route_digest("2001:db8:2::/48".parse().unwrap(), None, 0);
-        assert_ne!(r1, r2);
-        o.set_route(r1, Some(10), t0);
-        o.set_route(r2, Some(10), t0);
-        assert_eq!(o.expired(later(60), grace), vec![11]);
-        // r1 moves to b, then away from objects (an unreachable route): a keeps r2.
-        o.set_route(r1, Some(11), later(1));
-        o.set_route(r1, Some(11), later(2));
-        assert_eq!(o.expired(later(60), grace), Vec::<u32>::new());
-        o.set_route(r1, None, later(5));
-        assert_eq!(o.expired(later(34), grace), Vec::<u32>::new());
-        assert_eq!(o.expired(later(35), grace), vec![11]);
-        assert_eq!(o.oldest_unused(), Some(11));
-        // r2 goes: a is unused from then on, b stays the longest unused.
-        o.set_route(r2, None, later(8));
-        assert_eq!(o.expired(later(36), grace), vec![11]);
-        assert_eq!(o.oldest_unused(), Some(11));
-        assert_eq!(o.next_expiry(grace), Some(later(35)));
-        // An unknown outcome pins both objects it may involve.
-        o.set_route(r1, Some(10), later(9));
-        o.pin_route(r1, Some(11));
-        o.set_route(r1, None, later(10));
-        assert_eq!(o.expired(later(100), grace), Vec::<u32>::new());
-        assert_eq!(o.next_expiry(grace), None);
-        // A flushed link's objects are forgotten; routes naming them count for nothing.
-        o.set_route(r2, Some(10), later(10));
+        o.name(&na);
+        // A flushed link's objects are forgotten.
         assert_eq!(o.forget_link(2, later(11), 8), 1);
         assert_eq!((o.get(&na), o.len()), (None, 1));
-        o.set_route(r2, None, later(12));
         // The neighbour comes back with its link, within the grace period; not twice.
         assert_eq!(o.take_flushed(3, later(12), grace), vec![]);
         assert_eq!(o.take_flushed(2, later(12), grace), vec![na]);
         assert_eq!(o.take_flushed(2, later(12), grace), vec![]);
-        // An unused object's neighbour is not remembered; one flushed long ago is dropped.
+        // A neighbour no route op named is not remembered, nor one found unused since.
         o.created(na, 12, later(13));
         assert_eq!(o.forget_link(2, later(14), 8), 1);
         assert_eq!(o.take_flushed(2, later(14), grace), vec![]);
-        o.set_route(r1, Some(11), later(15));
-        assert_eq!(o.forget_link(3, later(15), 8), 1);
-        assert_eq!(o.take_flushed(3, later(45), grace), vec![]);
-        o.clear();
-        assert_eq!((o.len(), o.routes_len()), (0, 0));
-    }
-
-    #[test]
-    fn slots_of_forgotten_objects_are_reused_only_once_no_route_names_them() {
-        let t0 = Instant::now();
-        let grace = Duration::from_secs(1);
-        let mut o = Objects::new();
-        let route = |o: &Objects, i: u32| {
-            o.route_digest(
-                Prefix::v6(
-                    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16),
-                    128,
-                )
-                .unwrap(),
-                None,
-                i,
-            )
-        };
-        // 5,000 objects flushed each with a route naming it: their entries stay behind.
-        for i in 0..5000u32 {
-            let n = (IpAddr::from([10, 0, (i >> 8) as u8, i as u8]), 1);
-            o.created(n, i + 1, t0);
-            let r = route(&o, i);
-            o.set_route(r, Some(i + 1), t0);
-            assert!(o.forget(i + 1));
-        }
-        assert!(o.routes_len() < 5000, "entries of dead slots were dropped");
-        // A new object, in a reused slot, named by one route.
-        let x = (IpAddr::from([192, 0, 2, 1]), 2);
-        o.created(x, 9999, t0);
-        let r = route(&o, 7000);
-        o.set_route(r, Some(9999), t0);
-        // Every old route goes: none of them may count against the new object.
-        for i in 0..5000u32 {
-            let r = route(&o, i);
-            o.set_route(r, None, t0);
-        }
-        assert_eq!(o.expired(t0 + grace, grace), Vec::<u32>::new());
-        assert_eq!(o.routes_len(), 1);
-        o.set_route(r, None, t0);
-        assert_eq!(o.expired(t0 + grace, grace), vec![9999]);
+        o.name(&nb);
+        assert_eq!(check(&mut o, later(30), |_| false), (vec![11], vec![]));
+        assert_eq!(o.forget_link(3, later(31), 8), 1);
+        assert_eq!(o.take_flushed(3, later(32), grace), vec![]);
+        // One flushed long ago is dropped.
+        o.created(nb, 13, later(40));
+        o.name(&nb);
+        assert_eq!(o.forget_link(3, later(41), 8), 1);
+        assert_eq!(o.take_flushed(3, later(71), grace), vec![]);
     }
 
     #[test]

@@ -51,7 +51,7 @@ const RTA_PRIORITY: u16 = 6;
 const RTA_PREFSRC: u16 = 7;
 const RTA_TABLE: u16 = 15;
 const RTA_VIA: u16 = 18;
-const RTA_NH_ID: u16 = 30;
+pub(crate) const RTA_NH_ID: u16 = 30;
 
 // rtm_type values.
 pub(crate) const RTN_UNSPEC: u8 = 0;

@@ -888,12 +888,26 @@ fn nhid(name: &str, family: &str, dst: &str) -> u64 {
     one_in(name, family, dst)["nhid"].as_u64().expect("nhid")
 }
 
+/// Runs the installer's nexthop checks as they fall due until `total` objects in all were
+/// deleted, or `max` checks were done; returns the checks done.
+fn collect_until(inst: &mut RouteInstaller, total: u64, max: u64) -> u64 {
+    let start = inst.stats().nexthops_checks;
+    while inst.stats().nexthops_collected < total && inst.stats().nexthops_checks - start < max {
+        let Some(at) = inst.next_nexthop_collection() else {
+            break;
+        };
+        std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+        inst.collect_nexthops();
+    }
+    inst.stats().nexthops_checks - start
+}
+
 #[test]
-fn unused_nexthop_objects_are_deleted_after_the_grace_period_and_used_ones_stay() {
+fn unused_nexthop_objects_are_deleted_after_two_checks_and_used_ones_stay() {
     let Some((ns, d0, _)) = setup() else { return };
     let name = ns.name.clone();
     ns.block_on(move || async move {
-        let grace = Duration::from_millis(600);
+        let grace = Duration::from_millis(300);
         let mut inst = RouteInstaller::new(InstallerConfig {
             nexthop_grace: grace,
             ..InstallerConfig::default()
@@ -920,59 +934,133 @@ fn unused_nexthop_objects_are_deleted_after_the_grace_period_and_used_ones_stay(
         let mut all = vec![nh_a, nh_b, nh_c];
         all.sort_unstable();
         assert_eq!(our_nexthop_ids(&name), all);
-        assert_eq!(
-            inst.next_nexthop_collection(),
-            None,
-            "every object is in use"
-        );
+        // New objects are checked once the grace period is over, not before.
+        let first = inst
+            .next_nexthop_collection()
+            .expect("new objects are checked");
+        assert!(first > std::time::Instant::now());
 
-        // b moves to a's neighbour and c is withdrawn: b's and c's objects are unused, but
-        // kept for the grace period.
+        // b moves to a's neighbour and c is withdrawn: b's and c's objects are unused.
         inst.replace(&KernelRoute::via(b, ip("fe80::a"), d0, 0))
             .unwrap();
         inst.remove(&c).unwrap();
-        assert!(inst.next_nexthop_collection().is_some());
         assert_eq!(inst.collect_nexthops(), 0);
+        assert_eq!(inst.stats().nexthops_checks, 0);
         assert_eq!(our_nexthop_ids(&name), all);
 
-        // b flaps back within the grace period: through the same object, none created.
+        // b flaps back: through the same object, none created.
         let created = inst.stats().nexthops_created;
         inst.replace(&KernelRoute::via(b, ip("fe80::b"), d0, 0))
             .unwrap();
         assert_eq!(nhid(&name, "-6", "2001:db8:3::/48"), nh_b);
         assert_eq!(inst.stats().nexthops_created, created);
 
-        // After the grace period only c's object goes; the routes all stay.
-        std::thread::sleep(grace + Duration::from_millis(100));
-        assert_eq!(inst.collect_nexthops(), 1);
+        // The first check finds c's object unused and keeps it; the second, a grace
+        // period later, deletes it. The routes all stay.
+        assert_eq!(collect_until(&mut inst, 1, 1), 1);
+        assert_eq!(inst.stats().nexthops_collected, 0);
+        assert_eq!(our_nexthop_ids(&name), all);
+        assert_eq!(collect_until(&mut inst, 1, 1), 1);
+        assert_eq!(inst.stats().nexthops_collected, 1);
         let mut left = vec![nh_a, nh_b];
         left.sort_unstable();
         assert_eq!(our_nexthop_ids(&name), left);
         assert_eq!(routes_in(&name, "-6", "main").len(), 3);
+        // Both left were found in use, and no route moved since: no check is due.
         assert_eq!(inst.next_nexthop_collection(), None);
 
-        // b is withdrawn for good: its object goes after the grace period, a's (used by two
+        // b is withdrawn for good: its object goes after two more checks, a's (used by two
         // routes) stays, and so do they.
         inst.remove(&KernelRoute::via(b, ip("fe80::b"), d0, 0))
             .unwrap();
-        let at = inst
-            .next_nexthop_collection()
-            .expect("b's object is unused");
-        std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
-        assert_eq!(inst.collect_nexthops(), 1);
+        assert_eq!(collect_until(&mut inst, 2, 4), 2);
         assert_eq!(our_nexthop_ids(&name), vec![nh_a]);
         assert_eq!(nhid(&name, "-6", "2001:db8:1::/48"), nh_a);
         assert_eq!(nhid(&name, "-6", "2001:db8:2::/48"), nh_a);
         assert_eq!(inst.stats().nexthops_collected, 2);
+        assert_eq!(inst.stats().nexthops_checks, 4);
     });
 }
 
 #[test]
-fn at_the_cap_the_longest_unused_nexthop_object_makes_room() {
+fn a_nexthop_object_named_by_a_route_of_another_table_or_protocol_or_a_group_is_kept() {
     let Some((ns, d0, _)) = setup() else { return };
     let name = ns.name.clone();
     ns.block_on(move || async move {
-        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        let grace = Duration::from_millis(200);
+        let mut inst = RouteInstaller::new(InstallerConfig {
+            nexthop_grace: grace,
+            ..InstallerConfig::default()
+        })
+        .expect("installer");
+        let ours = [
+            KernelRoute::via(p("2001:db8:1::/48"), ip("fe80::a"), d0, 0),
+            KernelRoute::via(p("2001:db8:2::/48"), ip("fe80::b"), d0, 0),
+            KernelRoute::via(p("10.1.0.0/16"), ip("192.0.2.2"), d0, 0),
+        ];
+        let ops: Vec<RouteOp> = ours.iter().map(|r| RouteOp::Add(*r)).collect();
+        assert_eq!(inst.apply(&ops), vec![]);
+        let nh_a = nhid(&name, "-6", "2001:db8:1::/48");
+        let nh_b = nhid(&name, "-6", "2001:db8:2::/48");
+        let nh_4 = nhid(&name, "-4", "10.1.0.0/16");
+        let ip_in = |args: &str| {
+            let mut v = vec!["-n", name.as_str()];
+            v.extend(args.split_whitespace());
+            common::run("ip", &v);
+        };
+        // Routes of other software name a's object (another table and protocol) and the
+        // IPv4 one (the main table, another protocol); a group names b's.
+        ip_in(&format!(
+            "-6 route add 2001:db8:99::/48 nhid {nh_a} table 100 proto static"
+        ));
+        ip_in(&format!("route add 10.99.0.0/16 nhid {nh_4} proto 99"));
+        ip_in(&format!("nexthop add id 700 group {nh_b}"));
+        // Our routes go: as far as ours go, every object is unused.
+        let ops: Vec<RouteOp> = ours.iter().map(|r| RouteOp::Remove(*r)).collect();
+        assert_eq!(inst.apply(&ops), vec![]);
+        assert_eq!(collect_until(&mut inst, 1, 4), 1);
+        // Found in use: no other check, until a route of ours moves.
+        assert_eq!(inst.next_nexthop_collection(), None);
+        let mut all = vec![nh_a, nh_b, nh_4];
+        all.sort_unstable();
+        assert_eq!(our_nexthop_ids(&name), all);
+        let other = KernelRoute::via(p("2001:db8:5::/48"), ip("fe80::a"), d0, 0);
+        for _ in 0..3 {
+            inst.add(&other).unwrap();
+            inst.remove(&other).unwrap();
+            assert_eq!(collect_until(&mut inst, 1, 3), 1);
+        }
+        assert_eq!(inst.stats().nexthops_collected, 0);
+        assert_eq!(our_nexthop_ids(&name), all);
+        let t100 = common::ip_json_in(&name, "-6 route show table 100");
+        assert_eq!(t100[0]["nhid"], nh_a, "{t100}");
+        assert_eq!(
+            common::ip_json_in(&name, "nexthop show id 700")[0]["id"],
+            700
+        );
+
+        // The foreign routes and the group go: after two checks, so do the objects.
+        ip_in("-6 route del 2001:db8:99::/48 table 100");
+        ip_in("route del 10.99.0.0/16");
+        ip_in("nexthop del id 700");
+        inst.add(&other).unwrap();
+        inst.remove(&other).unwrap();
+        collect_until(&mut inst, 3, 6);
+        assert_eq!(inst.stats().nexthops_collected, 3);
+        assert_eq!(our_nexthop_ids(&name), Vec::<u64>::new());
+    });
+}
+
+#[test]
+fn at_the_cap_routes_carry_their_gateway_until_checks_free_unused_objects() {
+    let Some((ns, d0, _)) = setup() else { return };
+    let name = ns.name.clone();
+    ns.block_on(move || async move {
+        let mut inst = RouteInstaller::new(InstallerConfig {
+            nexthop_grace: Duration::from_millis(300),
+            ..InstallerConfig::default()
+        })
+        .expect("installer");
         // 1,024 neighbours (the cap), one route through each.
         let route = |i: u32| {
             KernelRoute::via(
@@ -988,18 +1076,22 @@ fn at_the_cap_the_longest_unused_nexthop_object_makes_room() {
         // A neighbour more while every object is in use: the route carries its gateway.
         inst.add(&route(1024)).unwrap();
         assert!(one_in(&name, "-6", "2001:db8:400::/48")["nhid"].is_null());
-        // Routes 7 and then 3 are withdrawn: at the next new neighbour, 7's object (unused
-        // for longest) is deleted to make room, grace period or not.
+        // Routes 7 and 3 are withdrawn: their objects go after two checks, and the next
+        // new neighbour gets an object. No object in use is deleted.
         let nh7 = nhid(&name, "-6", "2001:db8:7::/48");
         let nh3 = nhid(&name, "-6", "2001:db8:3::/48");
         inst.remove(&route(7)).unwrap();
         inst.remove(&route(3)).unwrap();
         inst.add(&route(1025)).unwrap();
+        assert!(one_in(&name, "-6", "2001:db8:401::/48")["nhid"].is_null());
+        assert_eq!(collect_until(&mut inst, 2, 4), 2);
+        assert_eq!(inst.stats().nexthops_collected, 2);
+        inst.add(&route(1026)).unwrap();
         let ids = our_nexthop_ids(&name);
-        assert_eq!(ids.len(), 1024);
-        assert!(!ids.contains(&nh7) && ids.contains(&nh3));
-        let new = nhid(&name, "-6", "2001:db8:401::/48");
+        assert_eq!(ids.len(), 1023);
+        assert!(!ids.contains(&nh7) && !ids.contains(&nh3));
+        let new = nhid(&name, "-6", "2001:db8:402::/48");
         assert!(ids.contains(&new));
-        assert_eq!(routes_in(&name, "-6", "main").len(), 1024);
+        assert_eq!(routes_in(&name, "-6", "main").len(), 1025);
     });
 }

@@ -73,31 +73,34 @@ struct Progress {
     /// The daemon said that the installer thread is gone.
     gone_reported: std::sync::atomic::AtomicBool,
     /// The installers' nexthop object counters, summed: created, flushed with their link,
-    /// found gone by a failed route, deleted unused.
-    nexthops: [AtomicU64; 5],
+    /// made again when it returned, found gone by a failed route, deleted unused, and the
+    /// checks (route dumps) that find the unused ones.
+    nexthops: [AtomicU64; 6],
 }
 
 /// Names of [`Progress::nexthops`] in `babelctl counters`.
-const NEXTHOP_COUNTERS: [&str; 5] = [
+const NEXTHOP_COUNTERS: [&str; 6] = [
     "kernel-nexthops-created",
     "kernel-nexthops-flushed",
     "kernel-nexthops-restored",
     "kernel-nexthops-stale",
     "kernel-nexthops-collected",
+    "kernel-nexthops-checks",
 ];
 
-fn nexthop_counters(s: &InstallerStats) -> [u64; 5] {
+fn nexthop_counters(s: &InstallerStats) -> [u64; 6] {
     [
         s.nexthops_created,
         s.nexthops_flushed,
         s.nexthops_restored,
         s.nexthops_stale,
         s.nexthops_collected,
+        s.nexthops_checks,
     ]
 }
 
 /// Publishes the nexthop counters of the open installers plus those of closed ones.
-fn publish(installers: &BTreeMap<u32, RouteInstaller>, closed: &[u64; 5], progress: &Progress) {
+fn publish(installers: &BTreeMap<u32, RouteInstaller>, closed: &[u64; 6], progress: &Progress) {
     let mut sum = *closed;
     for i in installers.values() {
         for (a, b) in sum.iter_mut().zip(nexthop_counters(&i.stats())) {
@@ -109,8 +112,8 @@ fn publish(installers: &BTreeMap<u32, RouteInstaller>, closed: &[u64; 5], progre
     }
 }
 
-/// Deletes the nexthop objects that have been unused for the grace period, in every
-/// installer where some are due; returns the next time some will be.
+/// Checks the nexthop objects that may be unused and deletes those found unused twice, in
+/// every installer where a check is due; returns the next time one will be.
 fn collect_nexthops(installers: &mut BTreeMap<u32, RouteInstaller>) -> Option<std::time::Instant> {
     let now = std::time::Instant::now();
     let mut next = None;
@@ -246,8 +249,8 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
     let key = |k: &KernelRoute| -> u64 { digest.hash_one((k.dst, k.src, k.metric)) };
     let mut not_ours: BTreeMap<u32, HashSet<u64>> = BTreeMap::new();
     // Counters of installers closed since.
-    let mut closed = [0u64; 5];
-    // Unused nexthop objects are deleted after their grace period, between messages.
+    let mut closed = [0u64; 6];
+    // Unused nexthop objects are checked for and deleted between messages.
     let mut collect_at: Option<std::time::Instant> = None;
     loop {
         let msg = match collect_at {
