@@ -856,20 +856,9 @@ impl RouteInstaller {
         let mut intact = !d.interrupted;
         let families: &[u8] = if v6 { &[AF_INET, AF_INET6] } else { &[AF_INET] };
         for &family in families {
-            self.seq = self.seq.wrapping_add(1);
-            let seq = self.seq;
-            self.send_buf.clear();
-            nl::dump_request(
-                &mut self.send_buf,
-                nl::RTM_GETROUTE,
-                family,
-                nl::RTMSG_LEN,
-                seq,
-            );
-            send_on(&self.sock, &self.send_buf).map_err(|e| RouteError::io("dump", &e))?;
             // Consecutive routes mostly name the same object: one set lookup per run.
             let mut last = None;
-            intact &= read_dump(&self.sock, &mut self.recv_buf, seq, |kind, p| {
+            intact &= self.dump_raw(nl::RTM_GETROUTE, family, nl::RTMSG_LEN, |kind, p| {
                 if kind == nl::RTM_NEWROUTE {
                     nl::each_attr(p, nl::RTMSG_LEN, |k, v| {
                         if k == nl::RTA_NH_ID {
@@ -881,7 +870,6 @@ impl RouteInstaller {
                         }
                     });
                 }
-                Ok(())
             })?;
         }
         Ok(intact.then_some(InUse {
@@ -1028,14 +1016,16 @@ impl RouteInstaller {
     }
 
     /// Sends one dump request (message type `kind`, a family header of `hdr_len` bytes for
-    /// `family`) and hands each message of its answer to `f` (type and payload).
+    /// `family`) and hands each message of its answer to `f` (type and payload). Returns
+    /// whether the answer came whole (`false`: the kernel's tables changed while it ran,
+    /// NLM_F_DUMP_INTR).
     pub(crate) fn dump_raw(
         &mut self,
         kind: u16,
         family: u8,
         hdr_len: usize,
         mut f: impl FnMut(u16, &[u8]),
-    ) -> Result<(), RouteError> {
+    ) -> Result<bool, RouteError> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         self.send_buf.clear();
@@ -1045,7 +1035,6 @@ impl RouteInstaller {
             f(k, p);
             Ok(())
         })
-        .map(|_| ())
     }
 
     fn is_ours(&self, m: &RouteMsg, proto: u8) -> bool {
