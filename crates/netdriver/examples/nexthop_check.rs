@@ -12,26 +12,13 @@
 //! (default: 10000 100000, 5 runs)
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use babel_core::wire::Prefix;
 use netdriver::{InstallerConfig, KernelRoute, RouteInstaller, RouteOp};
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
-}
+mod lab;
+use lab::{ifindex, own_namespace};
 
 /// Waits for the next check and runs it; returns its time and the objects it deleted.
 fn next_check(inst: &mut RouteInstaller) -> Result<(Duration, usize), String> {
@@ -75,15 +62,8 @@ fn main() -> Result<(), String> {
         counts = vec![10_000, 100_000];
     }
     let runs = runs.max(1);
-    // A namespace of our own (this thread is the only one, so the whole process moves), torn
-    // down by the kernel when the process exits.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("unshare(CLONE_NEWNET) needs root: {e}"))?;
-    ip(&["link", "set", "lo", "up"])?;
-    ip(&["link", "add", "r0", "type", "veth", "peer", "name", "r0p"])?;
-    ip(&["link", "set", "r0p", "up"])?;
-    ip(&["link", "set", "r0", "up"])?;
-    let dev = nix::net::if_::if_nametoindex("r0").map_err(|e| format!("no ifindex: {e}"))?;
+    own_namespace(&["r0"])?;
+    let dev = ifindex("r0")?;
     let (gw1, gw2): (IpAddr, IpAddr) = ("fe80::1".parse().unwrap(), "fe80::2".parse().unwrap());
 
     for n in counts {

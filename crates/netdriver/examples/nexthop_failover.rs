@@ -20,20 +20,8 @@ use std::time::Instant;
 use babel_core::wire::Prefix;
 use netdriver::{InstallerConfig, KernelRoute, RouteInstaller, RouteOp};
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
-}
+mod lab;
+use lab::{ifindex, ip, own_namespace};
 
 /// Waits until Linux has handled r0's carrier change: its nexthop objects flushed (down) or
 /// its operational state up again.
@@ -57,10 +45,6 @@ fn settle(up: bool) -> Result<(), String> {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     Err("r0 did not settle".into())
-}
-
-fn ifindex(dev: &str) -> Result<u32, String> {
-    nix::net::if_::if_nametoindex(dev).map_err(|e| format!("no ifindex for {dev}: {e}"))
 }
 
 /// Moves every route to `gw` on `ifindex`; returns microseconds per route and messages
@@ -110,15 +94,7 @@ fn main() -> Result<(), String> {
     if n == 0 || cycles == 0 {
         return Err("ROUTES and CYCLES must be positive".into());
     }
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("unshare(CLONE_NEWNET) needs root: {e}"))?;
-    ip(&["link", "set", "lo", "up"])?;
-    for dev in ["r0", "r1"] {
-        let peer = format!("{dev}p");
-        ip(&["link", "add", dev, "type", "veth", "peer", "name", &peer])?;
-        ip(&["link", "set", &peer, "up"])?;
-        ip(&["link", "set", dev, "up"])?;
-    }
+    own_namespace(&["r0", "r1"])?;
     let (r0, r1) = (ifindex("r0")?, ifindex("r1")?);
     let (gw0, gw1): (IpAddr, IpAddr) = ("fe80::1".parse().unwrap(), "fe80::2".parse().unwrap());
     let dsts: Vec<Prefix> = (0..n)

@@ -7,34 +7,13 @@
 //! `cargo run -p netdriver --release --example route_rate [-- COUNT]`
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::process::Command;
 use std::time::Instant;
 
 use babel_core::wire::Prefix;
 use netdriver::{InstallerConfig, KernelRoute, RouteInstaller, RouteOp};
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
-}
-
-fn ifindex(dev: &str) -> Result<u32, String> {
-    std::fs::read_to_string(format!("/sys/class/net/{dev}/ifindex"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .or_else(|| nix::net::if_::if_nametoindex(dev).ok())
-        .ok_or_else(|| format!("no ifindex for {dev}"))
-}
+mod lab;
+use lab::{ifindex, ip, own_namespace};
 
 fn routes(n: u32, v6: bool, gw: IpAddr, ifindex: u32) -> Vec<KernelRoute> {
     (0..n)
@@ -76,14 +55,7 @@ fn main() -> Result<(), String> {
         .map(|s| s.parse().map_err(|_| format!("bad count {s}")))
         .transpose()?
         .unwrap_or(100_000);
-    // A namespace of our own (this thread is the only one, so the whole process moves), torn
-    // down by the kernel when the process exits.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(|e| format!("unshare(CLONE_NEWNET) needs root: {e}"))?;
-    ip(&["link", "set", "lo", "up"])?;
-    ip(&["link", "add", "r0", "type", "veth", "peer", "name", "r0p"])?;
-    ip(&["link", "set", "r0p", "up"])?;
-    ip(&["link", "set", "r0", "up"])?;
+    own_namespace(&["r0"])?;
     ip(&["addr", "add", "192.0.2.1/24", "dev", "r0"])?;
     let dev = ifindex("r0")?;
 
