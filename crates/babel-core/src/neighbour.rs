@@ -183,7 +183,8 @@ pub(crate) struct Neighbour {
     pub rtt_time: Timestamp,
     /// Seqno of our unicast hellos to this neighbour.
     pub uhello_seqno: u16,
-    /// When we first heard it.
+    /// When we first heard it, or heard it again after seven hello intervals or more of
+    /// silence.
     pub since: Timestamp,
 }
 

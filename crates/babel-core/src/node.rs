@@ -1320,6 +1320,14 @@ impl Node {
         };
         hist.receive(now, h.seqno, from_cs(h.interval));
         let reach = n.reach();
+        // Heard now and not in the seven hello intervals before: a new neighbour, or one
+        // back after a silence (babeld's `(reach & 0xBF00) == 0x8000`). Either way it may
+        // have lost our state; it is treated like a new one. In particular a full dump that
+        // went to the group while it was silent did not reach it.
+        let fresh = was_empty || reach & 0xFF00 == 0x8000;
+        if fresh {
+            n.since = now;
+        }
         if let (true, Some(ts)) = (timestamps, h.timestamp) {
             // RFC 9616 §3.1: remember the origin timestamp and our receive time, to echo
             // them in the next IHU.
@@ -1327,14 +1335,14 @@ impl Node {
             *hello_ts = Some(ts);
         }
         let addr = n.addr;
-        if was_empty {
+        if fresh {
             // A new neighbour: tell it we hear it at once rather than at our next hello.
             let ihu = self.make_ihu(nid, ifindex);
             if let Some(ihu) = ihu {
                 self.queue_control(ifindex, Some(addr), ihu, true);
             }
         }
-        if !h.is_unicast() && (was_empty || reach & 0xFC00 == 0xC000) {
+        if !h.is_unicast() && (fresh || reach & 0xFC00 == 0xC000) {
             // Its first and second hellos are answered by a hello of ours soon (like
             // babeld's early feedback): 2-out-of-3 wants two of our hellos before the link
             // counts, and waiting a hello interval for each would slow the start of a mesh.

@@ -782,6 +782,98 @@ fn wildcard_request_right_after_a_dump_the_requester_heard_is_not_answered_again
     assert_eq!(dumped(&mut m, FAKE, true), 2);
 }
 
+/// Runs node `a` until it has sent a multicast packet with a TLV `want` accepts, at most
+/// `limit`; returns whether it did.
+fn run_until_sent(m: &mut Mesh, a: usize, limit: Duration, want: impl Fn(&Tlv) -> bool) -> bool {
+    let from = m.captured.len();
+    let step = Duration::from_millis(10);
+    let mut waited = Duration::ZERO;
+    while waited < limit {
+        m.run_for(step);
+        waited += step;
+        if sent(m, a, from)
+            .iter()
+            .any(|(_, d, t)| *d == MULTICAST_GROUP && want(t))
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// A neighbour heard again after seven or more missed hellos (a link that was down, a
+/// node that was out of range) may have lost everything about us, as a new one has: it
+/// gets an IHU and a hello of ours at once, not at our next periodic hello up to an
+/// interval later, during which it cannot use the link (babeld sends a hello whenever
+/// `(reach & 0xBF00) == 0x8000`).
+#[test]
+fn rfc8966_3_4_a_neighbour_back_after_a_silence_is_answered_at_once() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    greet(&mut m, a, i, FAKE);
+    // Nine hello intervals (4 s) of silence: the link is unusable, the neighbour kept.
+    m.run_for(Duration::from_secs(36));
+    assert_eq!(m.node(a).neighbours().len(), 1);
+    assert!(m.node(a).neighbours()[0].cost == INFINITY);
+    // Just after a periodic hello of ours, the next one is more than 3 s away.
+    assert!(run_until_sent(&mut m, a, Duration::from_secs(5), |t| {
+        matches!(t, Tlv::Hello(_))
+    }));
+    let from = m.captured.len();
+    m.inject(a, i, FAKE, &packet(&[hello(12, false)], FAKE));
+    m.run_for(Duration::from_millis(500));
+    let got = sent(&m, a, from);
+    assert!(
+        got.iter()
+            .any(|(_, _, t)| matches!(t, Tlv::Ihu(h) if h.addr == Some(IpAddr::V6(FAKE)))),
+        "an IHU for the neighbour: {got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|(_, d, t)| *d == MULTICAST_GROUP && matches!(t, Tlv::Hello(_))),
+        "an early hello: {got:?}"
+    );
+    // A neighbour heard all along is not answered early: a hello missed now and then
+    // does not count as a silence.
+    greet(&mut m, a, i, FAKE2);
+    assert!(run_until_sent(&mut m, a, Duration::from_secs(5), |t| {
+        matches!(t, Tlv::Hello(_))
+    }));
+    let from = m.captured.len();
+    m.inject(a, i, FAKE2, &packet(&[hello(4, false)], FAKE2));
+    m.run_for(Duration::from_millis(500));
+    assert!(
+        !sent(&m, a, from)
+            .iter()
+            .any(|(_, _, t)| matches!(t, Tlv::Hello(_) | Tlv::Ihu(_))),
+        "no early answer to a neighbour that missed one hello"
+    );
+}
+
+/// The full dump that went to the group while a neighbour was silent did not reach it, so
+/// its wildcard request on coming back is answered even within a hello interval of that
+/// dump (which answers the requests of neighbours that were there to hear it).
+#[test]
+fn wildcard_request_of_a_neighbour_back_after_a_silence_is_answered_after_a_dump_it_missed() {
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    m.announce(a, P, None);
+    greet(&mut m, a, i, FAKE);
+    m.run_for(Duration::from_secs(30));
+    // Wait for a periodic full dump to the group, sent while FAKE is silent.
+    assert!(run_until_sent(&mut m, a, Duration::from_secs(20), |t| {
+        matches!(t, Tlv::Update(u) if u.metric == 0)
+    }));
+    m.inject(a, i, FAKE, &packet(&[hello(11, false)], FAKE));
+    let from = m.captured.len();
+    m.inject_to(a, i, FAKE, false, &packet(&[route_request(None)], FAKE));
+    m.run_for(Duration::from_millis(700));
+    let dumped = sent(&m, a, from)
+        .iter()
+        .filter(|(_, _, t)| matches!(t, Tlv::Update(u) if u.metric == 0))
+        .count();
+    assert_eq!(dumped, 1, "the dump it missed is sent again");
+    assert_eq!(m.node(a).stats().sent.wildcard_requests_ignored, 0);
+}
+
 #[test]
 fn rfc8966_3_8_1_2_request_for_own_prefix_bumps_seqno() {
     let (mut m, a, i) = single(InterfaceConfig::wired());
