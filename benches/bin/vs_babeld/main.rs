@@ -7,7 +7,8 @@
 //!
 //! - `ingest`: a synthetic neighbour (`babel_feeder`, built beside this binary) advertises N
 //!   prefixes over a veth pair; until every prefix is in the kernel table: wall time, the
-//!   daemon's CPU time and its peak resident memory.
+//!   daemon's CPU time and its peak resident memory (median of `--runs`, the two daemons'
+//!   runs alternating).
 //! - `flap`: two synthetic neighbours advertise the same prefixes, one of them flapping its
 //!   metric at every dump, so every route moves between them; route changes per second
 //!   reaching the kernel, from a netlink listener in the daemon's namespace.
@@ -179,6 +180,9 @@ struct Ingest {
     installed: usize,
 }
 
+/// A row of the ingest table: its name and the figure of one run.
+type IngestFigure = (&'static str, fn(&Ingest) -> f64);
+
 /// `daemon` takes a dump of `n` prefixes, ordered, timed and recorded as `args` say.
 fn ingest(daemon: &Path, n: u32, args: &Args) -> Result<Ingest, String> {
     let (shuffled, timeout) = (args.shuffled, args.timeout);
@@ -288,24 +292,55 @@ fn section(args: &Args, name: &str, t: &mut Table) -> Result<(), String> {
     match name {
         "ingest" => {
             for &n in &args.sizes {
-                let b = ingest(&args.babeld, n, args)?;
-                let r = ingest(&args.routed, n, args)?;
+                // babeld's and routed's runs alternate, so that both see the same spells of
+                // load; each figure is the median of the runs.
+                let (mut bs, mut rs) = (Vec::new(), Vec::new());
+                for i in 1..=args.runs {
+                    let b = ingest(&args.babeld, n, args)?;
+                    let r = ingest(&args.routed, n, args)?;
+                    if args.runs > 1 {
+                        println!(
+                            "  ingest {n}, run {i}: babeld {:.2} s, {:.2} s CPU, {:.2} MiB; \
+                             routed {:.2} s, {:.2} s CPU, {:.2} MiB",
+                            b.seconds, b.cpu, b.rss, r.seconds, r.cpu, r.rss
+                        );
+                    }
+                    bs.push(b);
+                    rs.push(r);
+                }
                 let o = if args.shuffled { " shuffled" } else { "" };
-                t.row(
-                    format!("ingest {n}{o}: time to install all (s)"),
-                    b.seconds,
-                    r.seconds,
-                );
-                t.row(format!("ingest {n}{o}: daemon CPU time (s)"), b.cpu, r.cpu);
-                t.row(
-                    format!("ingest {n}{o}: daemon peak RSS (MiB)"),
-                    b.rss,
-                    r.rss,
-                );
-                for (name, x) in [("babeld", b), ("routed", r)] {
-                    if x.installed < n as usize {
+                let of = if args.runs > 1 {
+                    format!(", median of {}", args.runs)
+                } else {
+                    String::new()
+                };
+                let figures: [IngestFigure; 3] = [
+                    ("time to install all (s)", |x| x.seconds),
+                    ("daemon CPU time (s)", |x| x.cpu),
+                    ("daemon peak RSS (MiB)", |x| x.rss),
+                ];
+                for (what, get) in figures {
+                    let m = |v: &[Ingest]| median(&v.iter().map(get).collect::<Vec<_>>());
+                    t.row(format!("ingest {n}{o}: {what}{of}"), m(&bs), m(&rs));
+                }
+                if args.runs > 1 {
+                    let range = |v: &[Ingest]| {
+                        let x: Vec<f64> = v.iter().map(|x| x.rss).collect();
+                        let lo = x.iter().copied().fold(f64::INFINITY, f64::min);
+                        let hi = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        format!("{lo:.2}-{hi:.2}")
+                    };
+                    t.notes.push(format!(
+                        "ingest {n}: peak RSS over {} runs: babeld {} MiB, routed {} MiB",
+                        args.runs,
+                        range(&bs),
+                        range(&rs)
+                    ));
+                }
+                for (name, v) in [("babeld", &bs), ("routed", &rs)] {
+                    for x in v.iter().filter(|x| x.installed < n as usize) {
                         t.notes.push(format!(
-                            "ingest {n}: {name} had installed {} of {n} when the run stopped",
+                            "ingest {n}: {name} had installed {} of {n} when a run stopped",
                             x.installed
                         ));
                     }
