@@ -3341,14 +3341,13 @@ impl Node {
         for slot in slots {
             // The slots due a little further on are asked for ahead: the slot first, then
             // (once it has had time to arrive) its spilled entries.
-            let due_at = |a: u32| self.routes.due.get(a as usize).is_some_and(|&d| now >= d);
-            if due_at(slot + 2 * WALK_AHEAD) {
+            if self.routes.due.is_due(slot + 2 * WALK_AHEAD, now) {
                 self.routes.slots.prefetch((slot + 2 * WALK_AHEAD) as usize);
             }
-            if due_at(slot + WALK_AHEAD) {
+            if self.routes.due.is_due(slot + WALK_AHEAD, now) {
                 self.routes.prefetch_entries(slot + WALK_AHEAD);
             }
-            let due = self.routes.due[slot as usize];
+            let due = self.routes.due.get(slot, now);
             if now < due {
                 // Nothing is due in this slot: skip its (cache-cold) entries.
                 #[cfg(debug_assertions)]
@@ -3396,8 +3395,12 @@ impl Node {
                         }
                         if now >= exp {
                             expire.push(i);
-                            // Retracted below: flushed at the end of its hold time.
-                            due = due.min(now + Duration::from_millis(e.hold_ms() as u64));
+                            // Retracted below: flushed at the end of its hold time, from
+                            // the time it is given (`set_time`: now, in whole milliseconds,
+                            // rounded down; not `now` itself, which would be a little late,
+                            // the sweep skipping the slot while the entry is due).
+                            let hold = Duration::from_millis(e.hold_ms() as u64);
+                            due = due.min(Timestamp::from_millis(now.as_millis()) + hold);
                         } else if i == sel {
                             // RFC 8966 §3.8.2.3 (babeld's timing): a selected route about
                             // to expire (7/8 of its time) is asked for again.
@@ -3415,7 +3418,7 @@ impl Node {
                     }
                 }
             }
-            self.routes.due[slot as usize] = due;
+            self.routes.due.set(slot, due, now);
             self.sweep_due = self.sweep_due.min(due);
             if expire.is_empty() && flush.is_empty() && refresh.is_none() {
                 continue;
@@ -3475,8 +3478,7 @@ impl Node {
 
     /// An entry of `slot` has something for the sweep to do at `at` (see `sweep_at`).
     fn sweep_at(&mut self, slot: u32, at: Timestamp) {
-        let d = &mut self.routes.due[slot as usize];
-        *d = (*d).min(at);
+        self.routes.due.lower(slot, at, self.now);
         self.sweep_wanted_at(at);
     }
 
@@ -3484,7 +3486,7 @@ impl Node {
     /// [`RouteEntry::sweep_at`] of its entries as of the last sweep (a refresh point passed
     /// since then is still to be acted on).
     fn set_sweep_due(&mut self, slot: u32, at: Timestamp) {
-        self.routes.due[slot as usize] = at;
+        self.routes.due.set(slot, at, self.now);
         self.sweep_wanted_at(at);
     }
 

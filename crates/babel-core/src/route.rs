@@ -71,8 +71,9 @@ const SMOOTHED_AGE_FUTURE: u16 = 62_000;
 /// longest interval gives 38 minutes).
 const HOLD_MS_MAX: u32 = (1 << 24) - 1;
 
-/// The largest neighbour index an entry holds (see [`RouteEntry::new`]).
-const NEIGH_MAX: u32 = u16::MAX as u32 - 2;
+/// The largest neighbour index an entry holds (see [`RouteEntry::new`]). It also bounds
+/// the entries of a destination, and so a source's count of them (`Source::refs`, 16 bits).
+pub(crate) const NEIGH_MAX: u32 = u16::MAX as u32 - 2;
 
 /// One route entry: what one neighbour advertised for one destination, in 32 bytes. The
 /// router-id and next hop are shared by many entries: they are stored once in the table's
@@ -406,6 +407,121 @@ pub(crate) const NONE: u16 = u16::MAX;
 /// seconds for the smoothed metric.
 pub(crate) const REBASE_GAP: Duration = Duration::from_secs(3600);
 
+/// [`DueTimes`]' reserved value: nothing is due in the slot.
+const DUE_NEVER: DueCell = DueCell::MAX;
+/// How far from the current time a due time may be stored (2^30 ms, 12 days: half of
+/// what 32 bits of milliseconds read back relative to the current time hold). Due times
+/// are at most a hold time (4.6 hours) ahead, and behind only until the next sweep or
+/// [`RouteTable::rebase`].
+const DUE_SPAN: Duration = Duration::from_millis(1 << 30);
+
+/// Per slot, a lower bound of the next time the sweep has something to do with one of
+/// its entries, in 4 bytes: the time in milliseconds, rounded up, stored modulo 2^32 and
+/// read back relative to the current time (like [`RouteEntry::time`]); [`DUE_NEVER`] for
+/// none. Rounded up and never down: a due time that read earlier than the truth would
+/// have the sweep find nothing in the slot, store the same early time, and be woken for
+/// it again at once. Entry times are whole milliseconds, so the rounding moves nothing.
+#[derive(Debug, Default)]
+pub(crate) struct DueTimes(Paged<DueCell>);
+
+/// One slot's stored due time (see [`DueTimes`]).
+type DueCell = u32;
+
+impl DueTimes {
+    /// `at` as stored, `now` being the current time.
+    #[inline]
+    fn encode(at: Timestamp, now: Timestamp) -> DueCell {
+        if at.as_micros() == u64::MAX {
+            return DUE_NEVER;
+        }
+        // Beyond the span only by a bug: clamped to a bound that still reads right (a
+        // lower bound stays one; a time long past still reads as past).
+        debug_assert!(at <= now + DUE_SPAN, "due {at:?} too far ahead of {now:?}");
+        let at = at.min(now + DUE_SPAN).max(now - DUE_SPAN);
+        let ms = at.as_micros().div_ceil(1000) as DueCell;
+        // A time that would read as none is kept one millisecond later.
+        if ms == DUE_NEVER {
+            0
+        } else {
+            ms
+        }
+    }
+
+    /// What `raw` reads as, `now` being the current time.
+    #[inline]
+    fn decode(raw: DueCell, now: Timestamp) -> Timestamp {
+        if raw == DUE_NEVER {
+            return Timestamp::from_micros(u64::MAX);
+        }
+        let now_ms = now.as_millis();
+        let ahead = raw.wrapping_sub(now_ms as u32) as i32 as i64;
+        Timestamp::from_millis((now_ms as i64 + ahead).max(0) as u64)
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// A new slot, with nothing due.
+    fn push_never(&mut self) {
+        self.0.push(DUE_NEVER);
+    }
+
+    /// Slot `i` has nothing due.
+    fn set_never(&mut self, i: u32) {
+        self.0[i as usize] = DUE_NEVER;
+    }
+
+    /// The due time of slot `i` (rounded up to the millisecond), `now` being the current
+    /// time.
+    #[inline]
+    pub(crate) fn get(&self, i: u32, now: Timestamp) -> Timestamp {
+        Self::decode(self.0[i as usize], now)
+    }
+
+    /// Something is due in slot `i` at `now` (false when there is no slot `i`). Reads the
+    /// stored time without building a [`Timestamp`].
+    #[inline]
+    pub(crate) fn is_due(&self, i: u32, now: Timestamp) -> bool {
+        self.0.get(i as usize).is_some_and(|&raw| {
+            raw != DUE_NEVER && raw.wrapping_sub(now.as_millis() as DueCell) as i32 <= 0
+        })
+    }
+
+    /// Sets the due time of slot `i` to `at` (rounded up), `now` being the current time.
+    #[inline]
+    pub(crate) fn set(&mut self, i: u32, at: Timestamp, now: Timestamp) {
+        self.0[i as usize] = Self::encode(at, now);
+    }
+
+    /// Lowers the due time of slot `i` to `at` (rounded up) if it is later.
+    #[inline]
+    pub(crate) fn lower(&mut self, i: u32, at: Timestamp, now: Timestamp) {
+        let d = &mut self.0[i as usize];
+        if at < Self::decode(*d, now) {
+            *d = Self::encode(at, now);
+        }
+    }
+
+    /// The current time jumped from `old` to `now`: the due times that have passed are
+    /// moved to `now` (to the millisecond, rounded down: they stay due), so that none is
+    /// old enough to be misread. The others are within a hold time of `old` and `now`.
+    fn rebase(&mut self, old: Timestamp, now: Timestamp) {
+        let floor = Timestamp::from_millis(now.as_millis());
+        for i in 0..self.0.len() {
+            let d = &mut self.0[i];
+            if *d != DUE_NEVER && Self::decode(*d, old) < floor {
+                *d = Self::encode(floor, now);
+            }
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
+    }
+}
+
 /// All the entries of one destination, in 32 bytes: the first lives inline, so that a
 /// destination heard from one neighbour costs no extra allocation and an update to it no
 /// extra cache miss; two or more live in a vector. The vector takes the place of the inline
@@ -651,8 +767,9 @@ impl PackedKey {
 pub(crate) struct RouteTable {
     pub slots: Paged<Slot>,
     /// Per slot, a lower bound of the next time the sweep has something to do with one
-    /// of its entries: the sweep reads this small array and skips the slots not due.
-    pub due: Paged<Timestamp>,
+    /// of its entries: the sweep reads this small array (4 bytes a slot) and skips the
+    /// slots not due.
+    pub due: DueTimes,
     /// Live slots, hashed by their key (which only the slot holds): 8 bytes a cell, where
     /// a map holding the keys took 40 and a control byte (see docs/performance.md,
     /// 2026-11-26 "route index of slot numbers"). A lookup reads one run of cells and then
@@ -776,12 +893,12 @@ impl RouteTable {
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = slot;
-                self.due[i as usize] = Timestamp::from_micros(u64::MAX);
+                self.due.set_never(i);
                 i
             }
             None => {
                 self.slots.push(slot);
-                self.due.push(Timestamp::from_micros(u64::MAX));
+                self.due.push_never();
                 (self.slots.len() - 1) as u32
             }
         };
@@ -885,13 +1002,15 @@ impl RouteTable {
     }
 
     /// The current time jumped from `old` to `now` (by more than [`REBASE_GAP`]): entry
-    /// times, kept relative to the current time, are moved so that they read the same.
+    /// times, kept relative to the current time, are moved so that they read the same, and
+    /// the slots' due times that have passed are moved to `now` (see [`DueTimes::rebase`]).
     pub(crate) fn rebase(&mut self, old: Timestamp, now: Timestamp) {
         for i in 0..self.slots.len() {
             for e in self.slots[i].entries.iter_mut() {
                 e.rebase(old, now);
             }
         }
+        self.due.rebase(old, now);
     }
 
     /// Frees a slot that has no entries and nothing left to report.
@@ -1155,8 +1274,139 @@ mod tests {
             std::mem::size_of::<Slot>(),
             std::mem::size_of::<Entries>(),
             std::mem::size_of::<RouteEntry>(),
+            std::mem::size_of::<DueCell>(),
         );
-        assert_eq!(sizes, (64, 32, 32), "Slot, Entries, RouteEntry");
+        assert_eq!(
+            sizes,
+            (64, 32, 32, 4),
+            "Slot, Entries, RouteEntry, due time"
+        );
+        // The due times cost their 4 bytes a slot, and a page's room at most.
+        let mut t = RouteTable::default();
+        for n in 0..5000u32 {
+            let key = RouteKey::new(
+                Prefix::new(IpAddr::V4(std::net::Ipv4Addr::from(n << 8)), 24).unwrap(),
+                None,
+            );
+            t.create(&key, false);
+        }
+        let held = t.due.heap_bytes();
+        assert!(
+            (4 * 5000..4 * 5000 + 4 * 1024 + 256).contains(&held),
+            "{held}"
+        );
+    }
+
+    fn ms(ms: u64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    #[test]
+    fn due_times_round_up_to_the_millisecond_and_read_back_relative_to_now() {
+        let mut d = DueTimes::default();
+        d.push_never();
+        let never = Timestamp::from_micros(u64::MAX);
+        let now = ms(10_000);
+        assert_eq!(d.get(0, now), never);
+        assert!(!d.is_due(0, now) && !d.is_due(0, never) && !d.is_due(1, now));
+        // Whole milliseconds read back as they are, other times a little later.
+        for (at, want) in [
+            (ms(12_345), ms(12_345)),
+            (Timestamp::from_micros(12_345_001), ms(12_346)),
+            (Timestamp::from_micros(12_345_999), ms(12_346)),
+            (ms(4_000), ms(4_000)),
+        ] {
+            d.set(0, at, now);
+            assert_eq!(d.get(0, now), want, "{at:?}");
+            for t in [now, at, want, ms(20_000)] {
+                let t = t.max(now);
+                assert_eq!(d.is_due(0, t), t >= want, "{at:?} at {t:?}");
+            }
+        }
+        // Lowered only by an earlier time.
+        d.set(0, ms(12_000), now);
+        d.lower(0, ms(13_000), now);
+        assert_eq!(d.get(0, now), ms(12_000));
+        d.lower(0, Timestamp::from_micros(11_000_500), now);
+        assert_eq!(d.get(0, now), ms(11_001));
+        d.lower(0, never, now);
+        assert_eq!(d.get(0, now), ms(11_001));
+        d.set(0, never, now);
+        assert_eq!(d.get(0, now), never);
+        d.lower(0, ms(15_000), now);
+        assert_eq!(d.get(0, now), ms(15_000));
+    }
+
+    #[test]
+    fn due_times_read_back_across_the_32_bit_wrap_never_early() {
+        let mut d = DueTimes::default();
+        d.push_never();
+        let wrap = 1u64 << 32;
+        // Hold times (up to 4.6 hours) ahead and behind, across the wrap of 32 bits of
+        // milliseconds, read from either side of it.
+        for base in [wrap - 20_000, wrap - 1, wrap, wrap + 7, 3 * wrap - 5] {
+            for off in [0, 1, 999, 16_000, HOLD_MS_MAX as u64] {
+                for now in [ms(base), ms(base + off), ms(base + 2 * off + 3)] {
+                    let at = Timestamp::from_micros(base * 1000 + off * 1000 + 1);
+                    d.set(0, at, now);
+                    let got = d.get(0, now);
+                    assert!(got >= at, "read earlier: {at:?} {got:?} now {now:?}");
+                    assert!(got - at < Duration::from_millis(2), "{at:?} {got:?}");
+                    assert_eq!(d.is_due(0, now), now >= got);
+                }
+            }
+        }
+        // The time whose milliseconds are the reserved value reads one millisecond later,
+        // not as none.
+        let now = ms(wrap - 10);
+        d.set(0, ms(wrap - 1), now);
+        assert_eq!(d.get(0, now), ms(wrap));
+        d.set(0, Timestamp::from_micros((wrap - 2) * 1000 + 1), now);
+        assert_eq!(d.get(0, now), ms(wrap));
+        d.lower(0, ms(wrap - 1), now);
+        assert_eq!(d.get(0, now), ms(wrap), "still not none");
+    }
+
+    #[test]
+    fn passed_due_times_stay_due_after_a_long_jump_in_time() {
+        let mut t = RouteTable::default();
+        for n in 0..4u32 {
+            let key = RouteKey::new(
+                Prefix::new(IpAddr::V4(std::net::Ipv4Addr::from(n << 8)), 24).unwrap(),
+                None,
+            );
+            t.create(&key, false);
+        }
+        let old = Timestamp::from_micros(((1u64 << 32) - 3_000) * 1000 + 250);
+        t.due.set(0, old - Duration::from_secs(5), old);
+        t.due.set(1, old + Duration::from_secs(3 * 3600), old);
+        t.due.set(2, old + Duration::from_secs(4 * 3600), old);
+        // A jump of 2 hours, then one of 30 days, which 32 bits of milliseconds would
+        // misread (25 days ahead reads as behind; 30 days behind, as 19 days ahead).
+        let now = old + Duration::from_secs(2 * 3600);
+        t.rebase(old, now);
+        let floor = Timestamp::from_millis(now.as_millis());
+        assert_eq!(t.due.get(0, now), floor);
+        assert!(t.due.is_due(0, now));
+        assert_eq!(
+            t.due.get(1, now),
+            ms((old + Duration::from_secs(3 * 3600))
+                .as_micros()
+                .div_ceil(1000))
+        );
+        assert!(!t.due.is_due(1, now));
+        assert_eq!(t.due.get(3, now), Timestamp::from_micros(u64::MAX));
+        let later = now + Duration::from_secs(30 * 86_400);
+        t.rebase(now, later);
+        for i in 0..3 {
+            assert!(t.due.is_due(i, later), "slot {i}");
+            assert_eq!(
+                t.due.get(i, later),
+                Timestamp::from_millis(later.as_millis())
+            );
+        }
+        assert!(!t.due.is_due(3, later));
+        assert_eq!(t.due.get(3, later), Timestamp::from_micros(u64::MAX));
     }
 
     #[test]

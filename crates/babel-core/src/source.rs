@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::neighbour::seqno_newer;
 use crate::paged::Paged;
-use crate::route::RouteTable;
+use crate::route::{RouteTable, NEIGH_MAX};
 use crate::time::Timestamp;
 use crate::wire::{RouterId, INFINITY};
 
@@ -13,7 +13,7 @@ use crate::wire::{RouterId, INFINITY};
 /// The prefixes are those of a route table slot, which the source keeps alive: a source
 /// costs no copy of its key. The sources of one slot are a list that starts in the slot
 /// (`RouteTable::first_source`), so that finding one costs no index: the slot is at hand
-/// whenever a source is looked for, and most destinations have one source. 20 bytes.
+/// whenever a source is looked for, and most destinations have one source. 16 bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Source {
     /// The router-id, as an index in the route table's router-id interner, which the
@@ -24,12 +24,18 @@ pub(crate) struct Source {
     next: u32,
     pub seqno: u16,
     pub metric: u16,
-    /// Route entries that point at this source.
-    pub refs: u32,
+    /// Route entries that point at this source. They are all of the source's destination,
+    /// where there is one entry per neighbour and neighbour indices are at most
+    /// [`NEIGH_MAX`] (65,533): 65,534 entries, and one more retained while an entry is
+    /// refused, fit (see [`SourceTable::retain`]).
+    pub refs: u16,
     /// When the feasibility distance was last set: the low 32 bits of that time in
     /// microseconds, read back relative to the current time (see [`Source::age`]).
     time: u32,
 }
+
+// What `Source::refs` counts at most (see there) fits its 16 bits.
+const _: () = assert!(NEIGH_MAX + 2 <= u16::MAX as u32);
 
 impl Source {
     /// Time since the feasibility distance was set. The 32 bits of microseconds wrap
@@ -220,9 +226,15 @@ impl SourceTable {
         self.get(i).map(|s| s.id(routes))
     }
 
+    /// One more route entry points at source `i`. Its 16-bit count cannot overflow (see
+    /// [`Source::refs`]); were it to, this panics rather than wrap, which would let the
+    /// source be collected while entries point at it.
     pub(crate) fn retain(&mut self, i: u32) {
         if let Some(s) = self.get_mut(i) {
-            s.refs += 1;
+            s.refs = s
+                .refs
+                .checked_add(1)
+                .expect("more route entries than neighbours point at a source");
         }
     }
 
@@ -518,9 +530,9 @@ mod tests {
     }
 
     #[test]
-    fn a_source_is_20_bytes() {
+    fn a_source_is_16_bytes() {
         // What a destination's source costs (docs/performance.md, issue 7).
-        assert_eq!(std::mem::size_of::<Source>(), 20);
+        assert_eq!(std::mem::size_of::<Source>(), 16);
     }
 
     #[test]
