@@ -1282,19 +1282,25 @@ mod tests {
             "Slot, Entries, RouteEntry, due time"
         );
         // The due times cost their 4 bytes a slot, and a page's room at most.
+        let t = table_of(5000);
+        let held = t.due.heap_bytes();
+        assert!(
+            (4 * 5000..4 * 5000 + 4 * 1024 + 256).contains(&held),
+            "{held}"
+        );
+    }
+
+    /// A table of `n` destinations (IPv4 /24s), none with entries.
+    fn table_of(n: u32) -> RouteTable {
         let mut t = RouteTable::default();
-        for n in 0..5000u32 {
+        for n in 0..n {
             let key = RouteKey::new(
                 Prefix::new(IpAddr::V4(std::net::Ipv4Addr::from(n << 8)), 24).unwrap(),
                 None,
             );
             t.create(&key, false);
         }
-        let held = t.due.heap_bytes();
-        assert!(
-            (4 * 5000..4 * 5000 + 4 * 1024 + 256).contains(&held),
-            "{held}"
-        );
+        t
     }
 
     fn ms(ms: u64) -> Timestamp {
@@ -1369,14 +1375,7 @@ mod tests {
 
     #[test]
     fn passed_due_times_stay_due_after_a_long_jump_in_time() {
-        let mut t = RouteTable::default();
-        for n in 0..4u32 {
-            let key = RouteKey::new(
-                Prefix::new(IpAddr::V4(std::net::Ipv4Addr::from(n << 8)), 24).unwrap(),
-                None,
-            );
-            t.create(&key, false);
-        }
+        let mut t = table_of(4);
         let old = Timestamp::from_micros(((1u64 << 32) - 3_000) * 1000 + 250);
         t.due.set(0, old - Duration::from_secs(5), old);
         t.due.set(1, old + Duration::from_secs(3 * 3600), old);
