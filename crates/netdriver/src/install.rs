@@ -998,21 +998,22 @@ impl RouteInstaller {
     }
 
     fn dump_own(&mut self) -> Result<Vec<RouteMsg>, RouteError> {
-        let mut out = Vec::new();
-        for family in [AF_INET, AF_INET6] {
-            let proto = self.config.protocol;
-            let table = self.config.table;
-            self.dump_raw(nl::RTM_GETROUTE, family, nl::RTMSG_LEN, |kind, p| {
-                if kind == nl::RTM_NEWROUTE {
-                    if let Some(m) = RouteMsg::parse(p) {
-                        if is_ours(&m, proto, table) {
-                            out.push(m);
+        let (proto, table) = (self.config.protocol, self.config.table);
+        until_whole("route", |out| {
+            let mut whole = true;
+            for family in [AF_INET, AF_INET6] {
+                whole &= self.dump_raw(nl::RTM_GETROUTE, family, nl::RTMSG_LEN, |kind, p| {
+                    if kind == nl::RTM_NEWROUTE {
+                        if let Some(m) = RouteMsg::parse(p) {
+                            if is_ours(&m, proto, table) {
+                                out.push(m);
+                            }
                         }
                     }
-                }
-            })?;
-        }
-        Ok(out)
+                })?;
+            }
+            Ok(whole)
+        })
     }
 
     /// Sends one dump request (message type `kind`, a family header of `hdr_len` bytes for
@@ -1278,6 +1279,28 @@ const PURGE_CHUNK: usize = 1024;
 /// Most dump-and-delete passes of one purge (each removes at least half of what is left).
 const PURGE_PASSES: usize = 32;
 
+/// Most times a dump is asked for while the kernel says its answer was interrupted.
+const DUMP_TRIES: usize = 3;
+
+/// Runs `dump`, which fills the vector it is given and says whether the kernel's answer
+/// came whole (not NLM_F_DUMP_INTR: the tables changed while it ran, so an object may be
+/// missing or given twice), until an answer comes whole, at most [`DUMP_TRIES`] times; then
+/// the last answer stands (what = "route", "rule": for the log).
+pub(crate) fn until_whole<T>(
+    what: &str,
+    mut dump: impl FnMut(&mut Vec<T>) -> Result<bool, RouteError>,
+) -> Result<Vec<T>, RouteError> {
+    let mut out = Vec::new();
+    for _ in 0..DUMP_TRIES {
+        out.clear();
+        if dump(&mut out)? {
+            return Ok(out);
+        }
+    }
+    tracing::debug!("{what} dump interrupted {DUMP_TRIES} times in a row: using the last answer");
+    Ok(out)
+}
+
 /// Opens a blocking netlink route socket with a receive timeout, as the installer and the
 /// purge's dumps use.
 fn open_socket() -> io::Result<Socket> {
@@ -1496,6 +1519,41 @@ mod tests {
 
     fn p(s: &str) -> Prefix {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_interrupted_dump_is_asked_for_again_and_only_its_last_answer_kept() {
+        // Interrupted once (an object given twice), then whole: the whole answer alone.
+        let mut answers = vec![(vec![1, 2, 2, 3], false), (vec![1, 2, 3, 4], true)].into_iter();
+        let mut calls = 0;
+        let got = until_whole("test", |out: &mut Vec<u32>| {
+            calls += 1;
+            let (a, whole) = answers.next().expect("asked once too often");
+            out.extend(a);
+            Ok(whole)
+        });
+        assert_eq!(got.unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(calls, 2);
+        // Interrupted every time: asked DUMP_TRIES times, and the last answer stands.
+        let mut calls = 0;
+        let got = until_whole("test", |out: &mut Vec<u32>| {
+            calls += 1;
+            out.push(calls);
+            Ok(false)
+        });
+        assert_eq!(got.unwrap(), vec![DUMP_TRIES as u32]);
+        assert_eq!(calls as usize, DUMP_TRIES);
+        // An error ends it at once.
+        let mut calls = 0;
+        let got = until_whole("test", |_: &mut Vec<u32>| {
+            calls += 1;
+            Err(RouteError::io(
+                "dump",
+                &io::Error::from(io::ErrorKind::TimedOut),
+            ))
+        });
+        assert!(got.is_err());
+        assert_eq!(calls, 1);
     }
 
     #[test]

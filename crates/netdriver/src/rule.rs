@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
-use crate::install::{Request, RouteError, RouteInstaller};
+use crate::install::{until_whole, Request, RouteError, RouteInstaller};
 use crate::nl::{
     self, MsgBuilder, AF_INET, AF_INET6, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
 };
@@ -289,16 +289,20 @@ impl RouteInstaller {
     }
 
     /// The plain source rules (`from SRC lookup TABLE`) of both families.
+    /// Linux marks a rule dump interrupted when the rules change while it runs (a rule may
+    /// then be missing from it): it is asked for again (see [`until_whole`]).
     pub fn dump_rules(&mut self) -> Result<Vec<SourceRule>, RouteError> {
-        let mut out = Vec::new();
-        for family in [AF_INET, AF_INET6] {
-            self.dump_raw(nl::RTM_GETRULE, family, RULE_HDRLEN, |kind, p| {
-                if kind == nl::RTM_NEWRULE {
-                    out.extend(source_rule(p));
-                }
-            })?;
-        }
-        Ok(out)
+        until_whole("rule", |out| {
+            let mut whole = true;
+            for family in [AF_INET, AF_INET6] {
+                whole &= self.dump_raw(nl::RTM_GETRULE, family, RULE_HDRLEN, |kind, p| {
+                    if kind == nl::RTM_NEWRULE {
+                        out.extend(source_rule(p));
+                    }
+                })?;
+            }
+            Ok(whole)
+        })
     }
 
     /// Removes every source rule for which `ours` holds (leftovers of an earlier run at
