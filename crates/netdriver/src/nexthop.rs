@@ -684,5 +684,7 @@ mod tests {
         assert_eq!(parse(&[1, 2]), None);
         assert_eq!(nl::error_code(&[1]), None);
         assert_eq!(nl::error_code(&(-17i32).to_ne_bytes()), Some(17));
+        // Found by garbage::payload_readers_never_panic: negating it overflowed.
+        assert_eq!(nl::error_code(&i32::MIN.to_ne_bytes()), Some(i32::MAX));
     }
 }

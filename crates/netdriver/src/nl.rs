@@ -173,10 +173,12 @@ pub(crate) fn frames(buf: &[u8]) -> (Vec<Raw<'_>>, bool) {
     (out, off >= buf.len())
 }
 
-/// The errno of an NLMSG_ERROR payload (0 for an ack), if it is long enough.
+/// The errno of an NLMSG_ERROR payload (0 for an ack), if it is long enough. The kernel
+/// sends a negative errno; the one value that has no positive (`i32::MIN`) reads as
+/// `i32::MAX`, an errno no system has.
 pub(crate) fn error_code(payload: &[u8]) -> Option<i32> {
     let b = payload.get(0..4)?;
-    Some(-i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    Some(i32::from_ne_bytes([b[0], b[1], b[2], b[3]]).saturating_neg())
 }
 
 /// Calls `f` with the type (without the nested and byte-order bits) and value of each
