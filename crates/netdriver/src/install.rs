@@ -999,18 +999,31 @@ impl RouteInstaller {
 
     fn dump_own(&mut self) -> Result<Vec<RouteMsg>, RouteError> {
         let (proto, table) = (self.config.protocol, self.config.table);
-        until_whole("route", |out| {
+        self.dump_whole("route", nl::RTM_GETROUTE, nl::RTMSG_LEN, |kind, p, out| {
+            if kind == nl::RTM_NEWROUTE {
+                if let Some(m) = RouteMsg::parse(p) {
+                    if is_ours(&m, proto, table) {
+                        out.push(m);
+                    }
+                }
+            }
+        })
+    }
+
+    /// Dumps both families (message type `kind`, family header of `hdr_len` bytes), `f`
+    /// collecting what it wants of each message, until the kernel's answer comes whole
+    /// (see [`until_whole`]; `what` names the dump in the log).
+    pub(crate) fn dump_whole<T>(
+        &mut self,
+        what: &str,
+        kind: u16,
+        hdr_len: usize,
+        mut f: impl FnMut(u16, &[u8], &mut Vec<T>),
+    ) -> Result<Vec<T>, RouteError> {
+        until_whole(what, |out| {
             let mut whole = true;
             for family in [AF_INET, AF_INET6] {
-                whole &= self.dump_raw(nl::RTM_GETROUTE, family, nl::RTMSG_LEN, |kind, p| {
-                    if kind == nl::RTM_NEWROUTE {
-                        if let Some(m) = RouteMsg::parse(p) {
-                            if is_ours(&m, proto, table) {
-                                out.push(m);
-                            }
-                        }
-                    }
-                })?;
+                whole &= self.dump_raw(kind, family, hdr_len, |k, p| f(k, p, out))?;
             }
             Ok(whole)
         })
@@ -1286,7 +1299,7 @@ const DUMP_TRIES: usize = 3;
 /// came whole (not NLM_F_DUMP_INTR: the tables changed while it ran, so an object may be
 /// missing or given twice), until an answer comes whole, at most [`DUMP_TRIES`] times; then
 /// the last answer stands (what = "route", "rule": for the log).
-pub(crate) fn until_whole<T>(
+fn until_whole<T>(
     what: &str,
     mut dump: impl FnMut(&mut Vec<T>) -> Result<bool, RouteError>,
 ) -> Result<Vec<T>, RouteError> {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 
-use crate::install::{until_whole, Request, RouteError, RouteInstaller};
+use crate::install::{Request, RouteError, RouteInstaller};
 use crate::nl::{
     self, MsgBuilder, AF_INET, AF_INET6, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
 };
@@ -290,18 +290,12 @@ impl RouteInstaller {
 
     /// The plain source rules (`from SRC lookup TABLE`) of both families.
     /// Linux marks a rule dump interrupted when the rules change while it runs (a rule may
-    /// then be missing from it): it is asked for again (see [`until_whole`]).
+    /// then be missing from it): it is asked for again (see `RouteInstaller::dump_whole`).
     pub fn dump_rules(&mut self) -> Result<Vec<SourceRule>, RouteError> {
-        until_whole("rule", |out| {
-            let mut whole = true;
-            for family in [AF_INET, AF_INET6] {
-                whole &= self.dump_raw(nl::RTM_GETRULE, family, RULE_HDRLEN, |kind, p| {
-                    if kind == nl::RTM_NEWRULE {
-                        out.extend(source_rule(p));
-                    }
-                })?;
+        self.dump_whole("rule", nl::RTM_GETRULE, RULE_HDRLEN, |kind, p, out| {
+            if kind == nl::RTM_NEWRULE {
+                out.extend(source_rule(p));
             }
-            Ok(whole)
         })
     }
 
