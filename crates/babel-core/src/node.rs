@@ -1588,16 +1588,21 @@ impl Node {
             }
             return;
         };
-        let (Some(router_id), Some(next_hop)) = (u.router_id, u.next_hop) else {
+        // RFC 8966 §4.6.9: a retraction's router-id and next hop are not used, and BIRD
+        // sends retractions with neither a Router-Id TLV nor (IPv4) a Next Hop TLV before
+        // them; they are taken from the entry retracted, below. A finite update needs both.
+        if u.metric < INFINITY && (u.router_id.is_none() || u.next_hop.is_none()) {
             self.stats.tlvs_ignored += 1;
             return;
-        };
-        if router_id == self.id {
-            self.resume_seqno(u.seqno);
-            return;
         }
-        if !router_id.is_valid() {
-            return;
+        if let Some(router_id) = u.router_id {
+            if router_id == self.id {
+                self.resume_seqno(u.seqno);
+                return;
+            }
+            if !router_id.is_valid() {
+                return;
+            }
         }
         if martian(&prefix)
             || u.src_prefix
@@ -1620,7 +1625,7 @@ impl Node {
                     prefix: Some(prefix),
                     src_prefix: u.src_prefix,
                     neigh: n_addr,
-                    router_id: Some(router_id),
+                    router_id: u.router_id,
                     ifname: Some(iface.name.as_str()),
                     ..Default::default()
                 },
@@ -1646,6 +1651,23 @@ impl Node {
         let hold = (interval * 7 / 2).max(Duration::from_secs(15));
         let channels = diversity::received_channels(&u.unknown_subtlvs, u.metric);
         let found = self.routes.find_hinted(&key, hint.0, hint.1);
+        let (router_id, next_hop) = match (u.router_id, u.next_hop) {
+            (Some(r), Some(n)) => (r, n),
+            _ => {
+                // A retraction without them (see above): of the entry it retracts, as babeld
+                // does; without an entry it retracts nothing.
+                let Some((slot, i)) =
+                    found.and_then(|s| Some((s, self.routes.slots[s as usize].find(nid)?)))
+                else {
+                    return;
+                };
+                let e = &self.routes.slots[slot as usize].entries[i];
+                (
+                    u.router_id.unwrap_or_else(|| self.routes.router_id(e)),
+                    u.next_hop.unwrap_or_else(|| self.routes.next_hop(e)),
+                )
+            }
+        };
         self.apply_update(
             nid, key, found, router_id, u.seqno, u.metric, hold, next_hop, add_metric, channels,
         );
@@ -2511,41 +2533,42 @@ impl Node {
         let Some(slot) = self.routes.find(&key) else {
             return; // RFC 8966 §3.8.1.2: no route, no answer.
         };
-        let Some(sel) = self.sel_info(slot) else {
+        let sel = self.sel_info(slot).filter(|s| s.metric < INFINITY);
+        if let Some(sel) = sel {
+            if sel.router_id != r.router_id || !seqno_newer(r.seqno, sel.seqno) {
+                // RFC 8966 §3.8.1.2: our route already satisfies the request: send an update.
+                if let Some(i) = self.interfaces.get_mut(&ifindex) {
+                    i.out.updates.insert_slot(slot, &mut self.routes);
+                }
+                self.schedule_flush(ifindex, true);
+                return;
+            }
+        }
+        // RFC 8966 §3.8.1.2: otherwise, if the router-id is not ours and the hop count is 2
+        // or more, forward it with the hop count decreased to a neighbour that advertises
+        // the prefix ("not necessarily a feasible one", "not necessarily the selected
+        // neighbour") other than the requester: our successor if it is one, else the best
+        // other finite route, as babeld does. This holds while our own route is retracted
+        // or unselected too, which is when a request is most needed. Not when the same
+        // request is already outstanding (`request_seqno`).
+        if r.hop_count < 2 || r.router_id == self.id {
             return;
+        }
+        let target = match sel {
+            Some(s) if s.neigh != nid => s.neigh,
+            _ => {
+                let alt = self.routes.slots[slot as usize]
+                    .entries
+                    .iter()
+                    .filter(|e| e.neigh() != nid && e.metric() < INFINITY)
+                    .min_by_key(|e| e.metric())
+                    .map(|e| e.neigh());
+                match alt {
+                    Some(a) => a,
+                    None => return,
+                }
+            }
         };
-        if sel.metric == INFINITY {
-            return;
-        }
-        if sel.router_id != r.router_id || !seqno_newer(r.seqno, sel.seqno) {
-            // RFC 8966 §3.8.1.2: our route already satisfies the request: send an update.
-            if let Some(i) = self.interfaces.get_mut(&ifindex) {
-                i.out.updates.insert_slot(slot, &mut self.routes);
-            }
-            self.schedule_flush(ifindex, true);
-            return;
-        }
-        // RFC 8966 §3.8.1.2: otherwise forward it to our successor, with the hop count
-        // decreased, unless the hop count is exhausted, the successor is the requester, or
-        // the same request is already outstanding.
-        if r.hop_count < 2 {
-            return;
-        }
-        let mut target = sel.neigh;
-        if target == nid {
-            // Try another feasible route that does not go back to the requester.
-            let s = &self.routes.slots[slot as usize];
-            let alt = s
-                .entries
-                .iter()
-                .filter(|e| e.neigh() != nid && e.metric() < INFINITY && self.entry_feasible(e))
-                .min_by_key(|e| e.metric())
-                .map(|e| e.neigh());
-            match alt {
-                Some(a) => target = a,
-                None => return,
-            }
-        }
         self.request_seqno(
             key,
             r.router_id,

@@ -1154,6 +1154,246 @@ fn rfc8966_3_8_1_2_request_with_hop_count_one_is_not_forwarded() {
     );
 }
 
+/// Hellos and IHUs from `who` every 4 s for `n` hellos from seqno `first`.
+fn keep_alive(m: &mut Mesh, a: usize, i: u32, who: &[Ipv6Addr], first: u16, n: u16) {
+    let ll = m.address(a, i);
+    for s in first..first + n {
+        for &w in who {
+            m.inject(a, i, w, &packet(&[hello(s, false), ihu(ll, 96)], w));
+        }
+        m.run_for(Duration::from_secs(4));
+    }
+}
+
+/// Seqno requests for P sent by node `a` from capture index `from`: (to, seqno, hop count).
+fn seqno_requests_sent(m: &Mesh, a: usize, from: usize) -> Vec<(Ipv6Addr, u16, u8)> {
+    sent(m, a, from)
+        .into_iter()
+        .filter_map(|(_, d, t)| match t {
+            Tlv::SeqnoRequest(r) if r.prefix == pfx(P) => Some((d, r.seqno, r.hop_count)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A route to P selected through FAKE (seqno 5, refmetric 100), and a finite entry through
+/// FAKE2 (refmetric 300) that is not feasible: our distance, set when we advertised the
+/// route through FAKE2 first, is 396 and ours through FAKE is 196.
+fn selected_through_fake_unfeasible_through_fake2() -> (Mesh, usize, u32) {
+    let (mut m, a, i) = single(InterfaceConfig {
+        split_horizon: Some(false),
+        ..InterfaceConfig::wired()
+    });
+    greet(&mut m, a, i, FAKE);
+    greet(&mut m, a, i, FAKE2);
+    m.inject(a, i, FAKE2, &packet(&[update(P, 5, 300, 1600)], FAKE2));
+    m.run_for(Duration::from_secs(1));
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, 100, 1600)], FAKE));
+    keep_alive(&mut m, a, i, &[FAKE, FAKE2], 3, 6);
+    let routes = m.node(a).routes_for(pfx(P), None);
+    let sel = m.node(a).selected_route(pfx(P), None).expect("selected");
+    assert_eq!(sel.neighbour, FAKE);
+    assert!(
+        routes
+            .iter()
+            .any(|e| e.neighbour == FAKE2 && !e.feasible && e.metric < INFINITY),
+        "{routes:?}"
+    );
+    (m, a, i)
+}
+
+/// RFC 8966 §3.8.1.2: a request that cannot be satisfied is forwarded to "a neighbour that
+/// advertises the given prefix (not necessarily the selected neighbour)" over a route "not
+/// necessarily a feasible one" that does not go back to the requester. Here the requester
+/// is our successor, and the only other route is unfeasible: it goes there (babeld does
+/// the same). Otherwise a requester's newer seqno dies at this hop.
+#[test]
+fn rfc8966_3_8_1_2_a_request_from_the_successor_is_forwarded_over_an_unfeasible_route() {
+    let (mut m, a, i) = selected_through_fake_unfeasible_through_fake2();
+    let from = m.captured.len();
+    m.inject(a, i, FAKE, &packet(&[seqno_req(9, 10)], FAKE));
+    m.run_for(Duration::from_millis(200));
+    assert_eq!(seqno_requests_sent(&m, a, from), vec![(FAKE2, 9, 9)]);
+}
+
+/// RFC 8966 §3.8.1.2, the same while our own route is retracted (held with an infinite
+/// metric): the request is forwarded, not dropped, which is when it is needed most.
+#[test]
+fn rfc8966_3_8_1_2_a_request_is_forwarded_while_our_route_is_retracted() {
+    let (mut m, a, i) = selected_through_fake_unfeasible_through_fake2();
+    m.inject(a, i, FAKE, &packet(&[update(P, 5, INFINITY, 1600)], FAKE));
+    m.run_for(Duration::from_secs(1));
+    let third: Ipv6Addr = "fe80::fa:50".parse().unwrap();
+    greet(&mut m, a, i, third);
+    let from = m.captured.len();
+    m.inject(a, i, third, &packet(&[seqno_req(9, 10)], third));
+    m.run_for(Duration::from_millis(200));
+    let fwd = seqno_requests_sent(&m, a, from);
+    assert!(fwd.contains(&(FAKE2, 9, 9)), "{fwd:?}");
+    assert!(
+        !fwd.iter().any(|f| f.0 == third),
+        "never back to the requester: {fwd:?}"
+    );
+}
+
+fn seqno_req(seqno: u16, hop_count: u8) -> Tlv {
+    Tlv::SeqnoRequest(SeqnoRequest {
+        seqno,
+        hop_count,
+        router_id: ORIGIN,
+        prefix: pfx(P),
+        src_prefix: None,
+        unknown_subtlvs: vec![],
+    })
+}
+
+/// A packet of the TLVs in `body`, bytes as they are.
+fn raw_packet(body: &[u8]) -> Vec<u8> {
+    let mut p = vec![42, 2];
+    p.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    p.extend_from_slice(body);
+    p
+}
+
+/// An Update TLV of AE `ae` with nothing omitted, interval 16 s.
+fn raw_update(ae: u8, flags: u8, plen: u8, prefix: &[u8], seqno: u16, metric: u16) -> Vec<u8> {
+    let mut b = vec![8, (10 + prefix.len()) as u8, ae, flags, plen, 0];
+    b.extend_from_slice(&1600u16.to_be_bytes());
+    b.extend_from_slice(&seqno.to_be_bytes());
+    b.extend_from_slice(&metric.to_be_bytes());
+    b.extend_from_slice(prefix);
+    b
+}
+
+/// RFC 8966 §4.6.9: "If the metric field is FFFF hexadecimal, this TLV specifies a
+/// retraction. In that case, the router-id, next hop, and seqno are not used." BIRD sends
+/// retractions with no Router-Id TLV before them, and IPv4 ones with no Next Hop TLV: they
+/// retract the sender's entry (keeping its router-id: no new source) like any other.
+#[test]
+fn rfc8966_4_6_9_a_retraction_needs_no_router_id_or_next_hop() {
+    // IPv6 without a Router-Id, and IPv4 with a Router-Id but without a Next Hop.
+    let v4_body = {
+        let mut b = vec![6, 10, 0, 0];
+        b.extend_from_slice(&ORIGIN.0);
+        b.extend(raw_update(1, 0, 16, &[10, 1], 5, INFINITY));
+        b
+    };
+    let v6_body = raw_update(2, 0, 48, &[0x20, 0x01, 0x0d, 0xb8, 0x00, 0x77], 5, INFINITY);
+    for (dest, body) in [("10.1.0.0/16", v4_body), (P, v6_body)] {
+        let (mut m, a, i) = single(InterfaceConfig::wired());
+        greet(&mut m, a, i, FAKE);
+        let mut u = update(dest, 5, 100, 1600);
+        if let Tlv::Update(x) = &mut u {
+            if pfx(dest).is_v4() {
+                x.next_hop = Some(IpAddr::V4("192.0.2.1".parse().unwrap()));
+            }
+        }
+        m.inject(a, i, FAKE, &packet(&[u], FAKE));
+        m.run_for(Duration::from_secs(1));
+        assert_eq!(m.kernel_route(a, dest, None).unwrap().metric, 196, "{dest}");
+        let sources = m.node(a).sources().len();
+        let ignored = m.node(a).stats().tlvs_ignored;
+        m.inject(a, i, FAKE, &raw_packet(&body));
+        m.run_for(Duration::from_secs(1));
+        assert_eq!(
+            m.kernel_route(a, dest, None).map(|r| r.metric),
+            Some(INFINITY),
+            "{dest}: retracted and held"
+        );
+        assert_eq!(m.node(a).stats().tlvs_ignored, ignored, "{dest}");
+        assert_eq!(m.node(a).sources().len(), sources, "{dest}");
+        let e = m.node(a).routes_for(pfx(dest), None);
+        assert_eq!(e.len(), 1, "{dest}");
+        assert_eq!((e[0].router_id, e[0].metric), (ORIGIN, INFINITY), "{dest}");
+    }
+    // A finite update without a router-id is still ignored, and counted.
+    let (mut m, a, i) = single(InterfaceConfig::wired());
+    greet(&mut m, a, i, FAKE);
+    m.inject(
+        a,
+        i,
+        FAKE,
+        &raw_packet(&raw_update(
+            2,
+            0,
+            48,
+            &[0x20, 0x01, 0x0d, 0xb8, 0, 0x77],
+            5,
+            100,
+        )),
+    );
+    m.run_for(Duration::from_secs(1));
+    assert!(m.kernel_route(a, P, None).is_none());
+    assert_eq!(m.node(a).stats().tlvs_ignored, 1);
+}
+
+/// RFC 8966 §4.6.9: "Update TLVs with an unknown value in the AE field MUST be silently
+/// ignored": one with flag 0x80 (set the default prefix) leaves the default prefix of AE 2
+/// alone, and a later compressed update still parses (babeld and BIRD agree).
+#[test]
+fn rfc8966_4_6_9_an_update_of_an_unknown_ae_leaves_the_default_prefix() {
+    let mut body = vec![6, 10, 0, 0];
+    body.extend_from_slice(&ORIGIN.0);
+    body.extend(raw_update(
+        2,
+        0x80,
+        48,
+        &[0x20, 0x01, 0x0d, 0xb8, 0x00, 0x77],
+        5,
+        0,
+    ));
+    body.extend(raw_update(9, 0x80, 32, &[1, 2, 3, 4], 5, 0));
+    // AE 2, 4 octets omitted (2001:db8 from the default), 2001:db8:78::/48.
+    let mut u = vec![8, 12, 2, 0, 48, 4];
+    u.extend_from_slice(&1600u16.to_be_bytes());
+    u.extend_from_slice(&5u16.to_be_bytes());
+    u.extend_from_slice(&0u16.to_be_bytes());
+    u.extend_from_slice(&[0x00, 0x78]);
+    body.extend(u);
+    let p = wire::parse_packet(&raw_packet(&body), Some(FAKE)).unwrap();
+    let prefixes: Vec<_> = p
+        .tlvs
+        .iter()
+        .filter_map(|t| match t {
+            Tlv::Update(u) => u.prefix,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        prefixes,
+        vec![pfx("2001:db8:77::/48"), pfx("2001:db8:78::/48")],
+        "{:?}",
+        p.errors
+    );
+}
+
+/// RFC 8966 §4.6.8 with RFC 9229 §2.1: a Next Hop TLV of an AE we do not know (AE 4 is not
+/// allowed there) is ignored, and the IPv4 next hop set before it still applies; a
+/// malformed one of a known AE resets the next hops, as in babeld.
+#[test]
+fn rfc8966_4_6_8_a_next_hop_of_an_unknown_ae_leaves_the_next_hops() {
+    let next_hop_of_update = |nh2: &[u8]| {
+        let mut body = vec![6, 10, 0, 0];
+        body.extend_from_slice(&ORIGIN.0);
+        body.extend_from_slice(&[7, 6, 1, 0, 192, 0, 2, 1]); // Next Hop, AE 1, 192.0.2.1
+        body.extend_from_slice(nh2);
+        body.extend(raw_update(1, 0, 16, &[10, 1], 5, 100));
+        let p = wire::parse_packet(&raw_packet(&body), Some(FAKE)).unwrap();
+        p.tlvs.iter().find_map(|t| match t {
+            Tlv::Update(u) => Some(u.next_hop),
+            _ => None,
+        })
+    };
+    let mut ae4 = vec![7, 18, 4, 0];
+    ae4.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
+    assert_eq!(
+        next_hop_of_update(&ae4),
+        Some(Some(IpAddr::V4("192.0.2.1".parse().unwrap())))
+    );
+    // A Next Hop of AE 1 two octets short: malformed, the IPv4 next hop is gone.
+    assert_eq!(next_hop_of_update(&[7, 4, 1, 0, 192, 0]), Some(None));
+}
+
 /// A selected route whose metric gets 512 or more worse (a newer seqno from the same
 /// neighbour with a higher metric, the kind of jump an ETX link cost makes) is announced
 /// and the source is asked for a new seqno (babeld 1.6's rule), which makes the better

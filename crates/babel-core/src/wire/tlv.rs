@@ -676,6 +676,10 @@ pub fn parse_tlv(raw: RawTlv<'_>, state: &mut ParseState) -> Result<Tlv, TlvErro
             };
             let (addr, n) = match read {
                 Ok(v) => v,
+                // RFC 8966 §4.6.8: a Next Hop of an AE we do not know (AE 4 among them, which
+                // RFC 9229 §2.1 keeps out of Next Hop TLVs) is ignored, and leaves the next
+                // hops of the packet as they were, like babeld.
+                Err(e @ TlvError::UnknownAe { .. }) if ae_code != ae::WILDCARD => return Err(e),
                 Err(e) => {
                     // Like babeld: after a malformed Next Hop, the next hops fall back to
                     // their initial values rather than keeping stale ones.
@@ -765,6 +769,9 @@ fn parse_update(b: &[u8], state: &mut ParseState) -> Result<Tlv, TlvError> {
     );
     let (prefix, n) = match parsed {
         Ok(v) => v,
+        // RFC 8966 §4.6.9: an update of an unknown AE is silently ignored: it sets no
+        // default prefix and, like babeld, leaves the ones set before.
+        Err(e @ TlvError::UnknownAe { .. }) => return Err(e),
         Err(e) => {
             if flags & UPDATE_FLAG_DEFAULT_PREFIX != 0 {
                 state.defaults = [None; 3];
