@@ -87,6 +87,10 @@ pub struct InterfaceConfig {
     pub rtt_decay: u8,
     /// Also send a unicast hello to every neighbour with each multicast hello.
     pub unicast_hellos: bool,
+    /// babeld's `unicast`: everything but hellos (IHUs, updates, requests) goes to each
+    /// neighbour of the interface in unicast rather than once to the group, for links
+    /// where multicast is unreliable or slow. Hellos stay multicast (neighbour discovery).
+    pub unicast: bool,
     /// Announce IPv4 routes through an IPv6 next hop (RFC 9229) when the interface has no
     /// IPv4 address.
     pub v4_via_v6: bool,
@@ -112,6 +116,7 @@ impl Default for InterfaceConfig {
             max_rtt_penalty: None,
             rtt_decay: 42,
             unicast_hellos: false,
+            unicast: false,
             v4_via_v6: true,
             link_quality: None,
             channel: None,
@@ -2739,14 +2744,7 @@ impl Node {
         );
         // RFC 8966 Appendix B: IHUs go with every hello on lossy links and with every
         // third one on lossless links.
-        let mut nids: Vec<u32> = self
-            .neigh_index
-            .iter()
-            .filter(|((i, _), _)| *i == ifindex)
-            .map(|(_, &n)| n)
-            .collect();
-        nids.sort_unstable();
-        for nid in nids {
+        for nid in self.neighbours_of(ifindex) {
             let lossy = c.cost_kind() == CostKind::Etx
                 || self
                     .neigh(nid)
@@ -2913,9 +2911,25 @@ impl Node {
         }
         let iface = &self.interfaces[&ifindex];
         let max = max_payload_for_mtu(iface.mtu);
+        let unicast = iface.config.unicast;
         let mut enc = Encoder::new(max, Some(src));
-        for t in &out.control {
-            if enc.push(t).is_err() {
+        // With `unicast`, all but the hello goes in `copies`, sent to each neighbour; an
+        // IHU only to the neighbour it is about.
+        let mut copies = Encoder::new(max, Some(src));
+        for t in std::mem::take(&mut out.control) {
+            let e = match &t {
+                Tlv::Hello(_) => &mut enc,
+                _ if !unicast => &mut enc,
+                Tlv::Ihu(Ihu {
+                    addr: Some(IpAddr::V6(a)),
+                    ..
+                }) => {
+                    out.unicast.entry(*a).or_default().push(t);
+                    continue;
+                }
+                _ => &mut copies,
+            };
+            if e.push(&t).is_err() {
                 self.stats.tlvs_ignored += 1;
             }
         }
@@ -2924,7 +2938,7 @@ impl Node {
         // Those in `reliable` are sent below, with an Acknowledgment Request.
         let sent = self.push_sorted(
             ifindex,
-            &mut enc,
+            if unicast { &mut copies } else { &mut enc },
             out.full_dump,
             Some(&pending),
             keys,
@@ -2945,6 +2959,19 @@ impl Node {
         for p in enc.finish() {
             self.enqueue(ifindex, wire::MULTICAST_GROUP, Some(src), p);
         }
+        let copied = copies.finish();
+        let neighbours = if unicast {
+            self.neighbours_of(ifindex)
+        } else {
+            Vec::new()
+        };
+        for p in &copied {
+            for &n in &neighbours {
+                if let Some(addr) = self.neigh(n).map(|nb| nb.addr) {
+                    self.enqueue(ifindex, addr, Some(src), p.clone());
+                }
+            }
+        }
         self.flush_unicast(
             ifindex,
             src,
@@ -2955,8 +2982,26 @@ impl Node {
         if !out.reliable.is_empty() {
             let mut keys: Vec<RouteKey> = out.reliable.into_iter().collect();
             keys.sort_unstable();
-            self.send_reliable(ifindex, None, &keys, 0, ACK_TIMEOUT);
+            if unicast {
+                for n in neighbours {
+                    self.send_reliable(ifindex, Some(n), &keys, 0, ACK_TIMEOUT);
+                }
+            } else {
+                self.send_reliable(ifindex, None, &keys, 0, ACK_TIMEOUT);
+            }
         }
+    }
+
+    /// The neighbours heard on `ifindex`, in a stable order.
+    fn neighbours_of(&self, ifindex: u32) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .neigh_index
+            .iter()
+            .filter(|((i, _), _)| *i == ifindex)
+            .map(|(_, &n)| n)
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Sends what is buffered for single neighbours of an interface: control TLVs, then the

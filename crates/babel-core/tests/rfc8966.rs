@@ -1394,6 +1394,71 @@ fn rfc8966_4_6_8_a_next_hop_of_an_unknown_ae_leaves_the_next_hops() {
     assert_eq!(next_hop_of_update(&[7, 4, 1, 0, 192, 0]), Some(None));
 }
 
+/// babeld's `unicast` interface option: hellos still go to the group (that is how
+/// neighbours find each other), everything else to each neighbour in unicast, an IHU only
+/// to the neighbour it is about, and a retraction to each neighbour with its own
+/// Acknowledgment Request. (Before, `unicast` added unicast hellos and left the rest
+/// multicast, the opposite of babeld.)
+#[test]
+fn unicast_interface_sends_all_but_hellos_to_each_neighbour() {
+    let (mut m, a, i) = single(InterfaceConfig {
+        unicast: true,
+        ..InterfaceConfig::wired()
+    });
+    greet(&mut m, a, i, FAKE);
+    greet(&mut m, a, i, FAKE2);
+    let from = m.captured.len();
+    m.announce(a, P, None);
+    m.run_for(Duration::from_secs(20));
+    let out = packets(&m, a, from);
+    for (_, dst, tlvs) in &out {
+        for t in tlvs {
+            match t {
+                Tlv::Hello(h) => assert_eq!(*dst, MULTICAST_GROUP, "{h:?}"),
+                Tlv::Ihu(ihu) => assert_eq!(ihu.addr, Some(IpAddr::V6(*dst)), "{ihu:?}"),
+                Tlv::Pad1 | Tlv::PadN(_) => {}
+                other => assert_ne!(*dst, MULTICAST_GROUP, "{other:?}"),
+            }
+        }
+    }
+    let updates_to = |who: Ipv6Addr| {
+        out.iter()
+            .filter(|(_, d, tlvs)| {
+                *d == who
+                    && tlvs
+                        .iter()
+                        .any(|t| matches!(t, Tlv::Update(u) if u.prefix == Some(pfx(P))))
+            })
+            .count()
+    };
+    assert!(
+        updates_to(FAKE) >= 2,
+        "the new route and a periodic dump: {out:?}"
+    );
+    assert_eq!(updates_to(FAKE), updates_to(FAKE2));
+    assert!(out
+        .iter()
+        .any(|(_, d, t)| *d == MULTICAST_GROUP && t.iter().any(|t| matches!(t, Tlv::Hello(_)))));
+    // A retraction goes to each neighbour, with an Acknowledgment Request.
+    let from = m.captured.len();
+    m.command(
+        a,
+        Command::RemoveXroute {
+            prefix: pfx(P),
+            src_prefix: None,
+        },
+    );
+    m.run_for(Duration::from_millis(300));
+    for who in [FAKE, FAKE2] {
+        assert!(
+            packets(&m, a, from).iter().any(|(_, d, tlvs)| *d == who
+                && tlvs.iter().any(|t| is_retraction_of(t, P))
+                && ack_nonce(tlvs).is_some()),
+            "{who}"
+        );
+    }
+}
+
 /// A selected route whose metric gets 512 or more worse (a newer seqno from the same
 /// neighbour with a higher metric, the kind of jump an ETX link cost makes) is announced
 /// and the source is asked for a new seqno (babeld 1.6's rule), which makes the better

@@ -67,7 +67,8 @@ pub fn interface_config(
         out.rtt_decay = d.clamp(1, 255) as u8;
     }
     if let Some(u) = c.unicast {
-        out.unicast_hellos = u;
+        // babeld's `unicast`: hellos stay multicast, everything else goes unicast.
+        out.unicast = u;
     }
     if let Some(v) = c.v4_via_v6 {
         out.v4_via_v6 = v;
