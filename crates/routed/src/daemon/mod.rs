@@ -592,6 +592,13 @@ impl Daemon {
         let mut buf = std::mem::take(&mut self.tx_buf);
         while let Some(tx) = self.node.poll_transmit(now, &mut buf) {
             let len = tx.len.min(buf.len());
+            // RFC 8966 §3.1: packets go out from a link-local address; from the one the engine
+            // announces as our next hop and we sign with (RFC 8967 §4.1: the MAC covers the
+            // source address), not from whichever the kernel would pick when the interface
+            // has several.
+            let src = tx
+                .src
+                .or_else(|| self.active.get(&tx.ifindex).map(|a| a.link_local));
             let sealed;
             let bytes: &[u8] = match (self.auth.get_mut(&tx.ifindex), self.active.get(&tx.ifindex))
             {
@@ -600,7 +607,7 @@ impl Daemon {
                     // RFC 8967 §4.2: every packet sent on a keyed interface carries a PC TLV
                     // and a MAC over the pseudo-header and the packet.
                     let ph = PseudoHeader {
-                        src: act.link_local,
+                        src: src.unwrap_or(act.link_local),
                         src_port: port,
                         dst: tx.dst,
                         dst_port: port,
@@ -620,7 +627,7 @@ impl Daemon {
             };
             // Most sends complete at once: no timer for them (a tokio timer wakes the
             // reactor).
-            let sent = match self.sock.try_send_to(bytes, tx.dst, tx.ifindex) {
+            let sent = match self.sock.try_send_to(bytes, tx.dst, tx.ifindex, src) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
                 r => Some(r),
             };
@@ -629,7 +636,7 @@ impl Daemon {
                 None => {
                     tokio::time::timeout(
                         Duration::from_millis(100),
-                        self.sock.send_to(bytes, tx.dst, tx.ifindex),
+                        self.sock.send_to(bytes, tx.dst, tx.ifindex, src),
                     )
                     .await
                 }
@@ -747,7 +754,7 @@ impl Daemon {
             let Some(sealed) = a.seal(&p, &ph) else {
                 continue;
             };
-            if let Err(e) = self.sock.send_to(&sealed, to, ifindex).await {
+            if let Err(e) = self.sock.send_to(&sealed, to, ifindex, Some(ll)).await {
                 tracing::debug!("challenge to {to}: {e}");
             }
         }
@@ -1168,7 +1175,7 @@ impl Daemon {
                         }
                         None => p,
                     };
-                    if let Err(e) = self.sock.send_to(&p, group, ifindex).await {
+                    if let Err(e) = self.sock.send_to(&p, group, ifindex, Some(ll)).await {
                         tracing::debug!("goodbye on {name}: {e}");
                     }
                 }
