@@ -48,6 +48,9 @@ const KERNEL_CHUNK: usize = 1024;
 pub struct RunOptions {
     /// Called by `reopen-logfile` and SIGUSR2.
     pub reopen_log: Option<fn()>,
+    /// Writes text to the log as it is, whatever the log level: the dump of the tables on
+    /// SIGUSR1. Without it the dump is logged at level info.
+    pub write_log: Option<fn(&str)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -798,6 +801,22 @@ impl Daemon {
     // Control socket
     // ---------------------------------------------------------------------------------
 
+    /// SIGUSR1, as in babeld: the tables (interfaces, neighbours, xroutes and routes, in the
+    /// control socket's `dump` lines) go to the log, between a header and an end line.
+    fn dump_to_log(&self) {
+        let mut text = format!(
+            "SIGUSR1: dump of router-id {} seqno {}\n",
+            self.node.router_id(),
+            self.node.seqno()
+        );
+        text.push_str(&control::dump(&self.node, &self.down_interfaces()));
+        text.push_str("SIGUSR1: end of dump\n");
+        match self.opts.write_log {
+            Some(write) => write(&text),
+            None => tracing::info!("{}", text.trim_end()),
+        }
+    }
+
     fn down_interfaces(&self) -> Vec<String> {
         self.config
             .interfaces
@@ -1315,7 +1334,9 @@ fn kernel_setup(interfaces: &[String]) {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// Runs the daemon until SIGTERM, SIGINT or SIGHUP (babeld's three exit signals), then
+/// retracts its routes and removes them from the kernel. SIGUSR1 writes the tables to the
+/// log, SIGUSR2 reopens the log file.
 pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()> {
     check(&config).map_err(anyhow::Error::msg)?;
     let g = &config.globals;
@@ -1403,6 +1424,11 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    // babeld exits cleanly on SIGHUP too; left at its default action, SIGHUP would kill the
+    // daemon with its routes, rules and nexthop objects still in the kernel and no retraction
+    // sent to its neighbours.
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigusr1 = signal(SignalKind::user_defined1())?;
     let mut sigusr2 = signal(SignalKind::user_defined2())?;
 
     let mut d = Daemon {
@@ -1493,6 +1519,8 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
             },
             _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = sighup.recv() => { tracing::info!("SIGHUP: shutting down"); break; }
+            _ = sigusr1.recv() => d.dump_to_log(),
             _ = sigusr2.recv() => {
                 if let Some(f) = d.opts.reopen_log { f(); }
             }
