@@ -274,7 +274,18 @@ impl Lab {
 
     /// SIGTERM, then waits up to `timeout` for the exit; returns the exit status.
     pub fn stop(&mut self, idx: usize, timeout: Duration) -> Option<std::process::ExitStatus> {
-        self.signal(idx, Signal::SIGTERM);
+        self.stop_with(idx, Signal::SIGTERM, timeout)
+    }
+
+    /// Sends `sig`, then waits up to `timeout` for the exit; returns the exit status (`None`
+    /// when the process did not exit in time: it is killed).
+    pub fn stop_with(
+        &mut self,
+        idx: usize,
+        sig: Signal,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        self.signal(idx, sig);
         let deadline = Instant::now() + timeout;
         loop {
             let c = self.procs[idx].child.as_mut()?;

@@ -34,8 +34,8 @@ pub use monitor::{
     AddrEvent, LinkEvent, Monitor, MonitorConfig, MonitorStats, NetEvent, RouteEvent, RouteKind,
 };
 pub use rule::{
-    SourceRule, SourceTables, TablesExhausted, DEFAULT_FIRST_RULE_PRIORITY, DEFAULT_FIRST_TABLE,
-    DEFAULT_SOURCE_TABLES,
+    DumpedRule, SourceRule, SourceTables, TablesExhausted, DEFAULT_FIRST_RULE_PRIORITY,
+    DEFAULT_FIRST_TABLE, DEFAULT_SOURCE_TABLES,
 };
 pub use socket::{BabelSocket, Received, SocketConfig, SocketStats, BABEL_GROUP, BABEL_PORT};
 

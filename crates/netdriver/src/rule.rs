@@ -64,6 +64,15 @@ impl fmt::Display for SourceRule {
     }
 }
 
+/// A source rule as a kernel dump reports it, with the protocol that installed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DumpedRule {
+    pub rule: SourceRule,
+    /// FRA_PROTOCOL: 42 (RTPROT_BABEL) for ours, 0 (RTPROT_UNSPEC) for a rule added without
+    /// one (by `ip rule` without `proto`, or by babeld, which sets none).
+    pub protocol: u8,
+}
+
 /// All source tables are taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("all {0} source tables are in use")]
@@ -212,9 +221,10 @@ fn rule_message(r: &SourceRule, kind: u16, flags: u16, protocol: Option<u8>) -> 
     buf
 }
 
-/// A kernel rule (RTM_NEWRULE payload) as a [`SourceRule`], when it is a plain
-/// `from SRC lookup TABLE` rule.
-pub(crate) fn source_rule(p: &[u8]) -> Option<SourceRule> {
+/// A kernel rule (RTM_NEWRULE payload) as a [`DumpedRule`], when it is a plain
+/// `from SRC lookup TABLE` rule. A rule without FRA_PROTOCOL has protocol 0 (RTPROT_UNSPEC),
+/// which is how Linux reports a rule added without one.
+pub(crate) fn source_rule(p: &[u8]) -> Option<DumpedRule> {
     let h = p.get(0..RULE_HDRLEN)?;
     let (family, dst_len, src_len) = (h[0], h[1], h[2]);
     if h[7] != FR_ACT_TO_TBL || dst_len != 0 {
@@ -223,9 +233,11 @@ pub(crate) fn source_rule(p: &[u8]) -> Option<SourceRule> {
     let mut priority = 0;
     let mut table = u32::from(h[4]);
     let mut src = None;
+    let mut protocol = 0;
     let mut plain = true;
     nl::each_attr(p, RULE_HDRLEN, |kind, v| match kind {
         FRA_PRIORITY => priority = nl::u32_of(v).unwrap_or(priority),
+        FRA_PROTOCOL => protocol = v.first().copied().unwrap_or(protocol),
         FRA_TABLE => table = nl::u32_of(v).unwrap_or(table),
         FRA_SRC => src = Some(nl::ip_of(family, v)),
         // Rules with other selectors (interfaces, marks, ports...) are not ours.
@@ -243,10 +255,13 @@ pub(crate) fn source_rule(p: &[u8]) -> Option<SourceRule> {
         _ => return None,
     };
     let src = Prefix::new(addr, src_len).ok()?;
-    Some(SourceRule {
-        priority,
-        src,
-        table,
+    Some(DumpedRule {
+        rule: SourceRule {
+            priority,
+            src,
+            table,
+        },
+        protocol,
     })
 }
 
@@ -262,10 +277,17 @@ impl RouteInstaller {
         self.rule_request(bytes, "add rule", r)
     }
 
-    /// Removes rule `r` (ENOENT when it is not there).
+    /// Removes our rule `r` (ENOENT when it is not there). The request carries our
+    /// protocol: Linux then deletes only a rule of that protocol, never an administrator's
+    /// rule with the same source, priority and table (a request without FRA_PROTOCOL
+    /// matches a rule of any protocol).
     pub fn remove_rule(&mut self, r: &SourceRule) -> Result<(), RouteError> {
-        // Without a protocol: match whoever installed it.
-        let bytes = rule_message(r, nl::RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK, None);
+        let bytes = rule_message(
+            r,
+            nl::RTM_DELRULE,
+            NLM_F_REQUEST | NLM_F_ACK,
+            Some(self.config().protocol),
+        );
         self.rule_request(bytes, "remove rule", r)
     }
 
@@ -288,10 +310,10 @@ impl RouteInstaller {
         }
     }
 
-    /// The plain source rules (`from SRC lookup TABLE`) of both families.
+    /// The plain source rules (`from SRC lookup TABLE`) of both families, of every protocol.
     /// Linux marks a rule dump interrupted when the rules change while it runs (a rule may
     /// then be missing from it): it is asked for again (see `RouteInstaller::dump_whole`).
-    pub fn dump_rules(&mut self) -> Result<Vec<SourceRule>, RouteError> {
+    pub fn dump_rules(&mut self) -> Result<Vec<DumpedRule>, RouteError> {
         self.dump_whole("rule", nl::RTM_GETRULE, RULE_HDRLEN, |kind, p, out| {
             if kind == nl::RTM_NEWRULE {
                 out.extend(source_rule(p));
@@ -299,12 +321,27 @@ impl RouteInstaller {
         })
     }
 
-    /// Removes every source rule for which `ours` holds (leftovers of an earlier run at
-    /// start, everything at exit). Returns how many were removed.
+    /// Removes every source rule of our protocol for which `ours` holds (leftovers of an
+    /// earlier run at start, everything at exit). Returns how many were removed.
+    ///
+    /// Only rules that carry our protocol (42 unless configured otherwise, as every rule
+    /// [`RouteInstaller::add_rule`] adds does) are removed. A rule of another protocol
+    /// (`proto static`, `proto boot`...) is an administrator's or another daemon's, even when
+    /// its priority and table fall in our ranges. A rule without a protocol (0, RTPROT_UNSPEC)
+    /// is left alone too: it may be a leftover of babeld, which sets no protocol on its rules,
+    /// but just as well a rule added by hand with `ip rule add` (which sets none either), and
+    /// nothing in the rule tells them apart. Such a leftover is harmless: it only sends
+    /// traffic from its source to a table that routed may fill again; routed adds its own
+    /// rule (protocol 42) beside it, since Linux tells rules of different protocols apart.
     pub fn purge_rules(&mut self, ours: impl Fn(&SourceRule) -> bool) -> Result<usize, RouteError> {
+        let protocol = self.config().protocol;
         let mut n = 0;
-        for r in self.dump_rules()? {
-            if !ours(&r) {
+        for DumpedRule {
+            rule: r,
+            protocol: p,
+        } in self.dump_rules()?
+        {
+            if p != protocol || !ours(&r) {
                 continue;
             }
             match self.remove_rule(&r) {
@@ -393,7 +430,13 @@ mod tests {
         assert!(complete && f.len() == 1);
         let pl = f[0].payload;
         assert_eq!(pl[4], 0, "table 300 only fits in FRA_TABLE");
-        assert_eq!(source_rule(pl), Some(r));
+        assert_eq!(
+            source_rule(pl),
+            Some(DumpedRule {
+                rule: r,
+                protocol: 42
+            })
+        );
         // Another selector: not a plain source rule.
         let mut with_mark = pl.to_vec();
         with_mark.extend_from_slice(&8u16.to_ne_bytes());
@@ -409,7 +452,20 @@ mod tests {
             src: p("2001:db8::/48"),
             table: 11,
         };
+        // Without FRA_PROTOCOL: protocol 0 (RTPROT_UNSPEC), as Linux reports such a rule.
         let m = rule_message(&r6, nl::RTM_NEWRULE, 0, None);
-        assert_eq!(source_rule(nl::frames(&m).0[0].payload), Some(r6));
+        assert_eq!(
+            source_rule(nl::frames(&m).0[0].payload),
+            Some(DumpedRule {
+                rule: r6,
+                protocol: 0
+            })
+        );
+        let m = rule_message(&r6, nl::RTM_NEWRULE, 0, Some(4));
+        assert_eq!(
+            source_rule(nl::frames(&m).0[0].payload).map(|d| d.protocol),
+            Some(4),
+            "proto static"
+        );
     }
 }

@@ -217,23 +217,45 @@ impl BabelSocket {
         }
     }
 
-    /// Sends `bytes` to `dst` on the configured port, out of interface `ifindex`. A link-local
-    /// or multicast destination is scoped to `ifindex`, and IPV6_PKTINFO picks the outgoing
-    /// interface for every destination. `ifindex` 0 leaves the choice to the routing table.
-    pub async fn send_to(&self, bytes: &[u8], dst: Ipv6Addr, ifindex: u32) -> io::Result<usize> {
+    /// Sends `bytes` to `dst` on the configured port, out of interface `ifindex`, from source
+    /// address `src`. A link-local or multicast destination is scoped to `ifindex`, and
+    /// IPV6_PKTINFO picks the outgoing interface and the source for every destination.
+    /// `ifindex` 0 leaves the interface to the routing table, `src` `None` the source to the
+    /// kernel's address selection (which, between two link-local addresses, takes the newest).
+    ///
+    /// The daemon names the link-local address it announces as its next hop and signs with
+    /// (RFC 8967 §4.1: the MAC covers the source address): a packet sent from another one
+    /// fails its neighbour's verification. `src` must be an address of `ifindex`, else the
+    /// send fails (EINVAL).
+    pub async fn send_to(
+        &self,
+        bytes: &[u8],
+        dst: Ipv6Addr,
+        ifindex: u32,
+        src: Option<Ipv6Addr>,
+    ) -> io::Result<usize> {
         let addr = SocketAddrV6::new(dst, self.config.port, 0, scope_for(&dst, ifindex));
         let fd = self.sock.as_raw_fd();
         self.sock
-            .async_io(Interest::WRITABLE, || send_once(fd, bytes, &addr, ifindex))
+            .async_io(Interest::WRITABLE, || {
+                send_once(fd, bytes, &addr, ifindex, src)
+            })
             .await
     }
 
-    /// Non-blocking send: `Err(WouldBlock)` when the socket buffer is full.
-    pub fn try_send_to(&self, bytes: &[u8], dst: Ipv6Addr, ifindex: u32) -> io::Result<usize> {
+    /// Non-blocking [`BabelSocket::send_to`]: `Err(WouldBlock)` when the socket buffer is full.
+    pub fn try_send_to(
+        &self,
+        bytes: &[u8],
+        dst: Ipv6Addr,
+        ifindex: u32,
+        src: Option<Ipv6Addr>,
+    ) -> io::Result<usize> {
         let addr = SocketAddrV6::new(dst, self.config.port, 0, scope_for(&dst, ifindex));
         let fd = self.sock.as_raw_fd();
-        self.sock
-            .try_io(Interest::WRITABLE, || send_once(fd, bytes, &addr, ifindex))
+        self.sock.try_io(Interest::WRITABLE, || {
+            send_once(fd, bytes, &addr, ifindex, src)
+        })
     }
 }
 
@@ -277,18 +299,29 @@ fn recv_once(fd: RawFd, buf: &mut [u8]) -> io::Result<Outcome> {
     }))
 }
 
-/// One sendmsg with an IPV6_PKTINFO that names the outgoing interface.
-fn send_once(fd: RawFd, bytes: &[u8], addr: &SocketAddrV6, ifindex: u32) -> io::Result<usize> {
+/// One sendmsg with an IPV6_PKTINFO that names the outgoing interface and the source address
+/// (the unspecified address lets the kernel choose it).
+fn send_once(
+    fd: RawFd,
+    bytes: &[u8],
+    addr: &SocketAddrV6,
+    ifindex: u32,
+    src: Option<Ipv6Addr>,
+) -> io::Result<usize> {
     let dst = SockaddrIn6::from(*addr);
     let iov = [IoSlice::new(bytes)];
     let info = libc::in6_pktinfo {
         ipi6_addr: libc::in6_addr {
-            s6_addr: Ipv6Addr::UNSPECIFIED.octets(),
+            s6_addr: src.unwrap_or(Ipv6Addr::UNSPECIFIED).octets(),
         },
         ipi6_ifindex: ifindex,
     };
     let cmsgs = [ControlMessage::Ipv6PacketInfo(&info)];
-    let cmsgs: &[ControlMessage] = if ifindex != 0 { &cmsgs } else { &[] };
+    let cmsgs: &[ControlMessage] = if ifindex != 0 || src.is_some() {
+        &cmsgs
+    } else {
+        &[]
+    };
     sendmsg(fd, &iov, cmsgs, MsgFlags::empty(), Some(&dst)).map_err(nix_err)
 }
 

@@ -552,7 +552,10 @@ fn ipv4_source_specific_routes_through_a_source_table_and_rule() {
         let again = inst.add_rule(&rule).unwrap_err();
         assert_eq!(again.errno(), Some(libc::EEXIST), "{again}");
         let dumped = inst.dump_rules().expect("dump rules");
-        assert!(dumped.contains(&rule), "{dumped:?}");
+        assert!(
+            dumped.iter().any(|d| d.rule == rule && d.protocol == 42),
+            "our rule carries protocol 42: {dumped:?}"
+        );
 
         // A leftover of an earlier run (same ranges) is purged; the foreign rule stays.
         let leftover = tables.rule(p("172.16.0.0/12"), 11);
@@ -603,6 +606,68 @@ fn ipv4_source_specific_routes_through_a_source_table_and_rule() {
     let rs = rules(&ns, "-4");
     assert!(!rs.iter().any(|r| r["table"] == "10"), "{rs:?}");
     assert!(rs.iter().any(|r| r["table"] == "500"), "{rs:?}");
+}
+
+/// The start-up and exit purge of source rules removes rules of protocol 42 only: an
+/// administrator's rules in our priority and table ranges (another protocol, or none, like a
+/// babeld leftover or a plain `ip rule add`) stay, even one with the very selector of ours.
+#[test]
+fn rule_purge_removes_only_rules_of_our_protocol() {
+    let Some(ns) = Netns::new() else { return };
+    // In the default ranges (tables 10..20, priorities 100..133 for IPv4, 100..229 for IPv6).
+    ns.ip("rule add from 192.168.7.0/24 lookup 12 priority 108 proto static");
+    ns.ip("-6 rule add from 2001:db8:7::/48 lookup 15 priority 180 proto boot");
+    ns.ip("rule add from 10.1.0.0/16 lookup 13 priority 116");
+    // A leftover of an earlier run of ours.
+    ns.ip("rule add from 172.16.0.0/12 lookup 11 priority 120 proto 42");
+    let removed = ns.block_on(|| async {
+        let mut inst = RouteInstaller::new(InstallerConfig::default()).expect("installer");
+        let tables = netdriver::SourceTables::default();
+        // Ours, with the same source, priority and table as the administrator's static rule.
+        let same = tables.rule(p("192.168.7.0/24"), 12);
+        assert_eq!(same.priority, 108);
+        inst.add_rule(&same)
+            .expect("our rule beside the static one");
+        let dumped = inst.dump_rules().expect("dump");
+        let protocols = |src: &str| -> Vec<u8> {
+            let mut v: Vec<u8> = dumped
+                .iter()
+                .filter(|d| d.rule.src == p(src))
+                .map(|d| d.protocol)
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(protocols("192.168.7.0/24"), [4, 42], "{dumped:?}");
+        assert_eq!(protocols("2001:db8:7::/48"), [3], "{dumped:?}");
+        assert_eq!(protocols("10.1.0.0/16"), [0], "{dumped:?}");
+        inst.purge_rules(|r| tables.is_ours(r)).expect("purge")
+    });
+    assert_eq!(removed, 2, "ours and the leftover of ours");
+    let v4 = rules(&ns, "-4");
+    let v6 = rules(&ns, "-6");
+    let has = |rs: &[Value], src: &str, proto: &str| {
+        rs.iter()
+            .any(|r| r["src"] == src && r["protocol"].as_str().unwrap_or("unspec") == proto)
+    };
+    assert!(
+        has(&v4, "192.168.7.0", "static"),
+        "static rule removed: {v4:?}"
+    );
+    assert!(
+        has(&v6, "2001:db8:7::", "boot"),
+        "boot rule removed: {v6:?}"
+    );
+    assert!(
+        has(&v4, "10.1.0.0", "unspec"),
+        "rule without protocol removed: {v4:?}"
+    );
+    assert!(
+        !v4.iter()
+            .chain(&v6)
+            .any(|r| r["protocol"] == "babel" || r["protocol"] == "42"),
+        "a rule of ours is left: {v4:?} {v6:?}"
+    );
 }
 
 #[test]

@@ -31,7 +31,7 @@ fn multicast_and_unicast_between_namespaces_report_ifindex_src_and_dst() {
             .expect("B received nothing")
             .expect("recv");
         let payload = buf[..got.len].to_vec();
-        sock.send_to(b"pong", got.src.ip().to_owned(), got.ifindex)
+        sock.send_to(b"pong", got.src.ip().to_owned(), got.ifindex, None)
             .await
             .expect("unicast reply");
         (got, payload)
@@ -45,7 +45,9 @@ fn multicast_and_unicast_between_namespaces_report_ifindex_src_and_dst() {
         // Multicast is sent until the unicast answer comes back (the first packet can go out
         // before B's membership report settles).
         for _ in 0..50 {
-            sock.send_to(b"ping", BABEL_GROUP, ia).await.expect("send");
+            sock.send_to(b"ping", BABEL_GROUP, ia, None)
+                .await
+                .expect("send");
             if let Ok(r) = timeout(Duration::from_millis(200), sock.recv(&mut buf)).await {
                 let r = r.expect("recv");
                 return (r, buf[..r.len].to_vec());
@@ -170,7 +172,7 @@ fn multicast_leaves_by_the_chosen_interface_only() {
     a.block_on(move || async move {
         let sock = BabelSocket::bind(SocketConfig::default()).expect("bind");
         for _ in 0..5 {
-            sock.send_to(b"hello", BABEL_GROUP, ia2)
+            sock.send_to(b"hello", BABEL_GROUP, ia2, None)
                 .await
                 .expect("send");
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -179,4 +181,73 @@ fn multicast_leaves_by_the_chosen_interface_only() {
     let (got_b, got_c) = (on_b.join().unwrap(), on_c.join().unwrap());
     assert_eq!(got_b, 0, "nothing leaves by va1");
     assert!(got_c >= 1, "C heard nothing");
+}
+
+/// With two link-local addresses on an interface, a datagram leaves from the one the caller
+/// names, whichever the kernel would have chosen (the newest): the daemon signs packets
+/// (RFC 8967, the MAC covers the source address) and announces its next hop with that address.
+#[test]
+fn datagrams_leave_from_the_named_one_of_two_link_local_addresses() {
+    let (Some(a), Some(b)) = (Netns::new(), Netns::new()) else {
+        return;
+    };
+    veth(&a, "va", &b, "vb");
+    let ia = a.ifindex("va");
+    let ib = b.ifindex("vb");
+    let first = a.link_local("va");
+    let llb = b.link_local("vb");
+    // A second link-local address, added later (the kernel's choice on a tie) and above the
+    // first one (not the lowest, which the daemon would take).
+    let second: Ipv6Addr = "fe80::ffff:0:0:1".parse().unwrap();
+    assert!(second > first);
+    a.ip(&format!("addr add {second}/64 dev va nodad"));
+
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let receiver = b.spawn(move || async move {
+        let sock = BabelSocket::bind(SocketConfig::default()).expect("bind B");
+        sock.join(ib).expect("join");
+        ready_tx.send(()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while let Ok(r) = tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+            let r = r.expect("recv");
+            got.push((buf[..r.len].to_vec(), *r.src.ip(), r.is_multicast()));
+        }
+        got
+    });
+    ready_rx.recv().unwrap();
+    let not_ours = a.block_on(move || async move {
+        let sock = BabelSocket::bind(SocketConfig::default()).expect("bind A");
+        for _ in 0..10 {
+            for (tag, src) in [(b"1", first), (b"2", second)] {
+                sock.send_to(tag, BABEL_GROUP, ia, Some(src))
+                    .await
+                    .expect("multicast");
+                sock.try_send_to(tag, llb, ia, Some(src)).expect("unicast");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        sock.send_to(b"3", BABEL_GROUP, ia, Some("fe80::dead".parse().unwrap()))
+            .await
+    });
+    let got = receiver.join().expect("B thread");
+    for (tag, want) in [(&b"1"[..], first), (&b"2"[..], second)] {
+        for multicast in [true, false] {
+            let srcs: Vec<Ipv6Addr> = got
+                .iter()
+                .filter(|(p, _, m)| p == tag && *m == multicast)
+                .map(|(_, s, _)| *s)
+                .collect();
+            assert!(!srcs.is_empty(), "nothing with tag {tag:?} ({multicast})");
+            assert!(
+                srcs.iter().all(|s| *s == want),
+                "sent from {want}, received from {srcs:?} (multicast {multicast})"
+            );
+        }
+    }
+    // An address that is not on the interface is refused, not replaced by another.
+    let err = not_ours.expect_err("sent from an address that is not ours");
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+    assert!(!got.iter().any(|(p, _, _)| p == b"3"));
 }

@@ -1,5 +1,6 @@
 //! RFC 8967 authentication against babeld 1.12: with the same key both learn each other's
-//! routes; with different keys neither accepts the other's packets.
+//! routes (also when routed's interface has two link-local addresses); with different keys
+//! neither accepts the other's packets.
 
 use e2e::Lab;
 
@@ -28,6 +29,43 @@ fn same_key_routes_are_exchanged() {
         &b,
         "10.255.0.2",
         std::time::Duration::from_secs(10),
+    );
+}
+
+/// The MAC covers the packet's source address (RFC 8967 §4.1): routed signs with, and
+/// announces as next hop, the lowest link-local address of its interface, so its packets
+/// must leave from that one and not from the newest, which Linux would pick.
+#[test]
+fn same_key_with_a_second_link_local_address_on_routeds_interface() {
+    let Some(mut lab) = Lab::new("auth-2ll", true) else {
+        return;
+    };
+    let (a, b) = lab.pair();
+    let first = lab.wait_for(std::time::Duration::from_secs(10), || {
+        !lab.ip(&a, "-6 addr show dev eth-b scope link -tentative")
+            .trim()
+            .is_empty()
+    });
+    assert!(first.is_some(), "no link-local address on eth-b");
+    let ll = lab.ip(&a, "-6 addr show dev eth-b scope link");
+    let first = ll
+        .split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .expect("link-local address")
+        .to_string();
+    // Newer and higher than the first: the kernel's choice, not routed's.
+    lab.ip(&a, "addr add fe80::ffff:0:0:1/64 dev eth-b nodad");
+    lab.keyed_pair(ROUTED, (&a, &b), &["-H", "1"], KEY1, KEY1);
+    let ta = lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    let tb = lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+    eprintln!("two link-local addresses: routed learned in {ta:?}, babeld in {tb:?}");
+    let via = lab.babel_routes(&b, "-6");
+    assert!(
+        via.lines()
+            .any(|l| l.starts_with("fd00:255::1 ") && l.contains(&format!("via {first} "))),
+        "babeld's route is not through {first}: {via}"
     );
 }
 

@@ -1,10 +1,11 @@
 //! Start-up and shutdown: leftover protocol-42 routes purged at start, routes retracted and
-//! removed on SIGTERM, the state file keeping router-id and seqno across restarts, and
-//! configuration errors stopping start-up.
+//! removed on SIGTERM (and SIGHUP), the tables written to the log on SIGUSR1, the state file
+//! keeping router-id and seqno across restarts, and configuration errors stopping start-up.
 
 use std::time::Duration;
 
 use e2e::{parse_dump, Lab};
+use nix::sys::signal::Signal;
 
 const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
 const PORT: u16 = 33123;
@@ -92,6 +93,79 @@ fn sigterm_retracts_and_removes_every_route_and_leftovers_are_purged() {
     eprintln!(
         "babeld saw the retraction {:?} after SIGTERM",
         gone.unwrap_or_default()
+    );
+}
+
+/// babeld's other signals: SIGUSR1 writes the tables to the log (at any `-d` level) and the
+/// daemon keeps running; SIGHUP stops it as cleanly as SIGTERM, where its default action
+/// would kill it with its routes left in the kernel and no retraction sent.
+#[test]
+fn sigusr1_dumps_the_tables_to_the_log_and_sighup_shuts_down_cleanly() {
+    let Some(mut lab) = Lab::new("sighup", true) else {
+        return;
+    };
+    let (a, b) = lab.pair();
+    let port = PORT.to_string();
+    // -d 0: warnings only; the dump is written all the same.
+    let r = lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "-d", "0", "eth-b"]);
+    lab.babeld("babeld-b", &b, &["-g", &port, "eth-a"]);
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+
+    lab.signal(r, Signal::SIGUSR1);
+    let dumped = lab.wait_for(Duration::from_secs(5), || {
+        lab.log(r).contains("SIGUSR1: end of dump")
+    });
+    assert!(dumped.is_some(), "no dump in the log:\n{}", lab.logs());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lab.running(r), "routed stopped on SIGUSR1:\n{}", lab.logs());
+    let log = lab.log(r);
+    let start = log
+        .find("SIGUSR1: dump of router-id ")
+        .expect("dump header");
+    let dump = parse_dump(&log[start..]);
+    let has = |object: &str, field: &str, value: &str| {
+        dump.iter()
+            .any(|l| l.object == object && l.fields.get(field).is_some_and(|v| v == value))
+    };
+    assert!(has("interface", "up", "true"), "{log}");
+    assert!(dump.iter().any(|l| l.object == "neighbour"), "{log}");
+    assert!(has("route", "prefix", "10.255.0.2/32"), "{log}");
+    assert!(has("route", "prefix", "fd00:255::2/128"), "{log}");
+    assert!(has("xroute", "prefix", "10.255.0.1/32"), "{log}");
+    assert!(
+        lab.babel_routes(&a, "-4").contains("10.255.0.2"),
+        "routes gone after SIGUSR1"
+    );
+
+    let status = lab
+        .stop_with(r, Signal::SIGHUP, Duration::from_secs(10))
+        .expect("routed did not exit after SIGHUP");
+    assert!(status.success(), "exit status {status}\n{}", lab.logs());
+    assert_eq!(
+        lab.all_babel_routes(&a).trim(),
+        "",
+        "protocol-42 routes left behind"
+    );
+    let nexthops = std::process::Command::new("ip")
+        .args(["-n", &a, "nexthop", "show", "protocol", "42"])
+        .output()
+        .expect("ip nexthop");
+    assert_eq!(
+        String::from_utf8_lossy(&nexthops.stdout).trim(),
+        "",
+        "protocol-42 nexthop objects left behind"
+    );
+    // The neighbour hears the retraction at once, long before the route would expire.
+    let gone = lab.wait_for(Duration::from_secs(5), || {
+        !lab.babel_routes(&b, "-4")
+            .lines()
+            .any(|l| l.starts_with("10.255.0.1 "))
+    });
+    assert!(
+        gone.is_some(),
+        "babeld kept routed's route after SIGHUP:\n{}",
+        lab.logs()
     );
 }
 

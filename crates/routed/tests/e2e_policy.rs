@@ -87,8 +87,8 @@ fn assert_only_from_source(
 /// a source table behind a rule, and traffic from inside the source prefix crosses while
 /// traffic from elsewhere finds no route. b announces 198.51.100.0/24 from 10.99.0.0/16 the
 /// same way; c installs it, babeld learns it (babeld 1.12 itself cannot install IPv4
-/// source-specific routes: it logs "Function not implemented"). Leftover rules are removed
-/// at start, ours at SIGTERM.
+/// source-specific routes: it logs "Function not implemented"). Leftover rules of protocol
+/// 42 are removed at start, ours at SIGTERM; rules of other protocols or none stay.
 #[test]
 fn ipv4_source_specific_routes_go_through_source_tables_and_rules() {
     let Some(mut lab) = Lab::new("policy", true) else {
@@ -102,9 +102,19 @@ fn ipv4_source_specific_routes_go_through_source_tables_and_rules() {
     lab.ip(&a, "route add 203.0.113.0/24 dev lo proto static");
     lab.ip(&b, "route add 198.51.100.0/24 dev lo proto static");
     lab.ip(&b, "addr add 198.51.100.1/32 dev lo");
-    // A leftover of an earlier run in our ranges, and a foreign rule outside them.
-    lab.ip(&b, "rule add from 172.16.0.0/12 lookup 12 priority 120");
+    // A leftover of an earlier run in our ranges (protocol 42), a foreign rule outside them,
+    // and rules in our ranges that are not ours: one without a protocol (`ip rule add`, or a
+    // babeld leftover) and one of protocol static.
+    lab.ip(
+        &b,
+        "rule add from 172.16.0.0/12 lookup 12 priority 120 proto 42",
+    );
     lab.ip(&b, "rule add from 172.16.0.0/12 lookup 77 priority 120");
+    lab.ip(&b, "rule add from 172.17.0.0/16 lookup 13 priority 124");
+    lab.ip(
+        &b,
+        "rule add from 172.18.0.0/16 lookup 14 priority 124 proto static",
+    );
     let port = PORT.to_string();
     let babeld_a = args(
         &["-g", &port],
@@ -142,6 +152,10 @@ fn ipv4_source_specific_routes_go_through_source_tables_and_rules() {
     assert!(
         r.iter().any(|x| x["table"] == "77"),
         "foreign rule removed: {r:?}"
+    );
+    assert!(
+        r.iter().any(|x| x["table"] == "13") && r.iter().any(|x| x["table"] == "14"),
+        "a rule in our ranges but not of protocol 42 removed: {r:?}"
     );
     // Nothing source-specific leaked into the main table.
     assert!(
@@ -190,6 +204,15 @@ fn ipv4_source_specific_routes_go_through_source_tables_and_rules() {
         !r.iter()
             .any(|x| x["priority"] == 108 || x["priority"] == 116),
         "rules left after exit: {r:?}"
+    );
+    assert!(
+        !r.iter().any(|x| x["protocol"] == "babel"),
+        "rules of ours left after exit: {r:?}"
+    );
+    assert_eq!(
+        r.iter().filter(|x| x["priority"] == 124).count(),
+        2,
+        "rules not of protocol 42 removed at exit: {r:?}"
     );
     assert_eq!(lab.ip(&b, "-4 route show table all proto 42"), "");
 }

@@ -37,6 +37,11 @@ fn reopen_log() {
     }
 }
 
+/// Text to the log as it is, whatever the log level (the SIGUSR1 dump of the tables).
+fn write_log(text: &str) {
+    let _ = LogWriter.write_all(text.as_bytes());
+}
+
 struct LogWriter;
 
 impl Write for LogWriter {
@@ -251,6 +256,7 @@ fn main() -> ExitCode {
         config,
         RunOptions {
             reopen_log: Some(reopen_log),
+            write_log: Some(write_log),
         },
     ));
     if let Some(p) = &pid_file {

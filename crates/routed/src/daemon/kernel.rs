@@ -323,21 +323,7 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
                         started.elapsed(),
                         errors.len()
                     );
-                    let mut failed = vec![false; batch.len()];
-                    for (k, _) in &errors {
-                        failed[*k] = true;
-                    }
-                    for (op, bad) in batch.iter().zip(&failed) {
-                        match op {
-                            RouteOp::Add(k) if *bad => {
-                                theirs.insert(key(k));
-                            }
-                            RouteOp::Add(k) | RouteOp::Remove(k) if !theirs.is_empty() => {
-                                theirs.remove(&key(k));
-                            }
-                            _ => {}
-                        }
-                    }
+                    note_foreign(theirs, &batch, &errors, &key);
                     if theirs.is_empty() {
                         theirs.shrink_to_fit();
                     }
@@ -404,6 +390,41 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
         }
         collect_at = collect_nexthops(&mut installers);
         publish(&installers, &closed, &progress);
+    }
+}
+
+/// Brings `theirs`, the keys (as `key` digests them) of routes another protocol holds in a
+/// table, up to date after `batch` ran there and failed at `errors` (index, error).
+///
+/// Only an add refused with EEXIST says that someone else's route holds the key. Any other
+/// failure (no route to the gateway, the interface gone, a lost acknowledgement after which
+/// our route may even be in place) says nothing about the owner: marking the key then would
+/// turn our later replaces of it into adds, and a route of ours installed after all would
+/// keep a stale next hop. Such a failure leaves the set as it was. An add that succeeded,
+/// and any remove, forget the key.
+fn note_foreign(
+    theirs: &mut HashSet<u64>,
+    batch: &[RouteOp],
+    errors: &[(usize, netdriver::RouteError)],
+    key: &dyn Fn(&KernelRoute) -> u64,
+) {
+    let mut errno: Vec<Option<Option<i32>>> = vec![None; batch.len()];
+    for (i, e) in errors {
+        if let Some(slot) = errno.get_mut(*i) {
+            *slot = Some(e.errno());
+        }
+    }
+    for (op, failed) in batch.iter().zip(errno) {
+        match (op, failed) {
+            (RouteOp::Add(k), Some(Some(libc::EEXIST))) => {
+                theirs.insert(key(k));
+            }
+            (RouteOp::Add(_), Some(_)) => {}
+            (RouteOp::Add(k), None) | (RouteOp::Remove(k), _) if !theirs.is_empty() => {
+                theirs.remove(&key(k));
+            }
+            _ => {}
+        }
     }
 }
 
@@ -682,6 +703,62 @@ mod tests {
             table,
             pref_src: None,
         }
+    }
+
+    fn refused(at: usize, errno: i32) -> (usize, netdriver::RouteError) {
+        (
+            at,
+            netdriver::RouteError {
+                op: "add",
+                dst: None,
+                src: None,
+                kind: netdriver::RouteErrorKind::Kernel {
+                    errno,
+                    text: String::new(),
+                },
+            },
+        )
+    }
+
+    #[test]
+    fn only_an_add_refused_with_eexist_marks_a_route_as_someone_elses() {
+        let digest = |k: &KernelRoute| u64::from(k.metric);
+        let add = |metric| RouteOp::Add(kernel_route(&route(96, None), metric));
+        let mut theirs = HashSet::new();
+        // Five adds: one finds a foreign route, the others fail otherwise or succeed.
+        let batch = [add(1), add(2), add(3), add(4), add(5)];
+        let errors = [
+            refused(0, libc::EEXIST),
+            refused(1, libc::ENETUNREACH),
+            refused(2, libc::ENODEV),
+            (
+                3,
+                netdriver::RouteError {
+                    op: "add",
+                    dst: None,
+                    src: None,
+                    kind: netdriver::RouteErrorKind::Io {
+                        errno: libc::ENOBUFS,
+                        text: String::new(),
+                    },
+                },
+            ),
+        ];
+        note_foreign(&mut theirs, &batch, &errors, &digest);
+        assert_eq!(theirs, HashSet::from([1]), "only the EEXIST one is foreign");
+        // A later add of the foreign key that fails otherwise keeps it marked; one that
+        // succeeds, or a remove, forgets it.
+        note_foreign(&mut theirs, &[add(1)], &[refused(0, libc::ENODEV)], &digest);
+        assert_eq!(theirs, HashSet::from([1]));
+        note_foreign(&mut theirs, &[add(1)], &[], &digest);
+        assert!(theirs.is_empty());
+        note_foreign(&mut theirs, &[add(7)], &[refused(0, libc::EEXIST)], &digest);
+        let remove = RouteOp::Remove(kernel_route(&route(96, None), 7));
+        note_foreign(&mut theirs, &[remove], &[], &digest);
+        assert!(theirs.is_empty());
+        // An error index past the batch is ignored, not a panic.
+        note_foreign(&mut theirs, &[], &[refused(3, libc::EEXIST)], &digest);
+        assert!(theirs.is_empty());
     }
 
     #[test]

@@ -48,6 +48,9 @@ const KERNEL_CHUNK: usize = 1024;
 pub struct RunOptions {
     /// Called by `reopen-logfile` and SIGUSR2.
     pub reopen_log: Option<fn()>,
+    /// Writes text to the log as it is, whatever the log level: the dump of the tables on
+    /// SIGUSR1. Without it the dump is logged at level info.
+    pub write_log: Option<fn(&str)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -592,6 +595,13 @@ impl Daemon {
         let mut buf = std::mem::take(&mut self.tx_buf);
         while let Some(tx) = self.node.poll_transmit(now, &mut buf) {
             let len = tx.len.min(buf.len());
+            // RFC 8966 §3.1: packets go out from a link-local address; from the one the engine
+            // announces as our next hop and we sign with (RFC 8967 §4.1: the MAC covers the
+            // source address), not from whichever the kernel would pick when the interface
+            // has several.
+            let src = tx
+                .src
+                .or_else(|| self.active.get(&tx.ifindex).map(|a| a.link_local));
             let sealed;
             let bytes: &[u8] = match (self.auth.get_mut(&tx.ifindex), self.active.get(&tx.ifindex))
             {
@@ -600,7 +610,7 @@ impl Daemon {
                     // RFC 8967 §4.2: every packet sent on a keyed interface carries a PC TLV
                     // and a MAC over the pseudo-header and the packet.
                     let ph = PseudoHeader {
-                        src: act.link_local,
+                        src: src.unwrap_or(act.link_local),
                         src_port: port,
                         dst: tx.dst,
                         dst_port: port,
@@ -620,7 +630,7 @@ impl Daemon {
             };
             // Most sends complete at once: no timer for them (a tokio timer wakes the
             // reactor).
-            let sent = match self.sock.try_send_to(bytes, tx.dst, tx.ifindex) {
+            let sent = match self.sock.try_send_to(bytes, tx.dst, tx.ifindex, src) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
                 r => Some(r),
             };
@@ -629,7 +639,7 @@ impl Daemon {
                 None => {
                     tokio::time::timeout(
                         Duration::from_millis(100),
-                        self.sock.send_to(bytes, tx.dst, tx.ifindex),
+                        self.sock.send_to(bytes, tx.dst, tx.ifindex, src),
                     )
                     .await
                 }
@@ -747,7 +757,7 @@ impl Daemon {
             let Some(sealed) = a.seal(&p, &ph) else {
                 continue;
             };
-            if let Err(e) = self.sock.send_to(&sealed, to, ifindex).await {
+            if let Err(e) = self.sock.send_to(&sealed, to, ifindex, Some(ll)).await {
                 tracing::debug!("challenge to {to}: {e}");
             }
         }
@@ -790,6 +800,22 @@ impl Daemon {
     // ---------------------------------------------------------------------------------
     // Control socket
     // ---------------------------------------------------------------------------------
+
+    /// SIGUSR1, as in babeld: the tables (interfaces, neighbours, xroutes and routes, in the
+    /// control socket's `dump` lines) go to the log, between a header and an end line.
+    fn dump_to_log(&self) {
+        let mut text = format!(
+            "SIGUSR1: dump of router-id {} seqno {}\n",
+            self.node.router_id(),
+            self.node.seqno()
+        );
+        text.push_str(&control::dump(&self.node, &self.down_interfaces()));
+        text.push_str("SIGUSR1: end of dump\n");
+        match self.opts.write_log {
+            Some(write) => write(&text),
+            None => tracing::info!("{}", text.trim_end()),
+        }
+    }
 
     fn down_interfaces(&self) -> Vec<String> {
         self.config
@@ -1168,7 +1194,7 @@ impl Daemon {
                         }
                         None => p,
                     };
-                    if let Err(e) = self.sock.send_to(&p, group, ifindex).await {
+                    if let Err(e) = self.sock.send_to(&p, group, ifindex, Some(ll)).await {
                         tracing::debug!("goodbye on {name}: {e}");
                     }
                 }
@@ -1308,7 +1334,9 @@ fn kernel_setup(interfaces: &[String]) {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// Runs the daemon until SIGTERM, SIGINT or SIGHUP (babeld's three exit signals), then
+/// retracts its routes and removes them from the kernel. SIGUSR1 writes the tables to the
+/// log, SIGUSR2 reopens the log file.
 pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()> {
     check(&config).map_err(anyhow::Error::msg)?;
     let g = &config.globals;
@@ -1396,6 +1424,11 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    // babeld exits cleanly on SIGHUP too; left at its default action, SIGHUP would kill the
+    // daemon with its routes, rules and nexthop objects still in the kernel and no retraction
+    // sent to its neighbours.
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigusr1 = signal(SignalKind::user_defined1())?;
     let mut sigusr2 = signal(SignalKind::user_defined2())?;
 
     let mut d = Daemon {
@@ -1486,6 +1519,8 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
             },
             _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = sighup.recv() => { tracing::info!("SIGHUP: shutting down"); break; }
+            _ = sigusr1.recv() => d.dump_to_log(),
             _ = sigusr2.recv() => {
                 if let Some(f) = d.opts.reopen_log { f(); }
             }
