@@ -13,7 +13,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, AsyncSocket, SocketAddr, TokioSocket
 
 use crate::nl::{
     self, RouteMsg, AF_INET, AF_INET6, NLMSG_DONE, NLMSG_ERROR, NLM_F_APPEND, NLM_F_DUMP_INTR,
-    RTNH_F_DEAD,
+    RTNH_F_DEAD, RT_SCOPE_HOST,
 };
 
 // Multicast group bits (RTMGRP_*) of rtnetlink.
@@ -59,6 +59,8 @@ pub struct LinkEvent {
     pub name: String,
     /// Administratively up (IFF_UP) and running (IFF_RUNNING: carrier and operational).
     pub up: bool,
+    /// Administratively up (IFF_UP), with or without carrier.
+    pub admin_up: bool,
     pub mtu: u32,
     /// RTM_DELLINK: the interface is gone.
     pub removed: bool,
@@ -94,7 +96,9 @@ pub enum RouteKind {
 ///
 /// A route is reported while it has a usable path. A multipath route is one route: removing
 /// one of its paths reports it again (with another path if the one reported went), removing
-/// the last reports it removed.
+/// the last reports it removed. Linux removes IPv4 routes through a link that goes down, is
+/// deleted or loses its last IPv4 address without a word (it does send the removals of
+/// IPv6 routes); the monitor reports those removals itself. A lost carrier removes nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RouteEvent {
     pub prefix: Prefix,
@@ -168,11 +172,18 @@ struct KnownRoute {
     paths: Vec<Path>,
     /// Paths the kernel listed beyond [`MAX_PATHS`]: counted, not known one by one.
     untracked: u16,
+    /// rtm_scope host: Linux keeps such an IPv4 route when its link goes down.
+    host_scope: bool,
 }
 
 impl KnownRoute {
     /// The route with these paths, or `None` if none of them is usable.
-    fn with_paths(mut ev: RouteEvent, mut paths: Vec<Path>, untracked: u16) -> Option<KnownRoute> {
+    fn with_paths(
+        mut ev: RouteEvent,
+        mut paths: Vec<Path>,
+        untracked: u16,
+        host_scope: bool,
+    ) -> Option<KnownRoute> {
         let first = paths.iter().find(|p| !p.dead);
         if first.is_none() && untracked == 0 {
             return None;
@@ -188,6 +199,7 @@ impl KnownRoute {
             ev,
             paths,
             untracked,
+            host_scope,
         })
     }
 
@@ -207,6 +219,14 @@ impl KnownRoute {
             self.paths.clone()
         }
     }
+
+    fn through(&self, ifindex: u32) -> bool {
+        if self.one_path() {
+            self.ev.ifindex == Some(ifindex)
+        } else {
+            self.paths.iter().any(|p| p.ifindex == Some(ifindex))
+        }
+    }
 }
 
 /// A route message as the monitor applies it.
@@ -217,9 +237,27 @@ struct RouteUpdate {
     paths: Vec<Path>,
     /// Paths beyond [`MAX_PATHS`].
     untracked: u16,
+    host_scope: bool,
     /// The paths join those known (NLM_F_APPEND, or a dump's second route under one key)
     /// instead of replacing them.
     append: bool,
+}
+
+/// What happened to the IPv4 paths through one link, as Linux handles them (net/ipv4/
+/// fib_frontend.c, fib_semantics.c) without telling: a route left without a live path is
+/// flushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LinkChange {
+    /// The link lost IFF_UP (NETDEV_DOWN): its paths are dead, except those of host-scope
+    /// routes.
+    Down,
+    /// Its last IPv4 address went: its paths are dead, host scope or not.
+    NoAddress,
+    /// The link is gone (NETDEV_UNREGISTER): every route with a path through it goes,
+    /// with all of that route's paths.
+    Removed,
+    /// The link came up, or got an IPv4 address while up: its dead paths live again.
+    Up,
 }
 
 /// One kind of object the monitor has reported and not withdrawn, and during a
@@ -275,21 +313,46 @@ struct Known {
 }
 
 impl Known {
-    /// Records a link or address event (`seen`: it confirms the object during a dump).
-    fn record(&mut self, ev: &NetEvent, seen: bool) {
+    /// Records a link or address event (`seen`: it confirms the object during a dump) and
+    /// queues the route changes Linux made with it silently.
+    fn record(&mut self, ev: &NetEvent, seen: bool, out: &mut VecDeque<NetEvent>) {
         match ev {
             NetEvent::Link(l) if l.removed => {
                 self.links.remove(&l.ifindex);
                 // The kernel removes a vanished link's addresses (it may not say so).
                 self.addrs.known.retain(|k, _| k.0 != l.ifindex);
+                self.link_changed(l.ifindex, LinkChange::Removed, out);
             }
-            NetEvent::Link(l) => self.links.insert(l.ifindex, l.clone(), seen),
+            NetEvent::Link(l) => {
+                let was_up = self.links.known.get(&l.ifindex).map(|o| o.admin_up);
+                self.links.insert(l.ifindex, l.clone(), seen);
+                if !l.admin_up && was_up != Some(false) {
+                    self.link_changed(l.ifindex, LinkChange::Down, out);
+                } else if l.admin_up && was_up != Some(true) {
+                    self.link_changed(l.ifindex, LinkChange::Up, out);
+                }
+            }
             NetEvent::Addr(a) => {
                 let k = (a.ifindex, a.addr, a.plen);
+                let v4 = a.addr.is_ipv4();
                 if a.added {
+                    let new = !self.addrs.known.contains_key(&k);
                     self.addrs.insert(k, *a, seen);
+                    let up = self.links.known.get(&a.ifindex).is_some_and(|l| l.admin_up);
+                    if v4 && new && up {
+                        self.link_changed(a.ifindex, LinkChange::Up, out);
+                    }
                 } else {
                     self.addrs.remove(&k);
+                    let any_v4 = || {
+                        self.addrs
+                            .known
+                            .keys()
+                            .any(|&(i, a, _)| i == k.0 && a.is_ipv4())
+                    };
+                    if v4 && !any_v4() {
+                        self.link_changed(a.ifindex, LinkChange::NoAddress, out);
+                    }
                 }
             }
             NetEvent::Route(_) | NetEvent::DumpDone | NetEvent::Overrun => {}
@@ -324,7 +387,7 @@ impl Known {
                 }
                 _ => (u.paths, u.untracked),
             };
-            match KnownRoute::with_paths(u.ev, paths, untracked) {
+            match KnownRoute::with_paths(u.ev, paths, untracked, u.host_scope) {
                 Some(r) => {
                     out.push_back(NetEvent::Route(r.ev));
                     self.routes.insert(k, r, seen);
@@ -360,7 +423,7 @@ impl Known {
         }
         let untracked = old.untracked.saturating_sub(unknown);
         let before = old.ev;
-        match KnownRoute::with_paths(before, paths, untracked) {
+        match KnownRoute::with_paths(before, paths, untracked, old.host_scope) {
             Some(r) => {
                 if r.ev != before {
                     out.push_back(NetEvent::Route(r.ev));
@@ -378,6 +441,59 @@ impl Known {
                 added: false,
                 ..r.ev
             }));
+        }
+    }
+
+    /// Applies to the known IPv4 routes what Linux does silently to their paths through
+    /// link `ifindex`, and reports the routes that changed or went.
+    fn link_changed(&mut self, ifindex: u32, change: LinkChange, out: &mut VecDeque<NetEvent>) {
+        let mut keys: Vec<RouteKey> = self
+            .routes
+            .known
+            .iter()
+            .filter(|(k, r)| k.0.addr().is_ipv4() && r.through(ifindex))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        for k in keys {
+            let Some(old) = self.routes.known.get(&k) else {
+                continue;
+            };
+            let mut paths = old.paths();
+            let on_link = |p: &Path| p.ifindex == Some(ifindex);
+            match change {
+                LinkChange::Down if old.host_scope => {}
+                LinkChange::Down | LinkChange::NoAddress => {
+                    paths
+                        .iter_mut()
+                        .filter(|p| on_link(p))
+                        .for_each(|p| p.dead = true);
+                }
+                LinkChange::Up => {
+                    paths
+                        .iter_mut()
+                        .filter(|p| on_link(p))
+                        .for_each(|p| p.dead = false);
+                }
+                LinkChange::Removed => {
+                    let groups: Vec<u8> = paths
+                        .iter()
+                        .filter(|p| on_link(p))
+                        .map(|p| p.group)
+                        .collect();
+                    paths.retain(|p| !groups.contains(&p.group));
+                }
+            }
+            let before = old.ev;
+            match KnownRoute::with_paths(before, paths, old.untracked, old.host_scope) {
+                Some(r) => {
+                    if r.ev != before {
+                        out.push_back(NetEvent::Route(r.ev));
+                    }
+                    self.routes.known.insert(k, r);
+                }
+                None => self.forget_route(&k, out),
+            }
         }
     }
 
@@ -402,6 +518,7 @@ impl Known {
         }
         for mut l in self.links.take_stale() {
             l.up = false;
+            l.admin_up = false;
             l.removed = true;
             out.push_back(NetEvent::Link(l));
         }
@@ -618,7 +735,7 @@ impl Monitor {
         };
         if let Some(ev) = ev {
             self.queue.push_back(ev.clone());
-            self.known.record(&ev, seen);
+            self.known.record(&ev, seen, &mut self.queue);
         }
         Ok(())
     }
@@ -668,6 +785,7 @@ fn route_update(
         ev,
         paths,
         untracked,
+        host_scope: m.header.scope == RT_SCOPE_HOST,
         append: flags & NLM_F_APPEND != 0,
     })
 }
@@ -712,6 +830,7 @@ pub(crate) fn link_event(p: &[u8], removed: bool) -> Result<Option<LinkEvent>, M
         ifindex: nl::u32_of(&h[4..8]).ok_or(Malformed)?,
         name,
         up: !removed && flags & up_running == up_running,
+        admin_up: !removed && flags & libc::IFF_UP as u32 != 0,
         mtu,
         removed,
     }))
@@ -889,6 +1008,7 @@ mod tests {
                 ifindex: 7,
                 name: "veth0".into(),
                 up: true,
+                admin_up: true,
                 mtu: 1400,
                 removed: false
             }
@@ -907,33 +1027,45 @@ mod tests {
         long[IFINFOMSG_LEN] = 250;
         assert_eq!(link_event(&long, false), Err(Malformed));
     }
-    /// An IPv6 route message for 2001:db8::/48 through `paths` (gateway fe80::N, ifindex N):
-    /// RTA_MULTIPATH for more than one.
-    fn route_msg(kind: u16, paths: std::ops::RangeInclusive<u16>) -> Vec<u8> {
+
+    /// A route message for 2001:db8::/48 through `paths` (gateway fe80::N, ifindex N), or
+    /// with `v4` for 10.99.0.0/16 (gateway 192.0.2.N): RTA_MULTIPATH for more than one.
+    fn route_msg(kind: u16, v4: bool, paths: std::ops::RangeInclusive<u16>) -> Vec<u8> {
         let header = nl::RouteHeader {
-            family: AF_INET6,
-            dst_len: 48,
+            family: if v4 { AF_INET } else { AF_INET6 },
+            dst_len: if v4 { 16 } else { 48 },
             table: 254,
             protocol: 4,
             kind: nl::RTN_UNICAST,
             ..nl::RouteHeader::default()
         };
-        let gw = |i: u16| std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, i).octets();
+        let gw = |i: u16| match v4 {
+            true => std::net::Ipv4Addr::new(192, 0, 2, i as u8)
+                .octets()
+                .to_vec(),
+            false => std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, i)
+                .octets()
+                .to_vec(),
+        };
         let mut buf = Vec::new();
         let mut b = MsgBuilder::new(&mut buf, kind, 0, 0, &header.bytes());
-        b.ip(1, "2001:db8::".parse().unwrap());
+        b.ip(
+            1,
+            if v4 { "10.99.0.0" } else { "2001:db8::" }.parse().unwrap(),
+        );
         if paths.start() == paths.end() {
             b.u32(4, u32::from(*paths.start()))
                 .attr(5, &gw(*paths.start()));
         } else {
             let mut mp = Vec::new();
             for i in paths {
-                mp.extend_from_slice(&28u16.to_ne_bytes());
+                let gw = gw(i);
+                mp.extend_from_slice(&(12 + gw.len() as u16).to_ne_bytes());
                 mp.extend_from_slice(&[0, 0]);
                 mp.extend_from_slice(&u32::from(i).to_ne_bytes());
-                mp.extend_from_slice(&20u16.to_ne_bytes());
+                mp.extend_from_slice(&(4 + gw.len() as u16).to_ne_bytes());
                 mp.extend_from_slice(&5u16.to_ne_bytes());
-                mp.extend_from_slice(&gw(i));
+                mp.extend_from_slice(&gw);
             }
             b.attr(9, &mp);
         }
@@ -942,7 +1074,16 @@ mod tests {
     }
 
     fn apply(known: &mut Known, kind: u16, paths: std::ops::RangeInclusive<u16>) -> Vec<NetEvent> {
-        let p = route_msg(kind, paths);
+        apply_route(known, kind, false, paths)
+    }
+
+    fn apply_route(
+        known: &mut Known,
+        kind: u16,
+        v4: bool,
+        paths: std::ops::RangeInclusive<u16>,
+    ) -> Vec<NetEvent> {
+        let p = route_msg(kind, v4, paths);
         let m = RouteMsg::parse(&p).unwrap();
         let ev = nl::route_event(&m, kind == nl::RTM_NEWROUTE).unwrap();
         let mut out = VecDeque::new();
@@ -973,5 +1114,52 @@ mod tests {
         apply(&mut known, nl::RTM_NEWROUTE, 1..=2);
         let ev = apply(&mut known, nl::RTM_DELROUTE, 7..=7);
         assert!(matches!(ev[..], [NetEvent::Route(r)] if !r.added));
+    }
+
+    fn link(known: &mut Known, ifindex: u32, admin_up: bool) -> Vec<NetEvent> {
+        let l = LinkEvent {
+            ifindex,
+            name: format!("d{ifindex}"),
+            up: admin_up,
+            admin_up,
+            mtu: 1500,
+            removed: false,
+        };
+        let mut out = VecDeque::new();
+        known.record(&NetEvent::Link(l), false, &mut out);
+        out.into()
+    }
+
+    /// The route events: (added, ifindex).
+    fn routes(ev: &[NetEvent]) -> Vec<(bool, Option<u32>)> {
+        ev.iter()
+            .filter_map(|e| match e {
+                NetEvent::Route(r) => Some((r.added, r.ifindex)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ipv4_paths_die_and_revive_with_their_links_like_linux() {
+        let mut known = Known::default();
+        link(&mut known, 1, true);
+        link(&mut known, 2, true);
+        let ev = apply_route(&mut known, nl::RTM_NEWROUTE, true, 1..=2);
+        assert_eq!(routes(&ev), vec![(true, Some(1))]);
+        // Down: the path through 1 is dead, the route goes on through 2; again: no news.
+        assert_eq!(routes(&link(&mut known, 1, false)), vec![(true, Some(2))]);
+        assert_eq!(routes(&link(&mut known, 1, false)), vec![]);
+        // Up: Linux revives the path.
+        assert_eq!(routes(&link(&mut known, 1, true)), vec![(true, Some(1))]);
+        assert_eq!(routes(&link(&mut known, 1, true)), vec![]);
+        assert_eq!(routes(&link(&mut known, 2, false)), vec![]);
+        assert_eq!(routes(&link(&mut known, 1, false)), vec![(false, Some(1))]);
+        assert!(known.routes.known.is_empty());
+        // An IPv6 route is left to the kernel's own messages.
+        apply_route(&mut known, nl::RTM_NEWROUTE, false, 1..=1);
+        assert_eq!(routes(&link(&mut known, 1, true)), vec![]);
+        assert_eq!(routes(&link(&mut known, 1, false)), vec![]);
+        assert_eq!(known.routes.known.len(), 1);
     }
 }

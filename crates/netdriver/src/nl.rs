@@ -65,6 +65,7 @@ const RTN_PROHIBIT: u8 = 8;
 
 // rtm_scope values.
 pub(crate) const RT_SCOPE_UNIVERSE: u8 = 0;
+pub(crate) const RT_SCOPE_HOST: u8 = 254;
 pub(crate) const RT_SCOPE_NOWHERE: u8 = 255;
 
 /// rtm_flags: RTM_F_CLONED (a cached clone, not a route of the table).

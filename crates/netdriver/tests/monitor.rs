@@ -585,6 +585,71 @@ async fn step(m: &mut Monitor, routes: &mut Routes, ns: &str, script: &str) {
 }
 
 #[test]
+fn ipv4_routes_the_kernel_flushes_with_their_link_are_reported_removed() {
+    let Some(ns) = Netns::new() else { return };
+    for dev in ["d0", "d1", "d2", "d3"] {
+        common::local_link(&ns, dev);
+    }
+    ns.ip("addr add 192.0.2.1/24 dev d0");
+    ns.ip("addr add 198.51.100.1/24 dev d1");
+    ns.ip("addr add 203.0.113.1/24 dev d2");
+    ns.ip("addr add 10.3.0.1/24 dev d3");
+    ns.ip("-6 addr add 2001:db8:a::1/64 dev d0");
+    let static_route = |r: &str| ns.ip(&format!("route add proto static {r}"));
+    static_route("10.9.0.0/16 via 192.0.2.2 dev d0");
+    // Linux keeps a host-scope route through a link that goes down.
+    static_route("10.8.0.0/16 dev d0 scope host");
+    static_route("10.99.0.0/16 nexthop via 192.0.2.2 dev d0 nexthop via 198.51.100.2 dev d1");
+    static_route("10.10.0.0/16 via 198.51.100.2 dev d1");
+    static_route("10.11.0.0/16 via 203.0.113.2 dev d2");
+    static_route("10.12.0.0/16 via 10.3.0.2 dev d3");
+    static_route("2001:db8:9::/48 via 2001:db8:a::2 dev d0");
+    let name = ns.name.clone();
+    let (d0, d1) = (ns.ifindex("d0"), ns.ifindex("d1"));
+    ns.block_on(move || async move {
+        let mut m = Monitor::new(MonitorConfig::default()).expect("monitor");
+        let mut routes = Routes::default();
+        for ev in initial_dump(&mut m).await {
+            routes.apply(&ev);
+        }
+        assert_same("the initial dump", &name, &routes);
+        assert_eq!(routes.0.len(), 7, "{routes:?}");
+
+        // Carrier loss: Linux keeps the routes (marked linkdown), so must the consumer.
+        step(&mut m, &mut routes, &name, "link set d1p down").await;
+        assert!(routes.0.contains_key("10.10.0.0/16"));
+        step(&mut m, &mut routes, &name, "link set d1p up").await;
+
+        // Down: the IPv4 routes through d0 go without a message (the IPv6 one with its
+        // own); the multipath route keeps its path through d1.
+        step(&mut m, &mut routes, &name, "link set d0 down").await;
+        assert!(!routes.0.contains_key("10.9.0.0/16"));
+        assert!(!routes.0.contains_key("2001:db8:9::/48"));
+        assert!(routes.0.contains_key("10.8.0.0/16"));
+        assert_eq!(routes.0.get("10.99.0.0/16"), Some(&Some(d1)));
+
+        // Up again: Linux revives the dead path, so the route survives d1 going down.
+        step(&mut m, &mut routes, &name, "link set d0 up").await;
+        step(&mut m, &mut routes, &name, "link set d1 down").await;
+        assert_eq!(routes.0.get("10.99.0.0/16"), Some(&Some(d0)));
+        assert!(!routes.0.contains_key("10.10.0.0/16"));
+
+        // A deleted link, and a link without IPv4 address, take their routes along.
+        step(&mut m, &mut routes, &name, "link del d2").await;
+        assert!(!routes.0.contains_key("10.11.0.0/16"));
+        step(&mut m, &mut routes, &name, "addr del 10.3.0.1/24 dev d3").await;
+        assert!(!routes.0.contains_key("10.12.0.0/16"));
+        // Deleting d0 takes the multipath route as a whole, though d1 comes back first.
+        step(&mut m, &mut routes, &name, "link set d1 up\nlink del d0").await;
+        assert_eq!(
+            routes.0.keys().collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "{routes:?}"
+        );
+    });
+}
+
+#[test]
 fn a_route_stays_while_one_of_its_paths_remains() {
     let Some(ns) = Netns::new() else { return };
     common::local_link(&ns, "d0");
