@@ -8,6 +8,9 @@
 //!   receive with the arrival interface and destination address, send scoped to an interface.
 //! - [`Monitor`]: a [`futures::Stream`] of link, address and route events: an initial dump,
 //!   then live events; after a netlink overrun, a re-dump and removals for what vanished.
+//!   A multipath route is one route, removed with its last path; IPv4 routes that Linux
+//!   flushes silently with their link (down, deleted, without IPv4 address) are reported
+//!   removed.
 //! - [`RouteInstaller`]: atomic route replace and remove with protocol 42, pipelined in batches,
 //!   errors reported per route; routes through one neighbour share a kernel nexthop object,
 //!   forgotten when Linux flushes it with its link and deleted once no route names it.

@@ -11,7 +11,10 @@ use babel_core::wire::Prefix;
 use futures::Stream;
 use netlink_sys::{protocols::NETLINK_ROUTE, AsyncSocket, SocketAddr, TokioSocket};
 
-use crate::nl::{self, RouteMsg, AF_INET, AF_INET6, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR};
+use crate::nl::{
+    self, RouteMsg, AF_INET, AF_INET6, NLMSG_DONE, NLMSG_ERROR, NLM_F_APPEND, NLM_F_DUMP_INTR,
+    RTNH_F_DEAD, RT_SCOPE_HOST,
+};
 
 // Multicast group bits (RTMGRP_*) of rtnetlink.
 const RTMGRP_LINK: u32 = libc::RTMGRP_LINK as u32;
@@ -56,6 +59,8 @@ pub struct LinkEvent {
     pub name: String,
     /// Administratively up (IFF_UP) and running (IFF_RUNNING: carrier and operational).
     pub up: bool,
+    /// Administratively up (IFF_UP), with or without carrier.
+    pub admin_up: bool,
     pub mtu: u32,
     /// RTM_DELLINK: the interface is gone.
     pub removed: bool,
@@ -88,6 +93,12 @@ pub enum RouteKind {
 }
 
 /// A kernel route was added, replaced or removed.
+///
+/// A route is reported while it has a usable path. A multipath route is one route: removing
+/// one of its paths reports it again (with another path if the one reported went), removing
+/// the last reports it removed. Linux removes IPv4 routes through a link that goes down, is
+/// deleted or loses its last IPv4 address without a word (it does send the removals of
+/// IPv6 routes); the monitor reports those removals itself. A lost carrier removes nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RouteEvent {
     pub prefix: Prefix,
@@ -99,8 +110,9 @@ pub struct RouteEvent {
     /// RTA_PRIORITY (0 when absent).
     pub metric: u32,
     pub kind: RouteKind,
+    /// Output interface (of the first usable path of a multipath route).
     pub ifindex: Option<u32>,
-    /// RTA_GATEWAY or RTA_VIA.
+    /// RTA_GATEWAY or RTA_VIA (of the first usable path of a multipath route).
     pub gateway: Option<IpAddr>,
     /// RTM_NEWROUTE (true) or RTM_DELROUTE (false).
     pub added: bool,
@@ -126,6 +138,126 @@ type RouteKey = (Prefix, Option<Prefix>, u32, u32);
 
 fn route_key(r: &RouteEvent) -> RouteKey {
     (r.prefix, r.src, r.table, r.metric)
+}
+
+/// Paths of one route remembered one by one; the kernel's further paths are only counted.
+const MAX_PATHS: usize = 32;
+
+/// One path of a route the monitor remembers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Path {
+    gateway: Option<IpAddr>,
+    ifindex: Option<u32>,
+    /// An IPv4 path whose link went down (RTNH_F_DEAD): Linux keeps it in a route that has
+    /// other paths, unused, and revives it when the link comes back up.
+    dead: bool,
+    /// The paths one message brought share a group: for IPv4, one kernel route (fib_info),
+    /// and another route `append`ed under the same key is another group.
+    group: u8,
+}
+
+impl Path {
+    fn same(&self, o: &Path) -> bool {
+        (self.gateway, self.ifindex) == (o.gateway, o.ifindex)
+    }
+}
+
+/// A route the monitor has reported and not withdrawn.
+#[derive(Clone, Debug)]
+struct KnownRoute {
+    /// As last reported: gateway and ifindex are those of its first live path.
+    ev: RouteEvent,
+    /// Every path known one by one; empty (and nothing untracked) for the common route of
+    /// one live path, the one `ev` names.
+    paths: Vec<Path>,
+    /// Paths the kernel listed beyond [`MAX_PATHS`]: counted, not known one by one.
+    untracked: u16,
+    /// rtm_scope host: Linux keeps such an IPv4 route when its link goes down.
+    host_scope: bool,
+}
+
+impl KnownRoute {
+    /// The route with these paths, or `None` if none of them is usable.
+    fn with_paths(
+        mut ev: RouteEvent,
+        mut paths: Vec<Path>,
+        untracked: u16,
+        host_scope: bool,
+    ) -> Option<KnownRoute> {
+        let first = paths.iter().find(|p| !p.dead);
+        if first.is_none() && untracked == 0 {
+            return None;
+        }
+        ev.gateway = first.and_then(|p| p.gateway);
+        ev.ifindex = first.and_then(|p| p.ifindex);
+        if paths.len() == 1 && !paths[0].dead && untracked == 0 {
+            paths = Vec::new();
+        } else {
+            paths.shrink_to_fit();
+        }
+        Some(KnownRoute {
+            ev,
+            paths,
+            untracked,
+            host_scope,
+        })
+    }
+
+    fn one_path(&self) -> bool {
+        self.paths.is_empty() && self.untracked == 0
+    }
+
+    fn paths(&self) -> Vec<Path> {
+        if self.one_path() {
+            vec![Path {
+                gateway: self.ev.gateway,
+                ifindex: self.ev.ifindex,
+                dead: false,
+                group: 0,
+            }]
+        } else {
+            self.paths.clone()
+        }
+    }
+
+    fn through(&self, ifindex: u32) -> bool {
+        if self.one_path() {
+            self.ev.ifindex == Some(ifindex)
+        } else {
+            self.paths.iter().any(|p| p.ifindex == Some(ifindex))
+        }
+    }
+}
+
+/// A route message as the monitor applies it.
+struct RouteUpdate {
+    /// Gateway and ifindex are not set yet: they come from `paths`.
+    ev: RouteEvent,
+    /// At most [`MAX_PATHS`].
+    paths: Vec<Path>,
+    /// Paths beyond [`MAX_PATHS`].
+    untracked: u16,
+    host_scope: bool,
+    /// The paths join those known (NLM_F_APPEND, or a dump's second route under one key)
+    /// instead of replacing them.
+    append: bool,
+}
+
+/// What happened to the IPv4 paths through one link, as Linux handles them (net/ipv4/
+/// fib_frontend.c, fib_semantics.c) without telling: a route left without a live path is
+/// flushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LinkChange {
+    /// The link lost IFF_UP (NETDEV_DOWN): its paths are dead, except those of host-scope
+    /// routes.
+    Down,
+    /// Its last IPv4 address went: its paths are dead, host scope or not.
+    NoAddress,
+    /// The link is gone (NETDEV_UNREGISTER): every route with a path through it goes,
+    /// with all of that route's paths.
+    Removed,
+    /// The link came up, or got an IPv4 address while up: its dead paths live again.
+    Up,
 }
 
 /// One kind of object the monitor has reported and not withdrawn, and during a
@@ -177,35 +309,191 @@ impl<K: Copy + Eq + Hash + Ord, V> Tracked<K, V> {
 struct Known {
     links: Tracked<u32, LinkEvent>,
     addrs: Tracked<(u32, IpAddr, u8), AddrEvent>,
-    routes: Tracked<RouteKey, RouteEvent>,
+    routes: Tracked<RouteKey, KnownRoute>,
 }
 
 impl Known {
-    fn record(&mut self, ev: &NetEvent, resync: bool) {
+    /// Records a link or address event (`seen`: it confirms the object during a dump) and
+    /// queues the route changes Linux made with it silently.
+    fn record(&mut self, ev: &NetEvent, seen: bool, out: &mut VecDeque<NetEvent>) {
         match ev {
             NetEvent::Link(l) if l.removed => {
                 self.links.remove(&l.ifindex);
                 // The kernel removes a vanished link's addresses (it may not say so).
                 self.addrs.known.retain(|k, _| k.0 != l.ifindex);
+                self.link_changed(l.ifindex, LinkChange::Removed, out);
             }
-            NetEvent::Link(l) => self.links.insert(l.ifindex, l.clone(), resync),
+            NetEvent::Link(l) => {
+                let was_up = self.links.known.get(&l.ifindex).map(|o| o.admin_up);
+                self.links.insert(l.ifindex, l.clone(), seen);
+                if !l.admin_up && was_up != Some(false) {
+                    self.link_changed(l.ifindex, LinkChange::Down, out);
+                } else if l.admin_up && was_up != Some(true) {
+                    self.link_changed(l.ifindex, LinkChange::Up, out);
+                }
+            }
             NetEvent::Addr(a) => {
                 let k = (a.ifindex, a.addr, a.plen);
+                let v4 = a.addr.is_ipv4();
                 if a.added {
-                    self.addrs.insert(k, *a, resync);
+                    let new = !self.addrs.known.contains_key(&k);
+                    self.addrs.insert(k, *a, seen);
+                    let up = self.links.known.get(&a.ifindex).is_some_and(|l| l.admin_up);
+                    if v4 && new && up {
+                        self.link_changed(a.ifindex, LinkChange::Up, out);
+                    }
                 } else {
                     self.addrs.remove(&k);
+                    let any_v4 = || {
+                        self.addrs
+                            .known
+                            .keys()
+                            .any(|&(i, a, _)| i == k.0 && a.is_ipv4())
+                    };
+                    if v4 && !any_v4() {
+                        self.link_changed(a.ifindex, LinkChange::NoAddress, out);
+                    }
                 }
             }
-            NetEvent::Route(r) => {
-                let k = route_key(r);
-                if r.added {
-                    self.routes.insert(k, *r, resync);
-                } else {
-                    self.routes.remove(&k);
+            NetEvent::Route(_) | NetEvent::DumpDone | NetEvent::Overrun => {}
+        }
+    }
+
+    /// Applies a route message and queues what the consumer is to learn from it.
+    fn route(&mut self, u: RouteUpdate, in_dump: bool, seen: bool, out: &mut VecDeque<NetEvent>) {
+        let k = route_key(&u.ev);
+        let old = self.routes.known.get(&k);
+        if u.ev.added {
+            // A dump lists the routes `append`ed under one key one by one.
+            let append = u.append || (in_dump && self.routes.seen.contains(&k));
+            let (paths, untracked) = match old {
+                Some(old) if append => {
+                    let mut paths = old.paths();
+                    let group = (0..=u8::MAX)
+                        .find(|g| paths.iter().all(|p| p.group != *g))
+                        .unwrap_or(u8::MAX);
+                    let mut more = 0u16;
+                    for p in &u.paths {
+                        if let Some(q) = paths.iter_mut().find(|q| q.same(p)) {
+                            q.dead = p.dead;
+                        } else if paths.len() < MAX_PATHS {
+                            paths.push(Path { group, ..*p });
+                        } else {
+                            more = more.saturating_add(1);
+                        }
+                    }
+                    let more = more.saturating_add(u.untracked);
+                    (paths, old.untracked.saturating_add(more))
+                }
+                _ => (u.paths, u.untracked),
+            };
+            match KnownRoute::with_paths(u.ev, paths, untracked, u.host_scope) {
+                Some(r) => {
+                    out.push_back(NetEvent::Route(r.ev));
+                    self.routes.insert(k, r, seen);
+                }
+                // Listed with every path dead: the kernel is flushing it.
+                None => self.forget_route(&k, out),
+            }
+            return;
+        }
+        let Some(old) = old else {
+            let mut ev = u.ev;
+            let first = u.paths.first();
+            ev.gateway = first.and_then(|p| p.gateway);
+            ev.ifindex = first.and_then(|p| p.ifindex);
+            out.push_back(NetEvent::Route(ev));
+            return;
+        };
+        // The paths removed (Linux sends one message per path of an IPv6 route that goes).
+        let mut paths = old.paths();
+        let (mut matched, mut unknown) = (0, u.untracked);
+        for p in &u.paths {
+            match paths.iter().position(|q| q.same(p)) {
+                Some(i) => {
+                    paths.remove(i);
+                    matched += 1;
+                }
+                None => unknown = unknown.saturating_add(1),
+            }
+        }
+        if matched == 0 && old.untracked == 0 {
+            // It names no path the monitor knows: the route as a whole goes.
+            paths.clear();
+        }
+        let untracked = old.untracked.saturating_sub(unknown);
+        let before = old.ev;
+        match KnownRoute::with_paths(before, paths, untracked, old.host_scope) {
+            Some(r) => {
+                if r.ev != before {
+                    out.push_back(NetEvent::Route(r.ev));
+                }
+                self.routes.known.insert(k, r);
+            }
+            None => self.forget_route(&k, out),
+        }
+    }
+
+    /// Removes a route and reports its removal.
+    fn forget_route(&mut self, k: &RouteKey, out: &mut VecDeque<NetEvent>) {
+        if let Some(r) = self.routes.remove(k) {
+            out.push_back(NetEvent::Route(RouteEvent {
+                added: false,
+                ..r.ev
+            }));
+        }
+    }
+
+    /// Applies to the known IPv4 routes what Linux does silently to their paths through
+    /// link `ifindex`, and reports the routes that changed or went.
+    fn link_changed(&mut self, ifindex: u32, change: LinkChange, out: &mut VecDeque<NetEvent>) {
+        let mut keys: Vec<RouteKey> = self
+            .routes
+            .known
+            .iter()
+            .filter(|(k, r)| k.0.addr().is_ipv4() && r.through(ifindex))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        for k in keys {
+            let Some(old) = self.routes.known.get(&k) else {
+                continue;
+            };
+            let mut paths = old.paths();
+            let on_link = |p: &Path| p.ifindex == Some(ifindex);
+            match change {
+                LinkChange::Down if old.host_scope => {}
+                LinkChange::Down | LinkChange::NoAddress => {
+                    paths
+                        .iter_mut()
+                        .filter(|p| on_link(p))
+                        .for_each(|p| p.dead = true);
+                }
+                LinkChange::Up => {
+                    paths
+                        .iter_mut()
+                        .filter(|p| on_link(p))
+                        .for_each(|p| p.dead = false);
+                }
+                LinkChange::Removed => {
+                    let groups: Vec<u8> = paths
+                        .iter()
+                        .filter(|p| on_link(p))
+                        .map(|p| p.group)
+                        .collect();
+                    paths.retain(|p| !groups.contains(&p.group));
                 }
             }
-            NetEvent::DumpDone | NetEvent::Overrun => {}
+            let before = old.ev;
+            match KnownRoute::with_paths(before, paths, old.untracked, old.host_scope) {
+                Some(r) => {
+                    if r.ev != before {
+                        out.push_back(NetEvent::Route(r.ev));
+                    }
+                    self.routes.known.insert(k, r);
+                }
+                None => self.forget_route(&k, out),
+            }
         }
     }
 
@@ -222,12 +510,15 @@ impl Known {
             a.added = false;
             out.push_back(NetEvent::Addr(a));
         }
-        for mut r in self.routes.take_stale() {
-            r.added = false;
-            out.push_back(NetEvent::Route(r));
+        for r in self.routes.take_stale() {
+            out.push_back(NetEvent::Route(RouteEvent {
+                added: false,
+                ..r.ev
+            }));
         }
         for mut l in self.links.take_stale() {
             l.up = false;
+            l.admin_up = false;
             l.removed = true;
             out.push_back(NetEvent::Link(l));
         }
@@ -363,6 +654,9 @@ impl Monitor {
                 let before = self.queue.len();
                 self.known.stale(&mut self.queue);
                 self.stats.stale_removed += (self.queue.len() - before) as u64;
+            } else {
+                // What this dump listed is no longer needed.
+                self.known.clear_seen();
             }
             self.queue.push_back(NetEvent::DumpDone);
             Ok(())
@@ -404,24 +698,25 @@ impl Monitor {
                     self.step_done()?;
                 }
                 nl::NLMSG_OVERRUN => self.overrun()?,
-                kind => match self.convert(kind, f.payload) {
-                    Ok(Some(ev)) => {
-                        self.known.record(&ev, self.resyncing);
-                        self.queue.push_back(ev);
+                kind => {
+                    if self.convert(kind, f.flags, f.payload, in_dump).is_err() {
+                        self.stats.malformed += 1;
                     }
-                    Ok(None) => {}
-                    Err(Malformed) => self.stats.malformed += 1,
-                },
+                }
             }
         }
         self.buf = buf;
         Ok(())
     }
 
-    /// The event of a message of type `kind`: `Ok(None)` for a message that is not
-    /// reported (another type, a bridge port, a route of another table...).
-    fn convert(&self, kind: u16, p: &[u8]) -> Result<Option<NetEvent>, Malformed> {
-        Ok(match kind {
+    /// Applies a message of type `kind` with header flags `flags` and queues its events
+    /// (none for a message that is not reported: another type, a bridge port, a route of
+    /// another table...).
+    fn convert(&mut self, kind: u16, flags: u16, p: &[u8], in_dump: bool) -> Result<(), Malformed> {
+        // During a dump, what it lists is marked (for a resynchronisation, and to tell the
+        // routes of one key apart); during a resynchronisation, live events confirm too.
+        let seen = in_dump || self.resyncing;
+        let ev = match kind {
             nl::RTM_NEWLINK | nl::RTM_DELLINK => {
                 link_event(p, kind == nl::RTM_DELLINK)?.map(NetEvent::Link)
             }
@@ -430,11 +725,19 @@ impl Monitor {
             }
             nl::RTM_NEWROUTE | nl::RTM_DELROUTE => {
                 let m = RouteMsg::parse(p).ok_or(Malformed)?;
-                self.route_event(&m, kind == nl::RTM_NEWROUTE)
-                    .map(NetEvent::Route)
+                if let Some(ev) = self.route_event(&m, kind == nl::RTM_NEWROUTE) {
+                    let u = route_update(ev, &m, flags, p)?;
+                    self.known.route(u, in_dump, seen, &mut self.queue);
+                }
+                return Ok(());
             }
             _ => None,
-        })
+        };
+        if let Some(ev) = ev {
+            self.queue.push_back(ev.clone());
+            self.known.record(&ev, seen, &mut self.queue);
+        }
+        Ok(())
     }
 
     fn route_event(&self, m: &RouteMsg, added: bool) -> Option<RouteEvent> {
@@ -451,6 +754,40 @@ impl Monitor {
         }
         nl::route_event(m, added)
     }
+}
+
+/// A route message's event and paths, as [`Known::route`] applies them.
+fn route_update(
+    ev: RouteEvent,
+    m: &RouteMsg,
+    flags: u16,
+    p: &[u8],
+) -> Result<RouteUpdate, Malformed> {
+    // Linux keeps a dead path in an IPv4 route and revives it silently; it removes an
+    // IPv6 route's paths (with a message each) or keeps them, dead or not.
+    let v4 = m.header.family == AF_INET;
+    let mut paths = Vec::new();
+    let mut untracked = 0u16;
+    nl::route_paths(p, m, |rp| {
+        if paths.len() < MAX_PATHS {
+            paths.push(Path {
+                gateway: rp.gateway,
+                ifindex: rp.ifindex,
+                dead: v4 && rp.flags & RTNH_F_DEAD != 0,
+                group: 0,
+            });
+        } else {
+            untracked = untracked.saturating_add(1);
+        }
+    })
+    .ok_or(Malformed)?;
+    Ok(RouteUpdate {
+        ev,
+        paths,
+        untracked,
+        host_scope: m.header.scope == RT_SCOPE_HOST,
+        append: flags & NLM_F_APPEND != 0,
+    })
 }
 
 /// A message that does not parse (counted in [`MonitorStats::malformed`]).
@@ -493,6 +830,7 @@ pub(crate) fn link_event(p: &[u8], removed: bool) -> Result<Option<LinkEvent>, M
         ifindex: nl::u32_of(&h[4..8]).ok_or(Malformed)?,
         name,
         up: !removed && flags & up_running == up_running,
+        admin_up: !removed && flags & libc::IFF_UP as u32 != 0,
         mtu,
         removed,
     }))
@@ -670,6 +1008,7 @@ mod tests {
                 ifindex: 7,
                 name: "veth0".into(),
                 up: true,
+                admin_up: true,
                 mtu: 1400,
                 removed: false
             }
@@ -687,5 +1026,140 @@ mod tests {
         let mut long = p.clone();
         long[IFINFOMSG_LEN] = 250;
         assert_eq!(link_event(&long, false), Err(Malformed));
+    }
+
+    /// A route message for 2001:db8::/48 through `paths` (gateway fe80::N, ifindex N), or
+    /// with `v4` for 10.99.0.0/16 (gateway 192.0.2.N): RTA_MULTIPATH for more than one.
+    fn route_msg(kind: u16, v4: bool, paths: std::ops::RangeInclusive<u16>) -> Vec<u8> {
+        let header = nl::RouteHeader {
+            family: if v4 { AF_INET } else { AF_INET6 },
+            dst_len: if v4 { 16 } else { 48 },
+            table: 254,
+            protocol: 4,
+            kind: nl::RTN_UNICAST,
+            ..nl::RouteHeader::default()
+        };
+        let gw = |i: u16| match v4 {
+            true => std::net::Ipv4Addr::new(192, 0, 2, i as u8)
+                .octets()
+                .to_vec(),
+            false => std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, i)
+                .octets()
+                .to_vec(),
+        };
+        let mut buf = Vec::new();
+        let mut b = MsgBuilder::new(&mut buf, kind, 0, 0, &header.bytes());
+        b.ip(
+            1,
+            if v4 { "10.99.0.0" } else { "2001:db8::" }.parse().unwrap(),
+        );
+        if paths.start() == paths.end() {
+            b.u32(4, u32::from(*paths.start()))
+                .attr(5, &gw(*paths.start()));
+        } else {
+            let mut mp = Vec::new();
+            for i in paths {
+                let gw = gw(i);
+                mp.extend_from_slice(&(12 + gw.len() as u16).to_ne_bytes());
+                mp.extend_from_slice(&[0, 0]);
+                mp.extend_from_slice(&u32::from(i).to_ne_bytes());
+                mp.extend_from_slice(&(4 + gw.len() as u16).to_ne_bytes());
+                mp.extend_from_slice(&5u16.to_ne_bytes());
+                mp.extend_from_slice(&gw);
+            }
+            b.attr(9, &mp);
+        }
+        b.finish();
+        nl::frames(&buf).0[0].payload.to_vec()
+    }
+
+    fn apply(known: &mut Known, kind: u16, paths: std::ops::RangeInclusive<u16>) -> Vec<NetEvent> {
+        apply_route(known, kind, false, paths)
+    }
+
+    fn apply_route(
+        known: &mut Known,
+        kind: u16,
+        v4: bool,
+        paths: std::ops::RangeInclusive<u16>,
+    ) -> Vec<NetEvent> {
+        let p = route_msg(kind, v4, paths);
+        let m = RouteMsg::parse(&p).unwrap();
+        let ev = nl::route_event(&m, kind == nl::RTM_NEWROUTE).unwrap();
+        let mut out = VecDeque::new();
+        known.route(route_update(ev, &m, 0, &p).unwrap(), false, false, &mut out);
+        out.into()
+    }
+
+    #[test]
+    fn paths_beyond_the_bound_are_counted_and_the_route_goes_with_the_last() {
+        let mut known = Known::default();
+        let ev = apply(&mut known, nl::RTM_NEWROUTE, 1..=40);
+        assert!(matches!(ev[..], [NetEvent::Route(r)] if r.added && r.ifindex == Some(1)));
+        let r = known.routes.known.values().next().unwrap();
+        assert_eq!((r.paths.len(), r.untracked), (MAX_PATHS, 8));
+        // Paths go one message each; the route stays while one is left.
+        for i in 1..40 {
+            let ev = apply(&mut known, nl::RTM_DELROUTE, i..=i);
+            assert!(
+                ev.iter()
+                    .all(|e| matches!(e, NetEvent::Route(r) if r.added)),
+                "path {i}: {ev:?}"
+            );
+        }
+        let ev = apply(&mut known, nl::RTM_DELROUTE, 40..=40);
+        assert!(matches!(ev[..], [NetEvent::Route(r)] if !r.added));
+        assert!(known.routes.known.is_empty());
+        // A removal naming no known path removes the route as a whole.
+        apply(&mut known, nl::RTM_NEWROUTE, 1..=2);
+        let ev = apply(&mut known, nl::RTM_DELROUTE, 7..=7);
+        assert!(matches!(ev[..], [NetEvent::Route(r)] if !r.added));
+    }
+
+    fn link(known: &mut Known, ifindex: u32, admin_up: bool) -> Vec<NetEvent> {
+        let l = LinkEvent {
+            ifindex,
+            name: format!("d{ifindex}"),
+            up: admin_up,
+            admin_up,
+            mtu: 1500,
+            removed: false,
+        };
+        let mut out = VecDeque::new();
+        known.record(&NetEvent::Link(l), false, &mut out);
+        out.into()
+    }
+
+    /// The route events: (added, ifindex).
+    fn routes(ev: &[NetEvent]) -> Vec<(bool, Option<u32>)> {
+        ev.iter()
+            .filter_map(|e| match e {
+                NetEvent::Route(r) => Some((r.added, r.ifindex)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ipv4_paths_die_and_revive_with_their_links_like_linux() {
+        let mut known = Known::default();
+        link(&mut known, 1, true);
+        link(&mut known, 2, true);
+        let ev = apply_route(&mut known, nl::RTM_NEWROUTE, true, 1..=2);
+        assert_eq!(routes(&ev), vec![(true, Some(1))]);
+        // Down: the path through 1 is dead, the route goes on through 2; again: no news.
+        assert_eq!(routes(&link(&mut known, 1, false)), vec![(true, Some(2))]);
+        assert_eq!(routes(&link(&mut known, 1, false)), vec![]);
+        // Up: Linux revives the path.
+        assert_eq!(routes(&link(&mut known, 1, true)), vec![(true, Some(1))]);
+        assert_eq!(routes(&link(&mut known, 1, true)), vec![]);
+        assert_eq!(routes(&link(&mut known, 2, false)), vec![]);
+        assert_eq!(routes(&link(&mut known, 1, false)), vec![(false, Some(1))]);
+        assert!(known.routes.known.is_empty());
+        // An IPv6 route is left to the kernel's own messages.
+        apply_route(&mut known, nl::RTM_NEWROUTE, false, 1..=1);
+        assert_eq!(routes(&link(&mut known, 1, true)), vec![]);
+        assert_eq!(routes(&link(&mut known, 1, false)), vec![]);
+        assert_eq!(known.routes.known.len(), 1);
     }
 }

@@ -41,6 +41,7 @@ pub(crate) const NLM_F_DUMP: u16 = 0x300;
 pub(crate) const NLM_F_REPLACE: u16 = 0x100;
 pub(crate) const NLM_F_EXCL: u16 = 0x200;
 pub(crate) const NLM_F_CREATE: u16 = 0x400;
+pub(crate) const NLM_F_APPEND: u16 = 0x800;
 
 // Route attributes (enum rtattr_type_t).
 const RTA_DST: u16 = 1;
@@ -49,6 +50,7 @@ const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
 const RTA_PREFSRC: u16 = 7;
+const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
 const RTA_VIA: u16 = 18;
 pub(crate) const RTA_NH_ID: u16 = 30;
@@ -63,12 +65,17 @@ const RTN_PROHIBIT: u8 = 8;
 
 // rtm_scope values.
 pub(crate) const RT_SCOPE_UNIVERSE: u8 = 0;
+pub(crate) const RT_SCOPE_HOST: u8 = 254;
 pub(crate) const RT_SCOPE_NOWHERE: u8 = 255;
 
 /// rtm_flags: RTM_F_CLONED (a cached clone, not a route of the table).
 pub(crate) const RTM_F_CLONED: u32 = 0x200;
 /// rtm_flags: RTNH_F_ONLINK (the gateway is on the link even if no address covers it).
 pub(crate) const RTNH_F_ONLINK: u32 = 4;
+/// rtnh_flags (and rtm_flags of a one-path route): RTNH_F_DEAD, the path's link is down.
+pub(crate) const RTNH_F_DEAD: u8 = 1;
+/// Size of struct rtnexthop: length (16 bits), flags, hops, ifindex (32 bits).
+const RTNEXTHOP_LEN: usize = 8;
 
 pub(crate) const AF_INET: u8 = libc::AF_INET as u8;
 pub(crate) const AF_INET6: u8 = libc::AF_INET6 as u8;
@@ -184,7 +191,11 @@ pub(crate) fn error_code(payload: &[u8]) -> Option<i32> {
 /// Calls `f` with the type (without the nested and byte-order bits) and value of each
 /// attribute after a family header of `hdr` bytes. `None` if the payload is shorter than
 /// the header or an attribute's length is inconsistent.
-pub(crate) fn each_attr(payload: &[u8], hdr: usize, mut f: impl FnMut(u16, &[u8])) -> Option<()> {
+pub(crate) fn each_attr<'a>(
+    payload: &'a [u8],
+    hdr: usize,
+    mut f: impl FnMut(u16, &'a [u8]),
+) -> Option<()> {
     let mut off = hdr;
     if payload.len() < hdr {
         return None;
@@ -212,6 +223,12 @@ pub(crate) fn ip_of(family: u8, v: &[u8]) -> Option<IpAddr> {
         (AF_INET6, 16) => Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(v).ok()?))),
         _ => None,
     }
+}
+
+/// The address of an RTA_VIA value (struct rtvia: a 16-bit family, then the address).
+fn via_of(v: &[u8]) -> Option<IpAddr> {
+    let f = u16::from_ne_bytes([*v.first()?, *v.get(1)?]);
+    ip_of(u8::try_from(f).ok()?, &v[2..])
 }
 
 pub(crate) fn family_of(a: &IpAddr) -> u8 {
@@ -316,11 +333,7 @@ impl RouteMsg {
             RTA_PRIORITY => m.priority = num(v),
             RTA_OIF => m.oif = num(v),
             RTA_NH_ID => m.nh_id = num(v),
-            // struct rtvia: a 16-bit family, then the address.
-            RTA_VIA if v.len() >= 2 => {
-                let f = u16::from_ne_bytes([v[0], v[1]]);
-                m.via = u8::try_from(f).ok().and_then(|f| ip_of(f, &v[2..]));
-            }
+            RTA_VIA => m.via = via_of(v),
             _ => {}
         })?;
         ok.then_some(m)
@@ -441,6 +454,68 @@ pub(crate) fn route_event(m: &RouteMsg, added: bool) -> Option<RouteEvent> {
     })
 }
 
+/// One path (next hop) of a route message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RoutePath {
+    /// RTA_GATEWAY or RTA_VIA.
+    pub gateway: Option<IpAddr>,
+    /// The output interface (`None` for none, as for a blackhole route).
+    pub ifindex: Option<u32>,
+    /// rtnh_flags (RTNH_F_DEAD, RTNH_F_LINKDOWN...).
+    pub flags: u8,
+}
+
+/// Calls `f` with each path of the route message `m` read from payload `p`: each
+/// rtnexthop of RTA_MULTIPATH, or else the one path of the message's own attributes.
+/// `None` if RTA_MULTIPATH is malformed (an entry shorter than its header or running past
+/// the attribute, bytes left over, a nested attribute with an inconsistent length or an
+/// address of the wrong size); some paths may have been passed to `f` by then.
+pub(crate) fn route_paths(p: &[u8], m: &RouteMsg, mut f: impl FnMut(RoutePath)) -> Option<()> {
+    let mut multipath = None;
+    each_attr(p, RTMSG_LEN, |kind, v| {
+        if kind == RTA_MULTIPATH {
+            multipath = Some(v);
+        }
+    })?;
+    let Some(mut v) = multipath else {
+        f(RoutePath {
+            gateway: m.via.or(m.gateway),
+            ifindex: m.oif,
+            // A one-path route carries its path's flags in rtm_flags.
+            flags: m.header.flags as u8,
+        });
+        return Some(());
+    };
+    while !v.is_empty() {
+        let h = v.get(..RTNEXTHOP_LEN)?;
+        let len = usize::from(u16::from_ne_bytes([h[0], h[1]]));
+        let entry = v.get(..len).filter(|_| len >= RTNEXTHOP_LEN)?;
+        let ifindex = u32_of(&h[4..8]).filter(|&i| i != 0);
+        let (mut gateway, mut ok) = (None, true);
+        each_attr(entry, RTNEXTHOP_LEN, |kind, a| match kind {
+            RTA_GATEWAY => {
+                gateway = ip_of(m.header.family, a);
+                ok &= gateway.is_some();
+            }
+            RTA_VIA => {
+                gateway = via_of(a);
+                ok &= gateway.is_some();
+            }
+            _ => {}
+        })?;
+        if !ok {
+            return None;
+        }
+        f(RoutePath {
+            gateway,
+            ifindex,
+            flags: h[2],
+        });
+        v = &v[align4(len).min(v.len())..];
+    }
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,5 +613,101 @@ mod tests {
         let back = RouteMsg::parse(frames(&buf).0[0].payload).unwrap();
         assert_eq!(back, m);
         assert_eq!(route_event(&back, true).unwrap().gateway, m.via);
+    }
+
+    /// An rtnexthop: length, flags, hops, ifindex, then its attributes.
+    fn rtnh(flags: u8, ifindex: u32, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut v = vec![0, 0, flags, 0];
+        v.extend_from_slice(&ifindex.to_ne_bytes());
+        for (kind, a) in attrs {
+            v.extend_from_slice(&((4 + a.len()) as u16).to_ne_bytes());
+            v.extend_from_slice(&kind.to_ne_bytes());
+            v.extend_from_slice(a);
+            v.resize(align4(v.len()), 0);
+        }
+        let len = (v.len() as u16).to_ne_bytes();
+        v[..2].copy_from_slice(&len);
+        v
+    }
+
+    /// A route message with RTA_MULTIPATH `mp`, and its paths (`None`: refused).
+    fn paths_of(family: u8, mp: &[u8]) -> Option<Vec<RoutePath>> {
+        let mut m = route("2001:db8::", 64);
+        m.header.family = family;
+        m.dst = None;
+        m.gateway = None;
+        m.oif = None;
+        let mut buf = Vec::new();
+        let mut b = MsgBuilder::new(&mut buf, RTM_NEWROUTE, 0, 1, &m.header.bytes());
+        b.attr(RTA_MULTIPATH, mp);
+        b.finish();
+        let p = frames(&buf).0[0].payload;
+        let m = RouteMsg::parse(p)?;
+        let mut out = Vec::new();
+        route_paths(p, &m, |r| out.push(r))?;
+        Some(out)
+    }
+
+    #[test]
+    fn multipath_paths_are_read_and_checked() {
+        let a: Ipv6Addr = "2001:db8:a::2".parse().unwrap();
+        let b: Ipv6Addr = "2001:db8:b::2".parse().unwrap();
+        let mut mp = rtnh(0, 3, &[(RTA_GATEWAY, &a.octets())]);
+        mp.extend(rtnh(RTNH_F_DEAD, 5, &[(RTA_GATEWAY, &b.octets())]));
+        assert_eq!(
+            paths_of(AF_INET6, &mp),
+            Some(vec![
+                RoutePath {
+                    gateway: Some(a.into()),
+                    ifindex: Some(3),
+                    flags: 0
+                },
+                RoutePath {
+                    gateway: Some(b.into()),
+                    ifindex: Some(5),
+                    flags: RTNH_F_DEAD
+                },
+            ])
+        );
+        // An IPv4 route through an IPv6 next hop (RTA_VIA), and one without gateway.
+        let mut via = vec![AF_INET6, 0];
+        via.extend_from_slice(&a.octets());
+        let mut mp4 = rtnh(0, 3, &[(RTA_VIA, &via)]);
+        mp4.extend(rtnh(0, 4, &[]));
+        let got = paths_of(AF_INET, &mp4).unwrap();
+        assert_eq!(got[0].gateway, Some(a.into()));
+        assert_eq!((got[1].gateway, got[1].ifindex), (None, Some(4)));
+        // Without RTA_MULTIPATH, the message's own gateway and interface.
+        let mut buf = Vec::new();
+        route("2001:db8::", 64).append(&mut buf, RTM_NEWROUTE, 0, 1);
+        let p = frames(&buf).0[0].payload;
+        let mut one = Vec::new();
+        route_paths(p, &RouteMsg::parse(p).unwrap(), |r| one.push(r)).unwrap();
+        assert_eq!(
+            one,
+            vec![RoutePath {
+                gateway: Some("fe80::1".parse().unwrap()),
+                ifindex: Some(3),
+                flags: 0
+            }]
+        );
+
+        // Refused, never a panic: an entry shorter than its header, one running past the
+        // attribute, bytes left over, an address of the wrong size, a nested length lying.
+        let mut short = mp.clone();
+        short[..2].copy_from_slice(&4u16.to_ne_bytes());
+        assert_eq!(paths_of(AF_INET6, &short), None);
+        let mut long = mp.clone();
+        long[..2].copy_from_slice(&200u16.to_ne_bytes());
+        assert_eq!(paths_of(AF_INET6, &long), None);
+        assert_eq!(
+            paths_of(AF_INET6, &[mp.as_slice(), &[1, 2, 3]].concat()),
+            None
+        );
+        assert_eq!(paths_of(AF_INET, &mp), None);
+        let mut nested = mp.clone();
+        nested[8..10].copy_from_slice(&30u16.to_ne_bytes());
+        assert_eq!(paths_of(AF_INET6, &nested), None);
+        assert_eq!(paths_of(AF_INET6, &[]), Some(vec![]));
     }
 }

@@ -475,3 +475,255 @@ fn after_an_overrun_the_events_end_in_the_kernels_state() {
     assert!(stats.overruns >= 1 && stats.dumps >= 2, "{stats:?}");
     assert!(stats.stale_removed > 0, "{stats:?}");
 }
+
+/// A consumer's kernel routes of protocol static: prefix → the output interface reported.
+#[derive(Default, Debug)]
+struct Routes(std::collections::BTreeMap<String, Option<u32>>);
+
+impl Routes {
+    fn apply(&mut self, ev: &NetEvent) {
+        match ev {
+            NetEvent::Route(r) if r.protocol == 4 && r.added => {
+                self.0.insert(r.prefix.to_string(), r.ifindex);
+            }
+            NetEvent::Route(r) if r.protocol == 4 => {
+                self.0.remove(&r.prefix.to_string());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Applies the events until none comes for half a second.
+async fn settle(m: &mut Monitor, routes: &mut Routes) {
+    loop {
+        match timeout(Duration::from_millis(500), m.next()).await {
+            Ok(Some(Ok(ev))) => routes.apply(&ev),
+            Ok(other) => panic!("monitor: {other:?}"),
+            Err(_) => return,
+        }
+    }
+}
+
+/// The kernel's static routes of the main table, both families: prefix → the indexes of
+/// the links of its usable (not dead) paths.
+fn kernel_routes(ns: &str) -> std::collections::BTreeMap<String, Vec<u32>> {
+    let links = common::ip_json_in(ns, "link show");
+    let index = |dev: &str| {
+        links
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["ifname"] == dev)
+            .and_then(|l| l["ifindex"].as_u64())
+            .unwrap_or_else(|| panic!("no link {dev}")) as u32
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for family in ["-4", "-6"] {
+        let v = common::ip_json_in(ns, &format!("{family} route show proto static"));
+        for r in v.as_array().unwrap() {
+            let dst = r["dst"].as_str().unwrap();
+            let dst = match (dst, family) {
+                ("default", "-4") => "0.0.0.0/0".to_string(),
+                ("default", _) => "::/0".to_string(),
+                (d, "-4") if !d.contains('/') => format!("{d}/32"),
+                (d, _) if !d.contains('/') => format!("{d}/128"),
+                (d, _) => d.to_string(),
+            };
+            let hops = match r["nexthops"].as_array() {
+                Some(hops) => hops.clone(),
+                None => vec![r.clone()],
+            };
+            let live: Vec<u32> = hops
+                .iter()
+                .filter(|h| {
+                    !h["flags"]
+                        .as_array()
+                        .is_some_and(|f| f.iter().any(|f| f == "dead"))
+                })
+                .filter_map(|h| h["dev"].as_str().map(index))
+                .collect();
+            // Routes `append`ed under one key are listed one by one.
+            out.entry(dst).or_insert_with(Vec::new).extend(live);
+        }
+    }
+    out
+}
+
+/// The consumer knows the kernel's routes, each through one of its usable paths.
+fn assert_same(step: &str, ns: &str, routes: &Routes) {
+    let kernel = kernel_routes(ns);
+    let believed: Vec<&String> = routes.0.keys().collect();
+    assert_eq!(
+        believed,
+        kernel.keys().collect::<Vec<_>>(),
+        "after {step}: the events left the consumer believing other routes than the kernel has \
+         (kernel: {kernel:?})"
+    );
+    for (prefix, ifindex) in &routes.0 {
+        let live = &kernel[prefix];
+        if !live.is_empty() {
+            assert!(
+                ifindex.is_some_and(|i| live.contains(&i)),
+                "after {step}: {prefix} reported through link {ifindex:?}, the kernel's usable \
+                 paths are through {live:?}"
+            );
+        }
+    }
+}
+
+/// Runs `ip -n NS ARGS` for each line of `script`, then applies the monitor's events and
+/// compares the consumer's routes with the kernel's.
+async fn step(m: &mut Monitor, routes: &mut Routes, ns: &str, script: &str) {
+    for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let mut full = vec!["-n", ns];
+        full.extend(line.split_whitespace());
+        common::run("ip", &full);
+    }
+    settle(m, routes).await;
+    assert_same(script.trim(), ns, routes);
+}
+
+#[test]
+fn ipv4_routes_the_kernel_flushes_with_their_link_are_reported_removed() {
+    let Some(ns) = Netns::new() else { return };
+    for dev in ["d0", "d1", "d2", "d3"] {
+        common::local_link(&ns, dev);
+    }
+    ns.ip("addr add 192.0.2.1/24 dev d0");
+    ns.ip("addr add 198.51.100.1/24 dev d1");
+    ns.ip("addr add 203.0.113.1/24 dev d2");
+    ns.ip("addr add 10.3.0.1/24 dev d3");
+    ns.ip("-6 addr add 2001:db8:a::1/64 dev d0");
+    let static_route = |r: &str| ns.ip(&format!("route add proto static {r}"));
+    static_route("10.9.0.0/16 via 192.0.2.2 dev d0");
+    // Linux keeps a host-scope route through a link that goes down.
+    static_route("10.8.0.0/16 dev d0 scope host");
+    static_route("10.99.0.0/16 nexthop via 192.0.2.2 dev d0 nexthop via 198.51.100.2 dev d1");
+    static_route("10.10.0.0/16 via 198.51.100.2 dev d1");
+    static_route("10.11.0.0/16 via 203.0.113.2 dev d2");
+    static_route("10.12.0.0/16 via 10.3.0.2 dev d3");
+    static_route("2001:db8:9::/48 via 2001:db8:a::2 dev d0");
+    let name = ns.name.clone();
+    let (d0, d1) = (ns.ifindex("d0"), ns.ifindex("d1"));
+    ns.block_on(move || async move {
+        let mut m = Monitor::new(MonitorConfig::default()).expect("monitor");
+        let mut routes = Routes::default();
+        for ev in initial_dump(&mut m).await {
+            routes.apply(&ev);
+        }
+        assert_same("the initial dump", &name, &routes);
+        assert_eq!(routes.0.len(), 7, "{routes:?}");
+
+        // Carrier loss: Linux keeps the routes (marked linkdown), so must the consumer.
+        step(&mut m, &mut routes, &name, "link set d1p down").await;
+        assert!(routes.0.contains_key("10.10.0.0/16"));
+        step(&mut m, &mut routes, &name, "link set d1p up").await;
+
+        // Down: the IPv4 routes through d0 go without a message (the IPv6 one with its
+        // own); the multipath route keeps its path through d1.
+        step(&mut m, &mut routes, &name, "link set d0 down").await;
+        assert!(!routes.0.contains_key("10.9.0.0/16"));
+        assert!(!routes.0.contains_key("2001:db8:9::/48"));
+        assert!(routes.0.contains_key("10.8.0.0/16"));
+        assert_eq!(routes.0.get("10.99.0.0/16"), Some(&Some(d1)));
+
+        // Up again: Linux revives the dead path, so the route survives d1 going down.
+        step(&mut m, &mut routes, &name, "link set d0 up").await;
+        step(&mut m, &mut routes, &name, "link set d1 down").await;
+        assert_eq!(routes.0.get("10.99.0.0/16"), Some(&Some(d0)));
+        assert!(!routes.0.contains_key("10.10.0.0/16"));
+
+        // A deleted link, and a link without IPv4 address, take their routes along.
+        step(&mut m, &mut routes, &name, "link del d2").await;
+        assert!(!routes.0.contains_key("10.11.0.0/16"));
+        step(&mut m, &mut routes, &name, "addr del 10.3.0.1/24 dev d3").await;
+        assert!(!routes.0.contains_key("10.12.0.0/16"));
+        // Deleting d0 takes the multipath route as a whole, though d1 comes back first.
+        step(&mut m, &mut routes, &name, "link set d1 up\nlink del d0").await;
+        assert_eq!(
+            routes.0.keys().collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "{routes:?}"
+        );
+    });
+}
+
+#[test]
+fn a_route_stays_while_one_of_its_paths_remains() {
+    let Some(ns) = Netns::new() else { return };
+    common::local_link(&ns, "d0");
+    common::local_link(&ns, "d1");
+    ns.ip("addr add 192.0.2.1/24 dev d0");
+    ns.ip("addr add 198.51.100.1/24 dev d1");
+    ns.ip("-6 addr add 2001:db8:a::1/64 dev d0");
+    ns.ip("-6 addr add 2001:db8:b::1/64 dev d1");
+    // Two IPv4 routes under one key (`append`), listed one by one in the initial dump.
+    ns.ip("route add 10.97.0.0/16 via 192.0.2.2 dev d0 proto static");
+    ns.ip("route append 10.97.0.0/16 via 198.51.100.2 dev d1 proto static");
+    let name = ns.name.clone();
+    let (d0, d1) = (ns.ifindex("d0"), ns.ifindex("d1"));
+    ns.block_on(move || async move {
+        let mut m = Monitor::new(MonitorConfig::default()).expect("monitor");
+        let mut routes = Routes::default();
+        for ev in initial_dump(&mut m).await {
+            routes.apply(&ev);
+        }
+        assert_same("the initial dump", &name, &routes);
+        step(
+            &mut m,
+            &mut routes,
+            &name,
+            "route del 10.97.0.0/16 via 192.0.2.2 dev d0 proto static",
+        )
+        .await;
+        assert_eq!(routes.0.get("10.97.0.0/16"), Some(&Some(d1)));
+        step(
+            &mut m,
+            &mut routes,
+            &name,
+            "route del 10.97.0.0/16 proto static",
+        )
+        .await;
+        assert!(!routes.0.contains_key("10.97.0.0/16"));
+
+        // An IPv6 multipath route comes in one message (RTA_MULTIPATH); each path that
+        // goes, in one message of its own.
+        step(
+            &mut m,
+            &mut routes,
+            &name,
+            "-6 route add 2001:db8:99::/48 proto static \
+             nexthop via 2001:db8:a::2 dev d0 nexthop via 2001:db8:b::2 dev d1",
+        )
+        .await;
+        assert_eq!(routes.0.get("2001:db8:99::/48"), Some(&Some(d0)));
+        step(
+            &mut m,
+            &mut routes,
+            &name,
+            "-6 route del 2001:db8:99::/48 via 2001:db8:a::2 dev d0",
+        )
+        .await;
+        assert_eq!(routes.0.get("2001:db8:99::/48"), Some(&Some(d1)));
+        // A path added to the route, then the other one's link deleted.
+        step(
+            &mut m,
+            &mut routes,
+            &name,
+            "-6 route append 2001:db8:99::/48 proto static via 2001:db8:a::2 dev d0",
+        )
+        .await;
+        step(&mut m, &mut routes, &name, "link del d1").await;
+        assert_eq!(routes.0.get("2001:db8:99::/48"), Some(&Some(d0)));
+        // The last path goes: so does the route.
+        step(
+            &mut m,
+            &mut routes,
+            &name,
+            "-6 route del 2001:db8:99::/48 via 2001:db8:a::2 dev d0",
+        )
+        .await;
+        assert!(!routes.0.contains_key("2001:db8:99::/48"));
+    });
+}

@@ -76,3 +76,60 @@ fn kernel_routes_and_local_addresses_are_redistributed_like_babeld() {
     lab.ip(&a, "addr add 10.255.0.21/32 dev lo");
     lab.wait_routes(&b, &["10.255.0.21"]);
 }
+
+#[test]
+fn ipv4_routes_flushed_with_their_link_are_retracted() {
+    let Some(mut lab) = Lab::new("redist-flush", true) else {
+        return;
+    };
+    let a = lab.node("a", &["10.255.0.1/32"]);
+    let b = lab.node("b", &["10.255.0.2/32"]);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    // Two uplinks of a, each with a static route through it: Linux removes an IPv4 route
+    // through a link that goes down or away without telling anyone.
+    for (i, dev) in ["up0", "up1"].iter().enumerate() {
+        lab.ip(&a, &format!("link add {dev} type veth peer name {dev}p"));
+        lab.ip(&a, &format!("link set {dev}p up"));
+        lab.ip(&a, &format!("link set {dev} up"));
+        lab.ip(&a, &format!("addr add 192.0.{i}.1/24 dev {dev}"));
+        lab.ip(
+            &a,
+            &format!("route add 10.9.{i}.0/24 via 192.0.{i}.2 dev {dev} proto static"),
+        );
+    }
+    let routed_args = e2e::args(
+        &["-H", "1"],
+        &["redistribute ip 10.9.0.0/16 le 24 allow"],
+        &["eth-b"],
+    );
+    lab.routed(ROUTED, "routed-a", &a, &routed_args);
+    lab.babeld("babeld-b", &b, &["-g", &PORT.to_string(), "eth-a"]);
+    lab.wait_routes(&b, &["10.9.0.0/24", "10.9.1.0/24"]);
+
+    let retracted = |prefix: &str| {
+        lab.wait_for(Duration::from_secs(10), || {
+            !lab.babel_routes(&b, "-4")
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(prefix))
+        })
+        .is_some()
+    };
+    lab.ip(&a, "link set up0 down");
+    assert!(
+        lab.ip(&a, "route show 10.9.0.0/24").trim().is_empty(),
+        "the kernel kept the route"
+    );
+    assert!(
+        retracted("10.9.0.0/24"),
+        "a route flushed with its link (set down) is still announced:\n{}\n{}",
+        lab.babel_routes(&b, "-4"),
+        lab.logs()
+    );
+    lab.ip(&a, "link del up1");
+    assert!(
+        retracted("10.9.1.0/24"),
+        "a route flushed with its link (deleted) is still announced:\n{}\n{}",
+        lab.babel_routes(&b, "-4"),
+        lab.logs()
+    );
+}
