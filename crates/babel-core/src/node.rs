@@ -420,13 +420,18 @@ pub enum Event {
         address: Ipv6Addr,
         cost: u16,
     },
+    /// A route entry was added, changed or flushed. `neighbour` and `ifindex` name the
+    /// neighbour it goes through, also in a flush caused by losing that neighbour (which is
+    /// gone from [`Node::neighbours`] by the time the event is read).
     Route {
         kind: RouteEventKind,
         prefix: Prefix,
         src_prefix: Option<Prefix>,
         neighbour: Ipv6Addr,
+        ifindex: u32,
         router_id: RouterId,
         metric: u16,
+        refmetric: u16,
         installed: bool,
     },
 }
@@ -1559,16 +1564,18 @@ impl Node {
             .router_id(e.src, &self.routes)
             .unwrap_or_default();
         self.sources.release(e.src);
-        let neighbour = self
+        let (neighbour, ifindex) = self
             .neigh(e.neigh())
-            .map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+            .map_or((Ipv6Addr::UNSPECIFIED, 0), |n| (n.addr, n.ifindex));
         self.push_event(Event::Route {
             kind: RouteEventKind::Flush,
             prefix: key.prefix,
             src_prefix: key.src_prefix,
             neighbour,
+            ifindex,
             router_id,
             metric: e.metric(),
+            refmetric: e.refmetric,
             installed,
         });
     }
@@ -1914,15 +1921,19 @@ impl Node {
                 // a better route may now pass the hysteresis (babeld does the same). A lone
                 // entry that did not change has nothing to be compared with.
                 if changed {
-                    let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+                    let (neighbour, ifindex) = self
+                        .neigh(nid)
+                        .map_or((Ipv6Addr::UNSPECIFIED, 0), |n| (n.addr, n.ifindex));
                     let installed = self.routes.slots[slot as usize].selected as usize == i;
                     self.push_event(Event::Route {
                         kind: RouteEventKind::Change,
                         prefix: key.prefix,
                         src_prefix: key.src_prefix,
                         neighbour,
+                        ifindex,
                         router_id,
                         metric: self.routes.slots[slot as usize].entries[i].metric(),
+                        refmetric: self.routes.slots[slot as usize].entries[i].refmetric,
                         installed,
                     });
                 }
@@ -1981,14 +1992,18 @@ impl Node {
                     return;
                 }
                 self.sweep_at(slot, due);
-                let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+                let (neighbour, ifindex) = self
+                    .neigh(nid)
+                    .map_or((Ipv6Addr::UNSPECIFIED, 0), |n| (n.addr, n.ifindex));
                 self.push_event(Event::Route {
                     kind: RouteEventKind::Add,
                     prefix: key.prefix,
                     src_prefix: key.src_prefix,
                     neighbour,
+                    ifindex,
                     router_id,
                     metric,
+                    refmetric,
                     installed: false,
                 });
                 self.route_changed(slot, before, satisfied);
