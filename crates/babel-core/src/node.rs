@@ -458,6 +458,9 @@ pub struct NeighbourView {
     pub rxcost: u16,
     pub txcost: u16,
     pub rtt: Option<Duration>,
+    /// The part of `cost` due to the RTT (RFC 9616 §4, babeld's `rttcost`): 0 without a
+    /// recent RTT sample.
+    pub rttcost: u16,
     pub cost: u16,
 }
 
@@ -1428,13 +1431,7 @@ impl Node {
         let rx = n.rxcost(c.cost_kind(), c.nominal_cost());
         let mut cost = link_cost(c.cost_kind(), rx, n.txcost);
         if cost < INFINITY {
-            if let Some(rtt) = n
-                .rtt
-                .filter(|_| now - n.rtt_time < Duration::from_secs(180))
-            {
-                cost =
-                    cost.saturating_add(rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty()));
-            }
+            cost = cost.saturating_add(rtt_penalty(n, c, now));
         }
         if cost == n.cost {
             return;
@@ -3795,6 +3792,7 @@ impl Node {
                     rxcost: n.rxcost(c.cost_kind(), c.nominal_cost()),
                     txcost: n.txcost,
                     rtt: n.rtt,
+                    rttcost: rtt_penalty(n, &c, self.now),
                     cost: n.cost,
                 }
             })
@@ -3919,5 +3917,16 @@ pub struct TableStats {
 fn shrink_drained<T>(q: &mut VecDeque<T>) {
     if q.is_empty() && q.capacity() > 1024 {
         *q = VecDeque::new();
+    }
+}
+
+/// RFC 9616 §4: the RTT penalty of neighbour `n` on an interface configured `c`, from its
+/// smoothed RTT if the last sample is less than 3 minutes old (babeld's `valid_rtt`).
+fn rtt_penalty(n: &Neighbour, c: &InterfaceConfig, now: Timestamp) -> u16 {
+    match n.rtt {
+        Some(rtt) if now - n.rtt_time < Duration::from_secs(180) => {
+            rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty())
+        }
+        _ => 0,
     }
 }

@@ -552,6 +552,11 @@ fn etx_on_lossy_wireless_and_rtt_on_tunnels() {
     );
     // 96 + 96 × (100 − 10) / (120 − 10) = 96 + 78.
     assert!((170..=176).contains(&nb.cost), "cost {}", nb.cost);
+    assert_eq!(
+        nb.cost,
+        96 + nb.rttcost,
+        "the view names the RTT part of the cost"
+    );
 }
 
 /// babeld's filters: `in` deny and metric, `out` deny, `install` table and pref-src.

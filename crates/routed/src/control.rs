@@ -85,15 +85,11 @@ pub fn neighbour_id(n: &NeighbourView) -> String {
     object_id((n.ifindex, n.address))
 }
 
-pub fn neighbour_line(kind: Kind, n: &NeighbourView, ifname: &str, rttcost: Option<u16>) -> String {
+/// A neighbour's line; with an RTT, its penalty (`rttcost`, included in `cost`) too.
+pub fn neighbour_line(kind: Kind, n: &NeighbourView, ifname: &str) -> String {
     let mut rtt = String::new();
     if let Some(r) = n.rtt {
-        let _ = write!(
-            rtt,
-            " rtt {} rttcost {}",
-            format_rtt(r),
-            rttcost.unwrap_or(0)
-        );
+        let _ = write!(rtt, " rtt {} rttcost {}", format_rtt(r), n.rttcost);
     }
     format!(
         "{} neighbour {} address {} if {} reach {:04x} ureach {:04x} rxcost {} txcost {}{} cost {}\n",
@@ -167,7 +163,7 @@ pub fn dump(node: &Node, down: &[String]) -> String {
     }
     for n in node.neighbours() {
         let ifname = names.get(&n.ifindex).map(String::as_str).unwrap_or("?");
-        out.push_str(&neighbour_line(Kind::Add, &n, ifname, None));
+        out.push_str(&neighbour_line(Kind::Add, &n, ifname));
     }
     for x in node.xroutes() {
         out.push_str(&xroute_line(Kind::Add, x));
@@ -320,9 +316,10 @@ mod tests {
             rxcost: 96,
             txcost: 96,
             rtt: Some(Duration::from_micros(1234)),
-            cost: 96,
+            rttcost: 12,
+            cost: 108,
         };
-        let l = neighbour_line(Kind::Add, &n, "eth0", Some(12));
+        let l = neighbour_line(Kind::Add, &n, "eth0");
         let f: Vec<&str> = l.split_whitespace().collect();
         assert_eq!(
             [f[0], f[1], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12]],
@@ -342,7 +339,7 @@ mod tests {
             ]
         );
         assert!(
-            l.ends_with("txcost 96 rtt 1.234 rttcost 12 cost 96\n"),
+            l.ends_with("txcost 96 rtt 1.234 rttcost 12 cost 108\n"),
             "{l}"
         );
 
@@ -384,6 +381,42 @@ mod tests {
             "prefix fd00:1::/64 from fd00:2::/48 installed yes id 02:00:00:00:00:00:00:07 metric 192 refmetric 96 via fe80::2 if eth0\n"
         );
         assert!(l.starts_with("change route "));
+    }
+
+    /// babeld prints a neighbour's RTT penalty as `rttcost` (with `type tunnel rtt-min
+    /// 0.001 rtt-max 0.01`, babeld 1.12 shows `rtt 0.788 rttcost 96 cost 192`): above
+    /// rtt-max it is the whole max-rtt-penalty, and it is part of the cost.
+    #[test]
+    fn dump_prints_the_rtt_penalty_of_a_neighbour() {
+        use babel_core::testing::Mesh;
+        use babel_core::{Config, InterfaceConfig};
+        let mut m = Mesh::new(7);
+        let a = m.add_node(Config::default(), 1);
+        let b = m.add_node(Config::default(), 1);
+        let tunnel = InterfaceConfig {
+            rtt_min: Duration::from_millis(1),
+            rtt_max: Duration::from_millis(10),
+            max_rtt_penalty: Some(150),
+            ..InterfaceConfig::tunnel()
+        };
+        let (link, _, _) = m.connect(a, b, tunnel);
+        // 20 ms each way: an RTT of 40 ms, above rtt-max.
+        m.set_link_latency(link, Duration::from_millis(20));
+        m.run_for(Duration::from_secs(60));
+        let text = dump(m.node(a), &[]);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("add neighbour "))
+            .unwrap_or_else(|| panic!("no neighbour in {text}"));
+        let field = |name: &str| -> &str {
+            let w: Vec<&str> = line.split(' ').collect();
+            let i = w.iter().position(|x| *x == name).expect(name);
+            w[i + 1]
+        };
+        let rtt: f64 = field("rtt").parse().unwrap();
+        assert!(rtt > 10.0, "{line}");
+        assert_eq!(field("rttcost"), "150", "{line}");
+        assert_eq!(field("cost"), "246", "96 + the penalty: {line}");
     }
 
     #[test]

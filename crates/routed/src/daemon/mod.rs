@@ -834,7 +834,7 @@ impl Daemon {
             let ifname = names.get(&n.ifindex).map(String::as_str).unwrap_or("?");
             s.neighbours.insert(
                 control::neighbour_id(&n),
-                control::neighbour_line(Kind::Add, &n, ifname, None),
+                control::neighbour_line(Kind::Add, &n, ifname),
             );
         }
         if !reuse_xroutes {
