@@ -162,13 +162,47 @@ fn dump_of_routed_and_babeld_agree() {
         assert!(!text.contains("\nok\n"), "the final ok is not printed");
     }
 
-    // Read-only socket: statements are refused, requests answered.
+    // Read-only sockets: every statement is `bad`, requests are answered, also with a
+    // comment; routed's final line is babeld's.
     assert_eq!(
         lab.wait_control(&a, PORT, "interface eth-b hello-interval 2"),
-        "no\n"
+        "bad\n"
     );
     assert_eq!(lab.wait_control(&a, PORT, "frobnicate"), "bad\n");
     assert_eq!(lab.wait_control(&a, PORT, "unmonitor"), "ok\n");
+    same_final_lines(
+        &lab,
+        (&a, &b),
+        &[
+            "interface eth-b hello-interval 2",
+            "flush interface eth-b",
+            "flush interface nosuch",
+            "reopen-logfile",
+            "in deny",
+            "debug 2",
+            "dump # comment",
+            "monitor # comment",
+            "unmonitor # comment",
+            "dump now",
+            "# comment",
+        ],
+    );
+}
+
+/// Each of `requests` gets the same final line (`ok`, `bad`, `no ...`) from the control
+/// sockets of routed (in `a`) and babeld (in `b`).
+fn same_final_lines(lab: &Lab, (a, b): (&str, &str), requests: &[&str]) {
+    for request in requests {
+        let last = |ns: &str| {
+            let reply = lab.wait_control(ns, PORT, request);
+            reply.lines().last().unwrap_or_default().to_string()
+        };
+        assert_eq!(
+            last(a),
+            last(b),
+            "routed's and babeld's answers to {request:?}"
+        );
+    }
 }
 
 #[test]
@@ -182,8 +216,32 @@ fn babelctl_monitor_follows_changes_and_read_write_statements_apply() {
     let port = PORT.to_string();
     // -G: read-write.
     lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "-G", &port, "eth-b"]);
-    lab.babeld("babeld-b", &b, &["eth-a"]);
+    lab.babeld("babeld-b", &b, &["-G", &port, "eth-a"]);
     lab.wait_routes(&a, &["10.255.0.2"]);
+    // Read-write sockets: start-up-only statements are `bad`, an unknown interface is
+    // `no No such interface`, requests take a comment; routed's final line is babeld's.
+    assert_eq!(
+        lab.wait_control(&a, PORT, "flush interface nosuch"),
+        "no No such interface\n"
+    );
+    assert!(lab
+        .wait_control(&a, PORT, "dump # comment")
+        .ends_with("\nok\n"));
+    same_final_lines(
+        &lab,
+        (&a, &b),
+        &[
+            "flush interface nosuch",
+            "in ip 10.0.0.0/8 deny",
+            "debug 2",
+            "export-table 20",
+            "dump # comment",
+            "monitor # comment",
+            "unmonitor # comment",
+            "dump now",
+            "frobnicate",
+        ],
+    );
     let mut mon = Command::new("ip")
         .args(["netns", "exec", &a, BABELCTL, "monitor", "-p", &port])
         .stdout(Stdio::piped())
@@ -258,7 +316,7 @@ fn babelctl_monitor_follows_changes_and_read_write_statements_apply() {
     );
     assert_eq!(
         lab.wait_control(&a, PORT, "in deny"),
-        "no\n",
+        "bad\n",
         "filters need a restart, as in babeld"
     );
     assert_eq!(lab.wait_control(&a, PORT, "flush interface eth-b"), "ok\n");

@@ -997,10 +997,6 @@ impl Daemon {
                         tracing::info!("control: bad request {line:?}: {e}");
                         "bad\n".to_string()
                     }
-                    control::Request::Refused(e) => {
-                        tracing::info!("control: statement {line:?} refused: {e}");
-                        "no\n".to_string()
-                    }
                     control::Request::Monitor => {
                         if self.snapshot.is_none() {
                             self.snapshot = Some(self.snapshot());
@@ -1035,9 +1031,15 @@ impl Daemon {
     }
 
     /// A configuration statement from a read-write control socket, allowed at run time:
-    /// `ok` or `bad`.
+    /// `ok`, `bad`, or `no REASON` like babeld.
     fn statement(&mut self, text: &str, stmt: Statement) -> String {
         match stmt {
+            // babeld 1.12 answers `no No such interface` for an interface it does not have
+            // (configured on the command line or by an `interface` statement).
+            Statement::FlushInterface(name) if !self.configured(&name) => {
+                tracing::info!("control: {text:?}: no such interface");
+                "no No such interface\n".into()
+            }
             Statement::FlushInterface(name) => {
                 self.config.interfaces.retain(|(n, _)| *n != name);
                 self.refresh_all_interfaces();
