@@ -471,7 +471,7 @@ impl Lab {
     }
 
     /// Sends `request` to the control socket on `[::1]:port` in `ns`; returns everything up to
-    /// and including the final `ok`/`no`/`bad` line, banner excluded.
+    /// and including the final `ok`/`no [REASON]`/`bad` line, banner excluded.
     pub fn control(&self, ns: &str, port: u16, request: &str) -> Result<String, String> {
         let request = request.to_string();
         self.in_ns(ns, move || control_session(&request, port))
@@ -614,7 +614,8 @@ fn control_session(request: &str, port: u16) -> Result<String, String> {
             return Err(format!("closed; got {out:?}"));
         }
         out.push_str(&line);
-        if matches!(line.as_str(), "ok\n" | "no\n" | "bad\n") {
+        // babeld ends a reply with `ok`, `bad`, `no` or `no REASON`.
+        if matches!(line.as_str(), "ok\n" | "no\n" | "bad\n") || line.starts_with("no ") {
             let _ = w.write_all(b"quit\n");
             return Ok(out);
         }

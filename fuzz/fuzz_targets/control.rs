@@ -127,7 +127,6 @@ fuzz_target!(|data: &[u8]| {
                     s
                 }
                 Request::Bad(_) => "bad\n".to_string(),
-                Request::Refused(_) => "no\n".to_string(),
                 Request::Statement(stmt) => {
                     assert!(read_write, "a read-only socket accepted {stmt:?}");
                     assert!(stmt.allowed_at_runtime());

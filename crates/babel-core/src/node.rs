@@ -425,13 +425,18 @@ pub enum Event {
         address: Ipv6Addr,
         cost: u16,
     },
+    /// A route entry was added, changed or flushed. `neighbour` and `ifindex` name the
+    /// neighbour it goes through, also in a flush caused by losing that neighbour (which is
+    /// gone from [`Node::neighbours`] by the time the event is read).
     Route {
         kind: RouteEventKind,
         prefix: Prefix,
         src_prefix: Option<Prefix>,
         neighbour: Ipv6Addr,
+        ifindex: u32,
         router_id: RouterId,
         metric: u16,
+        refmetric: u16,
         installed: bool,
     },
 }
@@ -458,6 +463,9 @@ pub struct NeighbourView {
     pub rxcost: u16,
     pub txcost: u16,
     pub rtt: Option<Duration>,
+    /// The part of `cost` due to the RTT (RFC 9616 §4, babeld's `rttcost`): 0 without a
+    /// recent RTT sample.
+    pub rttcost: u16,
     pub cost: u16,
 }
 
@@ -1428,13 +1436,7 @@ impl Node {
         let rx = n.rxcost(c.cost_kind(), c.nominal_cost());
         let mut cost = link_cost(c.cost_kind(), rx, n.txcost);
         if cost < INFINITY {
-            if let Some(rtt) = n
-                .rtt
-                .filter(|_| now - n.rtt_time < Duration::from_secs(180))
-            {
-                cost =
-                    cost.saturating_add(rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty()));
-            }
+            cost = cost.saturating_add(rtt_penalty(n, c, now));
         }
         if cost == n.cost {
             return;
@@ -1564,16 +1566,18 @@ impl Node {
             .router_id(e.src, &self.routes)
             .unwrap_or_default();
         self.sources.release(e.src);
-        let neighbour = self
+        let (neighbour, ifindex) = self
             .neigh(e.neigh())
-            .map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+            .map_or((Ipv6Addr::UNSPECIFIED, 0), |n| (n.addr, n.ifindex));
         self.push_event(Event::Route {
             kind: RouteEventKind::Flush,
             prefix: key.prefix,
             src_prefix: key.src_prefix,
             neighbour,
+            ifindex,
             router_id,
             metric: e.metric(),
+            refmetric: e.refmetric,
             installed,
         });
     }
@@ -1919,15 +1923,19 @@ impl Node {
                 // a better route may now pass the hysteresis (babeld does the same). A lone
                 // entry that did not change has nothing to be compared with.
                 if changed {
-                    let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+                    let (neighbour, ifindex) = self
+                        .neigh(nid)
+                        .map_or((Ipv6Addr::UNSPECIFIED, 0), |n| (n.addr, n.ifindex));
                     let installed = self.routes.slots[slot as usize].selected as usize == i;
                     self.push_event(Event::Route {
                         kind: RouteEventKind::Change,
                         prefix: key.prefix,
                         src_prefix: key.src_prefix,
                         neighbour,
+                        ifindex,
                         router_id,
                         metric: self.routes.slots[slot as usize].entries[i].metric(),
+                        refmetric: self.routes.slots[slot as usize].entries[i].refmetric,
                         installed,
                     });
                 }
@@ -1986,14 +1994,18 @@ impl Node {
                     return;
                 }
                 self.sweep_at(slot, due);
-                let neighbour = self.neigh(nid).map_or(Ipv6Addr::UNSPECIFIED, |n| n.addr);
+                let (neighbour, ifindex) = self
+                    .neigh(nid)
+                    .map_or((Ipv6Addr::UNSPECIFIED, 0), |n| (n.addr, n.ifindex));
                 self.push_event(Event::Route {
                     kind: RouteEventKind::Add,
                     prefix: key.prefix,
                     src_prefix: key.src_prefix,
                     neighbour,
+                    ifindex,
                     router_id,
                     metric,
+                    refmetric,
                     installed: false,
                 });
                 self.route_changed(slot, before, satisfied);
@@ -3825,6 +3837,7 @@ impl Node {
                     rxcost: n.rxcost(c.cost_kind(), c.nominal_cost()),
                     txcost: n.txcost,
                     rtt: n.rtt,
+                    rttcost: rtt_penalty(n, &c, self.now),
                     cost: n.cost,
                 }
             })
@@ -3949,5 +3962,16 @@ pub struct TableStats {
 fn shrink_drained<T>(q: &mut VecDeque<T>) {
     if q.is_empty() && q.capacity() > 1024 {
         *q = VecDeque::new();
+    }
+}
+
+/// RFC 9616 §4: the RTT penalty of neighbour `n` on an interface configured `c`, from its
+/// smoothed RTT if the last sample is less than 3 minutes old (babeld's `valid_rtt`).
+fn rtt_penalty(n: &Neighbour, c: &InterfaceConfig, now: Timestamp) -> u16 {
+    match n.rtt {
+        Some(rtt) if now - n.rtt_time < Duration::from_secs(180) => {
+            rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty())
+        }
+        _ => 0,
     }
 }

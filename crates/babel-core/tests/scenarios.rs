@@ -552,6 +552,11 @@ fn etx_on_lossy_wireless_and_rtt_on_tunnels() {
     );
     // 96 + 96 × (100 − 10) / (120 − 10) = 96 + 78.
     assert!((170..=176).contains(&nb.cost), "cost {}", nb.cost);
+    assert_eq!(
+        nb.cost,
+        96 + nb.rttcost,
+        "the view names the RTT part of the cost"
+    );
 }
 
 /// babeld's filters: `in` deny and metric, `out` deny, `install` table and pref-src.
@@ -1079,4 +1084,46 @@ fn a_new_route_crosses_each_hop_at_once() {
         assert!(w[1] - w[0] <= Duration::from_millis(30), "{at:?}");
     }
     m.assert_consistent();
+}
+
+/// A route flushed because its neighbour was lost names that neighbour and its interface,
+/// as its `Add` event did: `monitor` prints the flush with the route's id and interface
+/// (babeld's `flush route ID ... if eth0`), though the neighbour is gone by then.
+#[test]
+fn a_flush_after_losing_the_neighbour_names_its_interface() {
+    let (mut m, [a, b], (l, ab, _)) = pair(61, [1, 1], wired());
+    m.announce(b, P_D, None);
+    m.run_for(Duration::from_secs(30));
+    assert!(m.kernel_route(a, P_D, None).is_some());
+    let from = m.nodes[a].events.len();
+    m.set_link_up(l, false);
+    m.run_for(Duration::from_secs(120));
+    assert!(m.node(a).neighbours().is_empty(), "the neighbour is lost");
+    let route_events =
+        |events: &[Event], want: babel_core::RouteEventKind| -> Vec<(Ipv6Addr, u32)> {
+            events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Route {
+                        kind,
+                        prefix,
+                        neighbour,
+                        ifindex,
+                        ..
+                    } if *kind == want && prefix.to_string() == P_D => Some((*neighbour, *ifindex)),
+                    _ => None,
+                })
+                .collect()
+        };
+    let added = route_events(&m.nodes[a].events[..from], babel_core::RouteEventKind::Add);
+    let flushed = route_events(
+        &m.nodes[a].events[from..],
+        babel_core::RouteEventKind::Flush,
+    );
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert_eq!(added[0].1, ab);
+    assert_eq!(
+        flushed, added,
+        "the flush names the neighbour and interface of the add"
+    );
 }

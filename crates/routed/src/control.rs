@@ -85,15 +85,11 @@ pub fn neighbour_id(n: &NeighbourView) -> String {
     object_id((n.ifindex, n.address))
 }
 
-pub fn neighbour_line(kind: Kind, n: &NeighbourView, ifname: &str, rttcost: Option<u16>) -> String {
+/// A neighbour's line; with an RTT, its penalty (`rttcost`, included in `cost`) too.
+pub fn neighbour_line(kind: Kind, n: &NeighbourView, ifname: &str) -> String {
     let mut rtt = String::new();
     if let Some(r) = n.rtt {
-        let _ = write!(
-            rtt,
-            " rtt {} rttcost {}",
-            format_rtt(r),
-            rttcost.unwrap_or(0)
-        );
+        let _ = write!(rtt, " rtt {} rttcost {}", format_rtt(r), n.rttcost);
     }
     format!(
         "{} neighbour {} address {} if {} reach {:04x} ureach {:04x} rxcost {} txcost {}{} cost {}\n",
@@ -167,7 +163,7 @@ pub fn dump(node: &Node, down: &[String]) -> String {
     }
     for n in node.neighbours() {
         let ifname = names.get(&n.ifindex).map(String::as_str).unwrap_or("?");
-        out.push_str(&neighbour_line(Kind::Add, &n, ifname, None));
+        out.push_str(&neighbour_line(Kind::Add, &n, ifname));
     }
     for x in node.xroutes() {
         out.push_str(&xroute_line(Kind::Add, x));
@@ -220,43 +216,37 @@ pub enum Request {
     Quit,
     /// `counters`: the [`counters`] lines.
     Counters,
-    /// A configuration statement that this socket may apply now.
+    /// A configuration statement that this socket may apply now. Applying it answers `ok`,
+    /// `bad`, or `no REASON` (babeld's `flush interface` of an unknown interface).
     Statement(Statement),
-    /// Answered `no`: a statement on a read-only socket, or one accepted only at start-up.
-    Refused(String),
-    /// Answered `bad`: not a request nor a statement.
+    /// Answered `bad`: not a request nor a statement, or a statement this socket does not
+    /// take (any on a read-only socket, one accepted only at start-up on a read-write one).
     Bad(String),
-    /// An empty line: answered `ok`.
+    /// An empty or comment-only line: answered `ok`.
     Nothing,
 }
 
-/// Interprets one request line (without its newline) on a read-only or read-write socket.
+/// Interprets one request line (without its newline) on a read-only or read-write socket,
+/// as babeld 1.12 does: `dump`, `monitor`, `unmonitor` and `quit` on either socket, also
+/// followed by a comment; configuration statements only on a read-write socket, and only
+/// those it applies at run time; everything else is `bad`.
 pub fn parse_request(line: &str, read_write: bool) -> Request {
-    match line.trim() {
-        "" => return Request::Nothing,
-        "dump" => return Request::Dump,
-        "monitor" => return Request::Monitor,
-        "unmonitor" => return Request::Unmonitor,
-        "quit" => return Request::Quit,
-        "counters" => return Request::Counters,
-        _ => {}
+    // routed's own request (babeld answers it `bad`); `#` ends a line as in a statement.
+    if line.split('#').next().unwrap_or_default().trim() == "counters" {
+        return Request::Counters;
     }
     let stmt = match parse_statement(line) {
         Ok(Some(s)) => s,
         Ok(None) => return Request::Nothing,
         Err(e) => return Request::Bad(e),
     };
-    if !read_write {
-        return Request::Refused("this control socket is read-only".into());
-    }
-    if !stmt.allowed_at_runtime() {
-        return Request::Refused("accepted only at start-up".into());
-    }
     match stmt {
-        // Control requests with extra words.
-        Statement::Dump | Statement::Monitor | Statement::Unmonitor | Statement::Quit => {
-            Request::Bad("unexpected words after the request".into())
-        }
+        Statement::Dump => Request::Dump,
+        Statement::Monitor => Request::Monitor,
+        Statement::Unmonitor => Request::Unmonitor,
+        Statement::Quit => Request::Quit,
+        _ if !read_write => Request::Bad("this control socket is read-only".into()),
+        s if !s.allowed_at_runtime() => Request::Bad("accepted only at start-up".into()),
         s => Request::Statement(s),
     }
 }
@@ -320,9 +310,10 @@ mod tests {
             rxcost: 96,
             txcost: 96,
             rtt: Some(Duration::from_micros(1234)),
-            cost: 96,
+            rttcost: 12,
+            cost: 108,
         };
-        let l = neighbour_line(Kind::Add, &n, "eth0", Some(12));
+        let l = neighbour_line(Kind::Add, &n, "eth0");
         let f: Vec<&str> = l.split_whitespace().collect();
         assert_eq!(
             [f[0], f[1], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12]],
@@ -342,7 +333,7 @@ mod tests {
             ]
         );
         assert!(
-            l.ends_with("txcost 96 rtt 1.234 rttcost 12 cost 96\n"),
+            l.ends_with("txcost 96 rtt 1.234 rttcost 12 cost 108\n"),
             "{l}"
         );
 
@@ -386,6 +377,42 @@ mod tests {
         assert!(l.starts_with("change route "));
     }
 
+    /// babeld prints a neighbour's RTT penalty as `rttcost` (with `type tunnel rtt-min
+    /// 0.001 rtt-max 0.01`, babeld 1.12 shows `rtt 0.788 rttcost 96 cost 192`): above
+    /// rtt-max it is the whole max-rtt-penalty, and it is part of the cost.
+    #[test]
+    fn dump_prints_the_rtt_penalty_of_a_neighbour() {
+        use babel_core::testing::Mesh;
+        use babel_core::{Config, InterfaceConfig};
+        let mut m = Mesh::new(7);
+        let a = m.add_node(Config::default(), 1);
+        let b = m.add_node(Config::default(), 1);
+        let tunnel = InterfaceConfig {
+            rtt_min: Duration::from_millis(1),
+            rtt_max: Duration::from_millis(10),
+            max_rtt_penalty: Some(150),
+            ..InterfaceConfig::tunnel()
+        };
+        let (link, _, _) = m.connect(a, b, tunnel);
+        // 20 ms each way: an RTT of 40 ms, above rtt-max.
+        m.set_link_latency(link, Duration::from_millis(20));
+        m.run_for(Duration::from_secs(60));
+        let text = dump(m.node(a), &[]);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("add neighbour "))
+            .unwrap_or_else(|| panic!("no neighbour in {text}"));
+        let field = |name: &str| -> &str {
+            let w: Vec<&str> = line.split(' ').collect();
+            let i = w.iter().position(|x| *x == name).expect(name);
+            w[i + 1]
+        };
+        let rtt: f64 = field("rtt").parse().unwrap();
+        assert!(rtt > 10.0, "{line}");
+        assert_eq!(field("rttcost"), "150", "{line}");
+        assert_eq!(field("cost"), "246", "96 + the penalty: {line}");
+    }
+
     #[test]
     fn requests_are_recognised() {
         assert_eq!(parse_request("dump", false), Request::Dump);
@@ -393,6 +420,7 @@ mod tests {
         assert_eq!(parse_request("unmonitor", false), Request::Unmonitor);
         assert_eq!(parse_request("quit", false), Request::Quit);
         assert_eq!(parse_request("counters", false), Request::Counters);
+        assert_eq!(parse_request("counters # c", true), Request::Counters);
         assert_eq!(parse_request("", false), Request::Nothing);
         assert_eq!(parse_request("# a comment", true), Request::Nothing);
         assert!(matches!(
@@ -404,21 +432,72 @@ mod tests {
             Request::Statement(_)
         ));
         assert!(matches!(
-            parse_request("interface eth1 type wired", false),
-            Request::Refused(_)
-        ));
-        assert!(matches!(
-            parse_request("in ip 10.0.0.0/8 deny", true),
-            Request::Refused(_)
+            parse_request("flush interface nosuch", true),
+            Request::Statement(Statement::FlushInterface(_))
         ));
         assert!(matches!(parse_request("frobnicate", true), Request::Bad(_)));
-        assert!(matches!(parse_request("dump now", true), Request::Bad(_)));
         assert!(matches!(
             parse_request("max-routes 0", true),
             Request::Bad(_)
         ));
         assert!(banner("node1", RouterId([1; 8])).starts_with("BABEL 1.0\nversion routed-"));
         assert!(banner("node1", RouterId([1; 8])).ends_with("my-id 01:01:01:01:01:01:01:01\nok\n"));
+    }
+
+    /// Each answer below is babeld 1.12.1's to the same line (checked against `babeld -g
+    /// PORT` and `babeld -G PORT` in a network namespace): `bad` for any statement on a
+    /// read-only socket and for a start-up-only one on a read-write socket; the four requests
+    /// served with a trailing comment; `bad` for extra words.
+    #[test]
+    fn replies_match_babeld() {
+        let bad = |line: &str, rw: bool| {
+            assert!(
+                matches!(parse_request(line, rw), Request::Bad(_)),
+                "{line:?} on a {} socket: {:?}",
+                if rw { "read-write" } else { "read-only" },
+                parse_request(line, rw)
+            )
+        };
+        // -g: configuration statements of every kind are `bad`, not `no`.
+        for line in [
+            "interface eth1 type wired",
+            "interface eth-b hello-interval 2",
+            "flush interface nosuch",
+            "flush interface eth0",
+            "reopen-logfile",
+            "in ip 10.0.0.0/8 deny",
+            "debug 2",
+        ] {
+            bad(line, false);
+        }
+        // -G: statements babeld takes only at start-up are `bad` too.
+        for line in [
+            "in ip 10.0.0.0/8 deny",
+            "in deny",
+            "debug 2",
+            "export-table 20",
+        ] {
+            bad(line, true);
+        }
+        // Either socket: a comment after a request is allowed; other words are not.
+        for rw in [false, true] {
+            assert_eq!(parse_request("dump # comment", rw), Request::Dump);
+            assert_eq!(parse_request("monitor # comment", rw), Request::Monitor);
+            assert_eq!(parse_request("unmonitor # c", rw), Request::Unmonitor);
+            assert_eq!(parse_request("quit # x", rw), Request::Quit);
+            assert_eq!(parse_request("  dump  ", rw), Request::Dump);
+            bad("dump now", rw);
+            bad("frobnicate", rw);
+        }
+        // -G: run-time statements, also with a comment.
+        assert!(matches!(
+            parse_request("interface eth0 rtt-min 5 # c", true),
+            Request::Statement(_)
+        ));
+        assert!(matches!(
+            parse_request("reopen-logfile", true),
+            Request::Statement(Statement::ReopenLogfile)
+        ));
     }
 
     #[test]

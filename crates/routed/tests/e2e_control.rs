@@ -162,13 +162,47 @@ fn dump_of_routed_and_babeld_agree() {
         assert!(!text.contains("\nok\n"), "the final ok is not printed");
     }
 
-    // Read-only socket: statements are refused, requests answered.
+    // Read-only sockets: every statement is `bad`, requests are answered, also with a
+    // comment; routed's final line is babeld's.
     assert_eq!(
         lab.wait_control(&a, PORT, "interface eth-b hello-interval 2"),
-        "no\n"
+        "bad\n"
     );
     assert_eq!(lab.wait_control(&a, PORT, "frobnicate"), "bad\n");
     assert_eq!(lab.wait_control(&a, PORT, "unmonitor"), "ok\n");
+    same_final_lines(
+        &lab,
+        (&a, &b),
+        &[
+            "interface eth-b hello-interval 2",
+            "flush interface eth-b",
+            "flush interface nosuch",
+            "reopen-logfile",
+            "in deny",
+            "debug 2",
+            "dump # comment",
+            "monitor # comment",
+            "unmonitor # comment",
+            "dump now",
+            "# comment",
+        ],
+    );
+}
+
+/// Each of `requests` gets the same final line (`ok`, `bad`, `no ...`) from the control
+/// sockets of routed (in `a`) and babeld (in `b`).
+fn same_final_lines(lab: &Lab, (a, b): (&str, &str), requests: &[&str]) {
+    for request in requests {
+        let last = |ns: &str| {
+            let reply = lab.wait_control(ns, PORT, request);
+            reply.lines().last().unwrap_or_default().to_string()
+        };
+        assert_eq!(
+            last(a),
+            last(b),
+            "routed's and babeld's answers to {request:?}"
+        );
+    }
 }
 
 #[test]
@@ -182,8 +216,32 @@ fn babelctl_monitor_follows_changes_and_read_write_statements_apply() {
     let port = PORT.to_string();
     // -G: read-write.
     lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "-G", &port, "eth-b"]);
-    lab.babeld("babeld-b", &b, &["eth-a"]);
+    lab.babeld("babeld-b", &b, &["-G", &port, "eth-a"]);
     lab.wait_routes(&a, &["10.255.0.2"]);
+    // Read-write sockets: start-up-only statements are `bad`, an unknown interface is
+    // `no No such interface`, requests take a comment; routed's final line is babeld's.
+    assert_eq!(
+        lab.wait_control(&a, PORT, "flush interface nosuch"),
+        "no No such interface\n"
+    );
+    assert!(lab
+        .wait_control(&a, PORT, "dump # comment")
+        .ends_with("\nok\n"));
+    same_final_lines(
+        &lab,
+        (&a, &b),
+        &[
+            "flush interface nosuch",
+            "in ip 10.0.0.0/8 deny",
+            "debug 2",
+            "export-table 20",
+            "dump # comment",
+            "monitor # comment",
+            "unmonitor # comment",
+            "dump now",
+            "frobnicate",
+        ],
+    );
     let mut mon = Command::new("ip")
         .args(["netns", "exec", &a, BABELCTL, "monitor", "-p", &port])
         .stdout(Stdio::piped())
@@ -258,7 +316,7 @@ fn babelctl_monitor_follows_changes_and_read_write_statements_apply() {
     );
     assert_eq!(
         lab.wait_control(&a, PORT, "in deny"),
-        "no\n",
+        "bad\n",
         "filters need a restart, as in babeld"
     );
     assert_eq!(lab.wait_control(&a, PORT, "flush interface eth-b"), "ok\n");
@@ -268,4 +326,171 @@ fn babelctl_monitor_follows_changes_and_read_write_statements_apply() {
     );
     let _ = mon.kill();
     let _ = mon.wait();
+}
+
+/// `monitor` output as it arrives: a running `babelctl monitor` in a namespace.
+struct MonitorLines {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl MonitorLines {
+    fn start(ns: &str, port: u16) -> MonitorLines {
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                BABELCTL,
+                "monitor",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("babelctl monitor");
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines() {
+                let Ok(l) = l else { break };
+                sink.lock().unwrap().push(l);
+            }
+        });
+        MonitorLines { child, lines }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits until a line satisfies `pred`.
+    fn wait(&self, lab: &Lab, what: &str, pred: impl Fn(&str) -> bool) {
+        let ok = lab.wait_for(Duration::from_secs(60), || {
+            self.lines().iter().any(|l| pred(l))
+        });
+        assert!(
+            ok.is_some(),
+            "monitor never printed {what}; saw {:#?}\n{}",
+            self.lines(),
+            lab.logs()
+        );
+    }
+}
+
+impl Drop for MonitorLines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// babeld's `flush route ID` line reuses the id of the route's `add route ID` line and names
+/// its interface, whether the route goes because its neighbour was lost (hellos stopped) or
+/// because its interface went (`flush interface`); monitoring tools key routes by that id.
+#[test]
+fn monitor_flushes_routes_under_the_id_and_interface_they_were_added_with() {
+    let Some(mut lab) = Lab::new("flushid", true) else {
+        return;
+    };
+    let a = lab.host("a", 1);
+    let b = lab.host("b", 2);
+    let c = lab.host("c", 3);
+    lab.link(&a, "eth-b", &b, "eth-a");
+    lab.link(&a, "eth-c", &c, "eth-a");
+    // Link-local addresses usable first: b's first full dump is not lost to a failed send
+    // (its next one comes an update interval later).
+    let settled = lab.wait_for(Duration::from_secs(10), || {
+        [&a, &b, &c]
+            .iter()
+            .all(|ns| lab.ip(ns, "-6 addr show tentative").trim().is_empty())
+    });
+    assert!(settled.is_some(), "link-local addresses stay tentative");
+    let port = PORT.to_string();
+    lab.routed(
+        ROUTED,
+        "routed-a",
+        &a,
+        &["-H", "1", "-G", &port, "eth-b", "eth-c"],
+    );
+    // b's routes are held far longer (3.5 update intervals) than it takes to lose b by its
+    // hellos: they go with the neighbour, not by expiring.
+    let babeld_b = lab.babeld(
+        "babeld-b",
+        &b,
+        &e2e::args(&[], &["default update-interval 30"], &["eth-a"]),
+    );
+    lab.babeld("babeld-c", &c, &["eth-a"]);
+    let learned = lab.wait_for(Duration::from_secs(60), || {
+        let routes = lab.all_babel_routes(&a);
+        ["10.255.0.2 ", "fd00:255::2 ", "10.255.0.3 ", "fd00:255::3 "]
+            .iter()
+            .all(|p| routes.lines().any(|l| l.starts_with(p)))
+    });
+    assert!(
+        learned.is_some(),
+        "a did not learn b's and c's routes:\n{}\n{}",
+        lab.all_babel_routes(&a),
+        lab.logs()
+    );
+    let mon = MonitorLines::start(&a, PORT);
+    for p in ["10.255.0.2/32", "10.255.0.3/32"] {
+        mon.wait(&lab, &format!("the route to {p}"), |l| {
+            l.starts_with("add route ") && l.contains(&format!(" prefix {p} "))
+        });
+    }
+
+    // b dies without a word (no retraction): a loses it when its hellos stop.
+    lab.signal(babeld_b, nix::sys::signal::Signal::SIGKILL);
+    for p in ["10.255.0.2/32", "fd00:255::2/128"] {
+        mon.wait(&lab, &format!("the flush of {p}"), |l| {
+            l.starts_with("flush route ") && l.contains(&format!(" prefix {p} "))
+        });
+    }
+    // c's interface is flushed from the read-write socket: its neighbour and routes go.
+    assert_eq!(lab.wait_control(&a, PORT, "flush interface eth-c"), "ok\n");
+    for p in ["10.255.0.3/32", "fd00:255::3/128"] {
+        mon.wait(&lab, &format!("the flush of {p}"), |l| {
+            l.starts_with("flush route ") && l.contains(&format!(" prefix {p} "))
+        });
+    }
+
+    let lines = mon.lines();
+    let parsed = parse_dump(&lines.join("\n"));
+    // Route id → (interface, refmetric) of its last add or change line.
+    let mut added: std::collections::BTreeMap<String, (String, String)> = Default::default();
+    let mut flushes = 0;
+    for l in parsed.iter().filter(|l| l.object == "route") {
+        let seen = (l.fields["if"].clone(), l.fields["refmetric"].clone());
+        match l.kind.as_str() {
+            "add" => {
+                added.insert(l.id.clone(), seen);
+            }
+            "change" => {
+                assert!(
+                    added.contains_key(&l.id),
+                    "change of an unknown route: {l:?}"
+                );
+                added.insert(l.id.clone(), seen);
+            }
+            _ => {
+                flushes += 1;
+                assert_eq!(
+                    added.remove(&l.id),
+                    Some(seen),
+                    "flush route {} ({:?}) was never added on that interface with that \
+                     refmetric; lines: {lines:#?}",
+                    l.id,
+                    l.fields
+                );
+            }
+        }
+    }
+    assert!(flushes >= 4, "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains(" if ?")),
+        "a line names no interface: {lines:#?}"
+    );
 }

@@ -860,7 +860,7 @@ impl Daemon {
             let ifname = names.get(&n.ifindex).map(String::as_str).unwrap_or("?");
             s.neighbours.insert(
                 control::neighbour_id(&n),
-                control::neighbour_line(Kind::Add, &n, ifname, None),
+                control::neighbour_line(Kind::Add, &n, ifname),
             );
         }
         if !reuse_xroutes {
@@ -890,13 +890,15 @@ impl Daemon {
             diff(&old.xroutes, &new.xroutes, &mut out);
         }
         let names = control::interface_names(&self.node);
-        let neigh_if: HashMap<Ipv6Addr, u32> = self
-            .node
-            .neighbours()
-            .iter()
-            .map(|n| (n.address, n.ifindex))
-            .collect();
-        let mut added: std::collections::HashSet<(Prefix, Option<Prefix>, Ipv6Addr)> =
+        // A route flushed with its interface (down, or `flush interface`) names it too, as
+        // babeld does: the kernel still knows the link's name.
+        let ifname_of = |ifindex: u32| -> &str {
+            names
+                .get(&ifindex)
+                .or_else(|| self.links.get(&ifindex).map(|l| &l.name))
+                .map_or("?", String::as_str)
+        };
+        let mut added: std::collections::HashSet<(Prefix, Option<Prefix>, Ipv6Addr, u32)> =
             Default::default();
         for ev in std::mem::take(&mut self.route_events) {
             let Event::Route {
@@ -904,8 +906,10 @@ impl Daemon {
                 prefix,
                 src_prefix,
                 neighbour,
+                ifindex,
                 router_id,
                 metric,
+                refmetric,
                 installed,
             } = ev
             else {
@@ -922,25 +926,27 @@ impl Daemon {
                 self.node
                     .routes_for(prefix, src_prefix)
                     .into_iter()
-                    .find(|r| r.neighbour == neighbour)
+                    .find(|r| r.neighbour == neighbour && r.ifindex == ifindex)
             };
+            // The event names the neighbour's interface even when the neighbour is gone, so
+            // that a flush carries the id of the route's `add` line.
             let view = view.unwrap_or(RouteView {
                 prefix,
                 src_prefix,
                 router_id,
                 seqno: 0,
                 metric,
-                refmetric: metric,
+                refmetric,
                 next_hop: IpAddr::V6(neighbour),
-                ifindex: neigh_if.get(&neighbour).copied().unwrap_or(0),
+                ifindex,
                 neighbour,
                 installed,
                 feasible: true,
             });
-            let ifname = names.get(&view.ifindex).map(String::as_str).unwrap_or("?");
+            let ifname = ifname_of(view.ifindex);
             out.push_str(&control::route_line(kind, &view, ifname));
             if kind != Kind::Flush {
-                added.insert((prefix, src_prefix, neighbour));
+                added.insert((prefix, src_prefix, neighbour, ifindex));
             }
         }
         let mut keys = std::mem::take(&mut self.changed_keys);
@@ -948,11 +954,14 @@ impl Daemon {
         keys.dedup();
         for (prefix, src_prefix) in keys {
             for view in self.node.routes_for(prefix, src_prefix) {
-                if added.contains(&(prefix, src_prefix, view.neighbour)) {
+                if added.contains(&(prefix, src_prefix, view.neighbour, view.ifindex)) {
                     continue;
                 }
-                let ifname = names.get(&view.ifindex).map(String::as_str).unwrap_or("?");
-                out.push_str(&control::route_line(Kind::Change, &view, ifname));
+                out.push_str(&control::route_line(
+                    Kind::Change,
+                    &view,
+                    ifname_of(view.ifindex),
+                ));
             }
         }
         self.snapshot = Some(new);
@@ -1014,10 +1023,6 @@ impl Daemon {
                         tracing::info!("control: bad request {line:?}: {e}");
                         "bad\n".to_string()
                     }
-                    control::Request::Refused(e) => {
-                        tracing::info!("control: statement {line:?} refused: {e}");
-                        "no\n".to_string()
-                    }
                     control::Request::Monitor => {
                         if self.snapshot.is_none() {
                             self.snapshot = Some(self.snapshot());
@@ -1052,9 +1057,15 @@ impl Daemon {
     }
 
     /// A configuration statement from a read-write control socket, allowed at run time:
-    /// `ok` or `bad`.
+    /// `ok`, `bad`, or `no REASON` like babeld.
     fn statement(&mut self, text: &str, stmt: Statement) -> String {
         match stmt {
+            // babeld 1.12 answers `no No such interface` for an interface it does not have
+            // (configured on the command line or by an `interface` statement).
+            Statement::FlushInterface(name) if !self.configured(&name) => {
+                tracing::info!("control: {text:?}: no such interface");
+                "no No such interface\n".into()
+            }
             Statement::FlushInterface(name) => {
                 self.config.interfaces.retain(|(n, _)| *n != name);
                 self.refresh_all_interfaces();
