@@ -494,3 +494,42 @@ fn monitor_flushes_routes_under_the_id_and_interface_they_were_added_with() {
         "a line names no interface: {lines:#?}"
     );
 }
+
+/// `link-detect`: by default routed uses an interface only while it has carrier (here a veth
+/// whose far end is down); with `link-detect false` an interface that is up is used without
+/// carrier, as babeld does unless told `-l`.
+#[test]
+fn an_interface_without_carrier_is_used_only_with_link_detect_false() {
+    let Some(mut lab) = Lab::new("carrier", true) else {
+        return;
+    };
+    let (a, b) = lab.pair();
+    // The link-local address must be usable (past duplicate address detection) before the
+    // carrier goes: the kernel holds it back on a link without carrier.
+    let ready = lab.wait_for(Duration::from_secs(10), || {
+        let s = lab.ip(&a, "-6 addr show dev eth-b scope link");
+        s.contains("inet6 fe80:") && !s.contains("tentative")
+    });
+    assert!(ready.is_some(), "no usable link-local address on eth-b");
+    lab.ip(&b, "link set eth-a down");
+    let port = PORT.to_string();
+    for (statements, up) in [(vec![], "false"), (vec!["link-detect false"], "true")] {
+        let args = e2e::args(&["-H", "1", "-g", &port], &statements, &["eth-b"]);
+        let r = lab.routed(ROUTED, &format!("routed-{up}"), &a, &args);
+        let want = format!("add interface eth-b up {up}");
+        let mut last = String::new();
+        let seen = lab.wait_for(Duration::from_secs(10), || {
+            last = lab.control(&a, PORT, "dump").unwrap_or_default();
+            last.lines().any(|l| l.starts_with(&want))
+        });
+        assert!(
+            seen.is_some(),
+            "{statements:?}: want {want:?}:\n{last}\n{}",
+            lab.logs()
+        );
+        assert_eq!(
+            lab.stop(r, Duration::from_secs(5)).map(|s| s.success()),
+            Some(true)
+        );
+    }
+}

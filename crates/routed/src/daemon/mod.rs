@@ -56,7 +56,10 @@ pub struct RunOptions {
 #[derive(Debug, Clone, Default)]
 struct Link {
     name: String,
+    /// Up and running (carrier).
     up: bool,
+    /// Up, with or without carrier.
+    admin_up: bool,
     mtu: u32,
     /// Address → (prefix length, tentative).
     addrs: BTreeMap<IpAddr, (u8, bool)>,
@@ -249,6 +252,19 @@ impl Daemon {
         convert::interface_config(&c, &self.config.globals, convert::is_wireless(name))
     }
 
+    /// Whether a link can carry Babel: up and with carrier, unless `link-detect false` says
+    /// to ignore the carrier. babeld ignores it unless told `-l` (`link-detect true`); routed
+    /// looks at it by default, so that a cable pulled or a far end gone down retracts the
+    /// routes through it at once rather than after the hellos time out (README: where routed
+    /// knowingly differs), and `link-detect false` is the way out for a driver that
+    /// reports no carrier on a working link.
+    fn usable(&self, link: &Link) -> bool {
+        match self.config.globals.link_detect {
+            Some(false) => link.admin_up,
+            _ => link.up,
+        }
+    }
+
     fn configured(&self, name: &str) -> bool {
         self.config.interfaces.iter().any(|(n, _)| n == name)
     }
@@ -257,18 +273,20 @@ impl Daemon {
     fn refresh_interface(&mut self, ifindex: u32) {
         let now = self.now();
         let want = match self.links.get(&ifindex) {
-            Some(link) if link.up && self.configured(&link.name) => match link.link_local() {
-                Some(ll) => Some((link.name.clone(), ll, link.ipv4(), link.mtu)),
-                None => {
-                    if link.has_tentative_link_local() {
-                        tracing::debug!(
-                            "interface {}: link-local address still tentative, waiting",
-                            link.name
-                        );
+            Some(link) if self.usable(link) && self.configured(&link.name) => {
+                match link.link_local() {
+                    Some(ll) => Some((link.name.clone(), ll, link.ipv4(), link.mtu)),
+                    None => {
+                        if link.has_tentative_link_local() {
+                            tracing::debug!(
+                                "interface {}: link-local address still tentative, waiting",
+                                link.name
+                            );
+                        }
+                        None
                     }
-                    None
                 }
-            },
+            }
             _ => None,
         };
         match want {
@@ -396,6 +414,7 @@ impl Daemon {
                     let e = self.links.entry(l.ifindex).or_default();
                     e.name = l.name;
                     e.up = l.up;
+                    e.admin_up = l.admin_up;
                     e.mtu = l.mtu;
                 }
                 self.refresh_interface(l.ifindex);
