@@ -40,6 +40,30 @@ fn which(prog: &str) -> bool {
         || Path::new("/usr/sbin").join(prog).is_file()
 }
 
+/// Whether tshark runs here; a test that reads traffic back skips (fails under CI) without.
+pub fn have_tshark() -> bool {
+    Command::new("tshark").arg("-v").output().is_ok()
+}
+
+/// The Babel packets of a capture file, one line each: the tshark `fields`, tab-separated
+/// (several values of a field separated by commas).
+pub fn babel_fields(pcap: &Path, fields: &[&str]) -> String {
+    let mut args = vec![
+        "-r",
+        pcap.to_str().expect("path"),
+        "-Y",
+        "babel",
+        "-T",
+        "fields",
+        "-E",
+        "separator=/t",
+    ];
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    run("tshark", &args)
+}
+
 /// Runs a command, returns stdout; panics with stderr on failure.
 pub fn run(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
@@ -468,6 +492,38 @@ impl Lab {
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
         }
+    }
+
+    /// The link-local address of `dev` in `ns`.
+    pub fn link_local(&self, ns: &str, dev: &str) -> String {
+        let out = self.ip(ns, &format!("-6 addr show dev {dev} scope link"));
+        out.split_whitespace()
+            .skip_while(|w| *w != "inet6")
+            .nth(1)
+            .and_then(|a| a.split('/').next())
+            .unwrap_or_else(|| panic!("no link-local address on {dev}: {out}"))
+            .to_string()
+    }
+
+    /// Starts tshark on `dev` in `ns`, writing to `DEV.pcap` in the lab directory, and gives
+    /// it time to start; returns the process (stop it with [`Lab::stop`]) and the file. See
+    /// [`have_tshark`].
+    pub fn capture(&mut self, ns: &str, dev: &str) -> (usize, PathBuf) {
+        let pcap = self.dir.join(format!("{dev}.pcap"));
+        let args = [
+            "-i".into(),
+            dev.into(),
+            "-w".into(),
+            pcap.display().to_string(),
+        ];
+        let cap = self.spawn(
+            "tshark",
+            ns,
+            "tshark",
+            &[&args[..], &["-q".into()]].concat(),
+        );
+        std::thread::sleep(Duration::from_millis(1500));
+        (cap, pcap)
     }
 
     /// Sends `request` to the control socket on `[::1]:port` in `ns`; returns everything up to

@@ -4,29 +4,14 @@
 
 use std::time::Duration;
 
-use e2e::{run, Lab, CONVERGE};
+use e2e::{babel_fields, have_tshark, Lab, CONVERGE};
 
 const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
 
-/// The link-local address of `dev` in `ns`.
-fn link_local(lab: &Lab, ns: &str, dev: &str) -> String {
-    let out = lab.ip(ns, &format!("-6 addr show dev {dev} scope link"));
-    out.split_whitespace()
-        .skip_while(|w| *w != "inet6")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .unwrap_or_else(|| panic!("no link-local address on {dev}: {out}"))
-        .to_string()
-}
-
 #[test]
 fn babeld_acknowledges_routeds_retraction_and_routed_does_not_resend_it() {
-    if std::process::Command::new("tshark")
-        .arg("-v")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: no tshark");
+    if !have_tshark() {
+        e2e::skip("no tshark");
         return;
     }
     let Some(mut lab) = Lab::new("acks", true) else {
@@ -35,25 +20,12 @@ fn babeld_acknowledges_routeds_retraction_and_routed_does_not_resend_it() {
     let a = lab.node("a", &["fd00:255::1/128", "fd00:255::11/128"]);
     let b = lab.node("b", &["fd00:255::2/128"]);
     lab.link(&a, "eth-b", &b, "eth-a");
-    let pcap = lab.dir.join("eth-a.pcap");
-    let cap = lab.spawn(
-        "tshark",
-        &b,
-        "tshark",
-        &[
-            "-i".into(),
-            "eth-a".into(),
-            "-w".into(),
-            pcap.display().to_string(),
-            "-q".into(),
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(1500));
+    let (cap, pcap) = lab.capture(&b, "eth-a");
     lab.routed(ROUTED, "routed-a", &a, &["-H", "1", "eth-b"]);
     lab.babeld("babeld-b", &b, &["eth-a"]);
     lab.wait_routes(&b, &["fd00:255::1", "fd00:255::11"]);
-    let routed_ll = link_local(&lab, &a, "eth-b");
-    let babeld_ll = link_local(&lab, &b, "eth-a");
+    let routed_ll = lab.link_local(&a, "eth-b");
+    let babeld_ll = lab.link_local(&b, "eth-a");
 
     lab.ip(&a, "addr del fd00:255::1/128 dev lo");
     let gone = lab.wait_for(CONVERGE, || {
@@ -66,26 +38,13 @@ fn babeld_acknowledges_routeds_retraction_and_routed_does_not_resend_it() {
     std::thread::sleep(Duration::from_secs(3));
     lab.stop(cap, Duration::from_secs(5));
 
-    let fields = run(
-        "tshark",
+    let fields = babel_fields(
+        &pcap,
         &[
-            "-r",
-            pcap.to_str().unwrap(),
-            "-Y",
-            "babel",
-            "-T",
-            "fields",
-            "-E",
-            "separator=/t",
-            "-e",
             "ipv6.src",
-            "-e",
             "ipv6.dst",
-            "-e",
             "babel.message.type",
-            "-e",
             "babel.message.nonce",
-            "-e",
             "babel.message.metric",
         ],
     );

@@ -4,29 +4,14 @@
 
 use std::time::Duration;
 
-use e2e::{run, Lab};
+use e2e::{babel_fields, have_tshark, Lab};
 
 const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
 
-/// The link-local address of `dev` in `ns`.
-fn link_local(lab: &Lab, ns: &str, dev: &str) -> String {
-    let out = lab.ip(ns, &format!("-6 addr show dev {dev} scope link"));
-    out.split_whitespace()
-        .skip_while(|w| *w != "inet6")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .unwrap_or_else(|| panic!("no link-local address on {dev}: {out}"))
-        .to_string()
-}
-
 #[test]
 fn with_unicast_only_hellos_go_to_the_group_and_babeld_still_learns_the_routes() {
-    if std::process::Command::new("tshark")
-        .arg("-v")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: no tshark");
+    if !have_tshark() {
+        e2e::skip("no tshark");
         return;
     }
     let Some(mut lab) = Lab::new("unicast", true) else {
@@ -35,20 +20,7 @@ fn with_unicast_only_hellos_go_to_the_group_and_babeld_still_learns_the_routes()
     let a = lab.node("a", &["10.255.0.1/32", "fd00:255::1/128"]);
     let b = lab.node("b", &["10.255.0.2/32", "fd00:255::2/128"]);
     lab.link(&a, "eth-b", &b, "eth-a");
-    let pcap = lab.dir.join("eth-a.pcap");
-    let cap = lab.spawn(
-        "tshark",
-        &b,
-        "tshark",
-        &[
-            "-i".into(),
-            "eth-a".into(),
-            "-w".into(),
-            pcap.display().to_string(),
-            "-q".into(),
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(1500));
+    let (cap, pcap) = lab.capture(&b, "eth-a");
     lab.routed(
         ROUTED,
         "routed-a",
@@ -61,28 +33,10 @@ fn with_unicast_only_hellos_go_to_the_group_and_babeld_still_learns_the_routes()
     // A few more hellos, IHUs and a periodic dump.
     std::thread::sleep(Duration::from_secs(3));
     lab.stop(cap, Duration::from_secs(5));
-    let routed_ll = link_local(&lab, &a, "eth-b");
-    let babeld_ll = link_local(&lab, &b, "eth-a");
+    let routed_ll = lab.link_local(&a, "eth-b");
+    let babeld_ll = lab.link_local(&b, "eth-a");
 
-    let fields = run(
-        "tshark",
-        &[
-            "-r",
-            pcap.to_str().unwrap(),
-            "-Y",
-            "babel",
-            "-T",
-            "fields",
-            "-E",
-            "separator=/t",
-            "-e",
-            "ipv6.src",
-            "-e",
-            "ipv6.dst",
-            "-e",
-            "babel.message.type",
-        ],
-    );
+    let fields = babel_fields(&pcap, &["ipv6.src", "ipv6.dst", "babel.message.type"]);
     // (source, destination, TLV types) of each of routed's packets.
     let ours: Vec<Vec<&str>> = fields
         .lines()
