@@ -1402,22 +1402,28 @@ impl Node {
         n.ihu_time = now;
         if let (true, Some(ts), Some(hts)) = (timestamps, ihu.timestamps, hello_ts) {
             // RFC 9616 §3.2: RTT = (now - origin) - (their send time - their receive time).
-            let local = (now.as_micros() as u32).wrapping_sub(ts.origin) as i64;
-            let remote = hts.wrapping_sub(ts.receive) as i64;
-            let rtt = local - remote;
-            if ts.origin != 0 && ts.receive != 0 && (0..60_000_000).contains(&rtt) {
-                let sample = Duration::from_micros(rtt as u64);
-                n.rtt = Some(match n.rtt {
-                    // babeld: an exponential average with weight rtt-decay/256.
+            // As babeld: each wait must be within 10 minutes, a negative difference (clocks
+            // running at slightly different rates over a short link) counts as 0, the
+            // first sample (or one after 3 minutes without) is doubled, to be careful with
+            // a new neighbour, and the running average is rounded towards the sample.
+            let local = (now.as_micros() as u32).wrapping_sub(ts.origin) as u64;
+            let remote = hts.wrapping_sub(ts.receive) as u64;
+            const WINDOW: u64 = 600_000_000;
+            if ts.origin != 0 && ts.receive != 0 && local <= WINDOW && remote <= WINDOW {
+                let sample = local.saturating_sub(remote);
+                let us = match n.rtt {
                     Some(old) if now - n.rtt_time < Duration::from_secs(180) => {
-                        Duration::from_micros(
-                            (decay * sample.as_micros() as u64
-                                + (256 - decay) * old.as_micros() as u64)
-                                / 256,
-                        )
+                        let old = old.as_micros() as u64;
+                        let sum = decay * sample + (256 - decay) * old;
+                        if old >= sample {
+                            sum / 256
+                        } else {
+                            sum.div_ceil(256)
+                        }
                     }
-                    _ => sample,
-                });
+                    _ => 2 * sample,
+                };
+                n.rtt = Some(Duration::from_micros(us));
                 n.rtt_time = now;
             }
         }
@@ -3047,7 +3053,18 @@ impl Node {
         let none = FxHashSet::default();
         for addr in addrs {
             let mut enc = Encoder::new(max, Some(src));
-            for t in control.remove(&addr).unwrap_or_default() {
+            let mut tlvs = control.remove(&addr).unwrap_or_default();
+            // RFC 9616 §3.1: an RTT sample is taken from an IHU's timestamps and a
+            // timestamped Hello of the same packet. An IHU sent alone to its neighbour (the
+            // answer to a new neighbour's first hello, or every IHU with `unicast`) gets an
+            // unscheduled unicast Hello in front of it, as babeld does.
+            let timed_ihu = |t: &Tlv| matches!(t, Tlv::Ihu(i) if i.timestamps.is_some());
+            if tlvs.iter().any(timed_ihu) && !tlvs.iter().any(|t| matches!(t, Tlv::Hello(_))) {
+                if let Some(h) = self.unscheduled_hello(ifindex, addr) {
+                    tlvs.insert(0, h);
+                }
+            }
+            for t in tlvs {
                 if enc.push(&t).is_err() {
                     self.stats.tlvs_ignored += 1;
                 }
@@ -3067,6 +3084,22 @@ impl Node {
         for (addr, p) in packets {
             self.enqueue(ifindex, addr, Some(src), p);
         }
+    }
+
+    /// An unscheduled (interval 0) unicast Hello to neighbour `addr` of `ifindex`, with a
+    /// timestamp, in the neighbour's unicast hello sequence (RFC 8966 §3.4.1).
+    fn unscheduled_hello(&mut self, ifindex: u32, addr: Ipv6Addr) -> Option<Tlv> {
+        let ts = self.now.as_micros() as u32;
+        let nid = *self.neigh_index.get(&(ifindex, addr))?;
+        let n = self.neigh_mut(nid)?;
+        n.uhello_seqno = n.uhello_seqno.wrapping_add(1);
+        Some(Tlv::Hello(Hello {
+            flags: HELLO_FLAG_UNICAST,
+            seqno: n.uhello_seqno,
+            interval: 0,
+            timestamp: Some(ts),
+            unknown_subtlvs: Vec::new(),
+        }))
     }
 
     /// Pushes the updates of a flush in prefix order (see DESIGN.md: babeld degrades badly

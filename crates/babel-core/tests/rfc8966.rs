@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use babel_core::testing::Mesh;
 use babel_core::wire::{
-    self, Encoder, Hello, Prefix, RouterId, SeqnoRequest, Tlv, Update, INFINITY, MULTICAST_GROUP,
+    self, Encoder, Hello, Ihu, IhuTimestamps, Prefix, RouterId, SeqnoRequest, Tlv, Update,
+    INFINITY, MULTICAST_GROUP,
 };
 use babel_core::{Command, Config, Event, InterfaceConfig, InterfaceEvent, Node, Timestamp};
 
@@ -1463,6 +1464,125 @@ fn unicast_interface_sends_all_but_hellos_to_each_neighbour() {
                 && tlvs.iter().any(|t| is_retraction_of(t, P))
                 && ack_nonce(tlvs).is_some()),
             "{who}"
+        );
+    }
+}
+
+/// A hello from a fake neighbour, with a timestamp (RFC 9616) or without.
+fn hello_ts(seqno: u16, ts: Option<u32>) -> Tlv {
+    Tlv::Hello(Hello {
+        flags: 0,
+        seqno,
+        interval: 400,
+        timestamp: ts,
+        unknown_subtlvs: vec![],
+    })
+}
+
+/// An IHU to `to`, echoing (our hello's timestamp, when it was received) or not.
+fn ihu_ts(to: Ipv6Addr, ts: Option<(u32, u32)>) -> Tlv {
+    Tlv::Ihu(Ihu {
+        rxcost: 96,
+        interval: 1200,
+        addr: Some(IpAddr::V6(to)),
+        timestamps: ts.map(|(origin, receive)| IhuTimestamps { origin, receive }),
+        unknown_subtlvs: vec![],
+    })
+}
+
+/// When node `a` sent its last hello, and the hello's timestamp.
+fn last_hello_ts(m: &Mesh, a: usize) -> (Timestamp, u32) {
+    packets(m, a, 0)
+        .into_iter()
+        .rev()
+        .find_map(|(at, _, tlvs)| {
+            tlvs.into_iter().find_map(|t| match t {
+                Tlv::Hello(h) => h.timestamp.map(|ts| (at, ts)),
+                _ => None,
+            })
+        })
+        .expect("a hello with a timestamp")
+}
+
+/// One node on a tunnel (timestamps on) with FAKE as a neighbour that sends timestamps.
+fn tunnel_with_fake(config: InterfaceConfig) -> (Mesh, usize, u32) {
+    let (mut m, a, i) = single(config);
+    let ll = m.address(a, i);
+    for s in 1..=3u16 {
+        let hello = hello_ts(s, Some(1_000_000 * u32::from(s)));
+        m.inject_to(a, i, FAKE, true, &packet(&[hello, ihu_ts(ll, None)], FAKE));
+        m.run_for(Duration::from_millis(500));
+    }
+    m.run_for(Duration::from_secs(5));
+    (m, a, i)
+}
+
+/// RFC 9616 §3.2 with babeld's arithmetic: a sample is (our wait) - (their wait); the first
+/// one is doubled (a new neighbour is not trusted to be fast yet); a negative one (their
+/// clock a little fast over a short link) counts as 0 and still refreshes the RTT; later
+/// ones go into a running average with weight rtt-decay/256, rounded towards the sample.
+#[test]
+fn rfc9616_rtt_samples_as_babeld_takes_them() {
+    let (mut m, a, i) = tunnel_with_fake(InterfaceConfig::tunnel());
+    let ll = m.address(a, i);
+    let rtt = |m: &Mesh| {
+        m.node(a)
+            .neighbours()
+            .iter()
+            .find(|n| n.address == FAKE)
+            .and_then(|n| n.rtt)
+    };
+    // FAKE answers our last hello having held it 10 ms: a sample of our wait less 10 ms,
+    // doubled.
+    let (at, t) = last_hello_ts(&m, a);
+    m.run_for(Duration::from_millis(30));
+    let waited = (m.now - at).as_micros() as u32;
+    let recv = 50_000_000u32;
+    let reply = |held: u32, seqno: u16| {
+        packet(
+            &[
+                hello_ts(seqno, Some(recv + held)),
+                ihu_ts(ll, Some((t, recv))),
+            ],
+            FAKE,
+        )
+    };
+    m.inject_to(a, i, FAKE, true, &reply(10_000, 9));
+    let first = u64::from(waited - 10_000);
+    assert_eq!(rtt(&m), Some(Duration::from_micros(2 * first)));
+    // Held longer than we waited: a sample of 0, averaged in (rounded down, towards it).
+    m.inject_to(a, i, FAKE, true, &reply(waited + 5_000, 10));
+    let avg = (214 * 2 * first) / 256;
+    assert_eq!(rtt(&m), Some(Duration::from_micros(avg)));
+}
+
+/// RFC 9616 §3.1: an RTT sample needs a timestamped Hello in the packet of the IHU. With
+/// `unicast`, IHUs go to their neighbour alone, so each gets an unscheduled unicast Hello
+/// with a timestamp in front of it (babeld does the same); otherwise the neighbour never
+/// measures the RTT of the link.
+#[test]
+fn rfc9616_with_unicast_every_timestamped_ihu_has_a_timestamped_hello() {
+    let (mut m, a, _) = tunnel_with_fake(InterfaceConfig {
+        unicast: true,
+        ..InterfaceConfig::tunnel()
+    });
+    let from = m.captured.len();
+    m.run_for(Duration::from_secs(20));
+    let timed_ihus: Vec<(Ipv6Addr, Vec<Tlv>)> = packets(&m, a, from)
+        .into_iter()
+        .filter(|(_, _, tlvs)| {
+            tlvs.iter()
+                .any(|t| matches!(t, Tlv::Ihu(i) if i.timestamps.is_some()))
+        })
+        .map(|(_, d, t)| (d, t))
+        .collect();
+    assert!(timed_ihus.len() >= 3, "{timed_ihus:?}");
+    for (dst, tlvs) in &timed_ihus {
+        assert_eq!(*dst, FAKE);
+        assert!(
+            tlvs.iter().any(|t| matches!(t, Tlv::Hello(h)
+                if h.timestamp.is_some() && h.interval == 0 && h.flags & wire::HELLO_FLAG_UNICAST != 0)),
+            "{tlvs:?}"
         );
     }
 }
