@@ -86,16 +86,17 @@ impl fmt::Debug for Key {
 impl Key {
     /// HMAC-SHA256 takes 1 to 64 octets: babeld pads a shorter key with zeroes to the
     /// 64-octet block, which is what HMAC itself does, so the MACs agree (checked against a
-    /// babeld capture). BLAKE2s-128 takes exactly 16 octets, as babeld does.
+    /// babeld capture). BLAKE2s-128 takes 1 to 32 octets (RFC 7693's keyed BLAKE2s), as
+    /// babeld 1.12 does: its MACs with 10-, 16- and 32-octet keys verify here.
     pub fn new(id: impl Into<String>, key_type: KeyType, value: Vec<u8>) -> Result<Self, String> {
         let ok = match key_type {
             KeyType::HmacSha256 => (1..=64).contains(&value.len()),
-            KeyType::Blake2s128 => value.len() == 16,
+            KeyType::Blake2s128 => (1..=32).contains(&value.len()),
         };
         if !ok {
             let want = match key_type {
                 KeyType::HmacSha256 => "1 to 64",
-                KeyType::Blake2s128 => "16",
+                KeyType::Blake2s128 => "1 to 32",
             };
             return Err(format!(
                 "a {} key must be {want} octets, not {}",
@@ -837,7 +838,14 @@ mod tests {
     fn key_lengths_are_babelds() {
         assert!(Key::new("k", KeyType::HmacSha256, vec![1; 65]).is_err());
         assert!(Key::new("k", KeyType::HmacSha256, vec![]).is_err());
-        assert!(Key::new("k", KeyType::Blake2s128, vec![1; 32]).is_err());
-        assert!(Key::new("k", KeyType::Blake2s128, vec![1; 16]).is_ok());
+        // RFC 7693: keyed BLAKE2s takes 1 to 32 octets; so does babeld 1.12.
+        assert!(Key::new("k", KeyType::Blake2s128, vec![1; 33]).is_err());
+        assert!(Key::new("k", KeyType::Blake2s128, vec![]).is_err());
+        for n in [1, 10, 16, 32] {
+            assert!(
+                Key::new("k", KeyType::Blake2s128, vec![1; n]).is_ok(),
+                "{n}"
+            );
+        }
     }
 }

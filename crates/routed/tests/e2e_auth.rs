@@ -32,6 +32,21 @@ fn same_key_routes_are_exchanged() {
     );
 }
 
+/// BLAKE2s-128 with a 32-octet key (RFC 7693 allows 1 to 32; babeld 1.12 takes them all):
+/// routed starts with it and the two learn each other's routes.
+#[test]
+fn blake2s_with_a_32_octet_key_routes_are_exchanged() {
+    let key = "key id k1 type blake2s128 value \
+               000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    let Some(mut lab) = Lab::new("auth-b2s", true) else {
+        return;
+    };
+    let (a, b) = lab.pair();
+    lab.keyed_pair(ROUTED, (&a, &b), &["-H", "1"], key, key);
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+}
+
 /// The MAC covers the packet's source address (RFC 8967 §4.1): routed signs with, and
 /// announces as next hop, the lowest link-local address of its interface, so its packets
 /// must leave from that one and not from the newest, which Linux would pick.
@@ -88,4 +103,39 @@ fn different_keys_nothing_is_accepted() {
         "babeld accepted routed's packets:\n{}",
         lab.logs()
     );
+}
+
+/// RFC 8967: the authentication state of a neighbour (index, counters) goes with it. With room
+/// for one authenticated neighbour, babeld leaves, routed drops it, and babeld comes back
+/// from another link-local address: it is challenged, accepted, and the routes come back.
+/// (The state of departed neighbours used to stay and fill the table for good.)
+#[test]
+fn a_departed_neighbour_leaves_room_for_another() {
+    let Some(mut lab) = Lab::new("auth-gone", true) else {
+        return;
+    };
+    let (a, b) = lab.pair();
+    let opts = ["-H", "1", "-C", "max-neighbours 1"];
+    lab.keyed_pair(ROUTED, (&a, &b), &opts, KEY1, KEY1);
+    // keyed_pair starts babeld second: its index.
+    let babeld = 1;
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    let old = lab.link_local(&b, "eth-a");
+    assert!(lab
+        .stop(babeld, std::time::Duration::from_secs(5))
+        .is_some());
+    let gone = format!("neighbour {old} down");
+    let dropped = lab.wait_for(std::time::Duration::from_secs(90), || {
+        lab.log(0).contains(&gone)
+    });
+    assert!(
+        dropped.is_some(),
+        "routed never dropped {old}:\n{}",
+        lab.logs()
+    );
+    lab.ip(&b, "-6 addr flush dev eth-a scope link");
+    lab.ip(&b, "-6 addr add fe80::99/64 dev eth-a nodad");
+    let args = e2e::args(&[], &[KEY1, "interface eth-a key k1"], &["eth-a"]);
+    lab.babeld("babeld-b2", &b, &args);
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
 }

@@ -683,7 +683,14 @@ impl Daemon {
                     tracing::info!("neighbour {address} up on ifindex {ifindex}")
                 }
                 Event::NeighbourDown { ifindex, address } => {
-                    tracing::info!("neighbour {address} down on ifindex {ifindex}")
+                    tracing::info!("neighbour {address} down on ifindex {ifindex}");
+                    // RFC 8967 §3: the index and counters live in the neighbour's entry and
+                    // go with it. Kept, they would fill the table of authenticated
+                    // neighbours (`max-neighbours`) with departed ones and lock new ones
+                    // out; a neighbour that is still there is challenged again.
+                    if let Some((a, _)) = self.auth.get_mut(&ifindex) {
+                        a.forget(&address);
+                    }
                 }
                 Event::NeighbourChanged { .. } => {}
                 Event::Route { .. } if monitoring => self.route_events.push(ev),
@@ -734,8 +741,11 @@ impl Daemon {
             }
             if let Err(why) = verdict {
                 // RFC 8967 §4.3: packets that fail verification are dropped.
+                // `accept-bad-signatures` lets a packet without a valid MAC through (for a
+                // migration), as babeld does, but never an authentic one that failed the
+                // counter or index checks: a replay stays a replay.
                 tracing::debug!("dropped a packet from {src}: {why}");
-                if !accept_bad {
+                if !(accept_bad && bad_signature(why)) {
                     return;
                 }
             }
@@ -1364,6 +1374,14 @@ fn kernel_setup(interfaces: &[String]) {
     }
 }
 
+/// Whether an authentication failure is one of the MAC (none, or none that verifies), which
+/// `accept-bad-signatures` overlooks; the counter, index and neighbour-table checks of an
+/// authentic packet it does not.
+fn bad_signature(why: babel_core::auth::Reject) -> bool {
+    use babel_core::auth::Reject;
+    matches!(why, Reject::NoMac | Reject::BadMac)
+}
+
 /// Runs the daemon until SIGTERM, SIGINT or SIGHUP (babeld's three exit signals), then
 /// retracts its routes and removes them from the kernel. SIGUSR1 writes the tables to the
 /// log, SIGUSR2 reopens the log file.
@@ -1560,4 +1578,21 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
     d.clients.clear();
     d.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bad_signature;
+    use babel_core::auth::Reject;
+
+    /// `accept-bad-signatures` processes a packet whose MAC is missing or wrong, as babeld
+    /// does, but not an authentic one that is a replay, carries no counter or an index not
+    /// yet confirmed by a challenge, or comes from beyond the neighbour limit.
+    #[test]
+    fn accept_bad_signatures_overlooks_only_the_mac() {
+        for r in Reject::ALL {
+            let want = matches!(r, Reject::NoMac | Reject::BadMac);
+            assert_eq!(bad_signature(r), want, "{r:?}");
+        }
+    }
 }
