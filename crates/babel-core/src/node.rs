@@ -462,6 +462,7 @@ pub struct NeighbourView {
     pub unicast_reach: u16,
     pub rxcost: u16,
     pub txcost: u16,
+    /// The smoothed RTT (RFC 9616), while it is valid: within 3 minutes of its last sample.
     pub rtt: Option<Duration>,
     /// The part of `cost` due to the RTT (RFC 9616 §4, babeld's `rttcost`): 0 without a
     /// recent RTT sample.
@@ -1411,8 +1412,9 @@ impl Node {
             const WINDOW: u64 = 600_000_000;
             if ts.origin != 0 && ts.receive != 0 && local <= WINDOW && remote <= WINDOW {
                 let sample = local.saturating_sub(remote);
+                let valid = rtt_valid(n, now);
                 let us = match n.rtt {
-                    Some(old) if now - n.rtt_time < Duration::from_secs(180) => {
+                    Some(old) if valid => {
                         let old = old.as_micros() as u64;
                         let sum = decay * sample + (256 - decay) * old;
                         if old >= sample {
@@ -3877,7 +3879,7 @@ impl Node {
                     unicast_reach: n.uhello.reach,
                     rxcost: n.rxcost(c.cost_kind(), c.nominal_cost()),
                     txcost: n.txcost,
-                    rtt: n.rtt,
+                    rtt: n.rtt.filter(|_| rtt_valid(n, self.now)),
                     rttcost: rtt_penalty(n, &c, self.now),
                     cost: n.cost,
                 }
@@ -4010,9 +4012,12 @@ fn shrink_drained<T>(q: &mut VecDeque<T>) {
 /// smoothed RTT if the last sample is less than 3 minutes old (babeld's `valid_rtt`).
 fn rtt_penalty(n: &Neighbour, c: &InterfaceConfig, now: Timestamp) -> u16 {
     match n.rtt {
-        Some(rtt) if now - n.rtt_time < Duration::from_secs(180) => {
-            rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty())
-        }
+        Some(rtt) if rtt_valid(n, now) => rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty()),
         _ => 0,
     }
+}
+
+/// A neighbour's RTT counts for 3 minutes after its last sample (babeld's `valid_rtt`).
+fn rtt_valid(n: &Neighbour, now: Timestamp) -> bool {
+    n.rtt.is_some() && now - n.rtt_time < Duration::from_secs(180)
 }

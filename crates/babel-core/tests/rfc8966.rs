@@ -1556,6 +1556,36 @@ fn rfc9616_rtt_samples_as_babeld_takes_them() {
     assert_eq!(rtt(&m), Some(Duration::from_micros(avg)));
 }
 
+/// RFC 9616: an RTT counts for 3 minutes after its last sample (babeld's `valid_rtt`); a
+/// neighbour that stops sending timestamps has no RTT in the view after that (babeld's dump
+/// then leaves `rtt` out), and no RTT penalty.
+#[test]
+fn rfc9616_an_rtt_without_samples_for_3_minutes_is_no_longer_shown() {
+    let (mut m, a, i) = tunnel_with_fake(InterfaceConfig::tunnel());
+    let ll = m.address(a, i);
+    let (_, t) = last_hello_ts(&m, a);
+    let recv = 50_000_000u32;
+    let reply = packet(
+        &[hello_ts(9, Some(recv + 1_000)), ihu_ts(ll, Some((t, recv)))],
+        FAKE,
+    );
+    m.inject_to(a, i, FAKE, true, &reply);
+    let view = |m: &Mesh| {
+        m.node(a)
+            .neighbours()
+            .into_iter()
+            .find(|n| n.address == FAKE)
+            .expect("neighbour")
+    };
+    assert!(view(&m).rtt.is_some());
+    for s in 10..60u16 {
+        m.inject_to(a, i, FAKE, true, &packet(&[hello_ts(s, None), ihu_ts(ll, None)], FAKE));
+        m.run_for(Duration::from_secs(4));
+    }
+    let n = view(&m);
+    assert_eq!((n.rtt, n.rttcost), (None, 0), "{n:?}");
+}
+
 /// RFC 9616 §3.1: an RTT sample needs a timestamped Hello in the packet of the IHU. With
 /// `unicast`, IHUs go to their neighbour alone, so each gets an unscheduled unicast Hello
 /// with a timestamp in front of it (babeld does the same); otherwise the neighbour never
