@@ -1579,7 +1579,13 @@ fn rfc9616_an_rtt_without_samples_for_3_minutes_is_no_longer_shown() {
     };
     assert!(view(&m).rtt.is_some());
     for s in 10..60u16 {
-        m.inject_to(a, i, FAKE, true, &packet(&[hello_ts(s, None), ihu_ts(ll, None)], FAKE));
+        m.inject_to(
+            a,
+            i,
+            FAKE,
+            true,
+            &packet(&[hello_ts(s, None), ihu_ts(ll, None)], FAKE),
+        );
         m.run_for(Duration::from_secs(4));
     }
     let n = view(&m);

@@ -969,7 +969,9 @@ impl Daemon {
                 next_hop: IpAddr::V6(neighbour),
                 ifindex,
                 neighbour,
-                installed,
+                // A flushed route is no longer installed; babeld, which uninstalls it
+                // before it says so, prints `installed no` too.
+                installed: installed && kind != Kind::Flush,
                 feasible: true,
             });
             let ifname = ifname_of(view.ifindex);
