@@ -94,6 +94,16 @@ pub fn unsupported_parameters(c: &config::InterfaceConfig) -> Vec<&'static str> 
     v
 }
 
+/// Global statements the daemon accepts (babeld's) but does not implement: named so that it
+/// says so at start-up rather than ignore them silently.
+pub fn unsupported_globals(g: &config::Globals) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if g.allow_duplicates.is_some() {
+        v.push("allow-duplicates (-A)");
+    }
+    v
+}
+
 fn family_prefix(f: Family) -> Prefix {
     let addr = match f {
         Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -231,6 +241,15 @@ pub fn redistribute(filters: &[Filter], c: &Candidate<'_>) -> Option<(u16, Optio
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn allow_duplicates_is_named_as_without_effect() {
+        let mut g = config::Globals::default();
+        assert!(unsupported_globals(&g).is_empty());
+        g.allow_duplicates = Some(64);
+        assert_eq!(unsupported_globals(&g), vec!["allow-duplicates (-A)"]);
+    }
+
     use super::*;
     use crate::config::parse_statement;
     use crate::config::Statement;

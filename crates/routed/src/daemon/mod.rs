@@ -1390,6 +1390,9 @@ fn bad_signature(why: babel_core::auth::Reject) -> bool {
 pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()> {
     check(&config).map_err(anyhow::Error::msg)?;
     let g = &config.globals;
+    for p in convert::unsupported_globals(g) {
+        tracing::warn!("{p} is accepted but has no effect in routed");
+    }
     if g.skip_kernel_setup != Some(true) {
         let names: Vec<String> = config.interfaces.iter().map(|(n, _)| n.clone()).collect();
         kernel_setup(&names);
