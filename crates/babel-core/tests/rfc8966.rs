@@ -14,7 +14,7 @@ use babel_core::{Command, Config, Event, InterfaceConfig, InterfaceEvent, Node, 
 
 mod common;
 use common::mesh::single_with;
-use common::tlvs::{hello, ihu};
+use common::tlvs::{hello, ihu, update_prefixes};
 
 const FAKE: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0xfa, 0x4e);
 const FAKE2: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0xfa, 0x4f);
@@ -1360,14 +1360,7 @@ fn rfc8966_4_6_9_an_update_of_an_unknown_ae_leaves_the_default_prefix() {
     u.extend_from_slice(&[0x00, 0x78]);
     body.extend(u);
     let p = wire::parse_packet(&raw_packet(&body), Some(FAKE)).unwrap();
-    let prefixes: Vec<_> = p
-        .tlvs
-        .iter()
-        .filter_map(|t| match t {
-            Tlv::Update(u) => u.prefix,
-            _ => None,
-        })
-        .collect();
+    let prefixes = update_prefixes(&p.tlvs);
     assert_eq!(
         prefixes,
         vec![pfx("2001:db8:77::/48"), pfx("2001:db8:78::/48")],

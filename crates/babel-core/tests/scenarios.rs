@@ -13,6 +13,7 @@ use babel_core::{
 
 mod common;
 use common::mesh::{line3, mesh, metric_stays, pair, Conn};
+use common::tlvs::update_prefixes;
 
 fn wired() -> InterfaceConfig {
     InterfaceConfig::wired()
@@ -478,15 +479,7 @@ fn full_dumps_are_sorted_by_prefix() {
         if *n != a {
             continue;
         }
-        let prefixes: Vec<_> = wire::parse_packet(bytes, None)
-            .unwrap()
-            .tlvs
-            .iter()
-            .filter_map(|t| match t {
-                Tlv::Update(u) => u.prefix,
-                _ => None,
-            })
-            .collect();
+        let prefixes = update_prefixes(&wire::parse_packet(bytes, None).unwrap().tlvs);
         if prefixes.len() > 50 {
             dumps += 1;
             assert!(prefixes.windows(2).all(|w| w[0] < w[1]), "not sorted");

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use babel_core::wire::{Hello, Ihu, Tlv};
+use babel_core::wire::{Hello, Ihu, Prefix, Tlv};
 
 /// A hello with a 4 s interval; `unicast` sets the unicast flag.
 pub fn hello(seqno: u16, unicast: bool) -> Tlv {
@@ -24,4 +24,14 @@ pub fn ihu(to: Ipv6Addr, rxcost: u16) -> Tlv {
         timestamps: None,
         unknown_subtlvs: vec![],
     })
+}
+
+/// The prefixes of the Update TLVs among `tlvs`, in order (wildcards left out).
+pub fn update_prefixes(tlvs: &[Tlv]) -> Vec<Prefix> {
+    tlvs.iter()
+        .filter_map(|t| match t {
+            Tlv::Update(u) => u.prefix,
+            _ => None,
+        })
+        .collect()
 }
