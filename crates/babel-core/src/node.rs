@@ -1346,6 +1346,7 @@ impl Node {
             // RFC 9616 §3.1: remember the origin timestamp and our receive time, to echo
             // them in the next IHU.
             n.hello_ts = Some((ts, now.as_micros() as u32));
+            n.hello_ts_time = now;
             *hello_ts = Some(ts);
         }
         let addr = n.addr;
@@ -2697,8 +2698,12 @@ impl Node {
         let iface = self.interfaces.get(&ifindex)?;
         let c = &iface.config;
         let rxcost = n.rxcost(c.cost_kind(), c.nominal_cost());
+        // RFC 9616 §3.1: echo the last timestamped hello; not one older than 1,000 s (a
+        // neighbour that stopped sending timestamps), as babeld.
+        let fresh = self.now - n.hello_ts_time < Duration::from_secs(1000);
         let timestamps = if c.timestamps() {
             n.hello_ts
+                .filter(|_| fresh)
                 .map(|(origin, receive)| IhuTimestamps { origin, receive })
         } else {
             None

@@ -1585,6 +1585,46 @@ fn rfc9616_an_rtt_without_samples_for_3_minutes_is_no_longer_shown() {
     assert_eq!((n.rtt, n.rttcost), (None, 0), "{n:?}");
 }
 
+/// RFC 9616 §3.1: the IHU echoes the timestamps of the neighbour's last timestamped hello,
+/// but not after 1,000 s without one (a neighbour that stopped sending them), as babeld.
+#[test]
+fn rfc9616_old_timestamps_are_no_longer_echoed() {
+    let (mut m, a, i) = tunnel_with_fake(InterfaceConfig::tunnel());
+    let ll = m.address(a, i);
+    let echoed = |m: &Mesh, from: usize| {
+        packets(m, a, from).into_iter().any(|(_, _, tlvs)| {
+            tlvs.iter()
+                .any(|t| matches!(t, Tlv::Ihu(i) if i.timestamps.is_some()))
+        })
+    };
+    let mut from = m.captured.len();
+    m.run_for(Duration::from_secs(13));
+    assert!(echoed(&m, from), "the last timestamped hello is echoed");
+    // The last timestamped hello came about 20 s before the first of these.
+    for s in 10..280u16 {
+        if s == 230 {
+            from = m.captured.len();
+        }
+        if s == 240 {
+            // From about 900 to 940 s after it: still echoed.
+            assert!(echoed(&m, from));
+        }
+        if s == 265 {
+            // From 1,040 s after it on: no longer.
+            from = m.captured.len();
+        }
+        m.inject_to(
+            a,
+            i,
+            FAKE,
+            true,
+            &packet(&[hello_ts(s, None), ihu_ts(ll, None)], FAKE),
+        );
+        m.run_for(Duration::from_secs(4));
+    }
+    assert!(!echoed(&m, from), "{:?}", packets(&m, a, from));
+}
+
 /// RFC 9616 §3.1: an RTT sample needs a timestamped Hello in the packet of the IHU. With
 /// `unicast`, IHUs go to their neighbour alone, so each gets an unscheduled unicast Hello
 /// with a timestamp in front of it (babeld does the same); otherwise the neighbour never
