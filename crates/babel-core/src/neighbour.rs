@@ -176,10 +176,8 @@ pub(crate) struct Neighbour {
     pub ihu_interval: Duration,
     /// Cached link cost (updated whenever an input changes).
     pub cost: u16,
-    /// RFC 9616: the last hello timestamp received and our receive time, echoed in IHUs,
-    /// and when that was (the receive time is only 32 bits of microseconds).
-    pub hello_ts: Option<(u32, u32)>,
-    pub hello_ts_time: Timestamp,
+    /// RFC 9616: the last hello timestamp received and when we received it, echoed in IHUs.
+    pub hello_ts: Option<(u32, Timestamp)>,
     /// Smoothed RTT and when it was last measured.
     pub rtt: Option<Duration>,
     pub rtt_time: Timestamp,
@@ -202,7 +200,6 @@ impl Neighbour {
             ihu_interval: Duration::ZERO,
             cost: INFINITY,
             hello_ts: None,
-            hello_ts_time: now,
             rtt: None,
             rtt_time: now,
             uhello_seqno: seed,

@@ -1278,6 +1278,13 @@ impl Node {
         self.neighbours.get_mut(n as usize).and_then(|x| x.as_mut())
     }
 
+    /// The address and interface of neighbour `n`, as a route event names them (unspecified
+    /// and 0 for a neighbour already gone).
+    fn neigh_at(&self, n: u32) -> (Ipv6Addr, u32) {
+        self.neigh(n)
+            .map_or((Ipv6Addr::UNSPECIFIED, 0), |n| (n.addr, n.ifindex))
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn handle_tlv(
         &mut self,
@@ -1345,8 +1352,7 @@ impl Node {
         if let (true, Some(ts)) = (timestamps, h.timestamp) {
             // RFC 9616 §3.1: remember the origin timestamp and our receive time, to echo
             // them in the next IHU.
-            n.hello_ts = Some((ts, now.as_micros() as u32));
-            n.hello_ts_time = now;
+            n.hello_ts = Some((ts, now));
             *hello_ts = Some(ts);
         }
         let addr = n.addr;
@@ -1413,9 +1419,8 @@ impl Node {
             const WINDOW: u64 = 600_000_000;
             if ts.origin != 0 && ts.receive != 0 && local <= WINDOW && remote <= WINDOW {
                 let sample = local.saturating_sub(remote);
-                let valid = rtt_valid(n, now);
-                let us = match n.rtt {
-                    Some(old) if valid => {
+                let us = match valid_rtt(n, now) {
+                    Some(old) => {
                         let old = old.as_micros() as u64;
                         let sum = decay * sample + (256 - decay) * old;
                         if old >= sample {
@@ -1424,7 +1429,7 @@ impl Node {
                             sum.div_ceil(256)
                         }
                     }
-                    _ => 2 * sample,
+                    None => 2 * sample,
                 };
                 n.rtt = Some(Duration::from_micros(us));
                 n.rtt_time = now;
@@ -1575,9 +1580,7 @@ impl Node {
             .router_id(e.src, &self.routes)
             .unwrap_or_default();
         self.sources.release(e.src);
-        let (neighbour, ifindex) = self
-            .neigh(e.neigh())
-            .map_or((Ipv6Addr::UNSPECIFIED, 0), |n| (n.addr, n.ifindex));
+        let (neighbour, ifindex) = self.neigh_at(e.neigh());
         self.push_event(Event::Route {
             kind: RouteEventKind::Flush,
             prefix: key.prefix,
@@ -1932,9 +1935,7 @@ impl Node {
                 // a better route may now pass the hysteresis (babeld does the same). A lone
                 // entry that did not change has nothing to be compared with.
                 if changed {
-                    let (neighbour, ifindex) = self
-                        .neigh(nid)
-                        .map_or((Ipv6Addr::UNSPECIFIED, 0), |n| (n.addr, n.ifindex));
+                    let (neighbour, ifindex) = self.neigh_at(nid);
                     let installed = self.routes.slots[slot as usize].selected as usize == i;
                     self.push_event(Event::Route {
                         kind: RouteEventKind::Change,
@@ -2003,9 +2004,7 @@ impl Node {
                     return;
                 }
                 self.sweep_at(slot, due);
-                let (neighbour, ifindex) = self
-                    .neigh(nid)
-                    .map_or((Ipv6Addr::UNSPECIFIED, 0), |n| (n.addr, n.ifindex));
+                let (neighbour, ifindex) = self.neigh_at(nid);
                 self.push_event(Event::Route {
                     kind: RouteEventKind::Add,
                     prefix: key.prefix,
@@ -2700,11 +2699,14 @@ impl Node {
         let rxcost = n.rxcost(c.cost_kind(), c.nominal_cost());
         // RFC 9616 §3.1: echo the last timestamped hello; not one older than 1,000 s (a
         // neighbour that stopped sending timestamps), as babeld.
-        let fresh = self.now - n.hello_ts_time < Duration::from_secs(1000);
+        let now = self.now;
         let timestamps = if c.timestamps() {
             n.hello_ts
-                .filter(|_| fresh)
-                .map(|(origin, receive)| IhuTimestamps { origin, receive })
+                .filter(|&(_, at)| now - at < Duration::from_secs(1000))
+                .map(|(origin, at)| IhuTimestamps {
+                    origin,
+                    receive: at.as_micros() as u32,
+                })
         } else {
             None
         };
@@ -2799,23 +2801,11 @@ impl Node {
                 }
             }
             if c.unicast_hellos {
-                let Some(n) = self.neigh_mut(nid) else {
+                let Some((addr, hello)) = self.unicast_hello(nid, to_cs(c.hello_interval), ts)
+                else {
                     continue;
                 };
-                n.uhello_seqno = n.uhello_seqno.wrapping_add(1);
-                let (addr, s) = (n.addr, n.uhello_seqno);
-                self.queue_control(
-                    ifindex,
-                    Some(addr),
-                    Tlv::Hello(Hello {
-                        flags: HELLO_FLAG_UNICAST,
-                        seqno: s,
-                        interval: to_cs(c.hello_interval),
-                        timestamp: ts,
-                        unknown_subtlvs: Vec::new(),
-                    }),
-                    false,
-                );
+                self.queue_control(ifindex, Some(addr), hello, false);
             }
         }
         // RFC 8966 §4: a node SHOULD maximise the size of its packets (fewer of them). The
@@ -3067,7 +3057,10 @@ impl Node {
             // unscheduled unicast Hello in front of it, as babeld does.
             let timed_ihu = |t: &Tlv| matches!(t, Tlv::Ihu(i) if i.timestamps.is_some());
             if tlvs.iter().any(timed_ihu) && !tlvs.iter().any(|t| matches!(t, Tlv::Hello(_))) {
-                if let Some(h) = self.unscheduled_hello(ifindex, addr) {
+                let ts = Some(self.now.as_micros() as u32);
+                let nid = self.neigh_index.get(&(ifindex, addr)).copied();
+                // Interval 0: an unscheduled hello.
+                if let Some((_, h)) = nid.and_then(|n| self.unicast_hello(n, 0, ts)) {
                     tlvs.insert(0, h);
                 }
             }
@@ -3093,20 +3086,25 @@ impl Node {
         }
     }
 
-    /// An unscheduled (interval 0) unicast Hello to neighbour `addr` of `ifindex`, with a
-    /// timestamp, in the neighbour's unicast hello sequence (RFC 8966 §3.4.1).
-    fn unscheduled_hello(&mut self, ifindex: u32, addr: Ipv6Addr) -> Option<Tlv> {
-        let ts = self.now.as_micros() as u32;
-        let nid = *self.neigh_index.get(&(ifindex, addr))?;
+    /// The next unicast Hello to neighbour `nid` (RFC 8966 §3.4.1: in its own seqno
+    /// sequence), with `interval` in centiseconds (0: unscheduled) and timestamp `ts`; and
+    /// the neighbour's address.
+    fn unicast_hello(
+        &mut self,
+        nid: u32,
+        interval: u16,
+        ts: Option<u32>,
+    ) -> Option<(Ipv6Addr, Tlv)> {
         let n = self.neigh_mut(nid)?;
         n.uhello_seqno = n.uhello_seqno.wrapping_add(1);
-        Some(Tlv::Hello(Hello {
+        let hello = Tlv::Hello(Hello {
             flags: HELLO_FLAG_UNICAST,
             seqno: n.uhello_seqno,
-            interval: 0,
-            timestamp: Some(ts),
+            interval,
+            timestamp: ts,
             unknown_subtlvs: Vec::new(),
-        }))
+        });
+        Some((n.addr, hello))
     }
 
     /// Pushes the updates of a flush in prefix order (see DESIGN.md: babeld degrades badly
@@ -3884,7 +3882,7 @@ impl Node {
                     unicast_reach: n.uhello.reach,
                     rxcost: n.rxcost(c.cost_kind(), c.nominal_cost()),
                     txcost: n.txcost,
-                    rtt: n.rtt.filter(|_| rtt_valid(n, self.now)),
+                    rtt: valid_rtt(n, self.now),
                     rttcost: rtt_penalty(n, &c, self.now),
                     cost: n.cost,
                 }
@@ -4016,13 +4014,14 @@ fn shrink_drained<T>(q: &mut VecDeque<T>) {
 /// RFC 9616 §4: the RTT penalty of neighbour `n` on an interface configured `c`, from its
 /// smoothed RTT if the last sample is less than 3 minutes old (babeld's `valid_rtt`).
 fn rtt_penalty(n: &Neighbour, c: &InterfaceConfig, now: Timestamp) -> u16 {
-    match n.rtt {
-        Some(rtt) if rtt_valid(n, now) => rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty()),
-        _ => 0,
-    }
+    valid_rtt(n, now).map_or(0, |rtt| {
+        rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty())
+    })
 }
 
-/// A neighbour's RTT counts for 3 minutes after its last sample (babeld's `valid_rtt`).
-fn rtt_valid(n: &Neighbour, now: Timestamp) -> bool {
-    n.rtt.is_some() && now - n.rtt_time < Duration::from_secs(180)
+/// A neighbour's smoothed RTT, which counts for 3 minutes after its last sample (babeld's
+/// `valid_rtt`).
+fn valid_rtt(n: &Neighbour, now: Timestamp) -> Option<Duration> {
+    n.rtt
+        .filter(|_| now - n.rtt_time < Duration::from_secs(180))
 }
