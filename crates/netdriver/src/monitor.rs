@@ -422,6 +422,21 @@ impl Known {
             paths.clear();
         }
         let untracked = old.untracked.saturating_sub(unknown);
+        self.set_paths(k, paths, untracked, out);
+    }
+
+    /// Gives known route `k` these paths, and reports it again if the path it is reported
+    /// through changed, or removed if none is left.
+    fn set_paths(
+        &mut self,
+        k: RouteKey,
+        paths: Vec<Path>,
+        untracked: u16,
+        out: &mut VecDeque<NetEvent>,
+    ) {
+        let Some(old) = self.routes.known.get(&k) else {
+            return;
+        };
         let before = old.ev;
         match KnownRoute::with_paths(before, paths, untracked, old.host_scope) {
             Some(r) => {
@@ -484,16 +499,8 @@ impl Known {
                     paths.retain(|p| !groups.contains(&p.group));
                 }
             }
-            let before = old.ev;
-            match KnownRoute::with_paths(before, paths, old.untracked, old.host_scope) {
-                Some(r) => {
-                    if r.ev != before {
-                        out.push_back(NetEvent::Route(r.ev));
-                    }
-                    self.routes.known.insert(k, r);
-                }
-                None => self.forget_route(&k, out),
-            }
+            let untracked = old.untracked;
+            self.set_paths(k, paths, untracked, out);
         }
     }
 
