@@ -241,15 +241,6 @@ pub fn redistribute(filters: &[Filter], c: &Candidate<'_>) -> Option<(u16, Optio
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn allow_duplicates_is_named_as_without_effect() {
-        let mut g = config::Globals::default();
-        assert!(unsupported_globals(&g).is_empty());
-        g.allow_duplicates = Some(64);
-        assert_eq!(unsupported_globals(&g), vec!["allow-duplicates (-A)"]);
-    }
-
     use super::*;
     use crate::config::parse_statement;
     use crate::config::Statement;
@@ -421,5 +412,13 @@ mod tests {
                 factor: 64
             }
         );
+    }
+
+    #[test]
+    fn allow_duplicates_is_named_as_without_effect() {
+        let mut g = config::Globals::default();
+        assert!(unsupported_globals(&g).is_empty());
+        g.allow_duplicates = Some(64);
+        assert_eq!(unsupported_globals(&g), vec!["allow-duplicates (-A)"]);
     }
 }

@@ -1595,8 +1595,21 @@ mod tests {
     /// yet confirmed by a challenge, or comes from beyond the neighbour limit.
     #[test]
     fn accept_bad_signatures_overlooks_only_the_mac() {
-        for r in Reject::ALL {
-            let want = matches!(r, Reject::NoMac | Reject::BadMac);
+        let expected = [
+            (Reject::Malformed, false),
+            (Reject::NoMac, true),
+            (Reject::BadMac, true),
+            (Reject::NoPc, false),
+            (Reject::UnknownIndex, false),
+            (Reject::Replay, false),
+            (Reject::TooManyNeighbours, false),
+        ];
+        assert_eq!(
+            expected.len(),
+            Reject::ALL.len(),
+            "every reason has its answer"
+        );
+        for (r, want) in expected {
             assert_eq!(bad_signature(r), want, "{r:?}");
         }
     }
