@@ -64,6 +64,15 @@ pub fn babel_fields(pcap: &Path, fields: &[&str]) -> String {
     run("tshark", &args)
 }
 
+/// The first address after `inet6` in `ip addr show` output, without its prefix length.
+fn first_inet6(out: &str) -> Option<String> {
+    out.split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .map(str::to_string)
+}
+
 /// Runs a command, returns stdout; panics with stderr on failure.
 pub fn run(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd)
@@ -497,12 +506,22 @@ impl Lab {
     /// The link-local address of `dev` in `ns`.
     pub fn link_local(&self, ns: &str, dev: &str) -> String {
         let out = self.ip(ns, &format!("-6 addr show dev {dev} scope link"));
-        out.split_whitespace()
-            .skip_while(|w| *w != "inet6")
-            .nth(1)
-            .and_then(|a| a.split('/').next())
-            .unwrap_or_else(|| panic!("no link-local address on {dev}: {out}"))
-            .to_string()
+        first_inet6(&out).unwrap_or_else(|| panic!("no link-local address on {dev}: {out}"))
+    }
+
+    /// Waits (10 s at most) until `dev` in `ns` has a link-local address past duplicate
+    /// address detection, and returns it.
+    pub fn wait_link_local(&self, ns: &str, dev: &str) -> String {
+        let mut found = None;
+        let ok = self.wait_for(Duration::from_secs(10), || {
+            let out = self.ip(ns, &format!("-6 addr show dev {dev} scope link -tentative"));
+            found = first_inet6(&out);
+            found.is_some()
+        });
+        match (ok, found) {
+            (Some(_), Some(a)) => a,
+            _ => panic!("no usable link-local address on {dev} in {ns}"),
+        }
     }
 
     /// Starts tshark on `dev` in `ns`, writing to `DEV.pcap` in the lab directory, and gives

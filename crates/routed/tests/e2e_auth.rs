@@ -56,20 +56,7 @@ fn same_key_with_a_second_link_local_address_on_routeds_interface() {
         return;
     };
     let (a, b) = lab.pair();
-    let first = lab.wait_for(std::time::Duration::from_secs(10), || {
-        !lab.ip(&a, "-6 addr show dev eth-b scope link -tentative")
-            .trim()
-            .is_empty()
-    });
-    assert!(first.is_some(), "no link-local address on eth-b");
-    let ll = lab.ip(&a, "-6 addr show dev eth-b scope link");
-    let first = ll
-        .split_whitespace()
-        .skip_while(|w| *w != "inet6")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .expect("link-local address")
-        .to_string();
+    let first = lab.wait_link_local(&a, "eth-b");
     // Newer and higher than the first: the kernel's choice, not routed's.
     lab.ip(&a, "addr add fe80::ffff:0:0:1/64 dev eth-b nodad");
     lab.keyed_pair(ROUTED, (&a, &b), &["-H", "1"], KEY1, KEY1);

@@ -508,11 +508,7 @@ fn an_interface_without_carrier_is_used_only_with_link_detect_false() {
     let (a, b) = lab.pair();
     // The link-local address must be usable (past duplicate address detection) before the
     // carrier goes: the kernel holds it back on a link without carrier.
-    let ready = lab.wait_for(Duration::from_secs(10), || {
-        let s = lab.ip(&a, "-6 addr show dev eth-b scope link");
-        s.contains("inet6 fe80:") && !s.contains("tentative")
-    });
-    assert!(ready.is_some(), "no usable link-local address on eth-b");
+    lab.wait_link_local(&a, "eth-b");
     lab.ip(&b, "link set eth-a down");
     let port = PORT.to_string();
     for (statements, up) in [(vec![], "false"), (vec!["link-detect false"], "true")] {
