@@ -304,3 +304,76 @@ fn install_filter_pref_src_sets_the_preferred_source() {
     let get = lab.ip(&b, "-4 route get 10.255.1.1");
     assert!(get.contains("src 10.255.1.2"), "{get}");
 }
+
+/// RFC 9079 §6: the most specific destination wins first. a (babeld) announces 10.0.0.0/8
+/// from 192.168.0.0/16 and c (babeld) a plain 10.1.0.0/16; b (routed) in between puts the
+/// /8 in the source table, and so a copy of the /16, which the /8 would otherwise catch
+/// (the source rule comes before the main table): a packet from 192.168.1.1 to 10.1.2.3
+/// goes to c, one to 10.2.3.4 to a. When c's route goes, so does the copy.
+#[test]
+fn ipv4_source_tables_let_a_more_specific_destination_win() {
+    let Some(mut lab) = Lab::new("disamb", true) else {
+        return;
+    };
+    let [a, b, c] = lab.chain([
+        ("a", &["198.18.0.1/32"]),
+        ("b", &["192.168.1.1/32"]),
+        ("c", &["198.18.0.3/32"]),
+    ]);
+    lab.ip(&a, "route add 10.0.0.0/8 dev lo proto static");
+    lab.ip(&c, "route add 10.1.0.0/16 dev lo proto static");
+    let port = PORT.to_string();
+    let babeld_a = args(
+        &["-g", &port],
+        &["redistribute ip 10.0.0.0/8 src-prefix 192.168.0.0/16 metric 128"],
+        &["eth-b"],
+    );
+    lab.babeld("babeld-a", &a, &babeld_a);
+    let babeld_c = args(
+        &["-g", &port],
+        &["redistribute ip 10.1.0.0/16 metric 128"],
+        &["eth-b"],
+    );
+    let babeld_c = lab.babeld("babeld-c", &c, &babeld_c);
+    lab.routed(ROUTED, "routed-b", &b, &["-H", "1", "eth-a", "eth-c"]);
+
+    let t = wait_source_route(&lab, &b, "10.0.0.0/8", ("192.168.0.0", 16), 116);
+    lab.wait_routes(&b, &["10.1.0.0/16"]);
+    let get = |dst: &str| lab.ip(&b, &format!("-4 route get {dst} from 192.168.1.1"));
+    let copied = lab.wait_for(Duration::from_secs(20), || {
+        get("10.1.2.3").contains("dev eth-c")
+    });
+    assert!(
+        copied.is_some(),
+        "10.1.2.3 from 192.168.1.1 does not take the /16: {}\ntable {t}:\n{}\n{}",
+        get("10.1.2.3"),
+        lab.ip(&b, &format!("-4 route show table {t}")),
+        lab.logs()
+    );
+    let copy = lab.ip(&b, &format!("-4 route show table {t} proto 42"));
+    assert!(
+        copy.lines().any(|l| l.starts_with("10.1.0.0/16 ")),
+        "{copy}"
+    );
+    // The rest of the /8 still goes through the source-specific route.
+    assert!(get("10.2.3.4").contains("dev eth-a"), "{}", get("10.2.3.4"));
+
+    // c's route goes: held unreachable, then removed, in the main table and the copy alike.
+    lab.signal(babeld_c, Signal::SIGTERM);
+    let state = |table: &str| {
+        lab.ip(&b, &format!("-4 route show table {table} proto 42"))
+            .lines()
+            .find(|l| l.contains("10.1.0.0/16 "))
+            .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+    };
+    let followed = lab.wait_for(Duration::from_secs(60), || {
+        let main = state("main");
+        main.as_deref() != Some("10.1.0.0/16") && state(&t) == main
+    });
+    assert!(
+        followed.is_some(),
+        "the copy did not follow its route:\nmain: {:?}\ntable {t}:\n{}",
+        state("main"),
+        lab.ip(&b, &format!("-4 route show table {t}")),
+    );
+}

@@ -4,9 +4,12 @@
 //! IPv4 source-specific routes go into a table of their own per source prefix, with a rule
 //! `from SRC lookup TABLE` (Linux has no source-specific IPv4 routes): the tables start at
 //! `first-table-number`, the rules at `first-rule-priority` (see `netdriver::SourceTables`).
+//! Each source table also holds copies of the routes that must win over its own for the
+//! most specific destination to win first (RFC 9079 §6; see [`Planner::ops`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -146,8 +149,14 @@ pub struct Kernel {
 #[derive(Debug)]
 pub struct Planner {
     pub config: KernelConfig,
-    /// IPv4 source-specific routes (destination, source) in a source table.
-    source_routes: HashSet<(Prefix, Prefix)>,
+    /// The routes in source tables (of their own source): destination → source → the
+    /// kernel route (without its source prefix).
+    natives: BTreeMap<Prefix, BTreeMap<Prefix, KernelRoute>>,
+    /// The plain routes of the families that use source tables, by destination, as
+    /// installed: what a disambiguation copy is made of (RFC 9079 §6).
+    plain: BTreeMap<Prefix, KernelRoute>,
+    /// The copies installed: (source, destination) → the route in the source's table.
+    copies: HashMap<(Prefix, Prefix), KernelRoute>,
 }
 
 /// A kernel route for an engine route: unreachable while the route is held (retracted), with
@@ -475,13 +484,136 @@ impl Planner {
     pub fn new(config: KernelConfig) -> Self {
         Planner {
             config,
-            source_routes: HashSet::new(),
+            natives: BTreeMap::new(),
+            plain: BTreeMap::new(),
+            copies: HashMap::new(),
         }
     }
 
-    /// The operations for one change. IPv4 source-specific routes go to their source's table
-    /// (without the source prefix), the rule added with the table's first route and removed
-    /// after its last.
+    /// Whether routes of this prefix's family can meet a source table: IPv4 always, IPv6
+    /// without `ipv6-subtrees`.
+    fn tabled_family(&self, p: &Prefix) -> bool {
+        p.is_v4() || !self.config.ipv6_subtrees
+    }
+
+    /// The sources whose tables hold a route (of their own) to a destination strictly less
+    /// specific than `d`: the tables where `d` may need a copy. At most one map look-up per
+    /// prefix length (33 for IPv4).
+    fn covering_sources(&self, d: Prefix) -> BTreeSet<Prefix> {
+        let mut out = BTreeSet::new();
+        if self.natives.is_empty() {
+            return out;
+        }
+        for plen in (0..d.plen()).rev() {
+            let Ok(a) = Prefix::new(d.addr(), plen) else {
+                continue;
+            };
+            if let Some(m) = self.natives.get(&a) {
+                out.extend(m.keys().copied());
+            }
+        }
+        out
+    }
+
+    /// What the table of source `s` must hold for destination `d` as a copy (RFC 9079 §6):
+    /// nothing when it has a route of its own to `d`, or no route of its own to a less
+    /// specific destination that would otherwise catch `d`'s packets; else the route that a
+    /// destination-first lookup picks for (`d`, `s`): the one to `d` with the most specific
+    /// source strictly containing `s` (a plain route's source is the whole space).
+    fn wanted_copy(&self, s: Prefix, d: Prefix) -> Option<KernelRoute> {
+        let own = self.natives.get(&d);
+        if own.is_some_and(|m| m.contains_key(&s)) {
+            return None;
+        }
+        let caught = (0..d.plen()).rev().any(|plen| {
+            Prefix::new(d.addr(), plen)
+                .ok()
+                .and_then(|a| self.natives.get(&a))
+                .is_some_and(|m| m.contains_key(&s))
+        });
+        if !caught {
+            return None;
+        }
+        own.and_then(|m| {
+            m.iter()
+                .filter(|(src, _)| src.contains(&s) && **src != s)
+                .max_by_key(|(src, _)| src.plen())
+                .map(|(_, k)| *k)
+        })
+        .or_else(|| self.plain.get(&d).copied())
+    }
+
+    /// Brings the copy of `d` in `s`'s table (`table`) in line with [`Self::wanted_copy`]:
+    /// an add, an atomic replace, a remove, or (a new priority is a new key) an add before
+    /// the old one's removal.
+    fn sync_copy(&mut self, s: Prefix, table: u32, d: Prefix, out: &mut Vec<Op>) {
+        let want = self.wanted_copy(s, d);
+        let have = self.copies.get(&(s, d)).copied();
+        match (have, want) {
+            (None, None) => {}
+            (Some(h), Some(w)) if h == w => {}
+            (None, Some(w)) => out.push(Op::Route(table, RouteOp::Add(w))),
+            (Some(h), None) => out.push(Op::Route(table, RouteOp::Remove(h))),
+            (Some(h), Some(w)) if h.metric == w.metric => {
+                out.push(Op::Route(table, RouteOp::Replace(w)))
+            }
+            (Some(h), Some(w)) => {
+                out.push(Op::Route(table, RouteOp::Add(w)));
+                out.push(Op::Route(table, RouteOp::Remove(h)));
+            }
+        }
+        match want {
+            Some(w) => self.copies.insert((s, d), w),
+            None => self.copies.remove(&(s, d)),
+        };
+    }
+
+    /// Syncs the copies of `d` in the tables of `sources`.
+    fn sync_sources(&mut self, sources: BTreeSet<Prefix>, d: Prefix, out: &mut Vec<Op>) {
+        for s in sources {
+            if let Some(t) = self.config.source_tables.table(s) {
+                self.sync_copy(s, t, d, out);
+            }
+        }
+    }
+
+    /// Syncs the copies in `s`'s table of every destination strictly inside `d` (a route of
+    /// `s`'s own to `d` came or went): a range scan of the routes inside `d`, O(k log N) for
+    /// k of them.
+    fn sync_inside(&mut self, s: Prefix, table: u32, d: Prefix, out: &mut Vec<Op>) {
+        let mut dsts: Vec<Prefix> = self
+            .plain
+            .range((Bound::Excluded(d), Bound::Unbounded))
+            .map(|(p, _)| *p)
+            .take_while(|p| d.contains(p))
+            .collect();
+        dsts.extend(
+            self.natives
+                .range((Bound::Excluded(d), Bound::Unbounded))
+                .map(|(p, _)| *p)
+                .take_while(|p| d.contains(p)),
+        );
+        for x in dsts {
+            self.sync_copy(s, table, x, out);
+        }
+    }
+
+    /// The operations for one change. Source-specific routes that need a source table go
+    /// there (without the source prefix), the rule added with the table's first route and
+    /// removed after its last.
+    ///
+    /// RFC 9079 §6: a `from SRC lookup TABLE` rule makes the lookup source-first, while
+    /// source-specific routing must pick the most specific destination first. So each
+    /// source table also holds copies of the routes to destinations strictly inside one of
+    /// its own (plain routes, and source-specific ones of a less specific source), which
+    /// the table's own route would otherwise wrongly catch; see [`Self::wanted_copy`]. The
+    /// copies follow every change of the routes they come from, in the same batch.
+    ///
+    /// Cost: a plain route's change looks up its 33 (IPv4) or 129 (IPv6) less specific
+    /// prefixes among the source-table destinations; a source table's new or last route to
+    /// a destination scans the routes inside it. The planner keeps each plain route of the
+    /// families that use source tables (IPv4; IPv6 without `ipv6-subtrees`), as the kernel
+    /// route it became, to copy it when such a destination appears.
     pub fn ops(&mut self, change: &RouteChange, out: &mut Vec<Op>) {
         let r = match change {
             RouteChange::Install(r) | RouteChange::Retract(r) => r,
@@ -491,16 +623,33 @@ impl Planner {
             let mut v = Vec::new();
             self.config.ops(change, &mut v);
             out.extend(v.into_iter().map(|(t, op)| Op::Route(t, op)));
+            if r.src_prefix.is_none() && self.tabled_family(&r.prefix) {
+                match change {
+                    RouteChange::Retract(_) => self.plain.remove(&r.prefix),
+                    _ => self
+                        .plain
+                        .insert(r.prefix, kernel_route(r, self.config.priority(r))),
+                };
+                let sources = self.covering_sources(r.prefix);
+                self.sync_sources(sources, r.prefix, out);
+            }
             return;
         };
-        let key = (r.prefix, src);
+        let d = r.prefix;
         let plain = |r: &InstalledRoute, p: u32| KernelRoute {
             src: None,
             ..kernel_route(r, p)
         };
+        // The tables of more specific sources, where this route may be a copy's origin.
+        let more_specific = |p: &Planner| -> BTreeSet<Prefix> {
+            p.covering_sources(d)
+                .into_iter()
+                .filter(|s2| src.contains(s2) && *s2 != src)
+                .collect()
+        };
         match change {
             RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
-                let known = self.source_routes.contains(&key);
+                let known = self.natives.get(&d).is_some_and(|m| m.contains_key(&src));
                 let (table, rule) = if known {
                     match self.config.source_tables.table(src) {
                         Some(t) => (t, None),
@@ -508,17 +657,18 @@ impl Planner {
                     }
                 } else {
                     match self.config.source_tables.acquire(src) {
-                        Ok(x) => {
-                            self.source_routes.insert(key);
-                            x
-                        }
+                        Ok(x) => x,
                         Err(e) => {
-                            tracing::warn!("cannot install {} from {src}: {e}", r.prefix);
+                            tracing::warn!("cannot install {d} from {src}: {e}");
                             return;
                         }
                     }
                 };
                 let p = self.config.priority(r);
+                self.natives.entry(d).or_default().insert(src, plain(r, p));
+                // A copy of `d` there gives way to the table's own route, before it is
+                // added (the two may share a key).
+                self.sync_copy(src, table, d, out);
                 // A key new to the kernel is an add, as in `KernelConfig::ops`.
                 let old = match change {
                     RouteChange::Change { old, .. } if known => {
@@ -535,13 +685,24 @@ impl Planner {
                 if let (Some(op), RouteChange::Change { old, .. }) = (old, change) {
                     out.push(Op::Route(table, RouteOp::Remove(plain(old, op))));
                 }
+                if !known {
+                    self.sync_inside(src, table, d, out);
+                }
+                let sources = more_specific(self);
+                self.sync_sources(sources, d, out);
                 if let Some(rule) = rule {
                     out.push(Op::AddRule(rule));
                 }
             }
             RouteChange::Retract(r) => {
-                if !self.source_routes.remove(&key) {
+                let Some(m) = self.natives.get_mut(&d) else {
                     return;
+                };
+                if m.remove(&src).is_none() {
+                    return;
+                }
+                if m.is_empty() {
+                    self.natives.remove(&d);
                 }
                 let Some(table) = self.config.source_tables.table(src) else {
                     return;
@@ -554,6 +715,10 @@ impl Planner {
                     table,
                     RouteOp::Remove(plain(r, self.config.priority(r))),
                 ));
+                self.sync_copy(src, table, d, out);
+                self.sync_inside(src, table, d, out);
+                let sources = more_specific(self);
+                self.sync_sources(sources, d, out);
             }
         }
     }
@@ -663,7 +828,9 @@ impl Kernel {
         }
         let source_tables = self.planner.config.source_tables.clone();
         self.planner.config.source_tables.clear();
-        self.planner.source_routes.clear();
+        self.planner.natives.clear();
+        self.planner.plain.clear();
+        self.planner.copies.clear();
         let (done_tx, done_rx) = mpsc::channel();
         match &self.tx {
             Some(tx) if tx.send(Msg::Purge(tables, source_tables, done_tx)).is_ok() => {
@@ -988,6 +1155,288 @@ mod tests {
             })
             .collect();
         assert_eq!(rules, vec![10, 11]);
+    }
+
+    fn planner(reflect_metric: bool) -> Planner {
+        Planner::new(KernelConfig {
+            table: 254,
+            priority: 0,
+            reflect_metric,
+            source_tables: SourceTables::new(10, 4, 100),
+            ipv6_subtrees: true,
+        })
+    }
+
+    fn via(prefix: &str, src: Option<&str>, nh: &str, metric: u16) -> InstalledRoute {
+        InstalledRoute {
+            prefix: prefix.parse().unwrap(),
+            src_prefix: src.map(|s| s.parse().unwrap()),
+            next_hop: nh.parse().unwrap(),
+            ..route(metric, None)
+        }
+    }
+
+    /// The (table, op kind, destination, gateway) of each route op, and the rules' tables.
+    fn summary(ops: &[Op]) -> Vec<String> {
+        ops.iter()
+            .map(|o| match o {
+                Op::Route(t, op) => {
+                    let (kind, k) = match op {
+                        RouteOp::Add(k) => ("add", k),
+                        RouteOp::Replace(k) => ("replace", k),
+                        RouteOp::Remove(k) => ("remove", k),
+                    };
+                    let gw = match k.next_hop {
+                        NextHop::Gateway { gateway, .. } => gateway.to_string(),
+                        ref other => format!("{other:?}"),
+                    };
+                    format!("{t} {kind} {} via {gw} metric {}", k.dst, k.metric)
+                }
+                Op::AddRule(r) => format!("add rule {} {}", r.src, r.table),
+                Op::RemoveRule(r) => format!("remove rule {} {}", r.src, r.table),
+            })
+            .collect()
+    }
+
+    fn run(p: &mut Planner, change: RouteChange) -> Vec<String> {
+        let mut ops = Vec::new();
+        p.ops(&change, &mut ops);
+        summary(&ops)
+    }
+
+    #[test]
+    fn rfc9079_6_a_more_specific_plain_route_is_copied_into_the_source_table() {
+        // (10.0.0.0/8 from 192.168.0.0/16) and a plain 10.1.0.0/16: a packet from
+        // 192.168.1.1 to 10.1.2.3 must take the /16, so the source table holds it too.
+        let mut p = planner(false);
+        let plain = via("10.1.0.0/16", None, "192.0.2.16", 96);
+        let ss = via("10.0.0.0/8", Some("192.168.0.0/16"), "192.0.2.8", 96);
+        assert_eq!(
+            run(&mut p, RouteChange::Install(plain.clone())),
+            ["254 add 10.1.0.0/16 via 192.0.2.16 metric 0"]
+        );
+        // The copy goes in with the table's own route, before the rule makes it live.
+        assert_eq!(
+            run(&mut p, RouteChange::Install(ss.clone())),
+            [
+                "10 add 10.0.0.0/8 via 192.0.2.8 metric 0",
+                "10 add 10.1.0.0/16 via 192.0.2.16 metric 0",
+                "add rule 192.168.0.0/16 10",
+            ]
+        );
+        // Neither a plain route to the same destination nor one outside it is copied.
+        assert_eq!(
+            run(
+                &mut p,
+                RouteChange::Install(via("10.0.0.0/8", None, "192.0.2.1", 96))
+            ),
+            ["254 add 10.0.0.0/8 via 192.0.2.1 metric 0"]
+        );
+        assert_eq!(
+            run(
+                &mut p,
+                RouteChange::Install(via("172.16.0.0/12", None, "192.0.2.1", 96))
+            ),
+            ["254 add 172.16.0.0/12 via 192.0.2.1 metric 0"]
+        );
+        // A new next hop, a hold (unreachable), a retraction and a return: the copy follows.
+        let moved = via("10.1.0.0/16", None, "192.0.2.17", 96);
+        assert_eq!(
+            run(
+                &mut p,
+                RouteChange::Change {
+                    old: plain.clone(),
+                    new: moved.clone()
+                }
+            ),
+            [
+                "254 replace 10.1.0.0/16 via 192.0.2.17 metric 0",
+                "10 replace 10.1.0.0/16 via 192.0.2.17 metric 0",
+            ]
+        );
+        let held = via("10.1.0.0/16", None, "192.0.2.17", INFINITY);
+        assert_eq!(
+            run(
+                &mut p,
+                RouteChange::Change {
+                    old: moved,
+                    new: held.clone()
+                }
+            ),
+            [
+                "254 replace 10.1.0.0/16 via Unreachable metric 0",
+                "10 replace 10.1.0.0/16 via Unreachable metric 0",
+            ]
+        );
+        assert_eq!(
+            run(&mut p, RouteChange::Retract(held)),
+            [
+                "254 remove 10.1.0.0/16 via Unreachable metric 0",
+                "10 remove 10.1.0.0/16 via Unreachable metric 0",
+            ]
+        );
+        assert_eq!(
+            run(&mut p, RouteChange::Install(plain.clone())),
+            [
+                "254 add 10.1.0.0/16 via 192.0.2.16 metric 0",
+                "10 add 10.1.0.0/16 via 192.0.2.16 metric 0",
+            ]
+        );
+        // The source-specific route goes: the rule, its route, then the copy.
+        assert_eq!(
+            run(&mut p, RouteChange::Retract(ss)),
+            [
+                "remove rule 192.168.0.0/16 10",
+                "10 remove 10.0.0.0/8 via 192.0.2.8 metric 0",
+                "10 remove 10.1.0.0/16 via 192.0.2.16 metric 0",
+            ]
+        );
+        assert!(p.copies.is_empty());
+        // Now plain changes touch the main table only.
+        assert_eq!(
+            run(&mut p, RouteChange::Retract(plain)),
+            ["254 remove 10.1.0.0/16 via 192.0.2.16 metric 0"]
+        );
+    }
+
+    #[test]
+    fn rfc9079_6_a_copy_changes_key_with_its_priority() {
+        let mut p = planner(true);
+        run(
+            &mut p,
+            RouteChange::Install(via("10.0.0.0/8", Some("192.168.0.0/16"), "192.0.2.8", 96)),
+        );
+        let plain = via("10.1.0.0/16", None, "192.0.2.16", 96);
+        assert_eq!(
+            run(&mut p, RouteChange::Install(plain.clone())),
+            [
+                "254 add 10.1.0.0/16 via 192.0.2.16 metric 96",
+                "10 add 10.1.0.0/16 via 192.0.2.16 metric 96",
+            ]
+        );
+        // With reflect-kernel-metric a new metric is a new key: add, then remove.
+        assert_eq!(
+            run(
+                &mut p,
+                RouteChange::Change {
+                    old: plain,
+                    new: via("10.1.0.0/16", None, "192.0.2.16", 128)
+                }
+            ),
+            [
+                "254 add 10.1.0.0/16 via 192.0.2.16 metric 128",
+                "254 remove 10.1.0.0/16 via 192.0.2.16 metric 96",
+                "10 add 10.1.0.0/16 via 192.0.2.16 metric 128",
+                "10 remove 10.1.0.0/16 via 192.0.2.16 metric 96",
+            ]
+        );
+    }
+
+    #[test]
+    fn rfc9079_6_source_specific_routes_of_a_less_specific_source_are_copied_too() {
+        let mut p = planner(false);
+        // (10.0.0.0/8 from 192.168.1.0/24) would catch packets from 192.168.1.1 to
+        // 10.1.2.3, which (10.1.0.0/16 from 192.168.0.0/16) must take: it is copied into the
+        // /24's table, and preferred there to a plain 10.1.0.0/16 (a more specific source).
+        run(
+            &mut p,
+            RouteChange::Install(via("10.1.0.0/16", None, "192.0.2.16", 96)),
+        );
+        let wide = via("10.1.0.0/16", Some("192.168.0.0/16"), "192.0.2.32", 96);
+        assert_eq!(
+            run(&mut p, RouteChange::Install(wide.clone())),
+            [
+                "10 add 10.1.0.0/16 via 192.0.2.32 metric 0",
+                "add rule 192.168.0.0/16 10"
+            ]
+        );
+        assert_eq!(
+            run(
+                &mut p,
+                RouteChange::Install(via("10.0.0.0/8", Some("192.168.1.0/24"), "192.0.2.8", 96))
+            ),
+            [
+                "11 add 10.0.0.0/8 via 192.0.2.8 metric 0",
+                "11 add 10.1.0.0/16 via 192.0.2.32 metric 0",
+                "add rule 192.168.1.0/24 11",
+            ]
+        );
+        // The source-specific origin changes next hop: the copy follows.
+        let moved = via("10.1.0.0/16", Some("192.168.0.0/16"), "192.0.2.33", 96);
+        assert_eq!(
+            run(
+                &mut p,
+                RouteChange::Change {
+                    old: wide,
+                    new: moved.clone()
+                }
+            ),
+            [
+                "10 replace 10.1.0.0/16 via 192.0.2.33 metric 0",
+                "11 replace 10.1.0.0/16 via 192.0.2.33 metric 0",
+            ]
+        );
+        // It goes: the plain route takes the copy's place.
+        assert_eq!(
+            run(&mut p, RouteChange::Retract(moved)),
+            [
+                "remove rule 192.168.0.0/16 10",
+                "10 remove 10.1.0.0/16 via 192.0.2.33 metric 0",
+                "11 replace 10.1.0.0/16 via 192.0.2.16 metric 0",
+            ]
+        );
+        // The /24's table gets a route of its own to 10.1.0.0/16: the copy is removed
+        // before it is added (they may share a key); when it goes, the copy is back.
+        let own = via("10.1.0.0/16", Some("192.168.1.0/24"), "192.0.2.24", 96);
+        assert_eq!(
+            run(&mut p, RouteChange::Install(own.clone())),
+            [
+                "11 remove 10.1.0.0/16 via 192.0.2.16 metric 0",
+                "11 add 10.1.0.0/16 via 192.0.2.24 metric 0",
+            ]
+        );
+        assert_eq!(
+            run(&mut p, RouteChange::Retract(own)),
+            [
+                "11 remove 10.1.0.0/16 via 192.0.2.24 metric 0",
+                "11 add 10.1.0.0/16 via 192.0.2.16 metric 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn rfc9079_6_without_ipv6_subtrees_ipv6_plain_routes_are_copied() {
+        let mut p = Planner::new(KernelConfig {
+            ipv6_subtrees: false,
+            ..planner(false).config
+        });
+        run(
+            &mut p,
+            RouteChange::Install(via("2001:db8::/32", Some("2001:db8:1::/48"), "fe80::1", 96)),
+        );
+        assert_eq!(
+            run(
+                &mut p,
+                RouteChange::Install(via("2001:db8:5::/48", None, "fe80::5", 96))
+            ),
+            [
+                "254 add 2001:db8:5::/48 via fe80::5 metric 0",
+                "10 add 2001:db8:5::/48 via fe80::5 metric 0",
+            ]
+        );
+        // With subtrees the kernel disambiguates IPv6 itself: no copies.
+        let mut p = planner(false);
+        run(
+            &mut p,
+            RouteChange::Install(via("2001:db8::/32", Some("2001:db8:1::/48"), "fe80::1", 96)),
+        );
+        assert_eq!(
+            run(
+                &mut p,
+                RouteChange::Install(via("2001:db8:5::/48", None, "fe80::5", 96))
+            ),
+            ["254 add 2001:db8:5::/48 via fe80::5 metric 0"]
+        );
     }
 
     #[test]
