@@ -3771,6 +3771,30 @@ impl Node {
         }
     }
 
+    /// The routes handed to the route installer so far: the last [`Node::poll_route`]
+    /// report of each destination that has one, in no particular order (iterate; do not
+    /// collect a large table).
+    pub fn reported_routes(&self) -> impl Iterator<Item = InstalledRoute> + '_ {
+        (0..self.routes.slots.len() as u32)
+            .filter(move |&i| self.routes.is_live(i))
+            .filter_map(move |i| self.reported_route(i))
+    }
+
+    /// What was last reported for destination `slot`, as the route it was.
+    fn reported_route(&self, slot: u32) -> Option<InstalledRoute> {
+        let r = self.routes.reported(slot)?;
+        let key = self.routes.key(slot);
+        Some(InstalledRoute {
+            prefix: key.prefix,
+            src_prefix: key.src_prefix,
+            next_hop: r.next_hop,
+            ifindex: r.ifindex,
+            metric: r.metric,
+            table: r.table,
+            pref_src: r.pref_src,
+        })
+    }
+
     /// The next change for the route installer. Changes to one destination between two
     /// polls are merged; a table of any size is never copied.
     pub fn poll_route(&mut self) -> Option<RouteChange> {
@@ -3779,17 +3803,8 @@ impl Node {
                 continue;
             };
             s.set_dirty(false);
-            let key = self.routes.key(slot);
             let want = self.installed_route(slot);
-            let had = self.routes.reported(slot).map(|r| InstalledRoute {
-                prefix: key.prefix,
-                src_prefix: key.src_prefix,
-                next_hop: r.next_hop,
-                ifindex: r.ifindex,
-                metric: r.metric,
-                table: r.table,
-                pref_src: r.pref_src,
-            });
+            let had = self.reported_route(slot);
             let report = want.as_ref().map(|w| FullReport {
                 next_hop: w.next_hop,
                 ifindex: w.ifindex,

@@ -453,13 +453,23 @@ impl Mesh {
         self.drain(node);
     }
 
-    /// Asserts that no node saw an inconsistent sequence of route changes.
+    /// Asserts that no node saw an inconsistent sequence of route changes, and that each
+    /// node's [`Node::reported_routes`] are the table its route changes built.
     pub fn assert_consistent(&self) {
         for (i, n) in self.nodes.iter().enumerate() {
             assert!(
                 n.inconsistencies.is_empty(),
                 "node {i}: {:?}",
                 n.inconsistencies
+            );
+            let reported: BTreeMap<_, _> = n
+                .node
+                .reported_routes()
+                .map(|r| ((r.prefix, r.src_prefix), r))
+                .collect();
+            assert!(
+                reported == n.kernel,
+                "node {i}: the reported routes are not what poll_route handed out"
             );
         }
     }

@@ -153,7 +153,9 @@ pub struct Planner {
     /// kernel route (without its source prefix).
     natives: BTreeMap<Prefix, BTreeMap<Prefix, KernelRoute>>,
     /// The plain routes of the families that use source tables, by destination, as
-    /// installed: what a disambiguation copy is made of (RFC 9079 §6).
+    /// installed: what a disambiguation copy is made of (RFC 9079 §6). Kept only while some
+    /// source table holds a route (`natives` is not empty): read from the engine's
+    /// [`Reported`] routes when the first one comes, dropped after the last one goes.
     plain: BTreeMap<Prefix, KernelRoute>,
     /// The copies installed: (source, destination) → the route in the source's table.
     copies: HashMap<(Prefix, Prefix), KernelRoute>,
@@ -480,6 +482,19 @@ fn rule_op(
     }
 }
 
+/// The routes the engine has handed to the installer so far (the last report of each
+/// destination): the planner reads the plain ones when the first source table appears,
+/// rather than keeping a copy of every route for the few meshes that have source tables.
+pub trait Reported {
+    fn each_reported(&self, f: &mut dyn FnMut(InstalledRoute));
+}
+
+impl Reported for babel_core::Node {
+    fn each_reported(&self, f: &mut dyn FnMut(InstalledRoute)) {
+        self.reported_routes().for_each(f);
+    }
+}
+
 impl Planner {
     pub fn new(config: KernelConfig) -> Self {
         Planner {
@@ -613,8 +628,10 @@ impl Planner {
     /// prefixes among the source-table destinations; a source table's new or last route to
     /// a destination scans the routes inside it. The planner keeps each plain route of the
     /// families that use source tables (IPv4; IPv6 without `ipv6-subtrees`), as the kernel
-    /// route it became, to copy it when such a destination appears.
-    pub fn ops(&mut self, change: &RouteChange, out: &mut Vec<Op>) {
+    /// route it became, while a source table has a route: `reported` (the engine's reported
+    /// routes, this change and the rest of its batch included) gives them when the first one
+    /// comes.
+    pub fn ops(&mut self, change: &RouteChange, out: &mut Vec<Op>, reported: &dyn Reported) {
         let r = match change {
             RouteChange::Install(r) | RouteChange::Retract(r) => r,
             RouteChange::Change { new, .. } => new,
@@ -623,7 +640,7 @@ impl Planner {
             let mut v = Vec::new();
             self.config.ops(change, &mut v);
             out.extend(v.into_iter().map(|(t, op)| Op::Route(t, op)));
-            if r.src_prefix.is_none() && self.tabled_family(&r.prefix) {
+            if r.src_prefix.is_none() && self.tabled_family(&r.prefix) && !self.natives.is_empty() {
                 match change {
                     RouteChange::Retract(_) => self.plain.remove(&r.prefix),
                     _ => self
@@ -664,6 +681,9 @@ impl Planner {
                         }
                     }
                 };
+                if self.natives.is_empty() {
+                    self.read_plain(reported);
+                }
                 let p = self.config.priority(r);
                 self.natives.entry(d).or_default().insert(src, plain(r, p));
                 // A copy of `d` there gives way to the table's own route, before it is
@@ -704,23 +724,39 @@ impl Planner {
                 if m.is_empty() {
                     self.natives.remove(&d);
                 }
-                let Some(table) = self.config.source_tables.table(src) else {
-                    return;
-                };
-                let rule = self.config.source_tables.release(src);
-                if let Some(rule) = rule {
-                    out.push(Op::RemoveRule(rule));
+                if let Some(table) = self.config.source_tables.table(src) {
+                    let rule = self.config.source_tables.release(src);
+                    if let Some(rule) = rule {
+                        out.push(Op::RemoveRule(rule));
+                    }
+                    out.push(Op::Route(
+                        table,
+                        RouteOp::Remove(plain(r, self.config.priority(r))),
+                    ));
+                    self.sync_copy(src, table, d, out);
+                    self.sync_inside(src, table, d, out);
+                    let sources = more_specific(self);
+                    self.sync_sources(sources, d, out);
                 }
-                out.push(Op::Route(
-                    table,
-                    RouteOp::Remove(plain(r, self.config.priority(r))),
-                ));
-                self.sync_copy(src, table, d, out);
-                self.sync_inside(src, table, d, out);
-                let sources = more_specific(self);
-                self.sync_sources(sources, d, out);
+                if self.natives.is_empty() {
+                    // No table left to copy into: every copy went with its table's routes.
+                    debug_assert!(self.copies.is_empty());
+                    self.plain = BTreeMap::new();
+                }
             }
         }
+    }
+
+    /// Reads the plain routes of the families that use source tables from the engine's
+    /// reported routes (the first source table is about to get a route).
+    fn read_plain(&mut self, reported: &dyn Reported) {
+        let mut plain = BTreeMap::new();
+        reported.each_reported(&mut |r| {
+            if r.src_prefix.is_none() && self.tabled_family(&r.prefix) {
+                plain.insert(r.prefix, kernel_route(&r, self.config.priority(&r)));
+            }
+        });
+        self.plain = plain;
     }
 }
 
@@ -790,13 +826,13 @@ impl Kernel {
     }
 
     /// Queues a batch of changes (in order) for the installer thread.
-    pub fn apply(&mut self, changes: &[RouteChange]) {
+    pub fn apply(&mut self, changes: &[RouteChange], reported: &dyn Reported) {
         if changes.is_empty() {
             return;
         }
         let mut ops = Vec::with_capacity(changes.len() + 4);
         for c in changes {
-            self.planner.ops(c, &mut ops);
+            self.planner.ops(c, &mut ops, reported);
         }
         for op in &ops {
             if let Op::Route(t, _) = op {
@@ -1021,10 +1057,11 @@ mod tests {
             source_tables: SourceTables::new(10, 2, 100),
             ipv6_subtrees: false,
         });
+        let mut e = Reports::default();
         let mut ops = Vec::new();
         let mut r = ss("2001:db8::/32", "2001:db8:1::/48", 96);
         r.next_hop = "fe80::1".parse().unwrap();
-        p.ops(&RouteChange::Install(r.clone()), &mut ops);
+        step(&mut p, &mut e, &RouteChange::Install(r.clone()), &mut ops);
         assert!(
             matches!(&ops[..], [Op::Route(10, RouteOp::Add(k)), Op::AddRule(rule)]
                 if k.dst == r.prefix && k.src.is_none()
@@ -1032,7 +1069,7 @@ mod tests {
             "{ops:?}"
         );
         ops.clear();
-        p.ops(&RouteChange::Retract(r), &mut ops);
+        step(&mut p, &mut e, &RouteChange::Retract(r), &mut ops);
         assert!(
             matches!(
                 ops[..],
@@ -1046,7 +1083,7 @@ mod tests {
             prefix: "2001:db8:2::/48".parse().unwrap(),
             ..route(96, None)
         };
-        p.ops(&RouteChange::Install(plain), &mut ops);
+        step(&mut p, &mut e, &RouteChange::Install(plain), &mut ops);
         assert!(matches!(ops[..], [Op::Route(254, _)]), "{ops:?}");
     }
 
@@ -1059,10 +1096,11 @@ mod tests {
             source_tables: SourceTables::new(10, 2, 100),
             ipv6_subtrees: true,
         });
+        let mut e = Reports::default();
         let mut ops = Vec::new();
         let a = ss("10.1.0.0/16", "192.168.1.0/24", 96);
         let b = ss("10.2.0.0/16", "192.168.1.0/24", 96);
-        p.ops(&RouteChange::Install(a.clone()), &mut ops);
+        step(&mut p, &mut e, &RouteChange::Install(a.clone()), &mut ops);
         // The route first (without its source prefix), then the rule.
         assert_eq!(ops.len(), 2, "{ops:?}");
         match &ops[0] {
@@ -1082,8 +1120,8 @@ mod tests {
         ops.clear();
         // A second destination from the same source shares the table; installing the same
         // route twice does not count it twice.
-        p.ops(&RouteChange::Install(b.clone()), &mut ops);
-        p.ops(&RouteChange::Install(b.clone()), &mut ops);
+        step(&mut p, &mut e, &RouteChange::Install(b.clone()), &mut ops);
+        step(&mut p, &mut e, &RouteChange::Install(b.clone()), &mut ops);
         assert!(
             matches!(
                 ops[..],
@@ -1095,7 +1133,9 @@ mod tests {
             "{ops:?}"
         );
         ops.clear();
-        p.ops(
+        step(
+            &mut p,
+            &mut e,
             &RouteChange::Change {
                 old: a.clone(),
                 new: ss("10.1.0.0/16", "192.168.1.0/24", INFINITY),
@@ -1114,21 +1154,23 @@ mod tests {
             )]
         ));
         ops.clear();
-        p.ops(&RouteChange::Retract(a.clone()), &mut ops);
+        step(&mut p, &mut e, &RouteChange::Retract(a.clone()), &mut ops);
         assert!(
             matches!(ops[..], [Op::Route(10, RouteOp::Remove(_))]),
             "{ops:?}"
         );
         ops.clear();
         // The last route out: the rule goes first, then the route.
-        p.ops(&RouteChange::Retract(b.clone()), &mut ops);
+        step(&mut p, &mut e, &RouteChange::Retract(b.clone()), &mut ops);
         assert!(
             matches!(ops[..], [Op::RemoveRule(r), Op::Route(10, RouteOp::Remove(_))] if r.table == 10),
             "{ops:?}"
         );
         ops.clear();
         // IPv6 source-specific routes stay native.
-        p.ops(
+        step(
+            &mut p,
+            &mut e,
             &RouteChange::Install(ss("2001:db8::/32", "2001:db8:1::/48", 96)),
             &mut ops,
         );
@@ -1142,7 +1184,9 @@ mod tests {
             .iter()
             .enumerate()
         {
-            p.ops(
+            step(
+                &mut p,
+                &mut e,
                 &RouteChange::Install(ss(&format!("10.{}.0.0/16", 50 + i), src, 96)),
                 &mut ops,
             );
@@ -1198,9 +1242,32 @@ mod tests {
             .collect()
     }
 
-    fn run(p: &mut Planner, change: RouteChange) -> Vec<String> {
+    /// The engine's reported routes, kept as `Node::poll_route` keeps them.
+    #[derive(Default)]
+    struct Reports(BTreeMap<(Prefix, Option<Prefix>), InstalledRoute>);
+
+    impl Reported for Reports {
+        fn each_reported(&self, f: &mut dyn FnMut(InstalledRoute)) {
+            self.0.values().cloned().for_each(f);
+        }
+    }
+
+    /// One change as the daemon hands it over: reported by the engine, then planned.
+    fn step(p: &mut Planner, e: &mut Reports, change: &RouteChange, ops: &mut Vec<Op>) {
+        match change {
+            RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
+                e.0.insert((r.prefix, r.src_prefix), r.clone());
+            }
+            RouteChange::Retract(r) => {
+                e.0.remove(&(r.prefix, r.src_prefix));
+            }
+        }
+        p.ops(change, ops, e);
+    }
+
+    fn run(p: &mut Planner, e: &mut Reports, change: RouteChange) -> Vec<String> {
         let mut ops = Vec::new();
-        p.ops(&change, &mut ops);
+        step(p, e, &change, &mut ops);
         summary(&ops)
     }
 
@@ -1209,15 +1276,19 @@ mod tests {
         // (10.0.0.0/8 from 192.168.0.0/16) and a plain 10.1.0.0/16: a packet from
         // 192.168.1.1 to 10.1.2.3 must take the /16, so the source table holds it too.
         let mut p = planner(false);
+        let mut e = Reports::default();
         let plain = via("10.1.0.0/16", None, "192.0.2.16", 96);
         let ss = via("10.0.0.0/8", Some("192.168.0.0/16"), "192.0.2.8", 96);
         assert_eq!(
-            run(&mut p, RouteChange::Install(plain.clone())),
+            run(&mut p, &mut e, RouteChange::Install(plain.clone())),
             ["254 add 10.1.0.0/16 via 192.0.2.16 metric 0"]
         );
+        // Without a source table nothing is kept: the plain route is read from the engine's
+        // reports when the first source-specific route comes.
+        assert!(p.plain.is_empty());
         // The copy goes in with the table's own route, before the rule makes it live.
         assert_eq!(
-            run(&mut p, RouteChange::Install(ss.clone())),
+            run(&mut p, &mut e, RouteChange::Install(ss.clone())),
             [
                 "10 add 10.0.0.0/8 via 192.0.2.8 metric 0",
                 "10 add 10.1.0.0/16 via 192.0.2.16 metric 0",
@@ -1228,6 +1299,7 @@ mod tests {
         assert_eq!(
             run(
                 &mut p,
+                &mut e,
                 RouteChange::Install(via("10.0.0.0/8", None, "192.0.2.1", 96))
             ),
             ["254 add 10.0.0.0/8 via 192.0.2.1 metric 0"]
@@ -1235,6 +1307,7 @@ mod tests {
         assert_eq!(
             run(
                 &mut p,
+                &mut e,
                 RouteChange::Install(via("172.16.0.0/12", None, "192.0.2.1", 96))
             ),
             ["254 add 172.16.0.0/12 via 192.0.2.1 metric 0"]
@@ -1244,6 +1317,7 @@ mod tests {
         assert_eq!(
             run(
                 &mut p,
+                &mut e,
                 RouteChange::Change {
                     old: plain.clone(),
                     new: moved.clone()
@@ -1258,6 +1332,7 @@ mod tests {
         assert_eq!(
             run(
                 &mut p,
+                &mut e,
                 RouteChange::Change {
                     old: moved,
                     new: held.clone()
@@ -1269,14 +1344,14 @@ mod tests {
             ]
         );
         assert_eq!(
-            run(&mut p, RouteChange::Retract(held)),
+            run(&mut p, &mut e, RouteChange::Retract(held)),
             [
                 "254 remove 10.1.0.0/16 via Unreachable metric 0",
                 "10 remove 10.1.0.0/16 via Unreachable metric 0",
             ]
         );
         assert_eq!(
-            run(&mut p, RouteChange::Install(plain.clone())),
+            run(&mut p, &mut e, RouteChange::Install(plain.clone())),
             [
                 "254 add 10.1.0.0/16 via 192.0.2.16 metric 0",
                 "10 add 10.1.0.0/16 via 192.0.2.16 metric 0",
@@ -1284,7 +1359,7 @@ mod tests {
         );
         // The source-specific route goes: the rule, its route, then the copy.
         assert_eq!(
-            run(&mut p, RouteChange::Retract(ss)),
+            run(&mut p, &mut e, RouteChange::Retract(ss)),
             [
                 "remove rule 192.168.0.0/16 10",
                 "10 remove 10.0.0.0/8 via 192.0.2.8 metric 0",
@@ -1292,9 +1367,13 @@ mod tests {
             ]
         );
         assert!(p.copies.is_empty());
+        assert!(
+            p.plain.is_empty(),
+            "the plain routes are dropped with the last table"
+        );
         // Now plain changes touch the main table only.
         assert_eq!(
-            run(&mut p, RouteChange::Retract(plain)),
+            run(&mut p, &mut e, RouteChange::Retract(plain)),
             ["254 remove 10.1.0.0/16 via 192.0.2.16 metric 0"]
         );
     }
@@ -1302,13 +1381,15 @@ mod tests {
     #[test]
     fn rfc9079_6_a_copy_changes_key_with_its_priority() {
         let mut p = planner(true);
+        let mut e = Reports::default();
         run(
             &mut p,
+            &mut e,
             RouteChange::Install(via("10.0.0.0/8", Some("192.168.0.0/16"), "192.0.2.8", 96)),
         );
         let plain = via("10.1.0.0/16", None, "192.0.2.16", 96);
         assert_eq!(
-            run(&mut p, RouteChange::Install(plain.clone())),
+            run(&mut p, &mut e, RouteChange::Install(plain.clone())),
             [
                 "254 add 10.1.0.0/16 via 192.0.2.16 metric 96",
                 "10 add 10.1.0.0/16 via 192.0.2.16 metric 96",
@@ -1318,6 +1399,7 @@ mod tests {
         assert_eq!(
             run(
                 &mut p,
+                &mut e,
                 RouteChange::Change {
                     old: plain,
                     new: via("10.1.0.0/16", None, "192.0.2.16", 128)
@@ -1335,16 +1417,18 @@ mod tests {
     #[test]
     fn rfc9079_6_source_specific_routes_of_a_less_specific_source_are_copied_too() {
         let mut p = planner(false);
+        let mut e = Reports::default();
         // (10.0.0.0/8 from 192.168.1.0/24) would catch packets from 192.168.1.1 to
         // 10.1.2.3, which (10.1.0.0/16 from 192.168.0.0/16) must take: it is copied into the
         // /24's table, and preferred there to a plain 10.1.0.0/16 (a more specific source).
         run(
             &mut p,
+            &mut e,
             RouteChange::Install(via("10.1.0.0/16", None, "192.0.2.16", 96)),
         );
         let wide = via("10.1.0.0/16", Some("192.168.0.0/16"), "192.0.2.32", 96);
         assert_eq!(
-            run(&mut p, RouteChange::Install(wide.clone())),
+            run(&mut p, &mut e, RouteChange::Install(wide.clone())),
             [
                 "10 add 10.1.0.0/16 via 192.0.2.32 metric 0",
                 "add rule 192.168.0.0/16 10"
@@ -1353,6 +1437,7 @@ mod tests {
         assert_eq!(
             run(
                 &mut p,
+                &mut e,
                 RouteChange::Install(via("10.0.0.0/8", Some("192.168.1.0/24"), "192.0.2.8", 96))
             ),
             [
@@ -1366,6 +1451,7 @@ mod tests {
         assert_eq!(
             run(
                 &mut p,
+                &mut e,
                 RouteChange::Change {
                     old: wide,
                     new: moved.clone()
@@ -1378,7 +1464,7 @@ mod tests {
         );
         // It goes: the plain route takes the copy's place.
         assert_eq!(
-            run(&mut p, RouteChange::Retract(moved)),
+            run(&mut p, &mut e, RouteChange::Retract(moved)),
             [
                 "remove rule 192.168.0.0/16 10",
                 "10 remove 10.1.0.0/16 via 192.0.2.33 metric 0",
@@ -1389,14 +1475,14 @@ mod tests {
         // before it is added (they may share a key); when it goes, the copy is back.
         let own = via("10.1.0.0/16", Some("192.168.1.0/24"), "192.0.2.24", 96);
         assert_eq!(
-            run(&mut p, RouteChange::Install(own.clone())),
+            run(&mut p, &mut e, RouteChange::Install(own.clone())),
             [
                 "11 remove 10.1.0.0/16 via 192.0.2.16 metric 0",
                 "11 add 10.1.0.0/16 via 192.0.2.24 metric 0",
             ]
         );
         assert_eq!(
-            run(&mut p, RouteChange::Retract(own)),
+            run(&mut p, &mut e, RouteChange::Retract(own)),
             [
                 "11 remove 10.1.0.0/16 via 192.0.2.24 metric 0",
                 "11 add 10.1.0.0/16 via 192.0.2.16 metric 0",
@@ -1410,13 +1496,16 @@ mod tests {
             ipv6_subtrees: false,
             ..planner(false).config
         });
+        let mut e = Reports::default();
         run(
             &mut p,
+            &mut e,
             RouteChange::Install(via("2001:db8::/32", Some("2001:db8:1::/48"), "fe80::1", 96)),
         );
         assert_eq!(
             run(
                 &mut p,
+                &mut e,
                 RouteChange::Install(via("2001:db8:5::/48", None, "fe80::5", 96))
             ),
             [
@@ -1426,13 +1515,16 @@ mod tests {
         );
         // With subtrees the kernel disambiguates IPv6 itself: no copies.
         let mut p = planner(false);
+        let mut e = Reports::default();
         run(
             &mut p,
+            &mut e,
             RouteChange::Install(via("2001:db8::/32", Some("2001:db8:1::/48"), "fe80::1", 96)),
         );
         assert_eq!(
             run(
                 &mut p,
+                &mut e,
                 RouteChange::Install(via("2001:db8:5::/48", None, "fe80::5", 96))
             ),
             ["254 add 2001:db8:5::/48 via fe80::5 metric 0"]

@@ -586,7 +586,7 @@ impl Daemon {
             if changes.len() < KERNEL_CHUNK && !end {
                 continue;
             }
-            self.kernel.apply(&changes);
+            self.kernel.apply(&changes, &self.node);
             if monitoring {
                 // The engine reports new and flushed entries; a change of the selected
                 // route (installed, metric, next hop) shows in the kernel changes.
