@@ -217,6 +217,9 @@ fn mesh_configuration_keys() {
     );
     assert_eq!(&k.value[..4], &[0x01, 0x23, 0x45, 0x67]);
     assert!(k.value[16..].iter().all(|&b| b == 0));
+    // Without a value, an all-zero HMAC key as in babeld (the daemon warns about it).
+    let z = parse_file_text("key id z type hmac-sha256\n").unwrap();
+    assert_eq!(z.key("z").unwrap().value, vec![0; 64]);
     let t = c.key("tun").unwrap();
     assert_eq!(t.kind, KeyType::Blake2s128);
     assert_eq!(t.value.len(), 16);
@@ -446,7 +449,7 @@ fn values_out_of_babeld_ranges_are_refused() {
         "in proto 256",
         "in le 129",
         "key id k type none value 00",
-        "key id k type hmac-sha256",
+        "key id k type blake2s128",
         "key type blake2s128 value 00",
         "key id k type blake2s128 value 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00",
         "key id k type hmac-sha256 value 0g",

@@ -47,6 +47,25 @@ fn blake2s_with_a_32_octet_key_routes_are_exchanged() {
     lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
 }
 
+/// `key ... type hmac-sha256` without a value: babeld 1.12 takes the all-zero key, and so
+/// does routed (with a warning), so the two still authenticate each other.
+#[test]
+fn hmac_sha256_without_a_value_is_the_all_zero_key_of_babeld() {
+    let key = "key id k1 type hmac-sha256";
+    let Some(mut lab) = Lab::new("auth-zero", true) else {
+        return;
+    };
+    let (a, b) = lab.pair();
+    lab.keyed_pair(ROUTED, (&a, &b), &["-H", "1"], key, key);
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+    assert!(
+        lab.log(0).contains("its key is all zeros"),
+        "{}",
+        lab.log(0)
+    );
+}
+
 /// The MAC covers the packet's source address (RFC 8967 §4.1): routed signs with, and
 /// announces as next hop, the lowest link-local address of its interface, so its packets
 /// must leave from that one and not from the newest, which Linux would pick.

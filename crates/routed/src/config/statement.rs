@@ -528,7 +528,9 @@ fn key(p: &mut Cursor<'_>) -> Result<Key, String> {
     }
     let id = id.ok_or("key: missing id")?;
     let kind = kind.ok_or("key: missing type (hmac-sha256 or blake2s128)")?;
-    let mut value = value.ok_or("key: missing value")?;
+    // Without a value babeld takes an all-zero HMAC key (and refuses a BLAKE2s one, as the
+    // length check below does).
+    let mut value = value.unwrap_or_default();
     match kind {
         // RFC 8967 §4.1 / RFC 2104: HMAC keys longer than the 64-byte block would be hashed;
         // babeld refuses them and zero-pads shorter ones, which HMAC does implicitly.

@@ -302,6 +302,19 @@ impl Daemon {
                             .get(&ifindex)
                             .is_some_and(|(a, _)| a.keys().first() == Some(&key));
                         if !same {
+                            if self
+                                .config
+                                .interface(&name)
+                                .key
+                                .as_deref()
+                                .and_then(|id| self.config.key(id))
+                                .is_some_and(|k| k.value.iter().all(|&b| b == 0))
+                            {
+                                // babeld takes an HMAC key without a value as all zeros.
+                                tracing::warn!(
+                                    "interface {name}: its key is all zeros (no value given?): anyone can sign packets with it"
+                                );
+                            }
                             let mut seed = [0u8; 32];
                             if let Err(e) = os_random(&mut seed) {
                                 tracing::error!(
