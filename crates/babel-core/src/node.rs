@@ -1134,7 +1134,7 @@ impl Node {
             self.stats.refuse(Limit::Neighbours);
             return;
         };
-        let mut hello_ts: Option<u32> = None;
+        let mut stamps = PacketStamps::default();
         let mut tlvs_ignored = 0u64;
         // The TLVs are parsed a batch at a time, as `wire::for_each_tlv` does one at a
         // time, and the table memory the batch's updates will need is touched before they
@@ -1169,10 +1169,17 @@ impl Node {
             let epoch = self.routes.epoch();
             for (tlv, &hint) in batch.drain(..).zip(slots.iter()) {
                 let hint = (hint, epoch);
-                self.handle_tlv(nid, ifindex, src, multicast, &tlv, &mut hello_ts, hint);
+                self.handle_tlv(nid, ifindex, src, multicast, &tlv, &mut stamps, hint);
             }
         }
         self.stats.tlvs_ignored += tlvs_ignored;
+        if let PacketStamps {
+            hello: Some(hello),
+            ihu: Some(ihu),
+        } = stamps
+        {
+            self.rtt_sample(nid, ifindex, ihu, hello);
+        }
         self.neighbour_maybe_changed(nid);
         self.maybe_sweep();
     }
@@ -1293,7 +1300,7 @@ impl Node {
         src: Ipv6Addr,
         multicast: bool,
         tlv: &Tlv,
-        hello_ts: &mut Option<u32>,
+        stamps: &mut PacketStamps,
         hint: (u32, u32),
     ) {
         let now = self.now;
@@ -1314,8 +1321,8 @@ impl Node {
                     self.stats.acks_received += 1;
                 }
             }
-            Tlv::Hello(h) => self.handle_hello(nid, ifindex, h, hello_ts),
-            Tlv::Ihu(i) => self.handle_ihu(nid, ifindex, i, *hello_ts),
+            Tlv::Hello(h) => self.handle_hello(nid, ifindex, h, &mut stamps.hello),
+            Tlv::Ihu(i) => self.handle_ihu(nid, ifindex, i, &mut stamps.ihu),
             Tlv::Update(u) => self.handle_update(nid, ifindex, u, hint),
             Tlv::RouteRequest(r) => self.handle_route_request(nid, ifindex, src, multicast, r),
             Tlv::SeqnoRequest(r) => self.handle_seqno_request(nid, ifindex, src, r),
@@ -1388,7 +1395,16 @@ impl Node {
         self.schedule_neighbour_check(nid);
     }
 
-    fn handle_ihu(&mut self, nid: u32, ifindex: u32, ihu: &Ihu, hello_ts: Option<u32>) {
+    /// `stamps` gets the IHU's timestamps (RFC 9616) when it is for us and the interface
+    /// uses them: the RTT sample is taken after the whole packet, when its Hello (before or
+    /// after the IHU, as babeld reads it) had a timestamp too.
+    fn handle_ihu(
+        &mut self,
+        nid: u32,
+        ifindex: u32,
+        ihu: &Ihu,
+        stamps: &mut Option<wire::IhuTimestamps>,
+    ) {
         let now = self.now;
         let Some(iface) = self.interfaces.get(&ifindex) else {
             return;
@@ -1402,40 +1418,51 @@ impl Node {
         if !ours {
             return;
         }
-        let timestamps = iface.config.timestamps();
-        let decay = iface.config.rtt_decay as u64;
+        if iface.config.timestamps() && ihu.timestamps.is_some() {
+            *stamps = ihu.timestamps;
+        }
         let Some(n) = self.neigh_mut(nid) else { return };
         n.txcost = ihu.rxcost;
         n.ihu_interval = from_cs(ihu.interval);
         n.ihu_time = now;
-        if let (true, Some(ts), Some(hts)) = (timestamps, ihu.timestamps, hello_ts) {
-            // RFC 9616 §3.2: RTT = (now - origin) - (their send time - their receive time).
-            // As babeld: each wait must be within 10 minutes, a negative difference (clocks
-            // running at slightly different rates over a short link) counts as 0, the
-            // first sample (or one after 3 minutes without) is doubled, to be careful with
-            // a new neighbour, and the running average is rounded towards the sample.
-            let local = (now.as_micros() as u32).wrapping_sub(ts.origin) as u64;
-            let remote = hts.wrapping_sub(ts.receive) as u64;
-            const WINDOW: u64 = 600_000_000;
-            if ts.origin != 0 && ts.receive != 0 && local <= WINDOW && remote <= WINDOW {
-                let sample = local.saturating_sub(remote);
-                let us = match valid_rtt(n, now) {
-                    Some(old) => {
-                        let old = old.as_micros() as u64;
-                        let sum = decay * sample + (256 - decay) * old;
-                        if old >= sample {
-                            sum / 256
-                        } else {
-                            sum.div_ceil(256)
-                        }
-                    }
-                    None => 2 * sample,
-                };
-                n.rtt = Some(Duration::from_micros(us));
-                n.rtt_time = now;
-            }
-        }
         self.schedule_neighbour_check(nid);
+    }
+
+    /// Takes an RTT sample from a packet that carried both a timestamped Hello (`hts`, the
+    /// neighbour's send time) and a timestamped IHU for us (`ts`).
+    fn rtt_sample(&mut self, nid: u32, ifindex: u32, ts: wire::IhuTimestamps, hts: u32) {
+        let now = self.now;
+        let Some(iface) = self.interfaces.get(&ifindex) else {
+            return;
+        };
+        let decay = iface.config.rtt_decay as u64;
+        let Some(n) = self.neigh_mut(nid) else { return };
+        // RFC 9616 §3.2: RTT = (now - origin) - (their send time - their receive time). As
+        // babeld: each wait must be within 10 minutes, a negative difference (clocks running
+        // at slightly different rates over a short link) counts as 0, the first sample (or
+        // one after 3 minutes without) is doubled, to be careful with a new neighbour, and
+        // the running average is rounded towards the sample.
+        let local = (now.as_micros() as u32).wrapping_sub(ts.origin) as u64;
+        let remote = hts.wrapping_sub(ts.receive) as u64;
+        const WINDOW: u64 = 600_000_000;
+        if ts.origin == 0 || ts.receive == 0 || local > WINDOW || remote > WINDOW {
+            return;
+        }
+        let sample = local.saturating_sub(remote);
+        let us = match valid_rtt(n, now) {
+            Some(old) => {
+                let old = old.as_micros() as u64;
+                let sum = decay * sample + (256 - decay) * old;
+                if old >= sample {
+                    sum / 256
+                } else {
+                    sum.div_ceil(256)
+                }
+            }
+            None => 2 * sample,
+        };
+        n.rtt = Some(Duration::from_micros(us));
+        n.rtt_time = now;
     }
 
     /// Recomputes the link cost of a neighbour and, if it changed, the metric of every route
@@ -4032,6 +4059,14 @@ fn rtt_penalty(n: &Neighbour, c: &InterfaceConfig, now: Timestamp) -> u16 {
     valid_rtt(n, now).map_or(0, |rtt| {
         rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty())
     })
+}
+
+/// The RFC 9616 timestamps of one packet's Hello and of its IHU for us, wherever they are
+/// in the packet: the RTT sample needs both.
+#[derive(Default)]
+struct PacketStamps {
+    hello: Option<u32>,
+    ihu: Option<wire::IhuTimestamps>,
 }
 
 /// A neighbour's smoothed RTT, which counts for 3 minutes after its last sample (babeld's

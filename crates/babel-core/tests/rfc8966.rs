@@ -1549,6 +1549,36 @@ fn rfc9616_rtt_samples_as_babeld_takes_them() {
     assert_eq!(rtt(&m), Some(Duration::from_micros(avg)));
 }
 
+/// RFC 9616 §3.2: the sample needs the packet's Hello and IHU timestamps, in whatever order
+/// the sender put them (babeld takes it after reading the whole packet); an IHU with
+/// timestamps in a packet without a timestamped Hello gives none.
+#[test]
+fn rfc9616_an_ihu_before_its_hello_in_the_packet_gives_an_rtt_sample() {
+    let (mut m, a, i) = tunnel_with_fake(InterfaceConfig::tunnel());
+    let ll = m.address(a, i);
+    let rtt = |m: &Mesh| {
+        m.node(a)
+            .neighbours()
+            .iter()
+            .find(|n| n.address == FAKE)
+            .and_then(|n| n.rtt)
+    };
+    let (at, t) = last_hello_ts(&m, a);
+    m.run_for(Duration::from_millis(30));
+    let recv = 50_000_000u32;
+    let alone = packet(&[ihu_ts(ll, Some((t, recv)))], FAKE);
+    m.inject_to(a, i, FAKE, true, &alone);
+    assert_eq!(rtt(&m), None, "no Hello timestamp in the packet");
+    let waited = (m.now - at).as_micros() as u32;
+    let reversed = packet(
+        &[ihu_ts(ll, Some((t, recv))), hello_ts(9, Some(recv + 10_000))],
+        FAKE,
+    );
+    m.inject_to(a, i, FAKE, true, &reversed);
+    let sample = u64::from(waited - 10_000);
+    assert_eq!(rtt(&m), Some(Duration::from_micros(2 * sample)));
+}
+
 /// RFC 9616: an RTT counts for 3 minutes after its last sample (babeld's `valid_rtt`); a
 /// neighbour that stops sending timestamps has no RTT in the view after that (babeld's dump
 /// then leaves `rtt` out), and no RTT penalty.
