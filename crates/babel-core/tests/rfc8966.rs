@@ -1571,7 +1571,10 @@ fn rfc9616_an_ihu_before_its_hello_in_the_packet_gives_an_rtt_sample() {
     assert_eq!(rtt(&m), None, "no Hello timestamp in the packet");
     let waited = (m.now - at).as_micros() as u32;
     let reversed = packet(
-        &[ihu_ts(ll, Some((t, recv))), hello_ts(9, Some(recv + 10_000))],
+        &[
+            ihu_ts(ll, Some((t, recv))),
+            hello_ts(9, Some(recv + 10_000)),
+        ],
         FAKE,
     );
     m.inject_to(a, i, FAKE, true, &reversed);

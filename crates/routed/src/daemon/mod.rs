@@ -1402,6 +1402,19 @@ fn bad_signature(why: babel_core::auth::Reject) -> bool {
 /// log, SIGUSR2 reopens the log file.
 pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()> {
     check(&config).map_err(anyhow::Error::msg)?;
+    // The handlers go in first: a signal during start-up (the kernel purge, the first
+    // dumps) waits for the main loop, which then shuts down cleanly, instead of killing the
+    // daemon half-way with its default action.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    // babeld exits cleanly on SIGHUP too; left at its default action, SIGHUP would kill the
+    // daemon with its routes, rules and nexthop objects still in the kernel and no retraction
+    // sent to its neighbours.
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigusr1 = signal(SignalKind::user_defined1())?;
+    let mut sigusr2 = signal(SignalKind::user_defined2())?;
+
     let g = &config.globals;
     for p in convert::unsupported_globals(g) {
         tracing::warn!("{p} is accepted but has no effect in routed");
@@ -1486,16 +1499,6 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         tokio::spawn(listener.serve(ctl_tx.clone()));
     }
     drop(ctl_tx);
-
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    // babeld exits cleanly on SIGHUP too; left at its default action, SIGHUP would kill the
-    // daemon with its routes, rules and nexthop objects still in the kernel and no retraction
-    // sent to its neighbours.
-    let mut sighup = signal(SignalKind::hangup())?;
-    let mut sigusr1 = signal(SignalKind::user_defined1())?;
-    let mut sigusr2 = signal(SignalKind::user_defined2())?;
 
     let mut d = Daemon {
         config,
