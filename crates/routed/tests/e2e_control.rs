@@ -398,12 +398,14 @@ fn monitor_flushes_routes_under_the_id_and_interface_they_were_added_with() {
     let a = lab.host("a", 1);
     let b = lab.host("b", 2);
     let c = lab.host("c", 3);
+    let d = lab.host("d", 4);
     lab.link(&a, "eth-b", &b, "eth-a");
     lab.link(&a, "eth-c", &c, "eth-a");
+    lab.link(&a, "eth-d", &d, "eth-a");
     // Link-local addresses usable first: b's first full dump is not lost to a failed send
     // (its next one comes an update interval later).
     let settled = lab.wait_for(Duration::from_secs(10), || {
-        [&a, &b, &c]
+        [&a, &b, &c, &d]
             .iter()
             .all(|ns| lab.ip(ns, "-6 addr show tentative").trim().is_empty())
     });
@@ -413,7 +415,7 @@ fn monitor_flushes_routes_under_the_id_and_interface_they_were_added_with() {
         ROUTED,
         "routed-a",
         &a,
-        &["-H", "1", "-G", &port, "eth-b", "eth-c"],
+        &["-H", "1", "-G", &port, "eth-b", "eth-c", "eth-d"],
     );
     // b's routes are held far longer (3.5 update intervals) than it takes to lose b by its
     // hellos: they go with the neighbour, not by expiring.
@@ -423,20 +425,28 @@ fn monitor_flushes_routes_under_the_id_and_interface_they_were_added_with() {
         &e2e::args(&[], &["default update-interval 30"], &["eth-a"]),
     );
     lab.babeld("babeld-c", &c, &["eth-a"]);
+    lab.babeld("babeld-d", &d, &["eth-a"]);
     let learned = lab.wait_for(Duration::from_secs(60), || {
         let routes = lab.all_babel_routes(&a);
-        ["10.255.0.2 ", "fd00:255::2 ", "10.255.0.3 ", "fd00:255::3 "]
-            .iter()
-            .all(|p| routes.lines().any(|l| l.starts_with(p)))
+        [
+            "10.255.0.2 ",
+            "fd00:255::2 ",
+            "10.255.0.3 ",
+            "fd00:255::3 ",
+            "10.255.0.4 ",
+            "fd00:255::4 ",
+        ]
+        .iter()
+        .all(|p| routes.lines().any(|l| l.starts_with(p)))
     });
     assert!(
         learned.is_some(),
-        "a did not learn b's and c's routes:\n{}\n{}",
+        "a did not learn b's, c's and d's routes:\n{}\n{}",
         lab.all_babel_routes(&a),
         lab.logs()
     );
     let mon = MonitorLines::start(&a, PORT);
-    for p in ["10.255.0.2/32", "10.255.0.3/32"] {
+    for p in ["10.255.0.2/32", "10.255.0.3/32", "10.255.0.4/32"] {
         mon.wait(&lab, &format!("the route to {p}"), |l| {
             l.starts_with("add route ") && l.contains(&format!(" prefix {p} "))
         });
@@ -452,6 +462,13 @@ fn monitor_flushes_routes_under_the_id_and_interface_they_were_added_with() {
     // c's interface is flushed from the read-write socket: its neighbour and routes go.
     assert_eq!(lab.wait_control(&a, PORT, "flush interface eth-c"), "ok\n");
     for p in ["10.255.0.3/32", "fd00:255::3/128"] {
+        mon.wait(&lab, &format!("the flush of {p}"), |l| {
+            l.starts_with("flush route ") && l.contains(&format!(" prefix {p} "))
+        });
+    }
+    // d's link is deleted from the kernel: the flush lines still name it.
+    lab.ip(&a, "link del eth-d");
+    for p in ["10.255.0.4/32", "fd00:255::4/128"] {
         mon.wait(&lab, &format!("the flush of {p}"), |l| {
             l.starts_with("flush route ") && l.contains(&format!(" prefix {p} "))
         });
@@ -490,7 +507,7 @@ fn monitor_flushes_routes_under_the_id_and_interface_they_were_added_with() {
             }
         }
     }
-    assert!(flushes >= 4, "{lines:#?}");
+    assert!(flushes >= 6, "{lines:#?}");
     assert!(
         !lines.iter().any(|l| l.contains(" if ?")),
         "a line names no interface: {lines:#?}"
