@@ -564,20 +564,12 @@ impl Planner {
     fn sync_copy(&mut self, s: Prefix, table: u32, d: Prefix, out: &mut Vec<Op>) {
         let want = self.wanted_copy(s, d);
         let have = self.copies.get(&(s, d)).copied();
-        match (have, want) {
-            (None, None) => {}
-            (Some(h), Some(w)) if h == w => {}
-            (None, Some(w)) => out.push(Op::Route(table, RouteOp::Add(w))),
-            (Some(h), None) => out.push(Op::Route(table, RouteOp::Remove(h))),
-            (Some(h), Some(w)) if h.metric == w.metric => {
-                out.push(Op::Route(table, RouteOp::Replace(w)))
-            }
-            (Some(h), Some(w)) => {
-                out.push(Op::Route(table, RouteOp::Add(w)));
-                out.push(Op::Route(table, RouteOp::Remove(h)));
-            }
-        }
-        match want {
+        transition(table, have, want, out);
+        self.set_copy(s, d, want);
+    }
+
+    fn set_copy(&mut self, s: Prefix, d: Prefix, copy: Option<KernelRoute>) {
+        match copy {
             Some(w) => self.copies.insert((s, d), w),
             None => self.copies.remove(&(s, d)),
         };
@@ -594,8 +586,9 @@ impl Planner {
 
     /// Syncs the copies in `s`'s table of every destination strictly inside `d` (a route of
     /// `s`'s own to `d` came or went): a range scan of the routes inside `d`, O(k log N) for
-    /// k of them.
-    fn sync_inside(&mut self, s: Prefix, table: u32, d: Prefix, out: &mut Vec<Op>) {
+    /// k of them. Copies come in the most specific first and go the least specific first, so
+    /// that no packet meets a less specific copy while a more specific one is missing.
+    fn sync_inside(&mut self, s: Prefix, table: u32, d: Prefix, adding: bool, out: &mut Vec<Op>) {
         let mut dsts: Vec<Prefix> = self
             .plain
             .range((Bound::Excluded(d), Bound::Unbounded))
@@ -608,6 +601,12 @@ impl Planner {
                 .map(|(p, _)| *p)
                 .take_while(|p| d.contains(p)),
         );
+        // (address, length) order puts a prefix before the prefixes inside it.
+        dsts.sort_unstable();
+        dsts.dedup();
+        if adding {
+            dsts.reverse();
+        }
         for x in dsts {
             self.sync_copy(s, table, x, out);
         }
@@ -684,29 +683,22 @@ impl Planner {
                 if self.natives.is_empty() {
                     self.read_plain(reported);
                 }
-                let p = self.config.priority(r);
-                self.natives.entry(d).or_default().insert(src, plain(r, p));
-                // A copy of `d` there gives way to the table's own route, before it is
-                // added (the two may share a key).
-                self.sync_copy(src, table, d, out);
-                // A key new to the kernel is an add, as in `KernelConfig::ops`.
-                let old = match change {
-                    RouteChange::Change { old, .. } if known => {
-                        Some(self.config.priority(old)).filter(|&op| op != p)
-                    }
-                    _ => None,
-                };
-                let op = if known && old.is_none() {
-                    RouteOp::Replace(plain(r, p))
-                } else {
-                    RouteOp::Add(plain(r, p))
-                };
-                out.push(Op::Route(table, op));
-                if let (Some(op), RouteChange::Change { old, .. }) = (old, change) {
-                    out.push(Op::Route(table, RouteOp::Remove(plain(old, op))));
-                }
+                let new = plain(r, self.config.priority(r));
+                // What the table held for `d`: its own route, or a copy that gives way.
+                let have = self
+                    .natives
+                    .entry(d)
+                    .or_default()
+                    .insert(src, new)
+                    .or_else(|| self.copies.remove(&(src, d)));
                 if !known {
-                    self.sync_inside(src, table, d, out);
+                    // The copies the new route would otherwise catch go in first.
+                    self.sync_inside(src, table, d, true, out);
+                }
+                if have == Some(new) {
+                    out.push(Op::Route(table, RouteOp::Replace(new)));
+                } else {
+                    transition(table, have, Some(new), out);
                 }
                 let sources = more_specific(self);
                 self.sync_sources(sources, d, out);
@@ -729,12 +721,12 @@ impl Planner {
                     if let Some(rule) = rule {
                         out.push(Op::RemoveRule(rule));
                     }
-                    out.push(Op::Route(
-                        table,
-                        RouteOp::Remove(plain(r, self.config.priority(r))),
-                    ));
-                    self.sync_copy(src, table, d, out);
-                    self.sync_inside(src, table, d, out);
+                    // A copy of `d` takes the route's place (atomically under the same key),
+                    // then the copies it caught go, the least specific first.
+                    let want = self.wanted_copy(src, d);
+                    transition(table, Some(plain(r, self.config.priority(r))), want, out);
+                    self.set_copy(src, d, want);
+                    self.sync_inside(src, table, d, false, out);
                     let sources = more_specific(self);
                     self.sync_sources(sources, d, out);
                 }
@@ -757,6 +749,25 @@ impl Planner {
             }
         });
         self.plain = plain;
+    }
+}
+
+/// The operations that take a table's route to one destination from `have` to `want` with
+/// no moment without either: an atomic replace under the same key (destination and
+/// priority), else the add before the removal.
+fn transition(table: u32, have: Option<KernelRoute>, want: Option<KernelRoute>, out: &mut Vec<Op>) {
+    match (have, want) {
+        (None, None) => {}
+        (Some(h), Some(w)) if h == w => {}
+        (None, Some(w)) => out.push(Op::Route(table, RouteOp::Add(w))),
+        (Some(h), None) => out.push(Op::Route(table, RouteOp::Remove(h))),
+        (Some(h), Some(w)) if h.metric == w.metric => {
+            out.push(Op::Route(table, RouteOp::Replace(w)))
+        }
+        (Some(h), Some(w)) => {
+            out.push(Op::Route(table, RouteOp::Add(w)));
+            out.push(Op::Route(table, RouteOp::Remove(h)));
+        }
     }
 }
 
@@ -1290,8 +1301,8 @@ mod tests {
         assert_eq!(
             run(&mut p, &mut e, RouteChange::Install(ss.clone())),
             [
-                "10 add 10.0.0.0/8 via 192.0.2.8 metric 0",
                 "10 add 10.1.0.0/16 via 192.0.2.16 metric 0",
+                "10 add 10.0.0.0/8 via 192.0.2.8 metric 0",
                 "add rule 192.168.0.0/16 10",
             ]
         );
@@ -1441,8 +1452,8 @@ mod tests {
                 RouteChange::Install(via("10.0.0.0/8", Some("192.168.1.0/24"), "192.0.2.8", 96))
             ),
             [
-                "11 add 10.0.0.0/8 via 192.0.2.8 metric 0",
                 "11 add 10.1.0.0/16 via 192.0.2.32 metric 0",
+                "11 add 10.0.0.0/8 via 192.0.2.8 metric 0",
                 "add rule 192.168.1.0/24 11",
             ]
         );
@@ -1471,23 +1482,299 @@ mod tests {
                 "11 replace 10.1.0.0/16 via 192.0.2.16 metric 0",
             ]
         );
-        // The /24's table gets a route of its own to 10.1.0.0/16: the copy is removed
-        // before it is added (they may share a key); when it goes, the copy is back.
+        // The /24's table gets a route of its own to 10.1.0.0/16: it replaces the copy in
+        // place (the same key), and the copy replaces it when it goes, so that no packet
+        // from the /24 to 10.1.0.0/16 falls to 10.0.0.0/8 in between.
         let own = via("10.1.0.0/16", Some("192.168.1.0/24"), "192.0.2.24", 96);
         assert_eq!(
             run(&mut p, &mut e, RouteChange::Install(own.clone())),
-            [
-                "11 remove 10.1.0.0/16 via 192.0.2.16 metric 0",
-                "11 add 10.1.0.0/16 via 192.0.2.24 metric 0",
-            ]
+            ["11 replace 10.1.0.0/16 via 192.0.2.24 metric 0"]
         );
         assert_eq!(
             run(&mut p, &mut e, RouteChange::Retract(own)),
+            ["11 replace 10.1.0.0/16 via 192.0.2.16 metric 0"]
+        );
+    }
+
+    #[test]
+    fn rfc9079_6_copies_go_in_before_a_wider_route_of_a_live_table() {
+        let mut p = planner(false);
+        let mut e = Reports::default();
+        run(
+            &mut p,
+            &mut e,
+            RouteChange::Install(via("10.1.0.0/16", None, "192.0.2.16", 96)),
+        );
+        // The table of 192.168.0.0/16 is live (its rule is in) with an unrelated route.
+        run(
+            &mut p,
+            &mut e,
+            RouteChange::Install(via(
+                "172.16.0.0/12",
+                Some("192.168.0.0/16"),
+                "192.0.2.12",
+                96,
+            )),
+        );
+        // From 192.168.1.1, 10.1.2.3 must never take the new /8: the copy goes in first.
+        assert_eq!(
+            run(
+                &mut p,
+                &mut e,
+                RouteChange::Install(via("10.0.0.0/8", Some("192.168.0.0/16"), "192.0.2.8", 96))
+            ),
             [
-                "11 remove 10.1.0.0/16 via 192.0.2.24 metric 0",
-                "11 add 10.1.0.0/16 via 192.0.2.16 metric 0",
+                "10 add 10.1.0.0/16 via 192.0.2.16 metric 0",
+                "10 add 10.0.0.0/8 via 192.0.2.8 metric 0",
             ]
         );
+    }
+
+    #[test]
+    fn rfc9079_6_copies_go_the_least_specific_first() {
+        let mut p = planner(false);
+        let mut e = Reports::default();
+        run(
+            &mut p,
+            &mut e,
+            RouteChange::Install(via("10.1.0.0/16", None, "192.0.2.16", 96)),
+        );
+        run(
+            &mut p,
+            &mut e,
+            RouteChange::Install(via("10.0.0.0/8", Some("192.168.0.0/16"), "192.0.2.8", 96)),
+        );
+        run(
+            &mut p,
+            &mut e,
+            RouteChange::Install(via(
+                "172.16.0.0/12",
+                Some("192.168.1.0/24"),
+                "192.0.2.12",
+                96,
+            )),
+        );
+        let default = via("0.0.0.0/0", Some("192.168.1.0/24"), "192.0.2.1", 96);
+        // The /24's table gets copies of 10.1.0.0/16 (plain) and 10.0.0.0/8 (from the
+        // /16), the most specific first, then its own default route.
+        assert_eq!(
+            run(&mut p, &mut e, RouteChange::Install(default.clone())),
+            [
+                "11 add 10.1.0.0/16 via 192.0.2.16 metric 0",
+                "11 add 10.0.0.0/8 via 192.0.2.8 metric 0",
+                "11 add 0.0.0.0/0 via 192.0.2.1 metric 0",
+            ]
+        );
+        // It goes: the default route, then the /8 copy before the /16 one, so that no
+        // packet to 10.1.2.3 meets the /8 copy while the /16 one is gone.
+        assert_eq!(
+            run(&mut p, &mut e, RouteChange::Retract(default)),
+            [
+                "11 remove 0.0.0.0/0 via 192.0.2.1 metric 0",
+                "11 remove 10.0.0.0/8 via 192.0.2.8 metric 0",
+                "11 remove 10.1.0.0/16 via 192.0.2.16 metric 0",
+            ]
+        );
+    }
+
+    /// The kernel as far as the planner's operations go: routes by (table, destination,
+    /// priority), source rules by priority, and a lookup through them as Linux does it
+    /// (rules in priority order, the longest match in each table, the main table last).
+    #[derive(Default)]
+    struct FakeKernel {
+        tables: BTreeMap<u32, BTreeMap<(Prefix, u32), KernelRoute>>,
+        rules: BTreeSet<(u32, Prefix, u32)>,
+        errors: Vec<String>,
+    }
+
+    impl FakeKernel {
+        fn apply(&mut self, op: &Op) {
+            let err = match op {
+                Op::Route(t, RouteOp::Add(k)) => {
+                    let t = self.tables.entry(*t).or_default();
+                    t.insert((k.dst, k.metric), *k)
+                        .map(|_| "add over an existing route")
+                }
+                Op::Route(t, RouteOp::Replace(k)) => {
+                    self.tables
+                        .entry(*t)
+                        .or_default()
+                        .insert((k.dst, k.metric), *k);
+                    None
+                }
+                Op::Route(t, RouteOp::Remove(k)) => {
+                    let t = self.tables.entry(*t).or_default();
+                    t.remove(&(k.dst, k.metric))
+                        .is_none()
+                        .then_some("remove of a missing route")
+                }
+                Op::AddRule(r) => {
+                    (!self.rules.insert((r.priority, r.src, r.table))).then_some("rule added twice")
+                }
+                Op::RemoveRule(r) => (!self.rules.remove(&(r.priority, r.src, r.table)))
+                    .then_some("remove of a missing rule"),
+            };
+            if let Some(e) = err {
+                self.errors.push(format!("{e}: {op:?}"));
+            }
+        }
+
+        fn longest(&self, table: u32, to: Prefix) -> Option<NextHop> {
+            self.tables
+                .get(&table)?
+                .values()
+                .filter(|k| k.dst.contains(&to))
+                .min_by_key(|k| (std::cmp::Reverse(k.dst.plen()), k.metric))
+                .map(|k| k.next_hop)
+        }
+
+        fn lookup(&self, from: Prefix, to: Prefix) -> Option<NextHop> {
+            self.rules
+                .iter()
+                .filter(|(_, src, _)| src.contains(&from))
+                .find_map(|&(_, _, t)| self.longest(t, to))
+                .or_else(|| self.longest(254, to))
+        }
+    }
+
+    /// RFC 9079 §6 over the engine's routes: the most specific destination, then the most
+    /// specific source (a plain route's source is the whole space).
+    fn destination_first(e: &Reports, from: Prefix, to: Prefix) -> Option<NextHop> {
+        e.0.values()
+            .filter(|r| r.prefix.contains(&to) && r.src_prefix.is_none_or(|s| s.contains(&from)))
+            .max_by_key(|r| {
+                (
+                    r.prefix.plen(),
+                    r.src_prefix.map_or(-1, |s| i32::from(s.plen())),
+                )
+            })
+            .map(|r| kernel_route(r, 0).next_hop)
+    }
+
+    /// Host prefixes at the start, the middle and the end of each prefix.
+    fn probes(prefixes: &[&str]) -> Vec<Prefix> {
+        let mut out = BTreeSet::new();
+        for p in prefixes {
+            let p: Prefix = p.parse().unwrap();
+            let std::net::IpAddr::V4(a) = p.addr() else {
+                continue;
+            };
+            let (first, size) = (u32::from(a), 1u64 << (32 - p.plen()));
+            for at in [0, size / 2 + 1, size - 1] {
+                let host = std::net::Ipv4Addr::from(first.wrapping_add(at as u32));
+                out.insert(Prefix::new(std::net::IpAddr::V4(host), 32).unwrap());
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Random batches of changes to nested destinations, plain and from nested sources,
+    /// held or not, with and without reflect-kernel-metric, planned and applied to a fake
+    /// kernel: after every batch each lookup is the destination-first one, with no failing
+    /// operation; within a batch of one change, each lookup between two operations is the
+    /// one before the change or the one after it.
+    #[test]
+    fn rfc9079_6_random_changes_keep_lookups_destination_first() {
+        const DSTS: [&str; 7] = [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "10.1.2.0/24",
+            "10.1.2.128/25",
+            "10.2.0.0/16",
+            "11.0.0.0/8",
+        ];
+        const SRCS: [Option<&str>; 7] = [
+            None,
+            None,
+            None,
+            Some("192.168.0.0/16"),
+            Some("192.168.1.0/24"),
+            Some("192.168.1.128/25"),
+            Some("192.0.0.0/8"),
+        ];
+        let to = probes(&DSTS);
+        let from = probes(&[
+            "192.168.0.0/16",
+            "192.168.1.0/24",
+            "192.168.1.128/25",
+            "1.0.0.0/8",
+        ]);
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rand = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for run_no in 0..60 {
+            let mut p = planner(rand(2) == 0);
+            let (mut e, mut k) = (Reports::default(), FakeKernel::default());
+            for step in 0..40 {
+                let before = Reports(e.0.clone());
+                let mut batch = Vec::new();
+                for _ in 0..1 + rand(4) {
+                    let (d, s) = (DSTS[rand(DSTS.len())], SRCS[rand(SRCS.len())]);
+                    let key = (d.parse().unwrap(), s.map(|s| s.parse().unwrap()));
+                    let hop = ["192.0.2.1", "192.0.2.2", "192.0.2.3"][rand(3)];
+                    let new = (rand(3) > 0).then(|| via(d, s, hop, [96, 128, INFINITY][rand(3)]));
+                    if batch.iter().any(|c: &RouteChange| match c {
+                        RouteChange::Install(r) | RouteChange::Retract(r) => {
+                            (r.prefix, r.src_prefix) == key
+                        }
+                        RouteChange::Change { new, .. } => (new.prefix, new.src_prefix) == key,
+                    }) {
+                        continue;
+                    }
+                    let old = e.0.get(&key).cloned();
+                    match (old, new.clone()) {
+                        (None, Some(n)) => batch.push(RouteChange::Install(n)),
+                        (Some(o), None) => batch.push(RouteChange::Retract(o)),
+                        (Some(o), Some(n)) if o != n => {
+                            batch.push(RouteChange::Change { old: o, new: n })
+                        }
+                        _ => {}
+                    }
+                    match new {
+                        Some(n) => e.0.insert(key, n),
+                        None => e.0.remove(&key),
+                    };
+                }
+                // The engine has reported the whole batch before the planner sees it.
+                let mut ops = Vec::new();
+                for c in &batch {
+                    p.ops(c, &mut ops, &e);
+                }
+                for (i, op) in ops.iter().enumerate() {
+                    k.apply(op);
+                    if batch.len() > 1 || i + 1 == ops.len() {
+                        continue;
+                    }
+                    for (f, t) in from.iter().flat_map(|f| to.iter().map(move |t| (f, t))) {
+                        let got = k.lookup(*f, *t);
+                        assert!(
+                            got == destination_first(&before, *f, *t)
+                                || got == destination_first(&e, *f, *t),
+                            "run {run_no} step {step}: from {f} to {t} after {op:?} of {batch:?}: \
+                             {got:?}"
+                        );
+                    }
+                }
+                assert!(
+                    k.errors.is_empty(),
+                    "run {run_no} step {step}: {:?}",
+                    k.errors
+                );
+                for (f, t) in from.iter().flat_map(|f| to.iter().map(move |t| (f, t))) {
+                    assert_eq!(
+                        k.lookup(*f, *t),
+                        destination_first(&e, *f, *t),
+                        "run {run_no} step {step}: from {f} to {t} after {batch:?}"
+                    );
+                }
+                assert!(!p.natives.is_empty() || (p.copies.is_empty() && p.plain.is_empty()));
+            }
+        }
     }
 
     #[test]
