@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -79,6 +79,9 @@ pub struct AddrEvent {
     pub tentative: bool,
     /// Duplicate address detection failed (IFA_F_DADFAILED).
     pub dad_failed: bool,
+    /// An IPv4 address of a subnet that another address of the link has as its primary
+    /// (IFA_F_SECONDARY).
+    pub secondary: bool,
 }
 
 /// The kind of a route (rtm_type).
@@ -98,7 +101,9 @@ pub enum RouteKind {
 /// one of its paths reports it again (with another path if the one reported went), removing
 /// the last reports it removed. Linux removes IPv4 routes through a link that goes down, is
 /// deleted or loses its last IPv4 address without a word (it does send the removals of
-/// IPv6 routes); the monitor reports those removals itself. A lost carrier removes nothing.
+/// IPv6 routes); the monitor reports those removals itself. So it does for the IPv4 routes
+/// of the main table whose preferred source (`src`) was an address the host no longer has,
+/// which Linux before 6.6 also removes silently. A lost carrier removes nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RouteEvent {
     pub prefix: Prefix,
@@ -154,11 +159,17 @@ struct Path {
     /// The paths one message brought share a group: for IPv4, one kernel route (fib_info),
     /// and another route `append`ed under the same key is another group.
     group: u8,
+    /// RTA_PREFSRC of an IPv4 route, the same for the paths of a group: Linux removes the
+    /// group when the host loses that address.
+    pref_src: Option<Ipv4Addr>,
 }
 
 impl Path {
+    /// The same next hop of the same kernel route: two IPv4 routes `append`ed under one key
+    /// may share a next hop and differ in their preferred source, and go one without the
+    /// other.
     fn same(&self, o: &Path) -> bool {
-        (self.gateway, self.ifindex) == (o.gateway, o.ifindex)
+        (self.gateway, self.ifindex, self.pref_src) == (o.gateway, o.ifindex, o.pref_src)
     }
 }
 
@@ -168,12 +179,15 @@ struct KnownRoute {
     /// As last reported: gateway and ifindex are those of its first live path.
     ev: RouteEvent,
     /// Every path known one by one; empty (and nothing untracked) for the common route of
-    /// one live path, the one `ev` names.
-    paths: Vec<Path>,
+    /// one live path, the one `ev` names. (A boxed slice: a route's size matters when the
+    /// kernel has 100,000 of them.)
+    paths: Box<[Path]>,
     /// Paths the kernel listed beyond [`MAX_PATHS`]: counted, not known one by one.
     untracked: u16,
     /// rtm_scope host: Linux keeps such an IPv4 route when its link goes down.
     host_scope: bool,
+    /// The preferred source of the one path `ev` names, when `paths` is empty.
+    pref_src: Option<Ipv4Addr>,
 }
 
 impl KnownRoute {
@@ -190,16 +204,17 @@ impl KnownRoute {
         }
         ev.gateway = first.and_then(|p| p.gateway);
         ev.ifindex = first.and_then(|p| p.ifindex);
+        let mut pref_src = None;
         if paths.len() == 1 && !paths[0].dead && untracked == 0 {
+            pref_src = paths[0].pref_src;
             paths = Vec::new();
-        } else {
-            paths.shrink_to_fit();
         }
         Some(KnownRoute {
             ev,
-            paths,
+            paths: paths.into_boxed_slice(),
             untracked,
             host_scope,
+            pref_src,
         })
     }
 
@@ -214,9 +229,10 @@ impl KnownRoute {
                 ifindex: self.ev.ifindex,
                 dead: false,
                 group: 0,
+                pref_src: self.pref_src,
             }]
         } else {
-            self.paths.clone()
+            self.paths.to_vec()
         }
     }
 
@@ -310,17 +326,39 @@ struct Known {
     links: Tracked<u32, LinkEvent>,
     addrs: Tracked<(u32, IpAddr, u8), AddrEvent>,
     routes: Tracked<RouteKey, KnownRoute>,
+    /// The paths of the routes reported removed at the last address removal because their
+    /// preferred source went with it. Linux 6.6 and later send an RTM_DELROUTE for each such
+    /// route right after the RTM_DELADDR (earlier kernels send nothing): that message is no
+    /// news, and must not remove what is left of the route. Emptied at the next link or
+    /// address message, which comes after the kernel's last one.
+    unconfirmed_flushes: HashMap<RouteKey, Vec<Path>>,
 }
 
 impl Known {
     /// Records a link or address event (`seen`: it confirms the object during a dump) and
     /// queues the route changes Linux made with it silently.
     fn record(&mut self, ev: &NetEvent, seen: bool, out: &mut VecDeque<NetEvent>) {
+        if matches!(ev, NetEvent::Link(_) | NetEvent::Addr(_)) {
+            self.forget_unconfirmed_flushes();
+        }
         match ev {
             NetEvent::Link(l) if l.removed => {
                 self.links.remove(&l.ifindex);
-                // The kernel removes a vanished link's addresses (it may not say so).
-                self.addrs.known.retain(|k, _| k.0 != l.ifindex);
+                // The kernel removes a vanished link's addresses (it does say so for IPv4,
+                // each before the link's removal; this is for those the monitor missed), in
+                // its order: the primary addresses before the secondary ones.
+                let mut gone: Vec<AddrEvent> = self
+                    .addrs
+                    .known
+                    .values()
+                    .filter(|a| a.ifindex == l.ifindex)
+                    .copied()
+                    .collect();
+                gone.sort_unstable_by_key(|a| (a.secondary, a.addr, a.plen));
+                for a in gone {
+                    self.addrs.remove(&(a.ifindex, a.addr, a.plen));
+                    self.address_gone(&a, out);
+                }
                 self.link_changed(l.ifindex, LinkChange::Removed, out);
             }
             NetEvent::Link(l) => {
@@ -344,6 +382,9 @@ impl Known {
                     }
                 } else {
                     self.addrs.remove(&k);
+                    // Linux flushes by preferred source first, then (for the link's last
+                    // address) the paths through the link.
+                    self.address_gone(a, out);
                     let any_v4 = || {
                         self.addrs
                             .known
@@ -362,6 +403,9 @@ impl Known {
     /// Applies a route message and queues what the consumer is to learn from it.
     fn route(&mut self, u: RouteUpdate, in_dump: bool, seen: bool, out: &mut VecDeque<NetEvent>) {
         let k = route_key(&u.ev);
+        if self.is_flush_confirmation(&k, &u) {
+            return;
+        }
         let old = self.routes.known.get(&k);
         if u.ev.added {
             // A dump lists the routes `append`ed under one key one by one.
@@ -449,6 +493,93 @@ impl Known {
         }
     }
 
+    /// Whether route message `u` for key `k` is the kernel's notice of a flush the monitor
+    /// has reported already (see [`Known::unconfirmed_flushes`]): a removal naming only
+    /// flushed paths. Any other message for the key ends the wait for a notice.
+    fn is_flush_confirmation(&mut self, k: &RouteKey, u: &RouteUpdate) -> bool {
+        let Some(flushed) = self.unconfirmed_flushes.get_mut(k) else {
+            return false;
+        };
+        let named = |q: &Path| u.paths.iter().any(|p| p.same(q));
+        let confirms = !u.ev.added
+            && !u.paths.is_empty()
+            && u.paths.iter().all(|p| flushed.iter().any(|q| q.same(p)));
+        if confirms {
+            // Appended routes under one key go one notice each.
+            flushed.retain(|q| !named(q));
+        }
+        if !confirms || flushed.is_empty() {
+            self.unconfirmed_flushes.remove(k);
+        }
+        confirms
+    }
+
+    fn forget_unconfirmed_flushes(&mut self) {
+        if !self.unconfirmed_flushes.is_empty() {
+            // A new map: one flush of 100,000 routes must not leave its capacity behind.
+            self.unconfirmed_flushes = HashMap::new();
+        }
+    }
+
+    /// Applies what Linux (fib_del_ifaddr, fib_sync_down_addr) does when IPv4 address
+    /// `a` is removed and no link has it any more: every IPv4 route of the main table whose
+    /// preferred source it was goes, as a whole (all the paths of a multipath route; of the
+    /// routes `append`ed under one key, those with that source). Before 6.6 without a
+    /// message; since, with one (see `unconfirmed_flushes`). For a link in a VRF, Linux
+    /// flushes the VRF's table instead, and looks for the address in the VRF only; the
+    /// monitor does not follow VRFs.
+    fn address_gone(&mut self, a: &AddrEvent, out: &mut VecDeque<NetEvent>) {
+        let IpAddr::V4(addr) = a.addr else {
+            return;
+        };
+        // The address is still local (another link, or another prefix length on this one):
+        // its local route stays, and the kernel keeps the routes.
+        if addr.is_unspecified() || self.addrs.known.keys().any(|k| k.1 == a.addr) {
+            return;
+        }
+        // A secondary address whose subnet has no primary left on its link: that happens
+        // only while the link is deleted (its primary addresses go first), and then Linux
+        // flushes nothing for it.
+        let subnet = v4_network(addr, a.plen);
+        let has_primary = |o: &AddrEvent| {
+            o.ifindex == a.ifindex
+                && !o.secondary
+                && o.plen == a.plen
+                && matches!(o.addr, IpAddr::V4(x) if v4_network(x, o.plen) == subnet)
+        };
+        if a.secondary && !self.addrs.known.values().any(has_primary) {
+            return;
+        }
+        let from_addr = |p: &Path| p.pref_src == Some(addr);
+        let mut keys: Vec<RouteKey> = self
+            .routes
+            .known
+            .iter()
+            .filter(|(k, r)| {
+                k.2 == crate::RT_TABLE_MAIN
+                    && k.0.addr().is_ipv4()
+                    && (r.pref_src == Some(addr) || r.paths.iter().any(from_addr))
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        for k in keys {
+            let Some(old) = self.routes.known.get(&k) else {
+                continue;
+            };
+            let (flushed, paths): (Vec<Path>, Vec<Path>) =
+                old.paths().into_iter().partition(from_addr);
+            // The paths beyond MAX_PATHS are not known one by one: they go with the route
+            // when none of those known is left (the common case of one kernel route).
+            let untracked = if paths.is_empty() { 0 } else { old.untracked };
+            self.unconfirmed_flushes
+                .entry(k)
+                .or_default()
+                .extend(flushed);
+            self.set_paths(k, paths, untracked, out);
+        }
+    }
+
     /// Removes a route and reports its removal.
     fn forget_route(&mut self, k: &RouteKey, out: &mut VecDeque<NetEvent>) {
         if let Some(r) = self.routes.remove(k) {
@@ -530,6 +661,12 @@ impl Known {
             out.push_back(NetEvent::Link(l));
         }
     }
+}
+
+/// The network of IPv4 address `a` with prefix length `plen` (at most 32), as a number.
+fn v4_network(a: Ipv4Addr, plen: u8) -> u32 {
+    let host_bits = 32 - u32::from(plen.min(32));
+    u32::from(a) & u32::MAX.checked_shl(host_bits).unwrap_or(0)
 }
 
 /// Counters of the monitor.
@@ -674,6 +811,8 @@ impl Monitor {
 
     fn overrun(&mut self) -> io::Result<()> {
         self.stats.overruns += 1;
+        // The kernel's notices of flushes may be lost with the rest; the re-dump tells.
+        self.known.forget_unconfirmed_flushes();
         self.resyncing = true;
         self.queue.push_back(NetEvent::Overrun);
         if self.dump_seq.is_some() {
@@ -773,6 +912,11 @@ fn route_update(
     // Linux keeps a dead path in an IPv4 route and revives it silently; it removes an
     // IPv6 route's paths (with a message each) or keeps them, dead or not.
     let v4 = m.header.family == AF_INET;
+    // Linux keeps an IPv6 route whose preferred source goes (it only forgets the source).
+    let pref_src = match m.pref_src {
+        Some(IpAddr::V4(a)) if v4 => Some(a),
+        _ => None,
+    };
     let mut paths = Vec::new();
     let mut untracked = 0u16;
     nl::route_paths(p, m, |rp| {
@@ -782,6 +926,7 @@ fn route_update(
                 ifindex: rp.ifindex,
                 dead: v4 && rp.flags & RTNH_F_DEAD != 0,
                 group: 0,
+                pref_src,
             });
         } else {
             untracked = untracked.saturating_add(1);
@@ -810,6 +955,7 @@ const IFLA_MTU: u16 = 4;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_FLAGS: u16 = 8;
+const IFA_F_SECONDARY: u32 = 0x01;
 const IFA_F_DADFAILED: u32 = 0x08;
 const IFA_F_TENTATIVE: u32 = 0x40;
 
@@ -885,6 +1031,7 @@ pub(crate) fn addr_event(p: &[u8], added: bool) -> Result<Option<AddrEvent>, Mal
         added,
         tentative: flags & IFA_F_TENTATIVE != 0 || dad_failed,
         dad_failed,
+        secondary: family == AF_INET && flags & IFA_F_SECONDARY != 0,
     }))
 }
 
@@ -1038,10 +1185,25 @@ mod tests {
     /// A route message for 2001:db8::/48 through `paths` (gateway fe80::N, ifindex N), or
     /// with `v4` for 10.99.0.0/16 (gateway 192.0.2.N): RTA_MULTIPATH for more than one.
     fn route_msg(kind: u16, v4: bool, paths: std::ops::RangeInclusive<u16>) -> Vec<u8> {
+        let dst = if v4 { "10.99.0.0/16" } else { "2001:db8::/48" };
+        route_msg_to(kind, dst, 254, paths, None)
+    }
+
+    /// A route message for `dst` in `table` through `paths`, as [`route_msg`], with
+    /// preferred source `src`.
+    fn route_msg_to(
+        kind: u16,
+        dst: &str,
+        table: u8,
+        paths: std::ops::RangeInclusive<u16>,
+        src: Option<&str>,
+    ) -> Vec<u8> {
+        let dst: Prefix = dst.parse().unwrap();
+        let v4 = dst.is_v4();
         let header = nl::RouteHeader {
             family: if v4 { AF_INET } else { AF_INET6 },
-            dst_len: if v4 { 16 } else { 48 },
-            table: 254,
+            dst_len: dst.plen(),
+            table,
             protocol: 4,
             kind: nl::RTN_UNICAST,
             ..nl::RouteHeader::default()
@@ -1056,10 +1218,10 @@ mod tests {
         };
         let mut buf = Vec::new();
         let mut b = MsgBuilder::new(&mut buf, kind, 0, 0, &header.bytes());
-        b.ip(
-            1,
-            if v4 { "10.99.0.0" } else { "2001:db8::" }.parse().unwrap(),
-        );
+        b.ip(1, dst.addr());
+        if let Some(src) = src {
+            b.ip(7, src.parse().unwrap());
+        }
         if paths.start() == paths.end() {
             b.u32(4, u32::from(*paths.start()))
                 .attr(5, &gw(*paths.start()));
@@ -1090,11 +1252,20 @@ mod tests {
         v4: bool,
         paths: std::ops::RangeInclusive<u16>,
     ) -> Vec<NetEvent> {
-        let p = route_msg(kind, v4, paths);
-        let m = RouteMsg::parse(&p).unwrap();
+        apply_msg(known, kind, 0, &route_msg(kind, v4, paths))
+    }
+
+    /// Applies route message `p` of type `kind` with header flags `flags`.
+    fn apply_msg(known: &mut Known, kind: u16, flags: u16, p: &[u8]) -> Vec<NetEvent> {
+        let m = RouteMsg::parse(p).unwrap();
         let ev = nl::route_event(&m, kind == nl::RTM_NEWROUTE).unwrap();
         let mut out = VecDeque::new();
-        known.route(route_update(ev, &m, 0, &p).unwrap(), false, false, &mut out);
+        known.route(
+            route_update(ev, &m, flags, p).unwrap(),
+            false,
+            false,
+            &mut out,
+        );
         out.into()
     }
 
@@ -1139,9 +1310,17 @@ mod tests {
 
     /// The route events: (added, ifindex).
     fn routes(ev: &[NetEvent]) -> Vec<(bool, Option<u32>)> {
+        route_changes(ev)
+            .into_iter()
+            .map(|(_, added, ifindex)| (added, ifindex))
+            .collect()
+    }
+
+    /// The route events: (prefix, added, ifindex).
+    fn route_changes(ev: &[NetEvent]) -> Vec<(String, bool, Option<u32>)> {
         ev.iter()
             .filter_map(|e| match e {
-                NetEvent::Route(r) => Some((r.added, r.ifindex)),
+                NetEvent::Route(r) => Some((r.prefix.to_string(), r.added, r.ifindex)),
                 _ => None,
             })
             .collect()
@@ -1168,5 +1347,191 @@ mod tests {
         assert_eq!(routes(&link(&mut known, 1, true)), vec![]);
         assert_eq!(routes(&link(&mut known, 1, false)), vec![]);
         assert_eq!(known.routes.known.len(), 1);
+    }
+
+    /// Applies an IPv4 route message for `dst` (see [`route_msg_to`]); `append`: NLM_F_APPEND.
+    fn apply_v4(
+        known: &mut Known,
+        kind: u16,
+        (dst, table): (&str, u8),
+        paths: std::ops::RangeInclusive<u16>,
+        src: Option<&str>,
+        append: bool,
+    ) -> Vec<NetEvent> {
+        let flags = if append { NLM_F_APPEND } else { 0 };
+        apply_msg(
+            known,
+            kind,
+            flags,
+            &route_msg_to(kind, dst, table, paths, src),
+        )
+    }
+
+    /// Records the addition or removal of IPv4 address `addr` ("a.b.c.d/len") on `ifindex`.
+    fn address(
+        known: &mut Known,
+        ifindex: u32,
+        addr: &str,
+        added: bool,
+        secondary: bool,
+    ) -> Vec<NetEvent> {
+        let (a, plen) = addr.split_once('/').unwrap();
+        let a = AddrEvent {
+            ifindex,
+            addr: a.parse().unwrap(),
+            plen: plen.parse().unwrap(),
+            added,
+            tentative: false,
+            dad_failed: false,
+            secondary,
+        };
+        let mut out = VecDeque::new();
+        known.record(&NetEvent::Addr(a), false, &mut out);
+        out.into()
+    }
+
+    #[test]
+    fn ipv4_routes_go_with_their_preferred_source_like_linux() {
+        const NEW: u16 = nl::RTM_NEWROUTE;
+        const DEL: u16 = nl::RTM_DELROUTE;
+        let main = |dst| (dst, 254);
+        let src = Some("198.51.100.1");
+        let mut known = Known::default();
+        for i in 1..=4 {
+            link(&mut known, i, true);
+        }
+        address(&mut known, 3, "198.51.100.1/24", true, false);
+        address(&mut known, 4, "198.51.100.1/32", true, false);
+        // Through links 1 and 2, with a source on link 3 (and 4): one path, a multipath
+        // route, routes appended under one key (one of them with the source; in 10.7/16
+        // with the same next hop), a route without the source, and one with it in another
+        // table.
+        apply_v4(&mut known, NEW, main("10.1.0.0/16"), 1..=1, src, false);
+        apply_v4(&mut known, NEW, main("10.2.0.0/16"), 1..=2, src, false);
+        apply_v4(&mut known, NEW, main("10.3.0.0/16"), 1..=1, None, false);
+        apply_v4(&mut known, NEW, main("10.3.0.0/16"), 2..=2, src, true);
+        apply_v4(&mut known, NEW, main("10.4.0.0/16"), 1..=1, None, false);
+        apply_v4(&mut known, NEW, ("10.5.0.0/16", 100), 1..=1, src, false);
+        apply_v4(&mut known, NEW, main("10.7.0.0/16"), 1..=1, None, false);
+        apply_v4(&mut known, NEW, main("10.7.0.0/16"), 1..=1, src, true);
+        assert_eq!(known.routes.known.len(), 6);
+
+        // Link 4 still has the address: Linux keeps the routes.
+        let ev = address(&mut known, 3, "198.51.100.1/24", false, false);
+        assert_eq!(route_changes(&ev), vec![]);
+        // The host's last copy of it goes (before 6.6, not a word from Linux): the routes
+        // of the main table from it go, multipath or not; of the appended ones, the one
+        // from it only (10.3.0.0/16 stays through link 1, already the one reported).
+        let ev = address(&mut known, 4, "198.51.100.1/32", false, false);
+        assert_eq!(
+            route_changes(&ev),
+            vec![
+                ("10.1.0.0/16".into(), false, Some(1)),
+                ("10.2.0.0/16".into(), false, Some(1)),
+            ]
+        );
+        let kept = ["10.3.0.0/16", "10.4.0.0/16", "10.5.0.0/16", "10.7.0.0/16"];
+        assert_eq!(known_prefixes(&known), kept);
+
+        // Since 6.6 Linux sends its removals next: no news, and the path left stays.
+        assert_eq!(
+            apply_v4(&mut known, DEL, main("10.1.0.0/16"), 1..=1, src, false),
+            vec![]
+        );
+        assert_eq!(
+            apply_v4(&mut known, DEL, main("10.2.0.0/16"), 1..=2, src, false),
+            vec![]
+        );
+        assert_eq!(
+            apply_v4(&mut known, DEL, main("10.3.0.0/16"), 2..=2, src, false),
+            vec![]
+        );
+        assert_eq!(
+            apply_v4(&mut known, DEL, main("10.7.0.0/16"), 1..=1, src, false),
+            vec![]
+        );
+        assert_eq!(known_prefixes(&known), kept);
+        assert!(known.unconfirmed_flushes.is_empty());
+        // The kernel's own removal of what is left is news again.
+        let ev = apply_v4(&mut known, DEL, main("10.3.0.0/16"), 1..=1, None, false);
+        assert_eq!(
+            route_changes(&ev),
+            vec![("10.3.0.0/16".into(), false, Some(1))]
+        );
+
+        // Without the notices (before 6.6), the next address message ends the wait: a
+        // removal for the key after a new route under it is news.
+        apply_v4(&mut known, NEW, main("10.6.0.0/16"), 1..=1, src, false);
+        address(&mut known, 3, "198.51.100.1/24", true, false);
+        let ev = address(&mut known, 3, "198.51.100.1/24", false, false);
+        assert_eq!(
+            route_changes(&ev),
+            vec![("10.6.0.0/16".into(), false, Some(1))]
+        );
+        address(&mut known, 3, "198.51.100.1/24", true, false);
+        apply_v4(&mut known, NEW, main("10.6.0.0/16"), 1..=1, src, false);
+        let ev = apply_v4(&mut known, DEL, main("10.6.0.0/16"), 1..=1, src, false);
+        assert_eq!(
+            route_changes(&ev),
+            vec![("10.6.0.0/16".into(), false, Some(1))]
+        );
+    }
+
+    #[test]
+    fn secondary_addresses_take_their_routes_unless_their_link_is_deleted() {
+        let mut known = Known::default();
+        link(&mut known, 1, true);
+        link(&mut known, 2, true);
+        // Routes through link 1 from a primary address of link 2 and two secondary ones.
+        let route_from = |known: &mut Known, dst, src| {
+            apply_v4(known, nl::RTM_NEWROUTE, (dst, 254), 1..=1, Some(src), false)
+        };
+        address(&mut known, 2, "198.51.100.1/24", true, false);
+        address(&mut known, 2, "198.51.100.5/24", true, true);
+        address(&mut known, 2, "198.51.100.6/24", true, true);
+        route_from(&mut known, "10.1.0.0/16", "198.51.100.1");
+        route_from(&mut known, "10.5.0.0/16", "198.51.100.5");
+        route_from(&mut known, "10.6.0.0/16", "198.51.100.6");
+        let gone = |prefix: &str| vec![(prefix.to_string(), false, Some(1))];
+        // A secondary address removed while its primary is there: its route goes.
+        let ev = address(&mut known, 2, "198.51.100.6/24", false, true);
+        assert_eq!(route_changes(&ev), gone("10.6.0.0/16"));
+        // Link 2 deleted: its primary's route goes, its secondary's stays (Linux gives up on
+        // a secondary address without a primary).
+        let ev = address(&mut known, 2, "198.51.100.1/24", false, false);
+        assert_eq!(route_changes(&ev), gone("10.1.0.0/16"));
+        let ev = address(&mut known, 2, "198.51.100.5/24", false, true);
+        assert_eq!(route_changes(&ev), vec![]);
+        assert_eq!(known_prefixes(&known), ["10.5.0.0/16"]);
+
+        // Addresses the monitor missed the removal of go with their link, in Linux's order.
+        address(&mut known, 2, "198.51.100.1/24", true, false);
+        address(&mut known, 2, "198.51.100.5/24", true, true);
+        route_from(&mut known, "10.1.0.0/16", "198.51.100.1");
+        let mut out = VecDeque::new();
+        let removed = LinkEvent {
+            ifindex: 2,
+            name: "d2".into(),
+            up: false,
+            admin_up: false,
+            mtu: 1500,
+            removed: true,
+        };
+        known.record(&NetEvent::Link(removed), false, &mut out);
+        assert_eq!(route_changes(&Vec::from(out)), gone("10.1.0.0/16"));
+        assert!(known.addrs.known.is_empty());
+        assert_eq!(known_prefixes(&known), ["10.5.0.0/16"]);
+    }
+
+    /// The prefixes of the known routes, sorted.
+    fn known_prefixes(known: &Known) -> Vec<String> {
+        let mut v: Vec<String> = known
+            .routes
+            .known
+            .values()
+            .map(|r| r.ev.prefix.to_string())
+            .collect();
+        v.sort();
+        v
     }
 }

@@ -476,20 +476,26 @@ fn after_an_overrun_the_events_end_in_the_kernels_state() {
     assert!(stats.stale_removed > 0, "{stats:?}");
 }
 
-/// A consumer's kernel routes of protocol static: prefix → the output interface reported.
+/// A consumer's kernel routes of protocol static: prefix (followed by " table N" outside
+/// the main table) → the output interface reported; and every removal reported, in order.
 #[derive(Default, Debug)]
-struct Routes(std::collections::BTreeMap<String, Option<u32>>);
+struct Routes(std::collections::BTreeMap<String, Option<u32>>, Vec<String>);
 
 impl Routes {
     fn apply(&mut self, ev: &NetEvent) {
-        match ev {
-            NetEvent::Route(r) if r.protocol == 4 && r.added => {
-                self.0.insert(r.prefix.to_string(), r.ifindex);
-            }
-            NetEvent::Route(r) if r.protocol == 4 => {
-                self.0.remove(&r.prefix.to_string());
-            }
-            _ => {}
+        let NetEvent::Route(r) = ev else { return };
+        if r.protocol != 4 {
+            return;
+        }
+        let key = match r.table {
+            254 => r.prefix.to_string(),
+            t => format!("{} table {t}", r.prefix),
+        };
+        if r.added {
+            self.0.insert(key, r.ifindex);
+        } else {
+            self.0.remove(&key);
+            self.1.push(key);
         }
     }
 }
@@ -505,8 +511,8 @@ async fn settle(m: &mut Monitor, routes: &mut Routes) {
     }
 }
 
-/// The kernel's static routes of the main table, both families: prefix → the indexes of
-/// the links of its usable (not dead) paths.
+/// The kernel's static routes, both families, keyed as [`Routes`] keys them: → the indexes
+/// of the links of its usable (not dead) paths.
 fn kernel_routes(ns: &str) -> std::collections::BTreeMap<String, Vec<u32>> {
     let links = common::ip_json_in(ns, "link show");
     let index = |dev: &str| {
@@ -520,7 +526,7 @@ fn kernel_routes(ns: &str) -> std::collections::BTreeMap<String, Vec<u32>> {
     };
     let mut out = std::collections::BTreeMap::new();
     for family in ["-4", "-6"] {
-        let v = common::ip_json_in(ns, &format!("{family} route show proto static"));
+        let v = common::ip_json_in(ns, &format!("{family} route show proto static table all"));
         for r in v.as_array().unwrap() {
             let dst = r["dst"].as_str().unwrap();
             let dst = match (dst, family) {
@@ -529,6 +535,10 @@ fn kernel_routes(ns: &str) -> std::collections::BTreeMap<String, Vec<u32>> {
                 (d, "-4") if !d.contains('/') => format!("{d}/32"),
                 (d, _) if !d.contains('/') => format!("{d}/128"),
                 (d, _) => d.to_string(),
+            };
+            let dst = match r["table"].as_str() {
+                Some(t) => format!("{dst} table {t}"),
+                None => dst,
             };
             let hops = match r["nexthops"].as_array() {
                 Some(hops) => hops.clone(),
@@ -725,5 +735,91 @@ fn a_route_stays_while_one_of_its_paths_remains() {
         )
         .await;
         assert!(!routes.0.contains_key("2001:db8:99::/48"));
+    });
+}
+
+#[test]
+fn ipv4_routes_the_kernel_flushes_with_their_preferred_source_are_reported_removed() {
+    let Some(ns) = Netns::new() else { return };
+    for dev in ["d0", "d1", "d2", "d3"] {
+        common::local_link(&ns, dev);
+    }
+    ns.ip("addr add 192.0.2.1/24 dev d0");
+    ns.ip("addr add 198.51.100.1/24 dev d1");
+    // The sources: 10.200.0.1 on d2 only, 10.201.0.1 on d2 and d1, and on d3 a primary
+    // address with two secondary ones of its subnet.
+    ns.ip("addr add 10.200.0.1/24 dev d2");
+    ns.ip("addr add 10.201.0.1/24 dev d2");
+    ns.ip("addr add 10.201.0.1/32 dev d1");
+    ns.ip("addr add 10.30.0.1/24 dev d3");
+    ns.ip("addr add 10.30.0.5/24 dev d3");
+    ns.ip("addr add 10.30.0.6/24 dev d3");
+    let static_route = |r: &str| ns.ip(&format!("route add proto static {r}"));
+    static_route("10.20.0.0/16 via 192.0.2.2 dev d0 src 10.200.0.1");
+    static_route(
+        "10.21.0.0/16 src 10.200.0.1 nexthop via 192.0.2.2 dev d0 nexthop via 198.51.100.2 dev d1",
+    );
+    static_route("10.22.0.0/16 via 192.0.2.2 dev d0");
+    ns.ip("route append 10.22.0.0/16 via 198.51.100.2 dev d1 src 10.200.0.1 proto static");
+    // Appended under one key with the same next hop, one with the source.
+    static_route("10.29.0.0/16 via 198.51.100.2 dev d1");
+    ns.ip("route append 10.29.0.0/16 via 198.51.100.2 dev d1 src 10.200.0.1 proto static");
+    static_route("10.23.0.0/16 via 198.51.100.2 dev d1 src 10.200.0.1 table 100");
+    static_route("10.24.0.0/16 via 192.0.2.2 dev d0 src 10.201.0.1");
+    static_route("10.25.0.0/16 via 192.0.2.2 dev d0");
+    static_route("10.26.0.0/16 via 192.0.2.2 dev d0 src 10.30.0.1");
+    static_route("10.27.0.0/16 via 192.0.2.2 dev d0 src 10.30.0.5");
+    static_route("10.28.0.0/16 via 192.0.2.2 dev d0 src 10.30.0.6");
+    let name = ns.name.clone();
+    let (d0, d1) = (ns.ifindex("d0"), ns.ifindex("d1"));
+    ns.block_on(move || async move {
+        let config = MonitorConfig {
+            route_tables: vec![254, 100],
+            ..MonitorConfig::default()
+        };
+        let mut m = Monitor::new(config).expect("monitor");
+        let mut routes = Routes::default();
+        for ev in initial_dump(&mut m).await {
+            routes.apply(&ev);
+        }
+        assert_same("the initial dump", &name, &routes);
+        assert_eq!(routes.0.len(), 10, "{routes:?}");
+
+        // d1 still has the address: Linux keeps its routes.
+        step(&mut m, &mut routes, &name, "addr del 10.201.0.1/24 dev d2").await;
+        assert!(routes.0.contains_key("10.24.0.0/16"));
+        // Gone from the host: Linux removes the main table's routes from it (without a
+        // word before 6.6), each reported removed once. The multipath route goes as a
+        // whole; of the routes appended under one key, the one from the address, even
+        // with the next hop of the other; the route of table 100 stays.
+        step(&mut m, &mut routes, &name, "addr del 10.200.0.1/24 dev d2").await;
+        routes.1.sort();
+        assert_eq!(routes.1, ["10.20.0.0/16", "10.21.0.0/16"], "{routes:?}");
+        assert_eq!(routes.0.get("10.22.0.0/16"), Some(&Some(d0)));
+        assert_eq!(routes.0.get("10.29.0.0/16"), Some(&Some(d1)));
+        assert!(routes.0.contains_key("10.23.0.0/16 table 100"));
+        step(&mut m, &mut routes, &name, "addr del 10.201.0.1/32 dev d1").await;
+        assert!(!routes.0.contains_key("10.24.0.0/16"));
+
+        // A secondary address removed alone takes its routes; deleting the link takes
+        // those from its primary address, and keeps those from the secondary one left.
+        step(&mut m, &mut routes, &name, "addr del 10.30.0.6/24 dev d3").await;
+        assert!(!routes.0.contains_key("10.28.0.0/16"));
+        step(&mut m, &mut routes, &name, "link del d3").await;
+        assert!(!routes.0.contains_key("10.26.0.0/16"));
+        assert!(routes.0.contains_key("10.27.0.0/16"));
+        // Reported once each, the route left by the appended one's removal never.
+        let mut removed: Vec<&str> = routes.1.iter().map(String::as_str).collect();
+        removed.sort_unstable();
+        assert_eq!(
+            removed,
+            [
+                "10.20.0.0/16",
+                "10.21.0.0/16",
+                "10.24.0.0/16",
+                "10.26.0.0/16",
+                "10.28.0.0/16"
+            ]
+        );
     });
 }

@@ -86,7 +86,9 @@ fn ipv4_routes_flushed_with_their_link_are_retracted() {
     let b = lab.node("b", &["10.255.0.2/32"]);
     lab.link(&a, "eth-b", &b, "eth-a");
     // Two uplinks of a, each with a static route through it: Linux removes an IPv4 route
-    // through a link that goes down or away without telling anyone.
+    // through a link that goes down or away without telling anyone. A third route, through
+    // up1, has a preferred source on up0: it goes with that address (silently before
+    // Linux 6.6).
     for (i, dev) in ["up0", "up1"].iter().enumerate() {
         lab.ip(&a, &format!("link add {dev} type veth peer name {dev}p"));
         lab.ip(&a, &format!("link set {dev}p up"));
@@ -97,6 +99,11 @@ fn ipv4_routes_flushed_with_their_link_are_retracted() {
             &format!("route add 10.9.{i}.0/24 via 192.0.{i}.2 dev {dev} proto static"),
         );
     }
+    lab.ip(&a, "addr add 198.51.100.1/24 dev up0");
+    lab.ip(
+        &a,
+        "route add 10.9.2.0/24 via 192.0.1.2 dev up1 src 198.51.100.1 proto static",
+    );
     let routed_args = e2e::args(
         &["-H", "1"],
         &["redistribute ip 10.9.0.0/16 le 24 allow"],
@@ -104,7 +111,7 @@ fn ipv4_routes_flushed_with_their_link_are_retracted() {
     );
     lab.routed(ROUTED, "routed-a", &a, &routed_args);
     lab.babeld("babeld-b", &b, &["-g", &PORT.to_string(), "eth-a"]);
-    lab.wait_routes(&b, &["10.9.0.0/24", "10.9.1.0/24"]);
+    lab.wait_routes(&b, &["10.9.0.0/24", "10.9.1.0/24", "10.9.2.0/24"]);
 
     let retracted = |prefix: &str| {
         lab.wait_for(Duration::from_secs(10), || {
@@ -114,6 +121,17 @@ fn ipv4_routes_flushed_with_their_link_are_retracted() {
         })
         .is_some()
     };
+    lab.ip(&a, "addr del 198.51.100.1/24 dev up0");
+    assert!(
+        lab.ip(&a, "route show 10.9.2.0/24").trim().is_empty(),
+        "the kernel kept the route"
+    );
+    assert!(
+        retracted("10.9.2.0/24"),
+        "a route flushed with its preferred source is still announced:\n{}\n{}",
+        lab.babel_routes(&b, "-4"),
+        lab.logs()
+    );
     lab.ip(&a, "link set up0 down");
     assert!(
         lab.ip(&a, "route show 10.9.0.0/24").trim().is_empty(),
