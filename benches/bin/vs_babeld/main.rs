@@ -49,7 +49,8 @@ struct Args {
     cuts: Vec<failover::Cut>,
     /// Failover: the two diamonds take turns cut by cut (else all of babeld's cuts first).
     turns: bool,
-    /// Ingest: copy each daemon's /proc/PID/smaps here once it holds the whole table.
+    /// Ingest: copy each daemon's /proc/PID/smaps here once it holds the whole table, and
+    /// the addresses of its resident code pages (`.code-pages`).
     smaps: Option<PathBuf>,
 }
 
@@ -58,6 +59,44 @@ const SECTIONS: [&str; 4] = ["ingest", "flap", "failover", "grid"];
 const USAGE: &str = "usage: vs_babeld [ingest] [flap] [failover] [grid] [--prefixes N,M] \
 [--order sorted|shuffled] [--timeout SECONDS] [--flap-prefixes N] [--flaps N] \
 [--flap-interval SECONDS] [--runs N] [--cut silent|carrier|both] [--turns alternate|sequential] [--grid K] [--window SECONDS] [--routed PATH] [--babeld PATH] [--smaps DIR]";
+
+/// The addresses of the resident pages of a process's executable file mappings, one per line
+/// in hexadecimal (from /proc/PID/pagemap: which 4 KiB pages of its code it holds, to
+/// tell which functions put a 64 KiB block of the binary in memory).
+fn resident_code_pages(pid: u32) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
+    let mut pagemap = std::fs::File::open(format!("/proc/{pid}/pagemap"))?;
+    let mut out = String::new();
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
+        // The program's and its libraries' code (not the vDSO's or vsyscall's).
+        let file = f.nth(3).is_some_and(|path| path.starts_with('/'));
+        if !perms.contains('x') || !file {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else {
+            continue;
+        };
+        let mut entries = vec![0u8; ((b - a) / 4096 * 8) as usize];
+        pagemap.seek(SeekFrom::Start(a / 4096 * 8))?;
+        pagemap.read_exact(&mut entries)?;
+        for (i, e) in entries.chunks_exact(8).enumerate() {
+            let e = u64::from_le_bytes(e.try_into().expect("8 bytes"));
+            // Bit 63: present in memory.
+            if e >> 63 == 1 {
+                out.push_str(&format!("{:x}\n", a + i as u64 * 4096));
+            }
+        }
+    }
+    Ok(out)
+}
 
 pub fn sibling(name: &str) -> PathBuf {
     std::env::current_exe()
@@ -236,6 +275,10 @@ fn ingest(daemon: &Path, n: u32, args: &Args) -> Result<Ingest, String> {
         let to = dir.join(format!("{tag}-{n}.smaps"));
         std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::copy(format!("/proc/{pid}/smaps"), &to))
+            .map_err(|e| format!("{}: {e}", to.display()))?;
+        let to = dir.join(format!("{tag}-{n}.code-pages"));
+        resident_code_pages(pid)
+            .and_then(|pages| std::fs::write(&to, pages))
             .map_err(|e| format!("{}: {e}", to.display()))?;
     }
     let _ = listener.finish();

@@ -639,18 +639,41 @@ impl Planner {
             let mut v = Vec::new();
             self.config.ops(change, &mut v);
             out.extend(v.into_iter().map(|(t, op)| Op::Route(t, op)));
-            if r.src_prefix.is_none() && self.tabled_family(&r.prefix) && !self.natives.is_empty() {
-                match change {
-                    RouteChange::Retract(_) => self.plain.remove(&r.prefix),
-                    _ => self
-                        .plain
-                        .insert(r.prefix, kernel_route(r, self.config.priority(r))),
-                };
-                let sources = self.covering_sources(r.prefix);
-                self.sync_sources(sources, r.prefix, out);
+            if r.src_prefix.is_none() && !self.natives.is_empty() && self.tabled_family(&r.prefix) {
+                self.plain_changed(change, r, out);
             }
             return;
         };
+        self.source_ops(change, r, src, out, reported);
+    }
+
+    /// A plain route changed while source tables exist: its copies follow. (Out of line,
+    /// as the rest of the source tables' work: most daemons never run it, and a router keeps
+    /// only the code it runs in memory.)
+    #[cold]
+    #[inline(never)]
+    fn plain_changed(&mut self, change: &RouteChange, r: &InstalledRoute, out: &mut Vec<Op>) {
+        match change {
+            RouteChange::Retract(_) => self.plain.remove(&r.prefix),
+            _ => self
+                .plain
+                .insert(r.prefix, kernel_route(r, self.config.priority(r))),
+        };
+        let sources = self.covering_sources(r.prefix);
+        self.sync_sources(sources, r.prefix, out);
+    }
+
+    /// The operations for a change of a route that goes into source `src`'s table.
+    #[cold]
+    #[inline(never)]
+    fn source_ops(
+        &mut self,
+        change: &RouteChange,
+        r: &InstalledRoute,
+        src: Prefix,
+        out: &mut Vec<Op>,
+        reported: &dyn Reported,
+    ) {
         let d = r.prefix;
         let plain = |r: &InstalledRoute, p: u32| KernelRoute {
             src: None,
