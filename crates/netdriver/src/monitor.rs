@@ -347,17 +347,28 @@ impl Known {
                 // The kernel removes a vanished link's addresses (it does say so for IPv4,
                 // each before the link's removal; this is for those the monitor missed), in
                 // its order: the primary addresses before the secondary ones.
-                let mut gone: Vec<AddrEvent> = self
+                // (Sorted keys and two passes rather than a sort by flag: the sort of these
+                // keys is compiled in already, and every sort instance adds kilobytes of
+                // code to the daemon.)
+                let mut gone: Vec<(u32, IpAddr, u8)> = self
                     .addrs
                     .known
-                    .values()
-                    .filter(|a| a.ifindex == l.ifindex)
+                    .keys()
+                    .filter(|k| k.0 == l.ifindex)
                     .copied()
                     .collect();
-                gone.sort_unstable_by_key(|a| (a.secondary, a.addr, a.plen));
-                for a in gone {
-                    self.addrs.remove(&(a.ifindex, a.addr, a.plen));
-                    self.address_gone(&a, out);
+                gone.sort_unstable();
+                for secondary in [false, true] {
+                    for k in &gone {
+                        match self.addrs.known.get(k) {
+                            Some(a) if a.secondary == secondary => {
+                                let a = *a;
+                                self.addrs.remove(k);
+                                self.address_gone(&a, out);
+                            }
+                            _ => {}
+                        }
+                    }
                 }
                 self.link_changed(l.ifindex, LinkChange::Removed, out);
             }

@@ -589,7 +589,8 @@ impl Planner {
     /// k of them. Copies come in the most specific first and go the least specific first, so
     /// that no packet meets a less specific copy while a more specific one is missing.
     fn sync_inside(&mut self, s: Prefix, table: u32, d: Prefix, adding: bool, out: &mut Vec<Op>) {
-        let mut dsts: Vec<Prefix> = self
+        // (address, length) order puts a prefix before the prefixes inside it.
+        let mut dsts: BTreeSet<Prefix> = self
             .plain
             .range((Bound::Excluded(d), Bound::Unbounded))
             .map(|(p, _)| *p)
@@ -601,12 +602,11 @@ impl Planner {
                 .map(|(p, _)| *p)
                 .take_while(|p| d.contains(p)),
         );
-        // (address, length) order puts a prefix before the prefixes inside it.
-        dsts.sort_unstable();
-        dsts.dedup();
-        if adding {
-            dsts.reverse();
-        }
+        let dsts: Vec<Prefix> = if adding {
+            dsts.into_iter().rev().collect()
+        } else {
+            dsts.into_iter().collect()
+        };
         for x in dsts {
             self.sync_copy(s, table, x, out);
         }
