@@ -74,6 +74,7 @@ for t in a b; do
 done
 
 nm -A --defined-only "$LIBC_A" "$LIBGCC_EH_A" 2>/dev/null >"$W/libc.nm" || true
+nm --defined-only "$BIN" | awk '{print $3}' >"$W/bin.nm"
 python3 - "$W" "$(basename "$BIN")" "$OUT" <<'PY'
 import re, sys, glob
 work, binname, out = sys.argv[1:4]
@@ -103,6 +104,19 @@ for f in glob.glob(work + "/*.out"):
             # valgrind names part of a static executable's code "???".
             if m.group(1) == "fn" and (cur.endswith("/" + binname) or cur == "???"):
                 names.add(fns[m.group(2)])
+# The hash at the end of a legacy symbol depends on the build's metadata (its profile and
+# target, not its paths: cargo hashes a workspace's paths relative to its root), and it is
+# what tells the instances of a generic function apart. A function with one instance in
+# the profiled binary is named with any hash, so that the list still finds it after a
+# change elsewhere, and in the ordinary dynamic build; one with several (BTreeMap::insert,
+# a sort, an iterator adapter) is named by the hashes of the instances that ran only: the
+# others would take up hot code (tens of KB).
+anyhash = lambda n: re.sub(r"17h[0-9a-f]{16}E$", "17h????????????????E", n)
+instances = {}
+for l in open(work + "/bin.nm"):
+    n = l.strip()
+    if n.startswith("_ZN"):
+        instances[anyhash(n)] = instances.get(anyhash(n), 0) + 1
 pats = set()
 objs = set()
 for n in names:
@@ -111,8 +125,7 @@ for n in names:
         if n in member:
             objs.add(member[n])
         continue
-    # The hash of a legacy symbol depends on the build's paths and metadata: any.
-    g = re.sub(r"17h[0-9a-f]{16}E$", "17h????????????????E", n)
+    g = anyhash(n) if instances.get(anyhash(n), 0) <= 1 else n
     # Characters a linker script pattern cannot hold: any one character.
     g = re.sub(r"[^A-Za-z0-9_.?]", "?", g)
     pats.add(f"    *(.text.{g} .text.unlikely.{g})")
