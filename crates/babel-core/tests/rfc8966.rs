@@ -1510,6 +1510,15 @@ fn tunnel_with_fake(config: InterfaceConfig) -> (Mesh, usize, u32) {
     (m, a, i)
 }
 
+/// Node `a`'s RTT to FAKE, if it has one.
+fn fake_rtt(m: &Mesh, a: usize) -> Option<Duration> {
+    m.node(a)
+        .neighbours()
+        .iter()
+        .find(|n| n.address == FAKE)
+        .and_then(|n| n.rtt)
+}
+
 /// RFC 9616 §3.2 with babeld's arithmetic: a sample is (our wait) - (their wait); the first
 /// one is doubled (a new neighbour is not trusted to be fast yet); a negative one (their
 /// clock a little fast over a short link) counts as 0 and still refreshes the RTT; later
@@ -1518,13 +1527,7 @@ fn tunnel_with_fake(config: InterfaceConfig) -> (Mesh, usize, u32) {
 fn rfc9616_rtt_samples_as_babeld_takes_them() {
     let (mut m, a, i) = tunnel_with_fake(InterfaceConfig::tunnel());
     let ll = m.address(a, i);
-    let rtt = |m: &Mesh| {
-        m.node(a)
-            .neighbours()
-            .iter()
-            .find(|n| n.address == FAKE)
-            .and_then(|n| n.rtt)
-    };
+    let rtt = |m: &Mesh| fake_rtt(m, a);
     // FAKE answers our last hello having held it 10 ms: a sample of our wait less 10 ms,
     // doubled.
     let (at, t) = last_hello_ts(&m, a);
@@ -1556,13 +1559,7 @@ fn rfc9616_rtt_samples_as_babeld_takes_them() {
 fn rfc9616_an_ihu_before_its_hello_in_the_packet_gives_an_rtt_sample() {
     let (mut m, a, i) = tunnel_with_fake(InterfaceConfig::tunnel());
     let ll = m.address(a, i);
-    let rtt = |m: &Mesh| {
-        m.node(a)
-            .neighbours()
-            .iter()
-            .find(|n| n.address == FAKE)
-            .and_then(|n| n.rtt)
-    };
+    let rtt = |m: &Mesh| fake_rtt(m, a);
     let (at, t) = last_hello_ts(&m, a);
     m.run_for(Duration::from_millis(30));
     let recv = 50_000_000u32;

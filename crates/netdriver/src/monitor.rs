@@ -562,18 +562,10 @@ impl Known {
             return;
         }
         let from_addr = |p: &Path| p.pref_src == Some(addr);
-        let mut keys: Vec<RouteKey> = self
-            .routes
-            .known
-            .iter()
-            .filter(|(k, r)| {
-                k.2 == crate::RT_TABLE_MAIN
-                    && k.0.addr().is_ipv4()
-                    && (r.pref_src == Some(addr) || r.paths.iter().any(from_addr))
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        keys.sort_unstable();
+        let keys = self.ipv4_routes_where(|k, r| {
+            k.2 == crate::RT_TABLE_MAIN
+                && (r.pref_src == Some(addr) || r.paths.iter().any(from_addr))
+        });
         for k in keys {
             let Some(old) = self.routes.known.get(&k) else {
                 continue;
@@ -591,6 +583,20 @@ impl Known {
         }
     }
 
+    /// The keys of the known IPv4 routes that `f` picks, in order: what is reported does not
+    /// depend on the hash map's order.
+    fn ipv4_routes_where(&self, f: impl Fn(&RouteKey, &KnownRoute) -> bool) -> Vec<RouteKey> {
+        let mut keys: Vec<RouteKey> = self
+            .routes
+            .known
+            .iter()
+            .filter(|(k, r)| k.0.addr().is_ipv4() && f(k, r))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
     /// Removes a route and reports its removal.
     fn forget_route(&mut self, k: &RouteKey, out: &mut VecDeque<NetEvent>) {
         if let Some(r) = self.routes.remove(k) {
@@ -604,15 +610,7 @@ impl Known {
     /// Applies to the known IPv4 routes what Linux does silently to their paths through
     /// link `ifindex`, and reports the routes that changed or went.
     fn link_changed(&mut self, ifindex: u32, change: LinkChange, out: &mut VecDeque<NetEvent>) {
-        let mut keys: Vec<RouteKey> = self
-            .routes
-            .known
-            .iter()
-            .filter(|(k, r)| k.0.addr().is_ipv4() && r.through(ifindex))
-            .map(|(k, _)| *k)
-            .collect();
-        keys.sort_unstable();
-        for k in keys {
+        for k in self.ipv4_routes_where(|_, r| r.through(ifindex)) {
             let Some(old) = self.routes.known.get(&k) else {
                 continue;
             };
@@ -1445,22 +1443,15 @@ mod tests {
         assert_eq!(known_prefixes(&known), kept);
 
         // Since 6.6 Linux sends its removals next: no news, and the path left stays.
-        assert_eq!(
-            apply_v4(&mut known, DEL, main("10.1.0.0/16"), 1..=1, src, false),
-            vec![]
-        );
-        assert_eq!(
-            apply_v4(&mut known, DEL, main("10.2.0.0/16"), 1..=2, src, false),
-            vec![]
-        );
-        assert_eq!(
-            apply_v4(&mut known, DEL, main("10.3.0.0/16"), 2..=2, src, false),
-            vec![]
-        );
-        assert_eq!(
-            apply_v4(&mut known, DEL, main("10.7.0.0/16"), 1..=1, src, false),
-            vec![]
-        );
+        for (dst, paths) in [
+            ("10.1.0.0/16", 1..=1),
+            ("10.2.0.0/16", 1..=2),
+            ("10.3.0.0/16", 2..=2),
+            ("10.7.0.0/16", 1..=1),
+        ] {
+            let ev = apply_v4(&mut known, DEL, main(dst), paths, src, false);
+            assert_eq!(ev, vec![], "the kernel's removal of {dst}");
+        }
         assert_eq!(known_prefixes(&known), kept);
         assert!(known.unconfirmed_flushes.is_empty());
         // The kernel's own removal of what is left is news again.

@@ -1299,6 +1299,17 @@ mod tests {
         p.ops(change, ops, e);
     }
 
+    /// [`run`] for the install of a route of metric 96 to `d`, from `s`, through `nh`.
+    fn install(
+        p: &mut Planner,
+        e: &mut Reports,
+        d: &str,
+        s: Option<&str>,
+        nh: &str,
+    ) -> Vec<String> {
+        run(p, e, RouteChange::Install(via(d, s, nh, 96)))
+    }
+
     fn run(p: &mut Planner, e: &mut Reports, change: RouteChange) -> Vec<String> {
         let mut ops = Vec::new();
         step(p, e, &change, &mut ops);
@@ -1331,19 +1342,11 @@ mod tests {
         );
         // Neither a plain route to the same destination nor one outside it is copied.
         assert_eq!(
-            run(
-                &mut p,
-                &mut e,
-                RouteChange::Install(via("10.0.0.0/8", None, "192.0.2.1", 96))
-            ),
+            install(&mut p, &mut e, "10.0.0.0/8", None, "192.0.2.1"),
             ["254 add 10.0.0.0/8 via 192.0.2.1 metric 0"]
         );
         assert_eq!(
-            run(
-                &mut p,
-                &mut e,
-                RouteChange::Install(via("172.16.0.0/12", None, "192.0.2.1", 96))
-            ),
+            install(&mut p, &mut e, "172.16.0.0/12", None, "192.0.2.1"),
             ["254 add 172.16.0.0/12 via 192.0.2.1 metric 0"]
         );
         // A new next hop, a hold (unreachable), a retraction and a return: the copy follows.
@@ -1416,10 +1419,12 @@ mod tests {
     fn rfc9079_6_a_copy_changes_key_with_its_priority() {
         let mut p = planner(true);
         let mut e = Reports::default();
-        run(
+        install(
             &mut p,
             &mut e,
-            RouteChange::Install(via("10.0.0.0/8", Some("192.168.0.0/16"), "192.0.2.8", 96)),
+            "10.0.0.0/8",
+            Some("192.168.0.0/16"),
+            "192.0.2.8",
         );
         let plain = via("10.1.0.0/16", None, "192.0.2.16", 96);
         assert_eq!(
@@ -1455,11 +1460,7 @@ mod tests {
         // (10.0.0.0/8 from 192.168.1.0/24) would catch packets from 192.168.1.1 to
         // 10.1.2.3, which (10.1.0.0/16 from 192.168.0.0/16) must take: it is copied into the
         // /24's table, and preferred there to a plain 10.1.0.0/16 (a more specific source).
-        run(
-            &mut p,
-            &mut e,
-            RouteChange::Install(via("10.1.0.0/16", None, "192.0.2.16", 96)),
-        );
+        install(&mut p, &mut e, "10.1.0.0/16", None, "192.0.2.16");
         let wide = via("10.1.0.0/16", Some("192.168.0.0/16"), "192.0.2.32", 96);
         assert_eq!(
             run(&mut p, &mut e, RouteChange::Install(wide.clone())),
@@ -1469,10 +1470,12 @@ mod tests {
             ]
         );
         assert_eq!(
-            run(
+            install(
                 &mut p,
                 &mut e,
-                RouteChange::Install(via("10.0.0.0/8", Some("192.168.1.0/24"), "192.0.2.8", 96))
+                "10.0.0.0/8",
+                Some("192.168.1.0/24"),
+                "192.0.2.8"
             ),
             [
                 "11 add 10.1.0.0/16 via 192.0.2.32 metric 0",
@@ -1523,28 +1526,23 @@ mod tests {
     fn rfc9079_6_copies_go_in_before_a_wider_route_of_a_live_table() {
         let mut p = planner(false);
         let mut e = Reports::default();
-        run(
-            &mut p,
-            &mut e,
-            RouteChange::Install(via("10.1.0.0/16", None, "192.0.2.16", 96)),
-        );
+        install(&mut p, &mut e, "10.1.0.0/16", None, "192.0.2.16");
         // The table of 192.168.0.0/16 is live (its rule is in) with an unrelated route.
-        run(
+        install(
             &mut p,
             &mut e,
-            RouteChange::Install(via(
-                "172.16.0.0/12",
-                Some("192.168.0.0/16"),
-                "192.0.2.12",
-                96,
-            )),
+            "172.16.0.0/12",
+            Some("192.168.0.0/16"),
+            "192.0.2.12",
         );
         // From 192.168.1.1, 10.1.2.3 must never take the new /8: the copy goes in first.
         assert_eq!(
-            run(
+            install(
                 &mut p,
                 &mut e,
-                RouteChange::Install(via("10.0.0.0/8", Some("192.168.0.0/16"), "192.0.2.8", 96))
+                "10.0.0.0/8",
+                Some("192.168.0.0/16"),
+                "192.0.2.8"
             ),
             [
                 "10 add 10.1.0.0/16 via 192.0.2.16 metric 0",
@@ -1557,25 +1555,20 @@ mod tests {
     fn rfc9079_6_copies_go_the_least_specific_first() {
         let mut p = planner(false);
         let mut e = Reports::default();
-        run(
+        install(&mut p, &mut e, "10.1.0.0/16", None, "192.0.2.16");
+        install(
             &mut p,
             &mut e,
-            RouteChange::Install(via("10.1.0.0/16", None, "192.0.2.16", 96)),
+            "10.0.0.0/8",
+            Some("192.168.0.0/16"),
+            "192.0.2.8",
         );
-        run(
+        install(
             &mut p,
             &mut e,
-            RouteChange::Install(via("10.0.0.0/8", Some("192.168.0.0/16"), "192.0.2.8", 96)),
-        );
-        run(
-            &mut p,
-            &mut e,
-            RouteChange::Install(via(
-                "172.16.0.0/12",
-                Some("192.168.1.0/24"),
-                "192.0.2.12",
-                96,
-            )),
+            "172.16.0.0/12",
+            Some("192.168.1.0/24"),
+            "192.0.2.12",
         );
         let default = via("0.0.0.0/0", Some("192.168.1.0/24"), "192.0.2.1", 96);
         // The /24's table gets copies of 10.1.0.0/16 (plain) and 10.0.0.0/8 (from the
@@ -1807,17 +1800,15 @@ mod tests {
             ..planner(false).config
         });
         let mut e = Reports::default();
-        run(
+        install(
             &mut p,
             &mut e,
-            RouteChange::Install(via("2001:db8::/32", Some("2001:db8:1::/48"), "fe80::1", 96)),
+            "2001:db8::/32",
+            Some("2001:db8:1::/48"),
+            "fe80::1",
         );
         assert_eq!(
-            run(
-                &mut p,
-                &mut e,
-                RouteChange::Install(via("2001:db8:5::/48", None, "fe80::5", 96))
-            ),
+            install(&mut p, &mut e, "2001:db8:5::/48", None, "fe80::5"),
             [
                 "254 add 2001:db8:5::/48 via fe80::5 metric 0",
                 "10 add 2001:db8:5::/48 via fe80::5 metric 0",
@@ -1826,17 +1817,15 @@ mod tests {
         // With subtrees the kernel disambiguates IPv6 itself: no copies.
         let mut p = planner(false);
         let mut e = Reports::default();
-        run(
+        install(
             &mut p,
             &mut e,
-            RouteChange::Install(via("2001:db8::/32", Some("2001:db8:1::/48"), "fe80::1", 96)),
+            "2001:db8::/32",
+            Some("2001:db8:1::/48"),
+            "fe80::1",
         );
         assert_eq!(
-            run(
-                &mut p,
-                &mut e,
-                RouteChange::Install(via("2001:db8:5::/48", None, "fe80::5", 96))
-            ),
+            install(&mut p, &mut e, "2001:db8:5::/48", None, "fe80::5"),
             ["254 add 2001:db8:5::/48 via fe80::5 metric 0"]
         );
     }
