@@ -49,23 +49,20 @@ pub enum LinkMode {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
+#[serde(try_from = "TopologyFields")]
 pub enum TopologySpec {
     Line {
         n: u32,
-        #[serde(default)]
         links: LinkMode,
     },
     Ring {
         n: u32,
-        #[serde(default)]
         links: LinkMode,
     },
     /// 4 neighbours per node (meshnet-lab's grid4).
     Grid {
         width: u32,
         height: u32,
-        #[serde(default)]
         links: LinkMode,
     },
     /// Random geometric (unit-disk) graph: `n` nodes uniform in a `side` × `side` square, in
@@ -75,19 +72,103 @@ pub enum TopologySpec {
         side: f64,
         radius: f64,
         /// Retry placement (new positions) until the graph is connected, at most this often.
-        #[serde(default = "ten")]
         connect_tries: u32,
     },
     /// Lines `a b` (names or numbers), `#` comments; the path is relative to the scenario.
     Edges {
         file: PathBuf,
-        #[serde(default)]
         links: LinkMode,
     },
 }
 
 fn ten() -> u32 {
     10
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum TopologyKind {
+    Line,
+    Ring,
+    Grid,
+    Rgg,
+    Edges,
+}
+
+/// A `[topology]` table as written: every parameter of every kind, read as a plain struct
+/// so that a bad value is reported at its own line and by its name (an enum tagged by
+/// `kind` is read through a buffer that loses both), then checked against the kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopologyFields {
+    kind: TopologyKind,
+    n: Option<u32>,
+    width: Option<u32>,
+    height: Option<u32>,
+    side: Option<f64>,
+    radius: Option<f64>,
+    connect_tries: Option<u32>,
+    file: Option<PathBuf>,
+    links: Option<LinkMode>,
+}
+
+impl TryFrom<TopologyFields> for TopologySpec {
+    type Error = String;
+
+    fn try_from(t: TopologyFields) -> Result<TopologySpec, String> {
+        let kind = format!("{:?}", t.kind).to_lowercase();
+        let given = [
+            ("n", t.n.is_some()),
+            ("width", t.width.is_some()),
+            ("height", t.height.is_some()),
+            ("side", t.side.is_some()),
+            ("radius", t.radius.is_some()),
+            ("connect_tries", t.connect_tries.is_some()),
+            ("file", t.file.is_some()),
+            ("links", t.links.is_some()),
+        ];
+        let takes: &[&str] = match t.kind {
+            TopologyKind::Line | TopologyKind::Ring => &["n", "links"],
+            TopologyKind::Grid => &["width", "height", "links"],
+            TopologyKind::Rgg => &["n", "side", "radius", "connect_tries"],
+            TopologyKind::Edges => &["file", "links"],
+        };
+        if let Some((name, _)) = given.iter().find(|(k, set)| *set && !takes.contains(k)) {
+            return Err(format!(
+                "topology: kind {kind} has no parameter `{name}` (it takes {})",
+                takes.join(", ")
+            ));
+        }
+        fn need<T>(v: Option<T>, kind: &str, name: &str) -> Result<T, String> {
+            v.ok_or_else(|| format!("topology: kind {kind} needs `{name}`"))
+        }
+        let links = t.links.unwrap_or_default();
+        Ok(match t.kind {
+            TopologyKind::Line => TopologySpec::Line {
+                n: need(t.n, &kind, "n")?,
+                links,
+            },
+            TopologyKind::Ring => TopologySpec::Ring {
+                n: need(t.n, &kind, "n")?,
+                links,
+            },
+            TopologyKind::Grid => TopologySpec::Grid {
+                width: need(t.width, &kind, "width")?,
+                height: need(t.height, &kind, "height")?,
+                links,
+            },
+            TopologyKind::Rgg => TopologySpec::Rgg {
+                n: need(t.n, &kind, "n")?,
+                side: need(t.side, &kind, "side")?,
+                radius: need(t.radius, &kind, "radius")?,
+                connect_tries: t.connect_tries.unwrap_or_else(ten),
+            },
+            TopologyKind::Edges => TopologySpec::Edges {
+                file: need(t.file, &kind, "file")?,
+                links,
+            },
+        })
+    }
 }
 
 /// The quality of one direction of a link.
@@ -701,6 +782,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("link.loss"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_topology_parameter_is_named_with_its_line() {
+        let err = |t: &str| Scenario::from_toml(&format!("[topology]\n{t}")).unwrap_err();
+        // A value of the wrong type: at its own line (the table's line before).
+        let e = err("kind = \"grid\"\nwidth = \"x\"\nheight = 3\n");
+        assert!(e.contains("line 3") && e.contains("width = \"x\""), "{e}");
+        // A parameter of another kind, and one missing: named.
+        let e = err("kind = \"grid\"\nwidth = 3\nheight = 3\nradius = 2.0\n");
+        assert!(e.contains("kind grid has no parameter `radius`"), "{e}");
+        let e = err("kind = \"rgg\"\nn = 30\nside = 10.0\n");
+        assert!(e.contains("kind rgg needs `radius`"), "{e}");
+        let e = err("kind = \"hex\"\nn = 3\n");
+        assert!(
+            e.contains("line 2") && e.contains("unknown variant `hex`"),
+            "{e}"
+        );
+        let e = err("kind = \"line\"\nn = 3\nbogus = 1\n");
+        assert!(e.contains("bogus"), "{e}");
     }
 
     #[test]

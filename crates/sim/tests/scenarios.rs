@@ -551,3 +551,19 @@ fn pcap_nodes_name_nodes_of_the_edge_list_like_numbers() {
         "measure.pcap_nodes: no node named \"chimney\" in the topology"
     );
 }
+
+/// Every scenario shipped in `scenarios/` loads and validates (the edge-list one with its
+/// file), so that a change to the scenario format cannot leave one behind.
+#[test]
+fn every_shipped_scenario_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(&dir).expect("scenarios/") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 4, "only {loaded} scenarios in {}", dir.display());
+}
