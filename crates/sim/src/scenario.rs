@@ -369,8 +369,7 @@ impl std::fmt::Display for NodeRef {
 
 /// A churn action on nodes `N`: [`NodeRef`] as written in a scenario, node numbers (the
 /// default) once resolved against the topology.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ChurnAction<N = u32> {
     Crash {
         node: N,
@@ -378,7 +377,6 @@ pub enum ChurnAction<N = u32> {
     Restart {
         node: N,
         /// Restart with the seqno the node had persisted (true) or a fresh random one.
-        #[serde(default = "yes")]
         keep_seqno: bool,
     },
     LinkDown {
@@ -394,13 +392,11 @@ pub enum ChurnAction<N = u32> {
         a: N,
         b: N,
         loss: f64,
-        #[serde(default)]
         one_way: bool,
     },
     /// Cut the mesh in two: nodes below `fraction` of the index range (or of the x axis in
     /// rgg) on one side, the rest on the other.
     Partition {
-        #[serde(default = "half")]
         fraction: f64,
     },
     Merge,
@@ -467,10 +463,109 @@ fn half() -> f64 {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "ChurnEventFields")]
 pub struct ChurnEvent {
     pub at_s: f64,
-    #[serde(flatten)]
     pub action: ChurnAction<NodeRef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ChurnKind {
+    Crash,
+    Restart,
+    LinkDown,
+    LinkUp,
+    LinkQuality,
+    Partition,
+    Merge,
+}
+
+/// A `[[churn.events]]` entry as written: every parameter of every kind, read as a plain
+/// struct so that a bad value is reported at its own line and by its name (as for
+/// [`TopologyFields`]), then checked against the kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChurnEventFields {
+    at_s: f64,
+    kind: ChurnKind,
+    node: Option<NodeRef>,
+    a: Option<NodeRef>,
+    b: Option<NodeRef>,
+    keep_seqno: Option<bool>,
+    loss: Option<f64>,
+    one_way: Option<bool>,
+    fraction: Option<f64>,
+}
+
+impl TryFrom<ChurnEventFields> for ChurnEvent {
+    type Error = String;
+
+    fn try_from(e: ChurnEventFields) -> Result<ChurnEvent, String> {
+        let kind = match e.kind {
+            ChurnKind::Crash => "crash",
+            ChurnKind::Restart => "restart",
+            ChurnKind::LinkDown => "link_down",
+            ChurnKind::LinkUp => "link_up",
+            ChurnKind::LinkQuality => "link_quality",
+            ChurnKind::Partition => "partition",
+            ChurnKind::Merge => "merge",
+        };
+        let what = format!("churn event (at_s = {}, kind = \"{kind}\")", e.at_s);
+        let given = [
+            ("node", e.node.is_some()),
+            ("a", e.a.is_some()),
+            ("b", e.b.is_some()),
+            ("keep_seqno", e.keep_seqno.is_some()),
+            ("loss", e.loss.is_some()),
+            ("one_way", e.one_way.is_some()),
+            ("fraction", e.fraction.is_some()),
+        ];
+        let takes: &[&str] = match e.kind {
+            ChurnKind::Crash => &["node"],
+            ChurnKind::Restart => &["node", "keep_seqno"],
+            ChurnKind::LinkDown | ChurnKind::LinkUp => &["a", "b"],
+            ChurnKind::LinkQuality => &["a", "b", "loss", "one_way"],
+            ChurnKind::Partition => &["fraction"],
+            ChurnKind::Merge => &[],
+        };
+        if let Some((name, _)) = given.iter().find(|(k, set)| *set && !takes.contains(k)) {
+            return Err(format!("{what}: no parameter `{name}` for this kind"));
+        }
+        let need =
+            |v: Option<NodeRef>, name: &str| v.ok_or_else(|| format!("{what}: needs `{name}`"));
+        let action = match e.kind {
+            ChurnKind::Crash => ChurnAction::Crash {
+                node: need(e.node, "node")?,
+            },
+            ChurnKind::Restart => ChurnAction::Restart {
+                node: need(e.node, "node")?,
+                keep_seqno: e.keep_seqno.unwrap_or_else(yes),
+            },
+            ChurnKind::LinkDown => ChurnAction::LinkDown {
+                a: need(e.a, "a")?,
+                b: need(e.b, "b")?,
+            },
+            ChurnKind::LinkUp => ChurnAction::LinkUp {
+                a: need(e.a, "a")?,
+                b: need(e.b, "b")?,
+            },
+            ChurnKind::LinkQuality => ChurnAction::LinkQuality {
+                a: need(e.a, "a")?,
+                b: need(e.b, "b")?,
+                loss: e.loss.ok_or_else(|| format!("{what}: needs `loss`"))?,
+                one_way: e.one_way.unwrap_or(false),
+            },
+            ChurnKind::Partition => ChurnAction::Partition {
+                fraction: e.fraction.unwrap_or_else(half),
+            },
+            ChurnKind::Merge => ChurnAction::Merge,
+        };
+        Ok(ChurnEvent {
+            at_s: e.at_s,
+            action,
+        })
+    }
 }
 
 impl ChurnEvent {
@@ -782,6 +877,27 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("link.loss"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_churn_parameter_is_named_with_its_line() {
+        let err = |t: &str| {
+            let head = "[topology]\nkind = \"line\"\nn = 4\n[[churn.events]]\nat_s = 1\n";
+            Scenario::from_toml(&format!("{head}{t}")).unwrap_err()
+        };
+        let e = err("kind = \"crash\"\nnode = true\n");
+        assert!(e.contains("line 7") && e.contains("node = true"), "{e}");
+        let e = err("kind = \"link_quality\"\na = 1\nb = 2\nloss = \"much\"\n");
+        assert!(e.contains("line 9") && e.contains("loss = \"much\""), "{e}");
+        let e = err("kind = \"link_quality\"\na = 1\nb = 2\n");
+        assert!(e.contains("kind = \"link_quality\"): needs `loss`"), "{e}");
+        let e = err("kind = \"merge\"\nnode = 1\n");
+        assert!(e.contains("no parameter `node`"), "{e}");
+        let e = err("kind = \"explode\"\n");
+        assert!(
+            e.contains("line 6") && e.contains("unknown variant `explode`"),
+            "{e}"
+        );
     }
 
     #[test]
