@@ -112,6 +112,21 @@ struct TopologyFields {
     links: Option<LinkMode>,
 }
 
+/// An error naming the first parameter `given` (name, whether it is set) that `takes` lacks.
+fn only_takes(what: &str, given: &[(&str, bool)], takes: &[&str]) -> Result<(), String> {
+    match given.iter().find(|(k, set)| *set && !takes.contains(k)) {
+        Some((name, _)) => Err(format!(
+            "{what} has no parameter `{name}` (it takes {})",
+            if takes.is_empty() {
+                "none".to_string()
+            } else {
+                takes.join(", ")
+            }
+        )),
+        None => Ok(()),
+    }
+}
+
 impl TryFrom<TopologyFields> for TopologySpec {
     type Error = String;
 
@@ -133,12 +148,7 @@ impl TryFrom<TopologyFields> for TopologySpec {
             TopologyKind::Rgg => &["n", "side", "radius", "connect_tries"],
             TopologyKind::Edges => &["file", "links"],
         };
-        if let Some((name, _)) = given.iter().find(|(k, set)| *set && !takes.contains(k)) {
-            return Err(format!(
-                "topology: kind {kind} has no parameter `{name}` (it takes {})",
-                takes.join(", ")
-            ));
-        }
+        only_takes(&format!("topology: kind {kind}"), &given, takes)?;
         fn need<T>(v: Option<T>, kind: &str, name: &str) -> Result<T, String> {
             v.ok_or_else(|| format!("topology: kind {kind} needs `{name}`"))
         }
@@ -529,9 +539,7 @@ impl TryFrom<ChurnEventFields> for ChurnEvent {
             ChurnKind::Partition => &["fraction"],
             ChurnKind::Merge => &[],
         };
-        if let Some((name, _)) = given.iter().find(|(k, set)| *set && !takes.contains(k)) {
-            return Err(format!("{what}: no parameter `{name}` for this kind"));
-        }
+        only_takes(&what, &given, takes)?;
         let need =
             |v: Option<NodeRef>, name: &str| v.ok_or_else(|| format!("{what}: needs `{name}`"));
         let action = match e.kind {
