@@ -551,12 +551,13 @@ impl Known {
         // A secondary address whose subnet has no primary left on its link: that happens
         // only while the link is deleted (its primary addresses go first), and then Linux
         // flushes nothing for it.
-        let subnet = v4_network(addr, a.plen);
+        let subnet = |x: IpAddr| Prefix::new(x, a.plen.min(32)).ok();
         let has_primary = |o: &AddrEvent| {
             o.ifindex == a.ifindex
                 && !o.secondary
                 && o.plen == a.plen
-                && matches!(o.addr, IpAddr::V4(x) if v4_network(x, o.plen) == subnet)
+                && o.addr.is_ipv4()
+                && subnet(o.addr) == subnet(a.addr)
         };
         if a.secondary && !self.addrs.known.values().any(has_primary) {
             return;
@@ -670,12 +671,6 @@ impl Known {
             out.push_back(NetEvent::Link(l));
         }
     }
-}
-
-/// The network of IPv4 address `a` with prefix length `plen` (at most 32), as a number.
-fn v4_network(a: Ipv4Addr, plen: u8) -> u32 {
-    let host_bits = 32 - u32::from(plen.min(32));
-    u32::from(a) & u32::MAX.checked_shl(host_bits).unwrap_or(0)
 }
 
 /// Counters of the monitor.

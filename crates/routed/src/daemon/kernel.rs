@@ -540,13 +540,7 @@ impl Planner {
         if own.is_some_and(|m| m.contains_key(&s)) {
             return None;
         }
-        let caught = (0..d.plen()).rev().any(|plen| {
-            Prefix::new(d.addr(), plen)
-                .ok()
-                .and_then(|a| self.natives.get(&a))
-                .is_some_and(|m| m.contains_key(&s))
-        });
-        if !caught {
+        if !self.covering_sources(d).contains(&s) {
             return None;
         }
         own.and_then(|m| {
