@@ -8,20 +8,28 @@ const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
 const KEY1: &str = "key id k1 type hmac-sha256 value 0123456789abcdef0123456789abcdef";
 const KEY2: &str = "key id k1 type hmac-sha256 value fedcba9876543210fedcba9876543210";
 
-fn run(name: &str, babeld_key: &str) -> Option<(Lab, String, String)> {
+/// routed in `a` with `routed_key`, babeld in `b` with `babeld_key`, on one link.
+fn run(name: &str, routed_key: &str, babeld_key: &str) -> Option<(Lab, String, String)> {
     let mut lab = Lab::new(name, true)?;
     let (a, b) = lab.pair();
-    lab.keyed_pair(ROUTED, (&a, &b), &["-H", "1"], KEY1, babeld_key);
+    lab.keyed_pair(ROUTED, (&a, &b), &["-H", "1"], routed_key, babeld_key);
     Some((lab, a, b))
+}
+
+/// Waits until routed (in `a`) and babeld (in `b`) have each learned the other's routes;
+/// how long each took.
+fn exchanged(lab: &Lab, a: &str, b: &str) -> (std::time::Duration, std::time::Duration) {
+    let ta = lab.wait_routes(a, &["10.255.0.2", "fd00:255::2"]);
+    let tb = lab.wait_routes(b, &["10.255.0.1", "fd00:255::1"]);
+    (ta, tb)
 }
 
 #[test]
 fn same_key_routes_are_exchanged() {
-    let Some((lab, a, b)) = run("auth-ok", KEY1) else {
+    let Some((lab, a, b)) = run("auth-ok", KEY1, KEY1) else {
         return;
     };
-    let ta = lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
-    let tb = lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+    let (ta, tb) = exchanged(&lab, &a, &b);
     eprintln!("authenticated: routed learned in {ta:?}, babeld in {tb:?}");
     lab.wait_connect(
         &a,
@@ -38,13 +46,10 @@ fn same_key_routes_are_exchanged() {
 fn blake2s_with_a_32_octet_key_routes_are_exchanged() {
     let key = "key id k1 type blake2s128 value \
                000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-    let Some(mut lab) = Lab::new("auth-b2s", true) else {
+    let Some((lab, a, b)) = run("auth-b2s", key, key) else {
         return;
     };
-    let (a, b) = lab.pair();
-    lab.keyed_pair(ROUTED, (&a, &b), &["-H", "1"], key, key);
-    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
-    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+    exchanged(&lab, &a, &b);
 }
 
 /// `key ... type hmac-sha256` without a value: babeld 1.12 takes the all-zero key, and so
@@ -52,13 +57,10 @@ fn blake2s_with_a_32_octet_key_routes_are_exchanged() {
 #[test]
 fn hmac_sha256_without_a_value_is_the_all_zero_key_of_babeld() {
     let key = "key id k1 type hmac-sha256";
-    let Some(mut lab) = Lab::new("auth-zero", true) else {
+    let Some((lab, a, b)) = run("auth-zero", key, key) else {
         return;
     };
-    let (a, b) = lab.pair();
-    lab.keyed_pair(ROUTED, (&a, &b), &["-H", "1"], key, key);
-    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
-    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+    exchanged(&lab, &a, &b);
     assert!(
         lab.log(0).contains("its key is all zeros"),
         "{}",
@@ -79,8 +81,7 @@ fn same_key_with_a_second_link_local_address_on_routeds_interface() {
     // Newer and higher than the first: the kernel's choice, not routed's.
     lab.ip(&a, "addr add fe80::ffff:0:0:1/64 dev eth-b nodad");
     lab.keyed_pair(ROUTED, (&a, &b), &["-H", "1"], KEY1, KEY1);
-    let ta = lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
-    let tb = lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+    let (ta, tb) = exchanged(&lab, &a, &b);
     eprintln!("two link-local addresses: routed learned in {ta:?}, babeld in {tb:?}");
     let via = lab.babel_routes(&b, "-6");
     assert!(
@@ -92,7 +93,7 @@ fn same_key_with_a_second_link_local_address_on_routeds_interface() {
 
 #[test]
 fn different_keys_nothing_is_accepted() {
-    let Some((lab, a, b)) = run("auth-bad", KEY2) else {
+    let Some((lab, a, b)) = run("auth-bad", KEY1, KEY2) else {
         return;
     };
     // Long enough for several hellos and a full dump each way.

@@ -113,41 +113,30 @@ fn ipv4_routes_flushed_with_their_link_are_retracted() {
     lab.babeld("babeld-b", &b, &["-g", &PORT.to_string(), "eth-a"]);
     lab.wait_routes(&b, &["10.9.0.0/24", "10.9.1.0/24", "10.9.2.0/24"]);
 
-    let retracted = |prefix: &str| {
-        lab.wait_for(Duration::from_secs(10), || {
+    // The kernel flushed `prefix` with `why`, and babeld sees it retracted.
+    let flushed = |prefix: &str, why: &str| {
+        assert!(
+            lab.ip(&a, &format!("route show {prefix}"))
+                .trim()
+                .is_empty(),
+            "the kernel kept {prefix}"
+        );
+        let retracted = lab.wait_for(Duration::from_secs(10), || {
             !lab.babel_routes(&b, "-4")
                 .lines()
                 .any(|l| l.split_whitespace().next() == Some(prefix))
-        })
-        .is_some()
+        });
+        assert!(
+            retracted.is_some(),
+            "a route flushed with {why} is still announced:\n{}\n{}",
+            lab.babel_routes(&b, "-4"),
+            lab.logs()
+        );
     };
     lab.ip(&a, "addr del 198.51.100.1/24 dev up0");
-    assert!(
-        lab.ip(&a, "route show 10.9.2.0/24").trim().is_empty(),
-        "the kernel kept the route"
-    );
-    assert!(
-        retracted("10.9.2.0/24"),
-        "a route flushed with its preferred source is still announced:\n{}\n{}",
-        lab.babel_routes(&b, "-4"),
-        lab.logs()
-    );
+    flushed("10.9.2.0/24", "its preferred source");
     lab.ip(&a, "link set up0 down");
-    assert!(
-        lab.ip(&a, "route show 10.9.0.0/24").trim().is_empty(),
-        "the kernel kept the route"
-    );
-    assert!(
-        retracted("10.9.0.0/24"),
-        "a route flushed with its link (set down) is still announced:\n{}\n{}",
-        lab.babel_routes(&b, "-4"),
-        lab.logs()
-    );
+    flushed("10.9.0.0/24", "its link (set down)");
     lab.ip(&a, "link del up1");
-    assert!(
-        retracted("10.9.1.0/24"),
-        "a route flushed with its link (deleted) is still announced:\n{}\n{}",
-        lab.babel_routes(&b, "-4"),
-        lab.logs()
-    );
+    flushed("10.9.1.0/24", "its link (deleted)");
 }
