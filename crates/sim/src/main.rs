@@ -171,7 +171,8 @@ fn main() -> Result<()> {
                 sc.measure.pcap_nodes.push(NodeRef::Index(0));
             }
             let t0 = Instant::now();
-            let mut s = Sim::new(sc, seed, pcap.is_some()).map_err(|e| anyhow!(e))?;
+            let mut s = Sim::new(sc, seed, pcap.is_some())
+                .map_err(|e| anyhow!("{}: {e}", file.display()))?;
             let mut progress = progress_fn(s.end_us());
             s.run(&mut *progress);
             let wall = (!reproducible)
@@ -202,7 +203,8 @@ fn main() -> Result<()> {
             let rss0 = report::rss_bytes().unwrap_or(0);
             let t0 = Instant::now();
             let cpu0 = cpu_secs();
-            let mut s = Sim::new(sc, seed, false).map_err(|e| anyhow!(e))?;
+            let mut s =
+                Sim::new(sc, seed, false).map_err(|e| anyhow!("{}: {e}", file.display()))?;
             let mut progress = progress_fn(s.end_us());
             let warmup = s.warmup_us();
             // Wall clock and event count when the simulation passed the warm-up: the

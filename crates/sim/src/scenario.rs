@@ -577,18 +577,25 @@ impl TryFrom<ChurnEventFields> for ChurnEvent {
 }
 
 impl ChurnEvent {
-    /// The action with node numbers, given the topology's node names by number. `k` is the
-    /// event's position in `churn.events`, for the error message.
-    pub fn resolve(&self, k: usize, names: &NodeNames) -> Result<ChurnAction, String> {
-        self.action.try_map(|r| {
-            r.index(names).ok_or_else(|| {
-                format!(
-                    "churn event {} (at_s = {}, kind = \"{}\"): no node named {r} in the topology",
-                    k + 1,
-                    self.at_s,
-                    self.action.kind()
-                )
-            })
+    /// The action with node numbers, given the topology's node names by number and its
+    /// number of nodes. `k` is the event's position in `churn.events`, for the error
+    /// message.
+    pub fn resolve(&self, k: usize, names: &NodeNames, n: u32) -> Result<ChurnAction, String> {
+        let what = || {
+            format!(
+                "churn event {} (at_s = {}, kind = \"{}\")",
+                k + 1,
+                self.at_s,
+                self.action.kind()
+            )
+        };
+        self.action.try_map(|r| match r.index(names) {
+            None => Err(format!("{}: no node named {r} in the topology", what())),
+            Some(i) if i >= n => Err(format!(
+                "{}: names node {i}, but there are {n} nodes",
+                what()
+            )),
+            Some(i) => Ok(i),
         })
     }
 }
@@ -699,33 +706,27 @@ impl Scenario {
     }
 
     /// Turns the node names in the churn events into node numbers, reading the edge-list
-    /// file for its names; a name that is not in the topology is an error.
+    /// file for its names; a name that is not in the topology, or a number past its last
+    /// node, is an error.
     fn resolve_names(&mut self) -> Result<(), String> {
-        let named = |r: &NodeRef| matches!(r, NodeRef::Name(_));
-        let uses_names = self.churn.events.iter().any(|e| {
-            e.action
-                .try_map(|r| if named(r) { Err(()) } else { Ok(()) })
-                .is_err()
-        });
-        if !uses_names {
+        if self.churn.events.is_empty() {
             return Ok(());
         }
-        let n = match &self.topology {
+        let names = match &self.topology {
             TopologySpec::Line { n, .. }
             | TopologySpec::Ring { n, .. }
-            | TopologySpec::Rgg { n, .. } => *n,
-            TopologySpec::Grid { width, height, .. } => width.saturating_mul(*height),
+            | TopologySpec::Rgg { n, .. } => crate::topology::numbered(*n),
+            TopologySpec::Grid { width, height, .. } => {
+                crate::topology::numbered(width.saturating_mul(*height))
+            }
             TopologySpec::Edges { file, .. } => {
-                let (names, _) = crate::topology::read_edges(&self.base_dir.join(file))?;
-                return self.resolve_with(&node_names(&names));
+                crate::topology::read_edges(&self.base_dir.join(file))?.0
             }
         };
-        self.resolve_with(&node_names(&crate::topology::numbered(n)))
-    }
-
-    fn resolve_with(&mut self, names: &NodeNames) -> Result<(), String> {
+        let n = u32::try_from(names.len()).unwrap_or(u32::MAX);
+        let names = node_names(&names);
         for k in 0..self.churn.events.len() {
-            let a = self.churn.events[k].resolve(k, names)?;
+            let a = self.churn.events[k].resolve(k, &names, n)?;
             self.churn.events[k].action = a.map(|&i| NodeRef::Index(i));
         }
         Ok(())
@@ -948,7 +949,7 @@ mod tests {
         );
         let names = node_names(&["tower".into(), "x".into(), "y".into(), "roof-3".into()]);
         assert_eq!(
-            e.resolve(0, &names).unwrap(),
+            e.resolve(0, &names, 4).unwrap(),
             ChurnAction::LinkQuality {
                 a: 3,
                 b: 2,
@@ -956,7 +957,7 @@ mod tests {
                 one_way: false
             }
         );
-        let err = e.resolve(4, &node_names(&["tower".into()])).unwrap_err();
+        let err = e.resolve(4, &node_names(&["tower".into()]), 1).unwrap_err();
         assert_eq!(
             err,
             "churn event 5 (at_s = 1, kind = \"link_quality\"): no node named \"roof-3\" in the topology"

@@ -252,8 +252,7 @@ impl Sim {
         }
         let mut fixed_churn = Vec::with_capacity(sc.churn.events.len());
         for (k, e) in sc.churn.events.iter().enumerate() {
-            let a = e.resolve(k, &names)?;
-            check_nodes(&a, n)?;
+            let a = e.resolve(k, &names, n)?;
             fixed_churn.push((us(e.at_s), a));
         }
         let end = us(sc.duration_s);
@@ -1042,28 +1041,6 @@ impl Sim {
 
 fn dist(a: (f64, f64), b: (f64, f64)) -> f64 {
     ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()
-}
-
-fn check_nodes(a: &ChurnAction, n: u32) -> Result<(), String> {
-    let bad = |x: u32| {
-        if x >= n {
-            Err(format!(
-                "churn event names node {x}, but there are {n} nodes"
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    match a {
-        ChurnAction::Crash { node } | ChurnAction::Restart { node, .. } => bad(*node),
-        ChurnAction::LinkDown { a, b }
-        | ChurnAction::LinkUp { a, b }
-        | ChurnAction::LinkQuality { a, b, .. } => {
-            bad(*a)?;
-            bad(*b)
-        }
-        _ => Ok(()),
-    }
 }
 
 pub fn describe(a: &ChurnAction) -> String {

@@ -512,15 +512,54 @@ fn a_churn_event_naming_a_node_not_in_the_topology_is_rejected_at_load() {
             path.display()
         )
     );
-    // The same scenario given as text is rejected when the simulator is built.
+    // A number out of range is an error at load too, with the file and the event.
     let text = std::fs::read_to_string(&path).unwrap();
+    let numbered = text.replace("b = \"chimney\"", "b = 5");
+    std::fs::write(&path, &numbered).unwrap();
+    let err = Scenario::load(&path).unwrap_err();
+    assert_eq!(
+        err,
+        format!(
+            "{}: churn event 4 (at_s = 60, kind = \"link_up\"): names node 5, but there are 5 nodes",
+            path.display()
+        )
+    );
     std::fs::remove_dir_all(&dir).ok();
+    // The same scenarios given as text are rejected when the simulator is built.
     let err = sim::Sim::new(scenario(&text), None, false).err().unwrap();
     assert!(err.contains("no node named \"chimney\""), "{err}");
-    // A number out of range is still an error, names or not.
-    let text = text.replace("b = \"chimney\"", "b = 5");
-    let err = sim::Sim::new(scenario(&text), None, false).err().unwrap();
-    assert!(err.contains("node 5, but there are 5 nodes"), "{err}");
+    let err = sim::Sim::new(scenario(&numbered), None, false)
+        .err()
+        .unwrap();
+    assert!(
+        err.ends_with(
+            "churn event 4 (at_s = 60, kind = \"link_up\"): names node 5, but there are 5 nodes"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_churn_event_past_the_last_node_of_a_grid_is_named_with_the_file() {
+    let dir = std::env::temp_dir().join(format!("babel-sim-range-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("small.toml");
+    std::fs::write(
+        &path,
+        "duration_s = 10\n[topology]\nkind = \"grid\"\nwidth = 2\nheight = 2\n\
+         [[churn.events]]\nat_s = 1\nkind = \"crash\"\nnode = 3\n\
+         [[churn.events]]\nat_s = 2\nkind = \"link_down\"\na = 1\nb = 9\n",
+    )
+    .unwrap();
+    let err = Scenario::load(&path).unwrap_err();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        err,
+        format!(
+            "{}: churn event 2 (at_s = 2, kind = \"link_down\"): names node 9, but there are 4 nodes",
+            path.display()
+        )
+    );
 }
 
 #[test]
