@@ -585,19 +585,28 @@ impl Daemon {
         let monitoring = self.clients.values().any(|c| c.monitor);
         // A few thousand changes at a time: a full table's worth must not be copied whole.
         // While the kernel thread is far behind, the rest stay in the engine (see
-        // `kernel::IN_FLIGHT`); the loop comes back when it has caught up.
+        // `kernel::IN_FLIGHT`); the loop comes back when it has caught up. The kernel side's
+        // own work left (a source table's copies, `kernel::Feed`) goes a chunk per turn,
+        // between chunks of the engine's changes.
         let mut changes = Vec::new();
         self.routes_waiting = false;
         loop {
-            if changes.is_empty() && !self.kernel.has_room() {
+            if !self.kernel.has_room() {
                 self.routes_waiting = true;
                 break;
             }
-            let next = self.node.poll_route();
-            let end = next.is_none();
-            changes.extend(next);
-            if changes.len() < KERNEL_CHUNK && !end {
-                continue;
+            let mut end = true;
+            if self.kernel.takes_changes() {
+                end = false;
+                while changes.len() < KERNEL_CHUNK {
+                    match self.node.poll_route() {
+                        Some(c) => changes.push(c),
+                        None => {
+                            end = true;
+                            break;
+                        }
+                    }
+                }
             }
             self.kernel.apply(&changes, &self.node);
             if monitoring {
@@ -613,7 +622,7 @@ impl Daemon {
                 }
             }
             changes.clear();
-            if end {
+            if end && !self.kernel.pending() {
                 break;
             }
         }
