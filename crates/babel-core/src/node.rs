@@ -353,6 +353,18 @@ pub enum Command {
         smoothing_half_life: u32,
         diversity: Diversity,
     },
+    /// Whether `addr`, the preferred source (`pref-src`) of an install filter, is a local
+    /// address the kernel takes as one now (assigned to a link; an IPv6 one past duplicate
+    /// address detection). Linux refuses a route whose preferred source is not, flushes the
+    /// main table's IPv4 routes with one that goes and drops it from IPv6 routes. So the
+    /// routes an install filter gives `addr` carry it only while it is local: when it goes
+    /// they are reported again without it (a replace puts the flushed ones back), and with it
+    /// again when it comes back. Every address counts as local until said otherwise; one no
+    /// install filter names is ignored.
+    PreferredSource {
+        addr: IpAddr,
+        local: bool,
+    },
 }
 
 /// A datagram to send: its bytes are in the buffer given to [`Node::poll_transmit`].
@@ -669,6 +681,9 @@ pub struct Node {
     timers: Timers,
     transmits: VecDeque<(u32, Ipv6Addr, Option<Ipv6Addr>, Vec<u8>)>,
     route_queue: VecDeque<u32>,
+    /// The install filters' preferred sources that are not local addresses now (see
+    /// [`Command::PreferredSource`]): at most one per install filter.
+    pref_src_away: Vec<IpAddr>,
     events: VecDeque<Event>,
     last_sweep: Timestamp,
     /// No route entry has anything for the sweep to do before this time (a lower bound,
@@ -753,6 +768,7 @@ impl Node {
             timers,
             transmits: VecDeque::new(),
             route_queue: VecDeque::new(),
+            pref_src_away: Vec::new(),
             events: VecDeque::new(),
             last_sweep: now,
             sweep_due: now,
@@ -944,6 +960,9 @@ impl Node {
             }
             Command::SetFilters(f) => {
                 self.config.filters = f;
+                let install = &self.config.filters.install;
+                self.pref_src_away
+                    .retain(|a| install.iter().any(|r| r.action.pref_src == Some(*a)));
                 self.recompute_xroutes();
                 // Re-run the input filter on every entry and the install filter on every
                 // selected route.
@@ -965,6 +984,7 @@ impl Node {
                 self.config.smoothing_half_life = smoothing_half_life;
                 self.config.diversity = diversity;
             }
+            Command::PreferredSource { addr, local } => self.preferred_source(addr, local),
             Command::BumpSeqno => {
                 self.bump_seqno();
                 self.announce_own();
@@ -3784,8 +3804,31 @@ impl Node {
             ifindex: n.ifindex,
             metric: e.metric(),
             table: r.table,
-            pref_src: r.pref_src,
+            pref_src: r.pref_src.filter(|a| !self.pref_src_away.contains(a)),
         })
+    }
+
+    /// [`Command::PreferredSource`].
+    fn preferred_source(&mut self, addr: IpAddr, local: bool) {
+        let install = &self.config.filters.install;
+        if !install.iter().any(|r| r.action.pref_src == Some(addr))
+            || self.pref_src_away.contains(&addr) != local
+        {
+            return;
+        }
+        if local {
+            self.pref_src_away.retain(|a| *a != addr);
+            // The routes reported without it: every selected route is filtered again (as
+            // for new filters), the others are left as they are.
+            for slot in self.routes.live_slots() {
+                self.queue_route(slot);
+            }
+        } else {
+            self.pref_src_away.push(addr);
+            for slot in self.routes.reporting_pref_src(addr) {
+                self.queue_route(slot);
+            }
+        }
     }
 
     /// Marks destination `slot` for [`Node::poll_route`] (once, however often it changes

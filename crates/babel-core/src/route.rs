@@ -1220,6 +1220,18 @@ impl RouteTable {
         self.index.iter().collect()
     }
 
+    /// The slots whose last report has preferred source `a`, in order.
+    pub(crate) fn reporting_pref_src(&self, a: IpAddr) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .reported_extra
+            .iter()
+            .filter(|(_, (_, p))| *p == Some(a))
+            .map(|(i, _)| *i)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Approximate heap bytes held by the table, by capacity.
     pub(crate) fn heap_bytes(&self) -> usize {
         let entries: usize = self

@@ -633,6 +633,86 @@ fn filters_in_out_and_install() {
     );
 }
 
+/// An install filter's preferred source that stops being a local address is left out of
+/// the routes it names, which are reported again without it (the kernel keeps them), and
+/// put back when it is local again; a route learned meanwhile comes without it and then
+/// gets it. Another route keeps its own; an address no install filter names changes
+/// nothing.
+#[test]
+fn install_filter_pref_src_follows_its_address() {
+    let (mut m, [a, b], _) = pair(62, [1, 1], wired());
+    let src: IpAddr = "2001:db8:ffff::1".parse().unwrap();
+    let other: IpAddr = "2001:db8:ffff::2".parse().unwrap();
+    let install = |p: &str, pref_src| FilterRule {
+        matches: FilterMatch {
+            prefix: Some(p.parse().unwrap()),
+            ..Default::default()
+        },
+        action: FilterAction {
+            pref_src: Some(pref_src),
+            ..Default::default()
+        },
+    };
+    m.command(
+        b,
+        Command::SetFilters(Filters {
+            install: vec![
+                install("2001:db8:1::/48", src),
+                install("2001:db8:2::/48", other),
+                install("2001:db8::/32", src),
+            ],
+            ..Default::default()
+        }),
+    );
+    m.announce(a, "2001:db8:1::/48", None);
+    m.announce(a, "2001:db8:2::/48", None);
+    m.run_for(Duration::from_secs(30));
+    let pref_src = |m: &Mesh, p: &str| m.kernel_route(b, p, None).map(|r| r.pref_src);
+    assert_eq!(pref_src(&m, "2001:db8:1::/48"), Some(Some(src)));
+    assert_eq!(pref_src(&m, "2001:db8:2::/48"), Some(Some(other)));
+    let unnamed = "2001:db8:ffff::3".parse().unwrap();
+    m.command(
+        b,
+        Command::PreferredSource {
+            addr: unnamed,
+            local: false,
+        },
+    );
+    m.command(
+        b,
+        Command::PreferredSource {
+            addr: src,
+            local: false,
+        },
+    );
+    assert_eq!(pref_src(&m, "2001:db8:1::/48"), Some(None));
+    assert_eq!(pref_src(&m, "2001:db8:2::/48"), Some(Some(other)));
+    m.announce(a, "2001:db8:3::/48", None);
+    m.run_for(Duration::from_secs(10));
+    assert_eq!(pref_src(&m, "2001:db8:3::/48"), Some(None));
+    // Said twice: nothing more to do.
+    m.command(
+        b,
+        Command::PreferredSource {
+            addr: src,
+            local: false,
+        },
+    );
+    m.command(
+        b,
+        Command::PreferredSource {
+            addr: src,
+            local: true,
+        },
+    );
+    for p in ["2001:db8:1::/48", "2001:db8:3::/48"] {
+        assert_eq!(pref_src(&m, p), Some(Some(src)), "{p}");
+    }
+    assert_eq!(pref_src(&m, "2001:db8:2::/48"), Some(Some(other)));
+    m.run_for(Duration::from_secs(10));
+    m.assert_consistent();
+}
+
 /// Hysteresis: a new path that is better by one does not displace the established route
 /// at once, and the route never flaps.
 #[test]

@@ -305,6 +305,103 @@ fn install_filter_pref_src_sets_the_preferred_source() {
     assert!(get.contains("src 10.255.1.2"), "{get}");
 }
 
+/// An install filter's `pref-src` whose address goes and comes back. When 10.255.3.2 goes
+/// Linux flushes the main table's routes with it as their preferred source (and refuses
+/// new ones): routed puts them back without it, installs a route learned meanwhile without
+/// it too, and gives them all the address back when it returns; a later retraction of one
+/// reaches the kernel. The IPv6 route loses fd00:3::2 with the address (Linux drops it) and
+/// gets it back once the address, added again with duplicate address detection, is past it.
+#[test]
+fn install_filter_pref_src_routes_follow_their_address() {
+    let Some(mut lab) = Lab::new("prefsrc-back", true) else {
+        return;
+    };
+    let [a, b] = lab.chain([
+        ("a", &["10.255.3.1/32", "10.255.3.11/32", "fd00:3::1/128"]),
+        ("b", &["10.255.3.2/32", "fd00:3::2/128"]),
+    ]);
+    lab.babeld("babeld-a", &a, &["eth-b"]);
+    let routed_b = args(
+        &["-H", "1"],
+        &[
+            "install ip 10.255.3.0/24 pref-src 10.255.3.2",
+            "install ip fd00:3::/64 pref-src fd00:3::2",
+        ],
+        &["eth-a"],
+    );
+    lab.routed(ROUTED, "routed-b", &b, &routed_b);
+    lab.wait_routes(&b, &["10.255.3.1", "10.255.3.11", "fd00:3::1"]);
+    // The route to `p` in the main table (`None`: none), as `ip route` prints it.
+    let route = |p: &str| {
+        let family = family_of(p);
+        lab.babel_routes(&b, family)
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(p))
+            .map(str::to_string)
+    };
+    let with_src = |p: &str, src: Option<&str>| {
+        route(p).is_some_and(|l| match src {
+            Some(a) => l.contains(&format!(" src {a}")),
+            None => !l.contains(" src "),
+        })
+    };
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let ok = lab.wait_for(Duration::from_secs(20), f);
+        assert!(
+            ok.is_some(),
+            "{what}:\n{}\n{}",
+            lab.all_babel_routes(&b),
+            lab.logs()
+        );
+    };
+    let v4 = ["10.255.3.1", "10.255.3.11"];
+    wait("the routes with their preferred source", &|| {
+        v4.iter().all(|p| with_src(p, Some("10.255.3.2")))
+            && with_src("fd00:3::1", Some("fd00:3::2"))
+    });
+
+    // The address goes: Linux flushes the routes; routed puts them back without it.
+    lab.ip(&b, "addr del 10.255.3.2/32 dev lo");
+    wait("the routes back without their preferred source", &|| {
+        v4.iter().all(|p| with_src(p, None))
+    });
+    // A route learned meanwhile goes in without it too.
+    lab.ip(&a, "addr add 10.255.3.21/32 dev lo");
+    wait("a new route without the preferred source", &|| {
+        with_src("10.255.3.21", None)
+    });
+
+    // The address is back: every route gets it again.
+    lab.ip(&b, "addr add 10.255.3.2/32 dev lo");
+    wait("the routes with their preferred source again", &|| {
+        ["10.255.3.1", "10.255.3.11", "10.255.3.21"]
+            .iter()
+            .all(|p| with_src(p, Some("10.255.3.2")))
+    });
+    // routed's later changes of them reach the kernel: a's address goes, babeld retracts
+    // it, routed holds the route unreachable and then removes it.
+    lab.ip(&a, "addr del 10.255.3.11/32 dev lo");
+    wait("the retracted route held or gone", &|| {
+        route("10.255.3.11").is_none_or(|l| l.starts_with("unreachable"))
+            || lab
+                .babel_routes(&b, "-4")
+                .lines()
+                .any(|l| l.starts_with("unreachable 10.255.3.11"))
+    });
+
+    // IPv6: Linux drops the preferred source with the address; it comes back on another
+    // link, tentative until duplicate address detection is done, and then the route has
+    // it again.
+    lab.ip(&b, "addr del fd00:3::2/128 dev lo");
+    wait("the IPv6 route without its preferred source", &|| {
+        with_src("fd00:3::1", None)
+    });
+    lab.ip(&b, "addr add fd00:3::2/128 dev eth-a");
+    wait("the IPv6 route with its preferred source again", &|| {
+        with_src("fd00:3::1", Some("fd00:3::2"))
+    });
+}
+
 /// RFC 9079 §6: the most specific destination wins first. a (babeld) announces 10.0.0.0/8
 /// from 192.168.0.0/16 and c (babeld) a plain 10.1.0.0/16; b (routed) in between puts the
 /// /8 in the source table, and so a copy of the /16, which the /8 would otherwise catch

@@ -7,8 +7,9 @@
 //! Each source table also holds copies of the routes that must win over its own for the
 //! most specific destination to win first (RFC 9079 §6; see [`Planner::ops`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -61,9 +62,11 @@ enum Msg {
 
 /// Most route operations queued for the installer thread before the daemon stops taking
 /// route changes from the engine (with the chunk that crosses it, at most about 280 KB of
-/// operations: four netlink datagrams' worth, enough to keep the thread busy). The rest wait
-/// in the engine, 4 bytes each and merged per destination, until the thread catches up: a
-/// burst of a whole table is never copied into the queue.
+/// operations: four netlink datagrams' worth, enough to keep the thread busy; a chunk that
+/// starts a sweep of source-table copies carries its first [`SWEEP_CHUNK`] too). The rest
+/// wait in the engine, 4 bytes each and merged per destination, and a sweep's copies in
+/// the planner's cursor, until the thread catches up: a burst of a whole table is never
+/// copied into the queue.
 pub const IN_FLIGHT: usize = 2048;
 
 /// The installer thread's progress, shared with the daemon.
@@ -137,7 +140,7 @@ fn collect_nexthops(installers: &mut BTreeMap<u32, RouteInstaller>) -> Option<st
 
 /// The kernel side: converts route changes, and sends them to the installer thread.
 pub struct Kernel {
-    planner: Planner,
+    feed: Feed,
     tx: Option<mpsc::Sender<Msg>>,
     thread: Option<JoinHandle<()>>,
     progress: Arc<Progress>,
@@ -159,7 +162,19 @@ pub struct Planner {
     plain: BTreeMap<Prefix, KernelRoute>,
     /// The copies installed: (source, destination) → the route in the source's table.
     copies: HashMap<(Prefix, Prefix), KernelRoute>,
+    /// The copies being brought in line with a source table's route that came or went, a
+    /// chunk at a time (see [`Planner::resume`]).
+    sweep: Option<Sweep>,
+    /// Most destinations a sweep syncs at a time ([`SWEEP_CHUNK`]; smaller in tests).
+    chunk: usize,
 }
+
+/// Most destinations a sweep of copies syncs at a time, so most operations it hands over
+/// at a time (one netlink datagram's worth, about 100 KB of operations). A new source
+/// table's route to 0.0.0.0/0 next to 100,000 plain routes makes 100,000 copies: they go to
+/// the installer thread a chunk at a time as it makes room (see [`IN_FLIGHT`]), with the
+/// engine's other route changes in between, instead of in one message.
+pub const SWEEP_CHUNK: usize = 1024;
 
 /// A kernel route for an engine route: unreachable while the route is held (retracted), with
 /// the preferred source address of an install filter's `pref-src`.
@@ -502,6 +517,8 @@ impl Planner {
             natives: BTreeMap::new(),
             plain: BTreeMap::new(),
             copies: HashMap::new(),
+            sweep: None,
+            chunk: SWEEP_CHUNK,
         }
     }
 
@@ -511,21 +528,66 @@ impl Planner {
         p.is_v4() || !self.config.ipv6_subtrees
     }
 
+    /// Whether some source table holds a route, or a sweep of copies is under way: the
+    /// plain routes are kept and their copies followed.
+    fn tables_in_use(&self) -> bool {
+        !self.natives.is_empty() || self.sweep.is_some()
+    }
+
+    /// Whether a sweep of copies is under way ([`Self::resume`] continues it).
+    pub fn busy(&self) -> bool {
+        self.sweep.is_some()
+    }
+
+    /// Whether `change` is of a route that goes to a source table: while a sweep is under
+    /// way it must wait for its end. Changes of other routes may be planned between the
+    /// sweep's chunks.
+    pub fn tabled(&self, change: &RouteChange) -> bool {
+        let r = match change {
+            RouteChange::Install(r) | RouteChange::Retract(r) => r,
+            RouteChange::Change { new, .. } => new,
+        };
+        self.config.needs_source_table(r)
+    }
+
+    /// Forgets every route and copy, and a sweep under way (the tables were purged).
+    fn clear(&mut self) {
+        self.natives.clear();
+        self.plain = BTreeMap::new();
+        self.copies = HashMap::new();
+        self.sweep = None;
+    }
+
+    /// The source tables' routes to the destinations strictly less specific than `d`, by
+    /// source: at most one map look-up per prefix length (33 for IPv4), none without any.
+    fn natives_above(&self, d: Prefix) -> impl Iterator<Item = &BTreeMap<Prefix, KernelRoute>> {
+        let lengths = if self.natives.is_empty() { 0 } else { d.plen() };
+        (0..lengths).filter_map(move |plen| {
+            Prefix::new(d.addr(), plen)
+                .ok()
+                .and_then(|a| self.natives.get(&a))
+        })
+    }
+
+    /// Whether the table of source `s` holds a route (of its own) to a destination strictly
+    /// less specific than `d`, so that `d` may need a copy there. A sweep under way counts
+    /// its route as there for the destinations it has synced (coming) or not yet synced
+    /// (going).
+    fn covers(&self, s: Prefix, d: Prefix) -> bool {
+        self.sweep.is_some_and(|w| w.src == s && w.covers(d))
+            || self.natives_above(d).any(|m| m.contains_key(&s))
+    }
+
     /// The sources whose tables hold a route (of their own) to a destination strictly less
-    /// specific than `d`: the tables where `d` may need a copy. At most one map look-up per
-    /// prefix length (33 for IPv4).
+    /// specific than `d`, as [`Self::covers`] counts them: the tables where `d` may need a
+    /// copy.
     fn covering_sources(&self, d: Prefix) -> BTreeSet<Prefix> {
-        let mut out = BTreeSet::new();
-        if self.natives.is_empty() {
-            return out;
-        }
-        for plen in (0..d.plen()).rev() {
-            let Ok(a) = Prefix::new(d.addr(), plen) else {
-                continue;
-            };
-            if let Some(m) = self.natives.get(&a) {
-                out.extend(m.keys().copied());
-            }
+        let mut out: BTreeSet<Prefix> = self
+            .natives_above(d)
+            .flat_map(|m| m.keys().copied())
+            .collect();
+        if let Some(w) = self.sweep.filter(|w| w.covers(d)) {
+            out.insert(w.src);
         }
         out
     }
@@ -540,7 +602,7 @@ impl Planner {
         if own.is_some_and(|m| m.contains_key(&s)) {
             return None;
         }
-        if !self.covering_sources(d).contains(&s) {
+        if !self.covers(s, d) {
             return None;
         }
         own.and_then(|m| {
@@ -569,40 +631,127 @@ impl Planner {
         };
     }
 
-    /// Syncs the copies of `d` in the tables of `sources`.
+    /// Syncs the copies of `d` in the tables of `sources`. The table of a sweep's source
+    /// may be released already (its last route went, a sweep is removing the copies left
+    /// in it): the copies there still follow their routes until the sweep reaches them, so
+    /// that one whose route goes meanwhile (which the sweep would no longer find) goes too.
     fn sync_sources(&mut self, sources: BTreeSet<Prefix>, d: Prefix, out: &mut Vec<Op>) {
         for s in sources {
-            if let Some(t) = self.config.source_tables.table(s) {
+            let table = self.config.source_tables.table(s).or_else(|| {
+                self.sweep
+                    .filter(|w| w.src == s && w.coming.is_none())
+                    .map(|w| w.table)
+            });
+            if let Some(t) = table {
                 self.sync_copy(s, t, d, out);
             }
         }
     }
 
-    /// Syncs the copies in `s`'s table of every destination strictly inside `d` (a route of
-    /// `s`'s own to `d` came or went): a range scan of the routes inside `d`, O(k log N) for
-    /// k of them. Copies come in the most specific first and go the least specific first, so
-    /// that no packet meets a less specific copy while a more specific one is missing.
-    fn sync_inside(&mut self, s: Prefix, table: u32, d: Prefix, adding: bool, out: &mut Vec<Op>) {
-        // (address, length) order puts a prefix before the prefixes inside it.
-        let mut dsts: BTreeSet<Prefix> = self
-            .plain
-            .range((Bound::Excluded(d), Bound::Unbounded))
-            .map(|(p, _)| *p)
-            .take_while(|p| d.contains(p))
-            .collect();
-        dsts.extend(
-            self.natives
-                .range((Bound::Excluded(d), Bound::Unbounded))
-                .map(|(p, _)| *p)
-                .take_while(|p| d.contains(p)),
-        );
-        let dsts: Vec<Prefix> = if adding {
-            dsts.into_iter().rev().collect()
-        } else {
-            dsts.into_iter().collect()
+    /// The sources strictly inside `src` whose tables may hold a copy of `d`, where a route
+    /// from `src` to `d` may be the copy's origin.
+    fn more_specific(&self, src: Prefix, d: Prefix) -> BTreeSet<Prefix> {
+        self.covering_sources(d)
+            .into_iter()
+            .filter(|s2| src.contains(s2) && *s2 != src)
+            .collect()
+    }
+
+    /// The sweep's next destinations strictly inside its `dst` (a plain route's or a source
+    /// table's), at most `n`, after the last one synced: walking down from the last (the
+    /// most specific first) while the route comes, up from the first (the least specific
+    /// first) once it went. One range walk in each map, O(log N + n).
+    fn next_inside(&self, w: &Sweep, n: usize) -> Vec<Prefix> {
+        // (address, length) order puts a prefix before the prefixes inside it, and every
+        // prefix after `dst` up to the host prefix of its last address is inside it.
+        let (lo, hi) = match (w.coming.is_some(), w.at) {
+            (true, None) => (w.dst, Bound::Included(w.last)),
+            (true, Some(a)) => (w.dst, Bound::Excluded(a)),
+            (false, at) => (at.unwrap_or(w.dst), Bound::Included(w.last)),
         };
-        for x in dsts {
-            self.sync_copy(s, table, x, out);
+        let (Bound::Included(h) | Bound::Excluded(h)) = hi else {
+            return Vec::new();
+        };
+        // BTreeMap::range panics on an empty range given backwards or as (x, x) exclusive.
+        if h < lo || (h == lo && matches!(hi, Bound::Excluded(_))) {
+            return Vec::new();
+        }
+        let range = (Bound::Excluded(lo), hi);
+        let plain = self.plain.range(range).map(|(p, _)| *p);
+        let natives = self.natives.range(range).map(|(p, _)| *p);
+        if w.coming.is_some() {
+            merged(plain.rev(), natives.rev(), n, |a, b| a > b)
+        } else {
+            merged(plain, natives, n, |a, b| a < b)
+        }
+    }
+
+    /// Continues the sweep under way: syncs at most [`SWEEP_CHUNK`] more destinations (so
+    /// at most that many operations), and once it has synced them all, puts in the route
+    /// and the rule that waited for the copies, or syncs the copies of the route that went
+    /// in more specific sources' tables. Nothing without a sweep.
+    pub fn resume(&mut self, out: &mut Vec<Op>) {
+        let Some(mut w) = self.sweep else {
+            return;
+        };
+        let chunk = self.chunk.max(2);
+        let start = out.len();
+        let next = self.next_inside(&w, chunk);
+        let exhausted = next.len() < chunk;
+        for x in next {
+            // At most two operations a destination.
+            if out.len() - start + 2 > chunk {
+                return;
+            }
+            // Synced from now on: the sweep counts its route for `x` as it will be.
+            w.at = Some(x);
+            self.sweep = Some(w);
+            self.sync_copy(w.src, w.table, x, out);
+        }
+        if exhausted {
+            self.sweep = None;
+            self.finish(w, out);
+        }
+    }
+
+    /// What a sweep leaves for after its copies: a coming route goes in (replacing a copy
+    /// of its destination in place), its more specific sources' copies of its destination
+    /// follow it, and the table's rule goes in with its first route; after a route went,
+    /// the same copies follow it out, and the plain routes are dropped after the last one.
+    fn finish(&mut self, w: Sweep, out: &mut Vec<Op>) {
+        let (src, d) = (w.src, w.dst);
+        if let Some((new, _)) = w.coming {
+            let have = self
+                .natives
+                .entry(d)
+                .or_default()
+                .insert(src, new)
+                .or_else(|| self.copies.remove(&(src, d)));
+            if have == Some(new) {
+                out.push(Op::Route(w.table, RouteOp::Replace(new)));
+            } else {
+                transition(w.table, have, Some(new), out);
+            }
+        }
+        let sources = self.more_specific(src, d);
+        self.sync_sources(sources, d, out);
+        if let Some((_, Some(rule))) = w.coming {
+            out.push(Op::AddRule(rule));
+        }
+        self.tables_released();
+    }
+
+    /// After the last source table's route went and its copies with it: the plain routes
+    /// are dropped, and the copies' map gives its room back (it does not shrink by itself;
+    /// a table's worth of copies is megabytes).
+    fn tables_released(&mut self) {
+        if self.natives.is_empty() && self.sweep.is_none() {
+            // No table left to copy into: every copy went with its table's routes.
+            debug_assert!(self.copies.is_empty());
+            self.plain = BTreeMap::new();
+            self.copies = HashMap::new();
+        } else if self.copies.capacity() > 64 && self.copies.len() < self.copies.capacity() / 4 {
+            self.copies.shrink_to_fit();
         }
     }
 
@@ -617,13 +766,19 @@ impl Planner {
     /// the table's own route would otherwise wrongly catch; see [`Self::wanted_copy`]. The
     /// copies follow every change of the routes they come from, in the same batch.
     ///
+    /// A source table's route to a new destination, or one that goes, starts a sweep of
+    /// the table's copies of the destinations inside it, which may be a whole table's
+    /// worth: [`Self::resume`] plans it a chunk at a time (a coming route goes in after its
+    /// copies, the rule with it). Changes of routes that go to no source table
+    /// ([`Self::tabled`] false) may be planned between two chunks; the others wait for the
+    /// sweep's end ([`Feed`] keeps them). One handed over anyway ends the sweep first.
+    ///
     /// Cost: a plain route's change looks up its 33 (IPv4) or 129 (IPv6) less specific
-    /// prefixes among the source-table destinations; a source table's new or last route to
-    /// a destination scans the routes inside it. The planner keeps each plain route of the
-    /// families that use source tables (IPv4; IPv6 without `ipv6-subtrees`), as the kernel
-    /// route it became, while a source table has a route: `reported` (the engine's reported
-    /// routes, this change and the rest of its batch included) gives them when the first one
-    /// comes.
+    /// prefixes among the source-table destinations; a sweep's chunk is a range walk in two maps.
+    /// The planner keeps each plain route of the families that use source tables (IPv4;
+    /// IPv6 without `ipv6-subtrees`), as the kernel route it became, while a source table
+    /// has a route: `reported` (the engine's reported routes, this change and the rest of
+    /// its batch included) gives them when the first one comes.
     pub fn ops(&mut self, change: &RouteChange, out: &mut Vec<Op>, reported: &dyn Reported) {
         let r = match change {
             RouteChange::Install(r) | RouteChange::Retract(r) => r,
@@ -633,11 +788,14 @@ impl Planner {
             let mut v = Vec::new();
             self.config.ops(change, &mut v);
             out.extend(v.into_iter().map(|(t, op)| Op::Route(t, op)));
-            if r.src_prefix.is_none() && !self.natives.is_empty() && self.tabled_family(&r.prefix) {
+            if r.src_prefix.is_none() && self.tables_in_use() && self.tabled_family(&r.prefix) {
                 self.plain_changed(change, r, out);
             }
             return;
         };
+        while self.busy() {
+            self.resume(out);
+        }
         self.source_ops(change, r, src, out, reported);
     }
 
@@ -657,7 +815,8 @@ impl Planner {
         self.sync_sources(sources, r.prefix, out);
     }
 
-    /// The operations for a change of a route that goes into source `src`'s table.
+    /// The operations for a change of a route that goes into source `src`'s table (no
+    /// sweep is under way).
     #[cold]
     #[inline(never)]
     fn source_ops(
@@ -673,55 +832,37 @@ impl Planner {
             src: None,
             ..kernel_route(r, p)
         };
-        // The tables of more specific sources, where this route may be a copy's origin.
-        let more_specific = |p: &Planner| -> BTreeSet<Prefix> {
-            p.covering_sources(d)
-                .into_iter()
-                .filter(|s2| src.contains(s2) && *s2 != src)
-                .collect()
-        };
         match change {
             RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
-                let known = self.natives.get(&d).is_some_and(|m| m.contains_key(&src));
-                let (table, rule) = if known {
-                    match self.config.source_tables.table(src) {
-                        Some(t) => (t, None),
-                        None => return,
+                let new = plain(r, self.config.priority(r));
+                if self.natives.get(&d).is_some_and(|m| m.contains_key(&src)) {
+                    let Some(table) = self.config.source_tables.table(src) else {
+                        return;
+                    };
+                    let have = self.natives.entry(d).or_default().insert(src, new);
+                    if have == Some(new) {
+                        out.push(Op::Route(table, RouteOp::Replace(new)));
+                    } else {
+                        transition(table, have, Some(new), out);
                     }
-                } else {
-                    match self.config.source_tables.acquire(src) {
-                        Ok(x) => x,
-                        Err(e) => {
-                            tracing::warn!("cannot install {d} from {src}: {e}");
-                            return;
-                        }
+                    let sources = self.more_specific(src, d);
+                    self.sync_sources(sources, d, out);
+                    return;
+                }
+                let (table, rule) = match self.config.source_tables.acquire(src) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("cannot install {d} from {src}: {e}");
+                        return;
                     }
                 };
                 if self.natives.is_empty() {
                     self.read_plain(reported);
                 }
-                let new = plain(r, self.config.priority(r));
-                // What the table held for `d`: its own route, or a copy that gives way.
-                let have = self
-                    .natives
-                    .entry(d)
-                    .or_default()
-                    .insert(src, new)
-                    .or_else(|| self.copies.remove(&(src, d)));
-                if !known {
-                    // The copies the new route would otherwise catch go in first.
-                    self.sync_inside(src, table, d, true, out);
-                }
-                if have == Some(new) {
-                    out.push(Op::Route(table, RouteOp::Replace(new)));
-                } else {
-                    transition(table, have, Some(new), out);
-                }
-                let sources = more_specific(self);
-                self.sync_sources(sources, d, out);
-                if let Some(rule) = rule {
-                    out.push(Op::AddRule(rule));
-                }
+                // The copies the new route would otherwise catch go in first, the most
+                // specific first; the route, its more specific sources' copies and the rule
+                // when the sweep ends (see `finish`).
+                self.sweep = Some(Sweep::new(src, table, d, Some((new, rule))));
             }
             RouteChange::Retract(r) => {
                 let Some(m) = self.natives.get_mut(&d) else {
@@ -739,19 +880,14 @@ impl Planner {
                         out.push(Op::RemoveRule(rule));
                     }
                     // A copy of `d` takes the route's place (atomically under the same key),
-                    // then the copies it caught go, the least specific first.
+                    // then the copies it caught go, the least specific first, and its more
+                    // specific sources' copies of `d` follow (see `finish`).
                     let want = self.wanted_copy(src, d);
                     transition(table, Some(plain(r, self.config.priority(r))), want, out);
                     self.set_copy(src, d, want);
-                    self.sync_inside(src, table, d, false, out);
-                    let sources = more_specific(self);
-                    self.sync_sources(sources, d, out);
+                    self.sweep = Some(Sweep::new(src, table, d, None));
                 }
-                if self.natives.is_empty() {
-                    // No table left to copy into: every copy went with its table's routes.
-                    debug_assert!(self.copies.is_empty());
-                    self.plain = BTreeMap::new();
-                }
+                self.tables_released();
             }
         }
     }
@@ -766,6 +902,176 @@ impl Planner {
             }
         });
         self.plain = plain;
+    }
+}
+
+/// The first `n` prefixes of two sorted walks merged (`first(a, b)`: `a` comes before `b`),
+/// each once.
+fn merged(
+    a: impl Iterator<Item = Prefix>,
+    b: impl Iterator<Item = Prefix>,
+    n: usize,
+    first: impl Fn(Prefix, Prefix) -> bool,
+) -> Vec<Prefix> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    let mut out = Vec::with_capacity(n.min(1024));
+    while out.len() < n {
+        let next = match (a.peek(), b.peek()) {
+            (Some(&x), Some(&y)) if x == y => {
+                b.next();
+                a.next()
+            }
+            (Some(&x), Some(&y)) if !first(x, y) => b.next(),
+            (Some(_), _) => a.next(),
+            (None, _) => b.next(),
+        };
+        match next {
+            Some(p) => out.push(p),
+            None => break,
+        }
+    }
+    out
+}
+
+/// The copies of a source table's destinations strictly inside `dst`, brought in line a
+/// chunk at a time after the table's own route to `dst` came or went
+/// ([`Planner::resume`]). Between two chunks the planner counts the route as there for the
+/// destinations synced (coming) or not yet synced (going): in (address, length) order the
+/// synced ones are those from `at` up (coming) or up to `at` (going), so a destination and
+/// every one inside it are always on the same side, and a plain change in between syncs
+/// its copy as that side says.
+#[derive(Clone, Copy, Debug)]
+struct Sweep {
+    src: Prefix,
+    table: u32,
+    dst: Prefix,
+    /// The host prefix of `dst`'s last address: the last destination inside it.
+    last: Prefix,
+    /// The route coming and the rule that goes in with it (a table's first route); None:
+    /// the route went.
+    coming: Option<(KernelRoute, Option<SourceRule>)>,
+    /// The last destination synced.
+    at: Option<Prefix>,
+}
+
+impl Sweep {
+    fn new(
+        src: Prefix,
+        table: u32,
+        dst: Prefix,
+        coming: Option<(KernelRoute, Option<SourceRule>)>,
+    ) -> Self {
+        let last = match dst.addr() {
+            IpAddr::V4(a) => {
+                let host = u32::MAX.checked_shr(u32::from(dst.plen())).unwrap_or(0);
+                Prefix::v4(Ipv4Addr::from(u32::from(a) | host), 32)
+            }
+            IpAddr::V6(a) => {
+                let host = u128::MAX.checked_shr(u32::from(dst.plen())).unwrap_or(0);
+                Prefix::v6(Ipv6Addr::from(u128::from(a) | host), 128)
+            }
+        };
+        Sweep {
+            src,
+            table,
+            dst,
+            last: last.unwrap_or(dst),
+            coming,
+            at: None,
+        }
+    }
+
+    /// Whether destination `x` has been synced.
+    fn synced(&self, x: Prefix) -> bool {
+        match self.at {
+            None => false,
+            Some(a) if self.coming.is_some() => x >= a,
+            Some(a) => x <= a,
+        }
+    }
+
+    /// Whether the planner counts the route to `dst` as in `src`'s table for destination
+    /// `x`.
+    fn covers(&self, x: Prefix) -> bool {
+        x != self.dst && self.dst.contains(&x) && self.synced(x) == self.coming.is_some()
+    }
+}
+
+/// Most changes of source tables' routes that wait while a sweep is under way; the daemon
+/// takes no more from the engine until they are planned (the engine keeps them, merged).
+pub const MAX_WAITING: usize = 1024;
+
+/// The planner between the engine and the installer thread, with the changes that wait for
+/// a sweep of copies to end (those of source tables' routes; the others are planned between
+/// two of its chunks). Changes of one route keep their order; changes of different routes
+/// may be planned in another order than the engine's, as the engine itself merges them.
+#[derive(Debug)]
+pub struct Feed {
+    pub planner: Planner,
+    waiting: VecDeque<RouteChange>,
+}
+
+impl Feed {
+    pub fn new(planner: Planner) -> Self {
+        Feed {
+            planner,
+            waiting: VecDeque::new(),
+        }
+    }
+
+    /// Plans `changes` into `out`, a sweep that one starts with its first chunk; those that
+    /// must wait for a sweep (or behind others that wait) are kept for [`Feed::step`].
+    pub fn plan(&mut self, changes: &[RouteChange], out: &mut Vec<Op>, reported: &dyn Reported) {
+        for c in changes {
+            if self.planner.tabled(c) && (self.planner.busy() || !self.waiting.is_empty()) {
+                self.waiting.push_back(c.clone());
+                continue;
+            }
+            let idle = !self.planner.busy();
+            self.planner.ops(c, out, reported);
+            if idle && self.planner.busy() {
+                self.planner.resume(out);
+            }
+        }
+    }
+
+    /// One bounded step of the work left, into `out`: the sweep's next chunk, or else the
+    /// changes that waited, in order, until one starts a sweep (with its first chunk).
+    /// Returns whether there was any.
+    pub fn step(&mut self, out: &mut Vec<Op>, reported: &dyn Reported) -> bool {
+        if self.planner.busy() {
+            self.planner.resume(out);
+            return true;
+        }
+        if self.waiting.is_empty() {
+            return false;
+        }
+        while let Some(c) = self.waiting.pop_front() {
+            self.planner.ops(&c, out, reported);
+            if self.planner.busy() {
+                self.planner.resume(out);
+                break;
+            }
+        }
+        if self.waiting.is_empty() {
+            self.waiting = VecDeque::new();
+        }
+        true
+    }
+
+    /// Whether a sweep is under way or changes wait.
+    pub fn pending(&self) -> bool {
+        self.planner.busy() || !self.waiting.is_empty()
+    }
+
+    /// Whether fewer than [`MAX_WAITING`] changes wait.
+    pub fn takes_changes(&self) -> bool {
+        self.waiting.len() < MAX_WAITING
+    }
+
+    fn clear(&mut self) {
+        self.planner.clear();
+        self.waiting = VecDeque::new();
     }
 }
 
@@ -801,7 +1107,7 @@ impl Kernel {
         let mut tables = BTreeSet::new();
         tables.insert(table);
         Ok(Kernel {
-            planner: Planner::new(config),
+            feed: Feed::new(Planner::new(config)),
             tx: Some(tx),
             thread: Some(thread),
             progress,
@@ -832,7 +1138,7 @@ impl Kernel {
     }
 
     pub fn config(&self) -> &KernelConfig {
-        &self.planner.config
+        &self.feed.planner.config
     }
 
     /// A link changed (the monitor said so): the installer thread reads the kernel's link
@@ -853,14 +1159,36 @@ impl Kernel {
         out
     }
 
-    /// Queues a batch of changes (in order) for the installer thread.
+    /// Queues a batch of changes (in order) for the installer thread, then, if it has room,
+    /// one step of the work left (a sweep's next chunk, or the changes that waited for it;
+    /// see [`Feed`]): called again with no changes, the next step. The engine's next
+    /// changes thus get their turn between two chunks of a sweep.
     pub fn apply(&mut self, changes: &[RouteChange], reported: &dyn Reported) {
-        if changes.is_empty() {
-            return;
+        if !changes.is_empty() {
+            let mut ops = Vec::with_capacity(changes.len() + 4);
+            self.feed.plan(changes, &mut ops, reported);
+            self.send(ops);
         }
-        let mut ops = Vec::with_capacity(changes.len() + 4);
-        for c in changes {
-            self.planner.ops(c, &mut ops, reported);
+        if self.feed.pending() && self.has_room() {
+            let mut ops = Vec::new();
+            self.feed.step(&mut ops, reported);
+            self.send(ops);
+        }
+    }
+
+    /// Whether work is left ([`Kernel::apply`] continues it while there is room).
+    pub fn pending(&self) -> bool {
+        self.feed.pending()
+    }
+
+    /// Whether more changes may be handed over: not while [`MAX_WAITING`] wait for a sweep.
+    pub fn takes_changes(&self) -> bool {
+        self.feed.takes_changes()
+    }
+
+    fn send(&mut self, ops: Vec<Op>) {
+        if ops.is_empty() {
+            return;
         }
         for op in &ops {
             if let Op::Route(t, _) = op {
@@ -884,17 +1212,15 @@ impl Kernel {
         for t in extra
             .iter()
             .copied()
-            .chain(self.planner.config.source_tables.tables())
+            .chain(self.feed.planner.config.source_tables.tables())
         {
             if !tables.contains(&t) {
                 tables.push(t);
             }
         }
-        let source_tables = self.planner.config.source_tables.clone();
-        self.planner.config.source_tables.clear();
-        self.planner.natives.clear();
-        self.planner.plain.clear();
-        self.planner.copies.clear();
+        let source_tables = self.feed.planner.config.source_tables.clone();
+        self.feed.planner.config.source_tables.clear();
+        self.feed.clear();
         let (done_tx, done_rx) = mpsc::channel();
         match &self.tx {
             Some(tx) if tx.send(Msg::Purge(tables, source_tables, done_tx)).is_ok() => {
@@ -1290,7 +1616,15 @@ mod tests {
                 e.0.remove(&(r.prefix, r.src_prefix));
             }
         }
+        plan(p, change, ops, e);
+    }
+
+    /// Plans one change and the whole sweep it starts, if any.
+    fn plan(p: &mut Planner, change: &RouteChange, ops: &mut Vec<Op>, e: &dyn Reported) {
         p.ops(change, ops, e);
+        while p.busy() {
+            p.resume(ops);
+        }
     }
 
     /// [`run`] for the install of a route of metric 96 to `d`, from `s`, through `nh`.
@@ -1753,7 +2087,7 @@ mod tests {
                 // The engine has reported the whole batch before the planner sees it.
                 let mut ops = Vec::new();
                 for c in &batch {
-                    p.ops(c, &mut ops, &e);
+                    plan(&mut p, c, &mut ops, &e);
                 }
                 for (i, op) in ops.iter().enumerate() {
                     k.apply(op);
@@ -1785,6 +2119,344 @@ mod tests {
                 assert!(!p.natives.is_empty() || (p.copies.is_empty() && p.plain.is_empty()));
             }
         }
+    }
+
+    /// Applies a message's operations to the fake kernel; returns how many there were.
+    fn apply_all(k: &mut FakeKernel, ops: &[Op]) -> usize {
+        ops.iter().for_each(|o| k.apply(o));
+        ops.len()
+    }
+
+    /// The engine reports `change`, then the daemon hands it to the feed: the message.
+    fn hand(feed: &mut Feed, e: &mut Reports, change: RouteChange) -> Vec<Op> {
+        match &change {
+            RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
+                e.0.insert((r.prefix, r.src_prefix), r.clone());
+            }
+            RouteChange::Retract(r) => {
+                e.0.remove(&(r.prefix, r.src_prefix));
+            }
+        }
+        let mut ops = Vec::new();
+        feed.plan(&[change], &mut ops, e);
+        ops
+    }
+
+    fn host(a: &str) -> Prefix {
+        format!("{a}/32").parse().unwrap()
+    }
+
+    /// A source table's first route, 0.0.0.0/0, next to thousands of plain routes: their
+    /// copies reach the installer in messages of at most half its in-flight bound (the
+    /// last one with the route and the rule that wait for them), a plain change is planned
+    /// between two of them and a source table's change waits for the end; the route goes
+    /// in after every copy, the rule after the route, and after it goes, so do the copies,
+    /// in chunks too.
+    #[test]
+    fn rfc9079_6_a_burst_of_copies_goes_to_the_installer_in_bounded_chunks() {
+        const N: u32 = 5000;
+        // Half the installer's in-flight bound, and the route and rule that end the sweep.
+        let bound = IN_FLIGHT / 2 + 3;
+        let mut feed = Feed::new(planner(false));
+        let (mut e, mut k) = (Reports::default(), FakeKernel::default());
+        let dst = |i: u32| format!("10.{}.{}.0/24", i >> 8, i & 255);
+        for i in 0..N {
+            let ops = hand(
+                &mut feed,
+                &mut e,
+                RouteChange::Install(via(&dst(i), None, "192.0.2.1", 96)),
+            );
+            assert_eq!(apply_all(&mut k, &ops), 1);
+        }
+        let default = via("0.0.0.0/0", Some("192.168.0.0/16"), "192.0.2.254", 96);
+        let mut messages = vec![hand(
+            &mut feed,
+            &mut e,
+            RouteChange::Install(default.clone()),
+        )];
+        let mut rule_in = false;
+        let mut n = 0;
+        while let Some(ops) = messages.pop() {
+            n += 1;
+            assert!(ops.len() <= bound, "message {n}: {} operations", ops.len());
+            for op in &ops {
+                match op {
+                    Op::AddRule(_) => {
+                        // The rule makes the table live: every copy and the route are in.
+                        assert_eq!(k.tables[&10].len(), N as usize + 1);
+                        rule_in = true;
+                    }
+                    Op::Route(10, RouteOp::Add(r)) if r.dst.is_default() => {
+                        assert_eq!(
+                            k.tables[&10].len(),
+                            N as usize,
+                            "the route after the copies"
+                        )
+                    }
+                    _ => {}
+                }
+                k.apply(op);
+            }
+            if n == 2 {
+                // Between two chunks: a plain route near the end of the walk changes next
+                // hop (planned now; its copy is made from it later), and a source table's
+                // route comes (it waits for the end of the sweep).
+                let old = e.0[&(dst(5).parse().unwrap(), None)].clone();
+                let moved = via(&dst(5), None, "192.0.2.5", 96);
+                let ops = hand(&mut feed, &mut e, RouteChange::Change { old, new: moved });
+                assert_eq!(
+                    summary(&ops),
+                    ["254 replace 10.0.5.0/24 via 192.0.2.5 metric 0"]
+                );
+                apply_all(&mut k, &ops);
+                let other = via("172.16.0.0/12", Some("192.168.1.0/24"), "192.0.2.12", 96);
+                assert_eq!(hand(&mut feed, &mut e, RouteChange::Install(other)), []);
+                assert!(feed.takes_changes() && feed.pending());
+            }
+            let mut next = Vec::new();
+            if feed.step(&mut next, &e) {
+                messages.push(next);
+            }
+        }
+        assert!(rule_in && !feed.pending());
+        assert!(n > N as usize / SWEEP_CHUNK, "{n} messages");
+        assert!(k.errors.is_empty(), "{:?}", k.errors);
+        let from = host("192.168.3.3");
+        for (to, hop) in [
+            ("10.0.5.9", "192.0.2.5"),
+            ("10.0.6.9", "192.0.2.1"),
+            ("10.19.135.1", "192.0.2.1"),
+            ("11.0.0.1", "192.0.2.254"),
+        ] {
+            assert_eq!(
+                k.lookup(from, host(to)),
+                destination_first(&e, from, host(to))
+            );
+            assert_eq!(
+                k.lookup(from, host(to)),
+                Some(NextHop::Gateway {
+                    gateway: hop.parse().unwrap(),
+                    ifindex: 3
+                }),
+                "{to}"
+            );
+        }
+        assert_eq!(k.tables[&11].len(), 1, "the route that waited is in");
+        // The route goes: the rule and the route at once, then the copies, in chunks.
+        let mut messages = vec![hand(&mut feed, &mut e, RouteChange::Retract(default))];
+        assert_eq!(
+            summary(&messages[0][..2]),
+            [
+                "remove rule 192.168.0.0/16 10",
+                "10 remove 0.0.0.0/0 via 192.0.2.254 metric 0"
+            ]
+        );
+        let mut n = 0;
+        while let Some(ops) = messages.pop() {
+            n += 1;
+            assert!(ops.len() <= bound, "message {n}: {} operations", ops.len());
+            apply_all(&mut k, &ops);
+            let mut next = Vec::new();
+            if feed.step(&mut next, &e) {
+                messages.push(next);
+            }
+        }
+        assert!(n > N as usize / SWEEP_CHUNK, "{n} messages");
+        assert!(k.errors.is_empty(), "{:?}", k.errors);
+        assert!(k.tables[&10].is_empty());
+        assert!(feed.planner.copies.is_empty());
+        // The last source table's route goes: the plain routes and the copies' room too.
+        let other = via("172.16.0.0/12", Some("192.168.1.0/24"), "192.0.2.12", 96);
+        apply_all(
+            &mut k,
+            &hand(&mut feed, &mut e, RouteChange::Retract(other)),
+        );
+        assert!(!feed.pending());
+        assert!(feed.planner.plain.is_empty() && feed.planner.copies.capacity() == 0);
+        assert!(k.errors.is_empty(), "{:?}", k.errors);
+    }
+
+    /// A change whose operations may not all be in the kernel yet: its route's key and
+    /// what the route was before it.
+    type Undo = ((Prefix, Option<Prefix>), Option<InstalledRoute>);
+
+    /// For each (from, to), the lookups allowed while the changes of `undo` are under way:
+    /// the destination-first ones of `now` with any of them taken back.
+    fn allowed(
+        now: &Reports,
+        undo: &[Undo],
+        pairs: &[(Prefix, Prefix)],
+    ) -> Vec<Vec<Option<NextHop>>> {
+        let mut out = vec![Vec::new(); pairs.len()];
+        for mask in 0..1u32 << undo.len() {
+            let mut view = Reports(now.0.clone());
+            for (i, (key, before)) in undo.iter().enumerate().rev() {
+                if mask & (1 << i) != 0 {
+                    match before {
+                        Some(r) => view.0.insert(*key, r.clone()),
+                        None => view.0.remove(key),
+                    };
+                }
+            }
+            for (set, (f, t)) in out.iter_mut().zip(pairs) {
+                let hop = destination_first(&view, *f, *t);
+                if !set.contains(&hop) {
+                    set.push(hop);
+                }
+            }
+        }
+        out
+    }
+
+    /// Random changes handed to the feed one at a time, with small sweep chunks and steps
+    /// of the work left at random moments in between: plain changes are planned between two
+    /// chunks of a sweep, source tables' changes wait for its end. Between two operations
+    /// each lookup is a destination-first one of the routes planned with any of the changes
+    /// under way (the sweep's, the message's) taken back; whenever no work is left, each is
+    /// the destination-first one of the engine's routes; no operation fails.
+    #[test]
+    fn rfc9079_6_chunked_sweeps_between_other_changes_keep_lookups_destination_first() {
+        const DSTS: [&str; 8] = [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "10.1.2.0/24",
+            "10.1.2.128/25",
+            "10.1.3.0/24",
+            "10.2.0.0/16",
+            "11.0.0.0/8",
+        ];
+        const SRCS: [Option<&str>; 7] = [
+            None,
+            None,
+            None,
+            Some("192.168.0.0/16"),
+            Some("192.168.1.0/24"),
+            Some("192.168.1.128/25"),
+            Some("192.0.0.0/8"),
+        ];
+        let to = probes(&DSTS);
+        let from = probes(&[
+            "192.168.0.0/16",
+            "192.168.1.0/24",
+            "192.168.1.128/25",
+            "1.0.0.0/8",
+        ]);
+        let pairs: Vec<(Prefix, Prefix)> = from
+            .iter()
+            .flat_map(|f| to.iter().map(move |t| (*f, *t)))
+            .collect();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut rand = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut sweeps, mut waited) = (0, 0);
+        for run_no in 0..60 {
+            let mut feed = Feed::new(planner(rand(2) == 0));
+            feed.planner.chunk = 2 + rand(3);
+            // The engine's routes, and the routes planned (those that wait are not).
+            let (mut e, mut planned) = (Reports::default(), Reports::default());
+            let mut k = FakeKernel::default();
+            // The change whose sweep is under way.
+            let mut sweep: Option<Undo> = None;
+            let mut step_no = 0;
+            while step_no < 50 || feed.pending() {
+                step_no += 1;
+                let mut undo: Vec<Undo> = sweep.iter().cloned().collect();
+                let mut ops = Vec::new();
+                let mut plan_one = |c: &RouteChange, undo: &mut Vec<Undo>| {
+                    let r = match c {
+                        RouteChange::Install(r) | RouteChange::Retract(r) => r,
+                        RouteChange::Change { new, .. } => new,
+                    };
+                    let key = (r.prefix, r.src_prefix);
+                    undo.push((key, planned.0.get(&key).cloned()));
+                    match c {
+                        RouteChange::Retract(_) => planned.0.remove(&key),
+                        _ => planned.0.insert(key, r.clone()),
+                    };
+                };
+                let busy = feed.planner.busy();
+                if step_no > 50 || (feed.pending() && rand(3) == 0) {
+                    // One step of the work left: the sweep's next chunk, or the changes
+                    // that waited, up to one that starts a sweep.
+                    let queue: Vec<RouteChange> = feed.waiting.iter().cloned().collect();
+                    feed.step(&mut ops, &e);
+                    let popped = queue.len() - feed.waiting.len();
+                    for c in &queue[..popped] {
+                        plan_one(c, &mut undo);
+                    }
+                    if !busy && feed.planner.busy() {
+                        sweep = undo.last().cloned();
+                    }
+                } else {
+                    let (d, s) = (DSTS[rand(DSTS.len())], SRCS[rand(SRCS.len())]);
+                    let key = (d.parse().unwrap(), s.map(|s| s.parse().unwrap()));
+                    let hop = ["192.0.2.1", "192.0.2.2", "192.0.2.3"][rand(3)];
+                    let new = (rand(3) > 0).then(|| via(d, s, hop, [96, 128, INFINITY][rand(3)]));
+                    let c = match (e.0.get(&key).cloned(), new) {
+                        (None, Some(n)) => RouteChange::Install(n),
+                        (Some(o), None) => RouteChange::Retract(o),
+                        (Some(o), Some(n)) if o != n => RouteChange::Change { old: o, new: n },
+                        _ => continue,
+                    };
+                    let waiting = feed.waiting.len();
+                    ops = hand(&mut feed, &mut e, c.clone());
+                    if feed.waiting.len() > waiting {
+                        waited += 1;
+                        assert!(ops.is_empty(), "{ops:?}");
+                    } else {
+                        plan_one(&c, &mut undo);
+                        if !busy && feed.planner.busy() {
+                            sweep = undo.last().cloned();
+                        }
+                    }
+                }
+                if !feed.planner.busy() {
+                    sweep = None;
+                } else if !busy {
+                    sweeps += 1;
+                }
+                let check = (undo.len() <= 4).then(|| allowed(&planned, &undo, &pairs));
+                for op in &ops {
+                    k.apply(op);
+                    let Some(allowed) = &check else { continue };
+                    for ((f, t), set) in pairs.iter().zip(allowed) {
+                        let got = k.lookup(*f, *t);
+                        assert!(
+                            set.contains(&got),
+                            "run {run_no} step {step_no}: from {f} to {t} after {op:?} \
+                             (under way: {undo:?}): {got:?}, allowed {set:?}"
+                        );
+                    }
+                }
+                assert!(
+                    k.errors.is_empty(),
+                    "run {run_no} step {step_no}: {:?}",
+                    k.errors
+                );
+                if !feed.pending() {
+                    assert_eq!(planned.0, e.0);
+                    for (f, t) in &pairs {
+                        assert_eq!(
+                            k.lookup(*f, *t),
+                            destination_first(&e, *f, *t),
+                            "run {run_no} step {step_no}: from {f} to {t}"
+                        );
+                    }
+                }
+            }
+            let p = &feed.planner;
+            assert!(!p.natives.is_empty() || (p.copies.is_empty() && p.plain.is_empty()));
+        }
+        // The runs did what they are for.
+        assert!(
+            sweeps > 100 && waited > 20,
+            "{sweeps} sweeps, {waited} changes waited"
+        );
     }
 
     #[test]

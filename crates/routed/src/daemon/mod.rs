@@ -225,6 +225,9 @@ struct Daemon {
     tx_buf: Vec<u8>,
     /// Route changes wait in the engine until the kernel thread has room.
     routes_waiting: bool,
+    /// The install filters' preferred sources, and whether the engine was last told that
+    /// each is a local address (see `Daemon::preferred_sources`).
+    pref_srcs: BTreeMap<IpAddr, bool>,
 }
 
 impl Daemon {
@@ -267,6 +270,36 @@ impl Daemon {
 
     fn configured(&self, name: &str) -> bool {
         self.config.interfaces.iter().any(|(n, _)| n == name)
+    }
+
+    /// Tells the engine which of the install filters' preferred sources are local addresses
+    /// now: assigned to a link, and for IPv6 past duplicate address detection (Linux takes
+    /// neither a tentative one nor an absent one as a route's preferred source, flushes the
+    /// main table's IPv4 routes with an address that goes, and drops it from IPv6 routes).
+    /// The routes that name one that is not are installed without it until it is back
+    /// (`Command::PreferredSource`), so that they stay in the kernel throughout and get it
+    /// again: babeld leaves them flushed.
+    fn preferred_sources(&mut self) {
+        let now = self.now();
+        for (addr, told) in self.pref_srcs.iter_mut() {
+            let local = self
+                .links
+                .values()
+                .any(|l| l.addrs.get(addr).is_some_and(|&(_, tentative)| !tentative));
+            if local == *told {
+                continue;
+            }
+            *told = local;
+            if local {
+                tracing::info!("preferred source {addr} is back: routes installed with it again");
+            } else {
+                tracing::info!(
+                    "preferred source {addr} is not a local address: routes installed without it"
+                );
+            }
+            self.node
+                .handle_command(now, Command::PreferredSource { addr: *addr, local });
+        }
     }
 
     /// Brings the engine's view of interface `ifindex` in line with the kernel's.
@@ -431,6 +464,7 @@ impl Daemon {
                     e.mtu = l.mtu;
                 }
                 self.refresh_interface(l.ifindex);
+                self.preferred_sources();
                 self.schedule_redist();
             }
             NetEvent::Addr(a) => {
@@ -441,6 +475,7 @@ impl Daemon {
                     e.addrs.remove(&a.addr);
                 }
                 self.refresh_interface(a.ifindex);
+                self.preferred_sources();
                 self.schedule_redist();
             }
             NetEvent::Route(r) => {
@@ -585,19 +620,28 @@ impl Daemon {
         let monitoring = self.clients.values().any(|c| c.monitor);
         // A few thousand changes at a time: a full table's worth must not be copied whole.
         // While the kernel thread is far behind, the rest stay in the engine (see
-        // `kernel::IN_FLIGHT`); the loop comes back when it has caught up.
+        // `kernel::IN_FLIGHT`); the loop comes back when it has caught up. The kernel side's
+        // own work left (a source table's copies, `kernel::Feed`) goes a chunk per turn,
+        // between chunks of the engine's changes.
         let mut changes = Vec::new();
         self.routes_waiting = false;
         loop {
-            if changes.is_empty() && !self.kernel.has_room() {
+            if !self.kernel.has_room() {
                 self.routes_waiting = true;
                 break;
             }
-            let next = self.node.poll_route();
-            let end = next.is_none();
-            changes.extend(next);
-            if changes.len() < KERNEL_CHUNK && !end {
-                continue;
+            let mut end = true;
+            if self.kernel.takes_changes() {
+                end = false;
+                while changes.len() < KERNEL_CHUNK {
+                    match self.node.poll_route() {
+                        Some(c) => changes.push(c),
+                        None => {
+                            end = true;
+                            break;
+                        }
+                    }
+                }
             }
             self.kernel.apply(&changes, &self.node);
             if monitoring {
@@ -613,7 +657,7 @@ impl Daemon {
                 }
             }
             changes.clear();
-            if end {
+            if end && !self.kernel.pending() {
                 break;
             }
         }
@@ -1500,6 +1544,14 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
     }
     drop(ctl_tx);
 
+    // The engine takes every preferred source as local until told otherwise.
+    let pref_srcs: BTreeMap<IpAddr, bool> = config
+        .filters
+        .install
+        .iter()
+        .filter_map(|f| f.action.pref_src)
+        .map(|a| (a, true))
+        .collect();
     let mut d = Daemon {
         config,
         opts,
@@ -1529,7 +1581,11 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         warned_unsupported: Default::default(),
         tx_buf: Vec::with_capacity(RECV_BUF),
         routes_waiting: false,
+        pref_srcs,
     };
+    // None is a local address before the monitor says so: the routes naming one go in
+    // without it until then (none is learned before the interfaces come up anyway).
+    d.preferred_sources();
     // Persist the seqno we start with at once: a crash must not make it go backwards.
     d.maybe_write_state(true);
     for (name, _) in &d.config.interfaces {
