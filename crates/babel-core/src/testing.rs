@@ -475,11 +475,22 @@ impl Mesh {
     }
 }
 
+/// The install filters' preferred sources of [`fuzz_node`].
+const PREF_SRCS: [std::net::IpAddr; 2] = [
+    std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+    std::net::IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7)),
+];
+
 /// Drives one node with an arbitrary byte string read as a sequence of operations: raw
 /// datagrams, well-formed datagrams built from the bytes, interface events, commands and
 /// time steps. Used by the `node` fuzz target and by a test with pseudo-random input.
 /// Panics if the node breaks one of its invariants (bounded tables and queues).
 pub fn fuzz_node(data: &[u8]) {
+    drive_node(data);
+}
+
+/// [`fuzz_node`], giving back the node at the end for a test to look at.
+pub fn drive_node(data: &[u8]) -> Node {
     use crate::node::{Command, LinkType};
     use crate::wire::{Encoder, Hello, Ihu, RouteRequest, SeqnoRequest, Tlv, Update};
     use std::net::IpAddr;
@@ -503,6 +514,10 @@ pub fn fuzz_node(data: &[u8]) {
     let ours = |i: u32| Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, i as u16);
     let mut buf = Vec::new();
     let mut steps = 0;
+    // The preferred sources said not to be local (`Command::PreferredSource`).
+    let mut away: Vec<IpAddr> = Vec::new();
+    // The preferred sources the install filters name.
+    let mut named: Vec<IpAddr> = Vec::new();
     while let Some(op) = r.u8() {
         steps += 1;
         if steps > 2_000 {
@@ -651,7 +666,7 @@ pub fn fuzz_node(data: &[u8]) {
                     48,
                 )
                 .expect("valid");
-                let cmd = match x % 5 {
+                let cmd = match x % 7 {
                     0 | 1 => Command::AddXroute(Xroute {
                         prefix,
                         src_prefix: None,
@@ -665,6 +680,46 @@ pub fn fuzz_node(data: &[u8]) {
                         src_prefix: None,
                     },
                     3 => Command::BumpSeqno,
+                    5 => {
+                        // Install filters that give some routes a preferred source.
+                        let rule = |prefix: Prefix, a: IpAddr| crate::filter::FilterRule {
+                            matches: crate::filter::FilterMatch {
+                                prefix: Some(prefix),
+                                ..Default::default()
+                            },
+                            action: crate::filter::FilterAction {
+                                pref_src: Some(a),
+                                ..Default::default()
+                            },
+                        };
+                        let mut install = Vec::new();
+                        for (k, &a) in PREF_SRCS.iter().enumerate() {
+                            if x >> (4 + k) & 1 == 1 {
+                                let prefix = if a.is_ipv4() {
+                                    Prefix::v4(Ipv4Addr::new(10, 0, 0, 0), 8 + (x >> 8) as u8 % 8)
+                                } else {
+                                    Prefix::v6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32)
+                                };
+                                install.push(rule(prefix.expect("valid"), a));
+                            }
+                        }
+                        named = install.iter().filter_map(|r| r.action.pref_src).collect();
+                        away.retain(|a| named.contains(a));
+                        Command::SetFilters(crate::filter::Filters {
+                            install,
+                            ..Default::default()
+                        })
+                    }
+                    6 => {
+                        let addr = PREF_SRCS[(x >> 4) as usize % PREF_SRCS.len()];
+                        let local = x & 0x100 == 0;
+                        let named = named.contains(&addr);
+                        away.retain(|a| *a != addr);
+                        if !local && named {
+                            away.push(addr);
+                        }
+                        Command::PreferredSource { addr, local }
+                    }
                     _ => Command::RequestFullDump,
                 };
                 node.handle_command(now, cmd);
@@ -687,6 +742,14 @@ pub fn fuzz_node(data: &[u8]) {
                 while node.poll_transmit(now, &mut buf).is_some() {}
                 while node.poll_route().is_some() {}
                 while node.poll_event().is_some() {}
+                // Every route handed out names a preferred source only while it is local.
+                for r in node.reported_routes() {
+                    assert!(
+                        r.pref_src.is_none_or(|a| !away.contains(&a)),
+                        "{r:?} reported with {:?}, which is not local",
+                        r.pref_src
+                    );
+                }
             }
         }
         let st = node.table_stats();
@@ -719,6 +782,7 @@ pub fn fuzz_node(data: &[u8]) {
     let _ = node.interfaces().count();
     let _ = node.sources().len();
     let _ = node.xroutes().count();
+    node
 }
 
 struct Reader<'a> {
