@@ -1,0 +1,101 @@
+//! RFC 9616 round-trip times against babeld 1.12: with timestamps on both ends of a link,
+//! each daemon measures an RTT from the other's Hello and IHU timestamps, turns it into a
+//! penalty (`rttcost`) with the same rtt-min / rtt-max / max-rtt-penalty, and adds it to the
+//! link's cost and so to the metric of every route through it.
+//!
+//! The link is a veth pair, whose RTT is a few microseconds to a millisecond, so rtt-min and
+//! rtt-max are set below it (1 and 2 µs): any RTT measured from the other daemon's timestamps
+//! then costs the whole penalty, and none (timestamps not understood, or a sample of 0)
+//! costs nothing.
+
+use std::time::Duration;
+
+use e2e::{args, parse_dump, DumpLine, Lab};
+
+const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
+const PORT: u16 = 33125;
+const PENALTY: u32 = 150;
+
+fn neighbour(d: &[DumpLine]) -> Option<&DumpLine> {
+    let mut n = d.iter().filter(|l| l.object == "neighbour");
+    let first = n.next()?;
+    n.next().is_none().then_some(first)
+}
+
+fn num(l: &DumpLine, field: &str) -> Option<f64> {
+    l.fields.get(field)?.parse().ok()
+}
+
+/// Whether `d`'s one neighbour has an RTT and the whole penalty in its cost.
+fn penalised(d: &[DumpLine]) -> bool {
+    let Some(n) = neighbour(d) else { return false };
+    matches!(
+        (num(n, "rtt"), num(n, "rttcost"), num(n, "txcost"), num(n, "cost")),
+        (Some(rtt), Some(rc), Some(tx), Some(c))
+            if rtt > 0.002 && rc == PENALTY as f64 && tx < 65535.0 && c == tx + rc
+    )
+}
+
+#[test]
+fn rtt_from_babelds_timestamps_and_babeld_from_routeds_costs_the_penalty() {
+    let Some(mut lab) = Lab::new("rtt", true) else {
+        return;
+    };
+    let (a, b) = lab.pair();
+    let port = PORT.to_string();
+    let iface = |name: &str| {
+        format!(
+            "interface {name} type tunnel hello-interval 1 enable-timestamps true \
+             rtt-min 0.001 rtt-max 0.002 max-rtt-penalty {PENALTY}"
+        )
+    };
+    let (ia, ib) = (iface("eth-b"), iface("eth-a"));
+    lab.routed(
+        ROUTED,
+        "routed-a",
+        &a,
+        &args(&["-g", &port], &[&ia], &["eth-b"]),
+    );
+    lab.babeld("babeld-b", &b, &args(&["-g", &port], &[&ib], &["eth-a"]));
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+
+    // A few hellos and IHUs each way give both an RTT sample.
+    let (mut da, mut db) = (Vec::new(), Vec::new());
+    let ok = lab.wait_for(Duration::from_secs(20), || {
+        da = parse_dump(&lab.wait_control(&a, PORT, "dump"));
+        db = parse_dump(&lab.wait_control(&b, PORT, "dump"));
+        penalised(&da) && penalised(&db)
+    });
+    assert!(
+        ok.is_some(),
+        "no RTT penalty on both ends:\nrouted: {:?}\nbabeld: {:?}\n{}",
+        neighbour(&da),
+        neighbour(&db),
+        lab.logs()
+    );
+    let (na, nb) = (neighbour(&da).unwrap(), neighbour(&db).unwrap());
+    eprintln!("routed's neighbour: {na:?}\nbabeld's neighbour: {nb:?}");
+
+    // The penalty is in the metric of the routes learned over the link: each daemon's own
+    // prefixes leave it with metric 0, so a route's metric is the link's cost.
+    let ok = lab.wait_for(Duration::from_secs(10), || {
+        da = parse_dump(&lab.wait_control(&a, PORT, "dump"));
+        db = parse_dump(&lab.wait_control(&b, PORT, "dump"));
+        [&da, &db].iter().all(|d| {
+            let cost = neighbour(d).and_then(|n| num(n, "cost"));
+            let metrics: Vec<Option<f64>> = d
+                .iter()
+                .filter(|l| {
+                    l.object == "route" && l.fields.get("installed").is_some_and(|i| i == "yes")
+                })
+                .map(|l| num(l, "metric"))
+                .collect();
+            metrics.len() >= 2 && cost.is_some() && metrics.iter().all(|&m| m == cost)
+        })
+    });
+    assert!(
+        ok.is_some(),
+        "routes not at the penalised link cost:\nrouted: {da:#?}\nbabeld: {db:#?}"
+    );
+}
