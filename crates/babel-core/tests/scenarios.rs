@@ -690,14 +690,17 @@ fn install_filter_pref_src_follows_its_address() {
     m.announce(a, "2001:db8:3::/48", None);
     m.run_for(Duration::from_secs(10));
     assert_eq!(pref_src(&m, "2001:db8:3::/48"), Some(None));
-    // Said twice: nothing more to do.
-    m.command(
-        b,
+    // Said twice: nothing more to do (no route is reported again).
+    let now = m.now;
+    let n = &mut m.nodes[b].node;
+    n.handle_command(
+        now,
         Command::PreferredSource {
             addr: src,
             local: false,
         },
     );
+    assert!(n.poll_route().is_none(), "a route reported again");
     m.command(
         b,
         Command::PreferredSource {
@@ -708,6 +711,16 @@ fn install_filter_pref_src_follows_its_address() {
     for p in ["2001:db8:1::/48", "2001:db8:3::/48"] {
         assert_eq!(pref_src(&m, p), Some(Some(src)), "{p}");
     }
+    let now = m.now;
+    let n = &mut m.nodes[b].node;
+    n.handle_command(
+        now,
+        Command::PreferredSource {
+            addr: src,
+            local: true,
+        },
+    );
+    assert!(n.poll_route().is_none(), "a route reported again");
     assert_eq!(pref_src(&m, "2001:db8:2::/48"), Some(Some(other)));
     m.run_for(Duration::from_secs(10));
     m.assert_consistent();
