@@ -1,12 +1,14 @@
-//! RFC 9616 round-trip times against babeld 1.12: with timestamps on both ends of a link,
-//! each daemon measures an RTT from the other's Hello and IHU timestamps, turns it into a
-//! penalty (`rttcost`) with the same rtt-min / rtt-max / max-rtt-penalty, and adds it to the
-//! link's cost and so to the metric of every route through it.
+//! Link costs against babeld 1.12, read from both daemons' `dump`.
 //!
-//! The link is a veth pair, whose RTT is a few microseconds to a millisecond, so rtt-min and
-//! rtt-max are set below it (1 and 2 µs): any RTT measured from the other daemon's timestamps
-//! then costs the whole penalty, and none (timestamps not understood, or a sample of 0)
-//! costs nothing.
+//! RFC 9616 round-trip times: with timestamps on both ends of a link, each daemon measures an
+//! RTT from the other's Hello and IHU timestamps, turns it into a penalty (`rttcost`) with
+//! the same rtt-min / rtt-max / max-rtt-penalty, and adds it to the link's cost and so to
+//! the metric of every route through it. The link is a veth pair, whose RTT is a few
+//! microseconds to a millisecond, so rtt-min and rtt-max are set below it (1 and 2 µs): any
+//! RTT measured from the other daemon's timestamps then costs the whole penalty, and none
+//! (timestamps not understood, or a sample of 0) costs nothing.
+//!
+//! Wireless links: ETX costs on both ends.
 
 use std::time::Duration;
 
@@ -97,5 +99,54 @@ fn rtt_from_babelds_timestamps_and_babeld_from_routeds_costs_the_penalty() {
     assert!(
         ok.is_some(),
         "routes not at the penalised link cost:\nrouted: {da:#?}\nbabeld: {db:#?}"
+    );
+}
+
+/// A link both ends declare wireless: costs by ETX (babeld's `link-quality`), which on a
+/// loss-free link is the nominal 256 each way on both daemons, and so the metric of the
+/// routes over it.
+#[test]
+fn on_a_wireless_link_both_compute_the_same_etx_cost() {
+    let Some(mut lab) = Lab::new("wifi", true) else {
+        return;
+    };
+    let (a, b) = lab.pair();
+    let port = (PORT + 1).to_string();
+    let iface = |name: &str| format!("interface {name} type wireless hello-interval 1");
+    let (ia, ib) = (iface("eth-b"), iface("eth-a"));
+    lab.routed(
+        ROUTED,
+        "routed-a",
+        &a,
+        &args(&["-g", &port], &[&ia], &["eth-b"]),
+    );
+    lab.babeld("babeld-b", &b, &args(&["-g", &port], &[&ib], &["eth-a"]));
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+    let settled = |d: &[DumpLine]| {
+        let Some(n) = neighbour(d) else { return false };
+        let routes: Vec<Option<f64>> = d
+            .iter()
+            .filter(|l| {
+                l.object == "route" && l.fields.get("installed").is_some_and(|i| i == "yes")
+            })
+            .map(|l| num(l, "metric"))
+            .collect();
+        ["rxcost", "txcost", "cost"]
+            .iter()
+            .all(|f| num(n, f) == Some(256.0))
+            && routes.len() >= 2
+            && routes.iter().all(|&m| m == Some(256.0))
+    };
+    let (mut da, mut db) = (Vec::new(), Vec::new());
+    let ok = lab.wait_for(Duration::from_secs(20), || {
+        da = parse_dump(&lab.wait_control(&a, PORT + 1, "dump"));
+        db = parse_dump(&lab.wait_control(&b, PORT + 1, "dump"));
+        settled(&da) && settled(&db)
+    });
+    assert!(
+        ok.is_some(),
+        "costs or metrics not 256 on both ends:\nrouted: {da:#?}\nbabeld: {db:#?}\n{}",
+        lab.logs()
     );
 }
