@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with a Rust toolchain, as root.
-# Installs what the tests need (babeld, tshark, iproute2), then runs formatting and lint
+# Installs what the tests need (babeld, tshark, iproute2, nftables), then runs formatting and lint
 # checks and every test of the workspace. With CI set, a test that would skip for lack of
-# root, namespaces, babeld or tshark fails instead.
+# root, namespaces, babeld, tshark or nft fails instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ need=()
 command -v babeld >/dev/null 2>&1 || need+=(babeld)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}"
     if [ "$(id -u)" -eq 0 ]; then

@@ -40,6 +40,12 @@ fn which(prog: &str) -> bool {
         || Path::new("/usr/sbin").join(prog).is_file()
 }
 
+/// Whether `nft` (nftables) is here; a test that drops packets with it skips (fails under
+/// CI) without.
+pub fn have_nft() -> bool {
+    which("nft")
+}
+
 /// Whether tshark runs here; a test that reads traffic back skips (fails under CI) without.
 pub fn have_tshark() -> bool {
     Command::new("tshark").arg("-v").output().is_ok()

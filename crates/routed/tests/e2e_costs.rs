@@ -8,11 +8,12 @@
 //! RTT measured from the other daemon's timestamps then costs the whole penalty, and none
 //! (timestamps not understood, or a sample of 0) costs nothing.
 //!
-//! Wireless links: ETX costs on both ends.
+//! Wireless links: ETX costs on both ends, on a clean link and on one that loses a quarter of
+//! the Babel packets each way (dropped by nftables in both namespaces).
 
 use std::time::Duration;
 
-use e2e::{args, parse_dump, DumpLine, Lab};
+use e2e::{args, have_nft, parse_dump, run, skip, DumpLine, Lab};
 
 const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
 const PORT: u16 = 33125;
@@ -148,5 +149,87 @@ fn on_a_wireless_link_both_compute_the_same_etx_cost() {
         ok.is_some(),
         "costs or metrics not 256 on both ends:\nrouted: {da:#?}\nbabeld: {db:#?}\n{}",
         lab.logs()
+    );
+}
+
+/// ETX from the costs each end prints: the product of the two directions' expected
+/// transmission counts, in units of 256 (RFC 8966 A.2.2, as babeld computes it).
+fn etx(rx: f64, tx: f64) -> f64 {
+    if rx < 256.0 && tx < 256.0 {
+        return tx;
+    }
+    ((tx.max(256.0) * rx.max(256.0) + 128.0) / 256.0).floor()
+}
+
+/// A wireless link that drops a quarter of the Babel packets each way: both ends see the
+/// loss in their hello histories (rxcost), learn the other's from its IHUs (txcost), and
+/// combine the two into the same ETX cost, which the routes over the link carry.
+#[test]
+fn on_a_lossy_wireless_link_both_see_the_loss_and_combine_it_alike() {
+    if !have_nft() {
+        skip("no nft (install the Debian package nftables)");
+        return;
+    }
+    let Some(mut lab) = Lab::new("lossy", true) else {
+        return;
+    };
+    let (a, b) = lab.pair();
+    for ns in [&a, &b] {
+        let nft = |rule: &str| {
+            run("ip", &["netns", "exec", ns, "nft", rule]);
+        };
+        nft("add table inet loss");
+        nft("add chain inet loss in { type filter hook input priority 0; }");
+        nft("add rule inet loss in udp dport 6696 numgen random mod 4 0 drop");
+    }
+    let port = (PORT + 2).to_string();
+    let iface = |name: &str| format!("interface {name} type wireless hello-interval 0.5");
+    let (ia, ib) = (iface("eth-b"), iface("eth-a"));
+    lab.routed(
+        ROUTED,
+        "routed-a",
+        &a,
+        &args(&["-g", &port], &[&ia], &["eth-b"]),
+    );
+    lab.babeld("babeld-b", &b, &args(&["-g", &port], &[&ib], &["eth-a"]));
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+    let lossy = |d: &[DumpLine]| {
+        let Some(n) = neighbour(d) else { return false };
+        let (Some(rx), Some(tx), Some(cost)) = (num(n, "rxcost"), num(n, "txcost"), num(n, "cost"))
+        else {
+            return false;
+        };
+        let metrics: Vec<Option<f64>> = d
+            .iter()
+            .filter(|l| {
+                l.object == "route" && l.fields.get("installed").is_some_and(|i| i == "yes")
+            })
+            .map(|l| num(l, "metric"))
+            .collect();
+        rx > 256.0
+            && tx > 256.0
+            && tx < 65535.0
+            && cost == etx(rx, tx)
+            && metrics.len() >= 2
+            && metrics.iter().all(|&m| m == Some(cost))
+    };
+    let (mut da, mut db) = (Vec::new(), Vec::new());
+    let ok = lab.wait_for(Duration::from_secs(40), || {
+        da = parse_dump(&lab.wait_control(&a, PORT + 2, "dump"));
+        db = parse_dump(&lab.wait_control(&b, PORT + 2, "dump"));
+        lossy(&da) && lossy(&db)
+    });
+    assert!(
+        ok.is_some(),
+        "loss not seen or not combined alike:\nrouted: {:?}\nbabeld: {:?}\n{}",
+        neighbour(&da),
+        neighbour(&db),
+        lab.logs()
+    );
+    eprintln!(
+        "routed's neighbour: {:?}\nbabeld's neighbour: {:?}",
+        neighbour(&da),
+        neighbour(&db)
     );
 }
