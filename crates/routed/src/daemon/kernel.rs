@@ -1020,16 +1020,23 @@ impl Feed {
     }
 
     /// Plans `changes` into `out`, a sweep that one starts with its first chunk; those that
-    /// must wait for a sweep (or behind others that wait) are kept for [`Feed::step`].
+    /// must wait for a sweep (or behind others that wait) are kept for [`Feed::step`]. At
+    /// most one sweep starts per call: once one has, the source tables' changes after it
+    /// wait too, even if it ended within its first chunk (a sweep of fewer destinations
+    /// than a chunk), so that one message carries at most one chunk of copies however many
+    /// small sweeps the batch would start.
     pub fn plan(&mut self, changes: &[RouteChange], out: &mut Vec<Op>, reported: &dyn Reported) {
+        let mut swept = false;
         for c in changes {
-            if self.planner.tabled(c) && (self.planner.busy() || !self.waiting.is_empty()) {
+            if self.planner.tabled(c) && (swept || self.planner.busy() || !self.waiting.is_empty())
+            {
                 self.waiting.push_back(c.clone());
                 continue;
             }
             let idle = !self.planner.busy();
             self.planner.ops(c, out, reported);
             if idle && self.planner.busy() {
+                swept = true;
                 self.planner.resume(out);
             }
         }
@@ -2274,6 +2281,105 @@ mod tests {
         assert!(!feed.pending());
         assert!(feed.planner.plain.is_empty() && feed.planner.copies.capacity() == 0);
         assert!(k.errors.is_empty(), "{:?}", k.errors);
+    }
+
+    /// Reports `changes` as the engine does, hands them to the feed in one batch, then
+    /// steps the work left to its end: every message applied to the fake kernel, each of
+    /// at most `bound` operations. Returns how many messages there were.
+    fn hand_all(
+        feed: &mut Feed,
+        e: &mut Reports,
+        k: &mut FakeKernel,
+        changes: &[RouteChange],
+        bound: usize,
+    ) -> usize {
+        for c in changes {
+            match c {
+                RouteChange::Install(r) | RouteChange::Change { new: r, .. } => {
+                    e.0.insert((r.prefix, r.src_prefix), r.clone());
+                }
+                RouteChange::Retract(r) => {
+                    e.0.remove(&(r.prefix, r.src_prefix));
+                }
+            }
+        }
+        let mut ops = Vec::new();
+        feed.plan(changes, &mut ops, e);
+        let mut n = 0;
+        loop {
+            n += 1;
+            assert!(ops.len() <= bound, "message {n}: {} operations", ops.len());
+            apply_all(k, &ops);
+            ops.clear();
+            if !feed.step(&mut ops, e) {
+                return n;
+            }
+        }
+    }
+
+    /// One batch brings twenty source table routes, each over fewer plain routes than a
+    /// sweep's chunk: each sweep ends within its first chunk, but one message still carries
+    /// at most one chunk of copies (and the route and rule that end it); the others wait
+    /// for the next steps.
+    #[test]
+    fn rfc9079_6_small_sweeps_of_one_batch_go_one_per_message() {
+        const ROUTES: u32 = 20;
+        const PLAIN: u32 = 1000;
+        let bound = SWEEP_CHUNK + 4;
+        let mut feed = Feed::new(planner(false));
+        let (mut e, mut k) = (Reports::default(), FakeKernel::default());
+        let mut plain = Vec::new();
+        for i in 0..ROUTES {
+            for j in 0..PLAIN {
+                let d = format!("10.{i}.{}.{}/32", j >> 8, j & 255);
+                plain.push(RouteChange::Install(via(&d, None, "192.0.2.1", 96)));
+            }
+        }
+        hand_all(&mut feed, &mut e, &mut k, &plain, plain.len());
+        let tabled: Vec<RouteChange> = (0..ROUTES)
+            .map(|i| {
+                let d = format!("10.{i}.0.0/16");
+                RouteChange::Install(via(&d, Some("192.168.0.0/16"), "192.0.2.254", 96))
+            })
+            .collect();
+        let n = hand_all(&mut feed, &mut e, &mut k, &tabled, bound);
+        assert!(n >= ROUTES as usize, "{n} messages");
+        assert!(k.errors.is_empty(), "{:?}", k.errors);
+        assert_eq!(k.tables[&10].len(), (ROUTES * (PLAIN + 1)) as usize);
+        let from = host("192.168.3.3");
+        for i in [0, 7, ROUTES - 1] {
+            for (to, hop) in [
+                (format!("10.{i}.0.5"), "192.0.2.1"),
+                (format!("10.{i}.3.231"), "192.0.2.1"),
+                (format!("10.{i}.200.1"), "192.0.2.254"),
+            ] {
+                assert_eq!(
+                    k.lookup(from, host(&to)),
+                    destination_first(&e, from, host(&to))
+                );
+                assert_eq!(
+                    k.lookup(from, host(&to)),
+                    Some(NextHop::Gateway {
+                        gateway: hop.parse().unwrap(),
+                        ifindex: 3
+                    }),
+                    "{to}"
+                );
+            }
+        }
+        // They go in one batch too: each sweep in messages of its own.
+        let gone: Vec<RouteChange> = tabled
+            .iter()
+            .map(|c| match c {
+                RouteChange::Install(r) => RouteChange::Retract(r.clone()),
+                _ => unreachable!(),
+            })
+            .collect();
+        let n = hand_all(&mut feed, &mut e, &mut k, &gone, bound);
+        assert!(n >= ROUTES as usize, "{n} messages");
+        assert!(k.errors.is_empty(), "{:?}", k.errors);
+        assert!(k.tables[&10].is_empty() && k.rules.is_empty());
+        assert!(feed.planner.copies.is_empty() && feed.planner.plain.is_empty());
     }
 
     /// A change whose operations may not all be in the kernel yet: its route's key and
