@@ -63,7 +63,8 @@ enum Msg {
 /// Most route operations queued for the installer thread before the daemon stops taking
 /// route changes from the engine (with the chunk that crosses it, at most about 280 KB of
 /// operations: four netlink datagrams' worth, enough to keep the thread busy; a chunk that
-/// starts a sweep of source-table copies carries its first [`SWEEP_CHUNK`] too). The rest
+/// starts a sweep of source-table copies carries its first [`SWEEP_CHUNK`] too, one sweep's
+/// at most, see [`Feed::plan`]). The rest
 /// wait in the engine, 4 bytes each and merged per destination, and a sweep's copies in
 /// the planner's cursor, until the thread catches up: a burst of a whole table is never
 /// copied into the queue.
@@ -687,7 +688,8 @@ impl Planner {
     }
 
     /// Continues the sweep under way: syncs at most [`SWEEP_CHUNK`] more destinations (so
-    /// at most that many operations), and once it has synced them all, puts in the route
+    /// at most that many operations; the bound is on the destinations walked, so a chunk
+    /// whose copies are all in place already is as short), and once it has synced them all, puts in the route
     /// and the rule that waited for the copies (see [`Self::finish`]). Nothing without a
     /// sweep.
     pub fn resume(&mut self, out: &mut Vec<Op>) {
@@ -2456,7 +2458,70 @@ mod tests {
         }
         assert!(n > 2, "{n} messages");
         assert!(k.errors.is_empty(), "{:?}", k.errors);
-        assert!(!k.tables.get(&10).is_some_and(|t| !t.is_empty()));
+        assert!(k.tables.get(&10).is_none_or(|t| t.is_empty()));
+    }
+
+    /// Sweeps whose copies are all in place already (a table's route to 10.0.0.0/8 comes
+    /// and goes next to its route to 0.0.0.0/0, which keeps every copy): no operation comes
+    /// of them, yet each step walks at most a chunk of destinations, so the daemon's turns
+    /// stay short however many there are (it bounds its rounds per turn, not only the
+    /// installer's backlog).
+    #[test]
+    fn rfc9079_6_a_step_walks_at_most_a_chunk_of_destinations() {
+        const N: u32 = 5000;
+        let mut feed = Feed::new(planner(false));
+        let (mut e, mut k) = (Reports::default(), FakeKernel::default());
+        let plain: Vec<RouteChange> = (0..N)
+            .map(|i| {
+                let d = format!("10.{}.{}.0/24", i >> 8, i & 255);
+                RouteChange::Install(via(&d, None, "192.0.2.1", 96))
+            })
+            .collect();
+        hand_all(&mut feed, &mut e, &mut k, &plain, plain.len());
+        let default = via("0.0.0.0/0", Some("192.168.0.0/16"), "192.0.2.254", 96);
+        hand_all(
+            &mut feed,
+            &mut e,
+            &mut k,
+            &[RouteChange::Install(default)],
+            SWEEP_CHUNK + 4,
+        );
+        assert_eq!(k.tables[&10].len(), N as usize + 1);
+        let wide = via("10.0.0.0/8", Some("192.168.0.0/16"), "192.0.2.8", 96);
+        for c in [
+            RouteChange::Install(wide.clone()),
+            RouteChange::Retract(wide),
+        ] {
+            let mut ops = hand(&mut feed, &mut e, c);
+            assert!(ops.len() <= 2, "{:?}", summary(&ops));
+            apply_all(&mut k, &ops);
+            let (mut steps, mut walked_all) = (0, 0);
+            while feed.pending() {
+                // The destinations that this step syncs: not synced before, synced after
+                // (or the sweep ended).
+                let before = feed.planner.sweep.expect("a sweep");
+                ops.clear();
+                assert!(feed.step(&mut ops, &e));
+                let after = feed.planner.sweep;
+                let walked = feed
+                    .planner
+                    .plain
+                    .keys()
+                    .filter(|x| before.dst.contains(x) && **x != before.dst)
+                    .filter(|x| !before.synced(**x) && after.is_none_or(|w| w.synced(**x)))
+                    .count();
+                assert!(walked <= SWEEP_CHUNK, "step {steps}: {walked} destinations");
+                assert!(ops.len() <= 2, "{:?}", summary(&ops));
+                apply_all(&mut k, &ops);
+                walked_all += walked;
+                steps += 1;
+            }
+            assert!(walked_all + SWEEP_CHUNK >= N as usize, "{walked_all}");
+            assert!(steps >= N as usize / SWEEP_CHUNK, "{steps} steps");
+            assert!(k.errors.is_empty(), "{:?}", k.errors);
+            // The copies, the route to 0.0.0.0/0, and the one to 10.0.0.0/8 while it is in.
+            assert_eq!(k.tables[&10].len(), e.0.len());
+        }
     }
 
     /// A change whose operations may not all be in the kernel yet: its route's key and
