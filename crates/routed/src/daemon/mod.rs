@@ -42,6 +42,12 @@ const RECV_BUF: usize = 65536;
 /// Route changes handed to the kernel thread at a time (two netlink datagrams' worth; their
 /// operations, 92 bytes each, stay below glibc's mmap threshold).
 const KERNEL_CHUNK: usize = 1024;
+/// Most rounds of route work (each at most [`KERNEL_CHUNK`] of the engine's changes and one
+/// step of the kernel side's own work, see `kernel::Kernel::apply`) in one turn of the
+/// event loop: a few milliseconds. The installer's backlog alone does not bound a turn: a
+/// sweep of copies that are all in place already produces no operation, and a thread that
+/// is gone always has room.
+const ROUTE_ROUNDS: usize = 4;
 
 /// What the caller (the binary) hands the daemon besides the configuration.
 #[derive(Debug, Clone, Default)]
@@ -225,6 +231,9 @@ struct Daemon {
     tx_buf: Vec<u8>,
     /// Route changes wait in the engine until the kernel thread has room.
     routes_waiting: bool,
+    /// Route work is left after a turn's [`ROUTE_ROUNDS`]: the loop comes back to it at
+    /// once, after the events already there.
+    routes_again: bool,
     /// The install filters' preferred sources, and whether the engine was last told that
     /// each is a local address (see `Daemon::preferred_sources`).
     pref_srcs: BTreeMap<IpAddr, bool>,
@@ -621,15 +630,23 @@ impl Daemon {
         // A few thousand changes at a time: a full table's worth must not be copied whole.
         // While the kernel thread is far behind, the rest stay in the engine (see
         // `kernel::IN_FLIGHT`); the loop comes back when it has caught up. The kernel side's
-        // own work left (a source table's copies, `kernel::Feed`) goes a chunk per turn,
-        // between chunks of the engine's changes.
+        // own work left (a source table's copies, `kernel::Feed`) goes a chunk per round,
+        // between chunks of the engine's changes. At most `ROUTE_ROUNDS` rounds: then the
+        // loop serves the events that are there and comes back.
         let mut changes = Vec::new();
         self.routes_waiting = false;
+        self.routes_again = false;
+        let mut rounds = 0;
         loop {
             if !self.kernel.has_room() {
                 self.routes_waiting = true;
                 break;
             }
+            if rounds == ROUTE_ROUNDS {
+                self.routes_again = true;
+                break;
+            }
+            rounds += 1;
             let mut end = true;
             if self.kernel.takes_changes() {
                 end = false;
@@ -1581,6 +1598,7 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         warned_unsupported: Default::default(),
         tx_buf: Vec::with_capacity(RECV_BUF),
         routes_waiting: false,
+        routes_again: false,
         pref_srcs,
     };
     // None is a local address before the monitor says so: the routes naming one go in
@@ -1627,6 +1645,10 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
                 None => anyhow::bail!("the netlink monitor stopped"),
             },
             _ = d.kernel.room(), if d.routes_waiting => {}
+            // Route work left after a turn's rounds: back at once, but only after a pass
+            // over the other branches (the first poll yields), so that a packet, a timer or
+            // a control command that is there is served first.
+            _ = tokio::task::yield_now(), if d.routes_again => {}
             m = ctl_rx.recv(), if ctl_open => match m {
                 Some(m) => d.handle_control(m),
                 None => ctl_open = false,
