@@ -19,46 +19,16 @@
 //!   1,000 to 1,000,000 (always 10 neighbours per prefix) — the cost per update must stay
 //!   flat.
 
-#![allow(unsafe_code)] // the counting allocator below, and nothing else
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use babel_core::wire::{max_payload_for_mtu, Encoder, Hello, Ihu, Prefix, RouterId, Tlv, Update};
 use babel_core::{Config, InterfaceConfig, InterfaceEvent, Node, Timestamp};
 use criterion::{BatchSize, Criterion, Throughput};
 
-struct Counting;
-
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-/// The highest value `ALLOCATED` reached since it was last reset.
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn count_alloc(n: usize) {
-    let now = ALLOCATED.fetch_add(n, Ordering::Relaxed) + n;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: forwards every call to the system allocator unchanged and only counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count_alloc(l.size());
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        ALLOCATED.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        // Old and new blocks are both live while realloc copies.
-        count_alloc(new);
-        ALLOCATED.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
+use routed_benches::{Counting, ALLOCATED, PEAK};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;

@@ -1,4 +1,5 @@
-//! Shared inputs for the benches: realistic full dumps as a neighbour sends them.
+//! Shared inputs for the benches: realistic full dumps as a neighbour sends them, and a
+//! global allocator that counts the bytes live and their peak.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -84,3 +85,43 @@ pub fn count_tlvs(packets: &[Vec<u8>]) -> usize {
     }
     n
 }
+
+/// A global allocator that forwards to the system's and counts: a bench that measures memory
+/// declares `#[global_allocator] static GLOBAL: Counting = Counting;` and reads [`ALLOCATED`]
+/// and [`PEAK`] (which it may reset by storing the current `ALLOCATED` into it).
+#[allow(unsafe_code)] // the allocator, and nothing else
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub struct Counting;
+
+    /// Bytes allocated and not freed.
+    pub static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+    /// The highest value `ALLOCATED` reached since it was last reset.
+    pub static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_alloc(n: usize) {
+        let now = ALLOCATED.fetch_add(n, Ordering::Relaxed) + n;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+
+    // SAFETY: forwards every call to the system allocator unchanged and only counts bytes.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            count_alloc(l.size());
+            unsafe { System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            ALLOCATED.fetch_sub(l.size(), Ordering::Relaxed);
+            unsafe { System.dealloc(p, l) }
+        }
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+            // Old and new blocks are both live while realloc copies.
+            count_alloc(new);
+            ALLOCATED.fetch_sub(l.size(), Ordering::Relaxed);
+            unsafe { System.realloc(p, l, new) }
+        }
+    }
+}
+pub use counting::{Counting, ALLOCATED, PEAK};

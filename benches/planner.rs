@@ -11,11 +11,8 @@
 //! side does it (`plan`, then `step` while work is left); each message is dropped as soon as
 //! it is made, as the installer thread frees it once applied.
 
-#![allow(unsafe_code)] // the counting allocator below, and nothing else
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use babel_core::wire::Prefix;
@@ -23,34 +20,7 @@ use babel_core::{InstalledRoute, RouteChange};
 use netdriver::SourceTables;
 use routed::daemon::kernel::{Feed, KernelConfig, Op, Planner, Reported};
 
-struct Counting;
-
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-/// The highest value `ALLOCATED` reached since it was last reset.
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn count_alloc(n: usize) {
-    let now = ALLOCATED.fetch_add(n, Ordering::Relaxed) + n;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: forwards every call to the system allocator unchanged and only counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count_alloc(l.size());
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        ALLOCATED.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        // Old and new blocks are both live while realloc copies.
-        count_alloc(new);
-        ALLOCATED.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
+use routed_benches::{Counting, ALLOCATED, PEAK};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -79,6 +49,7 @@ fn route(prefix: Prefix, src_prefix: Option<Prefix>) -> InstalledRoute {
 }
 
 /// CPU time of this thread.
+#[allow(unsafe_code)] // the clock call, and nothing else
 fn cpu_time() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,

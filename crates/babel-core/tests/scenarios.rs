@@ -633,6 +633,15 @@ fn filters_in_out_and_install() {
     );
 }
 
+/// Tells node `b` again what it was last told of preferred source `addr`: no route may be
+/// reported again.
+fn said_again(m: &mut Mesh, b: usize, addr: IpAddr, local: bool) {
+    let now = m.now;
+    let n = &mut m.nodes[b].node;
+    n.handle_command(now, Command::PreferredSource { addr, local });
+    assert!(n.poll_route().is_none(), "a route reported again");
+}
+
 /// An install filter's preferred source that stops being a local address is left out of
 /// the routes it names, which are reported again without it (the kernel keeps them), and
 /// put back when it is local again; a route learned meanwhile comes without it and then
@@ -691,16 +700,7 @@ fn install_filter_pref_src_follows_its_address() {
     m.run_for(Duration::from_secs(10));
     assert_eq!(pref_src(&m, "2001:db8:3::/48"), Some(None));
     // Said twice: nothing more to do (no route is reported again).
-    let now = m.now;
-    let n = &mut m.nodes[b].node;
-    n.handle_command(
-        now,
-        Command::PreferredSource {
-            addr: src,
-            local: false,
-        },
-    );
-    assert!(n.poll_route().is_none(), "a route reported again");
+    said_again(&mut m, b, src, false);
     m.command(
         b,
         Command::PreferredSource {
@@ -711,16 +711,7 @@ fn install_filter_pref_src_follows_its_address() {
     for p in ["2001:db8:1::/48", "2001:db8:3::/48"] {
         assert_eq!(pref_src(&m, p), Some(Some(src)), "{p}");
     }
-    let now = m.now;
-    let n = &mut m.nodes[b].node;
-    n.handle_command(
-        now,
-        Command::PreferredSource {
-            addr: src,
-            local: true,
-        },
-    );
-    assert!(n.poll_route().is_none(), "a route reported again");
+    said_again(&mut m, b, src, true);
     assert_eq!(pref_src(&m, "2001:db8:2::/48"), Some(Some(other)));
     m.run_for(Duration::from_secs(10));
     m.assert_consistent();

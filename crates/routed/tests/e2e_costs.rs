@@ -16,8 +16,58 @@ use std::time::Duration;
 use e2e::{args, have_nft, parse_dump, run, skip, DumpLine, Lab};
 
 const ROUTED: &str = env!("CARGO_BIN_EXE_routed");
-const PORT: u16 = 33125;
 const PENALTY: u32 = 150;
+
+/// routed in `a` (on `eth-b`) and babeld in `b` (on `eth-a`), each with the interface
+/// statement `iface` gives for its interface and a control socket on `port`, once each has
+/// the other's addresses in its kernel table. `before` runs on the two namespaces first.
+fn start(
+    name: &str,
+    port: u16,
+    iface: impl Fn(&str) -> String,
+    before: impl Fn(&str),
+) -> Option<(Lab, String, String)> {
+    let mut lab = Lab::new(name, true)?;
+    let (a, b) = lab.pair();
+    before(&a);
+    before(&b);
+    let port = port.to_string();
+    let (ia, ib) = (iface("eth-b"), iface("eth-a"));
+    lab.routed(
+        ROUTED,
+        "routed-a",
+        &a,
+        &args(&["-g", &port], &[&ia], &["eth-b"]),
+    );
+    lab.babeld("babeld-b", &b, &args(&["-g", &port], &[&ib], &["eth-a"]));
+    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
+    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
+    Some((lab, a, b))
+}
+
+/// Reads both daemons' `dump` until `ok` holds for both, for at most `secs`; fails the
+/// test with both dumps and `what` otherwise.
+fn until_both(
+    lab: &Lab,
+    (a, b): (&str, &str),
+    port: u16,
+    secs: u64,
+    what: &str,
+    ok: impl Fn(&[DumpLine]) -> bool,
+) -> (Vec<DumpLine>, Vec<DumpLine>) {
+    let (mut da, mut db) = (Vec::new(), Vec::new());
+    let done = lab.wait_for(Duration::from_secs(secs), || {
+        da = parse_dump(&lab.wait_control(a, port, "dump"));
+        db = parse_dump(&lab.wait_control(b, port, "dump"));
+        ok(&da) && ok(&db)
+    });
+    assert!(
+        done.is_some(),
+        "{what}:\nrouted: {da:#?}\nbabeld: {db:#?}\n{}",
+        lab.logs()
+    );
+    (da, db)
+}
 
 fn neighbour(d: &[DumpLine]) -> Option<&DumpLine> {
     let mut n = d.iter().filter(|l| l.object == "neighbour");
@@ -27,6 +77,17 @@ fn neighbour(d: &[DumpLine]) -> Option<&DumpLine> {
 
 fn num(l: &DumpLine, field: &str) -> Option<f64> {
     l.fields.get(field)?.parse().ok()
+}
+
+/// Whether the installed routes of `d` (the other daemon's prefixes, which it announces
+/// with metric 0) all have metric `cost`, the cost of the one link.
+fn at_link_cost(d: &[DumpLine], cost: f64) -> bool {
+    let metrics: Vec<Option<f64>> = d
+        .iter()
+        .filter(|l| l.object == "route" && l.fields.get("installed").is_some_and(|i| i == "yes"))
+        .map(|l| num(l, "metric"))
+        .collect();
+    metrics.len() >= 2 && metrics.iter().all(|&m| m == Some(cost))
 }
 
 /// Whether `d`'s one neighbour has an RTT and the whole penalty in its cost.
@@ -41,65 +102,42 @@ fn penalised(d: &[DumpLine]) -> bool {
 
 #[test]
 fn rtt_from_babelds_timestamps_and_babeld_from_routeds_costs_the_penalty() {
-    let Some(mut lab) = Lab::new("rtt", true) else {
-        return;
-    };
-    let (a, b) = lab.pair();
-    let port = PORT.to_string();
+    const PORT: u16 = 33125;
     let iface = |name: &str| {
         format!(
             "interface {name} type tunnel hello-interval 1 enable-timestamps true \
              rtt-min 0.001 rtt-max 0.002 max-rtt-penalty {PENALTY}"
         )
     };
-    let (ia, ib) = (iface("eth-b"), iface("eth-a"));
-    lab.routed(
-        ROUTED,
-        "routed-a",
-        &a,
-        &args(&["-g", &port], &[&ia], &["eth-b"]),
-    );
-    lab.babeld("babeld-b", &b, &args(&["-g", &port], &[&ib], &["eth-a"]));
-    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
-    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
-
+    let Some((lab, a, b)) = start("rtt", PORT, iface, |_| {}) else {
+        return;
+    };
     // A few hellos and IHUs each way give both an RTT sample.
-    let (mut da, mut db) = (Vec::new(), Vec::new());
-    let ok = lab.wait_for(Duration::from_secs(20), || {
-        da = parse_dump(&lab.wait_control(&a, PORT, "dump"));
-        db = parse_dump(&lab.wait_control(&b, PORT, "dump"));
-        penalised(&da) && penalised(&db)
-    });
-    assert!(
-        ok.is_some(),
-        "no RTT penalty on both ends:\nrouted: {:?}\nbabeld: {:?}\n{}",
-        neighbour(&da),
-        neighbour(&db),
-        lab.logs()
+    let (da, db) = until_both(
+        &lab,
+        (&a, &b),
+        PORT,
+        20,
+        "no RTT penalty on both ends",
+        penalised,
     );
-    let (na, nb) = (neighbour(&da).unwrap(), neighbour(&db).unwrap());
-    eprintln!("routed's neighbour: {na:?}\nbabeld's neighbour: {nb:?}");
-
-    // The penalty is in the metric of the routes learned over the link: each daemon's own
-    // prefixes leave it with metric 0, so a route's metric is the link's cost.
-    let ok = lab.wait_for(Duration::from_secs(10), || {
-        da = parse_dump(&lab.wait_control(&a, PORT, "dump"));
-        db = parse_dump(&lab.wait_control(&b, PORT, "dump"));
-        [&da, &db].iter().all(|d| {
-            let cost = neighbour(d).and_then(|n| num(n, "cost"));
-            let metrics: Vec<Option<f64>> = d
-                .iter()
-                .filter(|l| {
-                    l.object == "route" && l.fields.get("installed").is_some_and(|i| i == "yes")
-                })
-                .map(|l| num(l, "metric"))
-                .collect();
-            metrics.len() >= 2 && cost.is_some() && metrics.iter().all(|&m| m == cost)
-        })
-    });
-    assert!(
-        ok.is_some(),
-        "routes not at the penalised link cost:\nrouted: {da:#?}\nbabeld: {db:#?}"
+    eprintln!(
+        "routed's neighbour: {:?}\nbabeld's neighbour: {:?}",
+        neighbour(&da),
+        neighbour(&db)
+    );
+    // The penalty is in the metric of the routes learned over the link.
+    until_both(
+        &lab,
+        (&a, &b),
+        PORT,
+        10,
+        "routes not at the penalised link cost",
+        |d| {
+            neighbour(d)
+                .and_then(|n| num(n, "cost"))
+                .is_some_and(|c| at_link_cost(d, c))
+        },
     );
 }
 
@@ -108,47 +146,24 @@ fn rtt_from_babelds_timestamps_and_babeld_from_routeds_costs_the_penalty() {
 /// routes over it.
 #[test]
 fn on_a_wireless_link_both_compute_the_same_etx_cost() {
-    let Some(mut lab) = Lab::new("wifi", true) else {
+    const PORT: u16 = 33126;
+    let iface = |name: &str| format!("interface {name} type wireless hello-interval 1");
+    let Some((lab, a, b)) = start("wifi", PORT, iface, |_| {}) else {
         return;
     };
-    let (a, b) = lab.pair();
-    let port = (PORT + 1).to_string();
-    let iface = |name: &str| format!("interface {name} type wireless hello-interval 1");
-    let (ia, ib) = (iface("eth-b"), iface("eth-a"));
-    lab.routed(
-        ROUTED,
-        "routed-a",
-        &a,
-        &args(&["-g", &port], &[&ia], &["eth-b"]),
-    );
-    lab.babeld("babeld-b", &b, &args(&["-g", &port], &[&ib], &["eth-a"]));
-    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
-    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
-    let settled = |d: &[DumpLine]| {
-        let Some(n) = neighbour(d) else { return false };
-        let routes: Vec<Option<f64>> = d
-            .iter()
-            .filter(|l| {
-                l.object == "route" && l.fields.get("installed").is_some_and(|i| i == "yes")
-            })
-            .map(|l| num(l, "metric"))
-            .collect();
-        ["rxcost", "txcost", "cost"]
-            .iter()
-            .all(|f| num(n, f) == Some(256.0))
-            && routes.len() >= 2
-            && routes.iter().all(|&m| m == Some(256.0))
-    };
-    let (mut da, mut db) = (Vec::new(), Vec::new());
-    let ok = lab.wait_for(Duration::from_secs(20), || {
-        da = parse_dump(&lab.wait_control(&a, PORT + 1, "dump"));
-        db = parse_dump(&lab.wait_control(&b, PORT + 1, "dump"));
-        settled(&da) && settled(&db)
-    });
-    assert!(
-        ok.is_some(),
-        "costs or metrics not 256 on both ends:\nrouted: {da:#?}\nbabeld: {db:#?}\n{}",
-        lab.logs()
+    until_both(
+        &lab,
+        (&a, &b),
+        PORT,
+        20,
+        "costs or metrics not 256 on both ends",
+        |d| {
+            neighbour(d).is_some_and(|n| {
+                ["rxcost", "txcost", "cost"]
+                    .iter()
+                    .all(|f| num(n, f) == Some(256.0))
+            }) && at_link_cost(d, 256.0)
+        },
     );
 }
 
@@ -166,66 +181,39 @@ fn etx(rx: f64, tx: f64) -> f64 {
 /// combine the two into the same ETX cost, which the routes over the link carry.
 #[test]
 fn on_a_lossy_wireless_link_both_see_the_loss_and_combine_it_alike() {
+    const PORT: u16 = 33127;
     if !have_nft() {
         skip("no nft (install the Debian package nftables)");
         return;
     }
-    let Some(mut lab) = Lab::new("lossy", true) else {
+    let drop_a_quarter = |ns: &str| {
+        for rule in [
+            "add table inet loss",
+            "add chain inet loss in { type filter hook input priority 0; }",
+            "add rule inet loss in udp dport 6696 numgen random mod 4 0 drop",
+        ] {
+            run("ip", &["netns", "exec", ns, "nft", rule]);
+        }
+    };
+    let iface = |name: &str| format!("interface {name} type wireless hello-interval 0.5");
+    let Some((lab, a, b)) = start("lossy", PORT, iface, drop_a_quarter) else {
         return;
     };
-    let (a, b) = lab.pair();
-    for ns in [&a, &b] {
-        let nft = |rule: &str| {
-            run("ip", &["netns", "exec", ns, "nft", rule]);
-        };
-        nft("add table inet loss");
-        nft("add chain inet loss in { type filter hook input priority 0; }");
-        nft("add rule inet loss in udp dport 6696 numgen random mod 4 0 drop");
-    }
-    let port = (PORT + 2).to_string();
-    let iface = |name: &str| format!("interface {name} type wireless hello-interval 0.5");
-    let (ia, ib) = (iface("eth-b"), iface("eth-a"));
-    lab.routed(
-        ROUTED,
-        "routed-a",
-        &a,
-        &args(&["-g", &port], &[&ia], &["eth-b"]),
-    );
-    lab.babeld("babeld-b", &b, &args(&["-g", &port], &[&ib], &["eth-a"]));
-    lab.wait_routes(&a, &["10.255.0.2", "fd00:255::2"]);
-    lab.wait_routes(&b, &["10.255.0.1", "fd00:255::1"]);
-    let lossy = |d: &[DumpLine]| {
-        let Some(n) = neighbour(d) else { return false };
-        let (Some(rx), Some(tx), Some(cost)) = (num(n, "rxcost"), num(n, "txcost"), num(n, "cost"))
-        else {
-            return false;
-        };
-        let metrics: Vec<Option<f64>> = d
-            .iter()
-            .filter(|l| {
-                l.object == "route" && l.fields.get("installed").is_some_and(|i| i == "yes")
-            })
-            .map(|l| num(l, "metric"))
-            .collect();
-        rx > 256.0
-            && tx > 256.0
-            && tx < 65535.0
-            && cost == etx(rx, tx)
-            && metrics.len() >= 2
-            && metrics.iter().all(|&m| m == Some(cost))
-    };
-    let (mut da, mut db) = (Vec::new(), Vec::new());
-    let ok = lab.wait_for(Duration::from_secs(40), || {
-        da = parse_dump(&lab.wait_control(&a, PORT + 2, "dump"));
-        db = parse_dump(&lab.wait_control(&b, PORT + 2, "dump"));
-        lossy(&da) && lossy(&db)
-    });
-    assert!(
-        ok.is_some(),
-        "loss not seen or not combined alike:\nrouted: {:?}\nbabeld: {:?}\n{}",
-        neighbour(&da),
-        neighbour(&db),
-        lab.logs()
+    let (da, db) = until_both(
+        &lab,
+        (&a, &b),
+        PORT,
+        40,
+        "loss not seen or not combined alike",
+        |d| {
+            let Some(n) = neighbour(d) else { return false };
+            let (Some(rx), Some(tx), Some(cost)) =
+                (num(n, "rxcost"), num(n, "txcost"), num(n, "cost"))
+            else {
+                return false;
+            };
+            rx > 256.0 && tx > 256.0 && tx < 65535.0 && cost == etx(rx, tx) && at_link_cost(d, cost)
+        },
     );
     eprintln!(
         "routed's neighbour: {:?}\nbabeld's neighbour: {:?}",

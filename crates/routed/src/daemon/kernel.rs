@@ -2050,6 +2050,36 @@ mod tests {
     }
 
     /// Host prefixes at the start, the middle and the end of each prefix.
+    /// The sources of the model checks' random routes (`None`: a plain route).
+    const SRCS: [Option<&str>; 7] = [
+        None,
+        None,
+        None,
+        Some("192.168.0.0/16"),
+        Some("192.168.1.0/24"),
+        Some("192.168.1.128/25"),
+        Some("192.0.0.0/8"),
+    ];
+
+    /// The source addresses the model checks look up from (one inside each source, and one
+    /// outside all of them).
+    const MODEL_FROM: [&str; 4] = [
+        "192.168.0.0/16",
+        "192.168.1.0/24",
+        "192.168.1.128/25",
+        "1.0.0.0/8",
+    ];
+
+    /// A small deterministic generator: `rand(n)` is in `0..n`.
+    fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        }
+    }
+
     fn probes(prefixes: &[&str]) -> Vec<Prefix> {
         let mut out = BTreeSet::new();
         for p in prefixes {
@@ -2082,29 +2112,9 @@ mod tests {
             "10.2.0.0/16",
             "11.0.0.0/8",
         ];
-        const SRCS: [Option<&str>; 7] = [
-            None,
-            None,
-            None,
-            Some("192.168.0.0/16"),
-            Some("192.168.1.0/24"),
-            Some("192.168.1.128/25"),
-            Some("192.0.0.0/8"),
-        ];
         let to = probes(&DSTS);
-        let from = probes(&[
-            "192.168.0.0/16",
-            "192.168.1.0/24",
-            "192.168.1.128/25",
-            "1.0.0.0/8",
-        ]);
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut rand = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let from = probes(&MODEL_FROM);
+        let mut rand = xorshift(0x9E37_79B9_7F4A_7C15);
         for run_no in 0..60 {
             let mut p = planner(rand(2) == 0);
             let (mut e, mut k) = (Reports::default(), FakeKernel::default());
@@ -2688,33 +2698,13 @@ mod tests {
             "10.2.0.0/16",
             "11.0.0.0/8",
         ];
-        const SRCS: [Option<&str>; 7] = [
-            None,
-            None,
-            None,
-            Some("192.168.0.0/16"),
-            Some("192.168.1.0/24"),
-            Some("192.168.1.128/25"),
-            Some("192.0.0.0/8"),
-        ];
         let to = probes(&DSTS);
-        let from = probes(&[
-            "192.168.0.0/16",
-            "192.168.1.0/24",
-            "192.168.1.128/25",
-            "1.0.0.0/8",
-        ]);
+        let from = probes(&MODEL_FROM);
         let pairs: Vec<(Prefix, Prefix)> = from
             .iter()
             .flat_map(|f| to.iter().map(move |t| (*f, *t)))
             .collect();
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut rand = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut rand = xorshift(0x2545_F491_4F6C_DD1D);
         let (mut sweeps, mut waited, mut unchecked) = (0, 0, 0);
         let coming = |feed: &Feed| feed.planner.sweep.is_some_and(|w| w.coming.is_some());
         for run_no in 0..60 {
