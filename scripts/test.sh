@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with a Rust toolchain, as root.
-# Installs what the tests need (babeld, tshark, iproute2, nftables), then runs formatting and lint
-# checks and every test of the workspace. With CI set, a test that would skip for lack of
-# root, namespaces, babeld, tshark or nft fails instead.
+# Installs what the tests need (babeld, tshark, iproute2, nftables), then runs formatting,
+# lint and documentation checks and every test of the workspace. With CI set, a test that
+# would skip for lack of root, namespaces, babeld, tshark or nft fails instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "== cargo test"
 cargo test --workspace --no-fail-fast
 echo "== the static routed (scripts/static-routed.sh)"

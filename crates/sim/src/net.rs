@@ -12,7 +12,7 @@ use crate::scenario::{LinkMode, LinkSpec};
 
 pub const NONE: u32 = u32::MAX;
 
-/// The link-local address of `node` on `ifindex`: fe80::<node+1 as 32 bits>:0:<ifindex>.
+/// The link-local address of `node` on `ifindex`: `fe80::<node+1 as 32 bits>:0:<ifindex>`.
 pub fn link_local(node: u32, ifindex: u32) -> Ipv6Addr {
     let v = node + 1;
     Ipv6Addr::new(

@@ -766,7 +766,7 @@ impl Planner {
     /// source-specific routing must pick the most specific destination first. So each
     /// source table also holds copies of the routes to destinations strictly inside one of
     /// its own (plain routes, and source-specific ones of a less specific source), which
-    /// the table's own route would otherwise wrongly catch; see [`Self::wanted_copy`]. The
+    /// the table's own route would otherwise wrongly catch; see `Planner::wanted_copy`. The
     /// copies follow every change of the routes they come from, in the same batch.
     ///
     /// A source table's route to a new destination, or one that goes, starts a sweep of
