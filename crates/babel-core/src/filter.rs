@@ -63,6 +63,13 @@ pub struct Filters {
     pub install: Vec<FilterRule>,
 }
 
+impl Filters {
+    /// Whether an install filter gives routes `a` as their preferred source.
+    pub(crate) fn installs_pref_src(&self, a: IpAddr) -> bool {
+        self.install.iter().any(|r| r.action.pref_src == Some(a))
+    }
+}
+
 /// What a filter list decided.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FilterResult {

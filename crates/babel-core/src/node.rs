@@ -403,6 +403,17 @@ pub enum RouteChange {
     Retract(InstalledRoute),
 }
 
+impl RouteChange {
+    /// The route the change is about: the one installed or retracted, or the new one of a
+    /// change (same destination and source as the old).
+    pub fn route(&self) -> &InstalledRoute {
+        match self {
+            RouteChange::Install(r) | RouteChange::Retract(r) => r,
+            RouteChange::Change { new, .. } => new,
+        }
+    }
+}
+
 /// What changed about a route entry, for `monitor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteEventKind {
@@ -960,9 +971,8 @@ impl Node {
             }
             Command::SetFilters(f) => {
                 self.config.filters = f;
-                let install = &self.config.filters.install;
-                self.pref_src_away
-                    .retain(|a| install.iter().any(|r| r.action.pref_src == Some(*a)));
+                let filters = &self.config.filters;
+                self.pref_src_away.retain(|&a| filters.installs_pref_src(a));
                 self.recompute_xroutes();
                 // Re-run the input filter on every entry and the install filter on every
                 // selected route.
@@ -3810,8 +3820,7 @@ impl Node {
 
     /// [`Command::PreferredSource`].
     fn preferred_source(&mut self, addr: IpAddr, local: bool) {
-        let install = &self.config.filters.install;
-        if !install.iter().any(|r| r.action.pref_src == Some(addr))
+        if !self.config.filters.installs_pref_src(addr)
             || self.pref_src_away.contains(&addr) != local
         {
             return;

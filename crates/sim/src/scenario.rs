@@ -112,6 +112,11 @@ struct TopologyFields {
     links: Option<LinkMode>,
 }
 
+/// `v`, or an error saying that `what` needs parameter `name`.
+fn need<T>(v: Option<T>, what: &str, name: &str) -> Result<T, String> {
+    v.ok_or_else(|| format!("{what} needs `{name}`"))
+}
+
 /// An error naming the first parameter `given` (name, whether it is set) that `takes` lacks.
 fn only_takes(what: &str, given: &[(&str, bool)], takes: &[&str]) -> Result<(), String> {
     match given.iter().find(|(k, set)| *set && !takes.contains(k)) {
@@ -148,33 +153,31 @@ impl TryFrom<TopologyFields> for TopologySpec {
             TopologyKind::Rgg => &["n", "side", "radius", "connect_tries"],
             TopologyKind::Edges => &["file", "links"],
         };
-        only_takes(&format!("topology: kind {kind}"), &given, takes)?;
-        fn need<T>(v: Option<T>, kind: &str, name: &str) -> Result<T, String> {
-            v.ok_or_else(|| format!("topology: kind {kind} needs `{name}`"))
-        }
+        let what = format!("topology: kind {kind}");
+        only_takes(&what, &given, takes)?;
         let links = t.links.unwrap_or_default();
         Ok(match t.kind {
             TopologyKind::Line => TopologySpec::Line {
-                n: need(t.n, &kind, "n")?,
+                n: need(t.n, &what, "n")?,
                 links,
             },
             TopologyKind::Ring => TopologySpec::Ring {
-                n: need(t.n, &kind, "n")?,
+                n: need(t.n, &what, "n")?,
                 links,
             },
             TopologyKind::Grid => TopologySpec::Grid {
-                width: need(t.width, &kind, "width")?,
-                height: need(t.height, &kind, "height")?,
+                width: need(t.width, &what, "width")?,
+                height: need(t.height, &what, "height")?,
                 links,
             },
             TopologyKind::Rgg => TopologySpec::Rgg {
-                n: need(t.n, &kind, "n")?,
-                side: need(t.side, &kind, "side")?,
-                radius: need(t.radius, &kind, "radius")?,
+                n: need(t.n, &what, "n")?,
+                side: need(t.side, &what, "side")?,
+                radius: need(t.radius, &what, "radius")?,
                 connect_tries: t.connect_tries.unwrap_or_else(ten),
             },
             TopologyKind::Edges => TopologySpec::Edges {
-                file: need(t.file, &kind, "file")?,
+                file: need(t.file, &what, "file")?,
                 links,
             },
         })
@@ -540,28 +543,28 @@ impl TryFrom<ChurnEventFields> for ChurnEvent {
             ChurnKind::Merge => &[],
         };
         only_takes(&what, &given, takes)?;
-        let need =
-            |v: Option<NodeRef>, name: &str| v.ok_or_else(|| format!("{what}: needs `{name}`"));
+        // The messages read "churn event (...): needs `loss`".
+        let what = format!("{what}:");
         let action = match e.kind {
             ChurnKind::Crash => ChurnAction::Crash {
-                node: need(e.node, "node")?,
+                node: need(e.node, &what, "node")?,
             },
             ChurnKind::Restart => ChurnAction::Restart {
-                node: need(e.node, "node")?,
+                node: need(e.node, &what, "node")?,
                 keep_seqno: e.keep_seqno.unwrap_or_else(yes),
             },
             ChurnKind::LinkDown => ChurnAction::LinkDown {
-                a: need(e.a, "a")?,
-                b: need(e.b, "b")?,
+                a: need(e.a, &what, "a")?,
+                b: need(e.b, &what, "b")?,
             },
             ChurnKind::LinkUp => ChurnAction::LinkUp {
-                a: need(e.a, "a")?,
-                b: need(e.b, "b")?,
+                a: need(e.a, &what, "a")?,
+                b: need(e.b, &what, "b")?,
             },
             ChurnKind::LinkQuality => ChurnAction::LinkQuality {
-                a: need(e.a, "a")?,
-                b: need(e.b, "b")?,
-                loss: e.loss.ok_or_else(|| format!("{what}: needs `loss`"))?,
+                a: need(e.a, &what, "a")?,
+                b: need(e.b, &what, "b")?,
+                loss: need(e.loss, &what, "loss")?,
                 one_way: e.one_way.unwrap_or(false),
             },
             ChurnKind::Partition => ChurnAction::Partition {

@@ -201,7 +201,13 @@ impl KernelConfig {
     /// Whether a route needs a source table: source-specific IPv4, and IPv6 too without
     /// `ipv6-subtrees`.
     fn needs_source_table(&self, r: &InstalledRoute) -> bool {
-        r.src_prefix.is_some() && (r.prefix.is_v4() || !self.ipv6_subtrees)
+        r.src_prefix.is_some() && self.tabled_family(&r.prefix)
+    }
+
+    /// Whether routes of this prefix's family can meet a source table: IPv4 always, IPv6
+    /// without `ipv6-subtrees`.
+    fn tabled_family(&self, p: &Prefix) -> bool {
+        p.is_v4() || !self.ipv6_subtrees
     }
 
     fn priority(&self, r: &InstalledRoute) -> u32 {
@@ -523,12 +529,6 @@ impl Planner {
         }
     }
 
-    /// Whether routes of this prefix's family can meet a source table: IPv4 always, IPv6
-    /// without `ipv6-subtrees`.
-    fn tabled_family(&self, p: &Prefix) -> bool {
-        p.is_v4() || !self.config.ipv6_subtrees
-    }
-
     /// Whether some source table holds a route, or a sweep of copies is under way: the
     /// plain routes are kept and their copies followed.
     fn tables_in_use(&self) -> bool {
@@ -544,11 +544,7 @@ impl Planner {
     /// way it must wait for its end. Changes of other routes may be planned between the
     /// sweep's chunks.
     pub fn tabled(&self, change: &RouteChange) -> bool {
-        let r = match change {
-            RouteChange::Install(r) | RouteChange::Retract(r) => r,
-            RouteChange::Change { new, .. } => new,
-        };
-        self.config.needs_source_table(r)
+        self.config.needs_source_table(change.route())
     }
 
     /// Forgets every route and copy, and a sweep under way (the tables were purged).
@@ -722,26 +718,32 @@ impl Planner {
     /// (its more specific sources' copies followed it at once), the plain routes are
     /// dropped after the last one.
     fn finish(&mut self, w: Sweep, out: &mut Vec<Op>) {
-        let (src, d) = (w.src, w.dst);
         if let Some((new, rule)) = w.coming {
-            let have = self
-                .natives
-                .entry(d)
-                .or_default()
-                .insert(src, new)
-                .or_else(|| self.copies.remove(&(src, d)));
-            if have == Some(new) {
-                out.push(Op::Route(w.table, RouteOp::Replace(new)));
-            } else {
-                transition(w.table, have, Some(new), out);
-            }
-            let sources = self.more_specific(src, d);
-            self.sync_sources(sources, d, out);
+            self.put_own(w.src, w.table, w.dst, new, out);
             if let Some(rule) = rule {
                 out.push(Op::AddRule(rule));
             }
         }
         self.tables_released();
+    }
+
+    /// Puts `src`'s own route `new` to `d` in its table `table`, in place of its route
+    /// there or of a copy of `d` that gives way, and has the more specific sources' copies
+    /// of `d` follow it.
+    fn put_own(&mut self, src: Prefix, table: u32, d: Prefix, new: KernelRoute, out: &mut Vec<Op>) {
+        let have = self
+            .natives
+            .entry(d)
+            .or_default()
+            .insert(src, new)
+            .or_else(|| self.copies.remove(&(src, d)));
+        if have == Some(new) {
+            out.push(Op::Route(table, RouteOp::Replace(new)));
+        } else {
+            transition(table, have, Some(new), out);
+        }
+        let sources = self.more_specific(src, d);
+        self.sync_sources(sources, d, out);
     }
 
     /// After the last source table's route went and its copies with it: the plain routes
@@ -783,15 +785,15 @@ impl Planner {
     /// has a route: `reported` (the engine's reported routes, this change and the rest of
     /// its batch included) gives them when the first one comes.
     pub fn ops(&mut self, change: &RouteChange, out: &mut Vec<Op>, reported: &dyn Reported) {
-        let r = match change {
-            RouteChange::Install(r) | RouteChange::Retract(r) => r,
-            RouteChange::Change { new, .. } => new,
-        };
+        let r = change.route();
         let (Some(src), true) = (r.src_prefix, self.config.needs_source_table(r)) else {
             let mut v = Vec::new();
             self.config.ops(change, &mut v);
             out.extend(v.into_iter().map(|(t, op)| Op::Route(t, op)));
-            if r.src_prefix.is_none() && self.tables_in_use() && self.tabled_family(&r.prefix) {
+            if r.src_prefix.is_none()
+                && self.tables_in_use()
+                && self.config.tabled_family(&r.prefix)
+            {
                 self.plain_changed(change, r, out);
             }
             return;
@@ -842,14 +844,7 @@ impl Planner {
                     let Some(table) = self.config.source_tables.table(src) else {
                         return;
                     };
-                    let have = self.natives.entry(d).or_default().insert(src, new);
-                    if have == Some(new) {
-                        out.push(Op::Route(table, RouteOp::Replace(new)));
-                    } else {
-                        transition(table, have, Some(new), out);
-                    }
-                    let sources = self.more_specific(src, d);
-                    self.sync_sources(sources, d, out);
+                    self.put_own(src, table, d, new, out);
                     return;
                 }
                 let (table, rule) = match self.config.source_tables.acquire(src) {
@@ -903,7 +898,7 @@ impl Planner {
     fn read_plain(&mut self, reported: &dyn Reported) {
         let mut plain = BTreeMap::new();
         reported.each_reported(&mut |r| {
-            if r.src_prefix.is_none() && self.tabled_family(&r.prefix) {
+            if r.src_prefix.is_none() && self.config.tabled_family(&r.prefix) {
                 plain.insert(r.prefix, kernel_route(&r, self.config.priority(&r)));
             }
         });
@@ -1080,13 +1075,7 @@ impl Feed {
     /// alone. The merged change keeps the first one's place: changes of one route keep
     /// their order, those of different routes need not.
     fn wait(&mut self, c: &RouteChange) {
-        let key = |c: &RouteChange| {
-            let r = match c {
-                RouteChange::Install(r) | RouteChange::Retract(r) => r,
-                RouteChange::Change { new, .. } => new,
-            };
-            (r.prefix, r.src_prefix)
-        };
+        let key = |c: &RouteChange| (c.route().prefix, c.route().src_prefix);
         let k = key(c);
         let Some(i) = self.waiting.iter().position(|w| key(w) == k) else {
             self.waiting.push_back(c.clone());
@@ -2126,12 +2115,10 @@ mod tests {
                     let key = (d.parse().unwrap(), s.map(|s| s.parse().unwrap()));
                     let hop = ["192.0.2.1", "192.0.2.2", "192.0.2.3"][rand(3)];
                     let new = (rand(3) > 0).then(|| via(d, s, hop, [96, 128, INFINITY][rand(3)]));
-                    if batch.iter().any(|c: &RouteChange| match c {
-                        RouteChange::Install(r) | RouteChange::Retract(r) => {
-                            (r.prefix, r.src_prefix) == key
-                        }
-                        RouteChange::Change { new, .. } => (new.prefix, new.src_prefix) == key,
-                    }) {
+                    if batch
+                        .iter()
+                        .any(|c: &RouteChange| (c.route().prefix, c.route().src_prefix) == key)
+                    {
                         continue;
                     }
                     let old = e.0.get(&key).cloned();
@@ -2722,10 +2709,7 @@ mod tests {
                 let before = sweep.clone();
                 let mut ops = Vec::new();
                 let mut plan_one = |c: &RouteChange, undo: &mut Vec<Undo>| {
-                    let r = match c {
-                        RouteChange::Install(r) | RouteChange::Retract(r) => r,
-                        RouteChange::Change { new, .. } => new,
-                    };
+                    let r = c.route();
                     let key = (r.prefix, r.src_prefix);
                     undo.push((key, planned.0.get(&key).cloned()));
                     match c {

@@ -665,11 +665,7 @@ impl Daemon {
                 // The engine reports new and flushed entries; a change of the selected
                 // route (installed, metric, next hop) shows in the kernel changes.
                 for c in &changes {
-                    let r = match c {
-                        babel_core::RouteChange::Install(r)
-                        | babel_core::RouteChange::Retract(r) => r,
-                        babel_core::RouteChange::Change { new, .. } => new,
-                    };
+                    let r = c.route();
                     self.changed_keys.push((r.prefix, r.src_prefix));
                 }
             }
