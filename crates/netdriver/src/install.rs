@@ -917,6 +917,10 @@ impl RouteInstaller {
     /// Removes every route of our protocol in our table (leftovers of an earlier run, or
     /// everything at shutdown). Returns how many were removed.
     /// Our nexthop objects go after the routes, whatever table those were in.
+    ///
+    /// Never inlined: it runs at start and exit only, and the installer thread's loop,
+    /// which stays mapped while the daemon runs, must not carry it (`release_start_up_pages`).
+    #[inline(never)]
     pub fn purge(&mut self) -> Result<usize, RouteError> {
         let n = self.purge_protocol(self.config.protocol)?;
         match self.purge_nexthops() {

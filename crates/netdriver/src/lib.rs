@@ -17,6 +17,8 @@
 //! - [`SourceTables`] and [`RouteInstaller::add_rule`]: IPv4 source-specific routes through
 //!   policy routing (a table per source prefix and a `from SRC lookup TABLE` rule).
 //! - [`Alarm`]: the daemon loop's next deadline on a timerfd (one wake-up per deadline).
+//! - [`release_start_up_pages`]: the pages of the binary that only the start-up used, given
+//!   back once the daemon runs.
 
 mod alarm;
 #[cfg(test)]
@@ -25,6 +27,9 @@ mod install;
 mod monitor;
 mod nexthop;
 mod nl;
+// The one module with unsafe code: madvise over the program's own read-only pages.
+#[allow(unsafe_code)]
+mod release;
 mod rule;
 mod socket;
 
@@ -36,6 +41,7 @@ pub use install::{
 pub use monitor::{
     AddrEvent, LinkEvent, Monitor, MonitorConfig, MonitorStats, NetEvent, RouteEvent, RouteKind,
 };
+pub use release::release_start_up_pages;
 pub use rule::{
     DumpedRule, SourceRule, SourceTables, TablesExhausted, DEFAULT_FIRST_RULE_PRIORITY,
     DEFAULT_FIRST_TABLE, DEFAULT_SOURCE_TABLES,

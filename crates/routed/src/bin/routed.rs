@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Mutex, OnceLock};
 
-use routed::config::{parse_args, Invocation, USAGE};
+use routed::config::{parse_args, Config, Invocation, USAGE};
 use routed::daemon::{self, RunOptions};
 
 /// Set in the child started by `-D`.
@@ -181,22 +181,42 @@ fn tune_malloc() {
 fn tune_malloc() {}
 
 fn main() -> ExitCode {
+    let (config, pid_file, rt) = match start() {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let result = rt.block_on(daemon::run(
+        config,
+        RunOptions {
+            reopen_log: Some(reopen_log),
+            write_log: Some(write_log),
+        },
+    ));
+    finish(result, pid_file.as_deref())
+}
+
+/// The configuration to run, the pid file written and the runtime, or the exit code of a
+/// start-up that ends here. Never inlined into `main`, which goes on running the daemon:
+/// this is start-up code, whose pages the daemon gives back once it runs
+/// (`netdriver::release_start_up_pages`).
+#[inline(never)]
+fn start() -> Result<(Config, Option<PathBuf>, tokio::runtime::Runtime), ExitCode> {
     tune_malloc();
     let inv = match parse_args(std::env::args().skip(1)) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("{e}\n{USAGE}");
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     };
     let cl = match inv {
         Invocation::Help => {
             println!("{USAGE}");
-            return ExitCode::SUCCESS;
+            return Err(ExitCode::SUCCESS);
         }
         Invocation::Version => {
             println!("{}", routed::control::VERSION);
-            return ExitCode::SUCCESS;
+            return Err(ExitCode::SUCCESS);
         }
         Invocation::Run(cl) => cl,
     };
@@ -208,23 +228,23 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     };
     if let Err(e) = daemon::check(&config) {
         eprintln!("routed: {e}");
-        return ExitCode::from(1);
+        return Err(ExitCode::from(1));
     }
     let g = &config.globals;
     let daemonised = std::env::var_os(DAEMON_ENV).is_some();
     if g.daemonise == Some(true) && !daemonised {
-        return match daemonise() {
+        return Err(match daemonise() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("routed: {e}");
                 ExitCode::from(1)
             }
-        };
+        });
     }
     if daemonised {
         // A new session: no controlling terminal, not killed with the parent's group.
@@ -232,14 +252,14 @@ fn main() -> ExitCode {
     }
     if let Err(e) = init_logging(g.debug.unwrap_or(0), g.log_file().as_deref()) {
         eprintln!("routed: {e}");
-        return ExitCode::from(1);
+        return Err(ExitCode::from(1));
     }
     let pid_file = g.pid_file();
     if let Some(p) = &pid_file {
         if let Err(e) = write_pid_file(p) {
             tracing::error!("{e}");
             eprintln!("routed: {e}");
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -249,17 +269,16 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("routed: cannot start the runtime: {e}");
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     };
-    let result = rt.block_on(daemon::run(
-        config,
-        RunOptions {
-            reopen_log: Some(reopen_log),
-            write_log: Some(write_log),
-        },
-    ));
-    if let Some(p) = &pid_file {
+    Ok((config, pid_file, rt))
+}
+
+/// The pid file removed, the daemon's error reported: the exit code.
+#[inline(never)]
+fn finish(result: anyhow::Result<()>, pid_file: Option<&Path>) -> ExitCode {
+    if let Some(p) = pid_file {
         let _ = std::fs::remove_file(p);
     }
     match result {

@@ -5,6 +5,7 @@
 
 pub mod convert;
 pub mod kernel;
+
 pub mod limits;
 pub mod server;
 pub mod state;
@@ -1454,23 +1455,24 @@ fn bad_signature(why: babel_core::auth::Reject) -> bool {
     matches!(why, Reject::NoMac | Reject::BadMac)
 }
 
-/// Runs the daemon until SIGTERM, SIGINT or SIGHUP (babeld's three exit signals), then
-/// retracts its routes and removes them from the kernel. SIGUSR1 writes the tables to the
-/// log, SIGUSR2 reopens the log file.
-pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()> {
+/// Everything the daemon does once, before its main loop (within the tokio runtime). Never
+/// inlined into the loop: its code is start-up code, whose pages the daemon gives back
+/// (netdriver::release_start_up_pages), and the loop's function must not carry it.
+#[inline(never)]
+fn start(config: config::Config, opts: RunOptions) -> anyhow::Result<(Daemon, Waits)> {
     check(&config).map_err(anyhow::Error::msg)?;
     // The handlers go in first: a signal during start-up (the kernel purge, the first
     // dumps) waits for the main loop, which then shuts down cleanly, instead of killing the
     // daemon half-way with its default action.
     use tokio::signal::unix::{signal, SignalKind};
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
+    let sigterm = signal(SignalKind::terminate())?;
+    let sigint = signal(SignalKind::interrupt())?;
     // babeld exits cleanly on SIGHUP too; left at its default action, SIGHUP would kill the
     // daemon with its routes, rules and nexthop objects still in the kernel and no retraction
     // sent to its neighbours.
-    let mut sighup = signal(SignalKind::hangup())?;
-    let mut sigusr1 = signal(SignalKind::user_defined1())?;
-    let mut sigusr2 = signal(SignalKind::user_defined2())?;
+    let sighup = signal(SignalKind::hangup())?;
+    let sigusr1 = signal(SignalKind::user_defined1())?;
+    let sigusr2 = signal(SignalKind::user_defined2())?;
 
     let g = &config.globals;
     for p in convert::unsupported_globals(g) {
@@ -1516,7 +1518,7 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
     } else {
         g.import_tables.iter().map(|&t| u32::from(t)).collect()
     };
-    let mut monitor = Monitor::new(MonitorConfig {
+    let monitor = Monitor::new(MonitorConfig {
         // Without a redistribute filter that takes kernel routes, none are followed: no
         // dump of the tables, and the kernel does not hand the socket a notification of
         // each route we install, only to have it dropped.
@@ -1541,14 +1543,14 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
     );
     tracing::info!("router-id {id}, seqno {seqno}");
 
-    let (ctl_tx, mut ctl_rx) = mpsc::channel::<ToLoop>(1024);
+    let (ctl_tx, ctl_rx) = mpsc::channel::<ToLoop>(1024);
     let mut read_write = false;
     if let Some(ls) = &g.local_server {
         read_write = ls.read_write;
         let listener = match &ls.endpoint {
-            config::LocalEndpoint::Port(p) => Listener::tcp(*p)
-                .await
-                .with_context(|| format!("cannot listen on [::1]:{p}"))?,
+            config::LocalEndpoint::Port(p) => {
+                Listener::tcp(*p).with_context(|| format!("cannot listen on [::1]:{p}"))?
+            }
             config::LocalEndpoint::Path(p) => {
                 Listener::unix(p).with_context(|| format!("cannot listen on {}", p.display()))?
             }
@@ -1605,11 +1607,55 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
     for (name, _) in &d.config.interfaces {
         tracing::debug!("configured interface {name}");
     }
+    let waits = Waits {
+        sigterm,
+        sigint,
+        sighup,
+        sigusr1,
+        sigusr2,
+        monitor,
+        ctl_rx,
+    };
+    Ok((d, waits))
+}
 
+/// What the main loop waits on besides the daemon's own sockets.
+struct Waits {
+    sigterm: tokio::signal::unix::Signal,
+    sigint: tokio::signal::unix::Signal,
+    sighup: tokio::signal::unix::Signal,
+    sigusr1: tokio::signal::unix::Signal,
+    sigusr2: tokio::signal::unix::Signal,
+    monitor: Monitor,
+    ctl_rx: mpsc::Receiver<ToLoop>,
+}
+
+/// Runs the daemon until SIGTERM, SIGINT or SIGHUP (babeld's three exit signals), then
+/// retracts its routes and removes them from the kernel. SIGUSR1 writes the tables to the
+/// log, SIGUSR2 reopens the log file.
+pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()> {
+    let (mut d, w) = start(config, opts)?;
+    let Waits {
+        mut sigterm,
+        mut sigint,
+        mut sighup,
+        mut sigusr1,
+        mut sigusr2,
+        mut monitor,
+        mut ctl_rx,
+    } = w;
     let mut buf = vec![0u8; RECV_BUF];
     let mut ctl_open = true;
     // The next deadline on a timerfd: one wake-up per deadline (see netdriver::Alarm).
     let mut alarm = netdriver::Alarm::new().context("cannot create the timer")?;
+    // Start-up is over: the pages of the binary that only it ran (option and configuration
+    // parsing, the C library's set-up, the first dumps) are given back; what the main loop
+    // runs is mapped again as it runs (docs/performance.md, "Start-up pages given back").
+    let released = netdriver::release_start_up_pages();
+    tracing::debug!(
+        "gave back {} KiB of start-up code and read-only data",
+        released / 1024
+    );
     loop {
         let timeout = d.node.poll_timeout().map(|t| d.instant(t));
         let wake = [timeout, d.redist_at, d.state_deadline()]

@@ -44,10 +44,11 @@ pub enum Listener {
 }
 
 impl Listener {
-    /// Listens on TCP `[::1]:port`.
-    pub async fn tcp(port: u16) -> io::Result<Listener> {
-        let l = TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, port)).await?;
-        Ok(Listener::Tcp(l))
+    /// Listens on TCP `[::1]:port` (within a tokio runtime).
+    pub fn tcp(port: u16) -> io::Result<Listener> {
+        let l = std::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, port))?;
+        l.set_nonblocking(true)?;
+        Ok(Listener::Tcp(TcpListener::from_std(l)?))
     }
 
     /// Listens on a unix socket at `path` (a stale socket file is replaced), mode 0600.
