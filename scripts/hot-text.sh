@@ -85,7 +85,7 @@ done
 nm -A --defined-only "$LIBC_A" "$LIBGCC_EH_A" 2>/dev/null >"$W/libc.nm" || true
 nm --defined-only "$BIN" | awk '{print $3}' >"$W/bin.nm"
 python3 - "$W" "$(basename "$BIN")" "$OUT" <<'PY'
-import re, sys, glob
+import os, re, sys, glob
 work, binname, out = sys.argv[1:4]
 # Which archive member defines each function (text symbols, global or local), as
 # "libc.a:malloc.o".
@@ -95,13 +95,15 @@ for l in open(work + "/libc.nm"):
     if m:
         member.setdefault(m.group(3), m.group(1) + ":" + m.group(2))
 # Each daemon's profile comes in parts, in the order written: its start-up (until it gives
-# its start-up pages back), its running (idle, ingest, exchanges), its shutdown. Callgrind
-# names a function once per daemon, in the first part that mentions it.
+# its start-up pages back), its running (idle, ingest, exchanges), its shutdown. Callgrind's
+# compressed names, "(id) name" once then "(id)", are numbered across the parts.
 running, names = set(), set()
-for first in glob.glob(work + "/*.out.1"):
-    base = first[: -len(".1")]
-    parts = sorted(glob.glob(base + ".[0-9]*"), key=lambda f: int(f.rsplit(".", 1)[1]))
-    if len(parts) != 2 or "Trigger: --dump-before" not in open(parts[0]).read(4096):
+for tag in ("a", "b"):
+    base = f"{work}/{tag}.out"
+    parts = [f"{base}.1", f"{base}.2"]
+    if not all(os.path.exists(f) for f in parts + [base]):
+        sys.exit(f"hot-text.sh: {base}: a part of the profile is missing (see {tag}.log)")
+    if "Trigger: --dump-before" not in open(parts[0]).read(4096):
         sys.exit(f"hot-text.sh: {base}: no profile part ends at release_start_up_pages")
     obs, fns, cur = {}, {}, None
     for i, f in enumerate(parts + [base]):
@@ -211,7 +213,7 @@ with open(out, "w") as o:
     # A CPU runs one instruction set's variants only, and the EVEX (AVX-512) set goes last:
     # most CPUs routers have lack AVX-512, and on them the end of the hot code, which no
     # other code shares, is never mapped.
-    o.write("\n    /* EVEX (AVX-512) variants. */\n")
+    o.write("\n    /* EVEX (AVX-512) variants, on blocks of their own. */\n    . = ALIGN(65536);\n")
     o.write(lines(sorted(m for m in objs[True] | objs[False] if evex(m))))
     o.write("\n  }\n}\nINSERT BEFORE .text;\n")
 print(f"{out}: {len(pats[True])} + {len(pats[False])} functions, {len(objs[True])} + {len(objs[False])} C library objects (running + start-up and shutdown only)")

@@ -265,8 +265,12 @@ pub(crate) fn source_rule(p: &[u8]) -> Option<DumpedRule> {
     })
 }
 
+// The rule operations are never inlined into the installer thread's loop: most routers never
+// use them, or only at start and exit, and the loop's code stays mapped while the daemon
+// runs (release_start_up_pages, docs/performance.md).
 impl RouteInstaller {
     /// Adds rule `r` (fails with EEXIST when the same rule is there).
+    #[inline(never)]
     pub fn add_rule(&mut self, r: &SourceRule) -> Result<(), RouteError> {
         let bytes = rule_message(
             r,
@@ -281,6 +285,7 @@ impl RouteInstaller {
     /// protocol: Linux then deletes only a rule of that protocol, never an administrator's
     /// rule with the same source, priority and table (a request without FRA_PROTOCOL
     /// matches a rule of any protocol).
+    #[inline(never)]
     pub fn remove_rule(&mut self, r: &SourceRule) -> Result<(), RouteError> {
         let bytes = rule_message(
             r,
@@ -313,6 +318,7 @@ impl RouteInstaller {
     /// The plain source rules (`from SRC lookup TABLE`) of both families, of every protocol.
     /// Linux marks a rule dump interrupted when the rules change while it runs (a rule may
     /// then be missing from it): it is asked for again (see `RouteInstaller::dump_whole`).
+    #[inline(never)]
     pub fn dump_rules(&mut self) -> Result<Vec<DumpedRule>, RouteError> {
         self.dump_whole("rule", nl::RTM_GETRULE, RULE_HDRLEN, |kind, p, out| {
             if kind == nl::RTM_NEWRULE {
@@ -333,6 +339,7 @@ impl RouteInstaller {
     /// nothing in the rule tells them apart. Such a leftover is harmless: it only sends
     /// traffic from its source to a table that routed may fill again; routed adds its own
     /// rule (protocol 42) beside it, since Linux tells rules of different protocols apart.
+    #[inline(never)]
     pub fn purge_rules(&mut self, ours: impl Fn(&SourceRule) -> bool) -> Result<usize, RouteError> {
         let protocol = self.config().protocol;
         let mut n = 0;

@@ -524,6 +524,8 @@ impl Daemon {
         }
     }
 
+    /// Never inlined into the main loop: it runs only when redistributed routes change.
+    #[inline(never)]
     fn redistribute(&mut self) {
         self.redist_at = None;
         if self.routes_resync {
@@ -1717,7 +1719,12 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         d.drain().await;
     }
     d.clients.clear();
-    d.shutdown().await;
+    // The shutdown's future is polled through `dyn Future`, so that its code is not compiled
+    // into the main loop's, which stays mapped while the daemon runs (it runs once, at exit;
+    // see netdriver::release_start_up_pages).
+    let shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> =
+        Box::pin(d.shutdown());
+    shutdown.await;
     Ok(())
 }
 
