@@ -135,14 +135,16 @@ unsafe extern "C" fn each_object(
 
 /// Unmaps the read-only pages of the running program's own binary from this process (see the
 /// module's documentation); returns the bytes of address range given back. Call it once
-/// start-up is over, from the thread that goes on. Under a debugger (a tracer) it does
-/// nothing. Probes placed in the code by other means before the call (uprobes) are lost.
+/// start-up is over, from the thread that goes on. Under a debugger (a tracer), or when the
+/// binary lies on a network or user-space file system (NFS, FUSE, SMB, 9P, ...), it does
+/// nothing; a page it cannot tell to be the file's own (a private copy: a text relocation,
+/// a uprobe) is kept.
 ///
 /// Never inlined: `scripts/hot-text.sh` ends the start-up's part of its profile where this
 /// is called.
 #[inline(never)]
 pub fn release_start_up_pages() -> usize {
-    if traced() {
+    if traced() || on_remote_fs() {
         return 0;
     }
     // SAFETY: sysconf only reads a system parameter.
@@ -163,6 +165,37 @@ pub fn release_start_up_pages() -> usize {
     // it is given; `walk` outlives the call.
     unsafe { libc::dl_iterate_phdr(Some(each_object), &mut walk as *mut Walk as *mut c_void) };
     walk.released
+}
+
+/// File systems whose pages may fail to come back: network file systems (their server gone,
+/// or reached through this daemon's own routes) and user-space ones (their daemon gone).
+/// NFS, FUSE, SMB, CIFS, SMB2, 9P, Ceph, AFS, Coda, NCP, OCFS2, GFS2.
+const REMOTE_FS: [u32; 12] = [
+    0x6969,
+    0x6573_5546,
+    0x517b,
+    0xff53_4d42,
+    0xfe53_4d42,
+    0x0102_1997,
+    0x00c3_6400,
+    0x5346_414f,
+    0x7375_7245,
+    0x564c,
+    0x7461_636f,
+    0x0116_1970,
+];
+
+fn remote_fs(magic: u32) -> bool {
+    REMOTE_FS.contains(&magic)
+}
+
+/// Whether the program's file lies on a file system of [`REMOTE_FS`] (or cannot be told).
+fn on_remote_fs() -> bool {
+    match nix::sys::statfs::statfs("/proc/self/exe") {
+        // The magic numbers are 32 bits; the field is a C long.
+        Ok(st) => remote_fs(st.filesystem_type().0 as u32),
+        Err(_) => true,
+    }
 }
 
 /// Whether a debugger traces this process: its breakpoints are private copies of code pages,
@@ -214,6 +247,14 @@ mod tests {
         assert!(droppable(0));
         assert!(!droppable(present | 0x1234), "a private copy");
         assert!(!droppable(swapped | 0x55), "a private copy, swapped out");
+    }
+
+    #[test]
+    fn pages_of_a_binary_on_a_network_file_system_are_kept() {
+        assert!(remote_fs(0x6969), "NFS");
+        assert!(remote_fs(0x6573_5546), "FUSE");
+        assert!(!remote_fs(0xef53), "ext4");
+        assert!(!remote_fs(0x0102_1994), "tmpfs");
     }
 
     /// A read-only table of the test binary, one page of which gets a private copy.
