@@ -85,7 +85,7 @@ done
 nm -A --defined-only "$LIBC_A" "$LIBGCC_EH_A" 2>/dev/null >"$W/libc.nm" || true
 nm --defined-only "$BIN" | awk '{print $3}' >"$W/bin.nm"
 python3 - "$W" "$(basename "$BIN")" "$OUT" <<'PY'
-import os, re, sys, glob
+import os, re, sys
 work, binname, out = sys.argv[1:4]
 # Which archive member defines each function (text symbols, global or local), as
 # "libc.a:malloc.o".
@@ -155,9 +155,7 @@ for n in names:
     # Characters a linker script pattern cannot hold: any one character.
     g = re.sub(r"[^A-Za-z0-9_.?]", "?", g)
     pats[run].add(f"    *(.text.{g} .text.unlikely.{g})")
-objs[False] -= objs[True]
-for pat in pats[True]:
-    pats[False].discard(pat)
+pats[False] -= pats[True]
 # Valgrind gives the program no vDSO, so glibc's set-up of it (at start, before main) never
 # runs under it: its objects are named here.
 objs[False].update(["libc.a:dl-object.o", "libc.a:dl-setup_hash.o"])
@@ -210,9 +208,7 @@ with open(out, "w") as o:
     o.write("    *(.text.main)\n")
     o.write("\n".join(sorted(pats[False])))
     o.write("\n" + lines(members_of(False)))
-    # A CPU runs one instruction set's variants only, and the EVEX (AVX-512) set goes last:
-    # most CPUs routers have lack AVX-512, and on them the end of the hot code, which no
-    # other code shares, is never mapped.
+    # The EVEX set last (see isa() above).
     o.write("\n    /* EVEX (AVX-512) variants, on blocks of their own. */\n    . = ALIGN(65536);\n")
     o.write(lines(sorted(m for m in objs[True] | objs[False] if evex(m))))
     o.write("\n  }\n}\nINSERT BEFORE .text;\n")

@@ -83,7 +83,9 @@ fn droppable_runs(pagemap: &File, start: usize, end: usize, page: usize) -> Vec<
     }
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for (i, e) in raw.chunks_exact(8).enumerate() {
-        let entry = u64::from_ne_bytes(e.try_into().unwrap_or([0xff; 8]));
+        let Ok(entry) = <[u8; 8]>::try_from(e).map(u64::from_ne_bytes) else {
+            continue;
+        };
         if !droppable(entry) {
             continue;
         }
@@ -169,31 +171,26 @@ pub fn release_start_up_pages() -> usize {
 
 /// File systems whose pages may fail to come back: network file systems (their server gone,
 /// or reached through this daemon's own routes) and user-space ones (their daemon gone).
-/// NFS, FUSE, SMB, CIFS, SMB2, 9P, Ceph, AFS, Coda, NCP, OCFS2, GFS2.
 const REMOTE_FS: [u32; 12] = [
-    0x6969,
-    0x6573_5546,
-    0x517b,
-    0xff53_4d42,
-    0xfe53_4d42,
-    0x0102_1997,
-    0x00c3_6400,
-    0x5346_414f,
-    0x7375_7245,
-    0x564c,
-    0x7461_636f,
-    0x0116_1970,
+    0x6969,      // NFS
+    0x6573_5546, // FUSE
+    0x517b,      // SMB
+    0xff53_4d42, // CIFS
+    0xfe53_4d42, // SMB2
+    0x0102_1997, // 9P
+    0x00c3_6400, // Ceph
+    0x5346_414f, // AFS
+    0x7375_7245, // Coda
+    0x564c,      // NCP
+    0x7461_636f, // OCFS2
+    0x0116_1970, // GFS2
 ];
-
-fn remote_fs(magic: u32) -> bool {
-    REMOTE_FS.contains(&magic)
-}
 
 /// Whether the program's file lies on a file system of [`REMOTE_FS`] (or cannot be told).
 fn on_remote_fs() -> bool {
     match nix::sys::statfs::statfs("/proc/self/exe") {
         // The magic numbers are 32 bits; the field is a C long.
-        Ok(st) => remote_fs(st.filesystem_type().0 as u32),
+        Ok(st) => REMOTE_FS.contains(&(st.filesystem_type().0 as u32)),
         Err(_) => true,
     }
 }
@@ -251,10 +248,10 @@ mod tests {
 
     #[test]
     fn pages_of_a_binary_on_a_network_file_system_are_kept() {
-        assert!(remote_fs(0x6969), "NFS");
-        assert!(remote_fs(0x6573_5546), "FUSE");
-        assert!(!remote_fs(0xef53), "ext4");
-        assert!(!remote_fs(0x0102_1994), "tmpfs");
+        assert!(REMOTE_FS.contains(&0x6969), "NFS");
+        assert!(REMOTE_FS.contains(&0x6573_5546), "FUSE");
+        assert!(!REMOTE_FS.contains(&0xef53), "ext4");
+        assert!(!REMOTE_FS.contains(&0x0102_1994), "tmpfs");
     }
 
     /// A read-only table of the test binary, one page of which gets a private copy.

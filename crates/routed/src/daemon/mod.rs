@@ -5,7 +5,6 @@
 
 pub mod convert;
 pub mod kernel;
-
 pub mod limits;
 pub mod server;
 pub mod state;
