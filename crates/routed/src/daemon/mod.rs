@@ -1608,7 +1608,12 @@ fn start(config: config::Config, opts: RunOptions) -> anyhow::Result<(Daemon, Wa
     for (name, _) in &d.config.interfaces {
         tracing::debug!("configured interface {name}");
     }
+    // Anonymous memory the kernel zeroes page by page on first write: a datagram touches
+    // only the pages it fills, where a zeroed vector from the heap would be written whole
+    // by the allocator (64 KiB resident for packets of a link's MTU).
+    let rx_buf = memmap2::MmapMut::map_anon(RECV_BUF).context("cannot map the receive buffer")?;
     let waits = Waits {
+        rx_buf,
         sigterm,
         sigint,
         sighup,
@@ -1622,6 +1627,8 @@ fn start(config: config::Config, opts: RunOptions) -> anyhow::Result<(Daemon, Wa
 
 /// What the main loop waits on besides the daemon's own sockets.
 struct Waits {
+    /// Where packets are received.
+    rx_buf: memmap2::MmapMut,
     sigterm: tokio::signal::unix::Signal,
     sigint: tokio::signal::unix::Signal,
     sighup: tokio::signal::unix::Signal,
@@ -1637,6 +1644,7 @@ struct Waits {
 pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()> {
     let (mut d, w) = start(config, opts)?;
     let Waits {
+        mut rx_buf,
         mut sigterm,
         mut sigint,
         mut sighup,
@@ -1645,7 +1653,6 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
         mut monitor,
         mut ctl_rx,
     } = w;
-    let mut buf = vec![0u8; RECV_BUF];
     let mut ctl_open = true;
     // The next deadline on a timerfd: one wake-up per deadline (see netdriver::Alarm).
     let mut alarm = netdriver::Alarm::new().context("cannot create the timer")?;
@@ -1668,10 +1675,10 @@ pub async fn run(config: config::Config, opts: RunOptions) -> anyhow::Result<()>
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::select! {
-            r = d.sock.recv(&mut buf) => match r {
+            r = d.sock.recv(&mut rx_buf) => match r {
                 Ok(r) => {
-                    let len = r.len.min(buf.len());
-                    let bytes = buf[..len].to_vec();
+                    let len = r.len.min(rx_buf.len());
+                    let bytes = rx_buf[..len].to_vec();
                     d.receive(&r, &bytes).await;
                 }
                 Err(e) => {
