@@ -2,7 +2,8 @@
 //!
 //! - [`config`]: babeld's command line and configuration statements, parsed and typed;
 //! - [`daemon`]: the `routed` event loop (socket, netlink, kernel routes, control socket);
-//! - [`decode`]: Babel packets, from pcap/pcapng captures or hex, to JSON (`babelctl decode`).
+//! - [`decode`]: Babel packets, from pcap/pcapng captures or hex, to JSON (`babelctl decode`);
+//! - [`logger`]: the daemon's log lines.
 
 #![forbid(unsafe_code)]
 
@@ -10,3 +11,4 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod decode;
+pub mod logger;

@@ -95,16 +95,15 @@ fn init_logging(debug: u32, log_file: Option<&Path>) -> Result<(), String> {
                 .parse::<tracing_subscriber::filter::Targets>()
                 .unwrap_or_default()
         });
-    use tracing_subscriber::layer::SubscriberExt;
+    // Colours only on a terminal. `init` sets the log crate's messages (netlink-sys') to go
+    // through it too.
+    use std::io::IsTerminal;
     use tracing_subscriber::util::SubscriberInitExt;
-    // The builder's own ceiling is INFO; `filter` decides, up to TRACE.
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(log_file.is_none())
-        .with_writer(|| LogWriter)
-        .finish()
-        .with(filter)
-        .init();
+    let ansi = log_file.is_none() && io::stderr().is_terminal();
+    routed::logger::Logger::new(filter, ansi, |line: &[u8]| {
+        let _ = LogWriter.write_all(line);
+    })
+    .init();
     Ok(())
 }
 
