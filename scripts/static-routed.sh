@@ -39,3 +39,18 @@ while read -r pat; do
 done < <(sed -n 's/^ *\*(\.text\.\([^ ]*\) .*/\1/p' crates/routed/hot-text.ld)
 echo "crates/routed/hot-text.ld: $found of $total functions found in this build" \
     "(regenerate it with scripts/hot-text.sh when many are missing)"
+# The running code's 64 KiB blocks (hot-text.ld puts it from a block boundary up to the
+# start-up code, which begins on a block of its own with the C runtime's _start): code
+# added to the main loop costs a whole block more once it crosses the next boundary.
+HOT=$(readelf -SW target/static/routed | sed -n 's/.* \.text\.hot *PROGBITS *\([0-9a-f]*\) .*/\1/p')
+nm -n -S target/static/routed | python3 -c '
+import sys
+syms = [l.split() for l in sys.stdin]
+start = next(int(s[0], 16) for s in syms if s[-1] == "_start")
+begin = -(-int(sys.argv[1], 16) // 0x10000) * 0x10000
+end = max(int(s[0], 16) + int(s[1], 16) for s in syms
+          if len(s) == 4 and begin <= int(s[0], 16) < start)
+blocks = -(-(end - begin) // 0x10000)
+print(f"running code: {(end - begin) / 1024:.1f} KiB in {blocks} blocks of 64 KiB, "
+      f"{(begin + blocks * 0x10000 - end) / 1024:.1f} KiB left in the last")
+' "$HOT"

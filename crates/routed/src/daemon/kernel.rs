@@ -377,42 +377,15 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
                 }
             }
             Msg::Purge(tables, source_tables, done) => {
-                let mut n = 0;
-                if get(default_table, &mut installers) {
-                    if let Some(inst) = installers.get_mut(&default_table) {
-                        match inst.purge_rules(|r| source_tables.is_ours(r)) {
-                            Ok(k) if k > 0 => tracing::info!("removed {k} source rules"),
-                            Ok(_) => {}
-                            Err(e) => tracing::error!("cannot remove our source rules: {e}"),
-                        }
-                    }
-                }
-                for t in tables {
-                    let open = installers.contains_key(&t);
-                    if !get(t, &mut installers) {
-                        continue;
-                    }
-                    if let Some(inst) = installers.get_mut(&t) {
-                        match inst.purge() {
-                            Ok(k) => {
-                                n += k;
-                                not_ours.remove(&t);
-                            }
-                            Err(e) => {
-                                tracing::error!("cannot remove our routes from table {t}: {e}")
-                            }
-                        }
-                    }
-                    // A table with no routes of ours yet (such as the ten source tables
-                    // purged at start) gives its socket and buffers back until it has one.
-                    if !open && t != default_table {
-                        if let Some(i) = installers.remove(&t) {
-                            for (a, b) in closed.iter_mut().zip(nexthop_counters(&i.stats())) {
-                                *a += b;
-                            }
-                        }
-                    }
-                }
+                let n = purge_tables(
+                    &tables,
+                    &source_tables,
+                    default_table,
+                    &mut installers,
+                    &mut not_ours,
+                    &mut closed,
+                    &get,
+                );
                 let _ = done.send(n);
             }
             Msg::Links => {
@@ -424,6 +397,59 @@ fn installer_thread(rx: mpsc::Receiver<Msg>, default_table: u32, progress: Arc<P
         collect_at = collect_nexthops(&mut installers);
         publish(&installers, &closed, &progress);
     }
+}
+
+/// Removes our routes from `tables` and our source rules (as `source_tables` tells them);
+/// returns how many routes were removed. A purge runs at start and at shutdown only: not
+/// inlined into the installer thread's loop, so that its code is not mapped with the loop's
+/// (docs/performance.md, "Start-up pages given back").
+#[inline(never)]
+fn purge_tables(
+    tables: &[u32],
+    source_tables: &SourceTables,
+    default_table: u32,
+    installers: &mut BTreeMap<u32, RouteInstaller>,
+    not_ours: &mut BTreeMap<u32, HashSet<u64>>,
+    closed: &mut [u64; 6],
+    get: &dyn Fn(u32, &mut BTreeMap<u32, RouteInstaller>) -> bool,
+) -> usize {
+    let mut n = 0;
+    if get(default_table, installers) {
+        if let Some(inst) = installers.get_mut(&default_table) {
+            match inst.purge_rules(|r| source_tables.is_ours(r)) {
+                Ok(k) if k > 0 => tracing::info!("removed {k} source rules"),
+                Ok(_) => {}
+                Err(e) => tracing::error!("cannot remove our source rules: {e}"),
+            }
+        }
+    }
+    for &t in tables {
+        let open = installers.contains_key(&t);
+        if !get(t, installers) {
+            continue;
+        }
+        if let Some(inst) = installers.get_mut(&t) {
+            match inst.purge() {
+                Ok(k) => {
+                    n += k;
+                    not_ours.remove(&t);
+                }
+                Err(e) => {
+                    tracing::error!("cannot remove our routes from table {t}: {e}")
+                }
+            }
+        }
+        // A table with no routes of ours yet (such as the ten source tables
+        // purged at start) gives its socket and buffers back until it has one.
+        if !open && t != default_table {
+            if let Some(i) = installers.remove(&t) {
+                for (a, b) in closed.iter_mut().zip(nexthop_counters(&i.stats())) {
+                    *a += b;
+                }
+            }
+        }
+    }
+    n
 }
 
 /// Brings `theirs`, the keys (as `key` digests them) of routes another protocol holds in a
