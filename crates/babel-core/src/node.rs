@@ -810,6 +810,9 @@ impl Node {
             if now - self.now > crate::route::REBASE_GAP {
                 // Entry times are kept relative to the current time: move them with it.
                 self.routes.rebase(self.now, now);
+            } else if now - self.now > crate::route::DUE_REBASE_GAP {
+                // The slots' due times too, in their shorter span.
+                self.routes.due.rebase(self.now, now);
             }
             if now - self.sources_checked > crate::source::SOURCE_CHECK {
                 // Source times too, should the sweep not have collected them in a while.
