@@ -518,11 +518,10 @@ impl DueTimes {
     /// moved to `now` (rounded down: they stay due), so that none is old enough to be
     /// misread. The others are within [`DUE_SPAN`] of `old`, and ahead of `now`.
     pub(crate) fn rebase(&mut self, old: Timestamp, now: Timestamp) {
-        let floor = now;
         for i in 0..self.0.len() {
             let d = &mut self.0[i];
-            if *d != DUE_NEVER && Self::decode(*d, old) < floor {
-                *d = Self::encode(floor, now);
+            if *d != DUE_NEVER && Self::decode(*d, old) < now {
+                *d = Self::encode(now, now);
             }
         }
     }

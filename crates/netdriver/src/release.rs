@@ -149,10 +149,8 @@ pub fn release_start_up_pages() -> usize {
     if traced() || on_remote_fs() {
         return 0;
     }
-    // SAFETY: sysconf only reads a system parameter.
-    let page = match usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }) {
-        Ok(p) if p.is_power_of_two() => p,
-        _ => return 0,
+    let Some(page) = page_size() else {
+        return 0;
     };
     // Without the page map, private copies cannot be told apart: nothing is given back.
     let Ok(pagemap) = File::open("/proc/self/pagemap") else {
@@ -167,6 +165,14 @@ pub fn release_start_up_pages() -> usize {
     // it is given; `walk` outlives the call.
     unsafe { libc::dl_iterate_phdr(Some(each_object), &mut walk as *mut Walk as *mut c_void) };
     walk.released
+}
+
+/// The system's page size, if it is a power of two.
+fn page_size() -> Option<usize> {
+    // SAFETY: sysconf only reads a system parameter.
+    usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+        .ok()
+        .filter(|p| p.is_power_of_two())
 }
 
 /// File systems whose pages may fail to come back: network file systems (their server gone,
@@ -263,8 +269,7 @@ mod tests {
             eprintln!("skipped: under a debugger, nothing is given back");
             return;
         }
-        // SAFETY: sysconf only reads a system parameter.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let page = page_size().unwrap();
         let at = (TABLE.as_ptr() as usize + page - 1) & !(page - 1);
         assert!(at + page <= TABLE.as_ptr() as usize + TABLE.len());
         // What a text relocation or a debugger's breakpoint does: the page made writable,

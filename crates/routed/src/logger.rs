@@ -22,7 +22,8 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 
-/// Writes the events [`Targets`] lets through, each as one line handed whole to `sink`.
+/// Writes the events [`Targets`] lets through, each as one line (with its newline) handed
+/// whole to `sink`.
 pub struct Logger<S> {
     filter: Targets,
     max: LevelFilter,
@@ -30,7 +31,7 @@ pub struct Logger<S> {
     sink: S,
 }
 
-impl<S: Fn(&[u8]) + Send + Sync + 'static> Logger<S> {
+impl<S: Fn(&str) + Send + Sync + 'static> Logger<S> {
     /// `ansi`: colour the level and dim the time and target (for a terminal).
     pub fn new(filter: Targets, ansi: bool, sink: S) -> Self {
         let max = filter
@@ -47,8 +48,8 @@ impl<S: Fn(&[u8]) + Send + Sync + 'static> Logger<S> {
         }
     }
 
-    /// The line `event` is written as, with the time given (without its newline).
-    fn line(&self, time: &dyn FormatTime, event: &Event<'_>) -> String {
+    /// The line `event` is written as, with its newline.
+    fn line(&self, event: &Event<'_>) -> String {
         let meta = event.metadata();
         let mut line = String::with_capacity(128);
         let (dim, colour, reset) = if self.ansi {
@@ -57,7 +58,7 @@ impl<S: Fn(&[u8]) + Send + Sync + 'static> Logger<S> {
             ("", "", "")
         };
         line.push_str(dim);
-        if time.format_time(&mut Writer::new(&mut line)).is_err() {
+        if SystemTime.format_time(&mut Writer::new(&mut line)).is_err() {
             line.push_str("(no time)");
         }
         let _ = write!(
@@ -76,6 +77,7 @@ impl<S: Fn(&[u8]) + Send + Sync + 'static> Logger<S> {
             line.push_str(&fields.message);
         }
         line.push_str(&fields.rest);
+        line.push('\n');
         line
     }
 }
@@ -127,7 +129,7 @@ fn push_escaped(out: &mut String, text: &str) {
     }
 }
 
-impl<S: Fn(&[u8]) + Send + Sync + 'static> Subscriber for Logger<S> {
+impl<S: Fn(&str) + Send + Sync + 'static> Subscriber for Logger<S> {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
         if self.enabled(meta) {
             Interest::always()
@@ -154,9 +156,7 @@ impl<S: Fn(&[u8]) + Send + Sync + 'static> Subscriber for Logger<S> {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        let mut line = self.line(&SystemTime, event);
-        line.push('\n');
-        (self.sink)(line.as_bytes());
+        (self.sink)(&self.line(event));
     }
 
     fn enter(&self, _: &Id) {}
@@ -170,15 +170,15 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     fn logged(filter: &str, ansi: bool, f: impl FnOnce()) -> String {
-        let out = Arc::new(Mutex::new(Vec::new()));
+        let out = Arc::new(Mutex::new(String::new()));
         let sink = {
             let out = out.clone();
-            move |b: &[u8]| out.lock().unwrap().extend_from_slice(b)
+            move |line: &str| out.lock().unwrap().push_str(line)
         };
         let logger = Logger::new(filter.parse().unwrap(), ansi, sink);
         tracing::subscriber::with_default(logger, f);
         let text = out.lock().unwrap().clone();
-        String::from_utf8(text).unwrap()
+        text
     }
 
     #[test]

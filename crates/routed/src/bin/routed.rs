@@ -37,7 +37,8 @@ fn reopen_log() {
     }
 }
 
-/// Text to the log as it is, whatever the log level (the SIGUSR1 dump of the tables).
+/// Text to the log as it is: the logger's lines, and the SIGUSR1 dump of the tables whatever
+/// the log level.
 fn write_log(text: &str) {
     let _ = LogWriter.write_all(text.as_bytes());
 }
@@ -100,10 +101,7 @@ fn init_logging(debug: u32, log_file: Option<&Path>) -> Result<(), String> {
     use std::io::IsTerminal;
     use tracing_subscriber::util::SubscriberInitExt;
     let ansi = log_file.is_none() && io::stderr().is_terminal();
-    routed::logger::Logger::new(filter, ansi, |line: &[u8]| {
-        let _ = LogWriter.write_all(line);
-    })
-    .init();
+    routed::logger::Logger::new(filter, ansi, write_log).init();
     Ok(())
 }
 
