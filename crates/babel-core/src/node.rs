@@ -203,6 +203,11 @@ pub struct Config {
     pub max_pending_acks: usize,
     pub max_queued_packets: usize,
     pub max_queued_events: usize,
+    /// Whether [`Event::Route`] is queued for each change of a route entry (on by
+    /// default). A driver that reads no route events (a simulator; a daemon with no
+    /// monitoring client) turns them off and spares building them; the other events,
+    /// and the installed routes of [`Node::poll_route`], are not affected.
+    pub route_events: bool,
 }
 
 impl Default for Config {
@@ -219,6 +224,7 @@ impl Default for Config {
             max_pending_acks: 262_144,
             max_queued_packets: 16_384,
             max_queued_events: 65_536,
+            route_events: true,
         }
     }
 }
@@ -1258,8 +1264,11 @@ impl Node {
         let mut srcs = [u32::MAX; WARM_BATCH];
         for (&slot, src) in slots.iter().zip(srcs.iter_mut()) {
             if let Some(s) = self.routes.slots.get(slot as usize) {
-                if let Some(i) = s.find(nid) {
-                    *src = s.entries[i].src;
+                // Without an entry from the sender (mostly an unfeasible update, which
+                // creates none), the update is checked against the source of another
+                // entry with its router-id: most likely the selected route's.
+                if let Some(e) = s.find(nid).map(|i| &s.entries[i]).or_else(|| s.selected()) {
+                    *src = e.src;
                 }
             }
         }
@@ -1636,10 +1645,15 @@ impl Node {
         let installed = self.routes.slots[slot as usize].selected as usize == i;
         let e = self.routes.remove_entry(slot, i);
         let router_id = self
-            .sources
-            .router_id(e.src, &self.routes)
+            .config
+            .route_events
+            .then(|| self.sources.router_id(e.src, &self.routes))
+            .flatten()
             .unwrap_or_default();
         self.sources.release(e.src);
+        if !self.config.route_events {
+            return;
+        }
         let (neighbour, ifindex) = self.neigh_at(e.neigh());
         self.push_event(Event::Route {
             kind: RouteEventKind::Flush,
@@ -1994,7 +2008,7 @@ impl Node {
                 // Reconsider even when nothing changed: smoothed metrics move with time, and
                 // a better route may now pass the hysteresis (babeld does the same). A lone
                 // entry that did not change has nothing to be compared with.
-                if changed {
+                if changed && self.config.route_events {
                     let (neighbour, ifindex) = self.neigh_at(nid);
                     let installed = self.routes.slots[slot as usize].selected as usize == i;
                     self.push_event(Event::Route {
@@ -2064,18 +2078,20 @@ impl Node {
                     return;
                 }
                 self.sweep_at(slot, due);
-                let (neighbour, ifindex) = self.neigh_at(nid);
-                self.push_event(Event::Route {
-                    kind: RouteEventKind::Add,
-                    prefix: key.prefix,
-                    src_prefix: key.src_prefix,
-                    neighbour,
-                    ifindex,
-                    router_id,
-                    metric,
-                    refmetric,
-                    installed: false,
-                });
+                if self.config.route_events {
+                    let (neighbour, ifindex) = self.neigh_at(nid);
+                    self.push_event(Event::Route {
+                        kind: RouteEventKind::Add,
+                        prefix: key.prefix,
+                        src_prefix: key.src_prefix,
+                        neighbour,
+                        ifindex,
+                        router_id,
+                        metric,
+                        refmetric,
+                        installed: false,
+                    });
+                }
                 self.route_changed(slot, before, satisfied);
             }
         }

@@ -8,7 +8,7 @@ use babel_core::testing::Mesh;
 use babel_core::wire::{self, Encoder, Hello, Ihu, RouterId, Tlv, Update, INFINITY};
 use babel_core::{
     Command, Config, Event, FilterAction, FilterMatch, FilterRule, Filters, InterfaceConfig,
-    Timestamp,
+    RouteEventKind, Timestamp,
 };
 
 mod common;
@@ -715,6 +715,73 @@ fn install_filter_pref_src_follows_its_address() {
     assert_eq!(pref_src(&m, "2001:db8:2::/48"), Some(Some(other)));
     m.run_for(Duration::from_secs(10));
     m.assert_consistent();
+}
+
+/// `Config::route_events` off (for a driver that reads no route events, like the
+/// simulator): the node learns, switches and flushes exactly the routes it would with
+/// them, and installs the same, but queues no `Event::Route`; its other events still come.
+#[test]
+fn without_route_events_routing_is_the_same_and_no_route_event_is_queued() {
+    let run = |route_events: bool| {
+        let mut m = Mesh::new(41);
+        let config = Config {
+            route_events,
+            ..Config::default()
+        };
+        let a = m.add_node(config, 1);
+        let b = m.add_node(Config::default(), 1);
+        let c = m.add_node(Config::default(), 1);
+        let d = m.add_node(Config::default(), 1);
+        let (ab_link, ab, _) = m.connect(a, b, wired());
+        let (_, ac, _) = m.connect(a, c, wired_cost(200));
+        m.connect(b, d, wired());
+        let (_, _, dc) = m.connect(c, d, wired());
+        m.announce(d, P_D, None);
+        m.run_for(Duration::from_secs(40));
+        let before = m.kernel_route(a, P_D, None).cloned();
+        // D–C gets dearer (the entry through C changes), then A–B fails: the route moves
+        // to C, and the entry through B is flushed.
+        m.reconfigure(d, dc, wired_cost(150));
+        m.run_for(Duration::from_secs(40));
+        m.set_link_up(ab_link, false);
+        m.run_for(Duration::from_secs(120));
+        let after = m.kernel_route(a, P_D, None).cloned();
+        m.assert_consistent();
+        let events = std::mem::take(&mut m.nodes[a].events);
+        (before, after, (ab, ac), events)
+    };
+    let (before_on, after_on, (ab, ac), with) = run(true);
+    let (before_off, after_off, _, without) = run(false);
+    assert_eq!(before_on.as_ref().map(|r| r.ifindex), Some(ab));
+    assert_eq!(after_on.as_ref().map(|r| r.ifindex), Some(ac));
+    assert_eq!((before_off, after_off), (before_on, after_on));
+    let routes = |v: &[Event], k: RouteEventKind| {
+        v.iter()
+            .filter(|e| matches!(e, Event::Route { kind, .. } if *kind == k))
+            .count()
+    };
+    let kinds = [
+        RouteEventKind::Add,
+        RouteEventKind::Change,
+        RouteEventKind::Flush,
+    ];
+    let others = |v: &[Event]| {
+        v.iter()
+            .filter(|e| !matches!(e, Event::Route { .. }))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    for k in kinds {
+        assert!(routes(&with, k) > 0, "{k:?}: {with:?}");
+        assert_eq!(routes(&without, k), 0, "{k:?}: {without:?}");
+    }
+    assert!(
+        without
+            .iter()
+            .any(|e| matches!(e, Event::NeighbourUp { .. })),
+        "{without:?}"
+    );
+    assert_eq!(others(&without), others(&with));
 }
 
 /// Hysteresis: a new path that is better by one does not displace the established route

@@ -35,6 +35,16 @@ impl Fib {
             h => h as u32,
         }
     }
+    /// Asks the memory system for every next hop towards `dest` (a row of 2 bytes per
+    /// node), so that a walk along a path to it, each hop depending on the last, does not
+    /// wait for a cache miss per hop. Only a matter of speed.
+    pub fn warm_row(&self, dest: u32) {
+        let n = self.n as usize;
+        let row = &self.next[dest as usize * n..(dest as usize + 1) * n];
+        for i in (0..row.len()).step_by(32) {
+            prefetch_index::prefetch_index(row, i);
+        }
+    }
     /// Sets a next hop (a node number or NONE) and returns the old one.
     pub fn set(&mut self, node: u32, dest: u32, nh: u32) -> u32 {
         let v = if nh < self.n { nh as u16 } else { FIB_NONE };
@@ -243,6 +253,7 @@ impl Checker {
         }
         let cd = self.comp[dest as usize];
         row[dest as usize] = 0;
+        fib.warm_row(dest);
         let (mut holes, mut loops) = (0u32, 0u32);
         for s in 0..n {
             if s == dest || self.comp[s as usize] != cd {
@@ -443,6 +454,7 @@ impl LoopTracker {
             return;
         }
         // Does the new path come back to `node`?
+        fib.warm_row(dest);
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             self.mark.iter_mut().for_each(|m| *m = 0);

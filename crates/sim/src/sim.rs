@@ -649,13 +649,13 @@ impl Sim {
         sn.incarnation += 1;
         let seed = self.seed ^ ((i as u64) << 20) ^ ((sn.incarnation as u64) << 52) ^ 0xb4be1;
         let now = Timestamp::from_micros(self.now);
-        let mut node = Node::new(
-            Config::default(),
-            router_id(i),
-            sn.persisted_seqno,
-            seed,
-            now,
-        );
+        // Nothing here reads the core's route events (only its installed routes and
+        // its seqno events).
+        let config = Config {
+            route_events: false,
+            ..Config::default()
+        };
+        let mut node = Node::new(config, router_id(i), sn.persisted_seqno, seed, now);
         let ifs: Vec<u32> = match self.topo.mode {
             LinkMode::Shared => vec![1],
             LinkMode::P2p => (1..=self.net.ifaces[i as usize].len() as u32).collect(),

@@ -490,11 +490,11 @@ fn left_aligned(p: &Prefix) -> u128 {
     }
 }
 
-/// Known sub-TLVs found in a sub-TLV area.
+/// Known sub-TLVs found in a sub-TLV area; the known ones are borrowed from the packet.
 #[derive(Default)]
-struct SubTlvs {
-    timestamp: Option<Vec<u8>>,
-    source_prefix: Option<(u8, Vec<u8>)>,
+struct SubTlvs<'a> {
+    timestamp: Option<&'a [u8]>,
+    source_prefix: Option<(u8, &'a [u8])>,
     unknown: Vec<UnknownSubTlv>,
 }
 
@@ -502,7 +502,7 @@ struct SubTlvs {
 /// understands; any other sub-TLV with the mandatory bit (type ≥ 128) makes the whole TLV
 /// ignored — applied here, in one place, for every TLV.
 #[inline(always)]
-fn parse_subtlvs(data: &[u8], tlv: u8, accepts: &[u8]) -> Result<SubTlvs, TlvError> {
+fn parse_subtlvs<'a>(data: &'a [u8], tlv: u8, accepts: &[u8]) -> Result<SubTlvs<'a>, TlvError> {
     let mut out = SubTlvs::default();
     if data.is_empty() {
         return Ok(out);
@@ -512,7 +512,7 @@ fn parse_subtlvs(data: &[u8], tlv: u8, accepts: &[u8]) -> Result<SubTlvs, TlvErr
         match raw.tlv_type {
             subtlv_type::PAD1 | subtlv_type::PADN => {}
             t if accepts.contains(&t) && t == subtlv_type::TIMESTAMP => {
-                out.timestamp = Some(raw.body.to_vec());
+                out.timestamp = Some(raw.body);
             }
             t if accepts.contains(&t) && t == subtlv_type::SOURCE_PREFIX => {
                 // RFC 9079 §7.1: a source prefix appears at most once.
@@ -523,7 +523,7 @@ fn parse_subtlvs(data: &[u8], tlv: u8, accepts: &[u8]) -> Result<SubTlvs, TlvErr
                 if out.source_prefix.is_some() {
                     return Err(TlvError::BadSubTlv { tlv_type: tlv });
                 }
-                out.source_prefix = Some((plen, rest.to_vec()));
+                out.source_prefix = Some((plen, rest));
             }
             t if t & 0x80 != 0 => {
                 // RFC 8966 §4.4: unknown mandatory sub-TLV: the whole TLV is ignored.
@@ -611,7 +611,6 @@ pub fn parse_tlv(raw: RawTlv<'_>, state: &mut ParseState) -> Result<Tlv, TlvErro
             // RFC 9616 §3.1: the Hello timestamp is 4 octets; a shorter one is ignored.
             let timestamp = sub
                 .timestamp
-                .as_deref()
                 .filter(|ts| ts.len() >= 4)
                 .map(|ts| be32(ts, 0));
             Ok(Tlv::Hello(Hello {
@@ -635,7 +634,6 @@ pub fn parse_tlv(raw: RawTlv<'_>, state: &mut ParseState) -> Result<Tlv, TlvErro
             let sub = parse_subtlvs(&b[6 + n..], t, &[subtlv_type::TIMESTAMP])?;
             let timestamps = sub
                 .timestamp
-                .as_deref()
                 .filter(|ts| ts.len() >= 8)
                 .map(|ts| IhuTimestamps {
                     origin: be32(ts, 0),
