@@ -20,6 +20,14 @@ cd "$(dirname "$0")/.."
 BIN=${ROUTED:-target/static/routed}
 FEEDER=${FEEDER:-target/release/babel_feeder}
 OUT=${OUT:-crates/routed/hot-text.ld}
+# Without them the profiles miss the ingest and the exchange, and the list is short of most
+# of the running code: fail rather than write it.
+for f in "$BIN" "$FEEDER"; do
+    if [ ! -x "$f" ]; then
+        echo "hot-text.sh: $f is missing (build it: see the comment at the top)" >&2
+        exit 1
+    fi
+done
 # The archives a static routed takes its C code from (the C library, and the unwinder whose
 # frame registration runs at start and exit), to find the object of each function.
 LIBC_A=${LIBC_A:-$(cc -print-file-name=libc.a)}

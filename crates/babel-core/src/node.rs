@@ -1153,65 +1153,102 @@ impl Node {
         multicast: bool,
         bytes: &[u8],
     ) {
+        let packet = Packet::new_checked(bytes).ok();
+        let Some(nid) = self.packet_sender(now, ifindex, src, packet.is_some()) else {
+            return;
+        };
+        let Some(packet) = packet else { return };
+        let mut stamps = PacketStamps::default();
+        // The TLVs are parsed a batch at a time, and the table memory the batch's updates
+        // will need is touched before they are handled in order (see `handle_batch`).
+        let mut tlvs = PacketTlvs::new(src, packet.body());
+        let mut batch: Vec<Tlv> = Vec::with_capacity(WARM_BATCH);
+        while tlvs.next_batch(&mut batch, WARM_BATCH) {
+            self.handle_batch(nid, ifindex, src, multicast, &batch, &mut stamps);
+            batch.clear();
+        }
+        self.packet_handled(nid, ifindex, stamps, tlvs.ignored);
+    }
+
+    /// The same as [`Node::handle_packet`] for a datagram parsed beforehand: a simulator
+    /// whose multicast reaches several nodes parses it once for all of them. `packet` must
+    /// have been parsed with this `src`.
+    pub fn handle_parsed_packet(
+        &mut self,
+        now: Timestamp,
+        ifindex: u32,
+        src: Ipv6Addr,
+        multicast: bool,
+        packet: &ParsedPacket,
+    ) {
+        debug_assert_eq!(packet.src, src);
+        let Some(nid) = self.packet_sender(now, ifindex, src, packet.header_ok) else {
+            return;
+        };
+        let mut stamps = PacketStamps::default();
+        for batch in packet.tlvs.chunks(WARM_BATCH) {
+            self.handle_batch(nid, ifindex, src, multicast, batch, &mut stamps);
+        }
+        self.packet_handled(nid, ifindex, stamps, packet.ignored);
+    }
+
+    /// What every datagram goes through before its TLVs: the sending neighbour (found or
+    /// created), or `None` for a datagram that is dropped (and counted) or ignored.
+    fn packet_sender(
+        &mut self,
+        now: Timestamp,
+        ifindex: u32,
+        src: Ipv6Addr,
+        header_ok: bool,
+    ) -> Option<u32> {
         self.advance(now);
         self.stats.packets_received += 1;
         if !self.interfaces.contains_key(&ifindex) || !is_link_local(&src) {
             // RFC 8966 §4: Babel packets come from a link-local address.
             self.stats.packets_dropped += 1;
-            return;
+            return None;
         }
-        let Ok(packet) = Packet::new_checked(bytes) else {
+        if !header_ok {
             // RFC 8966 §4.2: packets with a bad header are silently ignored.
             self.stats.packets_dropped += 1;
-            return;
-        };
+            return None;
+        }
         if self.interfaces.get(&ifindex).and_then(|i| i.link_local) == Some(src) {
             // Our own packet looped back.
-            return;
+            return None;
         }
-        let Some(nid) = self.find_or_create_neighbour(ifindex, src) else {
+        let nid = self.find_or_create_neighbour(ifindex, src);
+        if nid.is_none() {
             self.stats.refuse(Limit::Neighbours);
-            return;
-        };
-        let mut stamps = PacketStamps::default();
-        let mut tlvs_ignored = 0u64;
-        // The TLVs are parsed a batch at a time, as `wire::for_each_tlv` does one at a
-        // time, and the table memory the batch's updates will need is touched before they
-        // are handled in order: the lookups of one batch overlap in the memory system,
-        // where the handling of each update would wait for its cache misses in turn.
-        let mut state = wire::ParseState::new(Some(src));
-        let mut iter = wire::TlvIter::new(packet.body());
-        let mut batch: Vec<Tlv> = Vec::with_capacity(WARM_BATCH);
-        let mut more = true;
-        while more {
-            while batch.len() < WARM_BATCH {
-                match iter.next() {
-                    None => {
-                        more = false;
-                        break;
-                    }
-                    Some(Ok(raw)) => match wire::parse_tlv(raw, &mut state) {
-                        Ok(tlv) => batch.push(tlv),
-                        Err(_) => tlvs_ignored += 1,
-                    },
-                    Some(Err(_)) => {
-                        // A TLV that overruns the body ends the packet.
-                        tlvs_ignored += 1;
-                        more = false;
-                        break;
-                    }
-                }
-            }
-            // The slots found by the warming pass are handed on, so that each update is
-            // looked up once; `epoch` tells whether they may have been freed meanwhile.
-            let slots = self.warm(nid, &batch);
-            let epoch = self.routes.epoch();
-            for (tlv, &hint) in batch.drain(..).zip(slots.iter()) {
-                let hint = (hint, epoch);
-                self.handle_tlv(nid, ifindex, src, multicast, &tlv, &mut stamps, hint);
-            }
         }
-        self.stats.tlvs_ignored += tlvs_ignored;
+        nid
+    }
+
+    /// A batch of a datagram's TLVs, in order. The table memory the batch's updates will
+    /// need is touched first: the lookups of one batch overlap in the memory system, where
+    /// the handling of each update would wait for its cache misses in turn.
+    fn handle_batch(
+        &mut self,
+        nid: u32,
+        ifindex: u32,
+        src: Ipv6Addr,
+        multicast: bool,
+        batch: &[Tlv],
+        stamps: &mut PacketStamps,
+    ) {
+        // The slots found by the warming pass are handed on, so that each update is looked
+        // up once; `epoch` tells whether they may have been freed meanwhile.
+        let slots = self.warm(nid, batch);
+        let epoch = self.routes.epoch();
+        for (tlv, &hint) in batch.iter().zip(slots.iter()) {
+            let hint = (hint, epoch);
+            self.handle_tlv(nid, ifindex, src, multicast, tlv, stamps, hint);
+        }
+    }
+
+    /// What every datagram goes through after its TLVs.
+    fn packet_handled(&mut self, nid: u32, ifindex: u32, stamps: PacketStamps, ignored: u64) {
+        self.stats.tlvs_ignored += ignored;
         if let PacketStamps {
             hello: Some(hello),
             ihu: Some(ihu),
@@ -4130,6 +4167,78 @@ fn rtt_penalty(n: &Neighbour, c: &InterfaceConfig, now: Timestamp) -> u16 {
     valid_rtt(n, now).map_or(0, |rtt| {
         rtt_cost(rtt, c.rtt_min, c.rtt_max, c.max_rtt_penalty())
     })
+}
+
+/// A datagram's TLVs parsed once, for [`Node::handle_parsed_packet`] at each node that
+/// receives it (a simulator's multicast reaches every node in range). TLVs that cannot be
+/// parsed are counted, as [`Node::handle_packet`] counts them, at each receiver.
+#[derive(Debug, Clone)]
+pub struct ParsedPacket {
+    src: Ipv6Addr,
+    header_ok: bool,
+    tlvs: Vec<Tlv>,
+    ignored: u64,
+}
+
+impl ParsedPacket {
+    /// Parses `bytes`, received from `src` (the default next hop of its updates).
+    pub fn parse(src: Ipv6Addr, bytes: &[u8]) -> ParsedPacket {
+        let Ok(packet) = Packet::new_checked(bytes) else {
+            return ParsedPacket {
+                src,
+                header_ok: false,
+                tlvs: Vec::new(),
+                ignored: 0,
+            };
+        };
+        let mut tlvs = PacketTlvs::new(src, packet.body());
+        let mut out = Vec::new();
+        tlvs.next_batch(&mut out, usize::MAX);
+        ParsedPacket {
+            src,
+            header_ok: true,
+            tlvs: out,
+            ignored: tlvs.ignored,
+        }
+    }
+}
+
+/// The parser of a datagram's body, a batch of TLVs at a time.
+struct PacketTlvs<'a> {
+    state: wire::ParseState,
+    iter: wire::TlvIter<'a>,
+    more: bool,
+    /// TLVs that could not be parsed (a TLV that overruns the body ends the packet).
+    ignored: u64,
+}
+
+impl<'a> PacketTlvs<'a> {
+    fn new(src: Ipv6Addr, body: &'a [u8]) -> Self {
+        PacketTlvs {
+            state: wire::ParseState::new(Some(src)),
+            iter: wire::TlvIter::new(body),
+            more: true,
+            ignored: 0,
+        }
+    }
+
+    /// Parses TLVs into `out` until it holds `max` or the body ends; whether `out` holds any.
+    fn next_batch(&mut self, out: &mut Vec<Tlv>, max: usize) -> bool {
+        while self.more && out.len() < max {
+            match self.iter.next() {
+                None => self.more = false,
+                Some(Ok(raw)) => match wire::parse_tlv(raw, &mut self.state) {
+                    Ok(tlv) => out.push(tlv),
+                    Err(_) => self.ignored += 1,
+                },
+                Some(Err(_)) => {
+                    self.ignored += 1;
+                    self.more = false;
+                }
+            }
+        }
+        !out.is_empty()
+    }
 }
 
 /// The RFC 9616 timestamps of one packet's Hello and of its IHU for us, wherever they are

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use babel_core::wire::{RouterId, INFINITY};
 use babel_core::{
-    Command, Config, Event, InterfaceConfig, InterfaceEvent, LinkType, Node, RouteChange,
-    Timestamp, Xroute,
+    Command, Config, Event, InterfaceConfig, InterfaceEvent, LinkType, Node, ParsedPacket,
+    RouteChange, Timestamp, Xroute,
 };
 
 use crate::check::{Checker, Fib, LoopTracker, PairCounts};
@@ -28,6 +28,23 @@ pub const MULTICAST: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 6);
 /// Ethernet (14) + IPv6 (40) + UDP (8): what an interface counter adds to a Babel packet.
 pub const FRAME_OVERHEAD: u64 = 62;
 
+/// A datagram in flight: its bytes, and its TLVs once parsed (at its first delivery; a
+/// multicast reaches every node in range, and each would parse the same bytes).
+#[derive(Debug)]
+struct Datagram {
+    bytes: Box<[u8]>,
+    parsed: std::cell::OnceCell<ParsedPacket>,
+}
+
+impl Datagram {
+    fn new(bytes: Box<[u8]>) -> Datagram {
+        Datagram {
+            bytes,
+            parsed: std::cell::OnceCell::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Ev {
     Start(u32),
@@ -41,7 +58,7 @@ enum Ev {
         ifindex: u32,
         from_if: u32,
         multicast: bool,
-        data: Rc<[u8]>,
+        data: Rc<Datagram>,
     },
     Churn(ChurnAction),
     Mobility,
@@ -158,7 +175,7 @@ pub struct Sim {
     pub positions: Vec<(f64, f64)>,
     pub pcap: Option<PcapWriter>,
     pcap_nodes: Vec<bool>,
-    scratch: Vec<(babel_core::Transmit, Rc<[u8]>)>,
+    scratch: Vec<(babel_core::Transmit, Rc<Datagram>)>,
     /// Who hears a packet being sent (kept to spare an allocation per packet).
     targets: Vec<(u32, u32)>,
     /// The route changes being applied (likewise).
@@ -552,14 +569,18 @@ impl Sim {
                 let sn = &mut self.nodes[to as usize];
                 let Some(node) = sn.node.as_mut() else { return };
                 self.events_processed += 1;
-                let len = data.len() as u64 + FRAME_OVERHEAD;
+                let len = data.bytes.len() as u64 + FRAME_OVERHEAD;
                 sn.total.recv_bytes += len;
                 sn.total.recv_packets += 1;
                 if self.now >= self.warmup_us {
                     sn.window.recv_bytes += len;
                     sn.window.recv_packets += 1;
                 }
-                node.handle_packet(now, ifindex, src, multicast, &data);
+                // Parsed once, at its first delivery, for every node it reaches.
+                let parsed = data
+                    .parsed
+                    .get_or_init(|| ParsedPacket::parse(src, &data.bytes));
+                node.handle_parsed_packet(now, ifindex, src, multicast, parsed);
                 if self.pcap_nodes[to as usize] && !self.pcap_nodes[from as usize] {
                     let dst = if multicast {
                         MULTICAST
@@ -567,7 +588,7 @@ impl Sim {
                         link_local(to, ifindex)
                     };
                     if let Some(p) = self.pcap.as_mut() {
-                        p.record(self.now, src, dst, &data);
+                        p.record(self.now, src, dst, &data.bytes);
                     }
                 }
                 self.drain(to);
@@ -725,7 +746,8 @@ impl Sim {
                 return;
             };
             while let Some(tx) = node.poll_transmit(now, &mut self.buf) {
-                out.push((tx, Rc::from(&self.buf[..tx.len.min(self.buf.len())])));
+                let bytes = Box::from(&self.buf[..tx.len.min(self.buf.len())]);
+                out.push((tx, Rc::new(Datagram::new(bytes))));
             }
             while let Some(c) = node.poll_route() {
                 changes.push(c);
@@ -800,8 +822,8 @@ impl Sim {
         }
     }
 
-    fn send(&mut self, i: u32, tx: babel_core::Transmit, data: Rc<[u8]>) {
-        let len = data.len() as u64 + FRAME_OVERHEAD;
+    fn send(&mut self, i: u32, tx: babel_core::Transmit, data: Rc<Datagram>) {
+        let len = data.bytes.len() as u64 + FRAME_OVERHEAD;
         let sn = &mut self.nodes[i as usize];
         sn.total.sent_bytes += len;
         sn.total.sent_packets += 1;
@@ -816,7 +838,7 @@ impl Sim {
         let src = link_local(i, tx.ifindex);
         if self.pcap_nodes[i as usize] {
             if let Some(p) = self.pcap.as_mut() {
-                p.record(self.now, src, tx.dst, &data);
+                p.record(self.now, src, tx.dst, &data.bytes);
             }
         }
         // Who hears it: the other end of a point-to-point link, or every node in range.
