@@ -204,9 +204,9 @@ pub struct Config {
     pub max_queued_packets: usize,
     pub max_queued_events: usize,
     /// Whether [`Event::Route`] is queued for each change of a route entry (on by
-    /// default). A driver that reads no route events (a simulator; a daemon with no
-    /// monitoring client) turns them off and spares building them; the other events,
-    /// and the installed routes of [`Node::poll_route`], are not affected.
+    /// default). A driver that never reads route events (the simulator) turns them off
+    /// and spares building them; the other events, and the installed routes of
+    /// [`Node::poll_route`], are not affected. Fixed for the node's life.
     pub route_events: bool,
 }
 
@@ -454,7 +454,8 @@ pub enum Event {
         address: Ipv6Addr,
         cost: u16,
     },
-    /// A route entry was added, changed or flushed. `neighbour` and `ifindex` name the
+    /// A route entry was added, changed or flushed (unless [`Config::route_events`] is
+    /// off). `neighbour` and `ifindex` name the
     /// neighbour it goes through, also in a flush caused by losing that neighbour (which is
     /// gone from [`Node::neighbours`] by the time the event is read).
     Route {
@@ -1165,23 +1166,21 @@ impl Node {
         let mut batch: Vec<Tlv> = Vec::with_capacity(WARM_BATCH);
         while tlvs.next_batch(&mut batch, WARM_BATCH) {
             self.handle_batch(nid, ifindex, src, multicast, &batch, &mut stamps);
-            batch.clear();
         }
         self.packet_handled(nid, ifindex, stamps, tlvs.ignored);
     }
 
-    /// The same as [`Node::handle_packet`] for a datagram parsed beforehand: a simulator
-    /// whose multicast reaches several nodes parses it once for all of them. `packet` must
-    /// have been parsed with this `src`.
+    /// The same as [`Node::handle_packet`] for a datagram parsed beforehand (its source is
+    /// the one it was parsed with): a simulator whose multicast reaches several nodes
+    /// parses it once for all of them.
     pub fn handle_parsed_packet(
         &mut self,
         now: Timestamp,
         ifindex: u32,
-        src: Ipv6Addr,
         multicast: bool,
         packet: &ParsedPacket,
     ) {
-        debug_assert_eq!(packet.src, src);
+        let src = packet.src;
         let Some(nid) = self.packet_sender(now, ifindex, src, packet.header_ok) else {
             return;
         };
@@ -1681,16 +1680,15 @@ impl Node {
         let key = self.routes.key(slot);
         let installed = self.routes.slots[slot as usize].selected as usize == i;
         let e = self.routes.remove_entry(slot, i);
-        let router_id = self
-            .config
-            .route_events
-            .then(|| self.sources.router_id(e.src, &self.routes))
-            .flatten()
-            .unwrap_or_default();
-        self.sources.release(e.src);
         if !self.config.route_events {
+            self.sources.release(e.src);
             return;
         }
+        let router_id = self
+            .sources
+            .router_id(e.src, &self.routes)
+            .unwrap_or_default();
+        self.sources.release(e.src);
         let (neighbour, ifindex) = self.neigh_at(e.neigh());
         self.push_event(Event::Route {
             kind: RouteEventKind::Flush,
@@ -4192,7 +4190,8 @@ impl ParsedPacket {
             };
         };
         let mut tlvs = PacketTlvs::new(src, packet.body());
-        let mut out = Vec::new();
+        // An update is 10 octets and more, most with a prefix of several.
+        let mut out = Vec::with_capacity(packet.body().len() / 16);
         tlvs.next_batch(&mut out, usize::MAX);
         ParsedPacket {
             src,
@@ -4222,8 +4221,10 @@ impl<'a> PacketTlvs<'a> {
         }
     }
 
-    /// Parses TLVs into `out` until it holds `max` or the body ends; whether `out` holds any.
+    /// Parses the next TLVs into `out` (emptied first) until it holds `max` or the body
+    /// ends; whether it holds any.
     fn next_batch(&mut self, out: &mut Vec<Tlv>, max: usize) -> bool {
+        out.clear();
         while self.more && out.len() < max {
             match self.iter.next() {
                 None => self.more = false,

@@ -6,14 +6,19 @@
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
-use babel_core::wire::{Encoder, Hello, Ihu, RouterId, Tlv, Update, INFINITY};
+use babel_core::wire::{self, Encoder, Hello, Ihu, RouterId, Tlv, Update, INFINITY};
 use babel_core::{Config, InterfaceConfig, InterfaceEvent, Node, ParsedPacket, Timestamp};
 
 const OUR_LL: &str = "fe80::1";
 
 fn node() -> Node {
+    // Two neighbours fit; the third sender is refused.
+    let config = Config {
+        max_neighbours: 2,
+        ..Config::default()
+    };
     let mut n = Node::new(
-        Config::default(),
+        config,
         RouterId([2, 0, 0, 0, 0, 0, 0, 1]),
         1,
         99,
@@ -57,27 +62,40 @@ fn with_body(body: &[u8]) -> Vec<u8> {
     p
 }
 
-/// The datagrams of one round from neighbour `k` (fe80::k): a hello, an IHU for us and
-/// updates of a few destinations (some retracted), then the malformed ones.
-fn round(k: u16, r: u16) -> Vec<Vec<u8>> {
-    let src = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, k);
+/// The body of a datagram (its TLVs) as the encoder frames them.
+fn body(p: &[u8]) -> &[u8] {
+    &p[4..]
+}
+
+/// How many TLVs a datagram's body holds.
+fn tlv_count(p: &[u8]) -> usize {
+    wire::TlvIter::new(body(p)).count()
+}
+
+/// The datagrams of one round from `src`: a hello, an IHU for us and updates of a few
+/// destinations (some retracted), then the malformed ones.
+fn round(src: Ipv6Addr, r: u16) -> Vec<Vec<u8>> {
+    let k = src.segments()[7];
+    let greeting = [
+        Tlv::Hello(Hello {
+            flags: 0,
+            seqno: r,
+            interval: 400,
+            timestamp: None,
+            unknown_subtlvs: vec![],
+        }),
+        Tlv::Ihu(Ihu {
+            rxcost: 96,
+            interval: 1200,
+            addr: Some(IpAddr::V6(OUR_LL.parse().unwrap())),
+            timestamps: None,
+            unknown_subtlvs: vec![],
+        }),
+    ];
     let mut e = Encoder::new(1400, Some(src));
-    e.push(&Tlv::Hello(Hello {
-        flags: 0,
-        seqno: r,
-        interval: 400,
-        timestamp: None,
-        unknown_subtlvs: vec![],
-    }))
-    .unwrap();
-    e.push(&Tlv::Ihu(Ihu {
-        rxcost: 96,
-        interval: 1200,
-        addr: Some(IpAddr::V6(OUR_LL.parse().unwrap())),
-        timestamps: None,
-        unknown_subtlvs: vec![],
-    }))
-    .unwrap();
+    for t in &greeting {
+        e.push(t).unwrap();
+    }
     for d in 0..80u16 {
         let retracted = (d + r) % 17 == 0;
         e.push(&Tlv::Update(Update {
@@ -98,21 +116,31 @@ fn round(k: u16, r: u16) -> Vec<Vec<u8>> {
         .unwrap();
     }
     let mut packets = e.finish();
-    assert!(packets.len() >= 2, "a batch boundary inside a datagram");
+    assert!(
+        tlv_count(&packets[0]) > 32,
+        "a batch boundary inside a datagram"
+    );
     let good = packets[0].clone();
+    let mut e = Encoder::new(1400, Some(src));
+    for t in &greeting {
+        e.push(t).unwrap();
+    }
+    let greeting = e.finish().remove(0);
     // A bad header.
     let mut bad = good.clone();
     bad[0] = 43;
     packets.push(bad);
     // A TLV that overruns the body: the rest of the datagram is lost.
-    let mut body = good[4..].to_vec();
-    body.extend_from_slice(&[8, 200, 1, 2]);
-    packets.push(with_body(&body));
+    let mut b = body(&good).to_vec();
+    b.extend_from_slice(&[8, 200, 1, 2]);
+    packets.push(with_body(&b));
     // An update with a prefix longer than its address (ignored), between good TLVs.
-    let mut body = good[4..40.min(good.len())].to_vec();
-    body.extend_from_slice(&[8, 10, 2, 0, 200, 0, 0, 0, 1, 0, 0, 0]);
-    body.extend_from_slice(&good[4..]);
-    packets.push(with_body(&body));
+    let mut b = body(&greeting).to_vec();
+    b.extend_from_slice(&[8, 10, 2, 0, 200, 0, 0, 0, 1, 0, 0, 0]);
+    b.extend_from_slice(body(&good));
+    packets.push(with_body(&b));
+    // An empty body.
+    packets.push(with_body(&[]));
     // Noise after a valid header.
     let noise: Vec<u8> = (0..200u16)
         .map(|i| (i.wrapping_mul(31) ^ r ^ k) as u8)
@@ -126,14 +154,22 @@ fn a_parsed_datagram_is_handled_exactly_as_its_bytes() {
     let (mut a, mut b) = (node(), node());
     let mut now = Timestamp::from_secs(1);
     let mut handled = 0;
+    // Two neighbours, one refused (the node holds two), our own address looped back, a
+    // source that is not link-local; and a datagram on an interface the node does not have.
+    let senders = ["fe80::2", "fe80::3", "fe80::4", OUR_LL, "2001:db8::5"];
     for r in 1..40u16 {
-        for k in [2u16, 3] {
-            let src = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, k);
-            for p in round(k, r) {
+        for (s, src) in senders.iter().enumerate() {
+            let src: Ipv6Addr = src.parse().unwrap();
+            let ifindex = if r % 10 == 9 && s == 0 { 9 } else { 1 };
+            for p in round(src, r) {
                 now += Duration::from_millis(7);
-                a.handle_packet(now, 1, src, true, &p);
-                b.handle_parsed_packet(now, 1, src, true, &ParsedPacket::parse(src, &p));
-                assert_eq!(outputs(&mut a, now), outputs(&mut b, now), "round {r}");
+                a.handle_packet(now, ifindex, src, true, &p);
+                b.handle_parsed_packet(now, ifindex, true, &ParsedPacket::parse(src, &p));
+                assert_eq!(
+                    outputs(&mut a, now),
+                    outputs(&mut b, now),
+                    "round {r} from {src}"
+                );
                 handled += 1;
             }
         }
@@ -145,8 +181,9 @@ fn a_parsed_datagram_is_handled_exactly_as_its_bytes() {
         }
         assert_eq!(outputs(&mut a, now), outputs(&mut b, now), "round {r}");
     }
-    assert!(handled > 400);
+    assert!(handled > 1000);
     let s = a.stats();
     assert!(s.updates_received > 1000 && s.packets_dropped > 0 && s.tlvs_ignored > 0);
+    assert!(s.over_limit > 0, "the third neighbour was refused: {s:?}");
     assert!(a.reported_routes().count() > 0);
 }

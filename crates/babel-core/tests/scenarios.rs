@@ -733,7 +733,7 @@ fn without_route_events_routing_is_the_same_and_no_route_event_is_queued() {
         let c = m.add_node(Config::default(), 1);
         let d = m.add_node(Config::default(), 1);
         let (ab_link, ab, _) = m.connect(a, b, wired());
-        let (_, ac, _) = m.connect(a, c, wired_cost(200));
+        let (ac_link, ac, _) = m.connect(a, c, wired_cost(200));
         m.connect(b, d, wired());
         let (_, _, dc) = m.connect(c, d, wired());
         m.announce(d, P_D, None);
@@ -746,12 +746,20 @@ fn without_route_events_routing_is_the_same_and_no_route_event_is_queued() {
         m.set_link_up(ab_link, false);
         m.run_for(Duration::from_secs(120));
         let after = m.kernel_route(a, P_D, None).cloned();
+        // A–C fails too: every entry goes, and the sources they held are collected.
+        m.set_link_up(ac_link, false);
+        m.run_for(Duration::from_secs(600));
+        assert_eq!(m.kernel_route(a, P_D, None), None);
         m.assert_consistent();
         let events = std::mem::take(&mut m.nodes[a].events);
-        (before, after, (ab, ac), events)
+        // Everything else the node holds and counted (sources released with the flushed
+        // entries, for one).
+        let tables = format!("{:?} {:?}", m.node(a).stats(), m.node(a).table_stats());
+        (before, after, (ab, ac), events, tables)
     };
-    let (before_on, after_on, (ab, ac), with) = run(true);
-    let (before_off, after_off, _, without) = run(false);
+    let (before_on, after_on, (ab, ac), with, tables_on) = run(true);
+    let (before_off, after_off, _, without, tables_off) = run(false);
+    assert_eq!(tables_off, tables_on);
     assert_eq!(before_on.as_ref().map(|r| r.ifindex), Some(ab));
     assert_eq!(after_on.as_ref().map(|r| r.ifindex), Some(ac));
     assert_eq!((before_off, after_off), (before_on, after_on));

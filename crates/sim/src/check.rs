@@ -41,7 +41,7 @@ impl Fib {
     pub fn warm_row(&self, dest: u32) {
         let n = self.n as usize;
         let row = &self.next[dest as usize * n..(dest as usize + 1) * n];
-        for i in (0..row.len()).step_by(32) {
+        for i in (0..row.len()).step_by(32).chain(row.len().checked_sub(1)) {
             prefetch_index::prefetch_index(row, i);
         }
     }

@@ -580,7 +580,7 @@ impl Sim {
                 let parsed = data
                     .parsed
                     .get_or_init(|| ParsedPacket::parse(src, &data.bytes));
-                node.handle_parsed_packet(now, ifindex, src, multicast, parsed);
+                node.handle_parsed_packet(now, ifindex, multicast, parsed);
                 if self.pcap_nodes[to as usize] && !self.pcap_nodes[from as usize] {
                     let dst = if multicast {
                         MULTICAST
