@@ -20,8 +20,8 @@ cd "$(dirname "$0")/.."
 BIN=${ROUTED:-target/static/routed}
 FEEDER=${FEEDER:-target/release/babel_feeder}
 OUT=${OUT:-crates/routed/hot-text.ld}
-# Without them the profiles miss the ingest and the exchange, and the list is short of most
-# of the running code: fail rather than write it.
+# Both are needed: without the feeder the profiles miss the ingest and the exchange, and the
+# list would be short of much of the running code; fail rather than write it.
 for f in "$BIN" "$FEEDER"; do
     if [ ! -x "$f" ]; then
         echo "hot-text.sh: $f is missing (build it: see the comment at the top)" >&2

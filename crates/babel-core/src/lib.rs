@@ -54,8 +54,8 @@ pub mod xroute;
 pub use filter::{FilterAction, FilterMatch, FilterRule, Filters};
 pub use node::{
     Command, Config, Event, InstalledRoute, InterfaceConfig, InterfaceEvent, InterfaceView, Limit,
-    LinkType, NeighbourView, Node, ParsedPacket, RouteChange, RouteEventKind, RouteView, SentStats,
-    Stats, TableStats, Transmit,
+    LinkType, NeighbourView, Node, PreparsedPacket, RouteChange, RouteEventKind, RouteView,
+    SentStats, Stats, TableStats, Transmit,
 };
 pub use route::RouteKey;
 pub use source::SourceView;

@@ -455,9 +455,9 @@ pub enum Event {
         cost: u16,
     },
     /// A route entry was added, changed or flushed (unless [`Config::route_events`] is
-    /// off). `neighbour` and `ifindex` name the
-    /// neighbour it goes through, also in a flush caused by losing that neighbour (which is
-    /// gone from [`Node::neighbours`] by the time the event is read).
+    /// off). `neighbour` and `ifindex` name the neighbour it goes through, also in a flush
+    /// caused by losing that neighbour (which is gone from [`Node::neighbours`] by the time
+    /// the event is read).
     Route {
         kind: RouteEventKind,
         prefix: Prefix,
@@ -1160,14 +1160,24 @@ impl Node {
         };
         let Some(packet) = packet else { return };
         let mut stamps = PacketStamps::default();
-        // The TLVs are parsed a batch at a time, and the table memory the batch's updates
-        // will need is touched before they are handled in order (see `handle_batch`).
-        let mut tlvs = PacketTlvs::new(src, packet.body());
+        let mut ignored = 0;
+        // The TLVs are handled a batch at a time, as they are parsed, so that the table
+        // memory a batch's updates will need is touched first (see `handle_batch`).
         let mut batch: Vec<Tlv> = Vec::with_capacity(WARM_BATCH);
-        while tlvs.next_batch(&mut batch, WARM_BATCH) {
+        wire::for_each_tlv(packet.body(), Some(src), |_, tlv| match tlv {
+            Ok(tlv) => {
+                batch.push(tlv);
+                if batch.len() == WARM_BATCH {
+                    self.handle_batch(nid, ifindex, src, multicast, &batch, &mut stamps);
+                    batch.clear();
+                }
+            }
+            Err(_) => ignored += 1,
+        });
+        if !batch.is_empty() {
             self.handle_batch(nid, ifindex, src, multicast, &batch, &mut stamps);
         }
-        self.packet_handled(nid, ifindex, stamps, tlvs.ignored);
+        self.packet_handled(nid, ifindex, stamps, ignored);
     }
 
     /// The same as [`Node::handle_packet`] for a datagram parsed beforehand (its source is
@@ -1178,7 +1188,7 @@ impl Node {
         now: Timestamp,
         ifindex: u32,
         multicast: bool,
-        packet: &ParsedPacket,
+        packet: &PreparsedPacket,
     ) {
         let src = packet.src;
         let Some(nid) = self.packet_sender(now, ifindex, src, packet.header_ok) else {
@@ -4169,76 +4179,37 @@ fn rtt_penalty(n: &Neighbour, c: &InterfaceConfig, now: Timestamp) -> u16 {
 
 /// A datagram's TLVs parsed once, for [`Node::handle_parsed_packet`] at each node that
 /// receives it (a simulator's multicast reaches every node in range). TLVs that cannot be
-/// parsed are counted, as [`Node::handle_packet`] counts them, at each receiver.
+/// parsed are counted, as [`Node::handle_packet`] counts them, at each receiver. (Not
+/// [`wire::ParsedPacket`], the tools' whole view of a datagram: this one holds what the
+/// engine reads, and the source it was parsed with.)
 #[derive(Debug, Clone)]
-pub struct ParsedPacket {
+pub struct PreparsedPacket {
     src: Ipv6Addr,
     header_ok: bool,
     tlvs: Vec<Tlv>,
     ignored: u64,
 }
 
-impl ParsedPacket {
+impl PreparsedPacket {
     /// Parses `bytes`, received from `src` (the default next hop of its updates).
-    pub fn parse(src: Ipv6Addr, bytes: &[u8]) -> ParsedPacket {
-        let Ok(packet) = Packet::new_checked(bytes) else {
-            return ParsedPacket {
-                src,
-                header_ok: false,
-                tlvs: Vec::new(),
-                ignored: 0,
-            };
-        };
-        let mut tlvs = PacketTlvs::new(src, packet.body());
-        // An update is 10 octets and more, most with a prefix of several.
-        let mut out = Vec::with_capacity(packet.body().len() / 16);
-        tlvs.next_batch(&mut out, usize::MAX);
-        ParsedPacket {
+    pub fn parse(src: Ipv6Addr, bytes: &[u8]) -> PreparsedPacket {
+        let mut out = PreparsedPacket {
             src,
-            header_ok: true,
-            tlvs: out,
-            ignored: tlvs.ignored,
-        }
-    }
-}
-
-/// The parser of a datagram's body, a batch of TLVs at a time.
-struct PacketTlvs<'a> {
-    state: wire::ParseState,
-    iter: wire::TlvIter<'a>,
-    more: bool,
-    /// TLVs that could not be parsed (a TLV that overruns the body ends the packet).
-    ignored: u64,
-}
-
-impl<'a> PacketTlvs<'a> {
-    fn new(src: Ipv6Addr, body: &'a [u8]) -> Self {
-        PacketTlvs {
-            state: wire::ParseState::new(Some(src)),
-            iter: wire::TlvIter::new(body),
-            more: true,
+            header_ok: false,
+            tlvs: Vec::new(),
             ignored: 0,
-        }
-    }
-
-    /// Parses the next TLVs into `out` (emptied first) until it holds `max` or the body
-    /// ends; whether it holds any.
-    fn next_batch(&mut self, out: &mut Vec<Tlv>, max: usize) -> bool {
-        out.clear();
-        while self.more && out.len() < max {
-            match self.iter.next() {
-                None => self.more = false,
-                Some(Ok(raw)) => match wire::parse_tlv(raw, &mut self.state) {
-                    Ok(tlv) => out.push(tlv),
-                    Err(_) => self.ignored += 1,
-                },
-                Some(Err(_)) => {
-                    self.ignored += 1;
-                    self.more = false;
-                }
-            }
-        }
-        !out.is_empty()
+        };
+        let Ok(packet) = Packet::new_checked(bytes) else {
+            return out;
+        };
+        out.header_ok = true;
+        // An update is 10 octets and more, most with a prefix of several.
+        out.tlvs.reserve(packet.body().len() / 16);
+        wire::for_each_tlv(packet.body(), Some(src), |_, tlv| match tlv {
+            Ok(tlv) => out.tlvs.push(tlv),
+            Err(_) => out.ignored += 1,
+        });
+        out
     }
 }
 

@@ -3,11 +3,14 @@
 //! the same bytes: the same packets sent, routes installed, events and counters, for
 //! well-formed traffic and for datagrams that are dropped or partly ignored.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use babel_core::wire::{self, Encoder, Hello, Ihu, RouterId, Tlv, Update, INFINITY};
-use babel_core::{Config, InterfaceConfig, InterfaceEvent, Node, ParsedPacket, Timestamp};
+use babel_core::wire::{self, Encoder, RouterId, Tlv, Update, INFINITY};
+use babel_core::{Config, InterfaceConfig, InterfaceEvent, Node, PreparsedPacket, Timestamp};
+
+mod common;
+use common::tlvs::{hello, ihu};
 
 const OUR_LL: &str = "fe80::1";
 
@@ -76,22 +79,7 @@ fn tlv_count(p: &[u8]) -> usize {
 /// destinations (some retracted), then the malformed ones.
 fn round(src: Ipv6Addr, r: u16) -> Vec<Vec<u8>> {
     let k = src.segments()[7];
-    let greeting = [
-        Tlv::Hello(Hello {
-            flags: 0,
-            seqno: r,
-            interval: 400,
-            timestamp: None,
-            unknown_subtlvs: vec![],
-        }),
-        Tlv::Ihu(Ihu {
-            rxcost: 96,
-            interval: 1200,
-            addr: Some(IpAddr::V6(OUR_LL.parse().unwrap())),
-            timestamps: None,
-            unknown_subtlvs: vec![],
-        }),
-    ];
+    let greeting = [hello(r, false), ihu(OUR_LL.parse().unwrap(), 96)];
     let mut e = Encoder::new(1400, Some(src));
     for t in &greeting {
         e.push(t).unwrap();
@@ -164,7 +152,7 @@ fn a_parsed_datagram_is_handled_exactly_as_its_bytes() {
             for p in round(src, r) {
                 now += Duration::from_millis(7);
                 a.handle_packet(now, ifindex, src, true, &p);
-                b.handle_parsed_packet(now, ifindex, true, &ParsedPacket::parse(src, &p));
+                b.handle_parsed_packet(now, ifindex, true, &PreparsedPacket::parse(src, &p));
                 assert_eq!(
                     outputs(&mut a, now),
                     outputs(&mut b, now),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use babel_core::wire::{RouterId, INFINITY};
 use babel_core::{
-    Command, Config, Event, InterfaceConfig, InterfaceEvent, LinkType, Node, ParsedPacket,
+    Command, Config, Event, InterfaceConfig, InterfaceEvent, LinkType, Node, PreparsedPacket,
     RouteChange, Timestamp, Xroute,
 };
 
@@ -33,7 +33,7 @@ pub const FRAME_OVERHEAD: u64 = 62;
 #[derive(Debug)]
 struct Datagram {
     bytes: Box<[u8]>,
-    parsed: std::cell::OnceCell<ParsedPacket>,
+    parsed: std::cell::OnceCell<PreparsedPacket>,
 }
 
 impl Datagram {
@@ -579,7 +579,7 @@ impl Sim {
                 // Parsed once, at its first delivery, for every node it reaches.
                 let parsed = data
                     .parsed
-                    .get_or_init(|| ParsedPacket::parse(src, &data.bytes));
+                    .get_or_init(|| PreparsedPacket::parse(src, &data.bytes));
                 node.handle_parsed_packet(now, ifindex, multicast, parsed);
                 if self.pcap_nodes[to as usize] && !self.pcap_nodes[from as usize] {
                     let dst = if multicast {
