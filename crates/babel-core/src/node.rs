@@ -1648,7 +1648,7 @@ impl Node {
         }
         let set: FxHashSet<u32> = nids.iter().copied().collect();
         let mut slots = self.routes.live_slots();
-        slots.sort_unstable_by(|&a, &b| self.routes.cmp_keys(a, b));
+        self.routes.sort_slots(&mut slots);
         for slot in slots {
             if !self.routes.slots[slot as usize]
                 .entries
@@ -3260,7 +3260,7 @@ impl Node {
                 v
             }
         };
-        slots.sort_unstable_by(|&a, &b| self.routes.cmp_keys(a, b));
+        self.routes.sort_slots(&mut slots);
         keys.sort_unstable();
         let (mut a, mut b) = (0, 0);
         let mut chunk: Vec<(RouteKey, Option<u32>)> = Vec::with_capacity(CHUNK);
