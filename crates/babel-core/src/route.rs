@@ -685,6 +685,10 @@ fn key_of(slots: &Paged<Slot>, srcs: &FxHashMap<u32, Prefix>, i: u32) -> RouteKe
 /// See [`Slot::sort_key`].
 type SortKey = (bool, u128, u8, u8);
 
+/// A copy of a slot's [`SortKey`] (the first four) and the slot's number: 32 bytes, where
+/// a `(SortKey, u32)` would take 48 (the number cannot go in the key's padding).
+type KeyedSlot = (bool, u128, u8, u8, u32);
+
 /// The most slots [`RouteTable::sort_slots`] sorts by copies of their keys (128 KiB of
 /// copies at most).
 const SORT_KEYED_MAX: usize = 4096;
@@ -853,25 +857,44 @@ impl RouteTable {
         }
     }
 
-    /// Puts slot numbers in the order of their keys ([`RouteTable::cmp_keys`]). Up to
-    /// [`SORT_KEYED_MAX`] of them, each slot's key is read once, next to its number, and
-    /// the sort compares those copies: a full dump sorts every destination, and reading
+    /// Puts slot numbers in the order of their keys ([`RouteTable::cmp_keys`]). A sort of
+    /// up to [`SORT_KEYED_MAX`] slots reads each slot's key once, into a copy beside its
+    /// number, and compares the copies: a full dump sorts every destination, and reading
     /// two slots for each comparison was a tenth of a steady mesh's work in the simulator
-    /// (docs/simulator.md). The copies take 32 bytes a slot for the sort's time; beyond
-    /// that many slots (a large table, on a router short of memory) the slots are compared
-    /// where they are. The order is the same either way.
+    /// (docs/simulator.md). The copies take 32 bytes a slot for the sort's time; a larger
+    /// sort (a large table's dump, on a router short of memory) compares the slots where
+    /// they are. The order is the same either way.
     pub(crate) fn sort_slots(&self, slots: &mut [u32]) {
         if slots.len() > SORT_KEYED_MAX {
-            slots.sort_unstable_by(|&a, &b| self.cmp_keys(a, b));
+            self.sort_slots_in_place(slots);
+        } else {
+            self.sort_slots_keyed(slots);
+        }
+    }
+
+    fn sort_slots_in_place(&self, slots: &mut [u32]) {
+        slots.sort_unstable_by(|&a, &b| self.cmp_keys(a, b));
+    }
+
+    fn sort_slots_keyed(&self, slots: &mut [u32]) {
+        if slots.len() < 2 {
             return;
         }
-        let mut keyed: Vec<(SortKey, u32)> = slots
+        let mut keyed: Vec<KeyedSlot> = slots
             .iter()
-            .map(|&i| (self.slots[i as usize].sort_key(), i))
+            .map(|&i| {
+                let (v6, addr, plen, src) = self.slots[i as usize].sort_key();
+                (v6, addr, plen, src, i)
+            })
             .collect();
-        keyed.sort_unstable_by(|(x, a), (y, b)| x.cmp(y).then_with(|| self.cmp_sources(*a, *b)));
-        for (to, (_, i)) in slots.iter_mut().zip(keyed) {
-            *to = i;
+        // `cmp_keys`, on the copies.
+        keyed.sort_unstable_by(|x, y| {
+            (x.0, x.1, x.2, x.3)
+                .cmp(&(y.0, y.1, y.2, y.3))
+                .then_with(|| self.cmp_sources(x.4, y.4))
+        });
+        for (to, k) in slots.iter_mut().zip(keyed) {
+            *to = k.4;
         }
     }
 
@@ -1562,15 +1585,19 @@ mod tests {
     #[test]
     fn slots_sort_as_their_keys_whether_by_copies_or_in_place() {
         // Full dumps go out in key order (prefix compression, and the same packets for
-        // the same table): small sets of slots are sorted by copies of their keys, large
-        // ones in place; both must give the order of the keys, IPv4 before IPv6, shorter
-        // before longer, and several source prefixes of one destination by source.
+        // the same table): sorts of few slots compare copies of their keys, larger ones
+        // the slots themselves; both must give the order of the keys: IPv4 before IPv6,
+        // by address, shorter before longer, a destination without a source prefix before
+        // the same with one, and several source prefixes of one destination by source.
         let key = |n: u32| {
             let dst = match n % 3 {
-                0 => Prefix::new(IpAddr::V4(std::net::Ipv4Addr::from(n.rotate_left(13))), 32),
+                0 => Prefix::new(
+                    IpAddr::V4(std::net::Ipv4Addr::from(n.rotate_left(13))),
+                    [0, 8, 24, 32][(n / 3 % 4) as usize],
+                ),
                 1 => Prefix::new(
                     IpAddr::V6(std::net::Ipv6Addr::from((n as u128).rotate_right(29))),
-                    128,
+                    [0, 48, 128][(n / 3 % 3) as usize],
                 ),
                 _ => Prefix::new(
                     IpAddr::V6(std::net::Ipv6Addr::from(
@@ -1599,28 +1626,66 @@ mod tests {
             }
             n += 1;
         }
-        let same_dst_other_src = slots.iter().filter(|&&s| {
-            let k = t.key(s);
-            k.src_prefix.is_some()
-                && slots.iter().any(|&o| {
-                    o != s && t.key(o).prefix == k.prefix && t.key(o).src_prefix.is_some()
-                })
-        });
+        for want in ["0.0.0.0/0", "::/0"] {
+            let p: Prefix = want.parse().unwrap();
+            assert!(slots.iter().any(|&s| t.key(s) == RouteKey::new(p, None)));
+        }
+        // Keys that only their source prefixes tell apart, and nothing else.
+        let mut tied: Vec<u32> = slots
+            .iter()
+            .copied()
+            .filter(|&s| t.key(s).src_prefix.is_some())
+            .collect();
+        tied.sort_unstable_by_key(|&s| t.key(s));
+        tied.truncate(60);
+        let firsts = tied
+            .iter()
+            .filter(|&&s| t.key(s).prefix == t.key(tied[0]).prefix);
         assert!(
-            same_dst_other_src.count() > 100,
+            firsts.count() >= 5,
             "the test must have keys only sources tell apart"
         );
+        // The copies are as small as said.
+        assert_eq!(std::mem::size_of::<KeyedSlot>(), 32);
         let mut rng = crate::rng::Rng::new(3);
-        for len in [0, 1, 2, 50, SORT_KEYED_MAX, SORT_KEYED_MAX + 1, slots.len()] {
-            let mut some = slots.clone();
-            for i in (1..some.len()).rev() {
-                some.swap(i, rng.below(i as u64 + 1) as usize);
+        let mut shuffled = |v: &[u32], len: usize| {
+            let mut v = v.to_vec();
+            for i in (1..v.len()).rev() {
+                v.swap(i, rng.below(i as u64 + 1) as usize);
             }
-            some.truncate(len);
+            v.truncate(len);
+            v
+        };
+        type Sort = fn(&RouteTable, &mut [u32]);
+        let sorts: [(&str, Sort); 3] = [
+            ("keyed", RouteTable::sort_slots_keyed),
+            ("in place", RouteTable::sort_slots_in_place),
+            ("either", RouteTable::sort_slots),
+        ];
+        let lens = [
+            0,
+            1,
+            2,
+            3,
+            50,
+            500,
+            SORT_KEYED_MAX,
+            SORT_KEYED_MAX + 1,
+            slots.len(),
+        ];
+        for (set, len) in lens.iter().map(|&len| (&slots, len)).chain([
+            (&tied, 2),
+            (&tied, 7),
+            (&tied, tied.len()),
+        ]) {
+            let some = shuffled(set, len);
             let mut want = some.clone();
             want.sort_unstable_by_key(|&s| t.key(s));
-            t.sort_slots(&mut some);
-            assert_eq!(some, want, "{len} slots");
+            for (name, sort) in sorts {
+                let mut got = some.clone();
+                sort(&t, &mut got);
+                assert_eq!(got, want, "{name}, {len} slots");
+            }
         }
     }
 
