@@ -1303,6 +1303,8 @@ impl Node {
             if let Some((key, hash)) = k {
                 if let Some(s) = self.routes.find_hashed(key, *hash) {
                     self.routes.prefetch_entries(s);
+                    // Every update with an entry moves the slot's due time.
+                    self.routes.due.prefetch(s);
                     *slot = s;
                 }
             }
@@ -1315,6 +1317,8 @@ impl Node {
                 // entry with its router-id: most likely the selected route's.
                 if let Some(e) = s.find(nid).map(|i| &s.entries[i]).or_else(|| s.selected()) {
                     *src = e.src;
+                    // The update's router-id is compared with this entry's first.
+                    self.routes.prefetch_router_id(e);
                 }
             }
         }
