@@ -1275,8 +1275,9 @@ impl Node {
     /// of each update's key (`u32::MAX`: none, or not an update), for
     /// [`crate::route::RouteTable::find_hinted`].
     ///
-    /// A lookup is a chain of dependent reads (index cell, slot, spilled entries,
-    /// source), each a likely cache miss in a large table. The batch goes through the chain
+    /// A lookup is a chain of dependent reads (index cell; slot; spilled entries and the
+    /// slot's due time; the source and router-id of the entry the update is checked
+    /// against), each a likely cache miss in a large table. The batch goes through the chain
     /// one link at a time: each stage is a loop that prefetches, for every update, what
     /// the next stage reads, so that the batch's misses of one link are in flight together
     /// instead of one after the other.
