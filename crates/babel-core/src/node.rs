@@ -1692,18 +1692,19 @@ impl Node {
     }
 
     fn flush_entry(&mut self, slot: u32, i: usize) {
-        let key = self.routes.key(slot);
         let installed = self.routes.slots[slot as usize].selected as usize == i;
         let e = self.routes.remove_entry(slot, i);
+        self.sources.release(e.src);
         if !self.config.route_events {
-            self.sources.release(e.src);
             return;
         }
+        // The source is only uncounted (it is collected by a later sweep), and the slot
+        // keeps its key until the caller frees it.
         let router_id = self
             .sources
             .router_id(e.src, &self.routes)
             .unwrap_or_default();
-        self.sources.release(e.src);
+        let key = self.routes.key(slot);
         let (neighbour, ifindex) = self.neigh_at(e.neigh());
         self.push_event(Event::Route {
             kind: RouteEventKind::Flush,
